@@ -1,0 +1,1 @@
+"""The `baoling` command line: ties the token, provisioning and the verifier together."""

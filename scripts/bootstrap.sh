@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Shared set-up for the README's two commands: a project virtual environment with Baoling and
+# its test extra, plus the Debian packages the tests drive (oathtool, PostgreSQL, radclient).
+# Idempotent: a second run only checks.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$root/.venv"
+
+need_debs=()
+command -v oathtool >/dev/null 2>&1 || need_debs+=(oathtool)
+command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
+if [ ${#need_debs[@]} -gt 0 ]; then
+    echo "bootstrap: installing Debian packages: ${need_debs[*]}" >&2
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_debs[@]}" >/dev/null
+fi
+
+stamp="$venv/.baoling-installed"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "bootstrap: creating virtual environment in .venv" >&2
+    python3 -m venv "$venv"
+fi
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+    echo "bootstrap: installing Baoling and its test extra into .venv" >&2
+    "$venv/bin/python" -m pip install -q --upgrade pip >&2
+    "$venv/bin/python" -m pip install -q -e "$root[test]" >&2
+    touch "$stamp"
+fi

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: set up, lint, then run every test.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/bootstrap.sh"
+cd "$root"
+echo "ruff: checking CPython code" >&2
+.venv/bin/ruff check --quiet .
+exec .venv/bin/python -m pytest -n 2 "$@"
