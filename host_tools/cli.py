@@ -8,6 +8,8 @@ from host_tools.demo_cmd import demo
 from host_tools.sim_cmd import sim
 from host_tools.token_cmds import token
 from host_tools.verifier_cmds import verifier
+from provisioning.errors import BaolingError
+from verifier.errors import VerifierError
 
 
 @click.group()
@@ -34,3 +36,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except (BaolingError, VerifierError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
