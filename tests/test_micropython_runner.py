@@ -33,7 +33,13 @@ def test_hide_removes_only_the_named_hashlib_algorithms() -> None:
 
 
 def test_heap_limit_is_applied() -> None:
-    code = "try:\n    b = bytearray(100_000)\n    print('allocated')\nexcept MemoryError:\n    print('MemoryError')\n"
+    code = (
+        "try:\n"
+        "    b = bytearray(100_000)\n"
+        "    print('allocated')\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n"
+    )
     assert run_micropython(code, heap="64k").strip() == "MemoryError"
     assert run_micropython(code).strip() == "allocated"
 
