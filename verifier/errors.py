@@ -3,3 +3,28 @@
 
 class VerifierError(Exception):
     """Base of every verifier error; the CLI and the HTTP API show its message."""
+
+
+class UnknownToken(VerifierError):
+    """No token with this id is enrolled."""
+
+
+class TokenExists(VerifierError):
+    """Enrolment or import would overwrite a token that is already enrolled."""
+
+
+class InvalidRequest(VerifierError):
+    """A parameter is out of range or malformed (token id, algorithm, digits, period, secret)."""
+
+
+class MasterKeyError(VerifierError):
+    """The master key file is missing, unreadable, malformed, or not the key of this database."""
+
+
+class StoreError(VerifierError):
+    """The database cannot be used: unreachable, or its schema is newer than this software."""
+
+
+class PSKCImportError(VerifierError):
+    """A PSKC file is corrupt, wrongly keyed, or holds something the verifier cannot interpret;
+    nothing from it was imported."""
