@@ -1,0 +1,34 @@
+"""Every number the verifier's OTP core and engine rely on, once, with its unit in its name.
+
+Docs and docstrings name these constants instead of repeating their values.
+"""
+
+# OTP parameters (RFC 4226, RFC 6238) the verifier accepts.
+ALGORITHMS = ("sha1", "sha256", "sha512")
+DEFAULT_ALGORITHM = "sha1"
+MIN_DIGITS = 6
+MAX_DIGITS = 8
+DEFAULT_DIGITS = 6
+MIN_PERIOD_S = 10
+MAX_PERIOD_S = 300
+DEFAULT_PERIOD_S = 30
+# RFC 4226 counters are 8-byte unsigned integers.
+MAX_COUNTER = 2**64 - 1
+
+# Engine policy defaults (contracts.md section 8).
+DEFAULT_WINDOW_STEPS = 1
+# Twenty 30-second steps: ten minutes either side at the default period.
+DEFAULT_RESYNC_WINDOW_STEPS = 20
+LOCKOUT_AFTER_FAILS = 10
+DEFAULT_LOCKOUT_TZ = "UTC"
+
+# Drift learning (verifier/drift.py).
+# Observations kept per token: enough to fit a rate over years of use, small in a database row.
+DRIFT_HISTORY_LEN = 16
+# A rate beyond this is not a crystal error but a broken clock or a bad observation.
+MAX_DRIFT_RATE_PPM = 200.0
+# Below this span of observations the rate is not estimated (offset only).
+MIN_RATE_SPAN_S = 7 * 24 * 3600
+# Each update moves the predicted offset by at most this many steps (one stale code cannot
+# drag the window far); resync bypasses it because two consecutive codes are strong evidence.
+MAX_DRIFT_UPDATE_STEPS = 1.0

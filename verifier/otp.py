@@ -1,0 +1,164 @@
+"""HOTP (RFC 4226) and TOTP (RFC 6238) for the verifier: the hot path of every check.
+
+The key is decoded once and the HMAC inner and outer hash states are computed when the object
+is made; each code then costs two `hashlib` copies and updates, as RFC 2104 allows. Codes are
+compared with `hmac.compare_digest`. This module does no I/O and knows no clock: callers pass
+the time.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+from collections.abc import Iterable
+
+from verifier.constants import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    MAX_COUNTER,
+    MAX_DIGITS,
+    MAX_PERIOD_S,
+    MIN_DIGITS,
+    MIN_PERIOD_S,
+)
+
+_B32_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+# Base32 text lengths (mod 8) that end on a whole byte; 1, 3 and 6 never do.
+_B32_VALID_TAILS = (0, 2, 4, 5, 7)
+# RFC 2104 pads: XOR every key byte with 0x36 (inner) or 0x5c (outer).
+_XOR_36 = bytes(b ^ 0x36 for b in range(256))
+_XOR_5C = bytes(b ^ 0x5C for b in range(256))
+_COUNTER = struct.Struct(">Q")
+_WORD = struct.Struct(">I")
+
+
+class OTPError(ValueError):
+    """Bad OTP input (secret, algorithm, digits, period, counter); the message says what."""
+
+
+def b32decode(text: str) -> bytes:
+    """Decode a base32 secret as people type it: any case, padding optional, spaces ignored.
+
+    Error messages give positions, never characters, so no part of a secret reaches a log.
+    """
+    if not isinstance(text, str):
+        raise OTPError("secret must be base32 text")
+    clean = "".join(text.split()).upper().rstrip("=")
+    if not clean:
+        raise OTPError("secret is empty")
+    for position, char in enumerate(clean, start=1):
+        if char not in _B32_ALPHABET:
+            raise OTPError(
+                f"secret is not valid base32: character {position} is not A-Z or 2-7"
+            )
+    if len(clean) % 8 not in _B32_VALID_TAILS:
+        raise OTPError(
+            f"secret is not valid base32: {len(clean)} characters cannot end on a whole byte"
+        )
+    padded = clean + "=" * (-len(clean) % 8)
+    try:
+        return base64.b32decode(padded)
+    except binascii.Error as exc:  # unreachable after the checks above; fail closed anyway
+        raise OTPError("secret is not valid base32") from exc
+
+
+class HOTP:
+    """Counter-based codes (RFC 4226) under one key, with the HMAC states precomputed."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        algorithm: str = DEFAULT_ALGORITHM,
+        digits: int = DEFAULT_DIGITS,
+    ) -> None:
+        if not isinstance(secret, bytes | bytearray):
+            raise OTPError("secret must be bytes (decode base32 text with b32decode)")
+        if not secret:
+            raise OTPError("secret is empty")
+        if algorithm not in ALGORITHMS:
+            raise OTPError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+        if not isinstance(digits, int) or isinstance(digits, bool) or not (
+            MIN_DIGITS <= digits <= MAX_DIGITS
+        ):
+            raise OTPError(f"digits must be from {MIN_DIGITS} to {MAX_DIGITS}, not {digits!r}")
+        self.algorithm = algorithm
+        self.digits = digits
+        self._modulus = 10**digits
+        self._format = f"%0{digits}d"
+        new = getattr(hashlib, algorithm)
+        key = bytes(secret)
+        block_size = new().block_size
+        if len(key) > block_size:
+            key = new(key).digest()
+        key = key.ljust(block_size, b"\0")
+        self._inner = new(key.translate(_XOR_36))
+        self._outer = new(key.translate(_XOR_5C))
+
+    def code(self, counter: int) -> str:
+        """The code for `counter`, left-padded with zeros to `digits`."""
+        try:
+            message = _COUNTER.pack(counter)
+        except struct.error as exc:
+            raise OTPError(f"counter must be from 0 to {MAX_COUNTER}") from exc
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        mac = outer.digest()
+        number = _WORD.unpack_from(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF
+        return self._format % (number % self._modulus)
+
+    def well_formed(self, code: str) -> bool:
+        """True when `code` is exactly `digits` ASCII digits (anything else is never a match)."""
+        return (
+            isinstance(code, str)
+            and len(code) == self.digits
+            and code.isascii()
+            and code.isdigit()
+        )
+
+    def find(self, code: str, counters: Iterable[int]) -> int | None:
+        """The first counter whose code is `code`, or None; each candidate compared in
+        constant time. A malformed code matches nothing.
+        """
+        if not self.well_formed(code):
+            return None
+        compute = self.code
+        for counter in counters:
+            if hmac.compare_digest(compute(counter), code):
+                return counter
+        return None
+
+
+class TOTP(HOTP):
+    """Time-based codes (RFC 6238): the HOTP counter is the number of whole periods since
+    1970-01-01 UTC (T0 = 0)."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        algorithm: str = DEFAULT_ALGORITHM,
+        digits: int = DEFAULT_DIGITS,
+        period_s: int = DEFAULT_PERIOD_S,
+    ) -> None:
+        if not isinstance(period_s, int) or isinstance(period_s, bool) or not (
+            MIN_PERIOD_S <= period_s <= MAX_PERIOD_S
+        ):
+            raise OTPError(
+                f"period_s must be from {MIN_PERIOD_S} to {MAX_PERIOD_S} seconds, not {period_s!r}"
+            )
+        super().__init__(secret, algorithm=algorithm, digits=digits)
+        self.period_s = period_s
+
+    def step_at(self, unix_time: float) -> int:
+        """The time step (RFC 6238's T) that contains `unix_time`."""
+        return int(unix_time // self.period_s)
+
+    def code_at_step(self, step: int) -> str:
+        """The code shown during time step `step`."""
+        return self.code(step)
