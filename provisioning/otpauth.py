@@ -52,7 +52,7 @@ def parse_uri(uri: str) -> Profile:
     period_s = _number(params, "period", DEFAULT_PERIOD_S)
     try:
         return Profile(secret, algorithm, digits, period_s, account, issuer)
-    except BadProfile as exc:
+    except (BadProfile, BadSecret) as exc:
         raise BadURI(f"The otpauth URI is not usable: {exc}") from None
 
 

@@ -19,7 +19,9 @@ MAX_PERIOD_S = 300
 DEFAULT_ALGORITHM = "sha1"
 DEFAULT_DIGITS = 6
 DEFAULT_PERIOD_S = 30
-MAX_TEXT_CHARS = 32  # label and issuer: what fits a token's screen line and store record
+MAX_TEXT_CHARS = 32  # label and issuer (docs/protocol.md, profile.write)
+MIN_SECRET_BYTES = 10  # the 80-bit secrets many websites still issue; RFC 4226 asks for 16
+MAX_SECRET_BYTES = 64
 
 _B32_JUNK = re.compile(r"[\s-]")
 
@@ -37,8 +39,11 @@ class Profile:
 
     def __post_init__(self) -> None:
         check_profile(self.algorithm, self.digits, self.period_s, self.label, self.issuer)
-        if not self.secret:
-            raise BadSecret("The secret is empty.")
+        if not MIN_SECRET_BYTES <= len(self.secret) <= MAX_SECRET_BYTES:
+            raise BadSecret(
+                f"The secret must be {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes long "
+                f"(16 to 103 base32 characters), not {len(self.secret)}."
+            )
 
     def __repr__(self) -> str:
         return (
@@ -65,8 +70,10 @@ def check_profile(algorithm: str, digits: int, period_s: int, label: str, issuer
     for name, text in (("Label", label), ("Issuer", issuer)):
         if len(text) > MAX_TEXT_CHARS:
             raise BadProfile(f"{name} is longer than {MAX_TEXT_CHARS} characters.")
-        if any(not ch.isprintable() for ch in text):
-            raise BadProfile(f"{name} contains control characters.")
+        if any(not " " <= ch <= "~" for ch in text):
+            raise BadProfile(
+                f"{name} {text!r} has characters a token cannot show: use printable ASCII."
+            )
 
 
 def b32decode(text: str) -> bytes:

@@ -6,7 +6,7 @@ reads the host clock around each exchange and calls these.
 One exchange gives host send time t0, the device's time d and host receive time t1. Assuming
 the two legs take equally long, the device read its clock at (t0 + t1) / 2, so its offset is
 d - (t0 + t1) / 2, known to within half the round trip. A later exchange against the device's
-time of its previous sync (`synced_ms`) gives the rate error since then; it is written as a
+time of its previous sync (`synced_ms`) gives the clock's rate since then; it is written as a
 drift correction only when the elapsed time makes it precise (MAX_DRIFT_UNCERTAINTY_PPM) and it
 differs from the correction in force by more than that uncertainty.
 """
@@ -56,17 +56,17 @@ def time_to_send(host_now_ms: float, round_trip_ms: float) -> int:
 
 
 def measure_drift(exchange: Exchange, synced_ms: float, drift_in_force_ppm: float) -> Drift:
-    """The device's rate error since its last sync at device time `synced_ms`.
+    """The device's raw clock rate since its last sync at `synced_ms` (docs/protocol.md).
 
-    The offset the device has built up since then, over the time elapsed, is the rate error
-    left after the correction in force; adding that correction gives the raw clock's rate.
+    The device reports corrected time; undoing the correction in force gives how far its raw
+    clock ran (R), against how far true time ran (E, the host's midpoint minus `synced_ms`).
     """
-    elapsed_ms = exchange.device_ms - synced_ms - exchange.offset_ms
+    elapsed_ms = exchange.device_ms - exchange.offset_ms - synced_ms
     if elapsed_ms <= 0:
         return Drift(drift_in_force_ppm, float("inf"), 0.0)
-    residual_ppm = exchange.offset_ms / elapsed_ms * 1e6
+    raw_ms = (exchange.device_ms - synced_ms) * (1 + drift_in_force_ppm / 1e6)
     uncertainty_ppm = (exchange.uncertainty_ms + SYNC_UNCERTAINTY_MS) / elapsed_ms * 1e6
-    return Drift(drift_in_force_ppm + residual_ppm, uncertainty_ppm, elapsed_ms / 1000)
+    return Drift((raw_ms / elapsed_ms - 1) * 1e6, uncertainty_ppm, elapsed_ms / 1000)
 
 
 def worth_writing(drift: Drift, drift_in_force_ppm: float) -> bool:

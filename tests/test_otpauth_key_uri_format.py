@@ -78,6 +78,12 @@ def test_parameters(query, algorithm, digits, period_s):
         ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJ1",
          "The otpauth URI's secret is not valid base32."),
         ("otpauth://totp/a?secret=", "The otpauth URI's secret is not valid base32."),
+        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOI",
+         "The otpauth URI is not usable: The secret must be 10 to 64 bytes long "
+         "(16 to 103 base32 characters), not 9."),
+        ("otpauth://totp/M%C3%BCller?secret=GEZDGNBVGY3TQOJQ",
+         "The otpauth URI is not usable: Label 'Müller' has characters a token cannot show: "
+         "use printable ASCII."),
         ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&algorithm=MD5",
          "The otpauth URI is not usable: Algorithm 'md5' is not supported: "
          "use sha1, sha256 or sha512."),

@@ -42,13 +42,25 @@ def test_bad_base32_is_refused_without_repeating_it(text, message):
         ({"digits": 5}, "Digits must be 6, 7 or 8, not 5."),
         ({"period_s": 301}, "Period must be from 10 to 300 seconds, not 301."),
         ({"label": "x" * 33}, "Label is longer than 32 characters."),
-        ({"issuer": "a\nb"}, "Issuer contains control characters."),
+        ({"issuer": "a\nb"},
+         "Issuer 'a\\nb' has characters a token cannot show: use printable ASCII."),
+        ({"label": "Bücher"},
+         "Label 'Bücher' has characters a token cannot show: use printable ASCII."),
     ],
 )
 def test_out_of_range_parameters_are_refused(kwargs, message):
     with pytest.raises(BadProfile) as caught:
         Profile(b"k" * 20, **kwargs)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("length", [9, 65])
+def test_secret_length_is_what_the_token_stores(length):
+    with pytest.raises(BadSecret) as caught:
+        Profile(b"k" * length)
+    assert str(caught.value) == (
+        f"The secret must be 10 to 64 bytes long (16 to 103 base32 characters), not {length}."
+    )
 
 
 def test_repr_leaves_the_secret_out():
