@@ -1,0 +1,174 @@
+# Board description: the simulator. The same firmware runs on the MicroPython unix port with
+# its working folder as the device filesystem; the host launcher (host_tools/simulator.py)
+# drives the "hardware" through small files in .sim/ (docs/simulator.md):
+#   .sim/button       exists while the button is held
+#   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery"}: host's clock knobs
+#   .sim/clock_base.json  the running clock's last setting; rewritten by the host at power-up
+#   .sim/rtc.json     the battery-backed RTC (erased by the host at power-up without battery)
+#   .sim/unique_id    8 random bytes, made once: the board's serial number
+#   .sim/screen.pbm   the frame buffer after each show() (MONO_HLSB rows are PBM P4 data)
+#   .sim/screen.json  the last published screen description
+# Files are replaced with write-then-rename, so the other side never reads half a file.
+#
+# Clock: device_ms = base_device_ms + (host_ms + advanced_ms - base_host_ms) * (1 + ppm/1e6)
+#                    + (offset_ms - base_offset_ms)
+# so turning the offset knob moves the clock by the change, and set_now_ms() rebases.
+
+import json
+import os
+import time
+
+import framebuf
+from micropython import const
+
+_WIDTH = const(128)
+_HEIGHT = const(64)
+_BUF_BYTES = const(1024)  # _WIDTH * _HEIGHT // 8
+_CHUNK = const(64)  # blank rows are written in chunks of this many bytes
+
+_DIR = ".sim"
+_BUTTON = ".sim/button"
+_CLOCK = ".sim/clock.json"
+_BASE = ".sim/clock_base.json"
+_RTC = ".sim/rtc.json"
+_UID = ".sim/unique_id"
+_PBM = ".sim/screen.pbm"
+_DESC = ".sim/screen.json"
+_PBM_HEADER = b"P4\n128 64\n"
+_BLANK = bytes(_CHUNK)
+
+
+def _replace(path, data, more=None):
+    # Write a new file, then rename it over the old one (atomic on POSIX).
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if more is not None:
+            f.write(more)
+    os.rename(tmp, path)
+
+
+def _load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _host_ms(knobs):
+    return time.time_ns() // 1000000 + knobs.get("advanced_ms", 0)
+
+
+def _scaled(elapsed_ms, knobs):
+    return elapsed_ms + int(elapsed_ms * knobs.get("drift_ppm", 0) / 1000000)
+
+
+def _knobs():
+    return _load(_CLOCK) or {}
+
+
+class Display(framebuf.FrameBuffer):
+    # A 128x64 mono frame buffer whose show() writes the picture for the host.
+
+    def __init__(self):
+        self.buffer = bytearray(_BUF_BYTES)
+        super().__init__(self.buffer, _WIDTH, _HEIGHT, framebuf.MONO_HLSB)
+        self.on = True
+        self.level = 255
+
+    def show(self):
+        if self.on:
+            _replace(_PBM, _PBM_HEADER, self.buffer)
+            return
+        tmp = _PBM + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(_PBM_HEADER)
+            for _ in range(_BUF_BYTES // _CHUNK):
+                f.write(_BLANK)
+        os.rename(tmp, _PBM)
+
+    def poweroff(self):
+        self.on = False
+        self.show()
+
+    def poweron(self):
+        self.on = True
+        self.show()
+
+    def contrast(self, level):
+        self.level = level
+
+
+class Button:
+    # Held while the host keeps .sim/button in place.
+
+    def value(self):
+        try:
+            os.stat(_BUTTON)
+        except OSError:
+            return 0
+        return 1
+
+
+class RTC:
+    # A DS3231 stand-in: runs at the board's drift, forgotten at power-up without battery.
+
+    def read_ms(self):
+        saved = _load(_RTC)
+        if saved is None:
+            return None
+        knobs = _knobs()
+        return saved["device_ms"] + _scaled(_host_ms(knobs) - saved["host_ms"], knobs)
+
+    def write_ms(self, unix_ms):
+        knobs = _knobs()
+        _replace(_RTC, json.dumps({"device_ms": unix_ms, "host_ms": _host_ms(knobs)}))
+
+
+class Board:
+    name = "sim"
+    storage_dir = "."
+
+    def __init__(self):
+        try:
+            os.mkdir(_DIR)
+        except OSError:
+            pass
+        self.display = Display()
+        self.button = Button()
+        self.rtc = RTC()
+        self._base = _load(_BASE)
+        if self._base is None:
+            self._base = {"device_ms": _host_ms({}), "host_ms": _host_ms({}), "offset_ms": 0}
+
+    def unique_id(self):
+        try:
+            with open(_UID, "rb") as f:
+                return f.read()
+        except OSError:
+            uid = os.urandom(8)
+            _replace(_UID, uid)
+            return uid
+
+    def now_ms(self):
+        knobs = _knobs()
+        base = self._base
+        elapsed = _scaled(_host_ms(knobs) - base["host_ms"], knobs)
+        return base["device_ms"] + elapsed + knobs.get("offset_ms", 0) - base["offset_ms"]
+
+    def set_now_ms(self, ms):
+        knobs = _knobs()
+        self._base = {
+            "device_ms": ms,
+            "host_ms": _host_ms(knobs),
+            "offset_ms": knobs.get("offset_ms", 0),
+        }
+        _replace(_BASE, json.dumps(self._base))
+
+    def publish(self, description):
+        _replace(_DESC, json.dumps(description))
+
+
+def make():
+    return Board()

@@ -1,0 +1,256 @@
+"""The simulator launcher (contracts.md §5) under real MicroPython, through real ptys.
+
+The firmware here is tests/sim_echo/main.py, a stand-in that reports what the sim board sees,
+so these tests pin the launcher and the sim board, not the token logic.
+"""
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+from PIL import Image
+
+from host_tools import sim_control
+from host_tools.simulator import FIRMWARE_DIR, Simulator
+
+ECHO_MAIN = Path(__file__).parent / "sim_echo" / "main.py"
+
+
+@pytest.fixture
+def echo_firmware(tmp_path: Path) -> Path:
+    """A firmware folder: the echo main.py and the real sim board."""
+    firmware = tmp_path / "firmware"
+    (firmware / "boards").mkdir(parents=True)
+    shutil.copyfile(ECHO_MAIN, firmware / "main.py")
+    shutil.copyfile(FIRMWARE_DIR / "boards" / "sim.py", firmware / "boards" / "sim.py")
+    return firmware
+
+
+@pytest.fixture
+def sim(tmp_path: Path, echo_firmware: Path) -> Iterator[Simulator]:
+    with Simulator(tmp_path / "device", firmware_dir=echo_firmware) as running:
+        yield running
+
+
+@pytest.fixture
+def link(sim: Simulator) -> Iterator[serial.Serial]:
+    with serial.Serial(sim.port, timeout=5) as port:
+        yield port
+
+
+def ask(port: serial.Serial, command: str) -> str:
+    """Send one echo-firmware command and return its answer."""
+    port.write(command.encode() + b"\n")
+    while True:
+        line = port.readline()
+        if not line:
+            raise TimeoutError(f"no answer to {command!r}")
+        if line.startswith(b"= "):
+            return line[2:].rstrip(b"\n").decode()
+
+
+def test_first_start_flashes_firmware_and_sim_board(sim: Simulator, echo_firmware: Path):
+    assert (sim.state_dir / "main.py").read_bytes() == ECHO_MAIN.read_bytes()
+    assert (sim.state_dir / "board.py").read_bytes() == (
+        FIRMWARE_DIR / "boards" / "sim.py"
+    ).read_bytes()
+    assert os.readlink(sim.state_dir / ".sim" / "port") == sim.port
+
+
+def test_bytes_round_trip_unchanged_through_both_ptys(link: serial.Serial):
+    assert ask(link, "echo hello wörld") == "hello wörld"
+    link.write(b"echo x\n")
+    # Raw ptys on both sides: the device's "\n" arrives as "\n", never "\r\n" or "\r\r\n".
+    assert link.read_until(b"= x\n").endswith(b"= x\n")
+
+
+def test_device_output_records_what_the_device_wrote(sim: Simulator, link: serial.Serial):
+    ask(link, "echo recorded")
+    assert b"boot sim\n" in sim.device_output()
+    assert b"= recorded\n" in sim.device_output()
+
+
+def test_firmware_that_exits_is_booted_again_with_its_files(sim: Simulator, link: serial.Serial):
+    ask(link, "uid")
+    first = sim.pid
+    link.write(b"\x03")  # Ctrl-C ends main.py: the REPL
+    link.read_until(b">>> ")
+    link.write(b"open('kept.txt', 'w').write('yes')\r")
+    link.read_until(b">>> ")
+    link.write(b"\x04")  # Ctrl-D in the REPL ends the unix port, as a soft reset does
+    link.read_until(b"boot sim\n")
+    assert sim.pid != first
+    assert sim.device_output().count(b"boot sim\n") == 2
+    assert (sim.state_dir / "kept.txt").read_text() == "yes"
+    assert ask(link, "echo again") == "again"
+
+
+def test_button_is_held_for_the_time_pressed(sim: Simulator, link: serial.Serial):
+    assert ask(link, "button") == "0"
+    holder = threading.Thread(target=sim.press, args=(1.0,))
+    holder.start()
+    time.sleep(0.2)
+    assert ask(link, "button") == "1"
+    holder.join()
+    assert ask(link, "button") == "0"
+
+
+def test_offset_moves_the_running_clock_by_the_change(sim: Simulator, link: serial.Serial):
+    before = int(ask(link, "now"))
+    assert abs(before - time.time() * 1000) < 1000
+    sim.set_clock(offset_s=3600)
+    moved = int(ask(link, "now"))
+    assert 3600_000 <= moved - before < 3601_000
+
+
+def test_age_with_drift_follows_the_clock_formula(sim: Simulator, link: serial.Serial):
+    sim.set_clock(drift_ppm=250)
+    ask(link, "set 1000000000000")
+    sim.age(4000)  # 4000 s at +250 ppm: the device gains exactly 1 s on top
+    now = int(ask(link, "now"))
+    assert 1000_000_000_000 + 4001_000 <= now < 1000_000_000_000 + 4002_000
+
+
+def test_set_time_survives_a_soft_reboot_but_not_a_power_cycle(
+    sim: Simulator, link: serial.Serial
+):
+    ask(link, "set 1000000000000")
+    link.write(b"\x03")
+    link.read_until(b">>> ")
+    link.write(b"\x04")
+    link.read_until(b"boot sim\n")
+    assert int(ask(link, "now")) - 1000_000_000_000 < 5000
+    sim.restart()
+    link.read_until(b"boot sim\n")
+    assert abs(int(ask(link, "now")) - time.time() * 1000) < 1000
+
+
+def test_rtc_keeps_time_across_restart_with_battery(sim: Simulator, link: serial.Serial):
+    assert ask(link, "rtc") == "None"  # a new RTC has never been set: untrusted
+    ask(link, "rtcw 1000000000000")
+    sim.restart()
+    link.read_until(b"boot sim\n")
+    assert 0 <= int(ask(link, "rtc")) - 1000_000_000_000 < 5000
+
+
+def test_rtc_loses_time_at_restart_without_battery(sim: Simulator, link: serial.Serial):
+    ask(link, "rtcw 1000000000000")
+    sim.set_clock(battery=False)
+    sim.restart()
+    link.read_until(b"boot sim\n")
+    assert ask(link, "rtc") == "None"
+
+
+def test_unique_id_persists_and_differs_between_devices(
+    tmp_path: Path, echo_firmware: Path
+):
+    ids = []
+    for name in ("a", "a", "b"):
+        with (
+            Simulator(tmp_path / name, firmware_dir=echo_firmware) as sim,
+            serial.Serial(sim.port, timeout=5) as port,
+        ):
+            ids.append(ask(port, "uid"))
+    assert len(bytes.fromhex(ids[0])) == 8
+    assert ids[0] == ids[1]
+    assert ids[0] != ids[2]
+
+
+def test_a_flashed_device_is_not_flashed_again(tmp_path: Path, echo_firmware: Path):
+    with Simulator(tmp_path / "device", firmware_dir=echo_firmware):
+        pass
+    (tmp_path / "device" / "main.py").write_text("print('boot deployed')\n")
+    with Simulator(tmp_path / "device", firmware_dir=echo_firmware) as sim:
+        sim.wait_output(b"boot deployed")
+
+
+def test_screen_description_frame_and_png(sim: Simulator, link: serial.Serial, tmp_path: Path):
+    assert sim.screen() == {}
+    ask(link, "draw 7")
+    assert sim.wait_screen(lambda s: s["n"] == 7) == {"screen": "test", "n": 7}
+    pbm = (sim.state_dir / ".sim" / "screen.pbm").read_bytes()
+    assert pbm[:10] == b"P4\n128 64\n" and len(pbm) == 10 + 1024
+    sim.screenshot(tmp_path / "shot.png")
+    with Image.open(tmp_path / "shot.png") as shot:
+        scale = sim_control.PNG_SCALE
+        assert shot.size == (128 * scale, 64 * scale)
+        assert shot.getpixel((0, 0)) == 255  # the lit 8x8 square is white
+        assert shot.getpixel((8 * scale - 1, 8 * scale - 1)) == 255
+        assert shot.getpixel((8 * scale, 0)) == 0
+    # The launcher keeps its own PNG up to date for a person watching.
+    deadline = time.monotonic() + 2
+    while sim.png_path.read_bytes() != (tmp_path / "shot.png").read_bytes():
+        assert time.monotonic() < deadline, "the watched PNG was not updated"
+        time.sleep(0.05)
+
+
+def test_display_power_off_shows_a_dark_frame(sim: Simulator, link: serial.Serial):
+    ask(link, "draw 1")
+    ask(link, "off")
+    frame = (sim.state_dir / ".sim" / "screen.pbm").read_bytes()
+    assert frame == b"P4\n128 64\n" + bytes(1024)
+
+
+def test_wait_screen_times_out_with_a_clear_message(sim: Simulator):
+    expected = r"^screen did not match within 0.2 s \(showing nothing\)$"
+    with pytest.raises(TimeoutError, match=expected):
+        sim.wait_screen(lambda s: s["screen"] == "code", timeout=0.2)
+
+
+def test_kill_cuts_power_until_restart(sim: Simulator, link: serial.Serial):
+    ask(link, "draw 1")
+    pid = sim.pid
+    assert pid is not None
+    sim.kill()
+    assert sim.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert sim.screen() == {}
+    link.write(b"echo lost\n")
+    time.sleep(0.3)
+    sim.restart()
+    link.read_until(b"boot sim\n")
+    assert ask(link, "echo back") == "back"
+    assert b"lost" not in sim.device_output()
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_no_process_or_descriptor_outlives_the_simulator(tmp_path: Path, echo_firmware: Path):
+    before = open_fds()
+    with Simulator(tmp_path / "device", firmware_dir=echo_firmware) as sim:
+        sim.restart()
+        pids = [sim.pid]
+    assert all(pid is not None for pid in pids)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # type: ignore[arg-type]
+    assert open_fds() == before
+    assert not (tmp_path / "device" / ".sim" / "port").is_symlink()
+
+
+def test_an_exception_inside_the_block_still_cleans_up(tmp_path: Path, echo_firmware: Path):
+    before = open_fds()
+    with (
+        pytest.raises(KeyError),
+        Simulator(tmp_path / "device", firmware_dir=echo_firmware) as sim,
+    ):
+        pid = sim.pid
+        raise KeyError("boom")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # type: ignore[arg-type]
+    assert open_fds() == before
+
+
+def test_a_missing_firmware_folder_fails_without_leaks(tmp_path: Path):
+    before = open_fds()
+    with pytest.raises(FileNotFoundError):
+        Simulator(tmp_path / "device", firmware_dir=tmp_path / "nowhere").start()
+    assert open_fds() == before
