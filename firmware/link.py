@@ -1,0 +1,83 @@
+# The serial link: bytes from MicroPython's stdin are cut into bounded lines, answers go to
+# stdout. USB CDC on boards, a pseudo-terminal on the sim board. Reading follows field-notes.md:
+# poll stdin, then read one byte at a time (a plain read() can block even after poll says ready).
+import sys
+
+from micropython import const
+
+from protocol import MAX_LINE
+
+_LF = const(0x0A)
+_CR = const(0x0D)
+_CTRL_C = const(0x03)
+_MARKER = const(0x40)  # '@' starts a protocol line
+_BURST = const(64)  # bytes read per wake-up before yielding to the other tasks
+
+TOO_LONG = const(1)  # feed() result when a protocol line went past MAX_LINE
+
+
+class Lines:
+    """Cut a byte stream into lines of at most MAX_LINE bytes, in one buffer made at start-up."""
+
+    def __init__(self):
+        self._buf = bytearray(MAX_LINE)
+        self._view = memoryview(self._buf)
+        self._n = 0
+        self._overflow = False
+        self.interrupt = True  # 0x03 raises KeyboardInterrupt (before the production lock)
+
+    def feed(self, byte):
+        """Take one byte; return None, TOO_LONG, or a whole protocol line without its '@'."""
+        if byte == _CTRL_C and self.interrupt:
+            self._n = 0
+            self._overflow = False
+            raise KeyboardInterrupt
+        if byte != _LF:
+            if self._n < MAX_LINE:
+                self._buf[self._n] = byte
+                self._n += 1
+            else:
+                self._overflow = True
+            return None
+        n = self._n
+        overflow = self._overflow
+        self._n = 0
+        self._overflow = False
+        if n and self._buf[n - 1] == _CR and not overflow:
+            n -= 1
+        if n == 0 or self._buf[0] != _MARKER:
+            return None
+        if overflow:
+            return TOO_LONG
+        return bytes(self._view[1:n])
+
+
+class Port:
+    """stdin/stdout of MicroPython, polled so the read never blocks the other tasks."""
+
+    def __init__(self):
+        import select
+
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._read = sys.stdin.buffer.read
+        self._out = sys.stdout
+
+    def poll_line(self, lines):
+        """Feed waiting bytes (at most _BURST) into lines; return the first result or None."""
+        for _ in range(_BURST):
+            if not self._poll.poll(0):
+                return None
+            data = self._read(1)
+            if not data:
+                return None
+            result = lines.feed(data[0])
+            if result is not None:
+                return result
+        return None
+
+    def write(self, line):
+        """Send one answer line."""
+        self._out.write(line)
+        if hasattr(self._out, "flush"):
+            self._out.flush()
