@@ -56,7 +56,8 @@ def test_a_request_line_is_parsed_with_crlf_or_lf() -> None:
 
 
 def test_lines_without_the_marker_are_ignored_without_an_answer() -> None:
-    data = b'MicroPython v1.29\r\n>>> \n\n\r\n{"v":1,"id":1,"op":"info"}\n@{"v":1,"id":2,"op":"info"}\n'
+    data = b'MicroPython v1.29\r\n>>> \n\n\r\n{"v":1,"id":1,"op":"info"}\n'
+    data += b'@{"v":1,"id":2,"op":"info"}\n'
     assert feed(data) == [{"parsed": [2, "info", {}]}]
 
 
