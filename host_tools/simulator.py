@@ -354,7 +354,8 @@ class Simulator:
         try:
             tty.setraw(slave_fd)
             os.set_blocking(dev_fd, False)
-            env = dict(os.environ, MICROPYPATH=":lib")
+            # Device root, then the port's frozen modules (asyncio), then lib/ as on boards.
+            env = dict(os.environ, MICROPYPATH=":.frozen:lib")
             self._proc = subprocess.Popen(
                 args,
                 stdin=slave_fd,

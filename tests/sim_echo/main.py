@@ -5,6 +5,7 @@ sees (button, clocks, unique id) and make it draw, without depending on the real
 Ctrl-C ends it (to the REPL), as the real firmware does before the production lock.
 """
 
+import asyncio  # noqa: F401 - frozen into the unix port: the launcher's module path must keep it
 import select
 import sys
 
