@@ -1,0 +1,155 @@
+# The token's screens on a 128x64 mono FrameBuffer-like object (micropython-lib's SSD1306 driver
+# on boards, a framebuf.FrameBuffer on the sim board).
+#
+# FrameBuffer.text is fixed at 8x8 pixels, far below the 24 px the design asks for, so the code
+# is drawn as seven-segment digits with fill_rect: no font data in RAM. A code screen is drawn
+# whole at a period boundary (one show(), so it does not flicker); tick() then redraws only the
+# countdown bar, once a second.
+from micropython import const
+
+_WIDTH = const(128)
+_CHAR = const(8)  # FrameBuffer.text glyphs are 8x8
+_MAX_CHARS = const(16)  # 128 / 8
+_DIGIT_Y = const(14)  # top row of the digits
+_DIGIT_H = const(32)  # digit height
+_SEG = const(3)  # segment thickness
+_BAR_Y = const(54)  # countdown bar: outline rows 54..63
+_BAR_H = const(10)
+_BAR_INSET = const(2)  # outline plus one blank pixel around the fill
+_BAR_FILL_W = const(124)  # _WIDTH - 2 * _BAR_INSET
+_TITLE_H = const(12)  # inverted title band of status screens
+_LINE_Y = const(18)  # first message line of status screens
+_LINE_STEP = const(11)
+_DETAIL_Y = const(56)
+
+# Seven-segment patterns of 0..9: bit 0 = a (top), b (top right), c (bottom right), d (bottom),
+# e (bottom left), f (top left), bit 6 = g (middle).
+_SEGMENTS = b"\x3f\x06\x5b\x4f\x66\x6d\x7d\x07\x7f\x6f"
+
+# digits in the code: (digit width, space between digits, gap between groups, first group size)
+_LAYOUTS = {6: (16, 4, 12, 3), 7: (14, 3, 10, 4), 8: (12, 3, 8, 4)}
+
+# status kind: (title, message lines); every line fits the 16 characters of a row
+_STATUS = {
+    "hello": ("BAOLING", ("TOTP token",)),
+    "no_secret": ("NO SECRET", ("No profile yet:", "provision me", "over USB.")),
+    "set_time": ("SET TIME", ("Clock not set.", "Connect to the", "host to sync.")),
+    "locked": ("LOCKED", ("Production lock", "is on.")),
+    "wipe_confirm": ("WIPE?", ("press button", "to wipe")),
+    "store_error": ("STORE ERROR", ("Stored profiles", "are damaged.", "Wipe to reset.")),
+    "wiped": ("WIPED", ("All secrets", "erased.")),
+}
+
+
+def digit_box(count, index):
+    """(x, y, width, height) of digit `index` of a `count`-digit code: 3+3, 4+3 or 4+4."""
+    layout = _LAYOUTS.get(count)
+    if layout is None:
+        raise ValueError("code must have 6 to 8 digits")
+    width, space, gap, first = layout
+    total = count * width + (count - 2) * space + gap
+    x = (_WIDTH - total) // 2 + index * (width + space)
+    if index >= first:
+        x += gap - space
+    return x, _DIGIT_Y, width, _DIGIT_H
+
+
+def _draw_digit(fb, digit, x, y, w, h):
+    segments = _SEGMENTS[digit]
+    if digit == 1:  # its stroke centred in the box, so "1" does not read as a gap in the code
+        x -= (w - _SEG) // 2
+    mid = y + (h - _SEG) // 2  # top row of the middle segment
+    upper = mid - y + _SEG  # height of the upper verticals (reach through the middle)
+    lower = y + h - mid  # height of the lower verticals
+    if segments & 0x01:
+        fb.fill_rect(x, y, w, _SEG, 1)
+    if segments & 0x02:
+        fb.fill_rect(x + w - _SEG, y, _SEG, upper, 1)
+    if segments & 0x04:
+        fb.fill_rect(x + w - _SEG, mid, _SEG, lower, 1)
+    if segments & 0x08:
+        fb.fill_rect(x, y + h - _SEG, w, _SEG, 1)
+    if segments & 0x10:
+        fb.fill_rect(x, mid, _SEG, lower, 1)
+    if segments & 0x20:
+        fb.fill_rect(x, y, _SEG, upper, 1)
+    if segments & 0x40:
+        fb.fill_rect(x, mid, w, _SEG, 1)
+
+
+def _centred(fb, text, y, colour):
+    fb.text(text, (_WIDTH - len(text) * _CHAR) // 2, y, colour)
+
+
+class Display:
+    """Draws the screens on `fb` and keeps `description`, a dict of what is shown now."""
+
+    def __init__(self, fb):
+        self.fb = fb
+        self.description = {"screen": "blank"}
+
+    def show_code(self, code, label, seconds_left, period, slot, slots):
+        """Whole code screen: label and slot on top, the code's digits, the countdown bar."""
+        count = len(code)
+        if count not in _LAYOUTS:
+            raise ValueError("code must have 6 to 8 digits")
+        fb = self.fb
+        fb.fill(0)
+        room = _MAX_CHARS
+        if slots > 1:
+            indicator = "%d/%d" % (slot + 1, slots)
+            fb.text(indicator, _WIDTH - len(indicator) * _CHAR, 0, 1)
+            room -= len(indicator) + 1
+        fb.text(label[:room], 0, 0, 1)
+        for i in range(count):
+            x, y, w, h = digit_box(count, i)
+            _draw_digit(fb, ord(code[i]) - 48, x, y, w, h)
+        fb.rect(0, _BAR_Y, _WIDTH, _BAR_H, 1)
+        self.description = {
+            "screen": "code",
+            "code": code,
+            "label": label,
+            "seconds_left": seconds_left,
+            "period": period,
+            "slot": slot,
+            "slots": slots,
+        }
+        self._bar(seconds_left, period)
+        fb.show()
+
+    def tick(self, seconds_left, period):
+        """Redraw only the countdown bar's inside; nothing else on the screen changes."""
+        if self.description["screen"] != "code":
+            return
+        self.description["seconds_left"] = seconds_left
+        self._bar(seconds_left, period)
+        self.fb.show()
+
+    def _bar(self, seconds_left, period):
+        left = min(max(seconds_left, 0), period)
+        inner_y = _BAR_Y + _BAR_INSET
+        inner_h = _BAR_H - 2 * _BAR_INSET
+        filled = _BAR_FILL_W * left // period
+        self.fb.fill_rect(_BAR_INSET, inner_y, _BAR_FILL_W, inner_h, 0)
+        self.fb.fill_rect(_BAR_INSET, inner_y, filled, inner_h, 1)
+
+    def show_status(self, kind, detail=""):
+        """A status screen: inverted title band, its message lines, an optional detail line."""
+        entry = _STATUS.get(kind)
+        if entry is None:
+            raise ValueError("unknown screen")
+        title, lines = entry
+        fb = self.fb
+        fb.fill(0)
+        fb.fill_rect(0, 0, _WIDTH, _TITLE_H, 1)
+        _centred(fb, title, (_TITLE_H - _CHAR) // 2, 0)
+        y = _LINE_Y
+        for line in lines:
+            _centred(fb, line, y, 1)
+            y += _LINE_STEP
+        if detail:
+            _centred(fb, detail[:_MAX_CHARS], _DETAIL_Y, 1)
+            self.description = {"screen": kind, "detail": detail}
+        else:
+            self.description = {"screen": kind}
+        fb.show()
