@@ -1,0 +1,167 @@
+"""Secrets at rest: AES-256-GCM under a master key kept in a file beside (not inside) the database.
+
+Each token secret is sealed with a fresh random 96-bit nonce and the token id as associated
+data, so a sealed secret copied onto another token's row does not open. The database records
+the key's fingerprint (an HMAC of a fixed label, not the key), so a wrong key file fails at
+start-up with a clear error instead of at the first validation.
+
+Rotation writes the new key to `<key file>.new` before the database is re-encrypted and renames
+it over the key file after the commit; `resolve_key_file` finishes or undoes a rotation that a
+crash interrupted by picking whichever of the two files the database's fingerprint names.
+"""
+
+import hashlib
+import hmac
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from verifier.errors import MasterKeyError
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_FINGERPRINT_LABEL = b"baoling-master-key-fingerprint-v1"
+_AAD_LABEL = b"baoling-token-secret-v1\x00"
+_NEW_SUFFIX = ".new"
+
+
+class MasterKey:
+    """One AES-256-GCM key: seals and opens token secrets bound to their token id."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise MasterKeyError(f"a master key is {KEY_BYTES} bytes, not {len(key)}")
+        self._aead = AESGCM(key)
+        self.fingerprint = hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
+
+    @classmethod
+    def generate(cls) -> "MasterKey":
+        return cls(os.urandom(KEY_BYTES))
+
+    def seal(self, token_id: str, secret: bytes) -> bytes:
+        """nonce || ciphertext || tag, with a fresh nonce on every call."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, secret, _AAD_LABEL + token_id.encode())
+
+    def open(self, token_id: str, sealed: bytes) -> bytes:
+        """The secret; a wrong key, a wrong token id or a changed byte raise MasterKeyError."""
+        try:
+            return self._aead.decrypt(
+                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _AAD_LABEL + token_id.encode()
+            )
+        except (InvalidTag, ValueError) as exc:
+            raise MasterKeyError(
+                f"the secret of token {token_id!r} does not open with this master key "
+                "(wrong key file, or the row was altered)"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"MasterKey(fingerprint={self.fingerprint})"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MasterKeyError(
+            f"cannot read master key file {path}: {exc.__class__.__name__}"
+        ) from exc
+    if stat.S_IMODE(mode) & 0o077:
+        raise MasterKeyError(
+            f"master key file {path} is readable by other users "
+            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as exc:
+        raise MasterKeyError(f"master key file {path} is not {KEY_BYTES * 2} hex digits") from exc
+    if len(key) != KEY_BYTES:
+        raise MasterKeyError(f"master key file {path} is not {KEY_BYTES * 2} hex digits")
+    return key
+
+
+def _write_new(path: Path, key: bytes) -> None:
+    """Create `path` with mode 0600 (never over an existing file) and flush it to disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key.hex().encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _sync_dir(path.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_key(path: Path) -> MasterKey:
+    """The key in `path`; MasterKeyError when it is missing or malformed."""
+    try:
+        return MasterKey(_read(path))
+    except FileNotFoundError as exc:
+        raise MasterKeyError(f"master key file {path} does not exist") from exc
+
+
+def create_key(path: Path) -> MasterKey:
+    """A new random key written to `path` (0600); refuses to replace an existing file."""
+    key = os.urandom(KEY_BYTES)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_new(path, key)
+    except FileExistsError as exc:
+        raise MasterKeyError(f"master key file {path} already exists") from exc
+    return MasterKey(key)
+
+
+def staged_path(path: Path) -> Path:
+    """Where a rotation keeps the new key until the database has been re-encrypted."""
+    return path.with_name(path.name + _NEW_SUFFIX)
+
+
+def stage_key(path: Path) -> MasterKey:
+    """Write a fresh key beside `path` for a rotation, replacing a stale staged key."""
+    staged = staged_path(path)
+    staged.unlink(missing_ok=True)
+    return create_key(staged)
+
+
+def commit_staged_key(path: Path) -> None:
+    """Make the staged key the key file (atomic rename), after the database commit."""
+    os.replace(staged_path(path), path)
+    _sync_dir(path.parent)
+
+
+def resolve_key_file(path: Path, fingerprint: str | None) -> MasterKey:
+    """The key the database was sealed with, finishing or undoing an interrupted rotation.
+
+    `fingerprint` is what the database recorded (None for a new, empty database, which gets
+    the key file's key, or a new key file on first run).
+    """
+    staged = staged_path(path)
+    if fingerprint is None:
+        staged.unlink(missing_ok=True)
+        return load_key(path) if path.exists() else create_key(path)
+    if staged.exists():
+        new = load_key(staged)
+        if new.fingerprint == fingerprint:
+            commit_staged_key(path)
+            return new
+    key = load_key(path)
+    if key.fingerprint != fingerprint:
+        raise MasterKeyError(
+            f"master key file {path} is not the key this database was encrypted with "
+            f"(database expects key fingerprint {fingerprint}, file has {key.fingerprint})"
+        )
+    staged.unlink(missing_ok=True)
+    return key

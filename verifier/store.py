@@ -1,0 +1,289 @@
+"""The verifier's database: one schema on SQLite (embedded, WAL) and PostgreSQL (several nodes).
+
+SQLAlchemy Core, no ORM. Two rules keep several threads and several nodes honest:
+
+- every write runs in one transaction that first takes the audit-chain head (SQLite:
+  `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` of the head row), so audit rows
+  chain in commit order and writers never deadlock;
+- accepting a code is one conditional UPDATE that only succeeds while the stored last step is
+  older than the accepted one, and a failure is one UPDATE that increments the counter in SQL,
+  so no read-modify-write window exists even without that lock.
+
+The schema is versioned: `schema_version` holds the version and `MIGRATIONS` lists the steps
+from an empty database to the newest one, applied in order in one transaction.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, Row
+
+from verifier.errors import StoreError, UnknownToken
+
+metadata = sa.MetaData()
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    # nonce || AES-GCM ciphertext || tag (verifier/crypto.py); never the plain secret.
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("digits", sa.Integer, nullable=False),
+    sa.Column("period_s", sa.Integer, nullable=False),
+    sa.Column("issuer", sa.String(256), nullable=False),
+    sa.Column("label", sa.String(256), nullable=False),
+    sa.Column("last_step", sa.BigInteger, nullable=True),
+    sa.Column("fail_count", sa.Integer, nullable=False),
+    sa.Column("locked_until", sa.Double, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("drift", sa.Text, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    # SHA-256 of the whole key: keys are 256-bit random, so a fast hash cannot be brute-forced.
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    sa.Column("scopes", sa.String(255), nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("token_id", sa.String(128), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+# Version 2: named values the database keeps about itself (master key fingerprint, audit head).
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+AUDIT_HEAD = "audit_head"
+KEY_FINGERPRINT = "key_fingerprint"
+GENESIS_HASH = "0" * 64
+
+
+def _v1(conn: Connection) -> None:
+    """Tokens, API keys, the audit chain and the version table."""
+    metadata.create_all(conn, tables=[tokens, api_keys, audit, schema_version])
+
+
+def _v2(conn: Connection) -> None:
+    """The meta table: the audit head (so a deleted last row shows) and the key fingerprint
+    (so a wrong key fails at start-up). The head starts at the chain's current last row."""
+    metadata.create_all(conn, tables=[meta])
+    last = conn.execute(
+        sa.select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+    ).first()
+    head = f"{last.seq}:{last.hash}" if last else f"0:{GENESIS_HASH}"
+    conn.execute(meta.insert().values(name=AUDIT_HEAD, value=head))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+# Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
+_MIGRATION_LOCK_ID = 0x6261_6F6C
+
+
+def sqlite_url(path: str) -> str:
+    return f"sqlite:///{path}"
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API objects are untyped)
+    """WAL, a busy timeout, and full fsync: an accepted step must survive a power cut too."""
+    dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin below
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take SQLite's write lock up front; a deferred transaction that reads, then
+    writes can fail with "database is locked" under WAL instead of waiting."""
+    write = conn.get_execution_options().get("baoling_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for `url`; plain postgresql:// URLs use psycopg 3."""
+    parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(f"cannot use store URL {parsed.render_as_string()}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+    elif engine.dialect.name != "postgresql":
+        raise StoreError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
+    return engine
+
+
+class Store:
+    """The connection pool and the transactions; the SQL of each operation is a function
+    below that takes the transaction's connection."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction holding the audit-chain head until it commits or rolls back."""
+        try:
+            with (
+                self.engine.connect().execution_options(baoling_write=True) as conn,
+                conn.begin(),
+            ):
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        sa.select(meta.c.value).where(meta.c.name == AUDIT_HEAD).with_for_update()
+                    )
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+
+    def version(self) -> int:
+        with self.read() as conn:
+            return current_version(conn)
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> int:
+        """Bring the schema to `target` (default: newest); returns the version found before."""
+        with self.engine.connect().execution_options(baoling_write=True) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_ID)))
+            found = current_version(conn)
+            if found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database schema is version {found}, newer than this software "
+                    f"(version {SCHEMA_VERSION}); upgrade Baoling"
+                )
+            for version in range(found + 1, target + 1):
+                MIGRATIONS[version - 1](conn)
+                conn.execute(schema_version.delete())
+                conn.execute(schema_version.insert().values(version=version))
+            return found
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of the database (0 when it is empty)."""
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return 0
+    return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+
+
+def get_meta(conn: Connection, name: str) -> str | None:
+    return conn.execute(sa.select(meta.c.value).where(meta.c.name == name)).scalar()
+
+
+def set_meta(conn: Connection, name: str, value: str) -> None:
+    if conn.execute(meta.update().where(meta.c.name == name).values(value=value)).rowcount == 0:
+        conn.execute(meta.insert().values(name=name, value=value))
+
+
+def get_token(conn: Connection, token_id: str) -> Row:
+    """The token's row; UnknownToken when there is none."""
+    row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).first()
+    if row is None:
+        raise UnknownToken(f"no token {token_id!r} is enrolled")
+    return row
+
+
+def token_exists(conn: Connection, token_id: str) -> bool:
+    return conn.execute(sa.select(tokens.c.id).where(tokens.c.id == token_id)).first() is not None
+
+
+def list_tokens(conn: Connection) -> list[Row]:
+    return list(conn.execute(sa.select(tokens).order_by(tokens.c.id)))
+
+
+def insert_token(conn: Connection, **values: object) -> None:
+    conn.execute(tokens.insert().values(**values))
+
+
+def update_token(conn: Connection, token_id: str, **values: object) -> None:
+    """Set columns of one token (admin operations); UnknownToken when there is none."""
+    if conn.execute(tokens.update().where(tokens.c.id == token_id).values(**values)).rowcount == 0:
+        raise UnknownToken(f"no token {token_id!r} is enrolled")
+
+
+def delete_token(conn: Connection, token_id: str) -> None:
+    if conn.execute(tokens.delete().where(tokens.c.id == token_id)).rowcount == 0:
+        raise UnknownToken(f"no token {token_id!r} is enrolled")
+
+
+def accept_step(conn: Connection, token_id: str, step: int, drift: str, now: float) -> bool:
+    """Record an accepted step, clear failures and store the new drift, in one conditional
+    UPDATE. False when another thread or node accepted this step or a later one first, or
+    the token was disabled or locked meanwhile: the caller treats that as a rejection."""
+    result = conn.execute(
+        tokens.update()
+        .where(
+            tokens.c.id == token_id,
+            tokens.c.enabled == sa.true(),
+            sa.or_(tokens.c.last_step.is_(None), tokens.c.last_step < step),
+            sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= now),
+        )
+        .values(last_step=step, fail_count=0, locked_until=None, drift=drift)
+    )
+    return result.rowcount == 1
+
+
+def count_failure(
+    conn: Connection, token_id: str, now: float, lock_after: int, lock_end: float
+) -> tuple[int, float | None]:
+    """Add one failure in SQL; when the count reaches `lock_after` and the token is not
+    already locked, lock it until `lock_end`. Returns the new (fail_count, locked_until)."""
+    new_count = tokens.c.fail_count + 1
+    not_locked = sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= now)
+    row = conn.execute(
+        tokens.update()
+        .where(tokens.c.id == token_id)
+        .values(
+            fail_count=new_count,
+            locked_until=sa.case(
+                (sa.and_(new_count >= lock_after, not_locked), lock_end),
+                else_=tokens.c.locked_until,
+            ),
+        )
+        .returning(tokens.c.fail_count, tokens.c.locked_until)
+    ).first()
+    if row is None:
+        raise UnknownToken(f"no token {token_id!r} is enrolled")
+    return row.fail_count, row.locked_until
