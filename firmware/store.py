@@ -1,0 +1,371 @@
+# The token's flash store: one file per slot plus one settings file (lock, admin key, drift).
+#
+# Each file is written whole to "<name>.new" and renamed over the old one, so a power cut
+# leaves the old or the new file (littlefs renames atomically; POSIX too). Each file carries
+# an HMAC-SHA256 tag, so a damaged or edited file is detected and reported, never crashed on.
+# Where the port has cryptolib the body is AES-256-CBC encrypted (encrypt-then-MAC). Both keys
+# come from the board's public unique id: this hides secrets from a casual flash dump and
+# nothing more (docs/threat-model.md). Secrets never leave this module: it computes codes and
+# proofs itself, and no method returns a key.
+import hashlib
+import json
+import os
+
+from micropython import const
+
+import otp
+
+SLOTS = const(4)
+_MAGIC = b"BLS1"
+_PLAIN = const(0)  # file flag: body stored as is
+_AES = const(1)  # file flag: body AES-256-CBC encrypted
+_IV = const(16)
+_TAG = const(32)
+_HEAD = const(5)  # magic + flag byte
+_MODE_CBC = const(2)  # cryptolib.aes mode
+_MAX_FILE = const(1024)
+_SETTINGS = const(-1)  # slot number of the settings file
+
+CORRUPT = "corrupt"  # a slot whose file failed its check
+
+
+class StoreError(Exception):
+    """Writing the store failed (flash full or failing); the old state is kept."""
+
+
+def _has_cryptolib():
+    try:
+        import cryptolib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Store:
+    """Profiles and settings in flash, with the secrets kept inside."""
+
+    def __init__(self, folder, unique_id, encrypt=None):
+        self._folder = "" if folder in ("", ".") else folder.rstrip("/") + "/"
+        seed = b"\x00" + bytes(unique_id)
+        self._enc_key = hashlib.sha256(b"baoling-store-enc-v1" + seed).digest()
+        self._mac_key = hashlib.sha256(b"baoling-store-mac-v1" + seed).digest()
+        self._crypto = _has_cryptolib()
+        self.encrypted = self._crypto if encrypt is None else encrypt
+        self._slots = [None] * SLOTS
+        self._admin = None
+        self.locked = False
+        self.drift_ppb = 0
+        self.synced_ms = None
+        self.settings_corrupt = False
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def load(self):
+        """Read every file; a file that fails its check is marked corrupt, never raised."""
+        for slot in range(SLOTS):
+            record = self._read(slot)
+            if record is None or record is CORRUPT:
+                self._slots[slot] = record
+            else:
+                self._slots[slot] = _profile(record)
+        record = self._read(_SETTINGS)
+        self.settings_corrupt = record is CORRUPT
+        if record is CORRUPT:
+            # Fail closed: a lost lock flag must not unlock the token; only wipe recovers.
+            self.locked = True
+            self._admin = None
+        elif record is not None:
+            self.locked = bool(record["lock"])
+            self._admin = _unhex(record["adm"])
+            self.drift_ppb = record["ppb"]
+            self.synced_ms = record["sync"]
+
+    def corrupt(self):
+        """Whether any file failed its check."""
+        return self.settings_corrupt or CORRUPT in self._slots
+
+    def state(self):
+        """empty, provisioned or locked (docs/protocol.md)."""
+        if self.locked:
+            return "locked"
+        for entry in self._slots:
+            if entry is not None:
+                return "provisioned"
+        return "empty"
+
+    def status(self, slot):
+        """None (free), CORRUPT, or "ok"."""
+        entry = self._slots[slot]
+        return entry if entry is None or entry is CORRUPT else "ok"
+
+    def describe(self, slot):
+        """The public part of a profile: everything but the secret."""
+        entry = self._slots[slot]
+        if entry is CORRUPT:
+            return {"slot": slot, "corrupt": True}
+        return {
+            "slot": slot,
+            "label": entry[4],
+            "issuer": entry[5],
+            "algorithm": entry[1],
+            "digits": entry[2],
+            "period": entry[3],
+        }
+
+    def profiles(self):
+        """Public descriptions of the occupied slots, in slot order."""
+        return [self.describe(s) for s in range(SLOTS) if self._slots[s] is not None]
+
+    def free_slots(self):
+        return [s for s in range(SLOTS) if self._slots[s] is None]
+
+    def usable(self):
+        """Slots that can show a code."""
+        return [s for s in range(SLOTS) if self.status(s) == "ok"]
+
+    def label(self, slot):
+        entry = self._slots[slot]
+        return entry[5] + ":" + entry[4] if entry[5] and entry[4] else entry[4] or entry[5]
+
+    def period(self, slot):
+        return self._slots[slot][3]
+
+    # --- using the secrets, inside ----------------------------------------------------------
+
+    def code(self, slot, unix_s):
+        """The TOTP code of a slot at unix_s."""
+        entry = self._slots[slot]
+        return otp.totp(entry[0], unix_s, entry[3], entry[2], entry[1])
+
+    def prove(self, slot, challenge):
+        """HMAC under the slot's secret over the domain-separated challenge (never a counter)."""
+        entry = self._slots[slot]
+        return otp.hmac_digest(entry[1], entry[0], b"baoling-prove-v1\x00" + challenge)
+
+    def admin_mac_ok(self, message, mac):
+        """Whether mac is HMAC-SHA256(admin key, message); constant time in the mac's bytes."""
+        if self._admin is None or len(mac) != _TAG:
+            return False
+        return _same(otp.hmac_digest("sha256", self._admin, message), mac)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def write(self, slot, secret, algorithm, digits, period, label, issuer):
+        """Store a profile atomically."""
+        from binascii import hexlify
+
+        record = {
+            "k": hexlify(secret).decode(),
+            "a": algorithm,
+            "d": digits,
+            "p": period,
+            "l": label,
+            "i": issuer,
+        }
+        self._write(slot, record)
+        self._slots[slot] = _profile(record)
+
+    def erase(self, slot):
+        self._remove(slot)
+        self._slots[slot] = None
+
+    def set_lock(self, admin_key):
+        self._save_settings(True, admin_key, self.drift_ppb, self.synced_ms)
+        self.locked = True
+        self._admin = bytes(admin_key)
+
+    def set_clock(self, drift_ppb, synced_ms):
+        """Keep the drift correction and the last sync point across restarts."""
+        self._save_settings(self.locked, self._admin, drift_ppb, synced_ms)
+        self.drift_ppb = drift_ppb
+        self.synced_ms = synced_ms
+
+    def wipe(self):
+        """Erase every profile, the admin key, the lock and the drift correction."""
+        for slot in range(SLOTS):
+            self._remove(slot)
+            self._slots[slot] = None
+        self._remove(_SETTINGS)
+        self.locked = False
+        self._admin = None
+        self.drift_ppb = 0
+        self.synced_ms = None
+        self.settings_corrupt = False
+
+    def _save_settings(self, locked, admin, drift_ppb, synced_ms):
+        from binascii import hexlify
+
+        record = {
+            "lock": locked,
+            "adm": None if admin is None else hexlify(admin).decode(),
+            "ppb": drift_ppb,
+            "sync": synced_ms,
+        }
+        self._write(_SETTINGS, record)
+        self.settings_corrupt = False
+
+    # --- files ------------------------------------------------------------------------------
+
+    def _path(self, slot):
+        return self._folder + _name(slot)
+
+    def _tag(self, slot, data):
+        """The file's HMAC, bound to its name so files cannot be swapped between slots."""
+        return otp.hmac_digest("sha256", self._mac_key, _name(slot).encode() + b"\x00" + data)
+
+    def _write(self, slot, record):
+        path = self._path(slot)
+        body = json.dumps(record).encode()
+        iv = os.urandom(_IV)
+        if self.encrypted:
+            import cryptolib
+
+            pad = 16 - len(body) % 16
+            body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).encrypt(body + bytes([pad]) * pad)
+        data = _MAGIC + bytes([_AES if self.encrypted else _PLAIN]) + iv + body
+        data += self._tag(slot, data)
+        new = path + ".new"
+        try:
+            with open(new, "wb") as f:
+                f.write(data)
+            try:
+                os.rename(new, path)
+            except OSError:
+                # FAT cannot rename over a file: remove, then rename (load() finishes the job)
+                os.remove(path)
+                os.rename(new, path)
+        except OSError:
+            _forget(new)
+            raise StoreError("could not write the store")
+
+    def _remove(self, slot):
+        path = self._path(slot)
+        _forget(path + ".new")
+        try:
+            os.remove(path)
+        except OSError as exc:
+            if _exists(path):
+                raise StoreError("could not erase the store") from exc
+
+    def _read(self, slot):
+        """The record of a file, None when absent, CORRUPT when it fails a check."""
+        path = self._path(slot)
+        new = path + ".new"
+        if not _exists(path):
+            if not _exists(new):
+                return None
+            # the FAT fallback in _write was cut between remove and rename: finish it if whole
+            if self._decode(slot, _slurp(new)) is CORRUPT:
+                _forget(new)
+                return None
+            os.rename(new, path)
+        else:
+            # a write cut before its rename: the old file stands
+            _forget(new)
+        return self._decode(slot, _slurp(path))
+
+    def _decode(self, slot, data):
+        if data is None or len(data) < _HEAD + _IV + _TAG or data[:4] != _MAGIC:
+            return CORRUPT
+        if not _same(self._tag(slot, data[:-_TAG]), data[-_TAG:]):
+            return CORRUPT
+        flag = data[4]
+        body = data[_HEAD + _IV : -_TAG]
+        if flag == _AES:
+            if not self._crypto or len(body) % 16:
+                return CORRUPT
+            import cryptolib
+
+            iv = data[_HEAD : _HEAD + _IV]
+            body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).decrypt(body)
+            pad = body[-1]
+            if not 1 <= pad <= 16:
+                return CORRUPT
+            body = body[:-pad]
+        elif flag != _PLAIN:
+            return CORRUPT
+        try:
+            record = json.loads(body)
+        except ValueError:
+            return CORRUPT
+        if type(record) is not dict:
+            return CORRUPT
+        if not (_valid_settings(record) if slot == _SETTINGS else _valid_profile(record)):
+            return CORRUPT
+        return record
+
+
+def _name(slot):
+    return "blset.dat" if slot == _SETTINGS else "bl%d.dat" % slot
+
+
+def _profile(record):
+    """Slot tuple: (secret, algorithm, digits, period, label, issuer)."""
+    return (_unhex(record["k"]), record["a"], record["d"], record["p"], record["l"], record["i"])
+
+
+def _valid_profile(r):
+    try:
+        return (
+            len(_unhex(r["k"])) > 0
+            and r["a"] in ("sha1", "sha256", "sha512")
+            and r["d"] in (6, 7, 8)
+            and type(r["p"]) is int
+            and 10 <= r["p"] <= 300
+            and type(r["l"]) is str
+            and type(r["i"]) is str
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _valid_settings(r):
+    try:
+        return (
+            type(r["lock"]) is bool
+            and (r["adm"] is None or len(_unhex(r["adm"])) == 32)
+            and type(r["ppb"]) is int
+            and (r["sync"] is None or type(r["sync"]) is int)
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _unhex(text):
+    from binascii import unhexlify
+
+    return None if text is None else unhexlify(text)
+
+
+def _same(a, b):
+    """Compare two byte strings in time that depends only on their length."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
+
+
+def _slurp(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE + 1)
+    except OSError:
+        return None
+    return None if len(data) > _MAX_FILE else data
+
+
+def _forget(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
