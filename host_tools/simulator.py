@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -32,8 +33,9 @@ PROMPT = b">>> "
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 CTRL_A = b"\x01"
 HOST_BACKLOG_MAX = 256 * 1024  # device output kept for a port nobody reads; oldest dropped
-BOOT_LOOP_S = 1.0  # main.py that exits sooner than this is restarted after this long
+BOOT_LOOP_S = 1.0  # a boot that ends this soon without reaching a REPL waits this long
 PNG_EVERY_S = 0.1
+HEAP_SIZE = re.compile(r"[1-9][0-9]*[kKmM]?")  # what `micropython -X heapsize=` accepts
 COMMAND_TIMEOUT_S = 10.0
 
 
@@ -73,6 +75,8 @@ class Simulator:
         self.firmware_dir = Path(firmware_dir)
         self.port = ""
         self.png_path = sim_control.control_dir(self.state_dir) / sim_control.SCREEN_PNG
+        if heap is not None and not HEAP_SIZE.fullmatch(heap):
+            raise ValueError(f"heap must be a size such as 64k or 1M, not {heap!r}")
         self._binary = micropython or find_micropython()
         self._heap_args = ["-X", f"heapsize={heap}"] if heap else []
         self._lock = threading.Lock()
@@ -91,6 +95,7 @@ class Simulator:
         self._to_host = bytearray()
         self._powered = False
         self._in_raw_repl = False
+        self._reached_repl = False
         self._await_prompt = False
         self._recent = b""
         self._booted_at = 0.0
@@ -171,10 +176,14 @@ class Simulator:
         with self._lock:
             return bytes(self._output)
 
-    def wait_output(self, expected: bytes, timeout: float = 5) -> bytes:
-        """Wait until the device has written `expected`; return all output so far."""
+    def wait_output(self, expected: bytes, timeout: float = 5, since: int = 0) -> bytes:
+        """Wait until the device has written `expected` after offset `since` of its output.
+
+        Returns all output so far; pass len(sim.device_output()) as `since` to wait for
+        something new (the banner of the next boot, say).
+        """
         deadline = time.monotonic() + timeout
-        while expected not in (output := self.device_output()):
+        while expected not in (output := self.device_output())[since:]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"device did not write {expected!r} within {timeout} s")
             time.sleep(0.02)
@@ -327,6 +336,7 @@ class Simulator:
         friendly_at = recent.rfind(FRIENDLY_BANNER)
         if raw_at != friendly_at:
             self._in_raw_repl = raw_at > friendly_at
+            self._reached_repl = True
         if self._await_prompt and PROMPT in recent:
             self._await_prompt = False
             self._to_dev[:0] = CTRL_A
@@ -341,8 +351,9 @@ class Simulator:
         if raw:
             # A board soft-resetting in the raw REPL says so and comes back in the raw REPL.
             self._from_device(SOFT_REBOOT)
+        # A main.py that cannot even start would otherwise reboot in a tight loop.
         lived = time.monotonic() - self._booted_at
-        delay = BOOT_LOOP_S if not raw and lived < BOOT_LOOP_S else 0.0
+        delay = BOOT_LOOP_S if not self._reached_repl and lived < BOOT_LOOP_S else 0.0
         self._boot_due = (time.monotonic() + delay, raw)
 
     def _boot(self, raw_repl: bool) -> None:
@@ -373,6 +384,7 @@ class Simulator:
         self._dev_fd = dev_fd
         self._to_dev.clear()
         self._in_raw_repl = False
+        self._reached_repl = False
         self._await_prompt = raw_repl
         self._recent = b""
         self._booted_at = time.monotonic()

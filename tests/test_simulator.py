@@ -254,3 +254,36 @@ def test_a_missing_firmware_folder_fails_without_leaks(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         Simulator(tmp_path / "device", firmware_dir=tmp_path / "nowhere").start()
     assert open_fds() == before
+
+
+def test_heap_size_is_checked_before_anything_starts(tmp_path: Path, echo_firmware: Path):
+    expected = r"^heap must be a size such as 64k or 1M, not '64 KB'$"
+    with pytest.raises(ValueError, match=expected):
+        Simulator(tmp_path / "device", heap="64 KB", firmware_dir=echo_firmware)
+    assert not (tmp_path / "device").exists()
+
+
+def test_heap_limit_reaches_micropython(tmp_path: Path, echo_firmware: Path):
+    with (
+        Simulator(tmp_path / "device", heap="64k", firmware_dir=echo_firmware) as sim,
+        serial.Serial(sim.port, timeout=5) as port,
+    ):
+        port.write(b"\x03")
+        port.read_until(b">>> ")
+        port.write(b"import gc; gc.collect(); print('heap', gc.mem_alloc() + gc.mem_free())\r")
+        total = int(port.read_until(b"\n>>> ").split(b"heap ")[-1].split()[0])
+    assert 60 * 1024 < total <= 64 * 1024
+
+
+def test_a_board_that_dies_at_once_reboots_at_most_once_a_second(
+    tmp_path: Path, echo_firmware: Path
+):
+    # A stand-in binary that crashes before reaching any REPL, noting each boot.
+    crashing = tmp_path / "crashing-micropython"
+    crashing.write_text("#!/bin/sh\necho boot >> boots.log\nexit 1\n")
+    crashing.chmod(0o755)
+    device = tmp_path / "device"
+    with Simulator(device, firmware_dir=echo_firmware, micropython=str(crashing)):
+        time.sleep(2.5)
+    boots = (device / "boots.log").read_text().count("boot")
+    assert 2 <= boots <= 4
