@@ -2,7 +2,7 @@
 #
 # MicroPython has no hmac module (micropython-lib's defaults to MD5), and ports differ in which
 # hashes their hashlib has (field-notes.md), so each algorithm is taken from hashlib when it is
-# there and from the pure-Python fallbacks (sha1.py, sha2.py) when not, decided once at import.
+# there and from the pure-Python fallbacks (sha1.py, sha2.py) when not.
 # Pure logic: no clock, no hardware; the caller passes the time.
 import hashlib
 import time
@@ -17,21 +17,15 @@ _MIN_PERIOD_S = const(10)
 _MAX_PERIOD_S = const(300)
 _DAYS_1970_TO_2000 = const(10957)
 
-if hasattr(hashlib, "sha1"):
-    _sha1 = hashlib.sha1
-else:
-    from sha1 import sha1 as _sha1
-if hasattr(hashlib, "sha256"):
-    _sha256 = hashlib.sha256
-else:
-    from sha2 import sha256 as _sha256
-if hasattr(hashlib, "sha512"):
-    _sha512 = hashlib.sha512
-else:
-    from sha2 import sha512 as _sha512
-
-# algorithm name -> (hash constructor, block size in bytes)
-_HASHES = {"sha1": (_sha1, 64), "sha256": (_sha256, 64), "sha512": (_sha512, 128)}
+# algorithm name -> [hash constructor, block size in bytes]. Whether the port's hashlib has the
+# algorithm is decided here, at import; a missing one is None until first used, and then the
+# pure-Python fallback is loaded (sha2.py alone costs about 10 KB of RAM, and most profiles
+# never use SHA-512).
+_HASHES = {
+    "sha1": [getattr(hashlib, "sha1", None), 64],
+    "sha256": [getattr(hashlib, "sha256", None), 64],
+    "sha512": [getattr(hashlib, "sha512", None), 128],
+}
 
 _pad64 = bytearray(64)  # HMAC key pad for 64-byte-block hashes, reused and wiped after use
 _pad128 = bytearray(128)  # the same for SHA-512
@@ -102,6 +96,8 @@ def hmac_digest(algorithm, key, msg):
     if entry is None:
         raise OTPError("algorithm must be sha1, sha256 or sha512")
     new, block = entry
+    if new is None:
+        new = _load_fallback(algorithm)
     if len(key) > block:
         key = new(key).digest()
     pad = _pad64 if block == 64 else _pad128
@@ -118,6 +114,18 @@ def hmac_digest(algorithm, key, msg):
     for i in range(block):
         pad[i] = 0
     return h.digest()
+
+
+def _load_fallback(algorithm):
+    """Import the pure-Python hash for an algorithm the port's hashlib lacks, once."""
+    if algorithm == "sha1":
+        from sha1 import sha1 as new
+    else:
+        import sha2
+
+        new = getattr(sha2, algorithm)
+    _HASHES[algorithm][0] = new
+    return new
 
 
 def hotp(key, counter, digits=6, algorithm="sha1"):
