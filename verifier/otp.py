@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Iterable
+from typing import cast
 
 from verifier.constants import (
     ALGORITHMS,
@@ -31,8 +32,9 @@ _B32_VALID_TAILS = (0, 2, 4, 5, 7)
 # RFC 2104 pads: XOR every key byte with 0x36 (inner) or 0x5c (outer).
 _XOR_36 = bytes(b ^ 0x36 for b in range(256))
 _XOR_5C = bytes(b ^ 0x5C for b in range(256))
-_COUNTER = struct.Struct(">Q")
-_WORD = struct.Struct(">I")
+# Bound once: the hot path then calls them without attribute look-ups.
+_pack_counter = struct.Struct(">Q").pack
+_unpack_word = struct.Struct(">I").unpack_from
 
 
 class OTPError(ValueError):
@@ -68,6 +70,8 @@ def b32decode(text: str) -> bytes:
 class HOTP:
     """Counter-based codes (RFC 4226) under one key, with the HMAC states precomputed."""
 
+    __slots__ = ("algorithm", "digits", "_modulus", "_format", "_inner_copy", "_outer_copy")
+
     def __init__(
         self,
         secret: bytes,
@@ -95,27 +99,47 @@ class HOTP:
         if len(key) > block_size:
             key = new(key).digest()
         key = key.ljust(block_size, b"\0")
-        self._inner = new(key.translate(_XOR_36))
-        self._outer = new(key.translate(_XOR_5C))
+        # Only the bound copy methods are kept: each code starts from a copy of these states.
+        self._inner_copy = new(key.translate(_XOR_36)).copy
+        self._outer_copy = new(key.translate(_XOR_5C)).copy
+
+    def _scan(self, counters: Iterable[int], code: str | None) -> tuple[int, str] | None:
+        """The first (counter, its code) whose code equals `code` (compared in constant time),
+        or, with code None, the first counter and its code; None when nothing matches.
+
+        The one place codes are computed: HMAC from copies of the precomputed states, then
+        dynamic truncation (RFC 4226 section 5.3). It is written as one loop, with no call per
+        candidate, because it is the verifier's hot path (bench/otp_core.py).
+        """
+        inner_copy = self._inner_copy
+        outer_copy = self._outer_copy
+        template = self._format
+        modulus = self._modulus
+        compare = hmac.compare_digest
+        for counter in counters:
+            try:
+                message = _pack_counter(counter)
+            except struct.error as exc:
+                raise OTPError(f"counter must be from 0 to {MAX_COUNTER}") from exc
+            inner = inner_copy()
+            inner.update(message)
+            outer = outer_copy()
+            outer.update(inner.digest())
+            mac = outer.digest()
+            candidate = template % ((_unpack_word(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF) % modulus)
+            if code is None or compare(candidate, code):
+                return counter, candidate
+        return None
 
     def code(self, counter: int) -> str:
         """The code for `counter`, left-padded with zeros to `digits`."""
-        try:
-            message = _COUNTER.pack(counter)
-        except struct.error as exc:
-            raise OTPError(f"counter must be from 0 to {MAX_COUNTER}") from exc
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        mac = outer.digest()
-        number = _WORD.unpack_from(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF
-        return self._format % (number % self._modulus)
+        _, candidate = cast(tuple[int, str], self._scan((counter,), None))
+        return candidate
 
     def well_formed(self, code: str) -> bool:
         """True when `code` is exactly `digits` ASCII digits (anything else is never a match)."""
         return (
-            isinstance(code, str)
+            type(code) is str
             and len(code) == self.digits
             and code.isascii()
             and code.isdigit()
@@ -127,16 +151,15 @@ class HOTP:
         """
         if not self.well_formed(code):
             return None
-        compute = self.code
-        for counter in counters:
-            if hmac.compare_digest(compute(counter), code):
-                return counter
-        return None
+        found = self._scan(counters, code)
+        return None if found is None else found[0]
 
 
 class TOTP(HOTP):
     """Time-based codes (RFC 6238): the HOTP counter is the number of whole periods since
     1970-01-01 UTC (T0 = 0)."""
+
+    __slots__ = ("period_s",)
 
     def __init__(
         self,

@@ -1,0 +1,105 @@
+"""Wrong-code checks per second: the verifier's OTP core against pyotp and the HMAC floor.
+
+Run: .venv/bin/python bench/otp_core.py
+
+All figures come from one run on one machine; the ratios are what docs/performance.md quotes.
+Each contender checks a wrong 6-digit code against a window of +-1 step (three codes):
+- core: verifier.otp.TOTP made once per token (the key decoded and the HMAC states
+  precomputed once), then `find` over the three steps;
+- core, new object: the same, but a TOTP made for every check (the cost of not caching);
+- pyotp: `pyotp.TOTP(secret).verify(code, valid_window=1)`, a new object per check, as a
+  server does after loading a secret;
+- floor: three HMAC-SHA1 computations from precomputed inner/outer states and precomputed
+  counters, with no truncation, formatting or comparison: no check can cost less.
+"""
+
+import hashlib
+import time
+from collections.abc import Callable
+
+import pyotp
+
+from verifier.otp import TOTP, b32decode
+
+SECRET_B32 = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+NOW = 1_700_000_000.0
+ROUNDS = 7
+CHECKS_PER_ROUND = 20_000
+
+
+def wrong_code(totp: TOTP, step: int) -> str:
+    """A code that none of the three steps in the window shows."""
+    window = {totp.code_at_step(s) for s in range(step - 1, step + 2)}
+    return next(c for c in (f"{n:06d}" for n in range(10**6)) if c not in window)
+
+
+def make_contenders() -> dict[str, Callable[[], object]]:
+    """One zero-argument callable per contender, each doing one wrong-code check."""
+    key = b32decode(SECRET_B32)
+    core = TOTP(key)
+    step = core.step_at(NOW)
+    code = wrong_code(core, step)
+
+    def core_check() -> object:
+        now_step = core.step_at(NOW)
+        return core.find(code, range(now_step - 1, now_step + 2))
+
+    def core_new_object_check() -> object:
+        totp = TOTP(b32decode(SECRET_B32))
+        now_step = totp.step_at(NOW)
+        return totp.find(code, range(now_step - 1, now_step + 2))
+
+    def pyotp_check() -> object:
+        return pyotp.TOTP(SECRET_B32).verify(code, for_time=NOW, valid_window=1)
+
+    block = hashlib.sha1().block_size
+    padded = key.ljust(block, b"\0")
+    inner = hashlib.sha1(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha1(bytes(b ^ 0x5C for b in padded))
+    messages = [s.to_bytes(8, "big") for s in range(step - 1, step + 2)]
+
+    def floor_check() -> object:
+        for message in messages:
+            i = inner.copy()
+            i.update(message)
+            o = outer.copy()
+            o.update(i.digest())
+            o.digest()
+        return None
+
+    if core_check() is not None or pyotp_check() is not False:
+        raise SystemExit("the benchmark's wrong code matched: the comparison would be void")
+    return {
+        "core": core_check,
+        "core, new object per check": core_new_object_check,
+        "pyotp": pyotp_check,
+        "floor (3 HMAC-SHA1)": floor_check,
+    }
+
+
+def checks_per_second(check: Callable[[], object]) -> float:
+    """Checks per second of one round."""
+    started = time.perf_counter()
+    for _ in range(CHECKS_PER_ROUND):
+        check()
+    return CHECKS_PER_ROUND / (time.perf_counter() - started)
+
+
+def main() -> None:
+    contenders = make_contenders()
+    best = dict.fromkeys(contenders, 0.0)
+    # Rounds interleave the contenders so that machine noise hits all of them alike.
+    for _ in range(ROUNDS):
+        for name, check in contenders.items():
+            best[name] = max(best[name], checks_per_second(check))
+    print(f"wrong-code checks/s, window +-1 step, best of {ROUNDS} rounds x {CHECKS_PER_ROUND}")
+    for name, rate in best.items():
+        print(f"  {name:<28} {rate:>12,.0f}")
+    core, floor, reference = best["core"], best["floor (3 HMAC-SHA1)"], best["pyotp"]
+    print(f"core / pyotp               {core / reference:6.2f}x  (target >= 6)")
+    print(f"floor / core               {floor / core:6.2f}x  (target <= 1.6)")
+    print(f"core, new object / pyotp   {best['core, new object per check'] / reference:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
