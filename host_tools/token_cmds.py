@@ -1,8 +1,461 @@
-"""The `baoling token` commands."""
+"""The `baoling token` commands: thin click wrappers over provisioning/ (docs/cli.md).
+
+Results go to stdout (text, or JSON with --json); prompts and progress go to stderr. Library
+errors are not caught here: host_tools.cli.main shows them as one line and exits 1.
+"""
+
+import contextlib
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
+import segno
+
+from host_tools.options import force_option, json_option, port_option
+from provisioning.discovery import find_tokens
+from provisioning.enrol import VerifierClient
+from provisioning.keystore import KeyStore, default_path
+from provisioning.link import Link
+from provisioning.otpauth import build_uri, parse_uri
+from provisioning.profile import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    MAX_PERIOD_S,
+    MIN_PERIOD_S,
+    Profile,
+    b32decode,
+)
+from provisioning.provision import Registrar, provision
+from provisioning.pskc_export import PskcFile
+from provisioning.secrets import new_secret
+from provisioning.sync import sync_time
+from provisioning.token import BUTTON_TIMEOUT_S, Token
+
+PSKC_PASSWORD_ENV = "BAOLING_PSKC_PASSWORD"
+
+keys_option = click.option(
+    "--keys",
+    "keys_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BAOLING_KEY_FILE",
+    help=f"Admin key file of locked tokens [default: {default_path()}].",
+)
+button_timeout_option = click.option(
+    "--timeout",
+    "button_timeout_s",
+    type=click.IntRange(1, 120),
+    default=BUTTON_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the token's button.",
+)
 
 
 @click.group()
 def token() -> None:
     """Find, flash, provision, prove, lock and wipe tokens."""
+
+
+@contextlib.contextmanager
+def open_token(port: str) -> Iterator[Token]:
+    with Link(port) as link:
+        yield Token(link)
+
+
+def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    """The one way a command prints its result."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
+
+
+def say(text: str) -> None:
+    """Talk to the person at the token (stderr, so stdout stays data)."""
+    click.echo(text, err=True)
+
+
+def button_prompt(action: str) -> None:
+    say(f"Press and hold the token's button for 1 s to {action}...")
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def describe(port: str, info: dict[str, Any]) -> str:
+    """Human lines for an info result."""
+    clock = "trusted" if info["clock_trusted"] else "NOT SET (shows SET TIME)"
+    lines = [
+        f"Token {info['serial']} on {port}",
+        f"  firmware {info['firmware']} (protocol {info['protocol']}), board {info['board']}",
+        f"  state {info['state']}, store {info['store']}, clock {clock} {_utc(info['time_ms'])}",
+    ]
+    for p in info["profiles"]:
+        if p.get("corrupt"):
+            lines.append(f"  slot {p['slot']}: CORRUPT (write or erase it)")
+        else:
+            name = f"{p['issuer']}:{p['label']}" if p["issuer"] else p["label"]
+            lines.append(
+                f"  slot {p['slot']}: {name or '(no label)'} {p['algorithm'].upper()}, "
+                f"{p['digits']} digits, {p['period']} s"
+            )
+    free = ", ".join(str(slot) for slot in info["free_slots"]) or "none"
+    lines.append(f"  free slots: {free}")
+    return "\n".join(lines)
+
+
+@token.command("list")
+@port_option(required=False, multiple=True)
+@json_option
+def list_tokens(port: tuple[str, ...], as_json: bool) -> None:
+    """Show the serial ports that are Baoling tokens.
+
+    Without --port, ports with the USB ids of MicroPython boards and common USB-serial bridges
+    are probed with `info`.
+
+    Examples:
+      baoling token list
+      baoling token list --port /dev/pts/3 --json
+    """
+    found = find_tokens(list(port))
+    rows = [
+        {"port": f.port, "token": f.info is not None, "info": f.info, "problem": f.problem}
+        for f in found
+    ]
+    lines = [
+        describe(f.port, f.info) if f.info else f"{f.port}: not a token ({f.problem})"
+        for f in found
+    ]
+    emit(as_json, {"ports": rows}, "\n".join(lines) or "No token found.")
+
+
+@token.command()
+@port_option()
+@json_option
+def info(port: str, as_json: bool) -> None:
+    """Show a token's serial, firmware, state, clock and profiles (never a secret).
+
+    Examples:
+      baoling token info --port /dev/ttyACM0
+    """
+    with open_token(port) as tok:
+        emit(as_json, tok.info, describe(port, tok.info))
+
+
+@token.command("sync-time")
+@port_option()
+@keys_option
+@json_option
+def sync_time_cmd(port: str, keys_path: Path | None, as_json: bool) -> None:
+    """Set the token's clock from this computer's, and correct its drift.
+
+    A second sync, hours or more after the first, measures how fast the token's clock runs and
+    stores a correction. A locked token needs its admin key from the key file.
+
+    Examples:
+      baoling token sync-time --port /dev/ttyACM0
+    """
+    with open_token(port) as tok:
+        admin_key = KeyStore(keys_path).get(tok.serial) if tok.locked else None
+        report = sync_time(
+            tok, admin_key=admin_key, on_button=lambda: button_prompt("allow the clock change")
+        )
+    drift = report.drift
+    text = (
+        f"Clock of token {tok.serial} set: it was {report.offset_before_ms:+.1f} ms off, now "
+        f"{report.offset_after_ms:+.1f} ms (round trip {report.round_trip_ms:.1f} ms)."
+    )
+    if drift is not None:
+        verdict = "correction written" if report.drift_written else "correction kept"
+        text += (
+            f"\nDrift since the last sync: {drift.ppm:+.3f} ppm over {drift.elapsed_s:.0f} s "
+            f"(+/- {drift.uncertainty_ppm:.3f}); {verdict}: {report.drift_ppm:+.3f} ppm."
+        )
+    emit(as_json, {"serial": tok.serial, **report.as_json()}, text)
+
+
+def read_profile(
+    uri: str | None,
+    secret: str | None,
+    *,
+    algorithm: str | None,
+    digits: int | None,
+    period: int | None,
+    label: str | None,
+    issuer: str | None,
+) -> Profile:
+    """The profile from --uri, --secret or a new random secret ('-' reads stdin)."""
+    if uri is not None and secret is not None:
+        raise click.UsageError("Give --uri or --secret, not both.")
+    if uri is not None:
+        if (algorithm, digits, period) != (None, None, None):
+            raise click.UsageError("--uri carries the algorithm, digits and period itself.")
+        return parse_uri(_stdin_if_dash(uri), label=label, issuer=issuer)
+    algorithm = algorithm or DEFAULT_ALGORITHM
+    key = b32decode(_stdin_if_dash(secret)) if secret is not None else new_secret(algorithm)
+    return Profile(
+        key,
+        algorithm,
+        digits or DEFAULT_DIGITS,
+        period or DEFAULT_PERIOD_S,
+        label or "",
+        issuer or "",
+    )
+
+
+def _stdin_if_dash(value: str) -> str:
+    return sys.stdin.readline().strip() if value == "-" else value
+
+
+def pskc_target(path: Path, key_file: Path | None, password: bool) -> PskcFile:
+    """A PskcFile with the protection asked for: a key file (hex) or a password."""
+    if key_file is not None and password:
+        raise click.UsageError("Give --pskc-key-file or --pskc-password, not both.")
+    key = None
+    if key_file is not None:
+        try:
+            key = bytes.fromhex(key_file.read_text().strip())
+        except ValueError:
+            raise click.BadParameter(
+                "the key file must hold the AES key in hex", param_hint="--pskc-key-file"
+            ) from None
+    secret_word = None
+    if password:
+        secret_word = os.environ.get(PSKC_PASSWORD_ENV) or click.prompt(
+            "PSKC password", hide_input=True, confirmation_prompt=True, err=True
+        )
+    return PskcFile(path, key=key, password=secret_word)
+
+
+pskc_options = [
+    click.option(
+        "--pskc",
+        "pskc_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Add the profile to this PSKC (RFC 6030) file (created 0600 if missing).",
+    ),
+    click.option(
+        "--pskc-key-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Protect the PSKC file with this pre-shared AES key (16, 24 or 32 bytes, hex).",
+    ),
+    click.option(
+        "--pskc-password",
+        is_flag=True,
+        help=f"Protect the PSKC file with a password (from ${PSKC_PASSWORD_ENV} or a prompt).",
+    ),
+]
+
+
+def with_options(options: list[Any]) -> Any:
+    def apply(function: Any) -> Any:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return apply
+
+
+profile_options = [
+    click.option("--uri", metavar="URI|-", help="otpauth://totp/ URI of an existing account "
+                 "(as in a website's QR code); '-' reads it from stdin."),
+    click.option("--secret", metavar="BASE32|-", help="Existing base32 secret; '-' reads it "
+                 "from stdin. Without --uri or --secret a new random secret is made."),
+    click.option("--algorithm", type=click.Choice(ALGORITHMS), help="HMAC hash [default: sha1]."),
+    click.option("--digits", type=click.IntRange(6, 8), help="Code length, 6 or 8 [default: 6]."),
+    click.option(
+        "--period",
+        type=click.IntRange(MIN_PERIOD_S, MAX_PERIOD_S),
+        help="Seconds per code, usually 30 or 60 [default: 30].",
+    ),
+    click.option("--label", help="Account name shown on the token (printable ASCII, <= 32)."),
+    click.option("--issuer", help="Issuer shown on the token (printable ASCII, <= 32)."),
+]
+
+
+@token.command("provision")
+@port_option()
+@with_options(profile_options)
+@click.option("--slot", type=click.IntRange(0), default=0, show_default=True,
+              help="Slot to write.")
+@click.option("--lock", is_flag=True, help="Production-lock the token once the secret is proved.")
+@keys_option
+@click.option("--verifier", metavar="URL", help="Enrol into the verifier at this URL.")
+@click.option("--api-key", envvar="BAOLING_API_KEY", help="Verifier API key with the admin "
+              "scope (or $BAOLING_API_KEY).")
+@click.option("--show-uri", is_flag=True, help="Print the otpauth URI and a QR code for a phone.")
+@with_options(pskc_options)
+@force_option
+@json_option
+def provision_cmd(
+    port: str,
+    uri: str | None,
+    secret: str | None,
+    algorithm: str | None,
+    digits: int | None,
+    period: int | None,
+    label: str | None,
+    issuer: str | None,
+    slot: int,
+    lock: bool,
+    keys_path: Path | None,
+    verifier: str | None,
+    api_key: str | None,
+    show_uri: bool,
+    pskc_path: Path | None,
+    pskc_key_file: Path | None,
+    pskc_password: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Write a secret into a token, prove it landed, then register it.
+
+    Steps: info, time sync, write, prove (the token's HMAC over a fresh challenge must match),
+    optional --lock, then register: --verifier enrols it over HTTP, --pskc adds it to a PSKC
+    file, --show-uri prints the otpauth URI and a QR code. Nothing is registered unless the
+    prove step matched. A new secret needs somewhere to go; an existing account's secret
+    (--uri, --secret) needs nothing more.
+
+    Examples:
+      baoling token provision --port /dev/ttyACM0 --uri - < uri.txt
+      baoling token provision --port /dev/ttyACM0 --label alice --issuer ACME \\
+          --verifier http://127.0.0.1:8000 --pskc tokens.pskc
+    """
+    profile = read_profile(
+        uri, secret, algorithm=algorithm, digits=digits, period=period, label=label, issuer=issuer
+    )
+    registrars: list[Registrar] = []
+    if verifier is not None:
+        if not api_key:
+            raise click.UsageError("--verifier needs --api-key (or $BAOLING_API_KEY).")
+        registrars.append(VerifierClient(verifier, api_key))
+    if pskc_path is not None:
+        registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password))
+    if not registrars and not show_uri and uri is None and secret is None:
+        raise click.UsageError(
+            "A new secret must be registered somewhere: give --verifier, --pskc or --show-uri."
+        )
+    with open_token(port) as tok:
+        outcome = provision(
+            tok,
+            profile,
+            slot=slot,
+            force=force,
+            lock=lock,
+            keys=KeyStore(keys_path),
+            registrars=registrars,
+            on_button=lambda: button_prompt("allow the clock change"),
+        )
+    data = outcome.as_json()
+    text = (
+        f"Token {data['serial']} slot {slot}: {profile.label or '(no label)'} "
+        f"{profile.algorithm.upper()}, {profile.digits} digits, {profile.period_s} s; "
+        f"proved{', locked' if outcome.locked else ''}."
+    )
+    if verifier is not None:
+        text += f"\nEnrolled as {data['token_id']} at {verifier}."
+    if pskc_path is not None:
+        text += f"\nAdded to {pskc_path}."
+    if show_uri:
+        data["uri"] = build_uri(profile)
+        if not as_json:
+            qr = segno.make(data["uri"], error="m")
+            text += "\n" + data["uri"] + "\n" + _terminal_qr(qr)
+    emit(as_json, data, text)
+
+
+def _terminal_qr(qr: segno.QRCode) -> str:
+    out = io.StringIO()
+    qr.terminal(out=out, compact=True)
+    return out.getvalue()
+
+
+@token.command()
+@port_option()
+@click.option("--slot", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--uri", metavar="URI|-", help="otpauth URI of the profile; '-' reads stdin.")
+@click.option("--secret", metavar="BASE32|-", help="Base32 secret; '-' reads stdin.")
+@json_option
+def prove(port: str, slot: int, uri: str | None, secret: str | None, as_json: bool) -> None:
+    """Check that a slot holds a given secret, without reading it from the token.
+
+    The token answers an HMAC over a fresh random challenge; it is compared with the one
+    computed here from the secret you give. The algorithm is the slot's own.
+
+    Examples:
+      echo JBSWY3DPEHPK3PXPJBSWY3DP | baoling token prove --port /dev/ttyACM0 --secret -
+    """
+    if (uri is None) == (secret is None):
+        raise click.UsageError("Give the secret to check with --uri or --secret.")
+    with open_token(port) as tok:
+        slot_profile = next((p for p in tok.info["profiles"] if p["slot"] == slot), None)
+        algorithm = slot_profile.get("algorithm") if slot_profile else None
+        profile = read_profile(
+            uri, secret, algorithm=None if uri else algorithm, digits=None, period=None,
+            label=None, issuer=None,
+        )
+        tok.prove(slot, profile)
+    emit(
+        as_json,
+        {"serial": tok.serial, "slot": slot, "proved": True},
+        f"Slot {slot} of token {tok.serial} holds that secret.",
+    )
+
+
+@token.command()
+@port_option()
+@keys_option
+@force_option
+@json_option
+def lock(port: str, keys_path: Path | None, force: bool, as_json: bool) -> None:
+    """Production-lock a token: its admin key is made here and kept in the key file.
+
+    After lock, occupied slots cannot be replaced or erased, Ctrl-C and mpremote no longer
+    reach the token, and clock changes need the admin key. Only a wipe, confirmed on the
+    token's button, undoes it.
+
+    Examples:
+      baoling token lock --port /dev/ttyACM0 --keys ~/baoling-keys.json
+    """
+    keys = KeyStore(keys_path)
+    with open_token(port) as tok:
+        if not force:
+            click.confirm(
+                f"Lock token {tok.serial}? Only a wipe undoes it.", abort=True, err=True
+            )
+        tok.lock(keys.new_key(tok.serial))
+    emit(
+        as_json,
+        {"serial": tok.serial, "state": "locked", "key_file": str(keys.path)},
+        f"Token {tok.serial} locked; its admin key is in {keys.path}.",
+    )
+
+
+@token.command()
+@port_option()
+@button_timeout_option
+@force_option
+@json_option
+def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
+    """Erase every secret, the admin key and the lock; confirmed on the token's button.
+
+    Examples:
+      baoling token wipe --port /dev/ttyACM0
+    """
+    with open_token(port) as tok:
+        if not force:
+            click.confirm(
+                f"Erase every secret on token {tok.serial}?", abort=True, err=True
+            )
+        button_prompt(f"confirm the wipe (within {button_timeout_s} s)")
+        tok.wipe(button_timeout_s)
+    emit(
+        as_json,
+        {"serial": tok.serial, "state": "empty"},
+        f"Token {tok.serial} wiped.",
+    )

@@ -13,6 +13,10 @@ class PortBusy(BaolingError):
     """Raised when the serial port exists but another program holds it open."""
 
 
+class PortDenied(BaolingError):
+    """Raised when the operating system refuses this user access to the serial port."""
+
+
 class NotAToken(BaolingError):
     """Raised when a port answers, but not with the Baoling protocol (another device, a REPL)."""
 
@@ -43,6 +47,10 @@ class ProveMismatch(TokenError):
 
 class AdminKeyMissing(BaolingError):
     """Raised when a locked token needs its admin key and the host key file has none for it."""
+
+
+class KeyFileError(BaolingError):
+    """Raised when the admin key file is unreadable, malformed or readable by other users."""
 
 
 class BadURI(BaolingError):

@@ -21,8 +21,12 @@ from provisioning.profile import (
 _KNOWN = ("secret", "issuer", "algorithm", "digits", "period")
 
 
-def parse_uri(uri: str) -> Profile:
-    """Turn an otpauth://totp/ URI into a Profile; BadURI says what is wrong (never the secret)."""
+def parse_uri(uri: str, *, label: str | None = None, issuer: str | None = None) -> Profile:
+    """Turn an otpauth://totp/ URI into a Profile; BadURI says what is wrong (never the secret).
+
+    `label` and `issuer` replace the URI's (a long e-mail address, a name the token's font
+    cannot show).
+    """
     parts = urlsplit(uri.strip())
     if parts.scheme.lower() != "otpauth":
         raise BadURI("Not an otpauth URI: it must start with otpauth://totp/.")
@@ -35,11 +39,11 @@ def parse_uri(uri: str) -> Profile:
         raise BadURI("Not an otpauth URI: it must start with otpauth://totp/.")
     params = _params(parts.query)
     label_issuer, account = _split_label(unquote(parts.path.lstrip("/")))
-    issuer = params.get("issuer", label_issuer)
-    if label_issuer and issuer != label_issuer:
+    uri_issuer = params.get("issuer", label_issuer)
+    if label_issuer and uri_issuer != label_issuer:
         raise BadURI(
             f"The otpauth URI's issuer {label_issuer!r} in the label does not match its "
-            f"issuer parameter {issuer!r}."
+            f"issuer parameter {uri_issuer!r}."
         )
     if "secret" not in params:
         raise BadURI("The otpauth URI has no secret parameter.")
@@ -51,7 +55,14 @@ def parse_uri(uri: str) -> Profile:
     digits = _number(params, "digits", DEFAULT_DIGITS)
     period_s = _number(params, "period", DEFAULT_PERIOD_S)
     try:
-        return Profile(secret, algorithm, digits, period_s, account, issuer)
+        return Profile(
+            secret,
+            algorithm,
+            digits,
+            period_s,
+            account if label is None else label,
+            uri_issuer if issuer is None else issuer,
+        )
     except (BadProfile, BadSecret) as exc:
         raise BadURI(f"The otpauth URI is not usable: {exc}") from None
 

@@ -11,10 +11,14 @@ the AES key; salt and iteration count are in the file).
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from pskc import PSKC
+from pskc.exceptions import PSKCError
+from pskc.key import Key
 
-from provisioning.errors import ExportError
+from provisioning.errors import BadProfile, BadSecret, ExportError
+from provisioning.files import write_private
 from provisioning.profile import Profile
 
 TOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
@@ -84,3 +88,61 @@ def export_pskc(
     out = io.BytesIO()
     pskc.write(out)
     return out.getvalue()
+
+
+def read_pskc(
+    data: bytes, *, key: bytes | None = None, password: str | None = None
+) -> list[Entry]:
+    """The entries of a PSKC file this module wrote (to add to it); anything else is refused."""
+    try:
+        pskc = PSKC(io.BytesIO(data))
+        if key is not None:
+            pskc.encryption.key = key
+        if password is not None:
+            pskc.encryption.derive_key(password)
+        return [_entry(found) for found in pskc.keys]
+    except (PSKCError, BadProfile, BadSecret, ValueError, KeyError) as exc:
+        raise ExportError(
+            f"The existing PSKC file cannot be added to ({exc}): is the key or password the "
+            "one it was written with?"
+        ) from None
+
+
+def _entry(key: Key) -> Entry:
+    suites = {suite: name for name, suite in SUITES.items()}
+    serial, _, slot = str(key.id).rpartition("-")
+    profile = Profile(
+        key.secret,
+        suites[key.algorithm_suite],
+        key.response_length,
+        key.time_interval,
+        key.friendly_name or "",
+        key.issuer or "",
+    )
+    return Entry(serial, int(slot), profile)
+
+
+@dataclass(frozen=True)
+class PskcFile:
+    """A PSKC file as a registration target: each proved profile is added to it.
+
+    The file is rewritten whole (new file, then rename) with mode 0600, so an interruption leaves
+    the previous complete file and a plain export is never readable by other users.
+    """
+
+    path: Path
+    key: bytes | None = None
+    password: str | None = None
+
+    def entries(self) -> list[Entry]:
+        if not self.path.exists():
+            return []
+        return read_pskc(self.path.read_bytes(), key=self.key, password=self.password)
+
+    def check(self, token_id: str) -> None:
+        if any(entry.key_id == token_id for entry in self.entries()):
+            raise ExportError(f"{self.path} already holds {token_id}: use another PSKC file.")
+
+    def register(self, entry: Entry) -> None:
+        data = export_pskc([*self.entries(), entry], key=self.key, password=self.password)
+        write_private(self.path, data)

@@ -110,6 +110,15 @@ def test_invalid_uris_are_refused_with_a_clear_message(uri, message):
     assert str(caught.value) == message
 
 
+def test_label_and_issuer_can_be_replaced():
+    profile = parse_uri(
+        "otpauth://totp/M%C3%BCller%3Averylongname%40example.com?secret=GEZDGNBVGY3TQOJQ",
+        label="alice",
+        issuer="Muller",
+    )
+    assert (profile.issuer, profile.label) == ("Muller", "alice")
+
+
 def test_bad_secret_message_does_not_repeat_the_secret():
     with pytest.raises(BadURI) as caught:
         parse_uri("otpauth://totp/a?secret=SECRETSECRET1")

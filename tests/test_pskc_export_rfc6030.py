@@ -78,3 +78,20 @@ def test_bad_protection_is_refused(protection, message):
     with pytest.raises(ExportError) as caught:
         export_pskc(ENTRIES, **protection)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "protection", [{}, {"key": AES_KEY}, {"password": PASSWORD}], ids=["plain", "key", "password"]
+)
+def test_baoling_verifier_imports_the_export(protection):
+    from verifier.pskc_import import read_pskc
+
+    imported = read_pskc(export_pskc(ENTRIES, **protection), **protection)
+    assert [
+        (k.token_id, k.secret, k.algorithm, k.digits, k.period_s, k.label, k.issuer)
+        for k in imported
+    ] == [
+        (e.key_id, e.profile.secret, e.profile.algorithm, e.profile.digits, e.profile.period_s,
+         e.profile.label, e.profile.issuer)
+        for e in ENTRIES
+    ]

@@ -1,0 +1,32 @@
+"""Options shared by the `baoling` command groups, defined once so they read the same everywhere."""
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+PORT_ENV = "BAOLING_PORT"
+
+
+def port_option(*, required: bool = True, multiple: bool = False) -> Callable[[Any], Any]:
+    """--port PATH: the token's serial port (a /dev/ttyACM*, or the simulator's pty)."""
+    return click.option(
+        "--port",
+        "-p",
+        "port",
+        envvar=PORT_ENV,
+        required=required,
+        multiple=multiple,
+        metavar="PATH",
+        help=f"Serial port of the token (or ${PORT_ENV})."
+        + (" Repeat for several." if multiple else ""),
+    )
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout, for scripts."
+)
+
+force_option = click.option(
+    "--force", "-f", is_flag=True, help="Do not ask for confirmation; replace what is there."
+)

@@ -1,0 +1,226 @@
+"""Batch provisioning: one manifest row per token, one token after another, resumable.
+
+The manifest (CSV) has a header and one row per token: `label` (required), `issuer`,
+`algorithm`, `digits`, `period`, `slot`. Secrets are made here, one per row.
+
+Durable records, written in this order after each token proved its secret:
+1. the batch's PSKC file (every secret of the batch; plain, pre-shared key or password);
+2. the results file (JSON lines, mode 0600: row, serial, token id, profile, and the admin key
+   when the batch locks tokens).
+Rows are done in order, so after an interruption the first row without a result is the one
+in flight. A token that reached the PSKC file but not the results (interrupted between the two
+writes) is recognised by its serial and recorded, not provisioned again. Tokens already in
+the results are skipped when seen again.
+"""
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from provisioning.discovery import Found, find_tokens
+from provisioning.errors import BadManifest, BaolingError
+from provisioning.files import write_private
+from provisioning.keystore import KeyStore
+from provisioning.link import Link
+from provisioning.profile import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S, Profile
+from provisioning.provision import Outcome, provision
+from provisioning.pskc_export import Entry, PskcFile
+from provisioning.secrets import new_secret
+from provisioning.token import HostClock, Token, system_clock_ms
+
+COLUMNS = ("label", "issuer", "algorithm", "digits", "period", "slot")
+SCAN_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Row:
+    """One manifest row: what the n-th token gets (its secret is made when it is written)."""
+
+    number: int
+    label: str
+    issuer: str
+    algorithm: str
+    digits: int
+    period_s: int
+    slot: int
+
+    def profile(self) -> Profile:
+        return Profile(
+            new_secret(self.algorithm),
+            self.algorithm,
+            self.digits,
+            self.period_s,
+            self.label,
+            self.issuer,
+        )
+
+
+def read_manifest(path: Path) -> list[Row]:
+    """Parse and check every row before any token is touched; errors name the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadManifest(f"Cannot read manifest {path}: {exc}.") from None
+    reader = csv.DictReader(text.splitlines())
+    header = set(reader.fieldnames or ())
+    if "label" not in header or header - set(COLUMNS):
+        raise BadManifest(
+            f"Manifest {path} needs a header line with the columns label and optionally "
+            f"{', '.join(COLUMNS[1:])}; it has: {', '.join(reader.fieldnames or ()) or 'none'}."
+        )
+    rows = []
+    for number, record in enumerate(reader, start=1):
+        try:
+            row = Row(
+                number,
+                record["label"] or "",
+                record.get("issuer") or "",
+                record.get("algorithm") or DEFAULT_ALGORITHM,
+                int(record.get("digits") or DEFAULT_DIGITS),
+                int(record.get("period") or DEFAULT_PERIOD_S),
+                int(record.get("slot") or 0),
+            )
+            Profile(b"\0" * 20, row.algorithm, row.digits, row.period_s, row.label, row.issuer)
+        except (ValueError, BaolingError) as exc:
+            raise BadManifest(f"Manifest {path}, row {number}: {exc}") from None
+        rows.append(row)
+    if not rows:
+        raise BadManifest(f"Manifest {path} has no rows.")
+    return rows
+
+
+class Results:
+    """The results file: one JSON object per provisioned token, rewritten atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        if path.exists():
+            try:
+                self.records = [json.loads(line) for line in path.read_text().splitlines()]
+            except ValueError:
+                raise BadManifest(f"Results file {path} is not JSON lines.") from None
+
+    def rows_done(self) -> set[int]:
+        return {record["row"] for record in self.records}
+
+    def serials_done(self) -> set[str]:
+        return {record["serial"] for record in self.records}
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
+        write_private(self.path, lines.encode())
+
+
+def _record(row: Row, entry: Entry, locked: bool, admin_key: bytes | None) -> dict[str, Any]:
+    profile = entry.profile
+    return {
+        "row": row.number,
+        "serial": entry.serial,
+        "slot": entry.slot,
+        "token_id": entry.key_id,
+        "label": profile.label,
+        "issuer": profile.issuer,
+        "algorithm": profile.algorithm,
+        "digits": profile.digits,
+        "period": profile.period_s,
+        "locked": locked,
+        "admin_key": admin_key.hex() if admin_key else None,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class Batch:
+    """A batch run over `rows`, recording into `results` and `pskc`."""
+
+    rows: list[Row]
+    results: Results
+    pskc: PskcFile
+    keys: KeyStore
+    lock: bool = False
+    ports: list[str] | None = None
+    clock: HostClock = system_clock_ms
+    scan: Callable[[list[str] | None], list[Found]] = find_tokens
+    sleep: Callable[[float], None] = time.sleep
+
+    def pending(self) -> list[Row]:
+        done = self.results.rows_done()
+        return [row for row in self.rows if row.number not in done]
+
+    def reconcile(self) -> None:
+        """Record a token that reached the PSKC file but not the results (see module doc)."""
+        pending = self.pending()
+        if not pending:
+            return
+        seen = self.results.serials_done()
+        for entry in self.pskc.entries():
+            if entry.serial not in seen:
+                key = None
+                if self.lock:
+                    key = self.keys.get(entry.serial)
+                self.results.add(_record(pending[0], entry, self.lock, key))
+                return
+
+    def run(
+        self,
+        on_wait: Callable[[], None],
+        on_done: Callable[[Outcome], None],
+        on_failed: Callable[[str, BaolingError], None],
+    ) -> None:
+        """Provision every pending row, waiting for a new token before each.
+
+        A token that fails (wrong state, unplugged, prove mismatch) is reported and left out of
+        this run; its row goes to the next token.
+        """
+        self.reconcile()
+        failed: set[str] = set()
+        for row in self.pending():
+            while True:
+                port, serial = self._wait_for_new_token(on_wait, failed)
+                try:
+                    outcome = self._provision(port, row)
+                    break
+                except BaolingError as exc:
+                    failed.add(serial)
+                    on_failed(serial, exc)
+            locked = outcome.locked
+            admin_key = outcome.admin_key
+            if locked and admin_key is None:
+                admin_key = self.keys.get(outcome.entry.serial)
+            self.results.add(_record(row, outcome.entry, locked, admin_key))
+            on_done(outcome)
+
+    def _provision(self, port: str, row: Row) -> Outcome:
+        with Link(port) as link:
+            return provision(
+                Token(link),
+                row.profile(),
+                slot=row.slot,
+                lock=self.lock,
+                keys=self.keys,
+                registrars=[self.pskc],
+                clock=self.clock,
+            )
+
+    def _wait_for_new_token(
+        self, on_wait: Callable[[], None], failed: set[str]
+    ) -> tuple[str, str]:
+        """Port and serial of a token not yet done; asks once for the next to be plugged in."""
+        asked = False
+        while True:
+            skip = self.results.serials_done() | failed
+            for found in self.scan(self.ports):
+                if found.info is not None and found.info["serial"] not in skip:
+                    return found.port, found.info["serial"]
+            if not asked:
+                on_wait()
+                asked = True
+            self.sleep(SCAN_EVERY_S)
+

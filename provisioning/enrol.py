@@ -1,0 +1,84 @@
+"""Enrolling a token's profile into a Baoling verifier over its HTTP API (contracts.md §10).
+
+HTTP only: provisioning never imports the verifier. `check` runs before the token is touched
+(is the verifier there, does it take the API key, is the token id free?), so the common
+mistakes fail before anything changes; `enrol` runs only after the prove step matched.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from provisioning.errors import EnrolError
+from provisioning.pskc_export import Entry
+
+TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class VerifierClient:
+    """A verifier's base URL and an API key with the admin scope."""
+
+    url: str
+    api_key: str
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        try:
+            return httpx.request(
+                method,
+                self.url.rstrip("/") + path,
+                json=body,
+                headers={"Authorization": f"Bearer {self.api_key}"},
+                timeout=TIMEOUT_S,
+            )
+        except httpx.HTTPError as exc:
+            raise EnrolError(
+                f"The verifier at {self.url} is unreachable ({type(exc).__name__}): is it "
+                "running, and is the URL right?"
+            ) from None
+
+    def _refusal(self, answer: httpx.Response) -> EnrolError:
+        if answer.status_code in (401, 403):
+            return EnrolError(
+                f"The verifier at {self.url} refused the API key: give a key with the admin "
+                "scope (--api-key or BAOLING_API_KEY)."
+            )
+        try:
+            message = answer.json()["message"]
+        except (ValueError, KeyError, TypeError):
+            message = answer.reason_phrase
+        return EnrolError(
+            f"The verifier at {self.url} refused the enrolment: {message} "
+            f"(HTTP {answer.status_code})."
+        )
+
+    def check(self, token_id: str) -> None:
+        """Fail now if enrolling `token_id` would fail later for a reason known in advance."""
+        answer = self._request("GET", f"/v1/tokens/{quote(token_id, safe='')}")
+        if answer.status_code == 200:
+            raise EnrolError(
+                f"The verifier at {self.url} already has a token {token_id}: delete it there "
+                "first, or choose another --token-id."
+            )
+        if answer.status_code != 404:
+            raise self._refusal(answer)
+
+    def register(self, entry: Entry) -> None:
+        """POST the profile; the verifier answers 201 when it stored it."""
+        profile = entry.profile
+        answer = self._request(
+            "POST",
+            "/v1/tokens",
+            {
+                "token": entry.key_id,
+                "secret": profile.secret_b32,
+                "algorithm": profile.algorithm,
+                "digits": profile.digits,
+                "period": profile.period_s,
+                "issuer": profile.issuer,
+                "label": profile.label,
+            },
+        )
+        if answer.status_code != 201:
+            raise self._refusal(answer)

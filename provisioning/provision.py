@@ -1,0 +1,106 @@
+"""Provisioning one slot of one token: info -> time sync -> write -> prove -> lock -> register.
+
+Whatever can be checked before the token changes is checked first (slot, admin key, the
+registration targets). Registration runs last and only after the prove step matched, so a
+failure at any step leaves nothing registered for a secret the token may not hold.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from provisioning.errors import BadProfile, SlotOccupied
+from provisioning.keystore import KeyStore
+from provisioning.profile import Profile
+from provisioning.pskc_export import Entry, token_id
+from provisioning.sync import SyncReport, sync_time
+from provisioning.token import HostClock, Token, system_clock_ms
+
+
+class Registrar(Protocol):
+    """Somewhere a provisioned profile is registered: a verifier, a PSKC file, a URI."""
+
+    def check(self, token_id: str) -> None:
+        """Raise now if registering `token_id` is bound to fail."""
+
+    def register(self, entry: Entry) -> None:
+        """Register a profile the token proved it holds."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What provisioning did; `admin_key` is set when this run locked the token."""
+
+    entry: Entry
+    sync: SyncReport
+    locked: bool
+    admin_key: bytes | None
+
+    def as_json(self) -> dict:
+        """For --json and the batch results: everything but the secret and the admin key."""
+        profile = self.entry.profile
+        return {
+            "serial": self.entry.serial,
+            "slot": self.entry.slot,
+            "token_id": self.entry.key_id,
+            "label": profile.label,
+            "issuer": profile.issuer,
+            "algorithm": profile.algorithm,
+            "digits": profile.digits,
+            "period": profile.period_s,
+            "locked": self.locked,
+            "sync": self.sync.as_json(),
+        }
+
+
+def check_slot(token: Token, slot: int, *, force: bool) -> None:
+    """Refuse a slot the token does not have, or one in use unless replacing is allowed."""
+    slots = int(token.info.get("slots", 4))
+    if not 0 <= slot < slots:
+        raise BadProfile(f"Slot must be from 0 to {slots - 1}, not {slot}.")
+    if slot not in token.occupied_slots():
+        return
+    if token.locked:
+        raise SlotOccupied(
+            f"Slot {slot} of the token on {token.port} is occupied and the token is locked: "
+            "write to a free slot (`baoling token info` lists them).",
+            "slot_occupied",
+        )
+    if not force:
+        raise SlotOccupied(
+            f"Slot {slot} of the token on {token.port} already holds a profile: add --force to "
+            "replace it, or choose a free slot with --slot.",
+            "slot_occupied",
+        )
+
+
+def provision(
+    token: Token,
+    profile: Profile,
+    *,
+    slot: int = 0,
+    force: bool = False,
+    lock: bool = False,
+    keys: KeyStore,
+    registrars: Sequence[Registrar] = (),
+    clock: HostClock = system_clock_ms,
+    on_button: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Put `profile` into `slot` of `token`, prove it landed, optionally lock, then register."""
+    check_slot(token, slot, force=force)
+    name = token_id(token.serial, slot)
+    for registrar in registrars:
+        registrar.check(name)
+    admin_key = keys.get(token.serial) if token.locked else None
+    report = sync_time(token, admin_key=admin_key, clock=clock, on_button=on_button)
+    token.write(slot, profile)
+    token.prove(slot, profile)
+    new_key = None
+    if lock and not token.locked:
+        new_key = keys.new_key(token.serial)
+        token.lock(new_key)
+        token.refresh()
+    entry = Entry(token.serial, slot, profile)
+    for registrar in registrars:
+        registrar.register(entry)
+    return Outcome(entry, report, token.locked, new_key)

@@ -1,0 +1,153 @@
+"""One token's operations, typed: what the protocol's ops mean to the host (docs/protocol.md).
+
+Link moves lines; this layer builds each op's arguments, computes the MACs a locked token needs
+and checks prove answers, so commands and the provisioning steps never touch JSON.
+"""
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.errors import ProveMismatch, TokenError
+from provisioning.link import Link
+from provisioning.profile import Profile
+from provisioning.protocol import (
+    CHALLENGE_BYTES,
+    drift_mac,
+    drift_ppb,
+    prove_mac,
+    time_mac,
+)
+from provisioning.timesync import Exchange
+
+HostClock = Callable[[], float]
+BUTTON_TIMEOUT_S = 30  # the device's own default for wipe and guarded clock changes
+
+
+def system_clock_ms() -> float:
+    """Host UTC in ms; the default HostClock (tests inject their own)."""
+    return time.time() * 1000
+
+
+@dataclass(frozen=True)
+class TimeReading:
+    """A time.get answer and the host clock around it."""
+
+    exchange: Exchange
+    trusted: bool
+    drift_ppm: float
+    synced_ms: int | None
+
+
+class Token:
+    """A token on an open Link; `info` is read once at start (serial, state, profiles)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.info: dict[str, Any] = link.call("info")
+
+    @property
+    def port(self) -> str:
+        return self.link.port
+
+    @property
+    def serial(self) -> str:
+        return str(self.info["serial"])
+
+    @property
+    def locked(self) -> bool:
+        return self.info["state"] == "locked"
+
+    def refresh(self) -> dict[str, Any]:
+        self.info = self.link.call("info")
+        return self.info
+
+    def occupied_slots(self) -> list[int]:
+        return [p["slot"] for p in self.info.get("profiles", [])]
+
+    def read_time(self, clock: HostClock) -> TimeReading:
+        sent = clock()
+        result = self.link.call("time.get")
+        received = clock()
+        return TimeReading(
+            Exchange(sent, result["time_ms"], received),
+            bool(result["trusted"]),
+            float(result["drift_ppm"]),
+            result["synced_ms"],
+        )
+
+    def set_time(
+        self,
+        when_ms: Callable[[], int],
+        admin_key: bytes | None,
+        *,
+        button_timeout_s: int = BUTTON_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """time.set to `when_ms()`, read as late as possible; MAC'd when the token is locked."""
+        args: dict[str, Any] = {}
+        nonce = self._nonce(admin_key)
+        time_ms = when_ms()
+        if admin_key is not None:
+            mac = time_mac(admin_key, nonce, time_ms)
+            args = {"nonce": nonce.hex(), "mac": mac.hex(), "timeout_s": button_timeout_s}
+        return self.link.call(
+            "time.set", {"time_ms": time_ms, **args}, wait_s=button_timeout_s if args else 0
+        )
+
+    def set_drift(
+        self, drift_ppm: float, admin_key: bytes | None, *, button_timeout_s: int = BUTTON_TIMEOUT_S
+    ) -> dict[str, Any]:
+        ppb = drift_ppb(drift_ppm)
+        args: dict[str, Any] = {"drift_ppm": ppb / 1000}
+        if admin_key is not None:
+            nonce = self._nonce(admin_key)
+            mac = drift_mac(admin_key, nonce, ppb)
+            args |= {"nonce": nonce.hex(), "mac": mac.hex(), "timeout_s": button_timeout_s}
+        return self.link.call("drift.set", args, wait_s=button_timeout_s if admin_key else 0)
+
+    def _nonce(self, admin_key: bytes | None) -> bytes:
+        if admin_key is None:
+            return b""
+        return bytes.fromhex(self.link.call("time.nonce")["nonce"])
+
+    def write(self, slot: int, profile: Profile) -> None:
+        self.link.call(
+            "profile.write",
+            {
+                "slot": slot,
+                "secret": profile.secret_b32,
+                "algorithm": profile.algorithm,
+                "digits": profile.digits,
+                "period": profile.period_s,
+                "label": profile.label,
+                "issuer": profile.issuer,
+            },
+        )
+
+    def prove(self, slot: int, profile: Profile) -> None:
+        """Check that `slot` holds `profile`'s secret: HMAC over a fresh challenge, compared in
+        constant time. Raises ProveMismatch otherwise."""
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        answer = self.link.call("profile.prove", {"slot": slot, "challenge": challenge.hex()})
+        try:
+            theirs = bytes.fromhex(answer["mac"])
+        except (KeyError, TypeError, ValueError):
+            raise TokenError(f"The token on {self.port} gave a malformed prove answer.") from None
+        if not hmac.compare_digest(theirs, prove_mac(profile.algorithm, profile.secret, challenge)):
+            raise ProveMismatch(
+                f"Slot {slot} of the token on {self.port} does not hold the secret just written "
+                "(its prove answer does not match); nothing was registered.",
+                "prove_mismatch",
+            )
+
+    def erase(self, slot: int) -> None:
+        self.link.call("profile.erase", {"slot": slot})
+
+    def lock(self, admin_key: bytes) -> None:
+        self.link.call("lock", {"admin_key": admin_key.hex()})
+
+    def wipe(self, button_timeout_s: int = BUTTON_TIMEOUT_S) -> None:
+        self.link.call("wipe", {"timeout_s": button_timeout_s}, wait_s=button_timeout_s)

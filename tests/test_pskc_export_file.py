@@ -1,0 +1,49 @@
+"""A PSKC file as a registration target: each proved profile is added; python-pskc reads all."""
+
+import stat
+
+import pytest
+from pskc import PSKC
+
+from provisioning.errors import ExportError
+from provisioning.profile import Profile
+from provisioning.pskc_export import Entry, PskcFile
+
+A = Entry("aa01", 0, Profile(bytes(range(20)), label="alice"))
+B = Entry("bb02", 1, Profile(bytes(range(32)), "sha256", 8, 60, "bob", "ACME"))
+
+
+@pytest.mark.parametrize(
+    "protection", [{}, {"key": bytes(range(16))}, {"password": "batch password"}],
+    ids=["plain", "key", "password"],
+)
+def test_entries_accumulate_in_one_owner_only_file(tmp_path, protection):
+    path = tmp_path / "batch.pskc"
+    PskcFile(path, **protection).register(A)
+    PskcFile(path, **protection).register(B)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    pskc = PSKC(str(path))
+    if "key" in protection:
+        pskc.encryption.key = protection["key"]
+    if "password" in protection:
+        pskc.encryption.derive_key(protection["password"])
+    assert [(k.id, k.secret, k.time_interval) for k in pskc.keys] == [
+        ("aa01-0", bytes(range(20)), 30),
+        ("bb02-1", bytes(range(32)), 60),
+    ]
+    assert PskcFile(path, **protection).entries() == [A, B]
+
+
+def test_token_already_in_the_file_is_refused_before_writing(tmp_path):
+    target = PskcFile(tmp_path / "t.pskc")
+    target.register(A)
+    with pytest.raises(ExportError) as caught:
+        target.check("aa01-0")
+    assert str(caught.value) == f"{target.path} already holds aa01-0: use another PSKC file."
+
+
+def test_wrong_password_for_an_existing_file_is_refused(tmp_path):
+    PskcFile(tmp_path / "t.pskc", password="right password").register(A)
+    with pytest.raises(ExportError) as caught:
+        PskcFile(tmp_path / "t.pskc", password="wrong password").register(B)
+    assert "is the key or password the one it was written with?" in str(caught.value)
