@@ -147,6 +147,30 @@ texts += ["v1.2 12 s", LONG_LABEL, LONG_LABEL[:12], "2/4", "Example"]
 for text in texts:
     out["phrases"][text] = [phrase(text, False), phrase(text, True)]
 
+class Quiet(framebuf.FrameBuffer):
+    # a FrameBuffer with show(), recording nothing, to measure what the display allocates
+    def __init__(self):
+        self.buf = bytearray(128 * 64 // 8)
+        super().__init__(self.buf, 128, 64, framebuf.MONO_HLSB)
+
+    def show(self):
+        pass
+
+
+import gc
+d = display.Display(Quiet())
+d.show_code("123456", "alloc", 30, 30, 0, 4)
+d.tick(29, 30)
+gc.collect()
+gc.disable()
+before = gc.mem_alloc()
+left = 28
+while left > 0:
+    d.tick(left, 30)
+    left -= 1
+out["tick_alloc"] = gc.mem_alloc() - before
+gc.enable()
+
 errors = []
 for call in ("display.Display(Screen()).show_status('bogus')",
              "display.Display(Screen()).show_code('12345', 'x', 1, 30, 0, 1)",
@@ -310,6 +334,10 @@ def test_tick_redraws_only_the_bar(out: dict) -> None:
         "slot": 1,
         "slots": 4,
     }
+
+
+def test_countdown_ticks_allocate_nothing(out: dict) -> None:
+    assert out["tick_alloc"] == 0
 
 
 def test_tick_on_a_status_screen_draws_no_bar(out: dict) -> None:
