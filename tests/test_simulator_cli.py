@@ -1,0 +1,159 @@
+"""`baoling sim`: run a token in one process, drive it from another through its state folder."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+from click.testing import CliRunner
+from test_simulator import ask, echo_firmware  # noqa: F401 - fixture
+
+from host_tools.sim_cmd import sim
+from host_tools.simulator import flash
+
+# `baoling sim` as its own program: these tests need no other command group to import.
+BAOLING_SIM = [sys.executable, "-c", "from host_tools.sim_cmd import sim; sim()"]
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Processes whose working folder is `folder` (the firmware runs in its state folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == folder:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def running(tmp_path: Path, echo_firmware: Path) -> Iterator[tuple[subprocess.Popen, dict]]:  # noqa: F811
+    """`baoling sim run` as a person starts it, with what it printed."""
+    state = tmp_path / "token"
+    proc = subprocess.Popen(
+        [*BAOLING_SIM, "run", "--state", str(state), "--firmware", str(echo_firmware)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        printed = {}
+        for _ in range(3):
+            key, _, value = proc.stdout.readline().rstrip("\n").partition(": ")
+            printed[key] = value
+        yield proc, printed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_run_prints_port_screen_and_state_then_stops_cleanly_on_sigterm(
+    running: tuple[subprocess.Popen, dict], tmp_path: Path
+):
+    proc, printed = running
+    state = (tmp_path / "token").resolve()
+    assert printed == {
+        "port": os.readlink(state / ".sim" / "port"),
+        "screen": str(state / ".sim" / "screen.png"),
+        "state": str(state),
+    }
+    with serial.Serial(printed["port"], timeout=5) as port:
+        assert ask(port, "echo over the pty") == "over the pty"
+    assert len(processes_in(state)) == 1
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert processes_in(state) == []
+    assert not (state / ".sim" / "port").is_symlink()
+
+
+def test_press_from_another_process_reaches_the_running_token(
+    running: tuple[subprocess.Popen, dict], tmp_path: Path
+):
+    _, printed = running
+    presser = threading.Thread(
+        target=subprocess.run,
+        args=([*BAOLING_SIM, "press", "--state", str(tmp_path / "token"), "--seconds", "2"],),
+    )
+    with serial.Serial(printed["port"], timeout=5) as port:
+        assert ask(port, "button") == "0"
+        presser.start()
+        deadline = time.monotonic() + 1.5
+        while ask(port, "button") != "1":
+            assert time.monotonic() < deadline, "the press never arrived"
+        presser.join()
+        assert ask(port, "button") == "0"
+
+
+def test_ctrl_c_stops_run_with_exit_code_0(running: tuple[subprocess.Popen, dict], tmp_path: Path):
+    proc, _ = running
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    assert proc.stderr.read().endswith("Stopped.\n")
+    assert processes_in((tmp_path / "token").resolve()) == []
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A flashed state folder, no simulator running: the knob commands only write files."""
+    flash(tmp_path / "token")
+    return tmp_path / "token"
+
+
+def test_clock_sets_and_shows_the_knobs(state: Path):
+    args = ["clock", "--state", str(state), "--offset", "-90.5", "--drift", "40"]
+    result = CliRunner().invoke(sim, [*args, "--no-battery"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "offset: -90.5 s\ndrift: 40 ppm\nbattery: out\naged: 0 s\n"
+    shown = CliRunner().invoke(sim, ["clock", "--state", str(state), "--json"])
+    assert shown.output == (
+        '{"offset_ms": -90500, "drift_ppm": 40.0, "advanced_ms": 0, "battery": false}\n'
+    )
+
+
+def test_age_adds_up(state: Path):
+    for seconds in ("86400", "0.25"):
+        assert CliRunner().invoke(sim, ["age", "--state", str(state), seconds]).exit_code == 0
+    result = CliRunner().invoke(sim, ["clock", "--state", str(state)])
+    assert result.output.splitlines()[-1] == "aged: 86400.2 s"
+
+
+def test_screen_shows_the_published_description_and_saves_a_png(state: Path, tmp_path: Path):
+    empty = CliRunner().invoke(sim, ["screen", "--state", str(state)])
+    assert empty.output == "(nothing on screen)\n"
+    (state / ".sim" / "screen.json").write_text('{"screen": "set_time"}')
+    png = tmp_path / "now.png"
+    shown = CliRunner().invoke(sim, ["screen", "--state", str(state), "--png", str(png)])
+    assert shown.output == "screen: set_time\n"
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_commands_on_a_folder_that_is_no_simulator_say_how_to_start_one(tmp_path: Path):
+    result = subprocess.run(
+        [*BAOLING_SIM, "press", "--state", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: {tmp_path} is not a simulator state folder: "
+        f"start one with `baoling sim run --state {tmp_path}`\n"
+    )
+
+
+def test_run_refuses_a_bad_heap_size_as_a_usage_error(tmp_path: Path):
+    result = CliRunner().invoke(
+        sim, ["run", "--state", str(tmp_path / "t"), "--heap", "lots"]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for --heap: heap must be a size such as 64k or 1M, not 'lots'" in (
+        result.output
+    )
+    assert not (tmp_path / "t").exists()
