@@ -1,5 +1,5 @@
-# Pure-Python SHA-1 (FIPS 180-4 section 6.1) for ports whose hashlib lacks it; otp.py picks it
-# with hasattr(hashlib, "sha1") at import time.
+# Pure-Python SHA-1 (FIPS 180-4 section 6.1) for ports whose hashlib lacks it (some rp2 builds):
+# otp.py sees at import that hashlib has no sha1 and loads this module on first use.
 from micropython import const
 
 from mdhash import MDHash

@@ -1,6 +1,6 @@
 # Pure-Python SHA-256 and SHA-512 (FIPS 180-4 sections 6.2 and 6.4) for ports whose hashlib
-# lacks them (the unix port has no SHA-512); otp.py picks them with hasattr(hashlib, ...) at
-# import time. Both are one algorithm with different word sizes, rounds, rotations and
+# lacks them (the unix port has no SHA-512): otp.py sees that at import and loads this module on
+# first use. Both are one algorithm with different word sizes, rounds, rotations and
 # constants, so one compression function serves both.
 from mdhash import MDHash
 
