@@ -55,6 +55,8 @@ def unix_time(port_seconds):
 
 def b32decode(text):
     """Decode an RFC 4648 base32 secret: any case, spaces ignored, '=' padding optional."""
+    if not isinstance(text, str):
+        raise OTPError("secret must be base32 text")
     count = 0
     padded = False
     for position, ch in enumerate(text):

@@ -24,6 +24,8 @@ BAD_INPUT = [
     ("otp.b32decode('JBS')", "secret is not base32: 3 characters cannot be whole bytes"),
     ("otp.b32decode('JBSWY3DPE')", "secret is not base32: 9 characters cannot be whole bytes"),
     ("otp.b32decode('')", "secret is empty"),
+    ("otp.b32decode(b'JBSWY3DP')", "secret must be base32 text"),
+    ("otp.b32decode(None)", "secret must be base32 text"),
     ("otp.b32decode(' ==== ')", "secret is empty"),
     ("otp.hotp(b'', 0)", "secret is empty"),
     ("otp.totp(b'', 59)", "secret is empty"),
