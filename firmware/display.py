@@ -93,6 +93,8 @@ class Display:
         count = len(code)
         if count not in _LAYOUTS:
             raise ValueError("code must have 6 to 8 digits")
+        if not code.isdigit():
+            raise ValueError("code must be digits")
         fb = self.fb
         fb.fill(0)
         room = _MAX_CHARS
@@ -103,7 +105,7 @@ class Display:
         fb.text(label[:room], 0, 0, 1)
         for i in range(count):
             x, y, w, h = digit_box(count, i)
-            _draw_digit(fb, ord(code[i]) - 48, x, y, w, h)
+            _draw_digit(fb, ord(code[i]) - 48, x, y, w, h)  # "0" is 48
         fb.rect(0, _BAR_Y, _WIDTH, _BAR_H, 1)
         self.description = {
             "screen": "code",

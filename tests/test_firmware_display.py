@@ -174,13 +174,24 @@ gc.enable()
 errors = []
 for call in ("display.Display(Screen()).show_status('bogus')",
              "display.Display(Screen()).show_code('12345', 'x', 1, 30, 0, 1)",
-             "display.digit_box(9, 0)"):
+             "display.digit_box(9, 0)",
+             "display.Display(Screen()).show_code('12345/', 'x', 1, 30, 0, 1)",
+             "display.Display(Screen()).show_code('1234a6', 'x', 1, 30, 0, 1)"):
     try:
         eval(call)
         errors.append("no error")
     except ValueError as e:
         errors.append(str(e))
 out["errors"] = errors
+fb = Screen()
+d = display.Display(fb)
+d.show_code("123456", "kept", 9, 30, 0, 1)
+kept = fb.buf.hex()
+try:
+    d.show_code("12a456", "bad", 9, 30, 0, 1)
+except ValueError:
+    pass
+out["bad_code_keeps_screen"] = [fb.buf.hex() == kept, d.description["code"], fb.shows]
 print(json.dumps(out))
 """
 
@@ -382,6 +393,8 @@ def test_bad_calls_raise_valueerror(out: dict) -> None:
         "unknown screen",
         "code must have 6 to 8 digits",
         "code must have 6 to 8 digits",
+        "code must be digits",
+        "code must be digits",
     ]
 
 
@@ -401,3 +414,7 @@ def test_render_screens_script_writes_the_documented_pngs(out: dict, tmp_path: P
         small = image.convert("1").resize((W, H), Image.NEAREST)
         rows = ["".join("1" if small.getpixel((x, y)) else "0" for x in range(W)) for y in range(H)]
     assert rows == _pixels(out["status"]["set_time|"]["frame"])
+
+
+def test_a_bad_code_leaves_the_screen_as_it_was(out: dict) -> None:
+    assert out["bad_code_keeps_screen"] == [True, "123456", 1]
