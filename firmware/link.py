@@ -28,7 +28,9 @@ class Lines:
 
     def feed(self, byte):
         """Take one byte; return None, TOO_LONG, or a whole protocol line without its '@'."""
-        if byte == _CTRL_C and self.interrupt:
+        if byte == _CTRL_C:
+            if not self.interrupt:
+                return None  # after lock Ctrl-C is dropped wherever it comes
             self._n = 0
             self._overflow = False
             raise KeyboardInterrupt
