@@ -78,16 +78,16 @@ def run(state_dir: Path, heap: str | None, firmware_dir: Path) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--heap") from exc
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    with simulator:
-        click.echo(f"port: {simulator.port}")
-        click.echo(f"screen: {simulator.png_path}")
-        click.echo(f"state: {simulator.state_dir}")
-        click.echo("Running; press Ctrl-C to stop.", err=True)
-        try:
+    try:
+        with simulator:
+            click.echo(f"port: {simulator.port}")
+            click.echo(f"screen: {simulator.png_path}")
+            click.echo(f"state: {simulator.state_dir}")
+            click.echo("Running; press Ctrl-C to stop.", err=True)
             while True:
                 time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("Stopped.", err=True)
+    except KeyboardInterrupt:
+        click.echo("Stopped.", err=True)
 
 
 @sim.command()
