@@ -15,12 +15,13 @@ FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 
 _CASE_MODULE = "_baoling_case"
 
-# Runs before the case: puts firmware/ first on MicroPython's sys.path and, when asked, replaces
+# Runs before the case: puts firmware/ first on MicroPython's sys.path, then the working folder
+# (a device's root, where board.py sits on a deployed token), and, when asked, replaces
 # hashlib in sys.modules by a stand-in that has only the algorithms not hidden. MicroPython's
 # import looks in sys.modules first, so firmware importing hashlib gets the stand-in.
 _PRELUDE = """\
 import sys
-sys.path.insert(0, {firmware!r})
+sys.path[0:0] = [{firmware!r}, ""]
 if {hide!r}:
     import hashlib as _real_hashlib
 
@@ -46,10 +47,11 @@ def run_micropython(
 ) -> str:
     """Run `code` under MicroPython and return its stdout.
 
-    heap: MicroPython's `-X heapsize=` value (e.g. "64k"); cwd: working folder (default: a fresh
-    temporary one); hide: hashlib algorithms the firmware must not see (e.g. ("sha1",)), to
-    prove the pure-Python fallbacks. Raises AssertionError with MicroPython's output when it
-    exits non-zero (an uncaught exception or a failing assert) or times out.
+    heap: MicroPython's `-X heapsize=` value (e.g. "64k"); cwd: working folder, importable
+    after firmware/ (default: a fresh temporary one); hide: hashlib algorithms the firmware
+    must not see (e.g. ("sha1",)), to prove the pure-Python fallbacks. Raises AssertionError
+    with MicroPython's output when it exits non-zero (an uncaught exception or a failing
+    assert) or times out.
     """
     with tempfile.TemporaryDirectory(prefix="mpy-run-") as scratch:
         folder = Path(scratch)

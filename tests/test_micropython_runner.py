@@ -44,9 +44,11 @@ def test_heap_limit_is_applied() -> None:
     assert run_micropython(code).strip() == "allocated"
 
 
-def test_cwd_is_the_working_folder(tmp_path: Path) -> None:
+def test_cwd_is_the_working_folder_and_importable(tmp_path: Path) -> None:
     (tmp_path / "marker.txt").write_text("here")
-    assert run_micropython("print(open('marker.txt').read())", cwd=tmp_path).strip() == "here"
+    (tmp_path / "board.py").write_text("NAME = 'test board'\n")
+    code = "import board\nprint(open('marker.txt').read(), board.NAME)"
+    assert run_micropython(code, cwd=tmp_path).strip() == "here test board"
 
 
 def test_timeout_fails_with_partial_output() -> None:
