@@ -92,28 +92,29 @@ def test_firmware_that_exits_is_booted_again_with_its_files(sim: Simulator, link
 
 def test_button_is_held_for_the_time_pressed(sim: Simulator, link: serial.Serial):
     assert ask(link, "button") == "0"
-    holder = threading.Thread(target=sim.press, args=(1.0,))
+    holder = threading.Thread(target=sim.press, args=(2.0,))
     holder.start()
-    time.sleep(0.2)
-    assert ask(link, "button") == "1"
+    deadline = time.monotonic() + 1.5
+    while ask(link, "button") != "1":
+        assert time.monotonic() < deadline, "the press never arrived"
     holder.join()
     assert ask(link, "button") == "0"
 
 
 def test_offset_moves_the_running_clock_by_the_change(sim: Simulator, link: serial.Serial):
     before = int(ask(link, "now"))
-    assert abs(before - time.time() * 1000) < 1000
+    assert abs(before - time.time() * 1000) < 5000
     sim.set_clock(offset_s=3600)
     moved = int(ask(link, "now"))
-    assert 3600_000 <= moved - before < 3601_000
+    assert 3600_000 <= moved - before < 3605_000
 
 
 def test_age_with_drift_follows_the_clock_formula(sim: Simulator, link: serial.Serial):
     sim.set_clock(drift_ppm=250)
     ask(link, "set 1000000000000")
-    sim.age(4000)  # 4000 s at +250 ppm: the device gains exactly 1 s on top
+    sim.age(40_000)  # 40,000 s at +250 ppm: the device gains exactly 10 s on top
     now = int(ask(link, "now"))
-    assert 1000_000_000_000 + 4001_000 <= now < 1000_000_000_000 + 4002_000
+    assert 1000_000_000_000 + 40_010_000 <= now < 1000_000_000_000 + 40_015_000
 
 
 def test_set_time_survives_a_soft_reboot_but_not_a_power_cycle(
@@ -127,7 +128,7 @@ def test_set_time_survives_a_soft_reboot_but_not_a_power_cycle(
     assert int(ask(link, "now")) - 1000_000_000_000 < 5000
     sim.restart()
     link.read_until(b"boot sim\n")
-    assert abs(int(ask(link, "now")) - time.time() * 1000) < 1000
+    assert abs(int(ask(link, "now")) - time.time() * 1000) < 5000
 
 
 def test_rtc_keeps_time_across_restart_with_battery(sim: Simulator, link: serial.Serial):
@@ -284,6 +285,6 @@ def test_a_board_that_dies_at_once_reboots_at_most_once_a_second(
     crashing.chmod(0o755)
     device = tmp_path / "device"
     with Simulator(device, firmware_dir=echo_firmware, micropython=str(crashing)):
-        time.sleep(2.5)
+        time.sleep(3)
     boots = (device / "boots.log").read_text().count("boot")
     assert 2 <= boots <= 4
