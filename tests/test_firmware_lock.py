@@ -73,8 +73,7 @@ def test_wipe_without_the_press_is_refused_and_changes_nothing(token: TokenLink)
     token.set_time(now_ms())
     token.write(0)
     token.ok("lock", {"admin_key": ADMIN_KEY})
-    rid = token.rid = token.rid + 1
-    token.send(b'@{"v":1,"id":%d,"op":"wipe","args":{"timeout_s":2}}\n' % rid)
+    rid = token.begin("wipe", {"timeout_s": 2})
     assert token.sim.wait_screen(lambda s: s.get("screen") == "wipe_confirm")
     token.sim.press(0.2)  # a short press is not a confirmation
     answer = token.answer(rid)
@@ -90,8 +89,7 @@ def test_wipe_with_the_press_erases_everything_and_unlocks(token: TokenLink) -> 
     token.write(3, label="x")
     token.ok("drift.set", {"drift_ppm": 5})
     token.ok("lock", {"admin_key": ADMIN_KEY})
-    rid = token.rid = token.rid + 1
-    token.send(b'@{"v":1,"id":%d,"op":"wipe"}\n' % rid)
+    rid = token.begin("wipe")
     token.sim.wait_screen(lambda s: s.get("screen") == "wipe_confirm")
     token.sim.press(1.3)
     assert token.answer(rid)["result"] == {"state": "empty"}

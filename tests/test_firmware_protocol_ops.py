@@ -60,13 +60,17 @@ class TokenLink:
                 return message
         raise TimeoutError(f"no answer with id {rid} within {timeout} s")
 
-    def call(self, op: str, args: dict[str, Any] | None = None, timeout: float = 5) -> dict:
+    def begin(self, op: str, args: dict[str, Any] | None = None) -> int:
+        """Send a request without waiting (the test presses the button); return its id."""
         self.rid += 1
         request: dict[str, Any] = {"v": 1, "id": self.rid, "op": op}
         if args is not None:
             request["args"] = args
         self.send(b"@" + json.dumps(request).encode() + b"\n")
-        return self.answer(self.rid, timeout)
+        return self.rid
+
+    def call(self, op: str, args: dict[str, Any] | None = None, timeout: float = 5) -> dict:
+        return self.answer(self.begin(op, args), timeout)
 
     def ok(self, op: str, args: dict[str, Any] | None = None, timeout: float = 5) -> Any:
         message = self.call(op, args, timeout)
@@ -205,10 +209,7 @@ def test_lock_then_wipe_with_the_button(token: TokenLink) -> None:
     token.write(0)
     assert token.ok("lock", {"admin_key": "11" * 32}) == {"state": "locked"}
     assert token.ok("info")["state"] == "locked"
-    token.sim.press(0.05)
-    rid = token.rid + 1
-    token.send(b'@{"v":1,"id":%d,"op":"wipe","args":{"timeout_s":10}}\n' % rid)
-    token.rid = rid
+    rid = token.begin("wipe", {"timeout_s": 10})
     token.sim.wait_screen(lambda s: s.get("screen") == "wipe_confirm")
     token.sim.press(1.3)
     assert token.answer(rid)["result"] == {"state": "empty"}
