@@ -173,6 +173,9 @@ gc.enable()
 
 errors = []
 for call in ("display.Display(Screen()).show_status('bogus')",
+             "display.Display(Screen()).show_status('set')",
+             "display.Display(Screen()).show_status('')",
+             "display.Display(Screen()).show_status('hello|BAOLING')",
              "display.Display(Screen()).show_code('12345', 'x', 1, 30, 0, 1)",
              "display.digit_box(9, 0)",
              "display.Display(Screen()).show_code('12345/', 'x', 1, 30, 0, 1)",
@@ -390,6 +393,9 @@ def test_status_screens_differ(out: dict) -> None:
 
 def test_bad_calls_raise_valueerror(out: dict) -> None:
     assert out["errors"] == [
+        "unknown screen",
+        "unknown screen",
+        "unknown screen",
         "unknown screen",
         "code must have 6 to 8 digits",
         "code must have 6 to 8 digits",
