@@ -25,6 +25,8 @@ SCREEN_PBM = "screen.pbm"
 SCREEN_JSON = "screen.json"
 SCREEN_PNG = "screen.png"
 PORT_LINK = "port"
+HEAP_PROBE = "heap_probe"
+HEAP = "heap.json"
 PNG_SCALE = 4  # one OLED pixel becomes 4x4 on the PNG a person watches
 DISPLAY_SIZE = (128, 64)
 
@@ -124,6 +126,21 @@ def power_down(state_dir: Path) -> None:
     sim = control_dir(state_dir)
     for name in (SCREEN_PBM, SCREEN_JSON, BUTTON):
         (sim / name).unlink(missing_ok=True)
+
+
+def set_heap_probe(state_dir: Path, on: bool) -> None:
+    """Ask the sim board to sample its live heap from its next start (see heap_peak)."""
+    probe = control_dir(state_dir) / HEAP_PROBE
+    (control_dir(state_dir) / HEAP).unlink(missing_ok=True)
+    if on:
+        probe.touch()
+    else:
+        probe.unlink(missing_ok=True)
+
+
+def heap_peak(state_dir: Path) -> dict[str, Any]:
+    """The highest live heap the sim board sampled: {"peak": bytes, "samples": n}, or {}."""
+    return _load(control_dir(state_dir) / HEAP)
 
 
 def screen(state_dir: Path) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class Simulator:
         heap: str | None = None,
         firmware_dir: Path = FIRMWARE_DIR,
         micropython: str | None = None,
+        probe_heap: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.firmware_dir = Path(firmware_dir)
@@ -79,6 +80,7 @@ class Simulator:
             raise ValueError(f"heap must be a size such as 64k or 1M, not {heap!r}")
         self._binary = micropython or find_micropython()
         self._heap_args = ["-X", f"heapsize={heap}"] if heap else []
+        self._probe_heap = probe_heap
         self._lock = threading.Lock()
         self._output = bytearray()
         self._commands: list[tuple[str, threading.Event]] = []
@@ -128,6 +130,7 @@ class Simulator:
             link.unlink(missing_ok=True)
             link.symlink_to(self.port)
             self._wake_r, self._wake_w = os.pipe()
+            sim_control.set_heap_probe(self.state_dir, self._probe_heap)
             sim_control.power_up(self.state_dir)
             self._powered = True
             self._boot(raw_repl=False)
@@ -213,6 +216,10 @@ class Simulator:
     def wait_screen(self, predicate: Any, timeout: float = 5) -> dict[str, Any]:
         """Wait until the published screen satisfies predicate; TimeoutError otherwise."""
         return sim_control.wait_screen(self.state_dir, predicate, timeout)
+
+    def heap_peak(self) -> dict[str, Any]:
+        """With probe_heap=True: {"peak": bytes, "samples": n} of the live heap so far."""
+        return sim_control.heap_peak(self.state_dir)
 
     def screenshot(self, png_path: Path) -> None:
         """Save the current frame buffer as a PNG."""

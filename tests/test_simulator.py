@@ -288,3 +288,21 @@ def test_a_board_that_dies_at_once_reboots_at_most_once_a_second(
         time.sleep(3)
     boots = (device / "boots.log").read_text().count("boot")
     assert 2 <= boots <= 4
+
+
+def test_heap_probe_samples_the_live_heap_only_when_asked(tmp_path: Path, echo_firmware: Path):
+    with (
+        Simulator(tmp_path / "device", firmware_dir=echo_firmware, probe_heap=True) as sim,
+        serial.Serial(sim.port, timeout=5) as port,
+    ):
+        for _ in range(3):
+            ask(port, "now")
+        sampled = sim.heap_peak()
+    assert sampled["samples"] >= 1
+    assert 1000 < sampled["peak"] < 64 * 1024
+    with (
+        Simulator(tmp_path / "device", firmware_dir=echo_firmware) as sim,
+        serial.Serial(sim.port, timeout=5) as port,
+    ):
+        ask(port, "now")
+        assert sim.heap_peak() == {}

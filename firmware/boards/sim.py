@@ -8,12 +8,16 @@
 #   .sim/unique_id    8 random bytes, made once: the board's serial number
 #   .sim/screen.pbm   the frame buffer after each show() (MONO_HLSB rows are PBM P4 data)
 #   .sim/screen.json  the last published screen description
+#   .sim/heap_probe   if present at start: sample the live heap (gc.mem_alloc() after
+#                     gc.collect()) at every clock read and screen update; the highest
+#                     sample goes to .sim/heap.json {"peak": bytes, "samples": n so far}
 # Files are replaced with write-then-rename, so the other side never reads half a file.
 #
 # Clock: device_ms = base_device_ms + (host_ms + advanced_ms - base_host_ms) * (1 + ppm/1e6)
 #                    + (offset_ms - base_offset_ms)
 # so turning the offset knob moves the clock by the change, and set_now_ms() rebases.
 
+import gc
 import json
 import os
 import time
@@ -25,6 +29,7 @@ _WIDTH = const(128)
 _HEIGHT = const(64)
 _BUF_BYTES = const(1024)  # _WIDTH * _HEIGHT // 8
 _CHUNK = const(64)  # blank rows are written in chunks of this many bytes
+_HEAP_EVERY = const(50)  # heap.json is rewritten when the peak rises and every so many samples
 
 _DIR = ".sim"
 _BUTTON = ".sim/button"
@@ -34,6 +39,8 @@ _RTC = ".sim/rtc.json"
 _UID = ".sim/unique_id"
 _PBM = ".sim/screen.pbm"
 _DESC = ".sim/screen.json"
+_PROBE = ".sim/heap_probe"
+_HEAP = ".sim/heap.json"
 _PBM_HEADER = b"P4\n128 64\n"
 _BLANK = bytes(_CHUNK)
 
@@ -68,16 +75,40 @@ def _knobs():
     return _load(_CLOCK) or {}
 
 
+class HeapProbe:
+    # Highest live heap seen at the board's calls: a lower bound of the true peak, since
+    # nothing is sampled inside a request that does not read the clock.
+
+    def __init__(self):
+        self.peak = 0
+        self.samples = 0
+
+    def sample(self):
+        gc.collect()
+        used = gc.mem_alloc()
+        self.samples += 1
+        if used > self.peak or self.samples % _HEAP_EVERY == 0:
+            self.peak = max(used, self.peak)
+            _replace(_HEAP, json.dumps({"peak": self.peak, "samples": self.samples}))
+
+
+class _NoProbe:
+    def sample(self):
+        pass
+
+
 class Display(framebuf.FrameBuffer):
     # A 128x64 mono frame buffer whose show() writes the picture for the host.
 
-    def __init__(self):
+    def __init__(self, probe):
         self.buffer = bytearray(_BUF_BYTES)
         super().__init__(self.buffer, _WIDTH, _HEIGHT, framebuf.MONO_HLSB)
         self.on = True
         self.level = 255
+        self._probe = probe
 
     def show(self):
+        self._probe.sample()
         if self.on:
             _replace(_PBM, _PBM_HEADER, self.buffer)
             return
@@ -135,7 +166,12 @@ class Board:
             os.mkdir(_DIR)
         except OSError:
             pass
-        self.display = Display()
+        try:
+            os.stat(_PROBE)
+            self._probe = HeapProbe()
+        except OSError:
+            self._probe = _NoProbe()
+        self.display = Display(self._probe)
         self.button = Button()
         self.rtc = RTC()
         self._base = _load(_BASE)
@@ -152,6 +188,7 @@ class Board:
             return uid
 
     def now_ms(self):
+        self._probe.sample()
         knobs = _knobs()
         base = self._base
         elapsed = _scaled(_host_ms(knobs) - base["host_ms"], knobs)
@@ -167,6 +204,7 @@ class Board:
         _replace(_BASE, json.dumps(self._base))
 
     def publish(self, description):
+        self._probe.sample()
         _replace(_DESC, json.dumps(description))
 
 
