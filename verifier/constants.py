@@ -25,10 +25,14 @@ DEFAULT_LOCKOUT_TZ = "UTC"
 # Drift learning (verifier/drift.py).
 # Observations kept per token: enough to fit a rate over years of use, small in a database row.
 DRIFT_HISTORY_LEN = 16
-# A rate beyond this is not a crystal error but a broken clock or a bad observation.
-MAX_DRIFT_RATE_PPM = 200.0
-# Below this span of observations the rate is not estimated (offset only).
+# The offset now is the median of this many newest observations, each carried to now by the rate.
+DRIFT_RECENT_OBSERVATIONS = 5
+# Two observations closer in time than this say little about the rate (each carries up to half
+# a step of quantization, plus the user's typing delay): only pairs this far apart are fitted.
 MIN_RATE_SPAN_S = 7 * 24 * 3600
-# Each update moves the predicted offset by at most this many steps (one stale code cannot
-# drag the window far); resync bypasses it because two consecutive codes are strong evidence.
+# A rate beyond this is not a crystal error (boards drift 10-30 ppm) but a broken clock or a
+# bad observation; estimates are clamped to it.
+MAX_DRIFT_RATE_PPM = 200.0
+# One accepted code moves the predicted offset by at most this many steps, so a stale code at
+# the edge of a wide window cannot drag the window far; resync is exempt (two consecutive codes).
 MAX_DRIFT_UPDATE_STEPS = 1.0

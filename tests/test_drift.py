@@ -1,0 +1,143 @@
+"""verifier.drift: offsets from observations, the rate fit, bounded updates, the bounded
+history, the store's JSON form; and, through the engine, a token unused for months.
+
+Simulated tokens here have a known clock error; observations are made the way the engine makes
+them (the step a code was found at, seen at the verifier's time, with a typing delay)."""
+
+import random
+
+import pytest
+
+from verifier.constants import DRIFT_HISTORY_LEN, MAX_DRIFT_RATE_PPM
+from verifier.drift import Drift
+from verifier.engine import Policy, TokenState, check
+from verifier.errors import StoreError
+from verifier.otp import TOTP
+
+PERIOD_S = 30
+DAY_S = 86_400
+START = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+
+
+def token_step(start: float, ppm: float, now: float, delay_s: float) -> int:
+    """The step a token shows when its code is read: its clock was right at `start` and runs
+    `ppm` fast; the user sends the code `delay_s` after reading it."""
+    read_at = now - delay_s
+    return int((read_at + (read_at - start) * ppm * 1e-6) // PERIOD_S)
+
+
+def observation(start: float, ppm: float, now: float, delay_s: float) -> float:
+    """The offset the engine records for that code (the midpoint of its step)."""
+    return (token_step(start, ppm, now, delay_s) + 0.5) * PERIOD_S - now
+
+
+def learn(ppm: float, days: list[float], seed: int) -> Drift:
+    rng = random.Random(seed)
+    drift = Drift()
+    for day in days:
+        now = START + day * DAY_S + rng.uniform(0, DAY_S)
+        drift = drift.observe(now, observation(START, ppm, now, rng.uniform(2, 12)), PERIOD_S)
+    return drift
+
+
+def test_a_fresh_estimate_predicts_no_offset() -> None:
+    assert Drift().offset_at(START) == 0.0
+    assert Drift().offset_at(START + 365 * DAY_S) == 0.0
+
+
+@pytest.mark.parametrize("ppm", [-50.0, -12.5, 0.0, 20.0, 50.0])
+def test_rate_is_learned_within_five_ppm_from_two_months_of_use(ppm: float) -> None:
+    drift = learn(ppm, [3 * k for k in range(21)], seed=int(ppm * 10) + 1000)
+    assert drift.rate_ppm == pytest.approx(ppm, abs=5.0)
+
+
+def test_offset_is_predicted_within_a_step_for_a_token_unused_for_six_months() -> None:
+    ppm = 40.0
+    drift = learn(ppm, [3 * k for k in range(21)], seed=7)
+    later = START + (60 + 182) * DAY_S
+    truth = observation(START, ppm, later, 7.0)
+    assert abs(drift.offset_at(later) - truth) < PERIOD_S
+
+
+def test_engine_accepts_a_token_unused_for_six_months_where_offset_only_fails() -> None:
+    # 40 ppm over six months is about 630 s: 21 steps. The learned rate puts the +-1 window
+    # on the token's code; the same offset without the rate (what other servers keep) does not.
+    otp = TOTP(b"12345678901234567890", period_s=PERIOD_S)
+    ppm = 40.0
+    drift = learn(ppm, [3 * k for k in range(21)], seed=8)
+    later = START + (60 + 182) * DAY_S
+    code = otp.code_at_step(token_step(START, ppm, later, 7.0))
+    learned = check(otp, TokenState(drift=drift), code, later, Policy())
+    assert (learned.accepted, learned.reason) == (True, "accepted")
+    offset_only = TokenState(drift=Drift(offset_s=drift.offset_s, at=drift.at))
+    assert check(otp, offset_only, code, later, Policy()).reason == "wrong_code"
+
+
+def test_one_update_moves_the_prediction_by_at_most_the_bound() -> None:
+    drift = Drift().observe(START, 300.0, max_change_s=PERIOD_S)
+    assert drift.offset_at(START) == PERIOD_S
+    assert drift.history == ((START, 300.0),)
+
+
+def test_one_odd_observation_does_not_move_a_settled_estimate() -> None:
+    drift = learn(0.0, [3 * k for k in range(21)], seed=3)
+    now = START + 64 * DAY_S
+    settled = drift.offset_at(now)
+    odd = drift.observe(now, settled + 2 * PERIOD_S, PERIOD_S)
+    assert odd.offset_at(now) == pytest.approx(settled, abs=PERIOD_S / 2)
+    assert odd.rate_ppm == pytest.approx(drift.rate_ppm, abs=2.0)
+
+
+def test_rate_is_clamped_to_the_largest_believable_one() -> None:
+    drift = Drift()
+    for day in (0, 10, 20, 30):
+        now = START + day * DAY_S
+        drift = drift.observe(now, day * DAY_S * 1000e-6, max_change_s=1e9)  # 1000 ppm
+    assert drift.rate_ppm == MAX_DRIFT_RATE_PPM
+
+
+def test_history_stays_bounded_and_spread_over_time() -> None:
+    drift = learn(10.0, [float(day) for day in range(200)], seed=4)
+    assert len(drift.history) == DRIFT_HISTORY_LEN
+    times = [t for t, _ in drift.history]
+    assert times == sorted(times)
+    assert times[0] < START + DAY_S  # the oldest observation is kept: the longest baseline
+    assert times[-1] > START + 199 * DAY_S  # and the newest
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) < 30 * DAY_S
+
+
+def test_reset_keeps_the_rate_and_restarts_the_history() -> None:
+    drift = learn(25.0, [3 * k for k in range(21)], seed=5)
+    reset = drift.reset(START + 100 * DAY_S, 250.0)
+    assert reset.rate_ppm == drift.rate_ppm
+    assert reset.history == ((START + 100 * DAY_S, 250.0),)
+    assert reset.offset_at(START + 100 * DAY_S) == 250.0
+
+
+def test_json_round_trip_keeps_everything() -> None:
+    drift = learn(-30.0, [2 * k for k in range(30)], seed=6)
+    assert Drift.from_json(drift.to_json()) == drift
+    assert Drift.from_json(Drift().to_json()) == Drift()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "the stored drift estimate is not valid "
+                     "(Expecting value: line 1 column 1 (char 0))"),
+        ('{"v": 2}', "the stored drift estimate is not valid (unknown version)"),
+        ('{"v": 1, "offset_s": 0, "rate_ppm": 0, "at": null}',
+         "the stored drift estimate is not valid ('history')"),
+        ('{"v": 1, "offset_s": "3", "rate_ppm": 0, "at": null, "history": []}',
+         "the stored drift estimate is not valid ('3' is not a finite number)"),
+        ('{"v": 1, "offset_s": NaN, "rate_ppm": 0, "at": null, "history": []}',
+         "the stored drift estimate is not valid (nan is not a finite number)"),
+        ('{"v": 1, "offset_s": 0, "rate_ppm": 900, "at": null, "history": []}',
+         "the stored drift estimate is out of range"),
+    ],
+)
+def test_a_stored_estimate_that_is_not_ours_is_refused(text: str, message: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        Drift.from_json(text)
+    assert str(caught.value) == message

@@ -1,0 +1,205 @@
+"""The verifier's decisions (contracts.md section 8): pure, with `now` as an argument.
+
+`check` and `resync` take a token's state and return a Decision: accepted or not, why, the
+step matched, and the state to store after it. They do no I/O and read no clock, so the store
+applies a decision with its own atomic updates (a conditional UPDATE on last_step for an
+accept, an SQL increment for a failure) and tests need no clock patching. docs/engine.md
+explains the window, drift learning, replay protection and the lockout trade-off.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from verifier.constants import (
+    DEFAULT_LOCKOUT_TZ,
+    DEFAULT_RESYNC_WINDOW_STEPS,
+    DEFAULT_WINDOW_STEPS,
+    LOCKOUT_AFTER_FAILS,
+    MAX_DRIFT_UPDATE_STEPS,
+)
+from verifier.drift import Drift
+from verifier.errors import InvalidRequest
+from verifier.otp import TOTP
+
+# Decision.reason values.
+ACCEPTED = "accepted"
+WRONG_CODE = "wrong_code"
+REPLAY = "replay"
+LOCKED = "locked"
+DISABLED = "disabled"
+MALFORMED = "malformed"
+RESYNCED = "resynced"
+RESYNC_FAILED = "resync_failed"
+
+
+def _whole(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidRequest(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How codes are checked; every field is checked when the policy is made."""
+
+    window_steps: int = DEFAULT_WINDOW_STEPS
+    resync_window_steps: int = DEFAULT_RESYNC_WINDOW_STEPS
+    lockout_after_fails: int = LOCKOUT_AFTER_FAILS
+    lockout_seconds: int | None = None  # None: locked until the end of the day in lockout_tz
+    lockout_tz: str = DEFAULT_LOCKOUT_TZ
+    drift_learning: bool = True
+
+    def __post_init__(self) -> None:
+        _whole("window_steps", self.window_steps, 0)
+        _whole("resync_window_steps", self.resync_window_steps, 1)
+        _whole("lockout_after_fails", self.lockout_after_fails, 1)
+        if self.lockout_seconds is not None:
+            _whole("lockout_seconds", self.lockout_seconds, 1)
+        try:
+            ZoneInfo(self.lockout_tz)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise InvalidRequest(
+                f"lockout_tz must be an IANA time zone such as UTC or Asia/Shanghai, "
+                f"not {self.lockout_tz!r}"
+            ) from None
+        if not isinstance(self.drift_learning, bool):
+            raise InvalidRequest("drift_learning must be true or false")
+
+    def lock_end(self, now: float) -> float:
+        """When a lock that starts at `now` ends: now + lockout_seconds, or the next midnight in
+        lockout_tz (daylight-saving changes included, as zoneinfo knows them)."""
+        if self.lockout_seconds is not None:
+            return now + self.lockout_seconds
+        zone = ZoneInfo(self.lockout_tz)
+        tomorrow = datetime.fromtimestamp(now, zone).date() + timedelta(days=1)
+        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """What the store keeps about a token besides its secret."""
+
+    last_step: int | None = None  # the last accepted step; codes at or before it are replays
+    fail_count: int = 0  # consecutive failures since the last accepted code or unlock
+    locked_until: float | None = None  # unix time; locked while now < locked_until
+    enabled: bool = True
+    drift: Drift = field(default_factory=Drift)
+
+    def locked(self, now: float) -> bool:
+        return self.locked_until is not None and now < self.locked_until
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer: `state` is what to store after it (for a rejection, with the failure
+    counted and the lock set when the count reaches the policy's threshold)."""
+
+    accepted: bool
+    reason: str
+    step: int | None
+    state: TokenState
+
+
+def predicted_step(otp: TOTP, drift: Drift, now: float) -> int:
+    """The step the token shows at `now` by the drift estimate: the window's centre."""
+    return otp.step_at(now + drift.offset_at(now))
+
+
+def observed_offset_s(otp: TOTP, step: int, now: float) -> float:
+    """The token clock's offset implied by seeing `step` at `now`: the midpoint of the
+    interval of offsets that show that step (unbiased, unlike the step's start)."""
+    return (step + 0.5) * otp.period_s - now
+
+
+def check(otp: TOTP, state: TokenState, code: str, now: float, policy: Policy) -> Decision:
+    """Accept `code` if it is the token's code at a step in the window of +-window_steps around
+    the predicted step, and later than the last accepted step."""
+    refused = _refuse(state, now)
+    if refused is not None:
+        return refused
+    if not otp.well_formed(code):
+        return _failure(state, MALFORMED, None, now, policy)
+    centre = predicted_step(otp, state.drift, now)
+    low = max(centre - policy.window_steps, 0)
+    high = centre + policy.window_steps
+    fresh_from = low if state.last_step is None else max(low, state.last_step + 1)
+    step = otp.find(code, range(fresh_from, high + 1))
+    if step is None:
+        # The steps skipped as already used: a match there is a replay (RFC 6238 section 5.2).
+        replayed = otp.find(code, range(low, min(fresh_from, high + 1)))
+        reason = WRONG_CODE if replayed is None else REPLAY
+        return _failure(state, reason, replayed, now, policy)
+    drift = state.drift
+    if policy.drift_learning:
+        drift = drift.observe(
+            now, observed_offset_s(otp, step, now), MAX_DRIFT_UPDATE_STEPS * otp.period_s
+        )
+    return _accept(state, ACCEPTED, step, drift)
+
+
+def resync(
+    otp: TOTP, state: TokenState, code1: str, code2: str, now: float, policy: Policy
+) -> Decision:
+    """Accept two consecutive codes found within +-resync_window_steps of the predicted step,
+    later than the last accepted step, and restart the drift estimate at the second one.
+
+    Costs one code per step of the window (2 * resync_window_steps + 1), plus one for each
+    chance match of code1, plus one for code2 after each match (docs/engine.md).
+    """
+    refused = _refuse(state, now)
+    if refused is not None:
+        return refused
+    if not (otp.well_formed(code1) and otp.well_formed(code2)):
+        return _failure(state, MALFORMED, None, now, policy)
+    centre = predicted_step(otp, state.drift, now)
+    low = max(centre - policy.resync_window_steps, 0)
+    if state.last_step is not None:
+        low = max(low, state.last_step + 1)
+    high = centre + policy.resync_window_steps
+    first = otp.find(code1, range(low, high + 1))
+    while first is not None:
+        second = first + 1
+        if otp.find(code2, (second,)) == second:
+            drift = state.drift.reset(now, observed_offset_s(otp, second, now))
+            return _accept(state, RESYNCED, second, drift)
+        first = otp.find(code1, range(second, high + 1))
+    return _failure(state, RESYNC_FAILED, None, now, policy)
+
+
+def _refuse(state: TokenState, now: float) -> Decision | None:
+    """Disabled and locked tokens reject everything, right codes included, without computing
+    any code and without counting a failure."""
+    if not state.enabled:
+        return Decision(False, DISABLED, None, state)
+    if state.locked(now):
+        return Decision(False, LOCKED, None, state)
+    return None
+
+
+def _accept(state: TokenState, reason: str, step: int, drift: Drift) -> Decision:
+    accepted = replace(state, last_step=step, fail_count=0, locked_until=None, drift=drift)
+    return Decision(True, reason, step, accepted)
+
+
+def _failure(
+    state: TokenState, reason: str, step: int | None, now: float, policy: Policy
+) -> Decision:
+    """One more failure; reaching lockout_after_fails locks the token from `now` (a lock that
+    has expired is not cleared by time: the next failure locks again at once)."""
+    fail_count = state.fail_count + 1
+    locked_until = state.locked_until
+    if fail_count >= policy.lockout_after_fails and not state.locked(now):
+        locked_until = policy.lock_end(now)
+    failed = replace(state, fail_count=fail_count, locked_until=locked_until)
+    return Decision(False, reason, step, failed)
+
+
+__all__ = [
+    "Decision",
+    "Drift",
+    "Policy",
+    "TokenState",
+    "check",
+    "predicted_step",
+    "resync",
+]
