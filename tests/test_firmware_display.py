@@ -46,44 +46,53 @@ import framebuf
 import display
 
 
-class Screen(framebuf.FrameBuffer):
-    # a FrameBuffer that records where it was drawn on and how often it was shown
+class Quiet(framebuf.FrameBuffer):
+    # a 128x64 FrameBuffer with the show() Display calls
     def __init__(self):
         self.buf = bytearray(128 * 64 // 8)
         super().__init__(self.buf, 128, 64, framebuf.MONO_HLSB)
-        self.calls = []
         self.shows = 0
-
-    def fill(self, c):
-        self.calls.append(["fill", 0, 0, 128, 64])
-        super().fill(c)
-
-    def fill_rect(self, x, y, w, h, c):
-        self.calls.append(["fill_rect", x, y, w, h])
-        super().fill_rect(x, y, w, h, c)
-
-    def rect(self, x, y, w, h, c):
-        self.calls.append(["rect", x, y, w, h])
-        super().rect(x, y, w, h, c)
-
-    def hline(self, x, y, w, c):
-        self.calls.append(["hline", x, y, w, 1])
-        super().hline(x, y, w, c)
-
-    def vline(self, x, y, h, c):
-        self.calls.append(["vline", x, y, 1, h])
-        super().vline(x, y, h, c)
-
-    def pixel(self, x, y, c=None):
-        self.calls.append(["pixel", x, y, 1, 1])
-        return super().pixel(x, y) if c is None else super().pixel(x, y, c)
-
-    def text(self, s, x, y, c=1):
-        self.calls.append(["text", x, y, 8 * len(s), 8])
-        super().text(s, x, y, c)
 
     def show(self):
         self.shows += 1
+
+
+class Screen(Quiet):
+    # ... that also records where it was drawn on
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def log(self, *call):
+        self.calls.append(list(call))
+
+    def fill(self, c):
+        self.log("fill", 0, 0, 128, 64)
+        super().fill(c)
+
+    def fill_rect(self, x, y, w, h, c):
+        self.log("fill_rect", x, y, w, h)
+        super().fill_rect(x, y, w, h, c)
+
+    def rect(self, x, y, w, h, c):
+        self.log("rect", x, y, w, h)
+        super().rect(x, y, w, h, c)
+
+    def hline(self, x, y, w, c):
+        self.log("hline", x, y, w, 1)
+        super().hline(x, y, w, c)
+
+    def vline(self, x, y, h, c):
+        self.log("vline", x, y, 1, h)
+        super().vline(x, y, h, c)
+
+    def pixel(self, x, y, c=None):
+        self.log("pixel", x, y, 1, 1)
+        return super().pixel(x, y) if c is None else super().pixel(x, y, c)
+
+    def text(self, s, x, y, c=1):
+        self.log("text", x, y, 8 * len(s), 8)
+        super().text(s, x, y, c)
 
 
 def phrase(text, inverted):
@@ -147,18 +156,8 @@ texts += ["v1.2 12 s", LONG_LABEL, LONG_LABEL[:12], "2/4", "Example"]
 for text in texts:
     out["phrases"][text] = [phrase(text, False), phrase(text, True)]
 
-class Quiet(framebuf.FrameBuffer):
-    # a FrameBuffer with show(), recording nothing, to measure what the display allocates
-    def __init__(self):
-        self.buf = bytearray(128 * 64 // 8)
-        super().__init__(self.buf, 128, 64, framebuf.MONO_HLSB)
-
-    def show(self):
-        pass
-
-
 import gc
-d = display.Display(Quiet())
+d = display.Display(Quiet())  # recording allocates: measure the display alone
 d.show_code("123456", "alloc", 30, 30, 0, 4)
 d.tick(29, 30)
 gc.collect()
