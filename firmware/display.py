@@ -30,7 +30,7 @@ _SEGMENTS = b"\x3f\x06\x5b\x4f\x66\x6d\x7d\x07\x7f\x6f"
 _LAYOUTS = {6: (16, 4, 12, 3), 7: (14, 3, 10, 4), 8: (12, 3, 8, 4)}
 
 # Status screens, one per line: kind|TITLE|message lines...; every line fits the 16 characters
-# of a row. One string rather than a dict of tuples: about 1.5 KB less RAM for rarely shown text.
+# of a row. One string rather than a dict of tuples: about 1.3 KB less RAM for rarely shown text.
 _STATUS = (
     "\nhello|BAOLING|TOTP token"
     "\nno_secret|NO SECRET|No profile yet:|provision me|over USB."
