@@ -7,6 +7,22 @@
 # builds no SHA-1), so they favour small code over speed.
 
 
+def word(data, i, size):
+    """The big-endian word of `size` (4 or 8) bytes at data[i]."""
+    if size == 4:
+        return data[i] << 24 | data[i + 1] << 16 | data[i + 2] << 8 | data[i + 3]
+    return (
+        data[i] << 56
+        | data[i + 1] << 48
+        | data[i + 2] << 40
+        | data[i + 3] << 32
+        | data[i + 4] << 24
+        | data[i + 5] << 16
+        | data[i + 6] << 8
+        | data[i + 7]
+    )
+
+
 class MDHash:
     """hashlib-like object: update(data), digest(); subclasses give the block and compress.
 

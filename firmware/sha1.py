@@ -2,7 +2,7 @@
 # otp.py sees at import that hashlib has no sha1 and loads this module on first use.
 from micropython import const
 
-from mdhash import MDHash
+from mdhash import MDHash, word
 
 _MASK = const(0xFFFFFFFF)  # 32-bit words
 
@@ -18,8 +18,7 @@ class sha1(MDHash):
     def _compress(self, block):
         w = _w
         for i in range(16):
-            j = i * 4
-            w[i] = (block[j] << 24) | (block[j + 1] << 16) | (block[j + 2] << 8) | block[j + 3]
+            w[i] = word(block, i * 4, 4)
         for i in range(16, 80):
             x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
             w[i] = ((x << 1) | (x >> 31)) & _MASK

@@ -2,25 +2,9 @@
 # lacks them (the unix port has no SHA-512): otp.py sees that at import and loads this module on
 # first use. Both are one algorithm with different word sizes, rounds, rotations and
 # constants, so one compression function serves both.
-from mdhash import MDHash
+from mdhash import MDHash, word
 
 _w = [0] * 80  # message schedule, shared: compress never yields, so one is enough
-
-
-def _word(data, i, size):
-    """The big-endian word of `size` (4 or 8) bytes at data[i]."""
-    if size == 4:
-        return data[i] << 24 | data[i + 1] << 16 | data[i + 2] << 8 | data[i + 3]
-    return (
-        data[i] << 56
-        | data[i + 1] << 48
-        | data[i + 2] << 40
-        | data[i + 3] << 32
-        | data[i + 4] << 24
-        | data[i + 5] << 16
-        | data[i + 6] << 8
-        | data[i + 7]
-    )
 
 
 class _SHA2(MDHash):
@@ -29,15 +13,15 @@ class _SHA2(MDHash):
     sigma0 r, r, shift; sigma1 r, r, shift; Sigma0 r, r, r; Sigma1 r, r, r)."""
 
     def _compress(self, block):
-        word = self._WORD
-        bits = word * 8
+        size = self._WORD
+        bits = size * 8
         mask = self._MASK
         k = self._K
-        rounds = len(k) // word
+        rounds = len(k) // size
         a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2 = self._ROT
         w = _w
         for i in range(16):
-            w[i] = _word(block, i * word, word)
+            w[i] = word(block, i * size, size)
         for i in range(16, rounds):
             x = w[i - 15]
             y = w[i - 2]
@@ -52,7 +36,7 @@ class _SHA2(MDHash):
                 ^ (e >> d1 | e << (bits - d1))
                 ^ (e >> d2 | e << (bits - d2))
             ) & mask
-            t1 = (h + s1 + ((e & f) ^ ((e ^ mask) & g)) + _word(k, i * word, word) + w[i]) & mask
+            t1 = (h + s1 + ((e & f) ^ ((e ^ mask) & g)) + word(k, i * size, size) + w[i]) & mask
             s0 = (
                 (a >> c0 | a << (bits - c0))
                 ^ (a >> c1 | a << (bits - c1))
