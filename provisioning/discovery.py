@@ -9,8 +9,9 @@ from typing import Any
 
 from serial.tools import list_ports
 
-from provisioning.errors import BaolingError, NotAToken, TokenTimeout
+from provisioning.errors import BaolingError
 from provisioning.link import Link
+from provisioning.token import Token
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -47,14 +48,8 @@ def candidate_ports() -> list[str]:
 
 def probe(port: str, timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
     """The token's info, or NotAToken when the port answers nothing in the protocol."""
-    try:
-        with Link(port, timeout_s=timeout_s) as link:
-            return link.call("info")
-    except TokenTimeout:
-        raise NotAToken(
-            f"{port} does not answer as a Baoling token: is the firmware flashed "
-            "(`baoling token flash`) and is it not at the REPL?"
-        ) from None
+    with Link(port, timeout_s=timeout_s) as link:
+        return Token(link).info
 
 
 def find_tokens(ports: list[str] | None = None) -> list[Found]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from provisioning.errors import BadProfile, SlotOccupied
+from provisioning.errors import BadProfile, ProveMismatch, SlotOccupied
 from provisioning.keystore import KeyStore
 from provisioning.profile import Profile
 from provisioning.pskc_export import Entry, token_id
@@ -94,7 +94,12 @@ def provision(
     admin_key = keys.get(token.serial) if token.locked else None
     report = sync_time(token, admin_key=admin_key, clock=clock, on_button=on_button)
     token.write(slot, profile)
-    token.prove(slot, profile)
+    try:
+        token.prove(slot, profile)
+    except ProveMismatch as exc:
+        raise ProveMismatch(
+            f"{exc} Nothing was registered: provision it again, or wipe the token.", exc.code
+        ) from None
     new_key = None
     if lock and not token.locked:
         new_key = keys.new_key(token.serial)

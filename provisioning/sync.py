@@ -1,18 +1,21 @@
 """Setting a token's clock from the host's: round-trip compensated, with drift learned on the way.
 
 Steps (docs/protocol.md, time.get): read the time and the round trip; if the clock is trusted
-and was synced before, measure the drift since then; set the time (half a round trip ahead);
-write the drift when it is worth it (provisioning.timesync); read the time again to report the
-offset left. A locked token needs its admin key for both writes.
+and was synced before, measure the drift since then; set the time (half a round trip ahead,
+less the device's lag seen in earlier rounds); read it again; write the drift when it is worth
+it (provisioning.timesync). A locked token needs its admin key for both writes.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from provisioning.timesync import Drift, measure_drift, time_to_send, worth_writing
-from provisioning.token import HostClock, Token, system_clock_ms
+from provisioning.token import HostClock, TimeReading, Token, system_clock_ms
 
 GUARDED_JUMP_MS = 300_000  # after lock a bigger change needs the token's button
+SAMPLES = 4  # time.get exchanges per reading; the shortest round trip is kept
+TARGET_MS = 10.0  # good enough: a code changes every 30 s
+MAX_ROUNDS = 3  # time.set attempts, each correcting the lag the previous one showed
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,13 @@ def needs_button(token: Token, offset_ms: float, trusted: bool) -> bool:
     return token.locked and (not trusted or abs(offset_ms) > GUARDED_JUMP_MS)
 
 
+def best_reading(token: Token, clock: HostClock, samples: int = SAMPLES) -> TimeReading:
+    """The reading with the shortest round trip of a few: the least room for delay (NTP's
+    clock filter does the same)."""
+    readings = [token.read_time(clock) for _ in range(samples)]
+    return min(readings, key=lambda reading: reading.exchange.round_trip_ms)
+
+
 def sync_time(
     token: Token,
     *,
@@ -50,24 +60,36 @@ def sync_time(
     on_button: Callable[[], None] = lambda: None,
 ) -> SyncReport:
     """Set `token`'s clock to `clock`'s time and learn its drift; `on_button` is called first
-    when the token will wait for a press (tell the person)."""
-    before = token.read_time(clock)
+    when the token will wait for a press (tell the person).
+
+    Half a round trip assumes both legs take equally long; the device also spends time between
+    reading the line and setting its clock. The offset measured after a set shows that lag, so
+    up to MAX_ROUNDS sets each take away the lag seen so far, until the offset is within
+    TARGET_MS.
+    """
+    before = best_reading(token, clock)
     drift = None
     if before.trusted and before.synced_ms is not None:
         drift = measure_drift(before.exchange, before.synced_ms, before.drift_ppm)
     if needs_button(token, before.exchange.offset_ms, before.trusted):
         on_button()
     round_trip = before.exchange.round_trip_ms
-    token.set_time(lambda: time_to_send(clock(), round_trip), admin_key)
+    lag_ms = 0.0
+    for _ in range(MAX_ROUNDS):
+        token.set_time(lambda lag=lag_ms: time_to_send(clock() - lag, round_trip), admin_key)
+        after = best_reading(token, clock)
+        if abs(after.exchange.offset_ms) <= TARGET_MS:
+            break
+        lag_ms += after.exchange.offset_ms
+    drift_in_force = after.drift_ppm
     written = drift is not None and worth_writing(drift, before.drift_ppm)
     if written:
-        token.set_drift(drift.ppm, admin_key)
-    after = token.read_time(clock)
+        drift_in_force = float(token.set_drift(drift.ppm, admin_key)["drift_ppm"])
     return SyncReport(
         before.exchange.offset_ms,
         after.exchange.offset_ms,
         round_trip,
         drift,
         written,
-        after.drift_ppm,
+        drift_in_force,
     )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.errors import ProveMismatch, TokenError
+from provisioning.errors import NotAToken, ProveMismatch, TokenError, TokenTimeout
 from provisioning.link import Link
 from provisioning.profile import Profile
 from provisioning.protocol import (
@@ -47,7 +47,13 @@ class Token:
 
     def __init__(self, link: Link) -> None:
         self.link = link
-        self.info: dict[str, Any] = link.call("info")
+        try:
+            self.info: dict[str, Any] = link.call("info")
+        except TokenTimeout:
+            raise NotAToken(
+                f"{link.port} does not answer as a Baoling token: is the token's firmware "
+                "flashed (`baoling token flash`) and running, not stopped at the REPL?"
+            ) from None
 
     @property
     def port(self) -> str:
@@ -138,8 +144,8 @@ class Token:
             raise TokenError(f"The token on {self.port} gave a malformed prove answer.") from None
         if not hmac.compare_digest(theirs, prove_mac(profile.algorithm, profile.secret, challenge)):
             raise ProveMismatch(
-                f"Slot {slot} of the token on {self.port} does not hold the secret just written "
-                "(its prove answer does not match); nothing was registered.",
+                f"Slot {slot} of the token on {self.port} does not hold that secret (its prove "
+                "answer does not match).",
                 "prove_mismatch",
             )
 

@@ -1,0 +1,73 @@
+"""Helpers for the provisioning tests: simulated tokens, reference codes, the CLI as a user runs it.
+
+Reference codes come from oathtool and pyotp, never from Baoling's own OTP code.
+"""
+
+import hashlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyotp
+
+from host_tools.simulator import Simulator
+from provisioning.link import Link
+from provisioning.profile import Profile
+from provisioning.token import Token
+
+
+@contextmanager
+def sim_token(state_dir: Path) -> Iterator[tuple[Simulator, Token]]:
+    """A simulated token running the real firmware, and a Token open on its port."""
+    with Simulator(state_dir) as sim, Link(sim.port) as link:
+        yield sim, Token(link)
+
+
+def oathtool_code(profile: Profile, unix_time: int) -> str:
+    proc = subprocess.run(
+        [
+            "oathtool",
+            f"--totp={profile.algorithm}",
+            "-d", str(profile.digits),
+            "-s", str(profile.period_s),
+            "--now", f"@{unix_time}",
+            profile.secret.hex(),
+        ],
+        capture_output=True, text=True, check=True,
+    )
+    return proc.stdout.strip()
+
+
+def pyotp_code(profile: Profile, unix_time: int) -> str:
+    totp = pyotp.TOTP(
+        profile.secret_b32,
+        digits=profile.digits,
+        digest=getattr(hashlib, profile.algorithm),
+        interval=profile.period_s,
+    )
+    return totp.at(unix_time)
+
+
+def wait_for_reference_code(sim: Simulator, profile: Profile, timeout: float = 5) -> dict:
+    """Wait until the screen shows the code oathtool and pyotp give for the host's time now."""
+
+    def shows_reference_code(screen: dict) -> bool:
+        now = int(time.time())
+        reference = oathtool_code(profile, now)
+        assert reference == pyotp_code(profile, now)
+        return screen.get("screen") == "code" and screen.get("code") == reference
+
+    return sim.wait_screen(shows_reference_code, timeout)
+
+
+def run_baoling(
+    *args: str, stdin: str = "", env: dict | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`baoling ARGS` as a person runs it: a new process through the console entry point."""
+    return subprocess.run(
+        [sys.executable, "-c", "from host_tools.cli import main; main()", *args],
+        input=stdin, capture_output=True, text=True, env=env, timeout=120,
+    )
