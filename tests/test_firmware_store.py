@@ -17,6 +17,7 @@ from pathlib import Path
 import pyotp
 
 from host_tools.micropython import find_micropython
+from host_tools.simulator import Simulator
 from tests.micropython_runner import FIRMWARE_DIR, run_micropython
 
 UID = "0102030405060708"
@@ -275,4 +276,42 @@ def test_killing_the_process_at_many_points_of_a_write_leaves_old_or_new(
             assert got["profiles"] == [new]
             assert got["codes"] == {"0": totp(SECRET_B, algorithm="sha256", digits=8, period=60)}
             seen.add("new")
+    assert seen == {"old", "new"}
+
+
+def test_cutting_the_simulators_power_during_profile_writes_leaves_old_or_new(
+    tmp_path: Path,
+) -> None:
+    """The same property through the whole firmware: sim.kill() at increasing delays."""
+    from tests.test_firmware_protocol_ops import TokenLink, prove_mac
+
+    versions = {
+        "old": (SECRET_A, {"label": "old", "issuer": "A", "algorithm": "sha1", "digits": 6}),
+        "new": (SECRET_B, {"label": "new", "issuer": "B", "algorithm": "sha256", "digits": 8}),
+    }
+    challenge = bytes(range(32))
+    with Simulator(tmp_path / "token") as sim:
+        link = TokenLink(sim)
+        link.write(0, SECRET_A, **versions["old"][1])
+        seen = set()
+        for i in range(24):
+            target = "new" if i % 2 == 0 else "old"
+            secret, fields = versions[target]
+            link.begin(
+                "profile.write",
+                {"slot": 0, "secret": base64.b32encode(secret).decode(), **fields},
+            )
+            time.sleep(i * 0.002)
+            sim.kill()
+            sim.restart()
+            info = link.ok("info")
+            assert info["store"] == "ok", f"cut {i} left a broken store"
+            [profile] = info["profiles"]
+            name = profile["label"]
+            seen.add(name)
+            secret, fields = versions[name]
+            assert profile == {"slot": 0, "period": 30, **fields}
+            mac = link.ok("profile.prove", {"slot": 0, "challenge": challenge.hex()})["mac"]
+            assert mac == prove_mac(secret, challenge, fields["algorithm"])
+        link.close()
     assert seen == {"old", "new"}
