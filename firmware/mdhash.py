@@ -24,72 +24,51 @@ def word(data, i, size):
 
 
 class MDHash:
-    """hashlib-like object: update(data), digest(); subclasses give the block and compress.
+    """hashlib-like object: update(data), digest(); subclasses give the state and compress.
 
-    Subclasses set _IV (initial state words), _WORD (bytes per word), _LEN (bytes of the
-    length field), _OUT (state words in the digest) and define _compress(block).
-    digest() finishes the hash, as MicroPython's hashlib does; later calls return the same.
+    Subclasses set _IV (initial state words), _WORD (bytes per word) and _OUT (state words in
+    the digest) and define _compress(h, data, offset), which mixes the block at data[offset]
+    into the state list h. The message is kept until digest(): HMAC hashes a block and a few
+    bytes, so holding them costs less RAM than the code a streaming buffer would need.
     """
 
     _IV = ()
     _WORD = 4
-    _LEN = 8
     _OUT = 0
 
-    def __init__(self, data=None):
-        self._h = list(self._IV)
-        self._buf = bytearray(self._WORD * 16)
-        self._fill = 0
-        self._count = 0
-        self._digest = None
-        if data:
-            self.update(data)
+    def __init__(self, data=b""):
+        self._data = bytes(data)
 
     def update(self, data):
-        if self._digest is not None:
-            raise ValueError("hash already finished")
-        buf = self._buf
-        size = len(buf)
-        fill = self._fill
-        for byte in data:
-            buf[fill] = byte
-            fill += 1
-            if fill == size:
-                self._compress(buf)
-                fill = 0
-        self._fill = fill
-        self._count += len(data)
+        self._data += data
 
     def digest(self):
-        if self._digest is None:
-            self._finish()
-        return self._digest
-
-    def _finish(self):
-        buf = self._buf
-        size = len(buf)
-        bits = self._count * 8
-        fill = self._fill
-        buf[fill] = 0x80
-        fill += 1
-        if fill > size - self._LEN:
-            for i in range(fill, size):
-                buf[i] = 0
-            self._compress(buf)
-            fill = 0
-        for i in range(fill, size):
-            buf[i] = 0
-        i = size - 1
+        data = self._data
+        size = self._WORD * 16  # block
+        length = self._WORD * 2  # length field
+        n = len(data)
+        full = n - n % size  # bytes in whole blocks
+        rest = n - full
+        tail = bytearray(size if rest + 1 + length <= size else 2 * size)
+        for i in range(rest):
+            tail[i] = data[full + i]
+        tail[rest] = 0x80
+        bits = n * 8
+        i = len(tail) - 1
         while bits:
-            buf[i] = bits & 0xFF
+            tail[i] = bits & 0xFF
             bits >>= 8
             i -= 1
-        self._compress(buf)
+        h = list(self._IV)
+        for offset in range(0, full, size):
+            self._compress(h, data, offset)
+        for offset in range(0, len(tail), size):
+            self._compress(h, tail, offset)
         word = self._WORD
         out = bytearray(self._OUT * word)
         for n in range(self._OUT):
-            value = self._h[n]
+            value = h[n]
             for i in range(n * word + word - 1, n * word - 1, -1):
                 out[i] = value & 0xFF
                 value >>= 8
-        self._digest = bytes(out)
+        return bytes(out)

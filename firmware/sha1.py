@@ -12,17 +12,15 @@ _w = [0] * 80  # message schedule, shared: compress never yields, so one is enou
 class sha1(MDHash):
     _IV = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
     _WORD = 4
-    _LEN = 8
     _OUT = 5
 
-    def _compress(self, block):
+    def _compress(self, h, data, offset):
         w = _w
         for i in range(16):
-            w[i] = word(block, i * 4, 4)
+            w[i] = word(data, offset + i * 4, 4)
         for i in range(16, 80):
             x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
             w[i] = ((x << 1) | (x >> 31)) & _MASK
-        h = self._h
         a, b, c, d, e = h
         for i in range(80):
             if i < 20:

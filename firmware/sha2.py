@@ -12,7 +12,7 @@ class _SHA2(MDHash):
     object costs a fifth of the RAM of a tuple of big integers) and _ROT (rotation amounts:
     sigma0 r, r, shift; sigma1 r, r, shift; Sigma0 r, r, r; Sigma1 r, r, r)."""
 
-    def _compress(self, block):
+    def _compress(self, hs, data, offset):
         size = self._WORD
         bits = size * 8
         mask = self._MASK
@@ -21,14 +21,13 @@ class _SHA2(MDHash):
         a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2 = self._ROT
         w = _w
         for i in range(16):
-            w[i] = word(block, i * size, size)
+            w[i] = word(data, offset + i * size, size)
         for i in range(16, rounds):
             x = w[i - 15]
             y = w[i - 2]
             s0 = ((x >> a0 | x << (bits - a0)) ^ (x >> a1 | x << (bits - a1))) & mask ^ (x >> a2)
             s1 = ((y >> b0 | y << (bits - b0)) ^ (y >> b1 | y << (bits - b1))) & mask ^ (y >> b2)
             w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & mask
-        hs = self._h
         a, b, c, d, e, f, g, h = hs
         for i in range(rounds):
             s1 = (
@@ -63,7 +62,6 @@ class _SHA2(MDHash):
 
 class sha256(_SHA2):
     _WORD = 4
-    _LEN = 8
     _OUT = 8
     _MASK = 0xFFFFFFFF
     _ROT = (7, 18, 3, 17, 19, 10, 2, 13, 22, 6, 11, 25)
@@ -93,7 +91,6 @@ class sha256(_SHA2):
 
 class sha512(_SHA2):
     _WORD = 8
-    _LEN = 16
     _OUT = 8
     _MASK = 0xFFFFFFFFFFFFFFFF
     _ROT = (1, 8, 7, 19, 61, 6, 28, 34, 39, 14, 18, 41)
