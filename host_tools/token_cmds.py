@@ -18,8 +18,10 @@ import click
 import segno
 
 from host_tools.options import force_option, json_option, port_option
+from provisioning.batch import Batch, Results, read_manifest
 from provisioning.discovery import find_tokens
 from provisioning.enrol import VerifierClient
+from provisioning.errors import BaolingError
 from provisioning.keystore import KeyStore, default_path
 from provisioning.link import Link
 from provisioning.otpauth import build_uri, parse_uri
@@ -33,7 +35,7 @@ from provisioning.profile import (
     Profile,
     b32decode,
 )
-from provisioning.provision import Registrar, provision
+from provisioning.provision import Outcome, Registrar, provision
 from provisioning.pskc_export import PskcFile
 from provisioning.secrets import new_secret
 from provisioning.sync import sync_time
@@ -458,4 +460,83 @@ def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
         as_json,
         {"serial": tok.serial, "state": "empty"},
         f"Token {tok.serial} wiped.",
+    )
+
+
+@token.command()
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results file (JSON lines, 0600) [default: MANIFEST.results.jsonl].",
+)
+@with_options(pskc_options)
+@port_option(required=False, multiple=True)
+@click.option("--lock", is_flag=True, help="Production-lock each token once its secret is proved.")
+@keys_option
+@json_option
+def batch(
+    manifest: Path,
+    results_path: Path | None,
+    pskc_path: Path | None,
+    pskc_key_file: Path | None,
+    pskc_password: bool,
+    port: tuple[str, ...],
+    lock: bool,
+    keys_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Provision one token per manifest row, one after another, into one PSKC file.
+
+    MANIFEST is a CSV file with a header: label (required), issuer, algorithm, digits, period,
+    slot. Plug in a token, it is found, provisioned with a new secret, proved and recorded;
+    plug in the next. Run the same command again after an interruption: rows already done
+    are skipped, and so are tokens already provisioned.
+
+    Examples:
+      baoling token batch staff.csv --pskc staff.pskc --pskc-password --lock
+    """
+    rows = read_manifest(manifest)
+    run = Batch(
+        rows,
+        Results(results_path or manifest.with_name(manifest.name + ".results.jsonl")),
+        pskc_target(
+            pskc_path or manifest.with_name(manifest.name + ".pskc"), pskc_key_file, pskc_password
+        ),
+        KeyStore(keys_path),
+        lock=lock,
+        ports=list(port) or None,
+    )
+    done_before = len(rows) - len(run.pending())
+    with click.progressbar(length=len(rows), label="Tokens", file=sys.stderr) as bar:
+        bar.update(done_before)
+
+        def done(outcome: Outcome) -> None:
+            bar.update(1)
+            say(f" token {outcome.entry.serial}: {outcome.entry.profile.label} done")
+
+        def failed(serial: str, exc: BaolingError) -> None:
+            say(f" token {serial} failed, left out: {exc}")
+
+        try:
+            run.run(
+                on_wait=lambda: say(" plug in the next token..."), on_done=done, on_failed=failed
+            )
+        except KeyboardInterrupt:
+            say(
+                f"Interrupted with {len(rows) - len(run.pending())} of {len(rows)} tokens done; "
+                "run the same command again to resume."
+            )
+            raise
+    emit(
+        as_json,
+        {
+            "rows": len(rows),
+            "done": len(rows) - len(run.pending()),
+            "results": str(run.results.path),
+            "pskc": str(run.pskc.path),
+        },
+        f"{len(rows)} tokens provisioned; results in {run.results.path}, "
+        f"secrets in {run.pskc.path}.",
     )

@@ -81,9 +81,9 @@ def read_manifest(path: Path) -> list[Row]:
                 record["label"] or "",
                 record.get("issuer") or "",
                 record.get("algorithm") or DEFAULT_ALGORITHM,
-                int(record.get("digits") or DEFAULT_DIGITS),
-                int(record.get("period") or DEFAULT_PERIOD_S),
-                int(record.get("slot") or 0),
+                _whole(record, "digits", DEFAULT_DIGITS),
+                _whole(record, "period", DEFAULT_PERIOD_S),
+                _whole(record, "slot", 0),
             )
             Profile(b"\0" * 20, row.algorithm, row.digits, row.period_s, row.label, row.issuer)
         except (ValueError, BaolingError) as exc:
@@ -92,6 +92,15 @@ def read_manifest(path: Path) -> list[Row]:
     if not rows:
         raise BadManifest(f"Manifest {path} has no rows.")
     return rows
+
+
+def _whole(record: dict[str, str], column: str, default: int) -> int:
+    text = (record.get(column) or "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{column} must be a whole number, not {text!r}.")
+    return int(text)
 
 
 class Results:

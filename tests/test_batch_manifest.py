@@ -1,0 +1,38 @@
+"""Batch manifests: every row is checked before any token is touched; errors name the row."""
+
+import pytest
+
+from provisioning.batch import Row, read_manifest
+from provisioning.errors import BadManifest
+
+
+def test_defaults_fill_missing_columns(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("label,period\nalice,60\nbob,\n")
+    assert read_manifest(path) == [
+        Row(1, "alice", "", "sha1", 6, 60, 0),
+        Row(2, "bob", "", "sha1", 6, 30, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name,issuer\nalice,ACME\n",
+         "needs a header line with the columns label and optionally issuer, algorithm, digits, "
+         "period, slot; it has: name, issuer."),
+        ("label,digits\nalice,9\n", "row 1: Digits must be 6, 7 or 8, not 9."),
+        ("label,period\nalice,thirty\n",
+         "row 1: period must be a whole number, not 'thirty'."),
+        ("label,algorithm\nalice,sha1\nbob,md5\n",
+         "row 2: Algorithm 'md5' is not supported: use sha1, sha256 or sha512."),
+        ("label\n", "has no rows."),
+    ],
+)
+def test_bad_manifest_is_refused_with_its_row(tmp_path, text, message):
+    path = tmp_path / "m.csv"
+    path.write_text(text)
+    with pytest.raises(BadManifest) as caught:
+        read_manifest(path)
+    assert str(caught.value).startswith(f"Manifest {path}")
+    assert str(caught.value).endswith(message)
