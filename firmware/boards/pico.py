@@ -1,0 +1,16 @@
+# Board description: Raspberry Pi Pico / Pico W (RP2040). Deployed as /board.py.
+# SSD1306 128x64 OLED and optional DS3231 on I2C0 (GP4 = SDA, GP5 = SCL), push button from GP15
+# to GND. Wiring and parts: docs/hardware.md.
+from micropython import const
+
+from machineboard import MachineBoard
+
+_I2C_BUS = const(0)
+_SDA = const(4)  # GP4, pin 6
+_SCL = const(5)  # GP5, pin 7
+_BUTTON = const(15)  # GP15, pin 20
+_SLEEP_S = const(30)  # display off after 30 s without a press or a request
+
+
+def make():
+    return MachineBoard("pico", _I2C_BUS, _SDA, _SCL, _BUTTON, _SLEEP_S)

@@ -1,0 +1,68 @@
+# What the real boards (Pico, ESP32) share behind the board interface of contracts.md §4:
+# an SSD1306 OLED and an optional DS3231 on one I2C bus, one push button to ground, the
+# port's own RTC as the running clock, and the flash root as the store's folder. A board
+# description (boards/pico.py, boards/esp32.py) only names its pins.
+import time
+
+from micropython import const
+
+from otp import EPOCH_OFFSET_S
+
+_OLED_ADDR = const(0x3C)  # SSD1306 I2C address (0x3D on some modules: see docs/hardware.md)
+_RTC_ADDR = const(0x68)  # DS3231
+_WIDTH = const(128)
+_HEIGHT = const(64)
+_I2C_HZ = const(400000)
+
+
+class PullUpButton:
+    """A button from the pin to ground with the internal pull-up: pressed reads 0."""
+
+    def __init__(self, pin_number):
+        from machine import Pin
+
+        self._pin = Pin(pin_number, Pin.IN, Pin.PULL_UP)
+
+    def value(self):
+        return 0 if self._pin.value() else 1
+
+
+class MachineBoard:
+    """A MicroPython board with the parts of docs/hardware.md on I2C bus `bus`."""
+
+    storage_dir = "/"
+
+    def __init__(self, name, bus, sda, scl, button, sleep_s):
+        from machine import I2C, RTC, Pin
+
+        import ds3231
+        import ssd1306  # micropython-lib's driver, in /lib
+
+        self.name = name
+        self.sleep_s = sleep_s  # the display sleeps after this many idle seconds
+        i2c = I2C(bus, sda=Pin(sda), scl=Pin(scl), freq=_I2C_HZ)
+        found = i2c.scan()
+        self.display = ssd1306.SSD1306_I2C(_WIDTH, _HEIGHT, i2c, addr=_OLED_ADDR)
+        self.button = PullUpButton(button)
+        self.rtc = ds3231.DS3231(i2c, _RTC_ADDR) if _RTC_ADDR in found else None
+        self._clock = RTC()
+
+    def unique_id(self):
+        from machine import unique_id
+
+        return unique_id()
+
+    def now_ms(self):
+        """UTC ms since 1970 from the port's clock (esp32 counts from 2000: converted here)."""
+        return time.time_ns() // 1000000 + EPOCH_OFFSET_S * 1000
+
+    def set_now_ms(self, ms):
+        """Set the port's clock; it holds whole seconds, so wait for the next one to start."""
+        wait = 1000 - ms % 1000
+        time.sleep_ms(wait)
+        t = time.gmtime((ms + wait) // 1000 - EPOCH_OFFSET_S)
+        # machine.RTC.datetime: (year, month, day, weekday 0=Monday, hour, minute, second, sub)
+        self._clock.datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+    def publish(self, description):
+        """Only the simulator reports its screen."""
