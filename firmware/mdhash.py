@@ -64,11 +64,8 @@ class MDHash:
             self._compress(h, data, offset)
         for offset in range(0, len(tail), size):
             self._compress(h, tail, offset)
-        word = self._WORD
-        out = bytearray(self._OUT * word)
-        for n in range(self._OUT):
-            value = h[n]
-            for i in range(n * word + word - 1, n * word - 1, -1):
-                out[i] = value & 0xFF
-                value >>= 8
+        width = self._WORD
+        out = bytearray(self._OUT * width)
+        for j in range(len(out)):  # the state words, big-endian
+            out[j] = (h[j // width] >> (8 * (width - 1 - j % width))) & 0xFF
         return bytes(out)
