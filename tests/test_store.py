@@ -1,0 +1,158 @@
+"""The store's SQL on SQLite and PostgreSQL: the atomic accept and failure updates, SQLite's WAL
+file, and schema versioning with an upgrade from a database created at version 1."""
+
+import json
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from tests.test_verifier_service import SECRET, T0, code_at
+from verifier import crypto, store
+from verifier.audit import row_hash
+from verifier.drift import Drift
+from verifier.errors import MasterKeyError, StoreError
+from verifier.store import GENESIS_HASH, Store, audit, schema_version, tokens
+
+LOCK_END = T0 + 600.0
+
+
+@pytest.fixture
+def db(store_url, tmp_path):
+    """A Store at the newest schema with one token row (the secret column is opaque here)."""
+    s = Store(store_url or store.sqlite_url(str(tmp_path / "store.sqlite3")))
+    s.migrate()
+    with s.write() as conn:
+        store.insert_token(
+            conn, id="alice", secret=b"sealed", algorithm="sha1", digits=6, period_s=30,
+            issuer="", label="", last_step=None, fail_count=0, locked_until=None,
+            enabled=True, drift="{}", created=T0,
+        )
+    yield s
+    s.close()
+
+
+def row(db, token_id="alice"):
+    with db.read() as conn:
+        return store.get_token(conn, token_id)
+
+
+def accept(db, step, now=T0):
+    with db.write() as conn:
+        return store.accept_step(conn, "alice", step, '{"offset": 0}', now)
+
+
+def fail(db, now=T0, lock_after=3):
+    with db.write() as conn:
+        return store.count_failure(conn, "alice", now, lock_after, LOCK_END)
+
+
+def test_accept_is_conditional_on_a_newer_step(db):
+    assert accept(db, 100)
+    assert not accept(db, 100)  # the same step again: replay
+    assert not accept(db, 99)  # an earlier step
+    assert row(db).last_step == 100
+    assert accept(db, 101)
+    assert row(db).last_step == 101
+
+
+def test_accept_clears_failures_and_stores_drift(db):
+    fail(db)
+    assert accept(db, 7)
+    stored = row(db)
+    assert (stored.fail_count, stored.locked_until, stored.drift) == (0, None, '{"offset": 0}')
+
+
+def test_accept_refused_while_locked_or_disabled(db):
+    for _ in range(3):
+        fail(db)
+    assert not accept(db, 5, now=LOCK_END - 1)
+    assert accept(db, 5, now=LOCK_END)  # the lock has expired
+    with db.write() as conn:
+        store.update_token(conn, "alice", enabled=False)
+    assert not accept(db, 6)
+
+
+def test_failures_count_in_sql_and_lock_at_the_threshold(db):
+    assert fail(db) == (1, None)
+    assert fail(db) == (2, None)
+    assert fail(db) == (3, LOCK_END)
+    # More failures during the lock do not extend it.
+    with db.write() as conn:
+        assert store.count_failure(conn, "alice", T0 + 10, 3, LOCK_END + 10) == (4, LOCK_END)
+    # After it expired, one more failure locks again from then.
+    with db.write() as conn:
+        assert store.count_failure(conn, "alice", LOCK_END, 3, LOCK_END + 600) == (
+            5, LOCK_END + 600)
+
+
+@pytest.mark.parametrize("store_url", [None])
+def test_sqlite_runs_in_wal_mode_in_the_data_folder(make_verifier, data_dir):
+    make_verifier().enrol("alice", SECRET)
+    with sqlite3.connect(data_dir / "verifier.sqlite3") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_new_database_is_at_the_newest_version(db):
+    assert db.version() == store.SCHEMA_VERSION == len(store.MIGRATIONS)
+    assert db.migrate() == store.SCHEMA_VERSION  # nothing left to do
+
+
+def test_schema_newer_than_the_software_is_refused(db):
+    with db.write() as conn:
+        conn.execute(schema_version.update().values(version=store.SCHEMA_VERSION + 1))
+    with pytest.raises(StoreError, match=(
+        f"^the database schema is version {store.SCHEMA_VERSION + 1}, newer than this "
+        f"software \\(version {store.SCHEMA_VERSION}\\); upgrade Baoling$"
+    )):
+        db.migrate()
+
+
+def make_version_1(url: str, data_dir) -> None:
+    """A database as Baoling's schema version 1 left it: one enrolled token whose secret is
+    sealed under the key file, one audit row, no meta table."""
+    s = Store(url)
+    s.migrate(target=1)
+    key = crypto.create_key(data_dir / "master.key")
+    detail = json.dumps({"source": "enrol"})
+    with s.engine.begin() as conn:
+        assert not sa.inspect(conn).has_table("meta")
+        conn.execute(tokens.insert().values(
+            id="alice", secret=key.seal("alice", SECRET), algorithm="sha1", digits=6,
+            period_s=30, issuer="", label="", last_step=None, fail_count=0,
+            locked_until=None, enabled=True, drift=Drift().to_json(), created=T0,
+        ))
+        conn.execute(audit.insert().values(
+            seq=1, ts=float(T0), action="enrol", token_id="alice", detail=detail,
+            prev_hash=GENESIS_HASH,
+            hash=row_hash(1, float(T0), "enrol", "alice", detail, GENESIS_HASH),
+        ))
+    assert s.version() == 1
+    s.close()
+
+
+def test_upgrade_from_version_1_keeps_tokens_and_the_audit_chain(store_url, data_dir,
+                                                                 make_verifier):
+    url = store_url or store.sqlite_url(str(data_dir / "verifier.sqlite3"))
+    data_dir.mkdir()
+    make_version_1(url, data_dir)
+    v = make_verifier()
+    assert Store(url).version() == store.SCHEMA_VERSION
+    assert v.validate("alice", code_at(SECRET, T0), now=T0)
+    report = v.verify_audit()
+    assert (report.ok, report.rows) == (True, 2)
+    assert [r["action"] for r in v.audit()] == ["validate", "enrol"]
+
+
+def test_upgrade_from_version_1_with_the_wrong_key_fails_loudly(store_url, data_dir,
+                                                                make_verifier):
+    url = store_url or store.sqlite_url(str(data_dir / "verifier.sqlite3"))
+    data_dir.mkdir()
+    make_version_1(url, data_dir)
+    key_file = data_dir / "master.key"
+    right = key_file.read_text()
+    key_file.write_text("ab" * 32)
+    with pytest.raises(MasterKeyError, match="^the secret of token 'alice' does not open"):
+        make_verifier()
+    key_file.write_text(right)
+    assert make_verifier().validate("alice", code_at(SECRET, T0), now=T0)

@@ -1,0 +1,113 @@
+"""Exactly one accept per code under concurrency and across a crash, on SQLite and PostgreSQL.
+
+Separate verifier processes play separate nodes: they share only the database (and the master
+key file, as nodes would share a copy of it)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from tests.test_verifier_service import SECRET, T0, code_at
+
+ATTEMPTS = 50
+
+# A verifier node in its own process: argv = store URL ("" = SQLite in the data folder),
+# data folder, token, code, now, threads. It prints "ready", waits for a line on stdin so all
+# nodes start together, validates from `threads` threads at once and prints the accept count.
+NODE = """
+import sys, threading
+from pathlib import Path
+from verifier import Verifier
+url, data, token, code, now, threads = sys.argv[1:]
+v = Verifier(url or None, data_dir=Path(data))
+barrier = threading.Barrier(int(threads))
+results = []
+def attempt():
+    barrier.wait()
+    results.append(v.validate(token, code, now=float(now)))
+workers = [threading.Thread(target=attempt) for _ in range(int(threads))]
+print("ready", flush=True)
+sys.stdin.readline()
+for w in workers: w.start()
+for w in workers: w.join()
+print(sum(results), flush=True)
+"""
+
+# Validate once, report, then linger until killed.
+CRASH = """
+import sys, time
+from pathlib import Path
+from verifier import Verifier
+url, data, token, code, now = sys.argv[1:]
+ok = Verifier(url or None, data_dir=Path(data)).validate(token, code, now=float(now))
+print("accept" if ok else "reject", flush=True)
+time.sleep(60)
+"""
+
+
+def _node(script: str, store_url: str | None, data_dir: Path, *args: object) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, store_url or "", str(data_dir), *map(str, args)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+
+
+def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET)
+    code = code_at(SECRET, T0)
+    barrier = threading.Barrier(ATTEMPTS)
+    results: list[bool] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        results.append(v.validate("alice", code, now=T0))
+
+    threads = [threading.Thread(target=attempt) for _ in range(ATTEMPTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * (ATTEMPTS - 1) + [True]
+    results_audited = [row["detail"]["result"] for row in v.audit(limit=2 * ATTEMPTS)
+                       if row["action"] == "validate"]
+    assert sorted(results_audited) == ["accept"] + ["reject"] * (ATTEMPTS - 1)
+
+
+def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, store_url,
+                                                                data_dir):
+    make_verifier().enrol("alice", SECRET)
+    code = code_at(SECRET, T0)
+    nodes = [_node(NODE, store_url, data_dir, "alice", code, T0, ATTEMPTS // 2)
+             for _ in range(2)]
+    for node in nodes:
+        assert node.stdout.readline() == "ready\n"
+    for node in nodes:
+        node.stdin.write("go\n")
+        node.stdin.flush()
+    accepts = [int(node.communicate(timeout=120)[0]) for node in nodes]
+    assert sum(accepts) == 1
+    assert make_verifier().verify_audit().ok
+
+
+def test_code_accepted_before_kill_9_is_rejected_after_restart(make_verifier, store_url,
+                                                               data_dir):
+    make_verifier().enrol("alice", SECRET)
+    code = code_at(SECRET, T0)
+    node = _node(CRASH, store_url, data_dir, "alice", code, T0)
+    try:
+        assert node.stdout.readline() == "accept\n"
+    finally:
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait(timeout=30)
+    assert node.returncode == -signal.SIGKILL
+    restarted = _node(CRASH, store_url, data_dir, "alice", code, T0 + 1)
+    try:
+        assert restarted.stdout.readline() == "reject\n"
+    finally:
+        restarted.kill()
+        restarted.wait(timeout=30)
+    assert make_verifier().check("alice", code, now=T0 + 2).reason == "replay"

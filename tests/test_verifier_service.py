@@ -1,0 +1,195 @@
+"""The Python API (contracts.md section 9) on both stores: enrolment, replay, lockout and resync
+through the store, admin operations, API keys. Codes come from pyotp, the reference."""
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+
+from verifier.engine import Policy
+from verifier.errors import InvalidRequest, TokenExists, UnknownToken
+
+# A step boundary at 30 and 60 seconds: 1_800_000_000 = 60_000_000 * 30 = 30_000_000 * 60.
+T0 = 1_800_000_000
+SECRET = bytes(range(1, 21))
+
+
+def code_at(secret: bytes, t: float, *, period: int = 30, digits: int = 6,
+            algorithm: str = "sha1") -> str:
+    b32 = base64.b32encode(secret).decode()
+    return pyotp.TOTP(b32, digits=digits, interval=period,
+                      digest=getattr(hashlib, algorithm)).at(int(t))
+
+
+def wrong_code(secret: bytes, t: float, **params: int | str) -> str:
+    """A well-formed code that matches no step within ±5 steps of `t` (and has no run of
+    zeros, so it cannot hide inside a timestamp when a test searches text for it)."""
+    period = int(params.get("period", 30))
+    near = {code_at(secret, t + k * period, **params) for k in range(-5, 6)}
+    return next(c for c in (str(n) for n in range(135791, 999999, 7)) if c not in near)
+
+
+def test_enrol_returns_key_uri_that_pyotp_reads(make_verifier):
+    v = make_verifier()
+    uri = v.enrol("alice", SECRET, issuer="Baoling Bank", label="alice@example.org",
+                  algorithm="sha256", digits=8, period_s=60)
+    parsed = pyotp.parse_uri(uri)
+    assert base64.b32decode(parsed.secret) == SECRET
+    assert (parsed.digits, parsed.interval, parsed.issuer) == (8, 60, "Baoling Bank")
+    assert parsed.name == "alice@example.org"
+    assert parse_qs(urlparse(uri).query)["algorithm"] == ["SHA256"]
+
+
+def test_generated_secret_is_in_the_uri_and_validates(make_verifier):
+    v = make_verifier()
+    uri = v.enrol("bob")
+    secret = base64.b32decode(pyotp.parse_uri(uri).secret)
+    assert len(secret) == 20
+    assert v.validate("bob", code_at(secret, T0), now=T0)
+
+
+def test_60_second_token_keeps_its_period(make_verifier):
+    v = make_verifier()
+    v.enrol("slow", SECRET, period_s=60)
+    assert v.show("slow")["period"] == 60
+    # 45 s into a 60 s step: the 30 s code of that moment is a different code.
+    assert not v.validate("slow", code_at(SECRET, T0 + 45, period=30), now=T0 + 45)
+    assert v.validate("slow", code_at(SECRET, T0 + 45, period=60), now=T0 + 45)
+
+
+def test_show_and_list_never_hold_the_secret(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET, label="Alice")
+    info = v.show("alice")
+    assert info["token"] == "alice" and info["label"] == "Alice"
+    assert info["enabled"] is True and info["fail_count"] == 0 and info["last_step"] is None
+    text = repr(v.list_tokens()) + repr(info)
+    assert SECRET.hex() not in text
+    assert base64.b32encode(SECRET).decode().rstrip("=") not in text
+    assert [t["token"] for t in v.list_tokens()] == ["alice"]
+
+
+def test_enrolling_an_enrolled_id_is_refused(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET)
+    with pytest.raises(TokenExists, match="^token 'alice' is already enrolled$"):
+        v.enrol("alice", b"other secret bytes!!")
+    assert v.validate("alice", code_at(SECRET, T0), now=T0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"token_id": ""}, "a token id is 1 to 128 characters"),
+        ({"token_id": "a b"}, "a token id is 1 to 128 characters"),
+        ({"algorithm": "md5"}, "algorithm must be one of sha1, sha256, sha512, not 'md5'"),
+        ({"digits": 9}, "digits must be from 6 to 8, not 9"),
+        ({"period_s": 5}, "period_s must be from 10 to 300 seconds, not 5"),
+        ({"label": "x" * 257}, "label must be printable text of at most 256 characters"),
+    ],
+)
+def test_bad_enrolment_is_refused_and_stores_nothing(make_verifier, kwargs, message):
+    v = make_verifier()
+    args = {"token_id": "alice", "secret": SECRET} | kwargs
+    with pytest.raises(InvalidRequest, match=f"^{message}"):
+        v.enrol(args.pop("token_id"), args.pop("secret"), **args)
+    assert v.list_tokens() == []
+
+
+def test_unknown_token_raises(make_verifier):
+    v = make_verifier()
+    for call in (lambda: v.validate("ghost", "123456"), lambda: v.show("ghost"),
+                 lambda: v.unlock("ghost"), lambda: v.delete("ghost")):
+        with pytest.raises(UnknownToken, match="^no token 'ghost' is enrolled$"):
+            call()
+
+
+def test_replay_of_accepted_code_and_of_earlier_steps_is_rejected(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET)
+    now = T0 + 5
+    earlier = code_at(SECRET, now - 30)
+    assert v.check("alice", code_at(SECRET, now), now=now).reason == "accepted"
+    again = v.check("alice", code_at(SECRET, now), now=now + 1)
+    assert (again.accepted, again.reason) == (False, "replay")
+    # The previous step's code is still inside the ±1 window, but older than the accepted one.
+    assert (v.check("alice", earlier, now=now + 2).reason) == "replay"
+    # A new process (another Verifier on the same store) remembers too.
+    assert not make_verifier().validate("alice", code_at(SECRET, now), now=now + 3)
+    assert v.validate("alice", code_at(SECRET, now + 30), now=now + 30)
+
+
+def test_lockout_after_n_wrong_codes_then_unlock(make_verifier):
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
+    v.enrol("alice", SECRET)
+    now = T0 + 1
+    for _ in range(3):
+        assert v.check("alice", wrong_code(SECRET, now), now=now).reason == "wrong_code"
+    assert v.show("alice")["locked_until"] == pytest.approx(now + 600)
+    right = v.check("alice", code_at(SECRET, now), now=now)
+    assert (right.accepted, right.reason) == (False, "locked")
+    v.unlock("alice")
+    assert v.show("alice")["fail_count"] == 0 and v.show("alice")["locked_until"] is None
+    assert v.validate("alice", code_at(SECRET, now), now=now)
+
+
+def test_time_based_lock_expires(make_verifier):
+    v = make_verifier(Policy(lockout_after_fails=2, lockout_seconds=300))
+    v.enrol("alice", SECRET)
+    for _ in range(2):
+        v.validate("alice", wrong_code(SECRET, T0), now=T0)
+    assert v.check("alice", code_at(SECRET, T0 + 299), now=T0 + 299).reason == "locked"
+    assert v.validate("alice", code_at(SECRET, T0 + 301), now=T0 + 301)
+
+
+def test_success_clears_the_failure_count(make_verifier):
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
+    v.enrol("alice", SECRET)
+    for _ in range(2):
+        v.validate("alice", wrong_code(SECRET, T0), now=T0)
+    assert v.show("alice")["fail_count"] == 2
+    assert v.validate("alice", code_at(SECRET, T0), now=T0)
+    assert v.show("alice")["fail_count"] == 0
+
+
+def test_disabled_token_rejects_right_codes_until_enabled(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET)
+    v.disable("alice")
+    assert v.check("alice", code_at(SECRET, T0), now=T0).reason == "disabled"
+    v.enable("alice")
+    assert v.validate("alice", code_at(SECRET, T0), now=T0)
+
+
+def test_delete_removes_the_token(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET)
+    v.delete("alice")
+    assert v.list_tokens() == []
+    with pytest.raises(UnknownToken):
+        v.validate("alice", code_at(SECRET, T0), now=T0)
+
+
+def test_resync_with_two_consecutive_codes_200_steps_ahead(make_verifier):
+    v = make_verifier(Policy(resync_window_steps=250))
+    v.enrol("alice", SECRET)
+    ahead = T0 + 200 * 30
+    assert not v.resync("alice", code_at(SECRET, ahead), code_at(SECRET, ahead + 60), now=T0)
+    assert v.resync("alice", code_at(SECRET, ahead), code_at(SECRET, ahead + 30), now=T0)
+    assert v.show("alice")["last_step"] == (ahead + 30) // 30
+    # The next code of that token (its clock is 200 steps ahead) is now accepted.
+    assert v.validate("alice", code_at(SECRET, ahead + 90), now=T0 + 90)
+
+
+def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
+    v = make_verifier()
+    admin = v.create_api_key("ops", ["admin"])
+    check = v.create_api_key("vpn", ["validate"])
+    assert v.check_api_key(admin, "admin") and not v.check_api_key(admin, "validate")
+    assert v.check_api_key(check, "validate") and not v.check_api_key(check, "admin")
+    assert not v.check_api_key(admin[:-1] + ("A" if admin[-1] != "A" else "B"), "admin")
+    assert not v.check_api_key("not a key", "admin")
+    with pytest.raises(InvalidRequest, match="^scopes must be some of validate, admin$"):
+        v.create_api_key("x", ["root"])

@@ -1,0 +1,384 @@
+"""The verifier's Python API (contracts.md section 9): what the HTTP API, RADIUS, the admin CLI
+and embedding servers call.
+
+Each operation is one write transaction: read the token, let the engine decide
+(verifier/engine.py, pure), apply the decision with the store's atomic updates and append the
+audit row, then commit, so the state and its audit row land together or not at all.
+"""
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from sqlalchemy.engine import Connection, Row
+
+from verifier import audit as audit_log
+from verifier import crypto, settings, store
+from verifier.audit import AuditReport
+from verifier.constants import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S
+from verifier.engine import Decision, Drift, Policy, TokenState
+from verifier.engine import check as engine_check
+from verifier.engine import resync as engine_resync
+from verifier.errors import InvalidRequest, MasterKeyError, PSKCImportError, TokenExists
+from verifier.otp import TOTP, OTPError
+from verifier.pskc_import import read_pskc
+
+# Letters, digits and . _ : @ + - ; what fits a URL path segment and a RADIUS User-Name.
+_TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
+MAX_TEXT_CHARS = 256
+API_KEY_SCOPES = ("validate", "admin")
+_API_KEY = re.compile(r"bl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
+
+
+def check_token_id(token_id: str) -> str:
+    """The id itself, or InvalidRequest saying what a token id may contain."""
+    if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
+        raise InvalidRequest(
+            "a token id is 1 to 128 characters: letters, digits and . _ : @ + -, "
+            "starting with a letter or digit"
+        )
+    return token_id
+
+
+def _check_text(name: str, value: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS or not value.isprintable():
+        raise InvalidRequest(
+            f"{name} must be printable text of at most {MAX_TEXT_CHARS} characters"
+        )
+    return value
+
+
+def otpauth_uri(secret: bytes, *, label: str, issuer: str, algorithm: str, digits: int,
+                period_s: int) -> str:
+    """A Google Authenticator Key Uri: otpauth://totp/ISSUER:LABEL?secret=...&period=..."""
+    name = f"{issuer}:{label}" if issuer else label
+    query = {"secret": base64.b32encode(secret).decode().rstrip("=")}
+    if issuer:
+        query["issuer"] = issuer
+    query |= {"algorithm": algorithm.upper(), "digits": str(digits), "period": str(period_s)}
+    return f"otpauth://totp/{quote(name, safe=':@')}?{urlencode(query, quote_via=quote)}"
+
+
+def _state(row: Row) -> TokenState:
+    return TokenState(
+        last_step=row.last_step,
+        fail_count=row.fail_count,
+        locked_until=row.locked_until,
+        enabled=row.enabled,
+        drift=Drift.from_json(row.drift),
+    )
+
+
+def _info(row: Row) -> dict:
+    """What an administrator may see of a token: everything but the secret."""
+    return {
+        "token": row.id,
+        "algorithm": row.algorithm,
+        "digits": row.digits,
+        "period": row.period_s,
+        "issuer": row.issuer,
+        "label": row.label,
+        "enabled": row.enabled,
+        "fail_count": row.fail_count,
+        "locked_until": row.locked_until,
+        "last_step": row.last_step,
+        "drift": json.loads(row.drift),
+        "created": row.created,
+    }
+
+
+class Verifier:
+    """Checks codes and administers tokens in one store (SQLite file or PostgreSQL)."""
+
+    def __init__(
+        self,
+        store_url: str | None = None,
+        *,
+        data_dir: Path | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self.policy = policy or Policy()
+        folder = Path(data_dir) if data_dir is not None else settings.data_dir()
+        url = store_url or settings.store_url()
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if url is None:
+            url = store.sqlite_url(str(folder / settings.SQLITE_FILENAME))
+        self._key_path = folder / settings.MASTER_KEY_FILENAME
+        self._store = store.Store(url)
+        self._store.migrate()
+        with self._store.write() as conn:
+            self._key = self._resolve_key(conn)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._store.close()
+
+    # ---------------------------------------------------------------- master key
+
+    def _resolve_key(self, conn: Connection) -> crypto.MasterKey:
+        """The key file's key, checked against the fingerprint the database recorded; a
+        database without one (new, or upgraded from schema 1) records it after a trial open."""
+        fingerprint = store.get_meta(conn, store.KEY_FINGERPRINT)
+        if fingerprint is not None:
+            return crypto.resolve_key_file(self._key_path, fingerprint)
+        rows = store.list_tokens(conn)
+        key = (
+            crypto.load_key(self._key_path)
+            if rows
+            else crypto.resolve_key_file(self._key_path, None)
+        )
+        if rows:
+            key.open(rows[0].id, rows[0].secret)
+        store.set_meta(conn, store.KEY_FINGERPRINT, key.fingerprint)
+        return key
+
+    def _open(self, conn: Connection, row: Row) -> bytes:
+        """The token's secret. If another node rotated the key, reload the key file once."""
+        try:
+            return self._key.open(row.id, row.secret)
+        except MasterKeyError:
+            fingerprint = store.get_meta(conn, store.KEY_FINGERPRINT)
+            if fingerprint == self._key.fingerprint:
+                raise
+            self._key = crypto.resolve_key_file(self._key_path, fingerprint)
+            return self._key.open(row.id, row.secret)
+
+    def _otp(self, conn: Connection, row: Row) -> TOTP:
+        return TOTP(
+            self._open(conn, row), algorithm=row.algorithm, digits=row.digits,
+            period_s=row.period_s,
+        )
+
+    def rotate_key(self) -> None:
+        """Re-encrypt every secret under a new master key, in one transaction.
+
+        The new key is written to master.key.new first and renamed over master.key after the
+        commit; a crash in between is finished at the next start (crypto.resolve_key_file).
+        Other nodes sharing a PostgreSQL database need the new key file copied to them.
+        """
+        new = crypto.stage_key(self._key_path)
+        try:
+            with self._store.write() as conn:
+                rows = store.list_tokens(conn)
+                for row in rows:
+                    sealed = new.seal(row.id, self._open(conn, row))
+                    store.update_token(conn, row.id, secret=sealed)
+                store.set_meta(conn, store.KEY_FINGERPRINT, new.fingerprint)
+                audit_log.append(
+                    conn, "rotate_key", None, time.time(), tokens=len(rows),
+                    fingerprint=new.fingerprint,
+                )
+        except BaseException:
+            crypto.staged_path(self._key_path).unlink(missing_ok=True)
+            raise
+        crypto.commit_staged_key(self._key_path)
+        self._key = new
+
+    # -------------------------------------------------------------------- tokens
+
+    def enrol(
+        self,
+        token_id: str,
+        secret: bytes | None = None,
+        *,
+        algorithm: str = DEFAULT_ALGORITHM,
+        digits: int = DEFAULT_DIGITS,
+        period_s: int = DEFAULT_PERIOD_S,
+        issuer: str = "",
+        label: str = "",
+    ) -> str:
+        """Enrol a TOTP token; returns its otpauth URI (holds the secret: show it once).
+
+        Without `secret`, one as long as the algorithm's hash output is generated
+        (RFC 4226 asks for at least 128 bits).
+        """
+        token = self._new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
+        self._insert([token], source="enrol")
+        return otpauth_uri(token["secret"], label=label or token_id, issuer=issuer,
+                           algorithm=algorithm, digits=digits, period_s=period_s)
+
+    def _new_token(self, token_id: str, secret: bytes | None, algorithm: str, digits: int,
+                   period_s: int, issuer: str, label: str) -> dict:
+        check_token_id(token_id)
+        _check_text("issuer", issuer)
+        _check_text("label", label)
+        if secret is None and algorithm in ALGORITHMS:
+            secret = os.urandom(hashlib.new(algorithm).digest_size)
+        try:
+            TOTP(secret, algorithm=algorithm, digits=digits, period_s=period_s)
+        except OTPError as exc:
+            raise InvalidRequest(str(exc)) from None
+        return {
+            "id": token_id, "secret": secret, "algorithm": algorithm, "digits": digits,
+            "period_s": period_s, "issuer": issuer, "label": label,
+        }
+
+    def import_pskc(
+        self, data: bytes, *, key: bytes | None = None, password: str | None = None
+    ) -> list[str]:
+        """Enrol every TOTP key of a PSKC file in one transaction: all, or none on any error.
+        Returns the token ids (the PSKC key ids)."""
+        new_tokens = []
+        for found in read_pskc(data, key=key, password=password):
+            try:
+                new_tokens.append(self._new_token(
+                    found.token_id, found.secret, found.algorithm, found.digits,
+                    found.period_s, found.issuer, found.label,
+                ))
+            except InvalidRequest as exc:
+                raise PSKCImportError(f"key {found.token_id!r}: {exc}") from None
+        return self._insert(new_tokens, source="pskc")
+
+    def _insert(self, new_tokens: list[dict], *, source: str) -> list[str]:
+        """Add tokens in one transaction: all of them, or none if any id is taken."""
+        now = time.time()
+        with self._store.write() as conn:
+            for token in new_tokens:
+                if store.token_exists(conn, token["id"]):
+                    raise TokenExists(f"token {token['id']!r} is already enrolled")
+                store.insert_token(
+                    conn, **token | {"secret": self._key.seal(token["id"], token["secret"])},
+                    last_step=None, fail_count=0, locked_until=None, enabled=True,
+                    drift=Drift().to_json(), created=now,
+                )
+                audit_log.append(
+                    conn, "enrol", token["id"], now, source=source,
+                    algorithm=token["algorithm"], digits=token["digits"],
+                    period=token["period_s"],
+                )
+        return [token["id"] for token in new_tokens]
+
+    def list_tokens(self) -> list[dict]:
+        with self._store.read() as conn:
+            return [_info(row) for row in store.list_tokens(conn)]
+
+    def show(self, token_id: str) -> dict:
+        with self._store.read() as conn:
+            return _info(store.get_token(conn, token_id))
+
+    def _admin(self, action: str, token_id: str, **values: object) -> None:
+        with self._store.write() as conn:
+            if action == "delete":
+                store.delete_token(conn, token_id)
+            else:
+                store.update_token(conn, token_id, **values)
+            audit_log.append(conn, action, token_id, time.time())
+
+    def disable(self, token_id: str) -> None:
+        self._admin("disable", token_id, enabled=False)
+
+    def enable(self, token_id: str) -> None:
+        self._admin("enable", token_id, enabled=True)
+
+    def unlock(self, token_id: str) -> None:
+        """Clear the failure count and any lock."""
+        self._admin("unlock", token_id, fail_count=0, locked_until=None)
+
+    def delete(self, token_id: str) -> None:
+        self._admin("delete", token_id)
+
+    # --------------------------------------------------------------- validation
+
+    def validate(self, token_id: str, code: str, now: float | None = None) -> bool:
+        """True when `code` is accepted. Unknown tokens raise UnknownToken."""
+        return self.check(token_id, code, now).accepted
+
+    def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
+        """The engine's decision for `code`, applied to the store, with its reason."""
+        return self._decide("validate", token_id, now,
+                            lambda otp, state, t: engine_check(otp, state, code, t, self.policy))
+
+    def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
+        """Find two consecutive codes in the wide window and move the token's offset there."""
+        decision = self._decide(
+            "resync", token_id, now,
+            lambda otp, state, t: engine_resync(otp, state, code1, code2, t, self.policy),
+        )
+        return decision.accepted
+
+    def _decide(self, action: str, token_id: str, now: float | None, decide) -> Decision:
+        now = time.time() if now is None else now
+        with self._store.write() as conn:
+            row = store.get_token(conn, token_id)
+            state = _state(row)
+            decision = decide(self._otp(conn, row), state, now)
+            if decision.accepted:
+                if not store.accept_step(conn, token_id, decision.step,
+                                         decision.state.drift.to_json(), now):
+                    decision = Decision(False, "replay", decision.step, state)
+            elif decision.state.fail_count > state.fail_count:
+                decision = self._count_failure(conn, token_id, state, decision, now)
+            audit_log.append(
+                conn, action, token_id, now,
+                result="accept" if decision.accepted else "reject", reason=decision.reason,
+            )
+        return decision
+
+    def _count_failure(self, conn: Connection, token_id: str, state: TokenState,
+                       decision: Decision, now: float) -> Decision:
+        """Apply the engine's failure with the atomic SQL increment; audit a new lock."""
+        fail_count, locked_until = store.count_failure(
+            conn, token_id, now, self.policy.lockout_after_fails, self.policy.lock_end(now)
+        )
+        was_locked = state.locked_until is not None and state.locked_until > now
+        if locked_until is not None and locked_until > now and not was_locked:
+            audit_log.append(conn, "lock", token_id, now, fail_count=fail_count,
+                             locked_until=locked_until)
+        return dataclasses.replace(
+            decision,
+            state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),
+        )
+
+    # ------------------------------------------------------------------ API keys
+
+    def create_api_key(self, name: str, scopes: list[str] | tuple[str, ...]) -> str:
+        """A new API key (shown once; only its SHA-256 is stored)."""
+        _check_text("name", name)
+        scopes = sorted(set(scopes))
+        if not scopes or any(scope not in API_KEY_SCOPES for scope in scopes):
+            raise InvalidRequest(f"scopes must be some of {', '.join(API_KEY_SCOPES)}")
+        key_id = secrets.token_hex(8)
+        key = f"bl_{key_id}_{secrets.token_urlsafe(32)}"
+        now = time.time()
+        with self._store.write() as conn:
+            conn.execute(store.api_keys.insert().values(
+                id=key_id, name=name, key_hash=hashlib.sha256(key.encode()).hexdigest(),
+                scopes=",".join(scopes), created=now,
+            ))
+            audit_log.append(conn, "api_key_create", None, now, key_id=key_id, name=name,
+                             scopes=scopes)
+        return key
+
+    def check_api_key(self, key: str, scope: str) -> bool:
+        """True when `key` is a stored API key that has `scope`."""
+        match = _API_KEY.fullmatch(key) if isinstance(key, str) else None
+        if match is None:
+            return False
+        with self._store.read() as conn:
+            row = conn.execute(
+                store.api_keys.select().where(store.api_keys.c.id == match.group(1))
+            ).first()
+        if row is None:
+            return False
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return hmac.compare_digest(digest, row.key_hash) and scope in row.scopes.split(",")
+
+    # --------------------------------------------------------------------- audit
+
+    def audit(self, limit: int = 100) -> list[dict]:
+        """The newest `limit` audit rows, newest first."""
+        with self._store.read() as conn:
+            return audit_log.recent(conn, limit)
+
+    def verify_audit(self) -> AuditReport:
+        """Check the whole hash chain; `ok` is False with the first problem if it is broken."""
+        with self._store.read() as conn:
+            return audit_log.verify(conn)
