@@ -107,12 +107,41 @@ def test_history_stays_bounded_and_spread_over_time() -> None:
     assert max(gaps) < 30 * DAY_S
 
 
-def test_reset_keeps_the_rate_and_restarts_the_history() -> None:
-    drift = learn(25.0, [3 * k for k in range(21)], seed=5)
-    reset = drift.reset(START + 100 * DAY_S, 250.0)
-    assert reset.rate_ppm == drift.rate_ppm
-    assert reset.history == ((START + 100 * DAY_S, 250.0),)
-    assert reset.offset_at(START + 100 * DAY_S) == 250.0
+def test_a_rarely_used_token_learns_its_rate_across_resyncs() -> None:
+    # Used every 90 days, its codes drift 10 steps between uses: each use needs a resync,
+    # until two resyncs 90 days apart give the rate; then the third use is predicted.
+    ppm = 40.0
+    drift = Drift()
+    for day in (90, 180):
+        now = START + day * DAY_S
+        drift = drift.resync(now, observation(START, ppm, now, 5.0))
+    assert drift.rate_ppm == pytest.approx(ppm, abs=3.0)
+    later = START + 270 * DAY_S
+    assert abs(drift.offset_at(later) - observation(START, ppm, later, 5.0)) < PERIOD_S
+
+
+def test_after_the_clock_is_set_again_the_new_segment_gives_the_rate() -> None:
+    # 40 ppm learned for two months; then the token's clock is set (offset back to about 0)
+    # and the firmware corrects its rate: the history before the resync is left behind.
+    drift = learn(40.0, [3 * k for k in range(21)], seed=9)
+    reset_at = START + 100 * DAY_S
+    drift = drift.resync(reset_at, observation(reset_at, 0.0, reset_at, 5.0))
+    assert drift.since == reset_at
+    rng = random.Random(10)
+    for day in range(1, 15):
+        now = reset_at + day * DAY_S + rng.uniform(0, DAY_S)
+        drift = drift.observe(now, observation(reset_at, 0.0, now, rng.uniform(2, 12)), PERIOD_S)
+    # Two weeks of codes, each quantized to a 30 s step, pin the new rate to about 10 ppm:
+    # far from the old 40, and it sharpens as the segment grows.
+    assert drift.rate_ppm == pytest.approx(0.0, abs=15.0)
+    later = reset_at + 30 * DAY_S
+    assert abs(drift.offset_at(later) - observation(reset_at, 0.0, later, 5.0)) < PERIOD_S
+
+
+def test_resync_sets_the_offset_without_a_bound() -> None:
+    drift = Drift().resync(START, 7 * PERIOD_S)
+    assert drift.offset_at(START) == 7 * PERIOD_S
+    assert drift.history == ((START, 7 * PERIOD_S),)
 
 
 def test_json_round_trip_keeps_everything() -> None:

@@ -68,7 +68,7 @@ def test_resync_cannot_reuse_accepted_steps(otp: TOTP) -> None:
     assert decision.reason == "resync_failed"
 
 
-def test_resync_restarts_the_drift_estimate_at_the_second_code(otp: TOTP) -> None:
+def test_resync_sets_the_drift_estimate_at_the_second_code(otp: TOTP) -> None:
     decision = resync(otp, TokenState(), otp.code_at_step(STEP + 7),
                       otp.code_at_step(STEP + 8), NOW, Policy())
     # Step STEP + 8 seen 10 s into step STEP: the token is 8 steps and 5 to 35 s ahead.

@@ -9,9 +9,10 @@ offset, which is what centring the window needs.
 
 From a bounded history of observations the token's clock rate (ppm) is fitted robustly: the
 median of the slopes between pairs of observations at least MIN_RATE_SPAN_S apart, each pair
-weighted by its span (a Theil-Sen estimator). The offset now is the median of the newest
-observations carried forward by that rate. The rate then predicts the offset of a token that
-has not been used for months. Pure: `now` is an argument; no I/O.
+weighted by its span squared (a weighted Theil-Sen estimator). The offset now is the median of
+the newest observations carried forward by that rate. The rate then predicts the offset of a
+token that has not been used for months. A resync starts a new segment of the history
+(Drift.resync). Pure: `now` is an argument; no I/O.
 """
 
 import json
@@ -37,13 +38,15 @@ class Drift:
     """The token clock's offset (seconds ahead of the verifier's, at time `at`) and rate (ppm).
 
     `history` holds (verifier time, observed offset in seconds) pairs, oldest first, at most
-    DRIFT_HISTORY_LEN of them. `at` is None until the first observation.
+    DRIFT_HISTORY_LEN of them. `at` is None until the first observation; `since` is the time of
+    the last resync (None: never), which starts a new segment of the history.
     """
 
     offset_s: float = 0.0
     rate_ppm: float = 0.0
     at: float | None = None
     history: tuple[tuple[float, float], ...] = ()
+    since: float | None = None
 
     def offset_at(self, now: float) -> float:
         """The predicted offset in seconds at `now`: the offset carried forward by the rate."""
@@ -54,18 +57,26 @@ class Drift:
     def observe(self, now: float, offset_s: float, max_change_s: float) -> "Drift":
         """The estimate after one more observation; the predicted offset at `now` moves by at
         most `max_change_s` (one odd code cannot drag the window far)."""
-        history = _thin((*self.history, (now, offset_s)))
-        rate_ppm = _fit_rate_ppm(history, self.rate_ppm)
-        recent = history[-DRIFT_RECENT_OBSERVATIONS:]
+        history = _thin((*self.history, (now, offset_s)), self.since)
+        rate_ppm = _fit_rate_ppm(history, self.since, self.rate_ppm)
+        recent = _segment(history, self.since)[-DRIFT_RECENT_OBSERVATIONS:]
         fitted = _median([o + rate_ppm * _PPM * (now - t) for t, o in recent])
         before = self.offset_at(now)
         bounded = min(max(fitted, before - max_change_s), before + max_change_s)
-        return Drift(offset_s=bounded, rate_ppm=rate_ppm, at=now, history=history)
+        return replace(self, offset_s=bounded, rate_ppm=rate_ppm, at=now, history=history)
 
-    def reset(self, now: float, offset_s: float) -> "Drift":
-        """Start again from one trusted observation (a resync), keeping the learned rate until
-        the new history spans enough time to fit its own."""
-        return replace(self, offset_s=offset_s, at=now, history=((now, offset_s),))
+    def resync(self, now: float, offset_s: float) -> "Drift":
+        """The estimate after a resync: two consecutive codes are trusted, so the offset is set
+        to this observation without a bound, and a new segment of the history starts.
+
+        The rate is fitted from the new segment once it spans MIN_RATE_SPAN_S, and from the
+        whole history until then. A token used rarely, whose codes drifted out of the window
+        between uses, thus learns its rate across resyncs; a token whose clock was set again
+        (a jump, and a new rate) soon has a segment of its own and forgets the old one.
+        """
+        history = _thin((*self.history, (now, offset_s)), now)
+        rate_ppm = _fit_rate_ppm(history, now, self.rate_ppm)
+        return Drift(offset_s=offset_s, rate_ppm=rate_ppm, at=now, history=history, since=now)
 
     def to_json(self) -> str:
         """The estimate as the store keeps it (and an administrator sees it)."""
@@ -76,6 +87,7 @@ class Drift:
                 "rate_ppm": self.rate_ppm,
                 "at": self.at,
                 "history": [list(pair) for pair in self.history],
+                "since": self.since,
             },
             separators=(",", ":"),
         )
@@ -88,6 +100,7 @@ class Drift:
             if not isinstance(data, dict) or data.get("v") != _JSON_VERSION:
                 raise ValueError("unknown version")
             at = data["at"]
+            since = data.get("since")  # absent in estimates stored before resync segments
             history = tuple(
                 (_finite(t), _finite(o)) for t, o in data["history"]
             )
@@ -96,6 +109,7 @@ class Drift:
                 rate_ppm=_finite(data["rate_ppm"]),
                 at=None if at is None else _finite(at),
                 history=history,
+                since=None if since is None else _finite(since),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise StoreError(f"the stored drift estimate is not valid ({exc})") from None
@@ -110,30 +124,52 @@ def _finite(value: object) -> float:
     return float(value)
 
 
-def _thin(history: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
-    """At most DRIFT_HISTORY_LEN observations, spread over time: while too many, drop the inner
-    one whose neighbours are closest together. The oldest (longest baseline for the rate) and
-    the newest are always kept."""
+def _thin(
+    history: tuple[tuple[float, float], ...], since: float | None
+) -> tuple[tuple[float, float], ...]:
+    """At most DRIFT_HISTORY_LEN observations, spread over time: while too many, drop the one
+    whose neighbours are closest together. Observations from before the last resync go first
+    (the oldest of them too, once they are all that is left to drop); otherwise the oldest
+    (longest baseline for the rate) and the newest are kept."""
     points = list(history)
     while len(points) > DRIFT_HISTORY_LEN:
-        drop = min(range(1, len(points) - 1), key=lambda i: points[i + 1][0] - points[i - 1][0])
-        del points[drop]
+        older = [i for i, (t, _) in enumerate(points) if since is not None and t < since]
+        candidates = older or list(range(1, len(points) - 1))
+
+        def crowding(i: int) -> float:
+            before = points[i - 1][0] if i > 0 else points[i][0]
+            return points[i + 1][0] - before
+
+        del points[min(candidates, key=crowding)]
     return tuple(points)
 
 
-def _fit_rate_ppm(history: tuple[tuple[float, float], ...], current_ppm: float) -> float:
-    """Span-weighted median slope over pairs at least MIN_RATE_SPAN_S apart, clamped to
-    +-MAX_DRIFT_RATE_PPM; the current rate when no pair is far enough apart."""
-    slopes: list[tuple[float, float]] = []
-    for i, (t_i, o_i) in enumerate(history):
-        for t_j, o_j in history[i + 1 :]:
-            span = t_j - t_i
-            if span >= MIN_RATE_SPAN_S:
-                slopes.append(((o_j - o_i) / span / _PPM, span))
-    if not slopes:
-        return current_ppm
-    rate = _weighted_median(slopes)
-    return min(max(rate, -MAX_DRIFT_RATE_PPM), MAX_DRIFT_RATE_PPM)
+def _segment(
+    history: tuple[tuple[float, float], ...], since: float | None
+) -> tuple[tuple[float, float], ...]:
+    """The observations since the last resync (all of them when there was none)."""
+    return history if since is None else tuple(p for p in history if p[0] >= since)
+
+
+def _fit_rate_ppm(
+    history: tuple[tuple[float, float], ...], since: float | None, current_ppm: float
+) -> float:
+    """Median slope over pairs at least MIN_RATE_SPAN_S apart, each weighted by its span squared
+    (a slope's error from quantization falls with its span, so its variance with the square),
+    from the segment
+    since the last resync when it has such a pair, else from the whole history; clamped to
+    +-MAX_DRIFT_RATE_PPM. The current rate when no pair is far enough apart."""
+    for points in (_segment(history, since), history):
+        slopes: list[tuple[float, float]] = []
+        for i, (t_i, o_i) in enumerate(points):
+            for t_j, o_j in points[i + 1 :]:
+                span = t_j - t_i
+                if span >= MIN_RATE_SPAN_S:
+                    slopes.append(((o_j - o_i) / span / _PPM, span * span))
+        if slopes:
+            rate = _weighted_median(slopes)
+            return min(max(rate, -MAX_DRIFT_RATE_PPM), MAX_DRIFT_RATE_PPM)
+    return current_ppm
 
 
 def _median(values: list[float]) -> float:

@@ -141,7 +141,8 @@ def resync(
     otp: TOTP, state: TokenState, code1: str, code2: str, now: float, policy: Policy
 ) -> Decision:
     """Accept two consecutive codes found within +-resync_window_steps of the predicted step,
-    later than the last accepted step, and restart the drift estimate at the second one.
+    later than the last accepted step, and set the drift estimate's offset at the second one
+    (verifier.drift.Drift.resync).
 
     Costs one code per step of the window (2 * resync_window_steps + 1), plus one for each
     chance match of code1, plus one for code2 after each match (docs/engine.md).
@@ -160,7 +161,7 @@ def resync(
     while first is not None:
         second = first + 1
         if otp.find(code2, (second,)) == second:
-            drift = state.drift.reset(now, observed_offset_s(otp, second, now))
+            drift = state.drift.resync(now, observed_offset_s(otp, second, now))
             return _accept(state, RESYNCED, second, drift)
         first = otp.find(code1, range(second, high + 1))
     return _failure(state, RESYNC_FAILED, None, now, policy)
