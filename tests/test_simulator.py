@@ -16,7 +16,7 @@ import serial
 from PIL import Image
 
 from host_tools import sim_control
-from host_tools.simulator import FIRMWARE_DIR, Simulator
+from host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError
 
 ECHO_MAIN = Path(__file__).parent / "sim_echo" / "main.py"
 
@@ -306,3 +306,20 @@ def test_heap_probe_samples_the_live_heap_only_when_asked(tmp_path: Path, echo_f
     ):
         ask(port, "now")
         assert sim.heap_peak() == {}
+
+
+def test_compiled_flash_deploys_mpy_modules_and_boots(tmp_path: Path, echo_firmware: Path):
+    (echo_firmware / "helper.py").write_text("ANSWER = 42\n")
+    with Simulator(tmp_path / "device", firmware_dir=echo_firmware, compiled=True) as sim:
+        sim.wait_output(b"boot sim\n")
+        names = {path.name for path in sim.state_dir.iterdir() if path.is_file()}
+    assert names == {"main.py", "board.mpy", "helper.mpy"}
+    assert (sim.state_dir / "board.mpy").read_bytes()[:1] == b"M"  # the .mpy header
+
+
+def test_compiled_flash_names_the_module_that_does_not_compile(
+    tmp_path: Path, echo_firmware: Path
+):
+    (echo_firmware / "broken.py").write_text("def f(:\n")
+    with pytest.raises(SimulatorError, match=r"^mpy-cross could not compile broken\.py: "):
+        Simulator(tmp_path / "device", firmware_dir=echo_firmware, compiled=True).start()

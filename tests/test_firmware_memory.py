@@ -1,0 +1,84 @@
+"""The whole firmware runs in a small MicroPython heap (`micropython -X heapsize=...`).
+
+A Pico has about 190 KB of heap and an ESP32 without PSRAM about 100 KB (issue 4). Under the
+limit below the firmware, deployed as .mpy as `baoling token flash` deploys it, is provisioned
+over the protocol (all four slots, every algorithm, SHA-512 in pure Python), shows the right
+codes through several refreshes and slot changes, and keeps answering; it never restarts or
+runs out of memory. The sim board's heap probe records the live heap (gc.mem_alloc() after
+gc.collect()) at every clock read and screen update; docs/performance.md ("Firmware heap")
+quotes this test's -s output.
+
+The issue asks for 64 KB. On this 64-bit unix port (8-byte pointers and object headers, about
+twice a 32-bit board's footprint for the same code) the firmware's modules alone take about
+55 KB once imported, and 64 KB fails at start-up; 88 KB passes only some runs (a pure-Python
+SHA-512 request runs out of memory); HEAP is the smallest limit, in 8 KB steps, that passes
+every run. Lower it when the firmware shrinks.
+"""
+
+import hashlib
+import hmac
+import os
+import time
+from pathlib import Path
+
+from test_firmware_protocol_ops import TokenLink
+
+from host_tools.simulator import Simulator
+from verifier.otp import TOTP
+
+HEAP = "96k"
+HEAP_BYTES = 96 * 1024
+PROFILES = [  # (algorithm, digits, period)
+    ("sha1", 6, 30),
+    ("sha256", 6, 30),
+    ("sha512", 8, 30),
+    ("sha1", 8, 60),
+]
+REFRESHES = 3
+
+
+def test_firmware_provisions_shows_codes_and_answers_in_a_small_heap(tmp_path: Path):
+    with Simulator(tmp_path / "token", heap=HEAP, probe_heap=True, compiled=True) as sim:
+        link = TokenLink(sim)
+        try:
+            step_30 = int(time.time()) // 30 + 1
+            link.set_time(step_30 * 30_000 + 2000)  # early in a 30 s and a 60 s period
+            pid = sim.pid
+            references = []
+            for slot, (algorithm, digits, period) in enumerate(PROFILES):
+                secret = os.urandom(64 if algorithm == "sha512" else 32)
+                link.write(slot, secret, algorithm=algorithm, digits=digits, period=period)
+                challenge = os.urandom(32)
+                proved = link.ok("profile.prove", {"slot": slot, "challenge": challenge.hex()})
+                message = b"baoling-prove-v1\x00" + challenge
+                expected = hmac.new(secret, message, getattr(hashlib, algorithm)).hexdigest()
+                assert proved["mac"] == expected
+                references.append(TOTP(secret, algorithm=algorithm, digits=digits, period_s=period))
+
+            for refresh in range(REFRESHES):
+                device_s = link.ok("time.get")["time_ms"] // 1000
+                for slot, reference in enumerate(references):
+                    code = reference.code_at_step(reference.step_at(device_s))
+                    sim.wait_screen(
+                        lambda s, slot=slot, code=code: s.get("slot") == slot
+                        and s.get("code") == code
+                    )
+                    sim.press(0.1)  # next slot
+                sim.age(60)  # a new code in every slot
+                assert link.ok("info")["free_slots"] == [], f"refresh {refresh}"
+
+            info = link.ok("info")
+            assert sim.pid == pid  # the firmware never restarted
+            assert [p["slot"] for p in info["profiles"]] == [0, 1, 2, 3]
+        finally:
+            link.close()
+        sampled = sim.heap_peak()
+        output = sim.device_output()
+    assert b"MemoryError" not in output
+    assert b"Traceback" not in output
+    assert sampled["samples"] >= 50
+    assert 0 < sampled["peak"] < HEAP_BYTES
+    print(
+        f"\nfirmware live heap peak: {sampled['peak']} bytes of {HEAP_BYTES} "
+        f"({sampled['peak'] / HEAP_BYTES:.0%}), {sampled['samples']} samples"
+    )
