@@ -18,10 +18,12 @@ import click
 import segno
 
 from host_tools.options import force_option, json_option, port_option
+from host_tools.simulator import FIRMWARE_DIR
 from provisioning.batch import Batch, Results, read_manifest
 from provisioning.discovery import find_tokens
 from provisioning.enrol import VerifierClient
 from provisioning.errors import BaolingError
+from provisioning.flash import BOARDS, flash
 from provisioning.keystore import KeyStore, default_path
 from provisioning.link import Link
 from provisioning.otpauth import build_uri, parse_uri
@@ -540,3 +542,31 @@ def batch(
         f"{len(rows)} tokens provisioned; results in {run.results.path}, "
         f"secrets in {run.pskc.path}.",
     )
+
+
+@token.command("flash")
+@port_option()
+@click.option("--board", type=click.Choice(sorted(BOARDS)), default="pico", show_default=True,
+              help="Board description to deploy as board.py.")
+@click.option("--ssd1306", "ssd1306", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="micropython-lib's ssd1306.py to install (otherwise `mpremote mip install`, "
+              "which needs internet).")
+@click.option("--firmware", "firmware_dir", type=click.Path(exists=True, file_okay=False,
+              path_type=Path), default=FIRMWARE_DIR, show_default=True,
+              help="Firmware folder to deploy.")
+@json_option
+def flash_cmd(
+    port: str, board: str, ssd1306: Path | None, firmware_dir: Path, as_json: bool
+) -> None:
+    """Deploy the firmware to a board in development mode, then check it answers.
+
+    Compiles each module to .mpy with mpy-cross for the board's architecture, copies them with
+    mpremote (boards/BOARD.py becomes board.py), installs the SSD1306 driver on real boards,
+    reboots and checks with `info` that the new version runs. Profiles stored on the token are
+    kept. A locked token is refused.
+
+    Examples:
+      baoling token flash --port /dev/ttyACM0 --board pico --ssd1306 ssd1306.py
+    """
+    info = flash(port, board, firmware_dir, ssd1306=ssd1306, say=say)
+    emit(as_json, info, describe(port, info))
