@@ -71,8 +71,8 @@ def _open_error(port: str, code: int | None) -> BaolingError:
 _ERRORS: dict[str, tuple[type[TokenError], str]] = {
     "locked": (
         TokenLocked,
-        "The token on {port} is locked ({message}); only `baoling token wipe`, confirmed on "
-        "the token's button, unlocks it.",
+        "The token on {port} is locked: only `baoling token wipe`, confirmed on the token's "
+        "button, unlocks it.",
     ),
     "slot_occupied": (
         SlotOccupied,
