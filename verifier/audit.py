@@ -30,6 +30,9 @@ class AuditReport:
     problem: str | None = None
 
 
+_INSERT = audit.insert()
+
+
 def row_hash(
     seq: int, ts: float, action: str, token_id: str | None, detail: str, prev_hash: str
 ) -> str:
@@ -53,15 +56,9 @@ def append(
     detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
     digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
     conn.execute(
-        audit.insert().values(
-            seq=seq,
-            ts=now,
-            action=action,
-            token_id=token_id,
-            detail=detail_text,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+        _INSERT,
+        {"seq": seq, "ts": now, "action": action, "token_id": token_id, "detail": detail_text,
+         "prev_hash": prev_hash, "hash": digest},
     )
     set_meta(conn, AUDIT_HEAD, f"{seq}:{digest}")
 

@@ -306,7 +306,7 @@ class Verifier:
 
     def _decide(self, action: str, token_id: str, now: float | None, decide) -> Decision:
         now = time.time() if now is None else now
-        with self._store.write() as conn:
+        with self._store.write(durable=action != "validate") as conn:
             row = store.get_token(conn, token_id)
             state = _state(row)
             decision = decide(self._otp(conn, row), state, now)

@@ -111,20 +111,25 @@ def sqlite_url(path: str) -> str:
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API objects are untyped)
-    """WAL, a busy timeout, and full fsync: an accepted step must survive a power cut too."""
+    """WAL mode and a busy timeout (writers wait for each other instead of failing)."""
     dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin below
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    """Writers take SQLite's write lock up front; a deferred transaction that reads, then
-    writes can fail with "database is locked" under WAL instead of waiting."""
-    write = conn.get_execution_options().get("baoling_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    """Writers take SQLite's write lock up front (a deferred transaction that reads, then
+    writes can fail with "database is locked" under WAL instead of waiting), and choose
+    whether their commit waits for fsync (see Store.write)."""
+    options = conn.get_execution_options()
+    if options.get("baoling_write", False):
+        durable = options.get("baoling_durable", True)
+        conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str) -> Engine:
@@ -164,17 +169,26 @@ class Store:
             raise StoreError(f"database error: {exc.orig}") from exc
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction holding the audit-chain head until it commits or rolls back."""
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction holding the audit-chain head until it commits or rolls back.
+
+        A durable commit is flushed to disk before it returns. A validation's need not be
+        (durable=False): its commit still survives the process being killed at any moment
+        (SQLite's WAL is written at commit, and PostgreSQL's server outlives its client); only
+        an operating-system crash or power cut can lose the last such commits
+        (docs/threat-model.md). Every durable commit also flushes the ones before it.
+        """
         try:
             with (
-                self.engine.connect().execution_options(baoling_write=True) as conn,
+                self.engine.connect().execution_options(
+                    baoling_write=True, baoling_durable=durable
+                ) as conn,
                 conn.begin(),
             ):
                 if conn.dialect.name == "postgresql":
-                    conn.execute(
-                        sa.select(meta.c.value).where(meta.c.name == AUDIT_HEAD).with_for_update()
-                    )
+                    if not durable:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    conn.execute(_LOCK_HEAD)
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(f"database error: {exc.orig}") from exc
@@ -208,18 +222,61 @@ def current_version(conn: Connection) -> int:
     return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
 
 
+# Statements on the validation path are built once; each call only binds its values.
+_LOCK_HEAD = sa.select(meta.c.value).where(meta.c.name == AUDIT_HEAD).with_for_update()
+_GET_META = sa.select(meta.c.value).where(meta.c.name == sa.bindparam("meta_name"))
+_SET_META = (
+    meta.update().where(meta.c.name == sa.bindparam("meta_name"))
+    .values(value=sa.bindparam("meta_value"))
+)
+_GET_TOKEN = sa.select(tokens).where(tokens.c.id == sa.bindparam("token_id"))
+_ACCEPT = (
+    tokens.update()
+    .where(
+        tokens.c.id == sa.bindparam("token_id"),
+        tokens.c.enabled == sa.true(),
+        sa.or_(tokens.c.last_step.is_(None), tokens.c.last_step < sa.bindparam("step")),
+        sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= sa.bindparam("now")),
+    )
+    .values(
+        last_step=sa.bindparam("step"), fail_count=0, locked_until=None,
+        drift=sa.bindparam("new_drift"),
+    )
+)
+_NEW_COUNT = tokens.c.fail_count + 1
+_FAIL = (
+    tokens.update()
+    .where(tokens.c.id == sa.bindparam("token_id"))
+    .values(
+        fail_count=_NEW_COUNT,
+        locked_until=sa.case(
+            (
+                sa.and_(
+                    sa.bindparam("lock_after", type_=sa.Integer) <= _NEW_COUNT,
+                    sa.or_(tokens.c.locked_until.is_(None),
+                           tokens.c.locked_until <= sa.bindparam("now")),
+                ),
+                sa.bindparam("lock_end", type_=sa.Double),
+            ),
+            else_=tokens.c.locked_until,
+        ),
+    )
+    .returning(tokens.c.fail_count, tokens.c.locked_until)
+)
+
+
 def get_meta(conn: Connection, name: str) -> str | None:
-    return conn.execute(sa.select(meta.c.value).where(meta.c.name == name)).scalar()
+    return conn.execute(_GET_META, {"meta_name": name}).scalar()
 
 
 def set_meta(conn: Connection, name: str, value: str) -> None:
-    if conn.execute(meta.update().where(meta.c.name == name).values(value=value)).rowcount == 0:
+    if conn.execute(_SET_META, {"meta_name": name, "meta_value": value}).rowcount == 0:
         conn.execute(meta.insert().values(name=name, value=value))
 
 
 def get_token(conn: Connection, token_id: str) -> Row:
     """The token's row; UnknownToken when there is none."""
-    row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).first()
+    row = conn.execute(_GET_TOKEN, {"token_id": token_id}).first()
     if row is None:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
     return row
@@ -253,14 +310,7 @@ def accept_step(conn: Connection, token_id: str, step: int, drift: str, now: flo
     UPDATE. False when another thread or node accepted this step or a later one first, or
     the token was disabled or locked meanwhile: the caller treats that as a rejection."""
     result = conn.execute(
-        tokens.update()
-        .where(
-            tokens.c.id == token_id,
-            tokens.c.enabled == sa.true(),
-            sa.or_(tokens.c.last_step.is_(None), tokens.c.last_step < step),
-            sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= now),
-        )
-        .values(last_step=step, fail_count=0, locked_until=None, drift=drift)
+        _ACCEPT, {"token_id": token_id, "step": step, "now": now, "new_drift": drift}
     )
     return result.rowcount == 1
 
@@ -270,19 +320,9 @@ def count_failure(
 ) -> tuple[int, float | None]:
     """Add one failure in SQL; when the count reaches `lock_after` and the token is not
     already locked, lock it until `lock_end`. Returns the new (fail_count, locked_until)."""
-    new_count = tokens.c.fail_count + 1
-    not_locked = sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= now)
     row = conn.execute(
-        tokens.update()
-        .where(tokens.c.id == token_id)
-        .values(
-            fail_count=new_count,
-            locked_until=sa.case(
-                (sa.and_(new_count >= lock_after, not_locked), lock_end),
-                else_=tokens.c.locked_until,
-            ),
-        )
-        .returning(tokens.c.fail_count, tokens.c.locked_until)
+        _FAIL,
+        {"token_id": token_id, "now": now, "lock_after": lock_after, "lock_end": lock_end},
     ).first()
     if row is None:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
