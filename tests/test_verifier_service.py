@@ -193,3 +193,35 @@ def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
     assert not v.check_api_key("not a key", "admin")
     with pytest.raises(InvalidRequest, match="^scopes must be some of validate, admin$"):
         v.create_api_key("x", ["root"])
+
+
+def test_window_through_the_store_accepts_minus_one_to_plus_one_step(make_verifier):
+    v = make_verifier()
+    for token_id in ("early", "now", "late", "far-early", "far-late"):
+        v.enrol(token_id, SECRET)
+    now = T0 + 10
+    assert v.validate("early", code_at(SECRET, now - 30), now=now)
+    assert v.validate("now", code_at(SECRET, now), now=now)
+    assert v.validate("late", code_at(SECRET, now + 30), now=now)
+    assert v.check("far-early", code_at(SECRET, now - 60), now=now).reason == "wrong_code"
+    assert v.check("far-late", code_at(SECRET, now + 60), now=now).reason == "wrong_code"
+
+
+def test_learned_offset_of_plus_7_steps_is_kept_by_the_store(make_verifier):
+    v = make_verifier()
+    v.enrol("fast", SECRET)
+    ahead = 7 * 30
+    assert v.resync("fast", code_at(SECRET, T0 + ahead), code_at(SECRET, T0 + ahead + 30),
+                    now=T0)
+    # Another node (a new Verifier on the same store) accepts the token's codes with ±1.
+    later = T0 + 3600
+    assert make_verifier().validate("fast", code_at(SECRET, later + ahead), now=later)
+    assert v.check("fast", code_at(SECRET, later + 60), now=later + 60).reason == "wrong_code"
+
+
+def test_a_key_rotated_by_another_node_is_picked_up(make_verifier):
+    node_a, node_b = make_verifier(), make_verifier()
+    node_a.enrol("alice", SECRET)
+    assert node_b.validate("alice", code_at(SECRET, T0), now=T0)
+    node_a.rotate_key()  # node B still holds the old key in memory
+    assert node_b.validate("alice", code_at(SECRET, T0 + 30), now=T0 + 30)
