@@ -1,0 +1,481 @@
+"""The verifier's HTTP API (contracts.md section 10): FastAPI over the Python API.
+
+`create_app` is the one place that lists the routes, the error handlers and the middleware;
+the endpoints are plain functions that call `Verifier`. Callers of `/v1/validate` learn only
+"accept" or "reject"; administrators see reasons through the admin routes. Nothing here logs
+a request body, and error messages never echo what the client sent (a code or a secret could
+be in it): validation errors name the field and the rule only.
+"""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from verifier import errors
+from verifier.constants import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    MAX_DIGITS,
+    MAX_PERIOD_S,
+    MIN_DIGITS,
+    MIN_PERIOD_S,
+)
+from verifier.engine import MALFORMED
+from verifier.otp import OTPError, b32decode
+from verifier.service import Verifier
+
+# A validate request is about 60 bytes; a PSKC file of a few thousand tokens fits in 1 MiB.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_TOKEN_ID_CHARS = 128
+MAX_AUDIT_LIMIT = 10_000
+
+log = logging.getLogger("baoling.http")
+
+ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+
+
+class HTTPError(Exception):
+    """An error answer: HTTP status, a stable snake_case code and a sentence for people."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+# ---------------------------------------------------------------- request and answer bodies
+
+
+def _digits_only(code: str) -> str:
+    if not (code.isascii() and code.isdigit() and MIN_DIGITS <= len(code) <= MAX_DIGITS):
+        raise PydanticCustomError("code_format", f"must be {MIN_DIGITS} to {MAX_DIGITS} digits")
+    return code
+
+
+Code = Annotated[
+    str,
+    AfterValidator(_digits_only),
+    Field(json_schema_extra={"pattern": f"^[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}$"}),
+]
+TokenId = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_ID_CHARS)]
+TokenPath = Annotated[str, Path(min_length=1, max_length=MAX_TOKEN_ID_CHARS)]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValidateRequest(Strict):
+    token: TokenId
+    code: Code
+
+
+class ValidateResult(BaseModel):
+    result: Literal["accept", "reject"]
+
+
+class EnrolRequest(Strict):
+    token: TokenId
+    secret: str | None = Field(
+        default=None, max_length=1024, description="base32; omit to have one generated"
+    )
+    algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM  # type: ignore[valid-type]
+    digits: int = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS)
+    period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S)
+    issuer: str = Field(default="", max_length=256)
+    label: str = Field(default="", max_length=256)
+
+
+class EnrolResult(BaseModel):
+    token: str
+    uri: str | None = Field(
+        default=None, description="otpauth URI, only when the secret was generated; shown once"
+    )
+
+
+class PSKCRequest(Strict):
+    pskc: str = Field(min_length=1, description="the PSKC XML document")
+    key: str | None = Field(default=None, description="pre-shared key, hex")
+    password: str | None = None
+
+
+class PSKCResult(BaseModel):
+    tokens: list[str]
+
+
+class ResyncRequest(Strict):
+    code1: Code
+    code2: Code
+
+
+class ResyncResult(BaseModel):
+    resynced: bool
+
+
+class TokenList(BaseModel):
+    tokens: list[dict[str, Any]]
+
+
+class AuditList(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route can give."""
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+# 400: unparsable JSON; 413: body over MAX_BODY_BYTES; 422: well-formed JSON that breaks a rule.
+_BODY_ERRORS = (400, 401, 403, 413, 422)
+_AUTH_ERRORS = (401, 403, 422)
+
+
+# ------------------------------------------------------------------------------- dependencies
+
+
+def get_verifier(request: Request) -> Verifier:
+    return request.app.state.verifier
+
+
+def require(scope: str) -> Callable[[Request], None]:
+    """A dependency that admits a request only with a bearer API key of `scope`."""
+
+    def check(request: Request) -> None:
+        kind, _, key = request.headers.get("authorization", "").partition(" ")
+        if kind.lower() != "bearer" or not key.strip():
+            raise HTTPError(
+                401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'."
+            )
+        if not request.app.state.verifier.check_api_key(key.strip(), scope):
+            raise HTTPError(403, "forbidden", f"This API key is not valid for the {scope} scope.")
+
+    return check
+
+
+ValidateScope = Depends(require("validate"))
+AdminScope = Depends(require("admin"))
+V = Annotated[Verifier, Depends(get_verifier)]
+
+
+# ---------------------------------------------------------------------------------- endpoints
+
+
+def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
+    """Check a code a user typed: "accept" or "reject", never why.
+
+    A code of the wrong length for its token is the caller's input error, so it gets a 422
+    (it still counts as a failed attempt, as the engine decides).
+    """
+    decision = v.check(body.token, body.code)
+    if decision.reason == MALFORMED:
+        raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
+    result = "accept" if decision.accepted else "reject"
+    request.app.state.metrics.validations.labels(result=result).inc()
+    return ValidateResult(result=result)
+
+
+def enrol(body: EnrolRequest, v: V) -> EnrolResult:
+    """Enrol a token; the otpauth URI comes back only for a generated secret, only now."""
+    try:
+        secret = None if body.secret is None else b32decode(body.secret)
+    except OTPError as exc:
+        raise HTTPError(422, "invalid_secret", str(exc)) from None
+    uri = v.enrol(
+        body.token,
+        secret,
+        algorithm=body.algorithm,
+        digits=body.digits,
+        period_s=body.period,
+        issuer=body.issuer,
+        label=body.label,
+    )
+    return EnrolResult(token=body.token, uri=uri if secret is None else None)
+
+
+def import_pskc(body: PSKCRequest, v: V) -> PSKCResult:
+    """Import every key of a PSKC (RFC 6030) document, or none."""
+    try:
+        key = None if body.key is None else bytes.fromhex(body.key)
+    except ValueError:
+        raise HTTPError(422, "invalid_key", "key must be hex.") from None
+    return PSKCResult(tokens=v.import_pskc(body.pskc.encode(), key=key, password=body.password))
+
+
+def list_tokens(v: V) -> TokenList:
+    return TokenList(tokens=list(v.list_tokens()))
+
+
+def show(token_id: TokenPath, v: V) -> dict[str, Any]:
+    """A token's settings and state, without its secret."""
+    return v.show(token_id)
+
+
+def delete(token_id: TokenPath, v: V) -> Response:
+    v.delete(token_id)
+    return Response(status_code=204)
+
+
+def disable(token_id: TokenPath, v: V) -> dict[str, Any]:
+    v.disable(token_id)
+    return v.show(token_id)
+
+
+def enable(token_id: TokenPath, v: V) -> dict[str, Any]:
+    v.enable(token_id)
+    return v.show(token_id)
+
+
+def unlock(token_id: TokenPath, v: V) -> dict[str, Any]:
+    v.unlock(token_id)
+    return v.show(token_id)
+
+
+def resync(token_id: TokenPath, body: ResyncRequest, v: V) -> ResyncResult:
+    """Find two consecutive codes in the wide window and move the token's offset there."""
+    return ResyncResult(resynced=v.resync(token_id, body.code1, body.code2))
+
+
+def audit(
+    v: V, limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100
+) -> AuditList:
+    return AuditList(entries=list(v.audit(limit=limit)))
+
+
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+def metrics(request: Request) -> Response:
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+# Library errors and what a client gets for them (the most specific class wins).
+_LIBRARY_ERRORS: dict[type[errors.VerifierError], tuple[int, str]] = {
+    errors.UnknownToken: (404, "unknown_token"),
+    errors.TokenExists: (409, "token_exists"),
+    errors.InvalidRequest: (422, "invalid_request"),
+    errors.PSKCImportError: (422, "invalid_pskc"),
+    errors.MasterKeyError: (503, "unavailable"),
+    errors.StoreError: (503, "unavailable"),
+    errors.VerifierError: (400, "bad_request"),
+}
+
+
+def _error_response(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+def _on_http_error(request: Request, exc: HTTPError) -> JSONResponse:
+    return _error_response(exc.status, exc.error, exc.message)
+
+
+def _on_verifier_error(request: Request, exc: errors.VerifierError) -> JSONResponse:
+    status, error = next(
+        answer for kind, answer in _LIBRARY_ERRORS.items() if isinstance(exc, kind)
+    )
+    return _error_response(status, error, str(exc))
+
+
+def _on_invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """Name the field and the rule it broke; never echo the value (it may be a code)."""
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return _error_response(400, "invalid_json", "The request body is not valid JSON.")
+    where = ".".join(str(part) for part in first["loc"] if part not in ("body", "path", "query"))
+    message = f"{where}: {first['msg']}" if where else first["msg"]
+    return _error_response(422, "invalid_request", message)
+
+
+def _on_starlette_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    names = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+    error = names.get(exc.status_code, "http_error")
+    return _error_response(exc.status_code, error, str(exc.detail))
+
+
+# -------------------------------------------------------------------------------- middleware
+
+
+class Metrics:
+    """The app's Prometheus series; labels hold route templates and results, never values."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "baoling_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "baoling_http_request_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.validations = Counter(
+            "baoling_validations",
+            "Answers of POST /v1/validate.",
+            ["result"],
+            registry=self.registry,
+        )
+
+
+class LimitBody:
+    """Read at most `max_bytes` of a request body, else answer 413 without calling the app."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit():
+            await _send_error(send, 400, "bad_request", "Content-Length is not a number.")
+            return
+        too_big = f"The request body is larger than {self.max_bytes} bytes."
+        if int(declared) > self.max_bytes:
+            await _send_error(send, 413, "body_too_large", too_big)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_error(send, 413, "body_too_large", too_big)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _send_error(send: Callable, status: int, error: str, message: str) -> None:
+    response = _error_response(status, error, message)
+    await send(
+        {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+class CountRequests:
+    """Count and time every answer, and log one line: method, route template, status, time.
+
+    This line replaces uvicorn's access log, which prints the query string.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.seconds.labels(route).observe(elapsed)
+            log.info("%s %s %d %.1fms", scope["method"], route, status, elapsed * 1000)
+
+
+# ------------------------------------------------------------------------------------ wiring
+
+
+def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The HTTP API over `verifier`: every route, error handler and middleware, listed here."""
+    app = FastAPI(
+        title="Baoling verifier",
+        version="1",
+        description="Checks TOTP codes. See docs/verifier.md.",
+    )
+    app.state.verifier = verifier
+    app.state.metrics = Metrics()
+
+    route = app.add_api_route
+    route("/v1/validate", validate, methods=["POST"], dependencies=[ValidateScope],
+          responses=_errors(*_BODY_ERRORS, 404), tags=["validate"])
+    admin = {"dependencies": [AdminScope], "tags": ["admin"]}
+    token_errors = _errors(*_AUTH_ERRORS, 404)
+    route("/v1/tokens", enrol, methods=["POST"], status_code=201,
+          responses=_errors(*_BODY_ERRORS, 409), **admin)
+    route("/v1/tokens", list_tokens, methods=["GET"], responses=_errors(401, 403), **admin)
+    route("/v1/tokens/{token_id}", show, methods=["GET"], responses=token_errors, **admin)
+    route("/v1/tokens/{token_id}", delete, methods=["DELETE"], status_code=204,
+          response_class=Response, responses=token_errors, **admin)
+    for name, endpoint in (("disable", disable), ("enable", enable), ("unlock", unlock)):
+        route(f"/v1/tokens/{{token_id}}/{name}", endpoint, methods=["POST"],
+              responses=token_errors, **admin)
+    route("/v1/tokens/{token_id}/resync", resync, methods=["POST"],
+          responses=_errors(*_BODY_ERRORS, 404), **admin)
+    route("/v1/pskc", import_pskc, methods=["POST"], status_code=201,
+          responses=_errors(*_BODY_ERRORS, 409), **admin)
+    route("/v1/audit", audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
+    route("/healthz", healthz, methods=["GET"], tags=["service"])
+    route("/metrics", metrics, methods=["GET"], response_class=Response, tags=["service"],
+          responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+
+    app.add_exception_handler(HTTPError, _on_http_error)
+    app.add_exception_handler(errors.VerifierError, _on_verifier_error)
+    app.add_exception_handler(RequestValidationError, _on_invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _on_starlette_error)
+
+    # add_middleware puts the last one outermost: the counter also sees the 413s.
+    app.add_middleware(LimitBody, max_bytes=max_body_bytes)
+    app.add_middleware(CountRequests, metrics=app.state.metrics)
+    return app
+
