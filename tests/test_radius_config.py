@@ -1,0 +1,108 @@
+"""The RADIUS configuration file and PIN hashes: what is accepted, and the exact error for each
+bad setting (the CLI prints it as one line)."""
+
+import tomllib
+
+import pytest
+
+from verifier.radius import (
+    Client,
+    RadiusConfigError,
+    User,
+    check_pin,
+    hash_pin,
+    load_config,
+    parse_config,
+)
+
+GOOD = """
+host = "0.0.0.0"
+port = 1812
+
+[clients."10.0.0.1"]
+secret = "s3cret"
+require_message_authenticator = true
+
+[users."alice@example.com"]
+token = "alice"
+"""
+
+
+def parse(text: str):
+    return parse_config(tomllib.loads(text), "radius.toml")
+
+
+def test_a_full_configuration_is_read():
+    config = parse(GOOD)
+    assert (config.host, config.port) == ("0.0.0.0", 1812)
+    assert config.clients == {"10.0.0.1": Client("10.0.0.1", b"s3cret", True)}
+    assert config.user("alice@example.com") == User("alice")
+
+
+def test_a_user_without_an_entry_names_its_token():
+    assert parse(GOOD).user("bob") == User("bob")
+
+
+def test_a_configuration_without_clients_is_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        parse("port = 1812\n")
+    assert str(err.value) == "radius.toml: no [clients] entry, so every request would be dropped"
+
+
+def test_an_unknown_setting_is_named():
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD.replace("secret =", "secrett ="))
+    assert str(err.value) == "radius.toml: clients.'10.0.0.1': unknown setting 'secrett'"
+
+
+def test_a_port_out_of_range_is_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD.replace("port = 1812", "port = 70000"))
+    assert str(err.value) == "radius.toml: port must be a number from 0 to 65535"
+
+
+def test_an_empty_client_secret_is_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD.replace('secret = "s3cret"', 'secret = ""'))
+    assert str(err.value) == "radius.toml: clients.'10.0.0.1'.secret must be non-empty text"
+
+
+def test_a_pin_hash_not_made_by_radius_pin_is_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD + 'pin_hash = "1234"\n')
+    assert str(err.value) == (
+        "radius.toml: users.alice@example.com.pin_hash is not a hash made by "
+        "'baoling verifier radius-pin'"
+    )
+
+
+def test_a_missing_file_is_one_clear_error(tmp_path):
+    with pytest.raises(RadiusConfigError) as err:
+        load_config(tmp_path / "nope.toml")
+    assert str(err.value) == (
+        f"cannot read the RADIUS configuration {tmp_path / 'nope.toml'}: No such file or directory"
+    )
+
+
+def test_a_file_that_is_not_toml_is_refused(tmp_path):
+    path = tmp_path / "radius.toml"
+    path.write_text("[clients\n")
+    with pytest.raises(RadiusConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path} is not valid TOML: ")
+
+
+def test_a_pin_hash_checks_its_pin_and_no_other():
+    stored = hash_pin("4321")
+    assert check_pin("4321", stored)
+    assert not check_pin("1234", stored)
+
+
+def test_two_hashes_of_one_pin_differ_by_their_salt():
+    assert hash_pin("4321") != hash_pin("4321")
+
+
+def test_an_empty_pin_is_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        hash_pin("")
+    assert str(err.value) == "the PIN is empty"
