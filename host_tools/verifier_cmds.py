@@ -1,8 +1,442 @@
-"""The `baoling verifier` commands."""
+"""The `baoling verifier` commands: small verbs over the verifier's Python API.
+
+Results go to stdout (JSON with --json), talk and prompts to stderr. Secrets (a given token
+secret, a PSKC key or password, a RADIUS PIN) are read from stdin when it is piped, else
+prompted for without echo; they are never taken from the command line.
+"""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
 
+from host_tools.options import force_option, json_option
+from verifier.constants import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    LOCKOUT_AFTER_FAILS,
+)
+from verifier.engine import Policy
+from verifier.errors import InvalidRequest
+from verifier.otp import OTPError, b32decode
+from verifier.service import Verifier
+
+DEFAULT_HTTP_PORT = 8080
+
 
 @click.group()
-def verifier() -> None:
-    """Run and administer the verifier service."""
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the SQLite file and master.key [env BAOLING_DATA_DIR; "
+                   "default ~/.local/share/baoling].")
+@click.option("--store-url", default=None, metavar="URL",
+              help="PostgreSQL URL (postgresql+psycopg://...) shared by several nodes "
+                   "[env BAOLING_STORE_URL].")
+@click.pass_context
+def verifier(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> None:
+    """Run and administer the verifier service.
+
+    With no options the data lives in a SQLite file in ~/.local/share/baoling.
+    """
+    ctx.obj = {"data_dir": data_dir, "store_url": store_url}
+
+
+def open_verifier(ctx: click.Context, policy: Policy | None = None) -> Verifier:
+    """The Verifier the group's options name; closed when the command ends."""
+    v = Verifier(ctx.obj["store_url"], data_dir=ctx.obj["data_dir"], policy=policy)
+    ctx.call_on_close(v.close)
+    return v
+
+
+def read_secret(what: str) -> str:
+    """A secret from piped stdin (first line), else a prompt that does not echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    return click.prompt(what, hide_input=True, err=True)
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    """Print `data` as JSON for scripts, or `text` for people."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# ------------------------------------------------------------------------------- serving
+
+
+@verifier.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for HTTP.")
+@click.option("--http-port", type=click.IntRange(0, 65535), default=DEFAULT_HTTP_PORT,
+              show_default=True, help="TCP port for HTTP; 0 picks a free one.")
+@click.option("--radius", is_flag=True, help="Also answer RADIUS Access-Requests (UDP).")
+@click.option("--radius-config", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="BAOLING_RADIUS_CONFIG", help="RADIUS clients and users (TOML) "
+              "[env BAOLING_RADIUS_CONFIG].")
+@click.option("--lockout-after", type=click.IntRange(1), default=LOCKOUT_AFTER_FAILS,
+              show_default=True, help="Consecutive failures that lock a token.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
+          radius_config: Path | None, lockout_after: int) -> None:
+    """Serve the HTTP API (and RADIUS with --radius) until Ctrl-C.
+
+    Prints the addresses it listens on to stderr. Requests are logged as one line each
+    (method, route, status, time): never a code, a secret or a query string.
+
+    Examples:
+      baoling verifier serve
+      baoling verifier --data-dir /var/lib/baoling serve --host 0.0.0.0 --http-port 8080
+      baoling verifier --store-url postgresql+psycopg://baoling@db/baoling serve
+      baoling verifier serve --radius --radius-config /etc/baoling/radius.toml
+    """
+    # Imported here: FastAPI and uvicorn would add about a second to every other command.
+    import uvicorn
+
+    from verifier.http_api import create_app
+    from verifier.radius import RadiusConfigError, RadiusServer, load_config
+
+    if radius and radius_config is None:
+        raise RadiusConfigError("--radius needs --radius-config FILE (docs/verifier.md, RADIUS)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    v = open_verifier(ctx, Policy(lockout_after_fails=lockout_after))
+    if radius:
+        radius_server = RadiusServer(v, load_config(radius_config))
+        threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
+        click.echo(f"RADIUS on udp {radius_server.config.host}:{radius_server.port}", err=True)
+    sock = listen_tcp(host, http_port)
+    # Printed last: once this line is out, both listeners are bound (ServerProcess waits for it).
+    click.echo(f"HTTP on http://{host}:{sock.getsockname()[1]}", err=True)
+    config = uvicorn.Config(create_app(v), access_log=False, log_config=None)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket made with protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY
+    only on such sockets' connections, and without it every keep-alive answer waits ~40 ms
+    for a delayed ACK (Nagle)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(socket.SOMAXCONN)
+    return sock
+
+
+# -------------------------------------------------------------------------------- tokens
+
+
+@verifier.command()
+@click.argument("token_id")
+@click.option("--secret", "given", is_flag=True,
+              help="Use your base32 secret (read from stdin or a prompt) instead of a new one.")
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM,
+              show_default=True)
+@click.option("--digits", type=click.IntRange(6, 8), default=DEFAULT_DIGITS, show_default=True)
+@click.option("--period", type=click.IntRange(10, 300), default=DEFAULT_PERIOD_S,
+              show_default=True, help="Seconds per code.")
+@click.option("--issuer", default="", help="Shown by authenticator apps.")
+@click.option("--label", default="", help="Account name; defaults to the token id.")
+@json_option
+@click.pass_context
+def enrol(ctx: click.Context, token_id: str, given: bool, algorithm: str, digits: int,
+          period: int, issuer: str, label: str, as_json: bool) -> None:
+    """Enrol a token; prints the otpauth URI once when the secret is generated.
+
+    Examples:
+      baoling verifier enrol alice --issuer Example
+      echo JBSWY3DPEHPK3PXP | baoling verifier enrol bob --secret --digits 8 --period 60
+    """
+    secret = None
+    if given:
+        try:
+            secret = b32decode(read_secret("Base32 secret"))
+        except OTPError as exc:
+            raise InvalidRequest(str(exc)) from None
+    uri = open_verifier(ctx).enrol(token_id, secret, algorithm=algorithm, digits=digits,
+                                   period_s=period, issuer=issuer, label=label)
+    shown = None if given else uri
+    emit({"token": token_id, "uri": shown}, as_json, shown or f"Enrolled {token_id}.")
+
+
+@verifier.command("import-pskc")
+@click.argument("pskc_file", type=click.File("rb"))
+@click.option("--key", "with_key", is_flag=True,
+              help="The file is protected by a pre-shared key (hex, read from stdin or a prompt).")
+@click.option("--password", "with_password", is_flag=True,
+              help="The file is protected by a password (read from stdin or a prompt).")
+@json_option
+@click.pass_context
+def import_pskc(ctx: click.Context, pskc_file: Any, with_key: bool, with_password: bool,
+                as_json: bool) -> None:
+    """Import every key of a PSKC (RFC 6030) file, or none if any is refused.
+
+    Examples:
+      baoling verifier import-pskc tokens.pskc
+      cat psk.hex | baoling verifier import-pskc tokens.pskc --key
+    """
+    key = password = None
+    if with_key:
+        text = read_secret("Pre-shared key (hex)")
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            raise click.BadParameter("the pre-shared key must be hex", param_hint="--key") from None
+    if with_password:
+        password = read_secret("PSKC password")
+    ids = open_verifier(ctx).import_pskc(pskc_file.read(), key=key, password=password)
+    emit({"tokens": ids}, as_json, "\n".join(f"Imported {i}." for i in ids))
+
+
+@verifier.command("list")
+@json_option
+@click.pass_context
+def list_tokens(ctx: click.Context, as_json: bool) -> None:
+    """List the enrolled tokens.
+
+    Examples:
+      baoling verifier list
+      baoling verifier list --json
+    """
+    tokens = open_verifier(ctx).list_tokens()
+    lines = [f"{'TOKEN':<24} {'ALG':<6} DIGITS PERIOD STATE"]
+    lines += [f"{t['token']:<24} {t['algorithm']:<6} {t['digits']:<6} {t['period']:<6} "
+              f"{_state(t)}" for t in tokens]
+    emit(tokens, as_json, "\n".join(lines))
+
+
+def _state(info: dict) -> str:
+    if not info["enabled"]:
+        return "disabled"
+    if info["locked_until"] is not None:
+        return f"locked until {_when(info['locked_until'])}"
+    return f"ok ({info['fail_count']} failures)" if info["fail_count"] else "ok"
+
+
+@verifier.command()
+@click.argument("token_id")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
+    """Show a token's settings and state (never its secret).
+
+    Examples:
+      baoling verifier show alice
+    """
+    info = open_verifier(ctx).show(token_id)
+    text = "\n".join(f"{name}: {value}" for name, value in info.items())
+    emit(info, as_json, text)
+
+
+def _admin_command(action: str, summary: str) -> None:
+    """Register `baoling verifier <action> TOKEN`, which calls Verifier.<action>(token)."""
+
+    @click.pass_context
+    def command(ctx: click.Context, token_id: str) -> None:
+        getattr(open_verifier(ctx), action)(token_id)
+        click.echo(f"{action.capitalize()}d {token_id}.", err=True)
+
+    command.__doc__ = f"{summary}\n\nExamples:\n  baoling verifier {action} alice\n"
+    verifier.command(action)(click.argument("token_id")(command))
+
+
+_admin_command("disable", "Disable a token: its codes are rejected until enabled.")
+_admin_command("enable", "Enable a disabled token.")
+_admin_command("unlock", "Clear a token's failure count and lock.")
+
+
+@verifier.command()
+@click.argument("token_id")
+@click.argument("code1")
+@click.argument("code2")
+@click.pass_context
+def resync(ctx: click.Context, token_id: str, code1: str, code2: str) -> None:
+    """Resynchronise a drifted token with two consecutive codes it shows.
+
+    Examples:
+      baoling verifier resync alice 123456 654321
+    """
+    if not open_verifier(ctx).resync(token_id, code1, code2):
+        raise click.ClickException(
+            "the two codes were not found one after the other; wait for the next code and "
+            "try again with two fresh ones"
+        )
+    click.echo(f"Resynchronised {token_id}.", err=True)
+
+
+@verifier.command()
+@click.argument("token_id")
+@force_option
+@click.pass_context
+def delete(ctx: click.Context, token_id: str, force: bool) -> None:
+    """Delete a token and its secret for good.
+
+    Examples:
+      baoling verifier delete alice
+      baoling verifier delete alice --force
+    """
+    v = open_verifier(ctx)
+    v.show(token_id)  # an unknown token fails before the question
+    if not force:
+        click.confirm(f"Delete token {token_id}? This cannot be undone", abort=True, err=True)
+    v.delete(token_id)
+    click.echo(f"Deleted {token_id}.", err=True)
+
+
+# --------------------------------------------------------------------- audit and keys
+
+
+@verifier.group(invoke_without_command=True)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@json_option
+@click.pass_context
+def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Show the newest audit rows; `audit verify` checks the hash chain.
+
+    Examples:
+      baoling verifier audit --limit 5
+      baoling verifier audit verify
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = open_verifier(ctx).audit(limit=limit)
+    emit(rows, as_json, "\n".join(json.dumps(row, sort_keys=True) for row in rows))
+
+
+@audit.command()
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, as_json: bool) -> None:
+    """Check that no audit row was changed or deleted; exit 1 if one was.
+
+    Examples:
+      baoling verifier audit verify
+    """
+    report = open_verifier(ctx).verify_audit()
+    data = {"ok": report.ok, "rows": report.rows, "head": report.head, "problem": report.problem}
+    emit(data, as_json, f"Audit chain intact: {report.rows} rows, head {report.head}." if report.ok
+         else f"Audit chain broken: {report.problem}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@verifier.command("rotate-key")
+@force_option
+@click.pass_context
+def rotate_key(ctx: click.Context, force: bool) -> None:
+    """Re-encrypt every secret under a new master key.
+
+    Nodes sharing a PostgreSQL database need the new master.key copied to them.
+
+    Examples:
+      baoling verifier rotate-key --force
+    """
+    if not force:
+        click.confirm("Replace the master key and re-encrypt every secret?", abort=True,
+                      err=True)
+    open_verifier(ctx).rotate_key()
+    click.echo("Master key rotated; back up the new master.key.", err=True)
+
+
+@verifier.command("api-key")
+@click.argument("name")
+@click.option("--scope", "scopes", type=click.Choice(["validate", "admin"]), multiple=True,
+              required=True, help="Repeat for both.")
+@json_option
+@click.pass_context
+def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
+    """Create an API key for the HTTP API; it is printed once and stored only hashed.
+
+    Examples:
+      baoling verifier api-key vpn-gateway --scope validate
+      baoling verifier api-key ops --scope admin --scope validate --json
+    """
+    key = open_verifier(ctx).create_api_key(name, list(scopes))
+    emit({"name": name, "scopes": sorted(scopes), "key": key}, as_json, key)
+
+
+@verifier.command("radius-pin")
+def radius_pin() -> None:
+    """Hash a static RADIUS PIN (read from stdin or a prompt) for the RADIUS configuration.
+
+    Examples:
+      echo 4321 | baoling verifier radius-pin
+    """
+    from verifier.radius import hash_pin
+
+    click.echo(hash_pin(read_secret("PIN")))
+
+
+class ServerProcess:
+    """`baoling verifier ... serve` as a child process, for tests, benchmarks and the demo.
+
+    Starts it with `--http-port 0` (a free port), waits for the line naming its address, and
+    keeps collecting its stderr (the request log) in the background.
+    """
+
+    def __init__(self, group_args: list[str], serve_args: list[str] = (), *,
+                 env: dict[str, str] | None = None, timeout_s: float = 30.0) -> None:
+        command = [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+                   *group_args, "serve", "--http-port", "0", *serve_args]
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                                        env=dict(os.environ, **(env or {})))
+        self.lines: list[str] = []
+        self.url = ""
+        self.radius_port: int | None = None
+        deadline = time.monotonic() + timeout_s
+        while not self.url:
+            line = self.process.stderr.readline()
+            if not line or time.monotonic() > deadline:
+                self.process.kill()
+                raise RuntimeError("the verifier did not start:\n" + "".join(self.lines) + line)
+            self.lines.append(line)
+            if line.startswith("RADIUS on udp "):
+                self.radius_port = int(line.rsplit(":", 1)[1])
+            elif line.startswith("HTTP on "):
+                self.url = line.split()[-1]
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a power cut would stop it."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        """Ask it to finish (SIGTERM), then wait; kill it if it does not within 10 s."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,257 @@
+"""`baoling verifier` admin commands, run with click's CliRunner on a data folder in tmp_path.
+
+Codes come from pyotp; the state the commands leave is read back through the Python API.
+"""
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pyotp
+import pytest
+from click.testing import CliRunner
+from pskc import PSKC
+
+from host_tools.cli import cli
+from verifier.radius import check_pin
+from verifier.service import Verifier
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def run(data_dir):
+    """Run `baoling verifier --data-dir DATA <args>`, feeding `stdin` as if piped."""
+
+    def invoke(*args: str, stdin: str | None = None):
+        return CliRunner().invoke(cli, ["verifier", "--data-dir", str(data_dir), *args],
+                                  input=stdin)
+
+    return invoke
+
+
+@pytest.fixture
+def verifier(data_dir):
+    v = Verifier(data_dir=data_dir)
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def alice(run):
+    """Token alice enrolled from a piped secret; pyotp computes its codes."""
+    run("enrol", "alice", "--secret", stdin=SECRET + "\n")
+    return pyotp.TOTP(SECRET)
+
+
+def baoling(data_dir, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """The real entry point in a child process: how errors look to a user."""
+    return subprocess.run(
+        [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+         "--data-dir", str(data_dir), *args],
+        input=stdin, capture_output=True, text=True,
+    )
+
+
+def test_enrol_prints_a_uri_whose_codes_pyotp_and_the_verifier_agree_on(run, verifier):
+    result = run("enrol", "bob", "--issuer", "Example")
+    assert result.exit_code == 0
+    totp = pyotp.parse_uri(result.stdout.strip())
+    assert totp.issuer == "Example"
+    assert verifier.validate("bob", totp.now())
+
+
+def test_enrol_reads_a_given_secret_from_stdin_and_does_not_print_it(run, verifier):
+    result = run("enrol", "alice", "--secret", "--digits", "8", "--period", "60",
+                 stdin=SECRET + "\n")
+    assert result.exit_code == 0
+    assert SECRET not in result.output
+    assert result.stdout == "Enrolled alice.\n"
+    assert verifier.validate("alice", pyotp.TOTP(SECRET, digits=8, interval=60).now())
+
+
+def test_enrol_json_gives_token_and_uri(run):
+    result = run("enrol", "bob", "--json")
+    data = json.loads(result.stdout)
+    assert data["token"] == "bob"
+    assert data["uri"].startswith("otpauth://totp/bob?secret=")
+
+
+def test_enrol_of_an_enrolled_token_is_one_line_and_exit_1(data_dir, alice):
+    proc = baoling(data_dir, "enrol", "alice")
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: token 'alice' is already enrolled\n"
+
+
+def test_enrol_with_a_secret_that_is_not_base32_is_one_line(data_dir):
+    proc = baoling(data_dir, "enrol", "bob", "--secret", stdin="not base32!\n")
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: secret is not valid base32: character 10 is not A-Z or 2-7\n"
+
+
+def test_list_json_names_the_tokens(run, alice):
+    result = run("list", "--json")
+    assert [t["token"] for t in json.loads(result.stdout)] == ["alice"]
+
+
+def test_list_shows_a_table_for_people(run, alice):
+    result = run("list")
+    assert result.stdout.splitlines() == [
+        "TOKEN                    ALG    DIGITS PERIOD STATE",
+        "alice                    sha1   6      30     ok",
+    ]
+
+
+def test_show_never_prints_the_secret(run, alice):
+    result = run("show", "alice", "--json")
+    assert json.loads(result.stdout)["digits"] == 6
+    for form in (SECRET, SECRET.lower(), base64.b32decode(SECRET).hex()):
+        assert form not in result.output
+
+
+def test_show_of_an_unknown_token_is_one_line(data_dir, alice):
+    proc = baoling(data_dir, "show", "nobody")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_disable_makes_the_right_code_fail(run, verifier, alice):
+    assert run("disable", "alice").exit_code == 0
+    assert not verifier.validate("alice", alice.now())
+
+
+def test_enable_after_disable_accepts_again(run, verifier, alice):
+    run("disable", "alice")
+    run("enable", "alice")
+    assert verifier.validate("alice", alice.now())
+
+
+def test_unlock_clears_the_failure_count(run, verifier, alice):
+    verifier.validate("alice", "000000" if alice.now() != "000000" else "111111")
+    assert run("unlock", "alice").exit_code == 0
+    assert verifier.show("alice")["fail_count"] == 0
+
+
+def test_resync_with_two_consecutive_codes_ten_steps_ahead(run, alice):
+    later = time.time() + 10 * 30
+    result = run("resync", "alice", alice.at(later), alice.at(later + 30))
+    assert result.exit_code == 0
+    assert result.stderr == "Resynchronised alice.\n"
+
+
+def test_resync_with_non_consecutive_codes_says_what_to_do(data_dir, alice):
+    later = time.time() + 10 * 30
+    proc = baoling(data_dir, "resync", "alice", alice.at(later), alice.at(later + 90))
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "Error: the two codes were not found one after the other; wait for the next code and "
+        "try again with two fresh ones\n"
+    )
+
+
+def test_delete_asks_first_and_keeps_the_token_on_no(run, verifier, alice):
+    result = run("delete", "alice", stdin="n\n")
+    assert result.exit_code == 1
+    assert "Delete token alice? This cannot be undone" in result.stderr
+    assert [t["token"] for t in verifier.list_tokens()] == ["alice"]
+
+
+def test_delete_with_force_deletes(run, verifier, alice):
+    assert run("delete", "alice", "--force").exit_code == 0
+    assert verifier.list_tokens() == []
+
+
+def test_audit_json_lists_actions_without_codes(run, verifier, alice):
+    code = alice.now()
+    verifier.validate("alice", code)
+    rows = json.loads(run("audit", "--json").stdout)
+    assert [row["action"] for row in rows][:2] == ["validate", "enrol"]
+    assert code not in json.dumps(rows)
+
+
+def test_audit_verify_reports_an_intact_chain(run, alice):
+    result = run("audit", "verify")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Audit chain intact: 1 rows, head 1:")
+
+
+def test_rotate_key_keeps_the_token_working(run, data_dir, alice):
+    assert run("rotate-key", "--force").exit_code == 0
+    fresh = Verifier(data_dir=data_dir)
+    assert fresh.validate("alice", alice.now())
+    fresh.close()
+
+
+def test_rotate_key_asks_first(run):
+    result = run("rotate-key", stdin="n\n")
+    assert result.exit_code == 1
+    assert "Replace the master key and re-encrypt every secret?" in result.stderr
+
+
+def test_api_key_prints_a_key_the_verifier_accepts_for_its_scope(run, verifier):
+    result = run("api-key", "vpn", "--scope", "validate")
+    key = result.stdout.strip()
+    assert verifier.check_api_key(key, "validate")
+    assert not verifier.check_api_key(key, "admin")
+
+
+def test_import_pskc_reads_the_key_from_stdin(run, verifier, tmp_path):
+    pskc = PSKC()
+    key = pskc.add_key(secret=base64.b32decode(SECRET), serial="carol")
+    key.id = "carol"
+    key.algorithm = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
+    key.response_length = 6
+    key.time_interval = 30
+    pskc.encryption.setup_preshared_key(key=bytes(range(16)))
+    path = tmp_path / "tokens.pskc"
+    out = io.BytesIO()
+    pskc.write(out)
+    path.write_bytes(out.getvalue())
+    result = run("import-pskc", str(path), "--key", stdin=bytes(range(16)).hex() + "\n")
+    assert result.exit_code == 0, result.output
+    [token_id] = [t["token"] for t in verifier.list_tokens()]
+    assert verifier.validate(token_id, pyotp.TOTP(SECRET).now())
+
+
+def test_radius_pin_prints_a_hash_of_the_piped_pin(run):
+    result = run("radius-pin", stdin="4321\n")
+    stored = result.stdout.strip()
+    assert "4321" not in stored
+    assert check_pin("4321", stored)
+    assert not check_pin("4322", stored)
+
+
+def test_no_command_takes_a_secret_as_an_argument():
+    """Secrets come from stdin or a prompt: no option of the group takes one as a value."""
+    group = cli.commands["verifier"]
+    for name, command in group.commands.items():
+        for param in command.params:
+            if {"--secret", "--key", "--password"} & set(param.opts):
+                assert param.is_flag, f"{name} {param.opts} takes a value"
+
+
+@pytest.mark.parametrize("command", ["enrol", "import-pskc", "delete", "rotate-key", "api-key"])
+def test_help_has_examples(command):
+    result = CliRunner().invoke(cli, ["verifier", command, "--help"])
+    assert "Examples:" in result.output
+
+
+def test_default_data_folder_is_under_home(tmp_path):
+    env = dict(os.environ, HOME=str(tmp_path))
+    env.pop("BAOLING_DATA_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier", "list",
+         "--json"], env=env, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / ".local/share/baoling/master.key").exists()
