@@ -59,7 +59,7 @@ class VerifierClient:
         if answer.status_code == 200:
             raise EnrolError(
                 f"The verifier at {self.url} already has a token {token_id}: delete it there "
-                "first, or choose another --token-id."
+                "first, or write another --slot."
             )
         if answer.status_code != 404:
             raise self._refusal(answer)
