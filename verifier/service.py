@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -24,7 +25,7 @@ from verifier import audit as audit_log
 from verifier import crypto, settings, store
 from verifier.audit import AuditReport
 from verifier.constants import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S
-from verifier.engine import Decision, Drift, Policy, TokenState
+from verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
 from verifier.engine import check as engine_check
 from verifier.engine import resync as engine_resync
 from verifier.errors import InvalidRequest, MasterKeyError, PSKCImportError, TokenExists
@@ -113,9 +114,13 @@ class Verifier:
             url = store.sqlite_url(str(folder / settings.SQLITE_FILENAME))
         self._key_path = folder / settings.MASTER_KEY_FILENAME
         self._store = store.Store(url)
-        self._store.migrate()
-        with self._store.write() as conn:
-            self._key = self._resolve_key(conn)
+        try:
+            self._store.migrate()
+            with self._store.write() as conn:
+                self._key = self._resolve_key(conn)
+        except BaseException:
+            self._store.close()
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
@@ -130,13 +135,11 @@ class Verifier:
         if fingerprint is not None:
             return crypto.resolve_key_file(self._key_path, fingerprint)
         rows = store.list_tokens(conn)
-        key = (
-            crypto.load_key(self._key_path)
-            if rows
-            else crypto.resolve_key_file(self._key_path, None)
-        )
         if rows:
+            key = crypto.load_key(self._key_path)
             key.open(rows[0].id, rows[0].secret)
+        else:
+            key = crypto.resolve_key_file(self._key_path, None)
         store.set_meta(conn, store.KEY_FINGERPRINT, key.fingerprint)
         return key
 
@@ -304,7 +307,15 @@ class Verifier:
         )
         return decision.accepted
 
-    def _decide(self, action: str, token_id: str, now: float | None, decide) -> Decision:
+    def _decide(
+        self,
+        action: str,
+        token_id: str,
+        now: float | None,
+        decide: Callable[[TOTP, TokenState, float], Decision],
+    ) -> Decision:
+        """Run `decide` on the token's current state inside one write transaction, apply
+        its decision atomically and audit it."""
         now = time.time() if now is None else now
         with self._store.write(durable=action != "validate") as conn:
             row = store.get_token(conn, token_id)
@@ -313,7 +324,7 @@ class Verifier:
             if decision.accepted:
                 if not store.accept_step(conn, token_id, decision.step,
                                          decision.state.drift.to_json(), now):
-                    decision = Decision(False, "replay", decision.step, state)
+                    decision = Decision(False, REPLAY, decision.step, state)
             elif decision.state.fail_count > state.fail_count:
                 decision = self._count_failure(conn, token_id, state, decision, now)
             audit_log.append(
@@ -328,8 +339,7 @@ class Verifier:
         fail_count, locked_until = store.count_failure(
             conn, token_id, now, self.policy.lockout_after_fails, self.policy.lock_end(now)
         )
-        was_locked = state.locked_until is not None and state.locked_until > now
-        if locked_until is not None and locked_until > now and not was_locked:
+        if locked_until is not None and locked_until > now and not state.locked(now):
             audit_log.append(conn, "lock", token_id, now, fail_count=fail_count,
                              locked_until=locked_until)
         return dataclasses.replace(
