@@ -26,6 +26,16 @@ def sim_token(state_dir: Path) -> Iterator[tuple[Simulator, Token]]:
         yield sim, Token(link)
 
 
+class StoresAnotherSecret(Token):
+    """The real token, but what lands in its slot is not what the host meant to write
+    (a corrupted transfer, a tampered link, a firmware bug)."""
+
+    def write(self, slot: int, profile: Profile) -> None:
+        flipped = bytes([profile.secret[0] ^ 1]) + profile.secret[1:]
+        super().write(slot, Profile(flipped, profile.algorithm, profile.digits, profile.period_s,
+                                    profile.label, profile.issuer))
+
+
 def oathtool_code(profile: Profile, unix_time: int) -> str:
     proc = subprocess.run(
         [

@@ -2,24 +2,13 @@
 nothing is registered anywhere (issue 5: "nothing is registered unless prove matched")."""
 
 import pytest
-from provisioning_sim import sim_token
+from provisioning_sim import StoresAnotherSecret, sim_token
 
 from provisioning.errors import ProveMismatch
 from provisioning.keystore import KeyStore
 from provisioning.profile import Profile
 from provisioning.provision import provision
 from provisioning.pskc_export import Entry, PskcFile
-from provisioning.token import Token
-
-
-class StoresAnotherSecret(Token):
-    """The real token, but what lands in its slot is not what the host meant to write
-    (a corrupted transfer, a tampered link, a firmware bug)."""
-
-    def write(self, slot: int, profile: Profile) -> None:
-        flipped = bytes([profile.secret[0] ^ 1]) + profile.secret[1:]
-        super().write(slot, Profile(flipped, profile.algorithm, profile.digits, profile.period_s,
-                                    profile.label, profile.issuer))
 
 
 class Registered:
