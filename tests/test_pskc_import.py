@@ -8,6 +8,8 @@ import re
 import pytest
 from pskc import PSKC
 
+from provisioning.profile import Profile
+from provisioning.pskc_export import Entry, export_pskc
 from tests.test_verifier_service import T0, code_at
 from verifier.errors import PSKCImportError, TokenExists
 
@@ -179,3 +181,17 @@ def test_key_and_password_together_are_refused(make_verifier):
     assert_refused(make_verifier(), pskc_file(protect="key"),
                    "give the PSKC file's pre-shared key or its password, not both",
                    key=PSK, password=PASSWORD)
+
+
+@pytest.mark.parametrize("protection", [{}, {"key": PSK}, {"password": PASSWORD}])
+def test_files_from_baoling_provisioning_import(make_verifier, protection):
+    """Interoperability with our own exporter (provisioning/pskc_export.py)."""
+    entries = [
+        Entry(serial, slot, Profile(secret, algorithm=algorithm, digits=digits,
+                                    period_s=period, label=f"label {serial}-{slot}",
+                                    issuer="Baoling Bank"))
+        for (serial, slot), (_, secret, _, algorithm, digits, period) in zip(
+            [("SN100", 0), ("SN100", 1), ("SN101", 0)], KEYS, strict=True)
+    ]
+    v = make_verifier()
+    assert_imported(v, v.import_pskc(export_pskc(entries, **protection), **protection))
