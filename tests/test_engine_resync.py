@@ -96,3 +96,22 @@ def test_resync_of_a_locked_or_disabled_token_is_refused(otp: TOTP) -> None:
 def test_resync_with_a_malformed_code_fails_as_malformed(otp: TOTP) -> None:
     decision = resync(otp, TokenState(), "12345", otp.code_at_step(STEP), NOW, Policy())
     assert (decision.reason, decision.state.fail_count) == ("malformed", 1)
+
+
+def test_a_chance_earlier_match_of_the_first_code_does_not_hide_the_real_pair() -> None:
+    # Find a secret whose code at some step of a 200-step window repeats at a later step:
+    # resync must look past the first match to the pair the user really typed.
+    policy = Policy(resync_window_steps=200)
+    steps = range(STEP - 200, STEP + 201)
+    for n in range(1000):
+        otp = TOTP(n.to_bytes(4, "big") * 5, period_s=PERIOD_S)
+        seen: dict[str, int] = {}
+        for step in steps:
+            code = otp.code_at_step(step)
+            earlier = seen.setdefault(code, step)
+            if earlier != step and otp.code_at_step(earlier + 1) != otp.code_at_step(step + 1):
+                decision = resync(otp, TokenState(), code, otp.code_at_step(step + 1), NOW,
+                                  policy)
+                assert (decision.reason, decision.step) == ("resynced", step + 1)
+                return
+    pytest.fail("no secret with a repeated code in the window was found")

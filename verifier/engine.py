@@ -144,8 +144,8 @@ def resync(
     later than the last accepted step, and set the drift estimate's offset at the second one
     (verifier.drift.Drift.resync).
 
-    Costs one code per step of the window (2 * resync_window_steps + 1), plus one for each
-    chance match of code1, plus one for code2 after each match (docs/engine.md).
+    Costs one code per step of the window (2 * resync_window_steps + 1), plus one (code2's)
+    for each step where code1 matches (docs/engine.md).
     """
     refused = _refuse(state, now)
     if refused is not None:
