@@ -127,14 +127,26 @@ class Device:
     def _time_set(self, args):
         only(args, ("time_ms", "nonce", "mac", "timeout_s"))
         new = integer(args, "time_ms", BUILD_MS, END_MS - 1)
+        return self._guarded(args, _TIME_PREFIX, new.to_bytes(8, "big"), new, self._apply_time, new)
+
+    def _drift_set(self, args):
+        only(args, ("drift_ppm", "nonce", "mac", "timeout_s"))
+        ppm = number(args, "drift_ppm", -_MAX_DRIFT_PPM, _MAX_DRIFT_PPM)
+        ppb = _round(ppm * 1000)
+        value = (ppb & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")  # two's complement
+        moved = self._clock.now_with(ppb)
+        return self._guarded(args, _DRIFT_PREFIX, value, moved, self._apply_drift, ppb)
+
+    def _guarded(self, args, prefix, value, moved_to, apply, new):
+        """A clock change: free before lock; after lock the admin MAC, and the button for a
+        change of more than _JUMP_MS or on an untrusted clock."""
         timeout_s = integer(args, "timeout_s", 1, _MAX_TIMEOUT_S, _TIMEOUT_S)
-        if not self.locked:
-            return self._apply_time(new, 0)
-        self._authenticate(args, _TIME_PREFIX, new.to_bytes(8, "big"))
-        clock = self._clock
-        if clock.trusted() and abs(new - clock.now_ms()) <= _JUMP_MS:
-            return self._apply_time(new, 0)
-        return Confirm("time", timeout_s, self._apply_time, new)
+        if self.locked:
+            self._authenticate(args, prefix, value)
+            clock = self._clock
+            if not clock.trusted() or abs(moved_to - clock.now_ms()) > _JUMP_MS:
+                return Confirm("time", timeout_s, apply, new)
+        return apply(new, 0)
 
     def _apply_time(self, new, waited_ms):
         clock = self._clock
@@ -144,20 +156,7 @@ class Device:
         self.changed = True
         return clock.describe()
 
-    def _drift_set(self, args):
-        only(args, ("drift_ppm", "nonce", "mac", "timeout_s"))
-        ppm = number(args, "drift_ppm", -_MAX_DRIFT_PPM, _MAX_DRIFT_PPM)
-        timeout_s = integer(args, "timeout_s", 1, _MAX_TIMEOUT_S, _TIMEOUT_S)
-        ppb = _round(ppm * 1000)
-        if not self.locked:
-            return self._apply_drift(ppb, 0)
-        self._authenticate(args, _DRIFT_PREFIX, (ppb & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big"))
-        clock = self._clock
-        if clock.trusted() and abs(clock.now_with(ppb) - clock.now_ms()) <= _JUMP_MS:
-            return self._apply_drift(ppb, 0)
-        return Confirm("time", timeout_s, self._apply_drift, ppb)
-
-    def _apply_drift(self, ppb, waited_ms):
+    def _apply_drift(self, ppb, _waited_ms):
         clock = self._clock
         self._store.set_clock(ppb, clock.synced_ms)
         clock.drift_ppb = ppb

@@ -78,8 +78,18 @@ class Port:
                 return result
         return None
 
-    def write(self, line):
-        """Send one answer line."""
-        self._out.write(line)
-        if hasattr(self._out, "flush"):
-            self._out.flush()
+    def wait(self, ms):
+        """Sleep until a byte arrives or ms pass."""
+        self._poll.poll(ms)
+
+    def send(self, message):
+        """Send one answer line: '@', the message as JSON, newline. json.dump writes the JSON
+        piece by piece, so a large answer is never built as one string in the heap."""
+        import json
+
+        out = self._out
+        out.write("@")
+        json.dump(message, out)
+        out.write("\n")
+        if hasattr(out, "flush"):
+            out.flush()

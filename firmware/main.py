@@ -1,8 +1,9 @@
-# Entry point of the token: boot (board, store, clock), then three asyncio tasks forever:
-# the serial link (docs/protocol.md), the display (redrawn at period boundaries and once a
-# second for the countdown) and the button. Before the production lock Ctrl-C ends main so
-# `micropython -i` and mpremote reach the REPL; after lock main never exits.
-import asyncio
+# Entry point of the token: boot (board, store, clock), then one loop forever that answers
+# the serial link (docs/protocol.md), samples the button every 20 ms and redraws the display
+# at period boundaries and once a second for the countdown. It sleeps in select.poll()
+# between samples: no busy wait, and no asyncio (its tasks cost heap a 64 KB port lacks).
+# Before the production lock Ctrl-C ends main so `micropython -i` and mpremote reach the
+# REPL; after lock main never exits.
 import time
 
 import micropython
@@ -15,8 +16,7 @@ from link import TOO_LONG, Lines, Port
 from protocol import Refused, answer, parse, refusal
 from store import Store
 
-_POLL_MS = const(10)  # serial poll interval while the link is quiet
-_BUTTON_MS = const(20)  # button sample interval
+_BUTTON_MS = const(20)  # button sample interval, and the longest sleep of the loop
 _FRAME_MS = const(100)  # longest wait between display checks
 _FLASH_MS = const(2000)  # how long "locked"/"wiped" stays on screen
 _RESTART_MS = const(1000)  # pause before the loop restarts after a fault (locked token)
@@ -145,6 +145,7 @@ class Token:
         self.button = Button(hw.button)
         self.lines = Lines()
         self.port = Port()
+        self._draw_at = time.ticks_ms()
         self.guard()
 
     def guard(self):
@@ -153,21 +154,23 @@ class Token:
         self.lines.interrupt = not locked
         micropython.kbd_intr(_NO_INTR if locked else _CTRL_C)
 
-    async def serve(self):
-        """The serial link: one answer per protocol line, in order."""
+    def run(self):
+        """The loop: answer waiting requests, else sample the button and redraw when due,
+        sleeping in poll() until a byte arrives or the next button sample is due."""
         port = self.port
         lines = self.lines
         while True:
             line = port.poll_line(lines)
-            if line is None:
-                await asyncio.sleep_ms(_POLL_MS)
+            if line is not None:
+                self.screen.touch()
+                port.send(self.respond(line))
+                self.guard()
                 continue
-            self.screen.touch()
-            port.write(await self.respond(line))
-            self.guard()
+            self.tick()
+            port.wait(_BUTTON_MS)
 
-    async def respond(self, line):
-        """The answer line for one protocol line."""
+    def respond(self, line):
+        """The answer message for one protocol line."""
         if line == TOO_LONG:
             return refusal(None, "too_long", "line longer than 512 bytes")
         try:
@@ -177,22 +180,24 @@ class Token:
         try:
             result = self.dev.handle(op, args)
             if isinstance(result, Confirm):
-                result = await self.confirm(result)
+                result = self.confirm(result)
             return answer(rid, result)
         except Refused as exc:
             return refusal(rid, exc.code, exc.message)
         except Exception:  # noqa: BLE001 - the device must answer and keep running
             return refusal(rid, "internal", "internal error")
 
-    async def confirm(self, pending):
-        """Show the confirmation screen and wait for a long press; run the operation or refuse."""
+    def confirm(self, pending):
+        """Show the confirmation screen and wait for a long press; run the operation or refuse.
+        Requests arriving meanwhile wait in the serial buffer: the host waits for this answer."""
         screen = self.screen
         screen.pending = pending
         self.dev.changed = True
         deadline = time.ticks_add(pending.started, pending.timeout_s * 1000)
         try:
             while not pending.pressed and time.ticks_diff(deadline, time.ticks_ms()) > 0:
-                await asyncio.sleep_ms(_BUTTON_MS)
+                self.tick()
+                time.sleep_ms(_BUTTON_MS)
         finally:
             screen.pending = None
             self.dev.changed = True
@@ -200,36 +205,25 @@ class Token:
             raise Refused("button_timeout", "no button press within %d s" % pending.timeout_s)
         return self.dev.finish(pending)
 
-    async def watch_button(self):
-        button = self.button
+    def tick(self):
+        """Sample the button; redraw if a second boundary passed or something changed."""
         screen = self.screen
-        while True:
-            event = button.poll()
-            if event == LONG:
-                screen.touch()
-                if screen.pending is not None:
-                    screen.pending.pressed = True
-            elif event == SHORT:
-                if not screen.awake:
-                    screen.touch()
-                elif screen.pending is None:
-                    screen.touch()
-                    screen.next_profile()
-            await asyncio.sleep_ms(_BUTTON_MS)
-
-    async def draw(self):
-        screen = self.screen
-        while True:
+        event = self.button.poll()
+        if event == LONG:
+            screen.touch()
+            if screen.pending is not None:
+                screen.pending.pressed = True
+        elif event == SHORT:
+            if screen.awake and screen.pending is None:
+                screen.next_profile()
+            screen.touch()
+        now = time.ticks_ms()
+        if event or self.dev.changed or time.ticks_diff(now, self._draw_at) >= 0:
             try:
                 screen.update()
             except Exception:  # noqa: BLE001 - a drawing fault must not stop the link
                 self.dev.changed = True
-            await asyncio.sleep_ms(min(screen.ms_to_next_second() + 1, _FRAME_MS))
-
-    async def run(self):
-        asyncio.create_task(self.draw())
-        asyncio.create_task(self.watch_button())
-        await self.serve()
+            self._draw_at = time.ticks_add(now, min(screen.ms_to_next_second() + 1, _FRAME_MS))
 
 
 def main():
@@ -238,14 +232,13 @@ def main():
     token = Token(board.make())
     while True:
         try:
-            asyncio.run(token.run())
+            token.run()
         except KeyboardInterrupt:
             if not token.store.locked:
                 micropython.kbd_intr(_CTRL_C)
                 return
         except Exception:  # noqa: BLE001 - a token keeps showing codes after any fault
             pass
-        asyncio.new_event_loop()
         time.sleep_ms(_RESTART_MS)
 
 

@@ -1,5 +1,5 @@
 # Serial protocol version 1 (docs/protocol.md): a received line becomes a request, a result or
-# a refusal becomes an answer line. Pure: no I/O here; link.py moves the bytes and device.py
+# a refusal becomes an answer message. Pure: no I/O here; link.py moves the bytes and device.py
 # carries out the operations. Nothing in an answer may come from a stored secret.
 import json
 
@@ -54,13 +54,13 @@ def parse(line):
 
 
 def answer(rid, result):
-    """The line for a successful request."""
-    return "@" + json.dumps({"id": rid, "ok": True, "result": result}) + "\n"
+    """The message for a successful request (link.Port.send writes it as a line)."""
+    return {"id": rid, "ok": True, "result": result}
 
 
 def refusal(rid, code, message):
-    """The line for a refused request."""
-    return "@" + json.dumps({"id": rid, "ok": False, "error": code, "message": message}) + "\n"
+    """The message for a refused request."""
+    return {"id": rid, "ok": False, "error": code, "message": message}
 
 
 def only(args, names):

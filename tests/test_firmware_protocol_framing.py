@@ -29,12 +29,12 @@ for b in unhexlify({data!r}):
     if got is None:
         continue
     if got == link.TOO_LONG:
-        out.append(json.loads(protocol.refusal(None, "too_long", "line longer than 512 bytes")[1:]))
+        out.append(protocol.refusal(None, "too_long", "line longer than 512 bytes"))
         continue
     try:
         out.append({{"parsed": list(protocol.parse(got))}})
     except protocol.Refused as e:
-        out.append(json.loads(protocol.refusal(e.rid, e.code, e.message)[1:]))
+        out.append(protocol.refusal(e.rid, e.code, e.message))
 print(json.dumps(out))
 """
 

@@ -211,18 +211,6 @@ def test_a_write_cut_before_its_rename_leaves_the_old_profile(tmp_path: Path) ->
     assert not (tmp_path / "bl0.dat.new").exists()
 
 
-def test_a_whole_new_file_left_by_the_fat_fallback_is_taken(tmp_path: Path) -> None:
-    # FAT cannot rename over a file: _write removes the old one first. Cut between the two
-    # steps, only the complete .new file remains, and the next start finishes the rename.
-    provision_two(tmp_path)
-    (tmp_path / "bl0.dat").rename(tmp_path / "bl0.dat.new")
-    (tmp_path / "bl1.dat").unlink()
-    (tmp_path / "bl1.dat.new").write_bytes(b"torn")
-    got = run_store(tmp_path, "")
-    assert got["codes"] == {"0": totp(SECRET_A)} and got["free"] == [1, 2, 3]
-    assert (tmp_path / "bl0.dat").exists() and not (tmp_path / "bl1.dat.new").exists()
-
-
 _WRITER = """\
 import sys
 sys.path.insert(0, {firmware!r})
