@@ -14,7 +14,7 @@ import click
 
 from host_tools import sim_control
 from host_tools.options import json_option
-from host_tools.simulator import FIRMWARE_DIR, Simulator
+from host_tools.simulator import FIRMWARE_DIR, Simulator, flash
 
 STATE_ENV = "BAOLING_SIM_STATE"
 
@@ -25,6 +25,19 @@ state_option = click.option(
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help=f"The simulated token's state folder: its filesystem and controls (or ${STATE_ENV}).",
+)
+
+
+offset_option = click.option(
+    "--offset", "offset_s", type=float, help="Seconds the clock is off (moves it now)."
+)
+drift_option = click.option(
+    "--drift", "drift_ppm", type=float, help="Clock rate error in ppm (+ = fast)."
+)
+battery_option = click.option(
+    "--battery/--no-battery",
+    default=None,
+    help="RTC battery in or out (out: the RTC forgets its time at the next power-up).",
 )
 
 
@@ -58,16 +71,29 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     show_default="the repository's firmware/",
     help="Firmware folder to flash into a new state folder.",
 )
-def run(state_dir: Path, heap: str | None, firmware_dir: Path) -> None:
+@offset_option
+@drift_option
+@battery_option
+def run(
+    state_dir: Path,
+    heap: str | None,
+    firmware_dir: Path,
+    offset_s: float | None,
+    drift_ppm: float | None,
+    battery: bool | None,
+) -> None:
     """Start a simulated token and keep it running until Ctrl-C.
 
     A new state folder is flashed with the firmware first; an existing one keeps its files,
     profiles and clock settings. The serial port (a pseudo-terminal) is printed and also
     linked as STATE/.sim/port; the screen is kept up to date as STATE/.sim/screen.png.
+    --offset, --drift and --battery set the clock knobs before power-up (as `sim clock`).
 
     Examples:
 
       baoling sim run --state ~/token1 &
+
+      baoling sim run --state ~/token2 --offset 3600 --drift 40
 
       baoling token info --port ~/token1/.sim/port
 
@@ -77,6 +103,10 @@ def run(state_dir: Path, heap: str | None, firmware_dir: Path) -> None:
         simulator = Simulator(state_dir, heap=heap, firmware_dir=firmware_dir)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--heap") from exc
+    if not (firmware_dir / "boards" / "sim.py").is_file():
+        raise click.BadParameter(f"{firmware_dir} has no boards/sim.py", param_hint="--firmware")
+    flash(simulator.state_dir, firmware_dir)  # the knobs live in the flashed state folder
+    sim_control.set_clock(simulator.state_dir, offset_s, drift_ppm, battery)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         with simulator:
@@ -109,13 +139,9 @@ def press(state_dir: Path, seconds: float) -> None:
 
 @sim.command()
 @state_option
-@click.option("--offset", "offset_s", type=float, help="Seconds the clock is off (moves it now).")
-@click.option("--drift", "drift_ppm", type=float, help="Clock rate error in ppm (+ = fast).")
-@click.option(
-    "--battery/--no-battery",
-    default=None,
-    help="RTC battery in or out (out: the RTC forgets its time at the next power-up).",
-)
+@offset_option
+@drift_option
+@battery_option
 @json_option
 def clock(
     state_dir: Path,

@@ -1,5 +1,6 @@
 """`baoling sim`: run a token in one process, drive it from another through its state folder."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,12 +34,11 @@ def processes_in(folder: Path) -> list[int]:
     return found
 
 
-@pytest.fixture
-def running(tmp_path: Path, echo_firmware: Path) -> Iterator[tuple[subprocess.Popen, dict]]:  # noqa: F811
+@contextlib.contextmanager
+def sim_run(state: Path, firmware: Path, *options: str) -> Iterator[tuple[subprocess.Popen, dict]]:
     """`baoling sim run` as a person starts it, with what it printed."""
-    state = tmp_path / "token"
     proc = subprocess.Popen(
-        [*BAOLING_SIM, "run", "--state", str(state), "--firmware", str(echo_firmware)],
+        [*BAOLING_SIM, "run", "--state", str(state), "--firmware", str(firmware), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -55,6 +55,34 @@ def running(tmp_path: Path, echo_firmware: Path) -> Iterator[tuple[subprocess.Po
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.fixture
+def running(tmp_path: Path, echo_firmware: Path) -> Iterator[tuple[subprocess.Popen, dict]]:  # noqa: F811
+    with sim_run(tmp_path / "token", echo_firmware) as started:
+        yield started
+
+
+def test_run_sets_the_clock_knobs_before_power_up(tmp_path: Path, echo_firmware: Path):  # noqa: F811
+    state = tmp_path / "token"
+    with (
+        sim_run(state, echo_firmware, "--offset", "3600", "--drift", "40", "--no-battery") as (
+            _,
+            printed,
+        ),
+        serial.Serial(printed["port"], timeout=5) as port,
+    ):
+        assert abs(int(ask(port, "now")) - (time.time() + 3600) * 1000) < 5000
+    shown = CliRunner().invoke(sim, ["clock", "--state", str(state)])
+    assert shown.output == "offset: 3600 s\ndrift: 40 ppm\nbattery: out\naged: 0 s\n"
+
+
+def test_run_refuses_a_firmware_folder_without_the_sim_board(tmp_path: Path):
+    result = CliRunner().invoke(
+        sim, ["run", "--state", str(tmp_path / "t"), "--firmware", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert f"Invalid value for --firmware: {tmp_path} has no boards/sim.py" in result.output
 
 
 def test_run_prints_port_screen_and_state_then_stops_cleanly_on_sigterm(
