@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.test_verifier_service import SECRET, T0, code_at
-from verifier import crypto, store
+from verifier import Verifier, crypto, store
 from verifier.audit import row_hash
 from verifier.drift import Drift
 from verifier.errors import MasterKeyError, StoreError
@@ -156,3 +156,21 @@ def test_upgrade_from_version_1_with_the_wrong_key_fails_loudly(store_url, data_
         make_verifier()
     key_file.write_text(right)
     assert make_verifier().validate("alice", code_at(SECRET, T0), now=T0)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://baoling:s3cret@127.0.0.1:1/baoling",
+         "database postgresql+psycopg://baoling:***@127.0.0.1:1/baoling failed: "
+         "connection failed: connection to server at \"127.0.0.1\", port 1 failed: "
+         "Connection refused"),
+        ("mysql://baoling@db/baoling", "unsupported database 'mysql': use SQLite or PostgreSQL"),
+        ("not a url", "the store URL is not a database URL such as "
+         "postgresql+psycopg://user:password@host/database"),
+    ],
+)
+def test_unusable_store_url_is_one_clear_error_without_the_password(tmp_path, url, message):
+    with pytest.raises(StoreError) as raised:
+        Verifier(url, data_dir=tmp_path)
+    assert str(raised.value) == message

@@ -134,18 +134,26 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for `url`; plain postgresql:// URLs use psycopg 3."""
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise StoreError(
+            "the store URL is not a database URL such as "
+            "postgresql+psycopg://user:password@host/database"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
+        )
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise StoreError(f"cannot use store URL {parsed.render_as_string()}: {exc}") from exc
+        raise StoreError(f"cannot use store URL {parsed.render_as_string()}: {exc}") from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
-    elif engine.dialect.name != "postgresql":
-        raise StoreError(f"unsupported database {engine.dialect.name!r}: use SQLite or PostgreSQL")
     return engine
 
 
@@ -160,13 +168,23 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
+    def _transaction(self, **options: bool) -> Iterator[Connection]:
+        """A transaction; an unreachable or unusable database becomes one StoreError line
+        (the URL's password is never in it)."""
+        try:
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(
+                f"database {self.engine.url.render_as_string()} failed: {reason}"
+            ) from None
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction."""
-        try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with self._transaction() as conn:
+            yield conn
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[Connection]:
@@ -178,20 +196,12 @@ class Store:
         an operating-system crash or power cut can lose the last such commits
         (docs/threat-model.md). Every durable commit also flushes the ones before it.
         """
-        try:
-            with (
-                self.engine.connect().execution_options(
-                    baoling_write=True, baoling_durable=durable
-                ) as conn,
-                conn.begin(),
-            ):
-                if conn.dialect.name == "postgresql":
-                    if not durable:
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                    conn.execute(_LOCK_HEAD)
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"database error: {exc.orig}") from exc
+        with self._transaction(baoling_write=True, baoling_durable=durable) as conn:
+            if conn.dialect.name == "postgresql":
+                if not durable:
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                conn.execute(_LOCK_HEAD)
+            yield conn
 
     def version(self) -> int:
         with self.read() as conn:
@@ -199,7 +209,7 @@ class Store:
 
     def migrate(self, target: int = SCHEMA_VERSION) -> int:
         """Bring the schema to `target` (default: newest); returns the version found before."""
-        with self.engine.connect().execution_options(baoling_write=True) as conn, conn.begin():
+        with self._transaction(baoling_write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_ID)))
             found = current_version(conn)
