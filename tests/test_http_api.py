@@ -207,6 +207,11 @@ def test_an_admin_key_cannot_validate(client, admin_auth, token):
     assert post_validate(client, admin_auth, token.now()).status_code == 403
 
 
+def test_a_validate_key_remembered_after_use_still_cannot_administer(client, validate_auth, token):
+    assert post_validate(client, validate_auth, token.now()).status_code == 200
+    assert client.get("/v1/tokens", headers=validate_auth).status_code == 403
+
+
 def test_a_validate_key_cannot_list_tokens(client, validate_auth, token):
     response = client.get("/v1/tokens", headers=validate_auth)
     assert response.status_code == 403

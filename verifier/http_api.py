@@ -7,6 +7,7 @@ a request body, and error messages never echo what the client sent (a code or a 
 be in it): validation errors name the field and the rule only.
 """
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,9 @@ from verifier.service import Verifier
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TOKEN_ID_CHARS = 128
 MAX_AUDIT_LIMIT = 10_000
+# A key removed from the store still works on a running server for up to this long.
+API_KEY_CACHE_S = 60.0
+API_KEY_CACHE_ENTRIES = 1024
 
 log = logging.getLogger("baoling.http")
 
@@ -173,10 +177,32 @@ def require(scope: str) -> Callable[[Request], None]:
             raise HTTPError(
                 401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'."
             )
-        if not request.app.state.verifier.check_api_key(key.strip(), scope):
+        if not request.app.state.keys.allows(key.strip(), scope):
             raise HTTPError(403, "forbidden", f"This API key is not valid for the {scope} scope.")
 
     return check
+
+
+class KeyCache:
+    """Remembers for API_KEY_CACHE_S which keys the store accepted, so a busy client costs one
+    database read a minute instead of one per request. Only a SHA-256 of key and scope is
+    kept; refused keys are not remembered (they are asked again every time)."""
+
+    def __init__(self, verifier: Verifier, ttl_s: float = API_KEY_CACHE_S) -> None:
+        self.verifier, self.ttl_s = verifier, ttl_s
+        self.valid_until: dict[bytes, float] = {}
+
+    def allows(self, key: str, scope: str) -> bool:
+        digest = hashlib.sha256(f"{scope}\0{key}".encode()).digest()
+        now = time.monotonic()
+        if self.valid_until.get(digest, 0.0) > now:
+            return True
+        if not self.verifier.check_api_key(key, scope):
+            return False
+        if len(self.valid_until) >= API_KEY_CACHE_ENTRIES:
+            self.valid_until.clear()
+        self.valid_until[digest] = now + self.ttl_s
+        return True
 
 
 ValidateScope = Depends(require("validate"))
@@ -444,6 +470,7 @@ def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> F
         description="Checks TOTP codes. See docs/verifier.md.",
     )
     app.state.verifier = verifier
+    app.state.keys = KeyCache(verifier)
     app.state.metrics = Metrics()
 
     route = app.add_api_route
