@@ -92,11 +92,14 @@ def _when(timestamp: float | None) -> str:
 @click.pass_context
 def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
           radius_config: Path | None, lockout_after: int) -> None:
-    """Serve the HTTP API (and RADIUS with --radius) until Ctrl-C.
+    """Serve the HTTP API (and RADIUS with --radius).
+
+    Runs until Ctrl-C or SIGTERM.
 
     Prints the addresses it listens on to stderr. Requests are logged as one line each
     (method, route, status, time): never a code, a secret or a query string.
 
+    \b
     Examples:
       baoling verifier serve
       baoling verifier --data-dir /var/lib/baoling serve --host 0.0.0.0 --http-port 8080
@@ -156,8 +159,9 @@ def listen_tcp(host: str, port: int) -> socket.socket:
 @click.pass_context
 def enrol(ctx: click.Context, token_id: str, given: bool, algorithm: str, digits: int,
           period: int, issuer: str, label: str, as_json: bool) -> None:
-    """Enrol a token; prints the otpauth URI once when the secret is generated.
+    """Enrol a token (prints a generated secret's otpauth URI, once).
 
+    \b
     Examples:
       baoling verifier enrol alice --issuer Example
       echo JBSWY3DPEHPK3PXP | baoling verifier enrol bob --secret --digits 8 --period 60
@@ -184,8 +188,9 @@ def enrol(ctx: click.Context, token_id: str, given: bool, algorithm: str, digits
 @click.pass_context
 def import_pskc(ctx: click.Context, pskc_file: Any, with_key: bool, with_password: bool,
                 as_json: bool) -> None:
-    """Import every key of a PSKC (RFC 6030) file, or none if any is refused.
+    """Import the keys of a PSKC (RFC 6030) file: all or none.
 
+    \b
     Examples:
       baoling verifier import-pskc tokens.pskc
       cat psk.hex | baoling verifier import-pskc tokens.pskc --key
@@ -209,6 +214,7 @@ def import_pskc(ctx: click.Context, pskc_file: Any, with_key: bool, with_passwor
 def list_tokens(ctx: click.Context, as_json: bool) -> None:
     """List the enrolled tokens.
 
+    \b
     Examples:
       baoling verifier list
       baoling verifier list --json
@@ -233,8 +239,9 @@ def _state(info: dict) -> str:
 @json_option
 @click.pass_context
 def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
-    """Show a token's settings and state (never its secret).
+    """Show a token's settings and state (not its secret).
 
+    \b
     Examples:
       baoling verifier show alice
     """
@@ -251,11 +258,11 @@ def _admin_command(action: str, summary: str) -> None:
         getattr(open_verifier(ctx), action)(token_id)
         click.echo(f"{action.capitalize()}d {token_id}.", err=True)
 
-    command.__doc__ = f"{summary}\n\nExamples:\n  baoling verifier {action} alice\n"
+    command.__doc__ = f"{summary}\n\n\b\nExamples:\n  baoling verifier {action} alice\n"
     verifier.command(action)(click.argument("token_id")(command))
 
 
-_admin_command("disable", "Disable a token: its codes are rejected until enabled.")
+_admin_command("disable", "Disable a token: its codes fail until it is enabled.")
 _admin_command("enable", "Enable a disabled token.")
 _admin_command("unlock", "Clear a token's failure count and lock.")
 
@@ -266,8 +273,9 @@ _admin_command("unlock", "Clear a token's failure count and lock.")
 @click.argument("code2")
 @click.pass_context
 def resync(ctx: click.Context, token_id: str, code1: str, code2: str) -> None:
-    """Resynchronise a drifted token with two consecutive codes it shows.
+    """Resynchronise a drifted token with two consecutive codes.
 
+    \b
     Examples:
       baoling verifier resync alice 123456 654321
     """
@@ -286,6 +294,7 @@ def resync(ctx: click.Context, token_id: str, code1: str, code2: str) -> None:
 def delete(ctx: click.Context, token_id: str, force: bool) -> None:
     """Delete a token and its secret for good.
 
+    \b
     Examples:
       baoling verifier delete alice
       baoling verifier delete alice --force
@@ -306,8 +315,9 @@ def delete(ctx: click.Context, token_id: str, force: bool) -> None:
 @json_option
 @click.pass_context
 def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """Show the newest audit rows; `audit verify` checks the hash chain.
+    """Show audit rows; `audit verify` checks the chain.
 
+    \b
     Examples:
       baoling verifier audit --limit 5
       baoling verifier audit verify
@@ -324,6 +334,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
 def verify(ctx: click.Context, as_json: bool) -> None:
     """Check that no audit row was changed or deleted; exit 1 if one was.
 
+    \b
     Examples:
       baoling verifier audit verify
     """
@@ -343,6 +354,7 @@ def rotate_key(ctx: click.Context, force: bool) -> None:
 
     Nodes sharing a PostgreSQL database need the new master.key copied to them.
 
+    \b
     Examples:
       baoling verifier rotate-key --force
     """
@@ -360,8 +372,9 @@ def rotate_key(ctx: click.Context, force: bool) -> None:
 @json_option
 @click.pass_context
 def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
-    """Create an API key for the HTTP API; it is printed once and stored only hashed.
+    """Create an HTTP API key (printed once, stored hashed).
 
+    \b
     Examples:
       baoling verifier api-key vpn-gateway --scope validate
       baoling verifier api-key ops --scope admin --scope validate --json
@@ -372,8 +385,11 @@ def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: boo
 
 @verifier.command("radius-pin")
 def radius_pin() -> None:
-    """Hash a static RADIUS PIN (read from stdin or a prompt) for the RADIUS configuration.
+    """Hash a static RADIUS PIN for the RADIUS configuration.
 
+    The PIN is read from stdin when piped, else prompted for.
+
+    \b
     Examples:
       echo 4321 | baoling verifier radius-pin
     """
