@@ -8,7 +8,9 @@ and leaves the clock unchanged. MACs are computed here with CPython's hmac from 
 
 import hashlib
 import hmac
+import json
 import time
+from pathlib import Path
 
 from tests.test_firmware_protocol_ops import TokenLink, now_ms, token
 
@@ -178,3 +180,40 @@ def test_drift_set_after_lock_needs_the_mac_too(token: TokenLink) -> None:
     n = nonce(token)
     good = {"drift_ppm": -12.345, "nonce": n.hex(), "mac": drift_mac(ADMIN_KEY, n, -12_345)}
     assert token.ok("drift.set", good)["drift_ppm"] == -12.345
+
+
+def test_a_nonce_expires_after_its_lifetime(tmp_path: Path) -> None:
+    """docs/protocol.md: a nonce expires 60 s after it was issued. The device is driven under
+    MicroPython on the sim board with its lifetime shortened, so the test need not wait 60 s."""
+    from tests.micropython_runner import run_micropython
+
+    key = ADMIN_KEY.hex()
+    code = f"""\
+import json, time
+from binascii import unhexlify, hexlify
+from boards import sim
+import clock, device, otp, protocol, store
+hw = sim.make()
+st = store.Store(hw.storage_dir, hw.unique_id())
+st.load()
+ck = clock.Clock(hw)
+ck.set({now_ms()})
+dev = device.Device(hw, st, ck)
+dev.handle("lock", {{"admin_key": "{key}"}})
+dev.nonce_ms = 100
+out = []
+for pause_ms in (0, 300):
+    nonce = dev.handle("time.nonce", {{}})["nonce"]
+    time.sleep_ms(pause_ms)
+    target = ck.now_ms()
+    msg = b"baoling-time-v1\\x00" + unhexlify(nonce) + target.to_bytes(8, "big")
+    mac = hexlify(otp.hmac_digest("sha256", unhexlify("{key}"), msg)).decode()
+    try:
+        dev.handle("time.set", {{"time_ms": target, "nonce": nonce, "mac": mac}})
+        out.append("ok")
+    except protocol.Refused as e:
+        out.append([e.code, e.message])
+print(json.dumps(out))
+"""
+    got = json.loads(run_micropython(code, cwd=tmp_path))
+    assert got == ["ok", ["auth_failed", "nonce is not current"]]

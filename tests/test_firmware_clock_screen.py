@@ -1,4 +1,4 @@
-"""What the token shows depends on its clock: SET TIME when untrusted, drift-corrected codes.
+"""What the token shows: SET TIME when its clock is untrusted, drift-corrected codes, profiles.
 
 Sources of truth: the issue ("an untrusted clock shows SET TIME, never a code"; "a stored
 drift correction (ppm, set by the host) is applied to the time the OTP uses"; "the code shown
@@ -54,7 +54,7 @@ def test_the_screen_shows_the_verifier_cores_code_for_the_device_time(token: Tok
         step = otp.step_at(token.ok("time.get")["time_ms"] / 1000)
         # the screen shows this step's code, or the next one's if a boundary passes meanwhile
         expected = {otp.code_at_step(step), otp.code_at_step(step + 1)}
-        screen = token.sim.wait_screen(lambda s: s.get("code") in expected)
+        screen = token.sim.wait_screen(lambda s, e=expected: s.get("code") in e)
         assert screen["label"] == "alice" and 1 <= screen["seconds_left"] <= 30
         token.sim.age(30)  # next period
 
@@ -82,3 +82,17 @@ def test_drift_correction_changes_the_code_at_the_corrected_moment(token: TokenL
     # without the correction the raw clock is 6 s past the boundary already
     token.ok("drift.set", {"drift_ppm": 0})
     assert token.ok("time.get")["time_ms"] - boundary_ms > 5_000
+
+
+def test_a_short_press_shows_the_next_profile(token: TokenLink) -> None:
+    """The issue's buttons: a short press moves to the next profile, wrapping around."""
+    token.set_time(now_ms())
+    token.write(0, label="first")
+    token.write(2, label="third")
+    shown = token.sim.wait_screen(lambda s: s.get("slots") == 2)
+    assert (shown["label"], shown["slot"]) == ("first", 0)
+    token.sim.press(0.15)
+    shown = token.sim.wait_screen(lambda s: s.get("label") == "third")
+    assert (shown["slot"], shown["slots"]) == (1, 2)
+    token.sim.press(0.15)
+    token.sim.wait_screen(lambda s: s.get("label") == "first")
