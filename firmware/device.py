@@ -8,7 +8,7 @@ from micropython import const
 import otp
 from clock import BUILD_MS, END_MS
 from protocol import MAX_LINE, VERSION, Refused, choice, hexbytes, integer, number, only, text
-from store import SLOTS, StoreError
+from store import SLOTS
 
 FIRMWARE = "0.1.0"
 _NONCE = const(16)  # nonce bytes
@@ -39,7 +39,7 @@ class Confirm:
         self._value = value
 
     def run(self):
-        """Carry the operation out (the press came), through Device.finish."""
+        """Carry the operation out: the press came."""
         return self._action(self._value, time.ticks_diff(time.ticks_ms(), self.started))
 
 
@@ -69,26 +69,12 @@ class Device:
             "wipe": self._wipe,
         }
 
-    @property
-    def locked(self):
-        return self._store.locked
-
     def handle(self, op, args):
-        """Return a result dict or a Confirm, or raise Refused."""
+        """Return a result dict or a Confirm, or raise Refused (or store.StoreError)."""
         action = self._ops.get(op)
         if action is None:
             raise Refused("unknown_op", "unknown op: " + op[:32])
-        try:
-            return action(args)
-        except StoreError as exc:
-            raise Refused("store_error", str(exc.args[0]))
-
-    def finish(self, confirm):
-        """Run a confirmed operation; return its result or raise Refused."""
-        try:
-            return confirm.run()
-        except StoreError as exc:
-            raise Refused("store_error", str(exc.args[0]))
+        return action(args)
 
     # --- operations -------------------------------------------------------------------------
 
@@ -141,7 +127,7 @@ class Device:
         """A clock change: free before lock; after lock the admin MAC, and the button for a
         change of more than _JUMP_MS or on an untrusted clock."""
         timeout_s = integer(args, "timeout_s", 1, _MAX_TIMEOUT_S, _TIMEOUT_S)
-        if self.locked:
+        if self._store.locked:
             self._authenticate(args, prefix, value)
             clock = self._clock
             if not clock.trusted() or abs(moved_to - clock.now_ms()) > _JUMP_MS:
@@ -198,7 +184,7 @@ class Device:
         if not _KEY_MIN <= len(key) <= _KEY_MAX:
             raise Refused("bad_secret", "secret must be 10..64 bytes")
         store = self._store
-        if self.locked and store.status(slot) is not None:
+        if self._store.locked and store.status(slot) is not None:
             raise Refused("slot_occupied", "slot %d is occupied and the token is locked" % slot)
         store.write(slot, key, algorithm, digits, period, label, issuer)
         self.changed = True
@@ -214,7 +200,7 @@ class Device:
     def _profile_erase(self, args):
         only(args, ("slot",))
         slot = self._slot(args)
-        if self.locked:
+        if self._store.locked:
             raise Refused("locked", "token is locked")
         if self._store.status(slot) is None:
             raise Refused("empty_slot", "slot %d is empty" % slot)
@@ -225,7 +211,7 @@ class Device:
     def _lock(self, args):
         only(args, ("admin_key",))
         key = hexbytes(args, "admin_key", _ADMIN_KEY, _ADMIN_KEY)
-        if self.locked:
+        if self._store.locked:
             raise Refused("locked", "token is locked")
         self._store.set_lock(key)
         self.changed = True

@@ -14,7 +14,7 @@ from clock import Clock
 from device import Confirm, Device
 from link import TOO_LONG, Lines, Port
 from protocol import Refused, answer, parse, refusal
-from store import Store
+from store import Store, StoreError
 
 _BUTTON_MS = const(20)  # button sample interval, and the longest sleep of the loop
 _FRAME_MS = const(100)  # longest wait between display checks
@@ -126,9 +126,6 @@ class Screen:
             return ("store_error", "") if store.corrupt() else ("no_secret", "")
         return None
 
-    def ms_to_next_second(self):
-        return 1000 - self._clock.now_ms() % 1000
-
 
 class Token:
     """The running token: its parts and its three tasks."""
@@ -140,6 +137,7 @@ class Token:
         clock = Clock(hw, store.drift_ppb, store.synced_ms)
         clock.restore()
         self.store = store
+        self.clock = clock
         self.dev = Device(hw, store, clock)
         self.screen = Screen(hw, self.dev, store, clock)
         self.button = Button(hw.button)
@@ -184,6 +182,8 @@ class Token:
             return answer(rid, result)
         except Refused as exc:
             return refusal(rid, exc.code, exc.message)
+        except StoreError as exc:
+            return refusal(rid, "store_error", exc.args[0])
         except Exception:  # noqa: BLE001 - the device must answer and keep running
             return refusal(rid, "internal", "internal error")
 
@@ -203,7 +203,7 @@ class Token:
             self.dev.changed = True
         if not pending.pressed:
             raise Refused("button_timeout", "no button press within %d s" % pending.timeout_s)
-        return self.dev.finish(pending)
+        return pending.run()
 
     def tick(self):
         """Sample the button; redraw if a second boundary passed or something changed."""
@@ -223,7 +223,8 @@ class Token:
                 screen.update()
             except Exception:  # noqa: BLE001 - a drawing fault must not stop the link
                 self.dev.changed = True
-            self._draw_at = time.ticks_add(now, min(screen.ms_to_next_second() + 1, _FRAME_MS))
+            to_next_second = 1001 - self.clock.now_ms() % 1000
+            self._draw_at = time.ticks_add(now, min(to_next_second, _FRAME_MS))
 
 
 def main():

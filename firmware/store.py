@@ -26,20 +26,13 @@ _HEAD = const(5)  # magic + flag byte
 _MODE_CBC = const(2)  # cryptolib.aes mode
 _MAX_FILE = const(1024)
 _SETTINGS = const(-1)  # slot number of the settings file
+_ENOENT = const(2)  # errno: no such file
 
 CORRUPT = "corrupt"  # a slot whose file failed its check
 
 
 class StoreError(Exception):
     """Writing the store failed (flash full or failing); the old state is kept."""
-
-
-def _has_cryptolib():
-    try:
-        import cryptolib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class Store:
@@ -50,7 +43,12 @@ class Store:
         seed = b"\x00" + bytes(unique_id)
         self._enc_key = hashlib.sha256(b"baoling-store-enc-v1" + seed).digest()
         self._mac_key = hashlib.sha256(b"baoling-store-mac-v1" + seed).digest()
-        self._crypto = _has_cryptolib()
+        try:
+            import cryptolib  # noqa: F401
+
+            self._crypto = True
+        except ImportError:
+            self._crypto = False
         self.encrypted = self._crypto if encrypt is None else encrypt
         self._slots = [None] * SLOTS
         self._admin = None
@@ -245,19 +243,22 @@ class Store:
         try:
             os.remove(path)
         except OSError as exc:
-            if _exists(path):
-                raise StoreError("could not erase the store") from exc
+            if exc.errno != _ENOENT:
+                raise StoreError("could not erase the store")
 
     def _read(self, slot):
         """The record of a file, None when absent, CORRUPT when it fails a check."""
         path = self._path(slot)
         _forget(path + ".new")  # a write cut before its rename: the old file stands
-        if not _exists(path):
-            return None
-        return self._decode(slot, _slurp(path))
+        try:
+            with open(path, "rb") as f:
+                data = f.read(_MAX_FILE + 1)
+        except OSError as exc:
+            return None if exc.errno == _ENOENT else CORRUPT
+        return CORRUPT if len(data) > _MAX_FILE else self._decode(slot, data)
 
     def _decode(self, slot, data):
-        if data is None or len(data) < _HEAD + _IV + _TAG or data[:4] != _MAGIC:
+        if len(data) < _HEAD + _IV + _TAG or data[:4] != _MAGIC:
             return CORRUPT
         if not _same(self._tag(slot, data[:-_TAG]), data[-_TAG:]):
             return CORRUPT
@@ -307,23 +308,6 @@ def _same(a, b):
     for i in range(len(a)):
         diff |= a[i] ^ b[i]
     return diff == 0
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-    except OSError:
-        return False
-    return True
-
-
-def _slurp(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_FILE + 1)
-    except OSError:
-        return None
-    return None if len(data) > _MAX_FILE else data
 
 
 def _forget(path):
