@@ -18,6 +18,8 @@ from PIL import Image, ImageOps
 
 SIM_DIR = ".sim"
 BUTTON = "button"
+BUTTON_SEEN = "button_seen"
+PRESS_WAIT_S = 3.0  # longest wait for the board to read the button at each step of a press
 CLOCK = "clock.json"
 CLOCK_BASE = "clock_base.json"
 RTC = "rtc.json"
@@ -51,13 +53,37 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def press(state_dir: Path, seconds: float = 0.1) -> None:
-    """Hold the button for `seconds` (the board polls it, so keep it above ~50 ms)."""
-    button = control_dir(state_dir) / BUTTON
-    button.touch()
+    """Hold the button for `seconds` as the firmware sees it, then let go.
+
+    The sim board reports its reads of the button (file BUTTON_SEEN), so the hold is timed
+    from the firmware's first read and lasts at least two reads (its debounce), and press()
+    returns once a read saw the release: a busy machine cannot shorten or merge presses.
+    A board that does not read the button within PRESS_WAIT_S (off, or no firmware polling
+    it) gets a press of that long.
+    """
+    sim = control_dir(state_dir)
+    seen = sim / BUTTON_SEEN
+    seen.unlink(missing_ok=True)
+    (sim / BUTTON).touch()
     try:
+        if not _wait_seen(seen, lambda reads: reads >= 1):
+            return  # nobody reads the button: nothing to time
         time.sleep(seconds)
+        _wait_seen(seen, lambda reads: reads >= 2)
     finally:
-        button.unlink(missing_ok=True)
+        (sim / BUTTON).unlink(missing_ok=True)
+    _wait_seen(seen, lambda reads: reads == 0)
+
+
+def _wait_seen(seen: Path, done: Callable[[int], bool]) -> bool:
+    """Wait up to PRESS_WAIT_S for the board's report to satisfy `done`."""
+    deadline = time.monotonic() + PRESS_WAIT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if done(int(seen.read_text())):
+                return True
+        time.sleep(0.005)
+    return False
 
 
 def clock_knobs(state_dir: Path) -> dict[str, Any]:
@@ -124,7 +150,7 @@ def power_up(state_dir: Path) -> None:
 def power_down(state_dir: Path) -> None:
     """The display goes dark and forgets its picture; the button is let go."""
     sim = control_dir(state_dir)
-    for name in (SCREEN_PBM, SCREEN_JSON, BUTTON):
+    for name in (SCREEN_PBM, SCREEN_JSON, BUTTON, BUTTON_SEEN):
         (sim / name).unlink(missing_ok=True)
 
 

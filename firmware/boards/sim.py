@@ -2,6 +2,8 @@
 # its working folder as the device filesystem; the host launcher (host_tools/simulator.py)
 # drives the "hardware" through small files in .sim/ (docs/simulator.md):
 #   .sim/button       exists while the button is held
+#   .sim/button_seen  how many reads saw it held (1, 2, then no more writes), "0" once a read
+#                     saw it released: the host times presses by what the firmware saw
 #   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery"}: host's clock knobs
 #   .sim/clock_base.json  the running clock's last setting; rewritten by the host at power-up
 #   .sim/rtc.json     the battery-backed RTC (erased by the host at power-up without battery)
@@ -33,6 +35,8 @@ _HEAP_EVERY = const(50)  # heap.json is rewritten when the peak rises and every 
 
 _DIR = ".sim"
 _BUTTON = ".sim/button"
+_SEEN = ".sim/button_seen"
+_SEEN_REPORTS = const(2)  # reads reported while held: enough for a debounced press
 _CLOCK = ".sim/clock.json"
 _BASE = ".sim/clock_base.json"
 _RTC = ".sim/rtc.json"
@@ -132,13 +136,22 @@ class Display(framebuf.FrameBuffer):
 
 
 class Button:
-    # Held while the host keeps .sim/button in place.
+    # Held while the host keeps .sim/button in place; reports what it saw (see above).
+
+    def __init__(self):
+        self._held = 0
 
     def value(self):
         try:
             os.stat(_BUTTON)
         except OSError:
+            if self._held:
+                self._held = 0
+                _replace(_SEEN, b"0")
             return 0
+        if self._held < _SEEN_REPORTS:
+            self._held += 1
+            _replace(_SEEN, b"%d" % self._held)
         return 1
 
 
