@@ -1,6 +1,7 @@
 # The token's state machine: what each protocol operation does in each state (empty,
-# provisioned, locked), the admin-key guard on the clock, the nonce, and what a button press
-# means. No I/O of its own: main.py feeds it requests and button events and waits for presses.
+# provisioned, locked), the admin-key guard on the clock and its nonce, and which operations
+# wait for the button (Confirm). No I/O of its own: main.py feeds it requests, waits for the
+# press a Confirm asks for, and shows what changed.
 import time
 
 from micropython import const
@@ -28,7 +29,7 @@ _DRIFT_PREFIX = b"baoling-drift-v1\x00"
 
 
 class Confirm:
-    """An operation that runs only after a long press within timeout_ms (wipe, big clock jump)."""
+    """An operation that runs only after a long press within timeout_s (wipe, big clock jump)."""
 
     def __init__(self, kind, timeout_s, action, value):
         self.kind = kind  # "wipe" or "time": which screen asks for the press
@@ -153,10 +154,10 @@ class Device:
         """After lock: the admin-key MAC over the current nonce and the new value."""
         if "nonce" not in args or "mac" not in args:
             raise Refused("auth_failed", "nonce and mac required after lock")
-        nonce = hexbytes(args, "nonce", _NONCE, _NONCE)
-        mac = hexbytes(args, "mac", 32, 32)
         current = self._nonce
         self._nonce = None  # single use: any attempt ends the current nonce
+        nonce = hexbytes(args, "nonce", _NONCE, _NONCE)
+        mac = hexbytes(args, "mac", 32, 32)
         if (
             current is None
             or time.ticks_diff(time.ticks_ms(), self._nonce_at) > self.nonce_ms
@@ -184,7 +185,7 @@ class Device:
         if not _KEY_MIN <= len(key) <= _KEY_MAX:
             raise Refused("bad_secret", "secret must be 10..64 bytes")
         store = self._store
-        if self._store.locked and store.status(slot) is not None:
+        if store.locked and store.status(slot) is not None:
             raise Refused("slot_occupied", "slot %d is occupied and the token is locked" % slot)
         store.write(slot, key, algorithm, digits, period, label, issuer)
         self.changed = True
@@ -194,7 +195,11 @@ class Device:
         only(args, ("slot", "challenge"))
         slot = self._slot(args)
         challenge = hexbytes(args, "challenge", _CHALLENGE_MIN, _CHALLENGE_MAX)
-        self._usable(slot)
+        status = self._store.status(slot)
+        if status is None:
+            raise Refused("empty_slot", "slot %d is empty" % slot)
+        if status != "ok":
+            raise Refused("corrupt_slot", "slot %d is corrupt; write or erase it" % slot)
         return {"mac": _hex(self._store.prove(slot, challenge))}
 
     def _profile_erase(self, args):
@@ -236,13 +241,6 @@ class Device:
 
     def _slot(self, args):
         return integer(args, "slot", 0, SLOTS - 1)
-
-    def _usable(self, slot):
-        status = self._store.status(slot)
-        if status is None:
-            raise Refused("empty_slot", "slot %d is empty" % slot)
-        if status != "ok":
-            raise Refused("corrupt_slot", "slot %d is corrupt; write or erase it" % slot)
 
 
 def _round(x):

@@ -19,7 +19,7 @@ from store import Store, StoreError
 _BUTTON_MS = const(20)  # button sample interval, and the longest sleep of the loop
 _FRAME_MS = const(100)  # longest wait between display checks
 _FLASH_MS = const(2000)  # how long "locked"/"wiped" stays on screen
-_RESTART_MS = const(1000)  # pause before the loop restarts after a fault (locked token)
+_RESTART_MS = const(1000)  # pause before the loop restarts after an unexpected fault
 _CTRL_C = const(3)
 _NO_INTR = const(-1)
 
@@ -128,7 +128,7 @@ class Screen:
 
 
 class Token:
-    """The running token: its parts and its three tasks."""
+    """The running token: its parts and its loop."""
 
     def __init__(self, hw):
         self.hw = hw
