@@ -6,8 +6,11 @@ on the simulator's screen equals the verifier core's code for the same secret an
 docs/protocol.md's drift formula. Codes come from verifier.otp, the verifier's own core.
 """
 
+import json
 import time
+from pathlib import Path
 
+from tests.micropython_runner import run_micropython
 from tests.test_firmware_protocol_ops import SECRET, TokenLink, now_ms, token
 from verifier.otp import TOTP
 
@@ -96,3 +99,42 @@ def test_a_short_press_shows_the_next_profile(token: TokenLink) -> None:
     assert (shown["slot"], shown["slots"]) == (1, 2)
     token.sim.press(0.15)
     token.sim.wait_screen(lambda s: s.get("label") == "first")
+
+
+def test_the_display_sleeps_when_idle_and_a_press_only_wakes_it(tmp_path: Path) -> None:
+    """Real boards set hw.sleep_s (the sim board does not): main.py's loop, run under
+    MicroPython on the sim board with sleep_s = 1, turns the display off after a second
+    without a press, and the next short press wakes it without moving to the next profile."""
+    code = f"""\
+import json, os, time
+from boards import sim
+import main
+hw = sim.make()
+hw.sleep_s = 1
+token = main.Token(hw)
+token.clock.set({now_ms()})
+token.store.write(0, b"0123456789abcdef", "sha1", 6, 30, "first", "")
+token.store.write(1, b"fedcba9876543210", "sha1", 6, 30, "second", "")
+def run_for(ms):
+    end = time.ticks_add(time.ticks_ms(), ms)
+    while time.ticks_diff(end, time.ticks_ms()) > 0:
+        token.tick()
+        time.sleep_ms(20)
+def press():
+    open(".sim/button", "w").close()
+    run_for(150)
+    os.remove(".sim/button")
+    run_for(100)
+out = []
+run_for(300)
+out.append([hw.display.on, token.screen.slot])
+run_for(1200)
+out.append([hw.display.on, token.screen.slot])
+press()
+out.append([hw.display.on, token.screen.slot])
+press()
+out.append([hw.display.on, token.screen.slot])
+print(json.dumps(out))
+"""
+    got = json.loads(run_micropython(code, cwd=tmp_path).strip().splitlines()[-1])
+    assert got == [[True, 0], [False, 0], [True, 0], [True, 1]]
