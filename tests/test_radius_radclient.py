@@ -26,13 +26,16 @@ LOCKOUT_AFTER = 3
 
 def radclient(port: int, user: str, password: str, *, secret: str = SHARED_SECRET,
               message_authenticator: bool = False) -> str:
-    """"accept", "reject" or "no reply", as radclient reports it (one try, one second)."""
+    """"accept", "reject" or "no reply", as radclient reports it.
+
+    Three tries two seconds apart, as a NAS would: a busy machine can be slow, and a
+    retransmitted request gets the first answer again (see the end of this file)."""
     attributes = f"User-Name = {user}, User-Password = {password}"
     if message_authenticator:
         attributes += ", Message-Authenticator = 0x00"
     proc = subprocess.run(
-        ["radclient", "-r", "1", "-t", "1", f"127.0.0.1:{port}", "auth", secret],
-        input=attributes + "\n", capture_output=True, text=True, timeout=10,
+        ["radclient", "-r", "3", "-t", "2", f"127.0.0.1:{port}", "auth", secret],
+        input=attributes + "\n", capture_output=True, text=True, timeout=30,
     )
     if "Received Access-Accept" in proc.stdout:
         return "accept"
