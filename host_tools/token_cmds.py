@@ -122,6 +122,7 @@ def list_tokens(port: tuple[str, ...], as_json: bool) -> None:
     Without --port, ports with the USB ids of MicroPython boards and common USB-serial bridges
     are probed with `info`.
 
+    \b
     Examples:
       baoling token list
       baoling token list --port /dev/pts/3 --json
@@ -144,6 +145,7 @@ def list_tokens(port: tuple[str, ...], as_json: bool) -> None:
 def info(port: str, as_json: bool) -> None:
     """Show a token's serial, firmware, state, clock and profiles (never a secret).
 
+    \b
     Examples:
       baoling token info --port /dev/ttyACM0
     """
@@ -161,6 +163,7 @@ def sync_time_cmd(port: str, keys_path: Path | None, as_json: bool) -> None:
     A second sync, hours or more after the first, measures how fast the token's clock runs and
     stores a correction. A locked token needs its admin key from the key file.
 
+    \b
     Examples:
       baoling token sync-time --port /dev/ttyACM0
     """
@@ -325,6 +328,7 @@ def provision_cmd(
     prove step matched. A new secret needs somewhere to go; an existing account's secret
     (--uri, --secret) needs nothing more.
 
+    \b
     Examples:
       baoling token provision --port /dev/ttyACM0 --uri - < uri.txt
       baoling token provision --port /dev/ttyACM0 --label alice --issuer ACME \\
@@ -391,6 +395,7 @@ def prove(port: str, slot: int, uri: str | None, secret: str | None, as_json: bo
     The token answers an HMAC over a fresh random challenge; it is compared with the one
     computed here from the secret you give. The algorithm is the slot's own.
 
+    \b
     Examples:
       echo JBSWY3DPEHPK3PXPJBSWY3DP | baoling token prove --port /dev/ttyACM0 --secret -
     """
@@ -423,6 +428,7 @@ def lock(port: str, keys_path: Path | None, force: bool, as_json: bool) -> None:
     reach the token, and clock changes need the admin key. Only a wipe, confirmed on the
     token's button, undoes it.
 
+    \b
     Examples:
       baoling token lock --port /dev/ttyACM0 --keys ~/baoling-keys.json
     """
@@ -448,6 +454,7 @@ def lock(port: str, keys_path: Path | None, force: bool, as_json: bool) -> None:
 def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
     """Erase every secret, the admin key and the lock; confirmed on the token's button.
 
+    \b
     Examples:
       baoling token wipe --port /dev/ttyACM0
     """
@@ -496,6 +503,7 @@ def batch(
     plug in the next. Run the same command again after an interruption: rows already done
     are skipped, and so are tokens already provisioned.
 
+    \b
     Examples:
       baoling token batch staff.csv --pskc staff.pskc --pskc-password --lock
     """
@@ -565,6 +573,7 @@ def flash_cmd(
     reboots and checks with `info` that the new version runs. Profiles stored on the token are
     kept. A locked token is refused.
 
+    \b
     Examples:
       baoling token flash --port /dev/ttyACM0 --board pico --ssd1306 ssd1306.py
     """

@@ -4,10 +4,12 @@ USB ids narrow the search without opening unrelated devices; only the probe says
 token. Ports named explicitly (the simulator's pty has no USB ids) are probed as they are.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from serial.tools import list_ports
+from serial.tools.list_ports_common import ListPortInfo
 
 from provisioning.errors import BaolingError
 from provisioning.link import Link
@@ -35,10 +37,10 @@ class Found:
     problem: str = ""
 
 
-def candidate_ports() -> list[str]:
-    """Serial ports whose USB vendor/product id is one a token can have."""
+def candidate_ports(listed: Iterable[ListPortInfo] | None = None) -> list[str]:
+    """Serial ports (default: the system's) whose USB vendor/product id a token can have."""
     ports = []
-    for port in list_ports.comports():
+    for port in list_ports.comports() if listed is None else listed:
         if port.vid in USB_IDS:
             products = USB_IDS[port.vid]
             if products is None or port.pid in products:

@@ -10,9 +10,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyotp
+from click.testing import CliRunner
 
+from host_tools.cli import cli
 from host_tools.simulator import Simulator
 from provisioning.link import Link
 from provisioning.profile import Profile
@@ -71,6 +74,21 @@ def wait_for_reference_code(sim: Simulator, profile: Profile, timeout: float = 5
         return screen.get("screen") == "code" and screen.get("code") == reference
 
     return sim.wait_screen(shows_reference_code, timeout)
+
+
+def baoling(*args: str, stdin: str = "", env: dict | None = None) -> SimpleNamespace:
+    """`baoling ARGS` in this process (click's CliRunner): fast, for commands expected to work.
+
+    Library errors are not turned into their one line here (that is host_tools.cli.main's job,
+    tested through run_baoling); they come back as `exception`.
+    """
+    result = CliRunner().invoke(cli, list(args), input=stdin, env=env)
+    return SimpleNamespace(
+        returncode=result.exit_code,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        exception=result.exception,
+    )
 
 
 def run_baoling(

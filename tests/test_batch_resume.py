@@ -9,7 +9,7 @@ import sys
 import time
 from contextlib import ExitStack
 
-from provisioning_sim import run_baoling
+from provisioning_sim import baoling
 
 from host_tools.simulator import Simulator
 from provisioning.link import Link
@@ -61,7 +61,7 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
         done_before = [json.loads(line) for line in results.read_text().splitlines()]
         assert 1 <= len(done_before) < 3
 
-        second = run_baoling(*args, "--json", env=env)
+        second = baoling(*args, "--json", env={"BAOLING_PSKC_PASSWORD": PASSWORD})
         assert second.returncode == 0, second.stderr
         assert json.loads(second.stdout)["done"] == 3
 

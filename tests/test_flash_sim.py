@@ -5,7 +5,7 @@ import json
 import shutil
 
 import pytest
-from provisioning_sim import run_baoling, wait_for_reference_code
+from provisioning_sim import baoling, wait_for_reference_code
 
 from host_tools.simulator import FIRMWARE_DIR, Simulator
 from provisioning.errors import TokenLocked
@@ -37,7 +37,7 @@ def test_flash_deploys_mpy_files_and_the_new_version_answers(tmp_path, new_firmw
             tok = Token(link)
             old_version = tok.info["firmware"]
             provision(tok, PROFILE, keys=KeyStore(tmp_path / "k"))
-        proc = run_baoling(
+        proc = baoling(
             "token", "flash", "--port", sim.port, "--board", "sim",
             "--firmware", str(new_firmware), "--json",
         )

@@ -7,7 +7,7 @@ import os
 
 import httpx
 import pytest
-from provisioning_sim import StoresAnotherSecret, run_baoling, sim_token
+from provisioning_sim import StoresAnotherSecret, baoling, run_baoling, sim_token
 
 from host_tools.verifier_cmds import ServerProcess
 from provisioning.enrol import VerifierClient
@@ -43,7 +43,7 @@ def registered(verifier, token_id: str) -> int:
 
 
 def test_enrolled_token_shows_codes_the_verifier_accepts(verifier, token, tmp_path):
-    proc = run_baoling(
+    proc = baoling(
         "token", "provision", "--port", token.port, "--label", "alice", "--issuer", "ACME",
         "--algorithm", "sha256", "--digits", "8", "--period", "60",
         "--verifier", verifier.url, "--keys", str(tmp_path / "k"), "--json",
@@ -68,15 +68,15 @@ def test_wrong_api_key_fails_before_the_token_changes(verifier, token, tmp_path)
         f"Error: The verifier at {verifier.url} refused the API key: give a key with the admin "
         "scope (--api-key or BAOLING_API_KEY).\n"
     )
-    info = json.loads(run_baoling("token", "info", "--port", token.port, "--json").stdout)
+    info = json.loads(baoling("token", "info", "--port", token.port, "--json").stdout)
     assert info["profiles"] == []
 
 
 def test_token_already_enrolled_fails_before_the_token_changes(verifier, token, tmp_path):
     args = ["token", "provision", "--port", token.port, "--label", "carol", "--verifier",
             verifier.url, "--api-key", verifier.keys["admin"], "--keys", str(tmp_path / "k")]
-    assert run_baoling(*args).returncode == 0
-    info = json.loads(run_baoling("token", "info", "--port", token.port, "--json").stdout)
+    assert baoling(*args).returncode == 0
+    info = json.loads(baoling("token", "info", "--port", token.port, "--json").stdout)
     again = run_baoling(*args, "--force")
     assert again.stderr == (
         f"Error: The verifier at {verifier.url} already has a token {info['serial']}-0: delete "

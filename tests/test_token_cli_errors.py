@@ -8,7 +8,7 @@ import os
 import socket
 
 import pytest
-from provisioning_sim import run_baoling, sim_token
+from provisioning_sim import baoling, run_baoling, sim_token
 
 from provisioning.keystore import KeyStore
 from provisioning.link import open_port
@@ -45,7 +45,7 @@ def locked(tmp_path_factory):
 
 
 def profiles(sim) -> list:
-    return json.loads(run_baoling("token", "info", "--port", sim.port, "--json").stdout)["profiles"]
+    return json.loads(baoling("token", "info", "--port", sim.port, "--json").stdout)["profiles"]
 
 
 def test_no_such_port():
