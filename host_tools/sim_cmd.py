@@ -100,7 +100,7 @@ def run(
       mpremote connect ~/token1/.sim/port fs ls
     """
     try:
-        simulator = Simulator(state_dir, heap=heap, firmware_dir=firmware_dir)
+        simulator = Simulator(state_dir, heap=heap, firmware_dir=firmware_dir, png=True)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--heap") from exc
     if not (firmware_dir / "boards" / "sim.py").is_file():

@@ -5,7 +5,8 @@ The state folder is the device's filesystem (first start "flashes" it). The firm
 that pty and a second pty whose slave (`sim.port`) the host tools open, as they would a USB
 serial port. The thread also reboots the firmware when it exits, as a board reboots after
 mpremote's soft reset (see /work/shared/field-notes.md and docs/simulator.md), and keeps the
-screen's PNG up to date. Buttons and clock go through the files of host_tools.sim_control.
+screen's PNG up to date when asked to (a second thread, so drawing never delays bytes).
+Buttons and clock go through the files of host_tools.sim_control.
 """
 
 import contextlib
@@ -89,6 +90,7 @@ class Simulator:
         micropython: str | None = None,
         probe_heap: bool = False,
         compiled: bool = False,
+        png: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.firmware_dir = Path(firmware_dir)
@@ -100,6 +102,9 @@ class Simulator:
         self._heap_args = ["-X", f"heapsize={heap}"] if heap else []
         self._probe_heap = probe_heap
         self._compiled = compiled
+        self._png = png
+        self._png_thread: threading.Thread | None = None
+        self._png_stop = threading.Event()
         self._lock = threading.Lock()
         self._output = bytearray()
         self._commands: list[tuple[str, threading.Event]] = []
@@ -121,8 +126,6 @@ class Simulator:
         self._recent = b""
         self._booted_at = 0.0
         self._boot_due: tuple[float, bool] | None = None
-        self._png_checked = 0.0
-        self._png_stamp: int | None = -1
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -155,6 +158,11 @@ class Simulator:
             self._boot(raw_repl=False)
             self._thread = threading.Thread(target=self._relay, name="sim-relay", daemon=True)
             self._thread.start()
+            if self._png:
+                self._png_thread = threading.Thread(
+                    target=self._watch_png, name="sim-png", daemon=True
+                )
+                self._png_thread.start()
         except BaseException:
             self.close()
             raise
@@ -162,6 +170,10 @@ class Simulator:
 
     def close(self) -> None:
         """Stop the firmware and the relay, close every descriptor. Safe to call twice."""
+        self._png_stop.set()
+        if self._png_thread is not None:
+            self._png_thread.join(timeout=COMMAND_TIMEOUT_S)
+            self._png_thread = None
         if self._thread is not None and self._thread.is_alive():
             with contextlib.suppress(SimulatorError):
                 self._command("stop")
@@ -289,7 +301,8 @@ class Simulator:
                 writers.append(self._dev_fd)
         if self._to_host:
             writers.append(host_fd)
-        readable, writable, _ = select.select(readers, writers, [], PNG_EVERY_S)
+        wait = None if self._boot_due is None else max(0.0, self._boot_due[0] - time.monotonic())
+        readable, writable, _ = select.select(readers, writers, [], wait)
         if wake_r in readable:
             os.read(wake_r, 512)
             if not self._run_commands():
@@ -308,7 +321,6 @@ class Simulator:
             del self._to_dev[: self._write(self._dev_fd, self._to_dev)]
         if host_fd in writable:
             del self._to_host[: self._write(host_fd, self._to_host)]
-        self._refresh_png()
         return True
 
     def _run_commands(self) -> bool:
@@ -432,17 +444,15 @@ class Simulator:
         self._await_prompt = False
         self._boot_due = None
 
-    def _refresh_png(self) -> None:
-        """Re-render the PNG when the board wrote a new frame (checked every PNG_EVERY_S)."""
-        now = time.monotonic()
-        if now - self._png_checked < PNG_EVERY_S:
-            return
-        self._png_checked = now
+    def _watch_png(self) -> None:
+        """Re-render the PNG whenever the board wrote a new frame (checked every PNG_EVERY_S)."""
         pbm = sim_control.control_dir(self.state_dir) / sim_control.SCREEN_PBM
-        try:
-            stamp: int | None = pbm.stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._png_stamp:
-            self._png_stamp = stamp
-            sim_control.render_png(self.state_dir, self.png_path)
+        drawn: int | None = -1
+        while not self._png_stop.wait(PNG_EVERY_S):
+            try:
+                stamp: int | None = pbm.stat().st_mtime_ns
+            except FileNotFoundError:
+                stamp = None
+            if stamp != drawn:
+                drawn = stamp
+                sim_control.render_png(self.state_dir, self.png_path)

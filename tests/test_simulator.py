@@ -202,7 +202,15 @@ def test_a_flashed_device_is_not_flashed_again(tmp_path: Path, echo_firmware: Pa
         sim.wait_output(b"boot deployed")
 
 
-def test_screen_description_frame_and_png(sim: Simulator, link: serial.Serial, tmp_path: Path):
+def test_screen_description_frame_and_png(tmp_path: Path, echo_firmware: Path):
+    with (
+        Simulator(tmp_path / "device", firmware_dir=echo_firmware, png=True) as sim,
+        serial.Serial(sim.port, timeout=5) as link,
+    ):
+        check_screen(sim, link, tmp_path)
+
+
+def check_screen(sim: Simulator, link: serial.Serial, tmp_path: Path) -> None:
     assert sim.screen() == {}
     ask(link, "draw 7")
     assert sim.wait_screen(lambda s: s["n"] == 7) == {"screen": "test", "n": 7}
@@ -220,6 +228,13 @@ def test_screen_description_frame_and_png(sim: Simulator, link: serial.Serial, t
     while sim.png_path.read_bytes() != (tmp_path / "shot.png").read_bytes():
         assert time.monotonic() < deadline, "the watched PNG was not updated"
         time.sleep(0.05)
+
+
+def test_no_png_is_drawn_unless_asked(sim: Simulator, link: serial.Serial):
+    ask(link, "draw 2")
+    time.sleep(0.5)
+    assert (sim.state_dir / ".sim" / "screen.pbm").exists()
+    assert not sim.png_path.exists()
 
 
 def test_display_power_off_shows_a_dark_frame(sim: Simulator, link: serial.Serial):
