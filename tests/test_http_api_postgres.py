@@ -14,6 +14,7 @@ from host_tools.verifier_cmds import ServerProcess
 from verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs
 LOCKOUT_AFTER = 4
 
 
@@ -38,7 +39,7 @@ def nodes(postgres_server, tmp_path):
 
 def validate(server: ServerProcess, auth: dict, code: str) -> str:
     response = httpx.post(f"{server.url}/v1/validate", json={"token": "alice", "code": code},
-                          headers=auth)
+                          headers=auth, timeout=HTTP_TIMEOUT_S)
     return response.json()["result"]
 
 
@@ -54,5 +55,5 @@ def test_failures_on_both_nodes_add_up_to_one_lockout(nodes):
     for node in (one, two, one, two):
         validate(node, auth, wrong_code(pyotp.TOTP(SECRET)))
     assert validate(one, auth, pyotp.TOTP(SECRET).now()) == "reject"
-    shown = httpx.get(f"{two.url}/v1/tokens/alice", headers=auth).json()
+    shown = httpx.get(f"{two.url}/v1/tokens/alice", headers=auth, timeout=HTTP_TIMEOUT_S).json()
     assert shown["fail_count"] == LOCKOUT_AFTER

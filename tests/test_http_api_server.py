@@ -12,6 +12,7 @@ from host_tools.verifier_cmds import ServerProcess
 from verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs
 
 
 @pytest.fixture
@@ -31,14 +32,14 @@ def keys(data_dir):
 
 def validate(server: ServerProcess, auth: dict, code: str) -> str:
     response = httpx.post(f"{server.url}/v1/validate", json={"token": "alice", "code": code},
-                          headers=auth)
+                          headers=auth, timeout=HTTP_TIMEOUT_S)
     return response.json()["result"]
 
 
 def test_serve_with_no_configuration_keeps_its_data_under_home(tmp_path):
     env_home = {"HOME": str(tmp_path)}
     with ServerProcess([], env=env_home) as server:
-        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"{server.url}/healthz", timeout=HTTP_TIMEOUT_S).json() == {"status": "ok"}
     assert (tmp_path / ".local/share/baoling/verifier.sqlite3").exists()
 
 
@@ -48,14 +49,15 @@ def test_the_log_names_routes_but_holds_no_code_or_secret(data_dir, keys):
     with ServerProcess(["--data-dir", str(data_dir)]) as server:
         validate(server, keys, code)
         httpx.post(f"{server.url}/v1/validate?code={code}", json={"token": "alice", "code": code},
-                   headers=keys)
-        httpx.post(f"{server.url}/v1/validate", content=f'{{"code": "{code}"', headers=keys)
+                   headers=keys, timeout=HTTP_TIMEOUT_S)
+        httpx.post(f"{server.url}/v1/validate", content=f'{{"code": "{code}"', headers=keys,
+                   timeout=HTTP_TIMEOUT_S)
         httpx.post(f"{server.url}/v1/validate", json={"token": "alice", "code": code + "x"},
-                   headers=keys)
+                   headers=keys, timeout=HTTP_TIMEOUT_S)
         httpx.post(f"{server.url}/v1/tokens", json={"token": "bob", "secret": other_secret},
-                   headers=keys)
+                   headers=keys, timeout=HTTP_TIMEOUT_S)
         httpx.post(f"{server.url}/v1/tokens", json={"token": "eve", "secret": other_secret + "!"},
-                   headers=keys)
+                   headers=keys, timeout=HTTP_TIMEOUT_S)
     log = server.log()
     assert "POST /v1/validate 200" in log
     assert "POST /v1/tokens 201" in log

@@ -19,6 +19,7 @@ from verifier.radius import DICTIONARY_PATH, hash_pin
 from verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs
 SHARED_SECRET = "testing123"
 PIN = "4321"
 LOCKOUT_AFTER = 3
@@ -147,7 +148,7 @@ def test_code_accepted_over_radius_is_rejected_over_http(shared, user, totp):
     code = totp.now()
     assert radclient(server.radius_port, user, code) == "accept"
     response = httpx.post(f"{server.url}/v1/validate", json={"token": user, "code": code},
-                          headers={"Authorization": f"Bearer {key}"})
+                          headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT_S)
     assert response.json() == {"result": "reject"}
 
 
