@@ -24,7 +24,7 @@ from provisioning.discovery import find_tokens
 from provisioning.enrol import VerifierClient
 from provisioning.errors import BaolingError
 from provisioning.flash import BOARDS, flash
-from provisioning.keystore import KeyStore, default_path
+from provisioning.keystore import KeyStore
 from provisioning.link import Link
 from provisioning.otpauth import build_uri, parse_uri
 from provisioning.profile import (
@@ -49,8 +49,8 @@ keys_option = click.option(
     "--keys",
     "keys_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="BAOLING_KEY_FILE",
-    help=f"Admin key file of locked tokens [default: {default_path()}].",
+    help="Admin key file of locked tokens [default: $BAOLING_KEY_FILE, else "
+    "~/.config/baoling/admin-keys.json].",
 )
 button_timeout_option = click.option(
     "--timeout",

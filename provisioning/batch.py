@@ -128,17 +128,9 @@ class Results:
 
 
 def _record(row: Row, entry: Entry, locked: bool, admin_key: bytes | None) -> dict[str, Any]:
-    profile = entry.profile
     return {
         "row": row.number,
-        "serial": entry.serial,
-        "slot": entry.slot,
-        "token_id": entry.key_id,
-        "label": profile.label,
-        "issuer": profile.issuer,
-        "algorithm": profile.algorithm,
-        "digits": profile.digits,
-        "period": profile.period_s,
+        **entry.as_json(),
         "locked": locked,
         "admin_key": admin_key.hex() if admin_key else None,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -27,7 +27,6 @@ from provisioning.errors import (
 from provisioning.protocol import MAX_ID, Answer, decode_answer, encode_request
 
 DEFAULT_TIMEOUT_S = 3.0  # the protocol asks hosts to wait at least 2 s
-BUTTON_GRACE_S = 5.0  # beyond the device's own button timeout_s, before the host gives up
 MAX_ANSWER_BYTES = 64 * 1024  # an answer is < 1 KB; a longer line is noise and is dropped
 _READ_SLICE_S = 0.05
 

@@ -37,20 +37,8 @@ class Outcome:
     admin_key: bytes | None
 
     def as_json(self) -> dict:
-        """For --json and the batch results: everything but the secret and the admin key."""
-        profile = self.entry.profile
-        return {
-            "serial": self.entry.serial,
-            "slot": self.entry.slot,
-            "token_id": self.entry.key_id,
-            "label": profile.label,
-            "issuer": profile.issuer,
-            "algorithm": profile.algorithm,
-            "digits": profile.digits,
-            "period": profile.period_s,
-            "locked": self.locked,
-            "sync": self.sync.as_json(),
-        }
+        """For --json: everything but the secret and the admin key."""
+        return {**self.entry.as_json(), "locked": self.locked, "sync": self.sync.as_json()}
 
 
 def check_slot(token: Token, slot: int, *, force: bool) -> None:

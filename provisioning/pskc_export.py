@@ -12,6 +12,7 @@ the AES key; salt and iteration count are in the file).
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pskc import PSKC
 from pskc.exceptions import PSKCError
@@ -41,6 +42,20 @@ class Entry:
     def key_id(self) -> str:
         """The PSKC key id, also the token id a verifier enrols it under."""
         return token_id(self.serial, self.slot)
+
+    def as_json(self) -> dict[str, Any]:
+        """Where and what, without the secret: for --json output and batch results."""
+        profile = self.profile
+        return {
+            "serial": self.serial,
+            "slot": self.slot,
+            "token_id": self.key_id,
+            "label": profile.label,
+            "issuer": profile.issuer,
+            "algorithm": profile.algorithm,
+            "digits": profile.digits,
+            "period": profile.period_s,
+        }
 
 
 def token_id(serial: str, slot: int) -> str:

@@ -149,9 +149,6 @@ class Token:
                 "prove_mismatch",
             )
 
-    def erase(self, slot: int) -> None:
-        self.link.call("profile.erase", {"slot": slot})
-
     def lock(self, admin_key: bytes) -> None:
         self.link.call("lock", {"admin_key": admin_key.hex()})
 
