@@ -344,6 +344,8 @@ def provision_cmd(
         registrars.append(VerifierClient(verifier, api_key))
     if pskc_path is not None:
         registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password))
+    elif pskc_key_file is not None or pskc_password:
+        raise click.UsageError("--pskc-key-file and --pskc-password protect a --pskc FILE.")
     if not registrars and not show_uri and uri is None and secret is None:
         raise click.UsageError(
             "A new secret must be registered somewhere: give --verifier, --pskc or --show-uri."
