@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,14 +119,28 @@ def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     v = open_verifier(ctx, Policy(lockout_after_fails=lockout_after))
     if radius:
-        radius_server = RadiusServer(v, load_config(radius_config))
+        config = load_config(radius_config)
+        with _listening("udp", config.host, config.port):
+            radius_server = RadiusServer(v, config)
         threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
-        click.echo(f"RADIUS on udp {radius_server.config.host}:{radius_server.port}", err=True)
-    sock = listen_tcp(host, http_port)
+        click.echo(f"RADIUS on udp {config.host}:{radius_server.port}", err=True)
+    with _listening("tcp", host, http_port):
+        sock = listen_tcp(host, http_port)
     # Printed last: once this line is out, both listeners are bound (ServerProcess waits for it).
     click.echo(f"HTTP on http://{host}:{sock.getsockname()[1]}", err=True)
     config = uvicorn.Config(create_app(v), access_log=False, log_config=None)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextmanager
+def _listening(protocol: str, host: str, port: int) -> Iterator[None]:
+    """Turn a failure to bind (port taken, address not ours) into a one-line error."""
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {protocol} {host}:{port}: {exc.strerror or exc}"
+        ) from None
 
 
 def listen_tcp(host: str, port: int) -> socket.socket:

@@ -3,6 +3,8 @@ logs no codes or secrets, survives kill -9 without forgetting an accepted code."
 
 import base64
 import os
+import subprocess
+import sys
 
 import httpx
 import pyotp
@@ -72,3 +74,17 @@ def test_a_code_accepted_before_kill_9_is_rejected_after_restart(data_dir, keys)
     server.kill()
     with ServerProcess(["--data-dir", str(data_dir)]) as restarted:
         assert validate(restarted, keys, code) == "reject"
+
+
+def test_a_port_in_use_is_a_one_line_error(data_dir):
+    with ServerProcess(["--data-dir", str(data_dir)]) as running:
+        port = running.url.rsplit(":", 1)[1]
+        proc = subprocess.run(
+            [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+             "--data-dir", str(data_dir), "serve", "--http-port", port],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.endswith(
+        f"Error: cannot listen on tcp 127.0.0.1:{port}: Address already in use\n"
+    )
