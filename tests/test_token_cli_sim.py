@@ -165,6 +165,10 @@ def test_provision_into_a_protected_pskc_file_that_python_pskc_reads(token, tmp_
         "erin", "ACME", 8, 60
     )
     profile = Profile(key.secret, "sha1", 8, 60, "erin", "ACME")
+    said = (proc.stdout + proc.stderr).lower()
+    for form in (profile.secret_b32, profile.secret.hex()):
+        assert form.lower() not in said
+    assert profile.secret_b32.encode() not in token.device_output()
     wait_for_reference_code(token, profile)
 
 
