@@ -252,7 +252,8 @@ class RadiusServer(Server):
         raw = reply.ReplyPacket()
         self._answered[key] = (now + DUPLICATE_WINDOW_S, raw)
         pkt.fd.sendto(raw, pkt.source)
-        log.info("RADIUS %s from %s: %s", user_name or "(no User-Name)", pkt.source[0],
+        shown = user_name if user_name.isprintable() else repr(user_name)  # no forged lines
+        log.info("RADIUS %s from %s: %s", shown or "(no User-Name)", pkt.source[0],
                  "accept" if accepted else "reject")
 
 
