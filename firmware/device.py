@@ -24,6 +24,18 @@ _CHALLENGE_MIN = const(16)
 _CHALLENGE_MAX = const(64)
 _ADMIN_KEY = const(32)
 _TEXT = const(32)  # label, issuer
+_OPS = (
+    "info",
+    "time.get",
+    "time.nonce",
+    "time.set",
+    "drift.set",
+    "profile.write",
+    "profile.prove",
+    "profile.erase",
+    "lock",
+    "wipe",
+)
 _TIME_PREFIX = b"baoling-time-v1\x00"
 _DRIFT_PREFIX = b"baoling-drift-v1\x00"
 
@@ -57,25 +69,13 @@ class Device:
         self.started = time.ticks_ms()
         self.changed = True  # something the screen shows changed (main redraws)
         self.flash = None  # a status to show briefly after an operation: "locked", "wiped"
-        self._ops = {
-            "info": self._info,
-            "time.get": self._time_get,
-            "time.nonce": self._time_nonce,
-            "time.set": self._time_set,
-            "drift.set": self._drift_set,
-            "profile.write": self._profile_write,
-            "profile.prove": self._profile_prove,
-            "profile.erase": self._profile_erase,
-            "lock": self._lock,
-            "wipe": self._wipe,
-        }
 
     def handle(self, op, args):
-        """Return a result dict or a Confirm, or raise Refused (or store.StoreError)."""
-        action = self._ops.get(op)
-        if action is None:
+        """Return a result dict or a Confirm, or raise Refused (or store.StoreError).
+        Operation "a.b" is method _a_b; only the names in _OPS are reachable."""
+        if op not in _OPS:
             raise Refused("unknown_op", "unknown op: " + op[:32])
-        return action(args)
+        return getattr(self, "_" + op.replace(".", "_"))(args)
 
     # --- operations -------------------------------------------------------------------------
 

@@ -92,15 +92,17 @@ class Screen:
             self.slot = usable[0]
         slot = self.slot
         now_s = self._clock.now_ms() // 1000
-        period = store.period(slot)
+        profile = store.describe(slot)
+        period = profile["period"]
         left = period - now_s % period
         key = (slot, now_s // period)
         if key != self._key:
             self._key = key
             self._left = left
+            label, issuer = profile["label"], profile["issuer"]
+            label = issuer + ":" + label if issuer and label else label or issuer
             display.show_code(
-                store.code(slot, now_s), store.label(slot), left, period, usable.index(slot),
-                len(usable),
+                store.code(slot, now_s), label, left, period, usable.index(slot), len(usable)
             )
             self._hw.publish(display.description)
         elif left != self._left:

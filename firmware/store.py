@@ -22,9 +22,9 @@ _PLAIN = const(0)  # file flag: body stored as is
 _AES = const(1)  # file flag: body AES-256-CBC encrypted
 _IV = const(16)
 _TAG = const(32)
-_HEAD = const(5)  # magic + flag byte
+_HEAD = const(6)  # magic, flag byte, slot byte (binds a file to its slot)
 _MODE_CBC = const(2)  # cryptolib.aes mode
-_MAX_FILE = const(1024)
+_MAX_FILE = const(512)  # a profile file is about 320 bytes
 _SETTINGS = const(-1)  # slot number of the settings file
 _ENOENT = const(2)  # errno: no such file
 
@@ -61,15 +61,16 @@ class Store:
 
     def load(self):
         """Read every file; a file that fails its check is marked corrupt, never raised."""
+        buf = bytearray(_MAX_FILE)  # one buffer for every file, dropped after loading
         for slot in range(SLOTS):
-            record = self._read(slot)
+            record = self._read(slot, buf)
             if record is not None and record is not CORRUPT:
                 try:
                     record = _profile(record)
                 except (KeyError, TypeError, ValueError):
                     record = CORRUPT
             self._slots[slot] = record
-        record = self._read(_SETTINGS)
+        record = self._read(_SETTINGS, buf)
         if record is not None and record is not CORRUPT:
             try:
                 self.locked = record["lock"] is not False
@@ -126,13 +127,6 @@ class Store:
     def usable(self):
         """Slots that can show a code."""
         return [s for s in range(SLOTS) if self.status(s) == "ok"]
-
-    def label(self, slot):
-        entry = self._slots[slot]
-        return entry[5] + ":" + entry[4] if entry[5] and entry[4] else entry[4] or entry[5]
-
-    def period(self, slot):
-        return self._slots[slot][3]
 
     # --- using the secrets, inside ----------------------------------------------------------
 
@@ -211,11 +205,7 @@ class Store:
     # --- files ------------------------------------------------------------------------------
 
     def _path(self, slot):
-        return self._folder + _name(slot)
-
-    def _tag(self, slot, data):
-        """The file's HMAC, bound to its name so files cannot be swapped between slots."""
-        return otp.hmac_digest("sha256", self._mac_key, _name(slot).encode() + b"\x00" + data)
+        return self._folder + ("blset.dat" if slot == _SETTINGS else "bl%d.dat" % slot)
 
     def _write(self, slot, record):
         path = self._path(slot)
@@ -226,8 +216,8 @@ class Store:
 
             pad = 16 - len(body) % 16
             body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).encrypt(body + bytes([pad]) * pad)
-        data = _MAGIC + bytes([_AES if self.encrypted else _PLAIN]) + iv + body
-        data += self._tag(slot, data)
+        data = _MAGIC + bytes((_AES if self.encrypted else _PLAIN, slot & 0xFF)) + iv + body
+        data += otp.hmac_digest("sha256", self._mac_key, data)
         new = path + ".new"
         try:
             with open(new, "wb") as f:
@@ -246,21 +236,22 @@ class Store:
             if exc.errno != _ENOENT:
                 raise StoreError("could not erase the store")
 
-    def _read(self, slot):
-        """The record of a file, None when absent, CORRUPT when it fails a check."""
+    def _read(self, slot, buf):
+        """The record of a file, None when absent, CORRUPT when it fails a check. The file is
+        read into buf and looked at through memoryviews, which copy nothing."""
         path = self._path(slot)
         _forget(path + ".new")  # a write cut before its rename: the old file stands
         try:
             with open(path, "rb") as f:
-                data = f.read(_MAX_FILE + 1)
+                n = f.readinto(buf)
         except OSError as exc:
             return None if exc.errno == _ENOENT else CORRUPT
-        return CORRUPT if len(data) > _MAX_FILE else self._decode(slot, data)
-
-    def _decode(self, slot, data):
-        if len(data) < _HEAD + _IV + _TAG or data[:4] != _MAGIC:
+        data = memoryview(buf)[:n]
+        if n == _MAX_FILE or n < _HEAD + _IV + _TAG or data[:4] != _MAGIC:
             return CORRUPT
-        if not _same(self._tag(slot, data[:-_TAG]), data[-_TAG:]):
+        if data[5] != slot & 0xFF:
+            return CORRUPT  # a valid file copied to another slot's name
+        if not _same(otp.hmac_digest("sha256", self._mac_key, data[:-_TAG]), data[-_TAG:]):
             return CORRUPT
         flag = data[4]
         body = data[_HEAD + _IV : -_TAG]
@@ -283,10 +274,6 @@ class Store:
             return CORRUPT
         # the tag proves this firmware wrote the record; the type check guards a future format
         return record if type(record) is dict else CORRUPT
-
-
-def _name(slot):
-    return "blset.dat" if slot == _SETTINGS else "bl%d.dat" % slot
 
 
 def _profile(record):
