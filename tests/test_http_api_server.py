@@ -39,8 +39,8 @@ def validate(server: ServerProcess, auth: dict, code: str) -> str:
 
 
 def test_serve_with_no_configuration_keeps_its_data_under_home(tmp_path):
-    env_home = {"HOME": str(tmp_path)}
-    with ServerProcess([], env=env_home) as server:
+    no_settings = {"HOME": str(tmp_path), "BAOLING_DATA_DIR": "", "BAOLING_STORE_URL": ""}
+    with ServerProcess([], env=no_settings) as server:
         assert httpx.get(f"{server.url}/healthz", timeout=HTTP_TIMEOUT_S).json() == {"status": "ok"}
     assert (tmp_path / ".local/share/baoling/verifier.sqlite3").exists()
 

@@ -247,8 +247,7 @@ def test_help_has_examples(command):
 
 
 def test_default_data_folder_is_under_home(tmp_path):
-    env = dict(os.environ, HOME=str(tmp_path))
-    env.pop("BAOLING_DATA_DIR", None)
+    env = dict(os.environ, HOME=str(tmp_path), BAOLING_DATA_DIR="", BAOLING_STORE_URL="")
     proc = subprocess.run(
         [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier", "list",
          "--json"], env=env, capture_output=True, text=True,
