@@ -111,3 +111,26 @@ def test_token_in_the_pskc_file_but_not_in_the_results_is_recorded_not_reprovisi
         assert [(r["row"], r["label"]) for r in records] == [(1, "alice"), (2, "bob")]
         assert [o.entry.profile.label for o in done] == ["bob"]
         assert len(pskc.entries()) == 2
+
+
+def test_a_token_that_fails_is_left_out_and_its_row_goes_to_the_next(tmp_path):
+    from provisioning.batch import Batch, Results, read_manifest
+    from provisioning.errors import SlotOccupied
+    from provisioning.keystore import KeyStore
+    from provisioning.provision import provision
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(MANIFEST)
+    rows = read_manifest(manifest)[:1]
+    with Simulator(tmp_path / "theirs") as theirs, Simulator(tmp_path / "fresh") as fresh:
+        with Link(theirs.port) as link:  # locked by someone else, slot 0 in use
+            provision(Token(link), rows[0].profile(), lock=True, keys=KeyStore(tmp_path / "x"))
+        failures = []
+        run = Batch(rows, Results(tmp_path / "r.jsonl"), PskcFile(tmp_path / "b.pskc"),
+                    KeyStore(tmp_path / "k"), ports=[theirs.port, fresh.port])
+        run.run(on_wait=lambda: None, on_done=lambda outcome: None,
+                on_failed=lambda serial, exc: failures.append(exc))
+        assert [type(exc) for exc in failures] == [SlotOccupied]
+        with Link(fresh.port) as link:
+            fresh_serial = Token(link).serial
+        assert [r["serial"] for r in run.results.records] == [fresh_serial]
