@@ -69,9 +69,9 @@ def test_the_log_names_routes_but_holds_no_code_or_secret(data_dir, keys):
 
 def test_a_code_accepted_before_kill_9_is_rejected_after_restart(data_dir, keys):
     code = pyotp.TOTP(SECRET).now()
-    server = ServerProcess(["--data-dir", str(data_dir)])
-    assert validate(server, keys, code) == "accept"
-    server.kill()
+    with ServerProcess(["--data-dir", str(data_dir)]) as server:
+        assert validate(server, keys, code) == "accept"
+        server.kill()
     with ServerProcess(["--data-dir", str(data_dir)]) as restarted:
         assert validate(restarted, keys, code) == "reject"
 
