@@ -12,7 +12,11 @@ from contextlib import ExitStack
 from provisioning_sim import baoling
 
 from host_tools.simulator import Simulator
+from provisioning.batch import Batch, Results, read_manifest
+from provisioning.errors import SlotOccupied
+from provisioning.keystore import KeyStore
 from provisioning.link import Link
+from provisioning.provision import provision
 from provisioning.pskc_export import PskcFile
 from provisioning.token import Token
 
@@ -90,10 +94,6 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
 
 def test_token_in_the_pskc_file_but_not_in_the_results_is_recorded_not_reprovisioned(tmp_path):
     # The state an interruption between the two writes leaves: see provisioning/batch.py.
-    from provisioning.batch import Batch, Results, read_manifest
-    from provisioning.keystore import KeyStore
-    from provisioning.provision import provision
-
     manifest = tmp_path / "m.csv"
     manifest.write_text(MANIFEST)
     rows = read_manifest(manifest)
@@ -114,10 +114,6 @@ def test_token_in_the_pskc_file_but_not_in_the_results_is_recorded_not_reprovisi
 
 
 def test_a_token_that_fails_is_left_out_and_its_row_goes_to_the_next(tmp_path):
-    from provisioning.batch import Batch, Results, read_manifest
-    from provisioning.errors import SlotOccupied
-    from provisioning.keystore import KeyStore
-    from provisioning.provision import provision
 
     manifest = tmp_path / "m.csv"
     manifest.write_text(MANIFEST)
