@@ -26,7 +26,9 @@ from verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
+    DEFAULT_LOCKOUT_TZ,
     DEFAULT_PERIOD_S,
+    DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
 )
 from verifier.engine import Policy
@@ -89,17 +91,33 @@ def _when(timestamp: float | None) -> str:
 @click.option("--radius-config", type=click.Path(dir_okay=False, path_type=Path),
               envvar="BAOLING_RADIUS_CONFIG", help="RADIUS clients and users (TOML) "
               "[env BAOLING_RADIUS_CONFIG].")
+@click.option("--window", type=click.IntRange(0), default=DEFAULT_WINDOW_STEPS,
+              show_default=True, envvar="BAOLING_WINDOW_STEPS",
+              help="Time steps accepted either side of the token's predicted step "
+                   "[env BAOLING_WINDOW_STEPS].")
 @click.option("--lockout-after", type=click.IntRange(1), default=LOCKOUT_AFTER_FAILS,
-              show_default=True, help="Consecutive failures that lock a token.")
+              show_default=True, envvar="BAOLING_LOCKOUT_AFTER",
+              help="Consecutive failures that lock a token [env BAOLING_LOCKOUT_AFTER].")
+@click.option("--lockout-for", type=click.IntRange(1), default=None, metavar="SECONDS",
+              envvar="BAOLING_LOCKOUT_SECONDS",
+              help="How long a lock lasts; default: until midnight in --lockout-tz "
+                   "[env BAOLING_LOCKOUT_SECONDS].")
+@click.option("--lockout-tz", default=DEFAULT_LOCKOUT_TZ, show_default=True,
+              envvar="BAOLING_LOCKOUT_TZ", help="IANA time zone whose midnight ends a lock "
+              "[env BAOLING_LOCKOUT_TZ].")
+@click.option("--no-drift-learning", is_flag=True,
+              help="Keep each token's clock offset where enrolment or resync put it.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
-          radius_config: Path | None, lockout_after: int) -> None:
+          radius_config: Path | None, window: int, lockout_after: int,
+          lockout_for: int | None, lockout_tz: str, no_drift_learning: bool) -> None:
     """Serve the HTTP API (and RADIUS with --radius).
 
     Runs until Ctrl-C or SIGTERM.
 
     Prints the addresses it listens on to stderr. Requests are logged as one line each
-    (method, route, status, time): never a code, a secret or a query string.
+    (method, route, status, time): never a code, a secret or a query string. Nodes that
+    share a database should be started with the same window and lockout options.
 
     \b
     Examples:
@@ -107,6 +125,7 @@ def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
       baoling verifier --data-dir /var/lib/baoling serve --host 0.0.0.0 --http-port 8080
       baoling verifier --store-url postgresql+psycopg://baoling@db/baoling serve
       baoling verifier serve --radius --radius-config /etc/baoling/radius.toml
+      baoling verifier serve --lockout-after 5 --lockout-for 900
     """
     # Imported here: FastAPI and uvicorn would add about a second to every other command.
     import uvicorn
@@ -117,7 +136,10 @@ def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
     if radius and radius_config is None:
         raise RadiusConfigError("--radius needs --radius-config FILE (docs/verifier.md, RADIUS)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    v = open_verifier(ctx, Policy(lockout_after_fails=lockout_after))
+    policy = Policy(window_steps=window, lockout_after_fails=lockout_after,
+                    lockout_seconds=lockout_for, lockout_tz=lockout_tz,
+                    drift_learning=not no_drift_learning)
+    v = open_verifier(ctx, policy)
     if radius:
         config = load_config(radius_config)
         with _listening("udp", config.host, config.port):

@@ -88,3 +88,16 @@ def test_a_port_in_use_is_a_one_line_error(data_dir):
     assert proc.stderr.endswith(
         f"Error: cannot listen on tcp 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_an_unknown_lockout_time_zone_is_a_one_line_error(data_dir):
+    proc = subprocess.run(
+        [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+         "--data-dir", str(data_dir), "serve", "--lockout-tz", "Mars/Olympus_Mons"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "Error: lockout_tz must be an IANA time zone such as UTC or Asia/Shanghai, "
+        "not 'Mars/Olympus_Mons'\n"
+    )
