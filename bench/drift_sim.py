@@ -11,7 +11,9 @@ engine (verifier.engine.check, real codes from verifier.otp), window +-1 step, 3
   (a) no drift tracking: the window stays on the verifier's clock; nothing is ever learned;
   (b) offset only, as other servers do: after each accepted code the offset becomes the whole
       number of steps the token was found at (and so after a resync);
-  (c) Baoling: offset and rate learned from the history (verifier.drift).
+  (c) Baoling: offset and rate learned from the history (verifier.drift);
+  (d) as (c), and the verifier knows when the token's clock was set (Drift.clock_set_at), as
+      when `baoling token` sets the clock and registers the token in one go.
 A rejected right code is a false reject. In (b) and (c) the user then calls the helpdesk and an
 administrator resyncs the token with two consecutive codes (verifier.engine.resync, with a
 window of +-HELPDESK_RESYNC_STEPS, wider than 3 years of drift); (a) has nothing to resync.
@@ -92,6 +94,7 @@ class Strategy:
     name: str
     policy: Policy
     helpdesk_policy: Policy
+    initial: Drift
     after_accept: Callable[[TOTP, Decision, float], TokenState]
     helpdesk: bool  # resync after a false reject
 
@@ -99,12 +102,16 @@ class Strategy:
 FIXED = Policy(drift_learning=False)
 LEARNING = Policy()
 STRATEGIES = (
-    Strategy("(a) no drift tracking", FIXED, FIXED, keep, helpdesk=False),
+    Strategy("(a) no drift tracking", FIXED, FIXED, Drift(), keep, helpdesk=False),
     Strategy("(b) offset only (whole steps)", FIXED,
-             replace(FIXED, resync_window_steps=HELPDESK_RESYNC_STEPS), whole_step_offset,
-             helpdesk=True),
+             replace(FIXED, resync_window_steps=HELPDESK_RESYNC_STEPS), Drift(),
+             whole_step_offset, helpdesk=True),
     Strategy("(c) offset + rate (Baoling)", LEARNING,
-             replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS), keep, helpdesk=True),
+             replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS), Drift(), keep,
+             helpdesk=True),
+    Strategy("(d) (c) + clock set at enrolment", LEARNING,
+             replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS),
+             Drift.clock_set_at(START), keep, helpdesk=True),
 )
 
 
@@ -115,7 +122,7 @@ def run(strategy: Strategy, tokens: list[SimToken]) -> tuple[int, int, int, int,
     tokens_hit = set()
     for index, token in enumerate(tokens):
         otp = TOTP(token.secret, period_s=PERIOD_S)
-        state = TokenState()
+        state = TokenState(drift=strategy.initial)
         for use, (now, delay_s) in enumerate(token.uses):
             uses += 1
             code = otp.code_at_step(token.step_read(now, delay_s))

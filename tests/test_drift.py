@@ -138,6 +138,19 @@ def test_after_the_clock_is_set_again_the_new_segment_gives_the_rate() -> None:
     assert abs(drift.offset_at(later) - observation(reset_at, 0.0, later, 5.0)) < PERIOD_S
 
 
+def test_clock_set_at_provisioning_gives_a_rate_from_the_first_resync() -> None:
+    # 40 ppm, clock set at START, used every 30 days: 2.3 steps off at the first use, which
+    # needs a resync; with the provisioning time as an observation that resync gives the
+    # rate, and the second use is predicted. Without it, the second use needs a resync too.
+    ppm = 40.0
+    first = START + 30 * DAY_S
+    second = START + 60 * DAY_S
+    for start, predicted in ((Drift.clock_set_at(START), True), (Drift(), False)):
+        drift = start.resync(first, observation(START, ppm, first, 5.0))
+        error = abs(drift.offset_at(second) - observation(START, ppm, second, 5.0))
+        assert (error < PERIOD_S) == predicted, (start, error)
+
+
 def test_resync_sets_the_offset_without_a_bound() -> None:
     drift = Drift().resync(START, 7 * PERIOD_S)
     assert drift.offset_at(START) == 7 * PERIOD_S

@@ -48,6 +48,16 @@ class Drift:
     history: tuple[tuple[float, float], ...] = ()
     since: float | None = None
 
+    @classmethod
+    def clock_set_at(cls, when: float) -> "Drift":
+        """The estimate for a token whose clock was set right at `when` (as `baoling token`
+        does before it registers a token): an exact first observation of offset 0. The first
+        accepted or resynced code at least MIN_RATE_SPAN_S later then gives a rate.
+
+        It lacks the user's typing delay that later observations carry (a few seconds), which
+        biases the first rates by that delay over the span; more observations outweigh it."""
+        return cls(offset_s=0.0, at=when, history=((when, 0.0),))
+
     def offset_at(self, now: float) -> float:
         """The predicted offset in seconds at `now`: the offset carried forward by the rate."""
         if self.at is None:
