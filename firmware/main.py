@@ -165,9 +165,9 @@ class Token:
                 self.screen.touch()
                 port.send(self.respond(line))
                 self.guard()
-                continue
-            self.tick()
-            port.wait(_BUTTON_MS)
+            self.tick()  # also between requests, so a flood cannot freeze the screen
+            if line is None:
+                port.wait(_BUTTON_MS)
 
     def respond(self, line):
         """The answer message for one protocol line."""
