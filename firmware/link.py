@@ -11,7 +11,7 @@ _LF = const(0x0A)
 _CR = const(0x0D)
 _CTRL_C = const(0x03)
 _MARKER = const(0x40)  # '@' starts a protocol line
-_BURST = const(64)  # bytes read per wake-up before yielding to the other tasks
+_BURST = const(64)  # bytes read per call before main's loop samples the button again
 
 TOO_LONG = const(1)  # feed() result when a protocol line went past MAX_LINE
 
@@ -55,7 +55,7 @@ class Lines:
 
 
 class Port:
-    """stdin/stdout of MicroPython, polled so the read never blocks the other tasks."""
+    """stdin/stdout of MicroPython, polled so a read never blocks the button or the screen."""
 
     def __init__(self):
         import select
