@@ -5,6 +5,7 @@ working and survives a crash at either side of its commit."""
 import base64
 import os
 import stat
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -190,3 +191,26 @@ def test_crash_before_rotation_commit_keeps_the_old_key(make_verifier, data_dir)
     assert_all_work(make_verifier(), T0)
     assert key_file.read_text() == old
     assert not crypto.staged_path(key_file).exists()
+
+
+def test_rotations_while_another_verifier_validates_lose_no_validation(make_verifier, data_dir):
+    """A rotation by the admin CLI while the server validates: both share the data folder."""
+    server, admin = make_verifier(), make_verifier()
+    enrol_all(server)
+    results: list[bool] = []
+
+    def validate_steps() -> None:
+        for i in range(40):
+            now = T0 + 30 * i
+            results.append(server.validate(
+                "bob", code_at(SECRETS["bob"], now, algorithm="sha256"), now=now))
+
+    validator = threading.Thread(target=validate_steps)
+    validator.start()
+    for _ in range(3):
+        admin.rotate_key()
+    validator.join()
+    assert results == [True] * 40
+    assert not crypto.staged_path(data_dir / "master.key").exists()
+    assert_all_work(make_verifier(), T0 + 30 * 41)
+    assert server.verify_audit().ok

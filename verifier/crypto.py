@@ -10,10 +10,13 @@ it over the key file after the commit; `resolve_key_file` finishes or undoes a r
 crash interrupted by picking whichever of the two files the database's fingerprint names.
 """
 
+import fcntl
 import hashlib
 import hmac
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -26,6 +29,7 @@ NONCE_BYTES = 12
 _FINGERPRINT_LABEL = b"baoling-master-key-fingerprint-v1"
 _AAD_LABEL = b"baoling-token-secret-v1\x00"
 _NEW_SUFFIX = ".new"
+_LOCK_SUFFIX = ".lock"
 
 
 class MasterKey:
@@ -142,12 +146,32 @@ def commit_staged_key(path: Path) -> None:
     _sync_dir(path.parent)
 
 
-def resolve_key_file(path: Path, fingerprint: str | None) -> MasterKey:
+@contextmanager
+def key_file_lock(path: Path) -> Iterator[None]:
+    """Hold the key file against other threads and processes sharing the data folder (a
+    rotation by the admin CLI while the server runs). Take it inside a database write
+    transaction, never the other way round, so the two locks cannot deadlock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + _LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def resolve_key_file(
+    path: Path, fingerprint: str | None, *, holding_lock: bool = False
+) -> MasterKey:
     """The key the database was sealed with, finishing or undoing an interrupted rotation.
 
     `fingerprint` is what the database recorded (None for a new, empty database, which gets
-    the key file's key, or a new key file on first run).
+    the key file's key, or a new key file on first run). Takes key_file_lock unless the
+    caller holds it.
     """
+    if not holding_lock:
+        with key_file_lock(path):
+            return resolve_key_file(path, fingerprint, holding_lock=True)
     staged = staged_path(path)
     if fingerprint is None:
         staged.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -144,12 +145,14 @@ class Verifier:
         return key
 
     def _open(self, conn: Connection, row: Row) -> bytes:
-        """The token's secret. If another node rotated the key, reload the key file once."""
+        """The token's secret. If the key was rotated (by another node or process, or by
+        another thread that has not swapped its key in yet), reload the key file once."""
+        key = self._key
         try:
-            return self._key.open(row.id, row.secret)
+            return key.open(row.id, row.secret)
         except MasterKeyError:
             fingerprint = store.get_meta(conn, store.KEY_FINGERPRINT)
-            if fingerprint == self._key.fingerprint:
+            if fingerprint == key.fingerprint:
                 raise
             self._key = crypto.resolve_key_file(self._key_path, fingerprint)
             return self._key.open(row.id, row.secret)
@@ -166,24 +169,31 @@ class Verifier:
         The new key is written to master.key.new first and renamed over master.key after the
         commit; a crash in between is finished at the next start (crypto.resolve_key_file).
         Other nodes sharing a PostgreSQL database need the new key file copied to them.
+        The key file lock is held from inside the transaction until after the rename.
         """
-        new = crypto.stage_key(self._key_path)
-        try:
-            with self._store.write() as conn:
-                rows = store.list_tokens(conn)
-                for row in rows:
-                    sealed = new.seal(row.id, self._open(conn, row))
-                    store.update_token(conn, row.id, secret=sealed)
-                store.set_meta(conn, store.KEY_FINGERPRINT, new.fingerprint)
-                audit_log.append(
-                    conn, "rotate_key", None, time.time(), tokens=len(rows),
-                    fingerprint=new.fingerprint,
-                )
-        except BaseException:
-            crypto.staged_path(self._key_path).unlink(missing_ok=True)
-            raise
-        crypto.commit_staged_key(self._key_path)
-        self._key = new
+        with ExitStack() as key_file_held:
+            try:
+                with self._store.write() as conn:
+                    key_file_held.enter_context(crypto.key_file_lock(self._key_path))
+                    old = crypto.resolve_key_file(
+                        self._key_path, store.get_meta(conn, store.KEY_FINGERPRINT),
+                        holding_lock=True,
+                    )
+                    new = crypto.stage_key(self._key_path)
+                    rows = store.list_tokens(conn)
+                    for row in rows:
+                        sealed = new.seal(row.id, old.open(row.id, row.secret))
+                        store.update_token(conn, row.id, secret=sealed)
+                    store.set_meta(conn, store.KEY_FINGERPRINT, new.fingerprint)
+                    audit_log.append(
+                        conn, "rotate_key", None, time.time(), tokens=len(rows),
+                        fingerprint=new.fingerprint,
+                    )
+            except BaseException:
+                crypto.staged_path(self._key_path).unlink(missing_ok=True)
+                raise
+            crypto.commit_staged_key(self._key_path)
+            self._key = new
 
     # -------------------------------------------------------------------- tokens
 
