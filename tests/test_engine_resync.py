@@ -115,3 +115,28 @@ def test_a_chance_earlier_match_of_the_first_code_does_not_hide_the_real_pair() 
                 assert (decision.reason, decision.step) == ("resynced", step + 1)
                 return
     pytest.fail("no secret with a repeated code in the window was found")
+
+
+class CountingTOTP(TOTP):
+    """Counts the steps whose codes the engine asks for (the cost of a resync)."""
+
+    __slots__ = ("steps_computed",)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.steps_computed = 0
+
+    def find(self, code: str, counters):  # type: ignore[no-untyped-def]
+        counters = list(counters)
+        self.steps_computed += len(counters)
+        return super().find(code, counters)
+
+
+@pytest.mark.parametrize("window", [20, 200])
+def test_a_failed_resync_computes_each_step_of_its_window_once(window: int) -> None:
+    otp = CountingTOTP(SECRET, period_s=PERIOD_S)
+    far = STEP + 10 * window  # codes from far outside the window: no step matches
+    decision = resync(otp, TokenState(), otp.code_at_step(far), otp.code_at_step(far + 1),
+                      NOW, Policy(resync_window_steps=window))
+    assert decision.reason == "resync_failed"
+    assert otp.steps_computed == 2 * window + 1
