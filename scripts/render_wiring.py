@@ -6,7 +6,8 @@ The pin numbers are not restated here: they are read with `ast` from the board d
 themselves (the arguments firmware/boards/<board>.py passes to MachineBoard, named by
 MachineBoard.__init__ in firmware/machineboard.py), so a picture cannot drift from the
 firmware. What the firmware does not know (a Pico's physical pin numbers, part outlines, wire
-colours) is hardware fact and lives here. Prints one JSON line per picture: the pins it drew.
+colours) is hardware fact and lives here. Prints one JSON line per picture: the pins it drew
+(also stored in each PNG's "baoling-wiring" text chunk).
 """
 
 import ast
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 
 WIDTH, HEIGHT = 1200, 1070
 WIRE_W, DOT_R, PAD = 6, 8, 14
+PNG_KEY = "baoling-wiring"  # PNG text chunk: the pins and labels the picture shows
 
 # conventional colours: red power, black ground, blue SDA, yellow SCL; green for the button
 COLOURS = {
@@ -319,8 +322,12 @@ def render(out_dir: Path) -> list[dict]:
         pins = board_pins(FIRMWARE_DIR / "boards" / f"{board.file}.py")
         image, labels = draw_board(board, pins)
         path = out_dir / f"{board.file}.png"
-        image.save(path, optimize=True)
         wired = {key: pins[key] for key in ("bus", "sda", "scl", "button")}
+        # the pins also travel inside the PNG, so a test can tell a stale picture from the
+        # board file without comparing pixels (which differ between Pillow versions)
+        meta = PngInfo()
+        meta.add_text(PNG_KEY, json.dumps({"pins": wired, "labels": labels}))
+        image.save(path, optimize=True, pnginfo=meta)
         drawn.append({"board": board.file, "png": str(path), "pins": wired, "labels": labels})
     return drawn
 
