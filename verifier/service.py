@@ -37,6 +37,8 @@ from verifier.pskc_import import read_pskc
 _TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 MAX_TEXT_CHARS = 256
 API_KEY_SCOPES = ("validate", "admin")
+# Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
+MAX_CACHED_TOKENS = 10_000
 _API_KEY = re.compile(r"bl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 
 
@@ -114,6 +116,7 @@ class Verifier:
         if url is None:
             url = store.sqlite_url(str(folder / settings.SQLITE_FILENAME))
         self._key_path = folder / settings.MASTER_KEY_FILENAME
+        self._otps: dict[tuple, TOTP] = {}
         self._store = store.Store(url)
         try:
             self._store.migrate()
@@ -158,10 +161,19 @@ class Verifier:
             return self._key.open(row.id, row.secret)
 
     def _otp(self, conn: Connection, row: Row) -> TOTP:
-        return TOTP(
-            self._open(conn, row), algorithm=row.algorithm, digits=row.digits,
-            period_s=row.period_s,
-        )
+        """The token's TOTP, kept while its sealed secret is unchanged: decrypting and
+        precomputing the HMAC states again for every check would cost more than the check
+        (docs/performance.md). The key is the sealed bytes, so a rotation or a new secret
+        never meets a stale entry."""
+        cache_key = (row.id, row.secret, row.algorithm, row.digits, row.period_s)
+        otp = self._otps.get(cache_key)
+        if otp is None:
+            if len(self._otps) >= MAX_CACHED_TOKENS:
+                self._otps.clear()
+            otp = TOTP(self._open(conn, row), algorithm=row.algorithm, digits=row.digits,
+                       period_s=row.period_s)
+            self._otps[cache_key] = otp
+        return otp
 
     def rotate_key(self) -> None:
         """Re-encrypt every secret under a new master key, in one transaction.

@@ -125,8 +125,11 @@ def _sqlite_begin(conn: Connection) -> None:
     whether their commit waits for fsync (see Store.write)."""
     options = conn.get_execution_options()
     if options.get("baoling_write", False):
-        durable = options.get("baoling_durable", True)
-        conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        mode = "FULL" if options.get("baoling_durable", True) else "NORMAL"
+        pooled = conn.connection  # .info lives as long as the SQLite connection
+        if pooled.info.get("synchronous") != mode:
+            conn.exec_driver_sql(f"PRAGMA synchronous={mode}")
+            pooled.info["synchronous"] = mode
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
