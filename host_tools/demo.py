@@ -133,13 +133,15 @@ def run_demo(
         say.say(f"Checked a wrong code: {result.wrong}")
 
         if keep_running:
-            echo(
-                f"\nStill running. Token port: {sim.port} (try `baoling token info "
-                f"--port {sim.port}`; the token's screen: {sim.png_path}).\n"
-                f"Verifier: {server.url} (validate key {validate_key}; admin key {admin_key}).\n"
-                "Press Ctrl-C to stop."
-            )
+            # Ctrl-C is how this mode ends: from the moment it is offered it stops the wait,
+            # and the ExitStack below stops the token and the verifier.
             with contextlib.suppress(KeyboardInterrupt):
+                echo(
+                    f"\nStill running. Token port: {sim.port} (try `baoling token info "
+                    f"--port {sim.port}`; the token's screen: {sim.png_path}).\n"
+                    f"Verifier: {server.url} (validate key {validate_key}; "
+                    f"admin key {admin_key}).\nPress Ctrl-C to stop."
+                )
                 while True:
                     time.sleep(1)
         link.close()
