@@ -44,7 +44,7 @@ class TokenLink:
     def send(self, data: bytes) -> None:
         self.serial.write(data)
 
-    def answer(self, rid: int | None, timeout: float = 5) -> dict[str, Any]:
+    def answer(self, rid: int | None, timeout: float = 10) -> dict[str, Any]:
         """The next answer line carrying id `rid` (None: the next answer with a null id)."""
         deadline = time.monotonic() + timeout
         pending = b""
@@ -69,15 +69,15 @@ class TokenLink:
         self.send(b"@" + json.dumps(request).encode() + b"\n")
         return self.rid
 
-    def call(self, op: str, args: dict[str, Any] | None = None, timeout: float = 5) -> dict:
+    def call(self, op: str, args: dict[str, Any] | None = None, timeout: float = 10) -> dict:
         return self.answer(self.begin(op, args), timeout)
 
-    def ok(self, op: str, args: dict[str, Any] | None = None, timeout: float = 5) -> Any:
+    def ok(self, op: str, args: dict[str, Any] | None = None, timeout: float = 10) -> Any:
         message = self.call(op, args, timeout)
         assert message["ok"], message
         return message["result"]
 
-    def refused(self, op: str, args: dict[str, Any] | None = None, timeout: float = 5) -> tuple:
+    def refused(self, op: str, args: dict[str, Any] | None = None, timeout: float = 10) -> tuple:
         message = self.call(op, args, timeout)
         assert not message["ok"], message
         assert set(message) == {"id", "ok", "error", "message"}
