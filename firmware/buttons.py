@@ -1,14 +1,14 @@
-# The token's button, polled every few tens of milliseconds: a press shorter than LONG_MS is
-# SHORT (next profile, or wake the display); holding it LONG_MS gives LONG at once (confirms a
-# wipe or a big clock change), and its release gives nothing more. A level must be read twice
-# in a row to count, which debounces a mechanical switch.
+# The token's button, polled every few tens of milliseconds: a press shorter than _LONG_MS
+# is SHORT (next profile, or wake the display); holding it _LONG_MS gives LONG at once
+# (confirms a wipe or a big clock change), and its release gives nothing more. A level must
+# be read twice in a row to count, which debounces a mechanical switch.
 import time
 
 from micropython import const
 
 SHORT = const(1)
 LONG = const(2)
-LONG_MS = const(1000)  # docs/protocol.md: "long press = held at least 1 s"
+_LONG_MS = const(1000)  # docs/protocol.md: "long press = held at least 1 s"
 
 
 class Button:
@@ -32,7 +32,7 @@ class Button:
             self._down = True
             self._since = now
             self._long = False
-        elif level and not self._long and time.ticks_diff(now, self._since) >= LONG_MS:
+        elif level and not self._long and time.ticks_diff(now, self._since) >= _LONG_MS:
             self._long = True
             return LONG
         elif not level and self._down:

@@ -9,7 +9,6 @@ from micropython import const
 from otp import EPOCH_OFFSET_S
 
 _OLED_ADDR = const(0x3C)  # SSD1306 I2C address (0x3D on some modules: see docs/hardware.md)
-_RTC_ADDR = const(0x68)  # DS3231
 _WIDTH = const(128)
 _HEIGHT = const(64)
 _I2C_HZ = const(400000)
@@ -44,7 +43,7 @@ class MachineBoard:
         found = i2c.scan()
         self.display = ssd1306.SSD1306_I2C(_WIDTH, _HEIGHT, i2c, addr=_OLED_ADDR)
         self.button = PullUpButton(button)
-        self.rtc = ds3231.DS3231(i2c, _RTC_ADDR) if _RTC_ADDR in found else None
+        self.rtc = ds3231.DS3231(i2c) if ds3231.ADDRESS in found else None
         self._clock = RTC()
 
     def unique_id(self):

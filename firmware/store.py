@@ -28,7 +28,7 @@ _MAX_FILE = const(512)  # a profile file is about 320 bytes
 _SETTINGS = const(-1)  # slot number of the settings file
 _ENOENT = const(2)  # errno: no such file
 
-CORRUPT = "corrupt"  # a slot whose file failed its check
+_CORRUPT = "corrupt"  # a slot whose file failed its check
 
 
 class StoreError(Exception):
@@ -64,30 +64,30 @@ class Store:
         buf = bytearray(_MAX_FILE)  # one buffer for every file, dropped after loading
         for slot in range(SLOTS):
             record = self._read(slot, buf)
-            if record is not None and record is not CORRUPT:
+            if record is not None and record is not _CORRUPT:
                 try:
                     record = _profile(record)
                 except (KeyError, TypeError, ValueError):
-                    record = CORRUPT
+                    record = _CORRUPT
             self._slots[slot] = record
         record = self._read(_SETTINGS, buf)
-        if record is not None and record is not CORRUPT:
+        if record is not None and record is not _CORRUPT:
             try:
                 self.locked = record["lock"] is not False
                 self._admin = _unhex(record["adm"])
                 self.drift_ppb = int(record["ppb"])
                 self.synced_ms = record["sync"]
             except (KeyError, TypeError, ValueError):
-                record = CORRUPT
-        if record is CORRUPT:
+                record = _CORRUPT
+        if record is _CORRUPT:
             # Fail closed: a lost lock flag must not unlock the token; only wipe recovers.
             self.locked = True
             self._admin = None
-        self.settings_corrupt = record is CORRUPT
+        self.settings_corrupt = record is _CORRUPT
 
     def corrupt(self):
         """Whether any file failed its check."""
-        return self.settings_corrupt or CORRUPT in self._slots
+        return self.settings_corrupt or _CORRUPT in self._slots
 
     def state(self):
         """empty, provisioned or locked (docs/protocol.md)."""
@@ -99,14 +99,14 @@ class Store:
         return "empty"
 
     def status(self, slot):
-        """None (free), CORRUPT, or "ok"."""
+        """None (free), _CORRUPT, or "ok"."""
         entry = self._slots[slot]
-        return entry if entry is None or entry is CORRUPT else "ok"
+        return entry if entry is None or entry is _CORRUPT else "ok"
 
     def describe(self, slot):
         """The public part of a profile: everything but the secret."""
         entry = self._slots[slot]
-        if entry is CORRUPT:
+        if entry is _CORRUPT:
             return {"slot": slot, "corrupt": True}
         return {
             "slot": slot,
@@ -237,7 +237,7 @@ class Store:
                 raise StoreError("could not erase the store")
 
     def _read(self, slot, buf):
-        """The record of a file, None when absent, CORRUPT when it fails a check. The file is
+        """The record of a file, None when absent, _CORRUPT when it fails a check. The file is
         read into buf and looked at through memoryviews, which copy nothing."""
         path = self._path(slot)
         _forget(path + ".new")  # a write cut before its rename: the old file stands
@@ -245,35 +245,35 @@ class Store:
             with open(path, "rb") as f:
                 n = f.readinto(buf)
         except OSError as exc:
-            return None if exc.errno == _ENOENT else CORRUPT
+            return None if exc.errno == _ENOENT else _CORRUPT
         data = memoryview(buf)[:n]
         if n == _MAX_FILE or n < _HEAD + _IV + _TAG or data[:4] != _MAGIC:
-            return CORRUPT
+            return _CORRUPT
         if data[5] != slot & 0xFF:
-            return CORRUPT  # a valid file copied to another slot's name
+            return _CORRUPT  # a valid file copied to another slot's name
         if not _same(otp.hmac_digest("sha256", self._mac_key, data[:-_TAG]), data[-_TAG:]):
-            return CORRUPT
+            return _CORRUPT
         flag = data[4]
         body = data[_HEAD + _IV : -_TAG]
         if flag == _AES:
             if not self._crypto or len(body) % 16:
-                return CORRUPT
+                return _CORRUPT
             import cryptolib
 
             iv = data[_HEAD : _HEAD + _IV]
             body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).decrypt(body)
             pad = body[-1]
             if not 1 <= pad <= 16:
-                return CORRUPT
+                return _CORRUPT
             body = body[:-pad]
         elif flag != _PLAIN:
-            return CORRUPT
+            return _CORRUPT
         try:
             record = json.loads(body)
         except ValueError:
-            return CORRUPT
+            return _CORRUPT
         # the tag proves this firmware wrote the record; the type check guards a future format
-        return record if type(record) is dict else CORRUPT
+        return record if type(record) is dict else _CORRUPT
 
 
 def _profile(record):
