@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import os
+import re
 import time
 
 import pyotp
@@ -399,6 +400,16 @@ def test_metrics_count_validations_by_result(client, validate_auth, token):
     post_validate(client, validate_auth, token.now())
     text = client.get("/metrics").text
     assert 'baoling_validations_total{result="accept"} 1.0' in text
+
+
+def test_metric_labels_hold_no_code(client, validate_auth, token):
+    """Labels only: sample values are timings and counts, where six digits can occur."""
+    code = token.now()
+    post_validate(client, validate_auth, code)
+    post_validate(client, validate_auth, code + "0")
+    labels = re.findall(r"\{[^}]*\}", client.get("/metrics").text)
+    assert labels
+    assert not [label for label in labels if code in label]
 
 
 def test_metrics_label_routes_by_template_not_by_token(client, admin_auth, token):
