@@ -224,8 +224,9 @@ def check_screen(sim: Simulator, link: serial.Serial, tmp_path: Path) -> None:
         assert shot.getpixel((8 * scale - 1, 8 * scale - 1)) == 255
         assert shot.getpixel((8 * scale, 0)) == 0
     # The launcher keeps its own PNG up to date for a person watching.
-    deadline = time.monotonic() + 2
-    while sim.png_path.read_bytes() != (tmp_path / "shot.png").read_bytes():
+    deadline = time.monotonic() + 5
+    shot = (tmp_path / "shot.png").read_bytes()
+    while not sim.png_path.exists() or sim.png_path.read_bytes() != shot:
         assert time.monotonic() < deadline, "the watched PNG was not updated"
         time.sleep(0.05)
 
