@@ -1,5 +1,6 @@
 """Options shared by the `baoling` command groups, defined once so they read the same everywhere."""
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,3 +31,8 @@ json_option = click.option(
 force_option = click.option(
     "--force", "-f", is_flag=True, help="Do not ask for confirmation; replace what is there."
 )
+
+
+def emit(as_json: bool, data: Any, text: str) -> None:
+    """The one way a command prints its result: JSON for scripts, or text for people."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)

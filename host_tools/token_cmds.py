@@ -6,7 +6,6 @@ errors are not caught here: host_tools.cli.main shows them as one line and exits
 
 import contextlib
 import io
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 import click
 import segno
 
-from host_tools.options import force_option, json_option, port_option
+from host_tools.options import emit, force_option, json_option, port_option
 from host_tools.simulator import FIRMWARE_DIR
 from provisioning.batch import Batch, Results, read_manifest
 from provisioning.discovery import find_tokens
@@ -71,11 +70,6 @@ def token() -> None:
 def open_token(port: str) -> Iterator[Token]:
     with Link(port) as link:
         yield Token(link)
-
-
-def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
-    """The one way a command prints its result."""
-    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
 
 
 def say(text: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from host_tools.options import force_option, json_option
+from host_tools.options import emit, force_option, json_option
 from verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -67,11 +67,6 @@ def read_secret(what: str) -> str:
     if not sys.stdin.isatty():
         return sys.stdin.readline().strip()
     return click.prompt(what, hide_input=True, err=True)
-
-
-def emit(data: Any, as_json: bool, text: str) -> None:
-    """Print `data` as JSON for scripts, or `text` for people."""
-    click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
 
 
 def _when(timestamp: float | None) -> str:
@@ -213,7 +208,7 @@ def enrol(ctx: click.Context, token_id: str, given: bool, algorithm: str, digits
     uri = open_verifier(ctx).enrol(token_id, secret, algorithm=algorithm, digits=digits,
                                    period_s=period, issuer=issuer, label=label)
     shown = None if given else uri
-    emit({"token": token_id, "uri": shown}, as_json, shown or f"Enrolled {token_id}.")
+    emit(as_json, {"token": token_id, "uri": shown}, shown or f"Enrolled {token_id}.")
 
 
 @verifier.command("import-pskc")
@@ -243,7 +238,7 @@ def import_pskc(ctx: click.Context, pskc_file: Any, with_key: bool, with_passwor
     if with_password:
         password = read_secret("PSKC password")
     ids = open_verifier(ctx).import_pskc(pskc_file.read(), key=key, password=password)
-    emit({"tokens": ids}, as_json, "\n".join(f"Imported {i}." for i in ids))
+    emit(as_json, {"tokens": ids}, "\n".join(f"Imported {i}." for i in ids))
 
 
 @verifier.command("list")
@@ -261,7 +256,7 @@ def list_tokens(ctx: click.Context, as_json: bool) -> None:
     lines = [f"{'TOKEN':<24} {'ALG':<6} DIGITS PERIOD STATE"]
     lines += [f"{t['token']:<24} {t['algorithm']:<6} {t['digits']:<6} {t['period']:<6} "
               f"{_state(t)}" for t in tokens]
-    emit(tokens, as_json, "\n".join(lines))
+    emit(as_json, tokens, "\n".join(lines))
 
 
 def _state(info: dict) -> str:
@@ -285,7 +280,7 @@ def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
     """
     info = open_verifier(ctx).show(token_id)
     text = "\n".join(f"{name}: {value}" for name, value in info.items())
-    emit(info, as_json, text)
+    emit(as_json, info, text)
 
 
 def _admin_command(action: str, summary: str) -> None:
@@ -363,7 +358,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     rows = open_verifier(ctx).audit(limit=limit)
-    emit(rows, as_json, "\n".join(json.dumps(row, sort_keys=True) for row in rows))
+    emit(as_json, rows, "\n".join(json.dumps(row, sort_keys=True) for row in rows))
 
 
 @audit.command()
@@ -378,7 +373,7 @@ def verify(ctx: click.Context, as_json: bool) -> None:
     """
     report = open_verifier(ctx).verify_audit()
     data = {"ok": report.ok, "rows": report.rows, "head": report.head, "problem": report.problem}
-    emit(data, as_json, f"Audit chain intact: {report.rows} rows, head {report.head}." if report.ok
+    emit(as_json, data, f"Audit chain intact: {report.rows} rows, head {report.head}." if report.ok
          else f"Audit chain broken: {report.problem}")
     if not report.ok:
         sys.exit(1)
@@ -418,7 +413,7 @@ def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: boo
       baoling verifier api-key ops --scope admin --scope validate --json
     """
     key = open_verifier(ctx).create_api_key(name, list(scopes))
-    emit({"name": name, "scopes": sorted(scopes), "key": key}, as_json, key)
+    emit(as_json, {"name": name, "scopes": sorted(scopes), "key": key}, key)
 
 
 @verifier.command("radius-pin")
