@@ -6,7 +6,7 @@ from mdhash import MDHash, word
 
 _MASK = const(0xFFFFFFFF)  # 32-bit words
 
-_w = [0] * 80  # message schedule, shared: compress never yields, so one is enough
+_w = [0] * 16  # the last 16 words of the message schedule, shared: compress never yields
 
 
 class sha1(MDHash):
@@ -16,13 +16,14 @@ class sha1(MDHash):
 
     def _compress(self, h, data, offset):
         w = _w
-        for i in range(16):
-            w[i] = word(data, offset + i * 4, 4)
-        for i in range(16, 80):
-            x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
-            w[i] = ((x << 1) | (x >> 31)) & _MASK
         a, b, c, d, e = h
         for i in range(80):
+            if i < 16:
+                wi = word(data, offset + i * 4, 4)
+            else:  # W[i] from W[i-3], W[i-8], W[i-14], W[i-16]: all still in the 16 kept
+                x = w[(i - 3) & 15] ^ w[(i - 8) & 15] ^ w[(i - 14) & 15] ^ w[i & 15]
+                wi = ((x << 1) | (x >> 31)) & _MASK
+            w[i & 15] = wi
             if i < 20:
                 f = (b & c) | ((b ^ _MASK) & d)
                 k = 0x5A827999
@@ -35,7 +36,7 @@ class sha1(MDHash):
             else:
                 f = b ^ c ^ d
                 k = 0xCA62C1D6
-            t = ((((a << 5) | (a >> 27)) & _MASK) + f + e + k + w[i]) & _MASK
+            t = ((((a << 5) | (a >> 27)) & _MASK) + f + e + k + wi) & _MASK
             e = d
             d = c
             c = ((b << 30) | (b >> 2)) & _MASK

@@ -4,7 +4,7 @@
 # constants, so one compression function serves both.
 from mdhash import MDHash, word
 
-_w = [0] * 80  # message schedule, shared: compress never yields, so one is enough
+_w = [0] * 16  # the last 16 words of the message schedule, shared: compress never yields
 
 
 class _SHA2(MDHash):
@@ -20,22 +20,25 @@ class _SHA2(MDHash):
         rounds = len(k) // size
         a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2 = self._ROT
         w = _w
-        for i in range(16):
-            w[i] = word(data, offset + i * size, size)
-        for i in range(16, rounds):
-            x = w[i - 15]
-            y = w[i - 2]
-            s0 = ((x >> a0 | x << (bits - a0)) ^ (x >> a1 | x << (bits - a1))) & mask ^ (x >> a2)
-            s1 = ((y >> b0 | y << (bits - b0)) ^ (y >> b1 | y << (bits - b1))) & mask ^ (y >> b2)
-            w[i] = (w[i - 16] + s0 + w[i - 7] + s1) & mask
         a, b, c, d, e, f, g, h = hs
         for i in range(rounds):
+            if i < 16:
+                wi = word(data, offset + i * size, size)
+            else:  # W[i] from W[i-15], W[i-2], W[i-16], W[i-7]: all still in the 16 kept
+                x = w[(i - 15) & 15]
+                y = w[(i - 2) & 15]
+                s0 = ((x >> a0 | x << (bits - a0)) ^ (x >> a1 | x << (bits - a1))) & mask
+                s1 = ((y >> b0 | y << (bits - b0)) ^ (y >> b1 | y << (bits - b1))) & mask
+                s0 ^= x >> a2
+                s1 ^= y >> b2
+                wi = (w[i & 15] + s0 + w[(i - 7) & 15] + s1) & mask
+            w[i & 15] = wi
             s1 = (
                 (e >> d0 | e << (bits - d0))
                 ^ (e >> d1 | e << (bits - d1))
                 ^ (e >> d2 | e << (bits - d2))
             ) & mask
-            t1 = (h + s1 + ((e & f) ^ ((e ^ mask) & g)) + word(k, i * size, size) + w[i]) & mask
+            t1 = (h + s1 + ((e & f) ^ ((e ^ mask) & g)) + word(k, i * size, size) + wi) & mask
             s0 = (
                 (a >> c0 | a << (bits - c0))
                 ^ (a >> c1 | a << (bits - c1))
