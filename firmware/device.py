@@ -11,7 +11,7 @@ from clock import BUILD_MS, END_MS
 from protocol import MAX_LINE, VERSION, Refused, choice, hexbytes, integer, number, only, text
 from store import SLOTS
 
-_FIRMWARE = "0.1.0"
+FIRMWARE = "0.1.0"  # public: provisioning/flash.py reads it to confirm a flash
 _NONCE = const(16)  # nonce bytes
 _NONCE_MS = const(60000)  # a nonce expires after this
 _JUMP_MS = const(300000)  # a clock change after lock larger than this needs the button
@@ -83,7 +83,7 @@ class Device:
         only(args, ())
         store = self._store
         return {
-            "firmware": _FIRMWARE,
+            "firmware": FIRMWARE,
             "protocol": VERSION,
             "board": self._hw.name,
             "serial": _hex(self._hw.unique_id()),
