@@ -14,7 +14,7 @@ import click
 
 from host_tools import sim_control
 from host_tools.options import json_option
-from host_tools.simulator import FIRMWARE_DIR, Simulator, flash
+from host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError, flash
 
 STATE_ENV = "BAOLING_SIM_STATE"
 
@@ -118,6 +118,8 @@ def run(
                 time.sleep(3600)
     except KeyboardInterrupt:
         click.echo("Stopped.", err=True)
+    except SimulatorError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @sim.command()

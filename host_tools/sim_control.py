@@ -27,6 +27,7 @@ SCREEN_PBM = "screen.pbm"
 SCREEN_JSON = "screen.json"
 SCREEN_PNG = "screen.png"
 PORT_LINK = "port"
+LOCK = "lock"  # held (flock) by the one launcher running this state folder
 HEAP_PROBE = "heap_probe"
 HEAP = "heap.json"
 PNG_SCALE = 4  # one OLED pixel becomes 4x4 on the PNG a person watches

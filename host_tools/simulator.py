@@ -11,6 +11,7 @@ Buttons and clock go through the files of host_tools.sim_control.
 
 import contextlib
 import errno
+import fcntl
 import os
 import pty
 import re
@@ -114,6 +115,7 @@ class Simulator:
         self._host_slave_fd: int | None = None
         self._wake_r: int | None = None
         self._wake_w: int | None = None
+        self._lock_fd: int | None = None
         # Owned by the relay thread once it runs:
         self._proc: subprocess.Popen[bytes] | None = None
         self._dev_fd: int | None = None
@@ -144,6 +146,15 @@ class Simulator:
         """Flash the state folder if new, open the host port, power the board up."""
         try:
             flash(self.state_dir, self.firmware_dir, compiled=self._compiled)
+            self._lock_fd = os.open(
+                sim_control.control_dir(self.state_dir) / sim_control.LOCK, os.O_RDWR | os.O_CREAT
+            )
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SimulatorError(
+                    f"{self.state_dir} is in use by another running simulator"
+                ) from None
             self._host_fd, self._host_slave_fd = pty.openpty()
             tty.setraw(self._host_slave_fd)
             os.set_blocking(self._host_fd, False)
@@ -180,7 +191,7 @@ class Simulator:
             self._thread.join(timeout=COMMAND_TIMEOUT_S)
         self._thread = None
         self._stop_child()
-        for name in ("_host_fd", "_host_slave_fd", "_wake_r", "_wake_w"):
+        for name in ("_host_fd", "_host_slave_fd", "_wake_r", "_wake_w", "_lock_fd"):
             fd = getattr(self, name)
             if fd is not None:
                 os.close(fd)

@@ -5,6 +5,7 @@ so these tests pin the launcher and the sim board, not the token logic.
 """
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -371,3 +372,14 @@ def test_compiled_flash_names_the_module_that_does_not_compile(
     (echo_firmware / "broken.py").write_text("def f(:\n")
     with pytest.raises(SimulatorError, match=r"^mpy-cross could not compile broken\.py: "):
         Simulator(tmp_path / "device", firmware_dir=echo_firmware, compiled=True).start()
+
+
+def test_one_state_folder_runs_one_simulator_at_a_time(sim: Simulator, echo_firmware: Path):
+    expected = rf"^{re.escape(str(sim.state_dir))} is in use by another running simulator$"
+    second = Simulator(sim.state_dir, firmware_dir=echo_firmware)
+    with pytest.raises(SimulatorError, match=expected):
+        second.start()
+    assert os.readlink(sim.state_dir / ".sim" / "port") == sim.port  # the first is untouched
+    written = len(sim.wait_output(b"boot sim\n"))
+    sim.restart()
+    sim.wait_output(b"boot sim\n", since=written)

@@ -182,3 +182,17 @@ def test_run_refuses_a_bad_heap_size_as_a_usage_error(tmp_path: Path):
         result.output
     )
     assert not (tmp_path / "t").exists()
+
+
+def test_run_on_a_folder_in_use_is_a_one_line_error(
+    running: tuple[subprocess.Popen, dict], tmp_path: Path, echo_firmware: Path  # noqa: F811
+):
+    state = tmp_path / "token"
+    result = subprocess.run(
+        [*BAOLING_SIM, "run", "--state", str(state), "--firmware", str(echo_firmware)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {state.resolve()} is in use by another running simulator\n"
