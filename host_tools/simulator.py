@@ -10,6 +10,7 @@ Buttons and clock go through the files of host_tools.sim_control.
 """
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -17,6 +18,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -41,10 +43,20 @@ BOOT_LOOP_S = 1.0  # a boot that ends this soon without reaching a REPL waits th
 PNG_EVERY_S = 0.1
 HEAP_SIZE = re.compile(r"[1-9][0-9]*[kKmM]?")  # what `micropython -X heapsize=` accepts
 COMMAND_TIMEOUT_S = 10.0
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class SimulatorError(RuntimeError):
     """The launcher itself failed (not the firmware): its relay thread stopped or hung."""
+
+
+def _die_with_parent() -> None:
+    """In the firmware child, before exec: ask Linux to SIGKILL it when the launcher dies.
+
+    Otherwise a launcher killed with SIGKILL (a test's clean-up, an OOM kill) leaves the
+    firmware running its loop forever with no one at the other end of its pty.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool = False) -> bool:
@@ -424,6 +436,7 @@ class Simulator:
                 cwd=self.state_dir,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except BaseException:
             os.close(dev_fd)

@@ -127,6 +127,20 @@ def test_ctrl_c_stops_run_with_exit_code_0(running: tuple[subprocess.Popen, dict
     assert processes_in((tmp_path / "token").resolve()) == []
 
 
+def test_firmware_dies_with_a_killed_launcher(
+    running: tuple[subprocess.Popen, dict], tmp_path: Path
+):
+    proc, _ = running
+    folder = (tmp_path / "token").resolve()
+    assert processes_in(folder) != []
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while processes_in(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_in(folder) == []
+
+
 @pytest.fixture
 def state(tmp_path: Path) -> Path:
     """A flashed state folder, no simulator running: the knob commands only write files."""
