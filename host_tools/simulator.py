@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import os
 import pty
 import re
@@ -44,19 +45,25 @@ PNG_EVERY_S = 0.1
 HEAP_SIZE = re.compile(r"[1-9][0-9]*[kKmM]?")  # what `micropython -X heapsize=` accepts
 COMMAND_TIMEOUT_S = 10.0
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# Looked up once, here: between fork and exec the child should run as little as possible.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 class SimulatorError(RuntimeError):
     """The launcher itself failed (not the firmware): its relay thread stopped or hung."""
 
 
-def _die_with_parent() -> None:
+def _die_with(launcher_pid: int) -> None:
     """In the firmware child, before exec: ask Linux to SIGKILL it when the launcher dies.
 
     Otherwise a launcher killed with SIGKILL (a test's clean-up, an OOM kill) leaves the
-    firmware running its loop forever with no one at the other end of its pty.
+    firmware running its loop forever with no one at the other end of its pty. Linux sends
+    the signal when the *thread* that forked the child ends, so only the relay thread, which
+    lives as long as the simulator, starts firmware.
     """
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != launcher_pid:  # the launcher was gone before prctl took effect
+        os._exit(1)
 
 
 def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool = False) -> bool:
@@ -176,11 +183,9 @@ class Simulator:
             link.symlink_to(self.port)
             self._wake_r, self._wake_w = os.pipe()
             sim_control.set_heap_probe(self.state_dir, self._probe_heap)
-            sim_control.power_up(self.state_dir)
-            self._powered = True
-            self._boot(raw_repl=False)
             self._thread = threading.Thread(target=self._relay, name="sim-relay", daemon=True)
             self._thread.start()
+            self._command("restart")  # power up: the relay thread starts the firmware
             if self._png:
                 self._png_thread = threading.Thread(
                     target=self._watch_png, name="sim-png", daemon=True
@@ -436,7 +441,7 @@ class Simulator:
                 cwd=self.state_dir,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(_die_with, os.getpid()),
             )
         except BaseException:
             os.close(dev_fd)

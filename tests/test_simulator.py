@@ -383,3 +383,22 @@ def test_one_state_folder_runs_one_simulator_at_a_time(sim: Simulator, echo_firm
     written = len(sim.wait_output(b"boot sim\n"))
     sim.restart()
     sim.wait_output(b"boot sim\n", since=written)
+
+
+def test_firmware_outlives_the_thread_that_started_the_simulator(
+    tmp_path: Path, echo_firmware: Path
+):
+    # The firmware dies with the thread that forked it (PR_SET_PDEATHSIG): that must be the
+    # relay thread, not whichever thread called start().
+    sim = Simulator(tmp_path / "device", firmware_dir=echo_firmware)
+    starter = threading.Thread(target=sim.start)
+    starter.start()
+    starter.join()
+    try:
+        pid = sim.pid
+        with serial.Serial(sim.port, timeout=5) as port:
+            time.sleep(0.3)
+            assert ask(port, "echo alive") == "alive"
+        assert sim.pid == pid
+    finally:
+        sim.close()

@@ -51,8 +51,12 @@ def sim_run(state: Path, firmware: Path, *options: str) -> Iterator[tuple[subpro
         yield proc, printed
     finally:
         if proc.poll() is None:
+            proc.terminate()  # the launcher's own clean stop
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             proc.kill()
-        proc.wait()
+            proc.wait()
         proc.stdout.close()
         proc.stderr.close()
 
