@@ -2,13 +2,12 @@
 
 The key is decoded once and the HMAC inner and outer hash states are computed when the object
 is made; each code then costs two `hashlib` copies and updates, as RFC 2104 allows. Codes are
-compared with `hmac.compare_digest`. This module does no I/O and knows no clock: callers pass
-the time.
+compared in constant time, as integers (see `HOTP._scan`). This module does no I/O and knows
+no clock: callers pass the time.
 """
 
 import base64
 import hashlib
-import hmac
 import struct
 from collections.abc import Iterable
 from typing import cast
@@ -98,19 +97,20 @@ class HOTP:
         self._inner_copy = new(key.translate(_XOR_36)).copy
         self._outer_copy = new(key.translate(_XOR_5C)).copy
 
-    def _scan(self, counters: Iterable[int], code: str | None) -> tuple[int, str] | None:
-        """The first (counter, its code) whose code equals `code` (compared in constant time),
-        or, with code None, the first counter and its code; None when nothing matches.
+    def _scan(self, counters: Iterable[int], target: int) -> tuple[int, int] | None:
+        """The first (counter, code value) whose value is `target`, or with target -1 the
+        first counter's; None when nothing matches.
 
         The one place codes are computed: HMAC from copies of the precomputed states, then
         dynamic truncation (RFC 4226 section 5.3). It is written as one loop, with no call per
-        candidate, because it is the verifier's hot path (bench/otp_core.py).
+        candidate, because it is the verifier's hot path (bench/otp_core.py). Codes are
+        compared as integers, not as zero-padded strings: a code below 10**8 is one 30-bit
+        CPython digit, so `==` costs the same whichever digits differ (as constant-time as
+        `hmac.compare_digest`), and no string is formatted per candidate.
         """
         inner_copy = self._inner_copy
         outer_copy = self._outer_copy
-        template = self._format
         modulus = self._modulus
-        compare = hmac.compare_digest
         for counter in counters:
             try:
                 message = _pack_counter(counter)
@@ -121,15 +121,15 @@ class HOTP:
             outer = outer_copy()
             outer.update(inner.digest())
             mac = outer.digest()
-            candidate = template % ((_unpack_word(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF) % modulus)
-            if code is None or compare(candidate, code):
-                return counter, candidate
+            value = (_unpack_word(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF) % modulus
+            if value == target or target < 0:
+                return counter, value
         return None
 
     def code(self, counter: int) -> str:
         """The code for `counter`, left-padded with zeros to `digits`."""
-        _, candidate = cast(tuple[int, str], self._scan((counter,), None))
-        return candidate
+        _, value = cast(tuple[int, int], self._scan((counter,), -1))
+        return self._format % value
 
     def well_formed(self, code: str) -> bool:
         """True when `code` is exactly `digits` ASCII digits (anything else is never a match)."""
@@ -146,7 +146,7 @@ class HOTP:
         """
         if not self.well_formed(code):
             return None
-        found = self._scan(counters, code)
+        found = self._scan(counters, int(code))
         return None if found is None else found[0]
 
 
