@@ -8,11 +8,12 @@ runs out of memory. The sim board's heap probe records the live heap (gc.mem_all
 gc.collect()) at every clock read and screen update; docs/performance.md ("Firmware heap")
 quotes this test's -s output.
 
-The issue asks for 64 KB. On this 64-bit unix port (8-byte pointers and object headers; a
-32-bit Pico or ESP32 needs roughly a fifth less for the same code, docs/firmware-memory.md)
-64 KB fails: the SHA-512 prove runs out of memory inside the device (answered `internal`).
-HEAP is the smallest limit, in 8 KB steps, that passed every run (9 of 9, some beside another
-run) with the firmware of 10:28 UTC; lower it when the firmware shrinks.
+The issue asks for 64 KB, and the firmware meets it on this 64-bit unix port (8-byte
+pointers and object headers; a 32-bit Pico or ESP32 needs roughly a fifth less for the same
+code, docs/firmware-memory.md) with the hashes the port's hashlib has (SHA-1, SHA-256: what
+bank tokens use). A SHA-512 profile brings the pure-Python fallback, whose 64-bit words are
+big integers here: that case needs 72 KB, the smallest limit in 8 KB steps that passed every
+run (9 of 9); lower it when the firmware shrinks.
 """
 
 import hashlib
@@ -21,14 +22,19 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from test_firmware_protocol_ops import TokenLink
 
 from host_tools.simulator import Simulator
 from verifier.otp import TOTP
 
-HEAP = "72k"
-HEAP_BYTES = 72 * 1024
-PROFILES = [  # (algorithm, digits, period)
+NATIVE_HASHES = [  # (algorithm, digits, period)
+    ("sha1", 6, 30),
+    ("sha256", 6, 30),
+    ("sha256", 8, 30),
+    ("sha1", 8, 60),
+]
+WITH_SHA512_FALLBACK = [
     ("sha1", 6, 30),
     ("sha256", 6, 30),
     ("sha512", 8, 30),
@@ -37,15 +43,23 @@ PROFILES = [  # (algorithm, digits, period)
 REFRESHES = 3
 
 
-def test_firmware_provisions_shows_codes_and_answers_in_a_small_heap(tmp_path: Path):
-    with Simulator(tmp_path / "token", heap=HEAP, probe_heap=True, compiled=True) as sim:
+@pytest.mark.parametrize(
+    ("heap_kb", "profiles"),
+    [(64, NATIVE_HASHES), (72, WITH_SHA512_FALLBACK)],
+    ids=["64k-native-hashes", "72k-sha512-fallback"],
+)
+def test_firmware_provisions_shows_codes_and_answers_in_a_small_heap(
+    tmp_path: Path, heap_kb: int, profiles: list[tuple[str, int, int]]
+):
+    heap_bytes = heap_kb * 1024
+    with Simulator(tmp_path / "token", heap=f"{heap_kb}k", probe_heap=True, compiled=True) as sim:
         link = TokenLink(sim)
         try:
             step_30 = int(time.time()) // 30 + 1
             link.set_time(step_30 * 30_000 + 2000)  # early in a 30 s and a 60 s period
             pid = sim.pid
             references = []
-            for slot, (algorithm, digits, period) in enumerate(PROFILES):
+            for slot, (algorithm, digits, period) in enumerate(profiles):
                 secret = os.urandom(64 if algorithm == "sha512" else 32)
                 link.write(slot, secret, algorithm=algorithm, digits=digits, period=period)
                 challenge = os.urandom(32)
@@ -77,8 +91,8 @@ def test_firmware_provisions_shows_codes_and_answers_in_a_small_heap(tmp_path: P
     assert b"MemoryError" not in output
     assert b"Traceback" not in output
     assert sampled["samples"] >= 50
-    assert 0 < sampled["peak"] < HEAP_BYTES
+    assert 0 < sampled["peak"] < heap_bytes
     print(
-        f"\nfirmware live heap peak: {sampled['peak']} bytes of {HEAP_BYTES} "
-        f"({sampled['peak'] / HEAP_BYTES:.0%}), {sampled['samples']} samples"
+        f"\nfirmware live heap peak: {sampled['peak']} bytes of {heap_bytes} "
+        f"({sampled['peak'] / heap_bytes:.0%}), {sampled['samples']} samples"
     )
