@@ -2,6 +2,7 @@
 # stdout. USB CDC on boards, a pseudo-terminal on the sim board. Reading follows field-notes.md:
 # poll stdin, then read one byte at a time (a plain read() can block even after poll says ready).
 import sys
+import time
 
 from micropython import const
 
@@ -11,6 +12,7 @@ _LF = const(0x0A)
 _CR = const(0x0D)
 _CTRL_C = const(0x03)
 _MARKER = const(0x40)  # '@' starts a protocol line
+_HUNG_UP = const(0x18)  # select.POLLHUP | select.POLLERR, the same on every port
 _BURST = const(64)  # bytes read per call before main's loop samples the button again
 
 TOO_LONG = const(1)  # feed() result when a protocol line went past MAX_LINE
@@ -79,8 +81,11 @@ class Port:
         return None
 
     def wait(self, ms):
-        """Sleep until a byte arrives or ms pass."""
-        self._poll.poll(ms)
+        """Sleep until a byte arrives or ms pass. A hung-up link (host gone) makes poll()
+        return at once, readable but with nothing to read: sleep then too, or the loop spins."""
+        ready = self._poll.poll(ms)
+        if ready and ready[0][1] & _HUNG_UP:
+            time.sleep_ms(ms)
 
     def send(self, message):
         """Send one answer line: '@', the message as JSON, newline. json.dump writes the JSON
