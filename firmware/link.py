@@ -66,6 +66,9 @@ class Port:
         self._poll.register(sys.stdin, select.POLLIN)
         self._read = sys.stdin.buffer.read
         self._out = sys.stdout
+        # Start on a fresh line: an answer cut short by a power cut or a reset ends here,
+        # instead of running into the first answer of this boot ("@@{...").
+        self._out.write("\n")
 
     def poll_line(self, lines):
         """Feed waiting bytes (at most _BURST) into lines; return the first result or None."""
