@@ -283,21 +283,28 @@ def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
     emit(as_json, info, text)
 
 
-def _admin_command(action: str, summary: str) -> None:
-    """Register `baoling verifier <action> TOKEN`, which calls Verifier.<action>(token)."""
+def _admin_command(action: str, summary: str, done: str) -> None:
+    """Register `baoling verifier <action> TOKEN` (underscores become hyphens), which calls
+    Verifier.<action>(token) and says `done` on stderr."""
+    name = action.replace("_", "-")
 
     @click.pass_context
     def command(ctx: click.Context, token_id: str) -> None:
         getattr(open_verifier(ctx), action)(token_id)
-        click.echo(f"{action.capitalize()}d {token_id}.", err=True)
+        click.echo(f"{done} {token_id}.", err=True)
 
-    command.__doc__ = f"{summary}\n\n\b\nExamples:\n  baoling verifier {action} alice\n"
-    verifier.command(action)(click.argument("token_id")(command))
+    command.__doc__ = f"{summary}\n\n\b\nExamples:\n  baoling verifier {name} alice\n"
+    verifier.command(name)(click.argument("token_id")(command))
 
 
-_admin_command("disable", "Disable a token: its codes fail until it is enabled.")
-_admin_command("enable", "Enable a disabled token.")
-_admin_command("unlock", "Clear a token's failure count and lock.")
+_admin_command("disable", "Disable a token: its codes fail until it is enabled.", "Disabled")
+_admin_command("enable", "Enable a disabled token.", "Enabled")
+_admin_command("unlock", "Clear a token's failure count and lock.", "Unlocked")
+_admin_command(
+    "reset_drift",
+    "Forget a token's learned clock offset and rate (after its clock was set again).",
+    "Reset the drift estimate of",
+)
 
 
 @verifier.command()

@@ -313,6 +313,15 @@ def test_unlock_after_lockout_accepts_again(client, admin_auth, validate_auth, t
     assert post_validate(client, validate_auth, token.now()).json() == {"result": "accept"}
 
 
+def test_reset_drift_returns_the_token_without_its_offset(client, admin_auth, token):
+    later = time.time() + 10 * 30
+    body = {"code1": token.at(later), "code2": token.at(later + 30)}
+    client.post("/v1/tokens/alice/resync", json=body, headers=admin_auth)
+    response = client.post("/v1/tokens/alice/reset-drift", headers=admin_auth)
+    assert response.status_code == 200
+    assert response.json()["drift"]["offset_s"] == 0
+
+
 def test_resync_with_two_consecutive_codes_ten_steps_ahead(client, admin_auth, token):
     later = time.time() + 10 * 30
     body = {"code1": token.at(later), "code2": token.at(later + 30)}

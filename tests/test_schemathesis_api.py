@@ -25,7 +25,7 @@ def test_generated_requests_get_documented_answers_and_no_5xx(tmp_path):
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(verifier))
 
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 13
+    assert len(operations) == 14
     for operation in operations:
 
         @given(case=operation.as_strategy())

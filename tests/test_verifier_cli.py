@@ -142,6 +142,16 @@ def test_unlock_clears_the_failure_count(run, verifier, alice):
     assert verifier.show("alice")["fail_count"] == 0
 
 
+def test_reset_drift_forgets_the_offset_a_resync_learned(run, verifier, alice):
+    later = time.time() + 10 * 30
+    assert run("resync", "alice", alice.at(later), alice.at(later + 30)).exit_code == 0
+    assert verifier.show("alice")["drift"]["offset_s"] != 0
+    result = run("reset-drift", "alice")
+    assert result.exit_code == 0
+    assert result.stderr == "Reset the drift estimate of alice.\n"
+    assert verifier.show("alice")["drift"]["offset_s"] == 0
+
+
 def test_resync_with_two_consecutive_codes_ten_steps_ahead(run, alice):
     later = time.time() + 10 * 30
     result = run("resync", "alice", alice.at(later), alice.at(later + 30))

@@ -183,6 +183,22 @@ def test_resync_with_two_consecutive_codes_200_steps_ahead(make_verifier):
     assert v.validate("alice", code_at(SECRET, ahead + 90), now=T0 + 90)
 
 
+def test_reset_drift_forgets_a_learned_offset(make_verifier):
+    v = make_verifier()
+    v.enrol("alice", SECRET)
+    ahead = T0 + 10 * 30  # the token's clock runs 10 steps ahead
+    assert v.resync("alice", code_at(SECRET, ahead), code_at(SECRET, ahead + 30), now=T0)
+    assert v.show("alice")["drift"]["offset_s"] != 0
+    v.reset_drift("alice")
+    assert v.show("alice")["drift"]["offset_s"] == 0
+    assert v.show("alice")["drift"]["history"] == []
+    # With the estimate gone, the window is centred on the verifier's own time again (past
+    # the last accepted step: replay protection is not reset with the drift).
+    later = T0 + 12 * 30 + 1
+    assert v.validate("alice", code_at(SECRET, later), now=later)
+    assert [row["action"] for row in v.audit()].count("reset_drift") == 1
+
+
 def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
     v = make_verifier()
     admin = v.create_api_key("ops", ["admin"])

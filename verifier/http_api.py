@@ -288,6 +288,11 @@ def unlock(token_id: TokenPath, v: V) -> dict[str, Any]:
     return v.show(token_id)
 
 
+def reset_drift(token_id: TokenPath, v: V) -> dict[str, Any]:
+    v.reset_drift(token_id)
+    return v.show(token_id)
+
+
 def resync(token_id: TokenPath, body: ResyncRequest, v: V) -> ResyncResult:
     """Find two consecutive codes in the wide window and move the token's offset there."""
     return ResyncResult(resynced=v.resync(token_id, body.code1, body.code2))
@@ -489,7 +494,8 @@ def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> F
     route("/v1/tokens/{token_id}", show, methods=["GET"], responses=token_errors, **admin)
     route("/v1/tokens/{token_id}", delete, methods=["DELETE"], status_code=204,
           response_class=Response, responses=token_errors, **admin)
-    for name, endpoint in (("disable", disable), ("enable", enable), ("unlock", unlock)):
+    for name, endpoint in (("disable", disable), ("enable", enable), ("unlock", unlock),
+                           ("reset-drift", reset_drift)):
         route(f"/v1/tokens/{{token_id}}/{name}", endpoint, methods=["POST"],
               responses=token_errors, **admin)
     route("/v1/tokens/{token_id}/resync", resync, methods=["POST"],

@@ -307,6 +307,11 @@ class Verifier:
         """Clear the failure count and any lock."""
         self._admin("unlock", token_id, fail_count=0, locked_until=None)
 
+    def reset_drift(self, token_id: str) -> None:
+        """Forget the learned clock offset and rate, as after the token's clock was set again:
+        the window is centred on the verifier's own time until new codes teach it again."""
+        self._admin("reset_drift", token_id, drift=Drift().to_json())
+
     def delete(self, token_id: str) -> None:
         self._admin("delete", token_id)
 
