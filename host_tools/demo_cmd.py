@@ -40,3 +40,5 @@ def demo(data_dir: Path | None, keep_running: bool) -> None:
             "expected accept/reject/reject"
         )
     click.echo("Demo finished: accept, then reject (replay), then reject (wrong code).")
+    if data_dir is None:
+        click.echo("(Its temporary folder is gone; --data-dir DIR keeps the state and the PNG.)")
