@@ -273,24 +273,15 @@ def delete(token_id: TokenPath, v: V) -> Response:
     return Response(status_code=204)
 
 
-def disable(token_id: TokenPath, v: V) -> dict[str, Any]:
-    v.disable(token_id)
-    return v.show(token_id)
+def admin_action(action: str) -> Callable[[str, Verifier], dict[str, Any]]:
+    """The endpoint for `POST /v1/tokens/{id}/<action>`: Verifier.<action>, then the token."""
 
+    def endpoint(token_id: TokenPath, v: V) -> dict[str, Any]:
+        getattr(v, action)(token_id)
+        return v.show(token_id)
 
-def enable(token_id: TokenPath, v: V) -> dict[str, Any]:
-    v.enable(token_id)
-    return v.show(token_id)
-
-
-def unlock(token_id: TokenPath, v: V) -> dict[str, Any]:
-    v.unlock(token_id)
-    return v.show(token_id)
-
-
-def reset_drift(token_id: TokenPath, v: V) -> dict[str, Any]:
-    v.reset_drift(token_id)
-    return v.show(token_id)
+    endpoint.__name__ = action  # FastAPI names the OpenAPI operation after the function
+    return endpoint
 
 
 def resync(token_id: TokenPath, body: ResyncRequest, v: V) -> ResyncResult:
@@ -494,10 +485,9 @@ def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> F
     route("/v1/tokens/{token_id}", show, methods=["GET"], responses=token_errors, **admin)
     route("/v1/tokens/{token_id}", delete, methods=["DELETE"], status_code=204,
           response_class=Response, responses=token_errors, **admin)
-    for name, endpoint in (("disable", disable), ("enable", enable), ("unlock", unlock),
-                           ("reset-drift", reset_drift)):
-        route(f"/v1/tokens/{{token_id}}/{name}", endpoint, methods=["POST"],
-              responses=token_errors, **admin)
+    for action in ("disable", "enable", "unlock", "reset_drift"):
+        route(f"/v1/tokens/{{token_id}}/{action.replace('_', '-')}", admin_action(action),
+              methods=["POST"], responses=token_errors, **admin)
     route("/v1/tokens/{token_id}/resync", resync, methods=["POST"],
           responses=_errors(*_BODY_ERRORS, 404), **admin)
     route("/v1/pskc", import_pskc, methods=["POST"], status_code=201,
