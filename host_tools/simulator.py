@@ -30,6 +30,7 @@ from typing import Any
 
 from host_tools import sim_control
 from host_tools.micropython import find_micropython
+from provisioning.errors import FlashError
 from provisioning.flash import compile_module
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -81,7 +82,10 @@ def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool 
     modules["board"] = Path(firmware_dir) / "boards" / "sim.py"
     for name, source in modules.items():
         if compiled and name != "main":
-            compile_module(source, state_dir / f"{name}.mpy")
+            try:
+                compile_module(source, state_dir / f"{name}.mpy")
+            except FlashError as exc:
+                raise SimulatorError(str(exc)) from None
         else:
             shutil.copyfile(source, state_dir / f"{name}.py")
     sim.mkdir()
