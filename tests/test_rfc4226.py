@@ -51,12 +51,24 @@ def test_rfc4226_seven_digits_is_the_truncated_value_mod_10_7() -> None:
 
 def test_find_returns_the_matching_counter() -> None:
     hotp = HOTP(RFC4226_SECRET)
-    assert hotp.find(RFC4226_HOTP[5], range(3, 8)) == 5
+    assert hotp.find(hotp.parse(RFC4226_HOTP[5]), range(3, 8)) == 5  # type: ignore[arg-type]
 
 
 def test_find_returns_none_outside_the_counters_given() -> None:
     hotp = HOTP(RFC4226_SECRET)
-    assert hotp.find(RFC4226_HOTP[9], range(0, 9)) is None
+    assert hotp.find(hotp.parse(RFC4226_HOTP[9]), range(0, 9)) is None  # type: ignore[arg-type]
+
+
+def test_parse_keeps_leading_zeros_meaningful() -> None:
+    hotp = HOTP(RFC4226_SECRET, digits=8)
+    assert hotp.parse("00012345") == 12345
+    assert hotp.parse("12345") is None
+
+
+def test_find_never_matches_an_unparsed_code() -> None:
+    """A code passed as text, not through `parse`, is not a number: it equals no code."""
+    hotp = HOTP(RFC4226_SECRET)
+    assert hotp.find(RFC4226_HOTP[5], range(10)) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -64,10 +76,8 @@ def test_find_returns_none_outside_the_counters_given() -> None:
     ["75522", "7552240", "75522a", " 755224", "７５５２２４", "٧٥٥٢٢٤", None, 755224],
     ids=["short", "long", "letter", "space", "fullwidth", "arabic-indic", "none", "int"],
 )
-def test_find_never_matches_a_malformed_code(code: object) -> None:
-    hotp = HOTP(RFC4226_SECRET)
-    assert not hotp.well_formed(code)  # type: ignore[arg-type]
-    assert hotp.find(code, range(10)) is None  # type: ignore[arg-type]
+def test_parse_refuses_a_malformed_code(code: object) -> None:
+    assert HOTP(RFC4226_SECRET).parse(code) is None  # type: ignore[arg-type]
 
 
 def test_counter_out_of_range_is_refused() -> None:

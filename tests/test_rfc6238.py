@@ -36,8 +36,10 @@ def test_rfc6238_appendix_b(algorithm: str, time: int, step: int, code: str) -> 
 @pytest.mark.parametrize(("algorithm", "time", "step", "code"), VECTORS)
 def test_rfc6238_appendix_b_find(algorithm: str, time: int, step: int, code: str) -> None:
     totp = TOTP(RFC6238_SEEDS[algorithm], algorithm=algorithm, digits=8)
-    assert totp.find(code, range(step - 1, step + 2)) == step
-    assert totp.find(code, [step - 1, step + 1]) is None
+    value = totp.parse(code)
+    assert value is not None
+    assert totp.find(value, range(step - 1, step + 2)) == step
+    assert totp.find(value, [step - 1, step + 1]) is None
 
 
 def test_rfc6238_leading_zero_code() -> None:

@@ -117,16 +117,17 @@ def check(otp: TOTP, state: TokenState, code: str, now: float, policy: Policy) -
     refused = _refuse(state, now)
     if refused is not None:
         return refused
-    if not otp.well_formed(code):
+    value = otp.parse(code)
+    if value is None:
         return _failure(state, MALFORMED, None, now, policy)
     centre = predicted_step(otp, state.drift, now)
     low = max(centre - policy.window_steps, 0)
     high = centre + policy.window_steps
     fresh_from = low if state.last_step is None else max(low, state.last_step + 1)
-    step = otp.find(code, range(fresh_from, high + 1))
+    step = otp.find(value, range(fresh_from, high + 1))
     if step is None:
         # The steps skipped as already used: a match there is a replay (RFC 6238 section 5.2).
-        replayed = otp.find(code, range(low, min(fresh_from, high + 1)))
+        replayed = otp.find(value, range(low, min(fresh_from, high + 1)))
         reason = WRONG_CODE if replayed is None else REPLAY
         return _failure(state, reason, replayed, now, policy)
     drift = state.drift
@@ -150,20 +151,21 @@ def resync(
     refused = _refuse(state, now)
     if refused is not None:
         return refused
-    if not (otp.well_formed(code1) and otp.well_formed(code2)):
+    value1, value2 = otp.parse(code1), otp.parse(code2)
+    if value1 is None or value2 is None:
         return _failure(state, MALFORMED, None, now, policy)
     centre = predicted_step(otp, state.drift, now)
     low = max(centre - policy.resync_window_steps, 0)
     if state.last_step is not None:
         low = max(low, state.last_step + 1)
     high = centre + policy.resync_window_steps
-    first = otp.find(code1, range(low, high + 1))
+    first = otp.find(value1, range(low, high + 1))
     while first is not None:
         second = first + 1
-        if otp.find(code2, (second,)) == second:
+        if otp.find(value2, (second,)) == second:
             drift = state.drift.resync(now, observed_offset_s(otp, second, now))
             return _accept(state, RESYNCED, second, drift)
-        first = otp.find(code1, range(second, high + 1))
+        first = otp.find(value1, range(second, high + 1))
     return _failure(state, RESYNC_FAILED, None, now, policy)
 
 

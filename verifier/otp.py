@@ -2,15 +2,15 @@
 
 The key is decoded once and the HMAC inner and outer hash states are computed when the object
 is made; each code then costs two `hashlib` copies and updates, as RFC 2104 allows. Codes are
-compared in constant time, as integers (see `HOTP._scan`). This module does no I/O and knows
+compared in constant time, as integers (see `HOTP.find`). This module does no I/O and knows
 no clock: callers pass the time.
 """
 
 import base64
 import hashlib
+import math
 import struct
 from collections.abc import Iterable
-from typing import cast
 
 from verifier.constants import (
     ALGORITHMS,
@@ -31,8 +31,8 @@ _B32_VALID_TAILS = (0, 2, 4, 5, 7)
 _XOR_36 = bytes(b ^ 0x36 for b in range(256))
 _XOR_5C = bytes(b ^ 0x5C for b in range(256))
 # Bound once: the hot path then calls them without attribute look-ups.
-_pack_counter = struct.Struct(">Q").pack
 _unpack_word = struct.Struct(">I").unpack_from
+_floor = math.floor
 
 
 class OTPError(ValueError):
@@ -64,7 +64,7 @@ def b32decode(text: str) -> bytes:
 class HOTP:
     """Counter-based codes (RFC 4226) under one key, with the HMAC states precomputed."""
 
-    __slots__ = ("algorithm", "digits", "_modulus", "_format", "_inner_copy", "_outer_copy")
+    __slots__ = ("algorithm", "digits", "_modulus", "_format", "_inner", "_outer")
 
     def __init__(
         self,
@@ -93,61 +93,69 @@ class HOTP:
         if len(key) > block_size:
             key = new(key).digest()
         key = key.ljust(block_size, b"\0")
-        # Only the bound copy methods are kept: each code starts from a copy of these states.
-        self._inner_copy = new(key.translate(_XOR_36)).copy
-        self._outer_copy = new(key.translate(_XOR_5C)).copy
+        # Each code starts from copies of these states; they are never updated themselves.
+        self._inner = new(key.translate(_XOR_36))
+        self._outer = new(key.translate(_XOR_5C))
 
-    def _scan(self, counters: Iterable[int], target: int) -> tuple[int, int] | None:
-        """The first (counter, code value) whose value is `target`, or with target -1 the
-        first counter's; None when nothing matches.
-
-        The one place codes are computed: HMAC from copies of the precomputed states, then
-        dynamic truncation (RFC 4226 section 5.3). It is written as one loop, with no call per
-        candidate, because it is the verifier's hot path (bench/otp_core.py). Codes are
-        compared as integers, not as zero-padded strings: a code below 10**8 is one 30-bit
-        CPython digit, so `==` costs the same whichever digits differ (as constant-time as
-        `hmac.compare_digest`), and no string is formatted per candidate.
-        """
-        inner_copy = self._inner_copy
-        outer_copy = self._outer_copy
-        modulus = self._modulus
-        for counter in counters:
-            try:
-                message = _pack_counter(counter)
-            except struct.error as exc:
-                raise OTPError(f"counter must be from 0 to {MAX_COUNTER}") from exc
-            inner = inner_copy()
-            inner.update(message)
-            outer = outer_copy()
-            outer.update(inner.digest())
-            mac = outer.digest()
-            value = (_unpack_word(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF) % modulus
-            if value == target or target < 0:
-                return counter, value
-        return None
-
-    def code(self, counter: int) -> str:
-        """The code for `counter`, left-padded with zeros to `digits`."""
-        _, value = cast(tuple[int, int], self._scan((counter,), -1))
-        return self._format % value
-
-    def well_formed(self, code: str) -> bool:
-        """True when `code` is exactly `digits` ASCII digits (anything else is never a match)."""
-        return (
+    def parse(self, code: str) -> int | None:
+        """The number a code stands for, or None unless it is exactly `digits` ASCII digits:
+        `int` alone would also take spaces, signs, underscores and non-ASCII digits."""
+        if (
             type(code) is str
             and len(code) == self.digits
             and code.isascii()
             and code.isdigit()
-        )
+        ):
+            return int(code)
+        return None
 
-    def find(self, code: str, counters: Iterable[int]) -> int | None:
-        """The first counter whose code is `code`, or None; each candidate compared in
-        constant time. A malformed code matches nothing.
+    def find(self, value: int, counters: Iterable[int]) -> int | None:
+        """The first counter whose code is `value` (from `parse`), or None.
+
+        The one place codes are computed: HMAC from copies of the precomputed states, then
+        dynamic truncation (RFC 4226 section 5.3). It is one loop with no call per candidate
+        because it is the verifier's hot path (bench/otp_core.py). Codes are compared as
+        integers, not as zero-padded strings: a code below 10**8 is one 30-bit CPython digit,
+        so `==` costs the same whichever digits differ (as constant-time as
+        `hmac.compare_digest`), and no string is formatted per candidate.
         """
-        if not self.well_formed(code):
-            return None
-        found = self._scan(counters, int(code))
-        return None if found is None else found[0]
+        # `state.copy()`, not a bound `copy` kept aside: CPython 3.11 calls a method
+        # looked up on its object faster (bench/otp_core.py measured it).
+        inner_state = self._inner
+        outer_state = self._outer
+        modulus = self._modulus
+        for counter in counters:
+            try:
+                message = counter.to_bytes(8)  # big-endian, RFC 4226 section 5.2
+            except OverflowError as exc:
+                raise OTPError(f"counter must be from 0 to {MAX_COUNTER}") from exc
+            inner = inner_state.copy()
+            inner.update(message)
+            outer = outer_state.copy()
+            outer.update(inner.digest())
+            mac = outer.digest()
+            if (_unpack_word(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF) % modulus == value:
+                return counter
+        return None
+
+    def code(self, counter: int) -> str:
+        """The code for `counter`, left-padded with zeros to `digits`."""
+        reader = _ValueReader()
+        self.find(reader, (counter,))  # type: ignore[arg-type]
+        return self._format % reader.value
+
+
+class _ValueReader:
+    """A `find` value equal to every code, keeping the one it is compared with: how `code`
+    reads a counter's code through `find`, so that codes are computed in one place only."""
+
+    __slots__ = ("value",)
+
+    def __eq__(self, code_value: object) -> bool:
+        self.value = code_value
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class TOTP(HOTP):
@@ -175,7 +183,9 @@ class TOTP(HOTP):
 
     def step_at(self, unix_time: float) -> int:
         """The time step (RFC 6238's T) that contains `unix_time`."""
-        return int(unix_time // self.period_s)
+        # floor(floor(t) / p) == floor(t / p) for a whole p; math.floor of a float is a fast
+        # C path, and the step is taken on every check.
+        return _floor(unix_time) // self.period_s
 
     def code_at_step(self, step: int) -> str:
         """The code shown during time step `step`."""
