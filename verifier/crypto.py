@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from verifier.errors import MasterKeyError
+from verifier.files import sync_folder, write_new
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -90,25 +91,6 @@ def _read(path: Path) -> bytes:
     return key
 
 
-def _write_new(path: Path, key: bytes) -> None:
-    """Create `path` with mode 0600 (never over an existing file) and flush it to disk."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key.hex().encode("ascii") + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _sync_dir(path.parent)
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def load_key(path: Path) -> MasterKey:
     """The key in `path`; MasterKeyError when it is missing or malformed."""
     try:
@@ -122,7 +104,7 @@ def create_key(path: Path) -> MasterKey:
     key = os.urandom(KEY_BYTES)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _write_new(path, key)
+        write_new(path, [key.hex().encode("ascii") + b"\n"])
     except FileExistsError as exc:
         raise MasterKeyError(f"master key file {path} already exists") from exc
     return MasterKey(key)
@@ -143,7 +125,7 @@ def stage_key(path: Path) -> MasterKey:
 def commit_staged_key(path: Path) -> None:
     """Make the staged key the key file (atomic rename), after the database commit."""
     os.replace(staged_path(path), path)
-    _sync_dir(path.parent)
+    sync_folder(path.parent)
 
 
 @contextmanager
