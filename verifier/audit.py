@@ -6,17 +6,29 @@ link; a deleted last row leaves the head pointing past the end. Someone who can 
 database and recompute every later hash and the head is not stopped by this alone: record the
 head that `verify` reports somewhere else from time to time (docs/operations.md).
 
+Old rows can be archived: written to a file (JSON Lines, `archive_lines`) and deleted from the
+database, which then records where its part of the chain starts (its base) and appends an
+`audit_archive` row that names that point, so the chain stays one chain across the files and
+the database and `verify` can walk all of it.
+
 Rows hold what happened and why, never a secret or a code.
 """
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from verifier.store import AUDIT_HEAD, GENESIS_HASH, audit, get_meta, set_meta
+from verifier.store import AUDIT_BASE, AUDIT_HEAD, GENESIS_HASH, audit, get_meta, set_meta
+
+ARCHIVE_FORMAT = "baoling-audit-archive"
+ARCHIVE_VERSION = 1
+ARCHIVE_ACTION = "audit_archive"
+_START = f"0:{GENESIS_HASH}"
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,24 @@ class AuditReport:
     rows: int
     head: str
     problem: str | None = None
+    # Where the walk started: `0:<genesis>`, or the database's base when no archive was given.
+    start: str = _START
+
+
+class Row(NamedTuple):
+    """One audit row as stored (`detail` is the JSON text that was hashed)."""
+
+    seq: int
+    ts: float
+    action: str
+    token_id: str | None
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+class ArchiveError(ValueError):
+    """An archive file that is not one `archive_lines` wrote; the message says where."""
 
 
 _INSERT = audit.insert()
@@ -41,8 +71,9 @@ def row_hash(
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def _parse_head(value: str | None) -> tuple[int, str]:
-    seq, _, digest = (value or f"0:{GENESIS_HASH}").partition(":")
+def _parse_point(value: str | None) -> tuple[int, str]:
+    """A `seq:hash` point of the chain; None is the start, before row 1."""
+    seq, _, digest = (value or _START).partition(":")
     return int(seq), digest
 
 
@@ -51,7 +82,7 @@ def append(
 ) -> None:
     """Add one row inside the caller's write transaction (which holds the head)."""
     now = float(now)  # hashed as the database returns it
-    prev_seq, prev_hash = _parse_head(get_meta(conn, AUDIT_HEAD))
+    prev_seq, prev_hash = _parse_point(get_meta(conn, AUDIT_HEAD))
     seq = prev_seq + 1
     detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
     digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
@@ -78,35 +109,160 @@ def recent(conn: Connection, limit: int) -> list[dict]:
     ]
 
 
-def verify(conn: Connection) -> AuditReport:
-    """Walk the whole chain from the first row and compare its end with the stored head."""
-    expected_seq, prev_hash = 1, GENESIS_HASH
-    count = 0
-    for row in conn.execute(sa.select(audit).order_by(audit.c.seq)).yield_per(1000):
-        if row.seq != expected_seq:
-            return AuditReport(
-                False, count, f"{expected_seq - 1}:{prev_hash}",
-                f"row {expected_seq} is missing (next row is {row.seq})",
-            )
-        if row.prev_hash != prev_hash:
-            return AuditReport(
-                False, count, f"{expected_seq - 1}:{prev_hash}",
-                f"row {row.seq} does not link to row {row.seq - 1}",
-            )
+class _Walk:
+    """Follows the chain row by row from a known point and stops at the first problem."""
+
+    def __init__(self, start: str) -> None:
+        self.start = start
+        self.seq, self.hash = _parse_point(start)
+        self.rows = 0
+        self.problem: str | None = None
+        self.archived_through: str | None = None  # what the last audit_archive row names
+
+    @property
+    def point(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    def follow(self, rows: Iterable[Any], where: str = "") -> bool:
+        """Walk `rows` (in seq order); False, with `problem` set, at the first bad one."""
+        for row in rows:
+            problem = self._check(row)
+            if problem is not None:
+                self.problem = where + problem
+                return False
+            self.rows += 1
+            self.seq, self.hash = row.seq, row.hash
+            if row.action == ARCHIVE_ACTION:
+                self.archived_through = json.loads(row.detail).get("through")
+        return True
+
+    def _check(self, row: Any) -> str | None:
+        if row.seq != self.seq + 1:
+            return f"row {self.seq + 1} is missing (next row is {row.seq})"
+        if row.prev_hash != self.hash:
+            return f"row {row.seq} does not link to row {row.seq - 1}"
         digest = row_hash(row.seq, row.ts, row.action, row.token_id, row.detail, row.prev_hash)
         if digest != row.hash:
-            return AuditReport(
-                False, count, f"{expected_seq - 1}:{prev_hash}",
-                f"row {row.seq} was altered (its content does not match its hash)",
-            )
-        count += 1
-        expected_seq, prev_hash = row.seq + 1, row.hash
-    head_seq, head_hash = _parse_head(get_meta(conn, AUDIT_HEAD))
-    last = f"{expected_seq - 1}:{prev_hash}"
-    if (head_seq, head_hash) != (expected_seq - 1, prev_hash):
-        return AuditReport(
-            False, count, last,
-            f"the chain ends at row {expected_seq - 1} but its recorded head is row {head_seq}"
-            " (rows were deleted from the end, or the head was altered)",
+            return f"row {row.seq} was altered (its content does not match its hash)"
+        return None
+
+    def report(self, problem: str | None = None) -> AuditReport:
+        problem = problem or self.problem
+        return AuditReport(problem is None, self.rows, self.point, problem, self.start)
+
+
+def verify(conn: Connection, archives: Sequence[Iterable[str]] = ()) -> AuditReport:
+    """Walk the chain: through `archives` (each file's lines, oldest first, from row 1) and on
+    through the database, or from the database's base when no archive is given; then compare
+    its end with the stored head."""
+    base = get_meta(conn, AUDIT_BASE) or _START
+    walk = _Walk(_START if archives else base)
+    for number, lines in enumerate(archives, start=1):
+        where = f"archive {number}: "
+        try:
+            if not walk.follow(_archived_rows(lines, walk.point), where):
+                return walk.report()
+        except ValueError as exc:  # ArchiveError, or a file that is not UTF-8 text
+            return walk.report(f"{where}{exc}")
+    if walk.point != base:
+        return walk.report(
+            f"the archives end at row {walk.seq} but the database continues after row "
+            f"{_parse_point(base)[0]}"
         )
-    return AuditReport(True, count, last)
+    rows = conn.execute(sa.select(audit).where(audit.c.seq > walk.seq).order_by(audit.c.seq))
+    if not walk.follow(rows.yield_per(1000)):
+        return walk.report()
+    head_seq, head_hash = _parse_point(get_meta(conn, AUDIT_HEAD))
+    if (head_seq, head_hash) != (walk.seq, walk.hash):
+        return walk.report(
+            f"the chain ends at row {walk.seq} but its recorded head is row {head_seq}"
+            " (rows were deleted from the end, or the head was altered)"
+        )
+    if base != _START and walk.archived_through != base:
+        return walk.report(
+            f"the database's rows start after row {_parse_point(base)[0]}, but no audit_archive"
+            " row says so (rows were deleted from the start, or the base was altered)"
+        )
+    return walk.report()
+
+
+# ------------------------------------------------------------------------------ archiving
+
+
+def archive_end(conn: Connection, before: float) -> str | None:
+    """The last row to archive (`seq:hash`): the database's rows from its base up to, not
+    including, the first row written at or after `before`; None when there is none."""
+    base_seq, _ = _parse_point(get_meta(conn, AUDIT_BASE))
+    first_kept = conn.execute(
+        sa.select(sa.func.min(audit.c.seq)).where(audit.c.seq > base_seq, audit.c.ts >= before)
+    ).scalar()
+    query = sa.select(audit.c.seq, audit.c.hash).where(audit.c.seq > base_seq)
+    if first_kept is not None:
+        query = query.where(audit.c.seq < first_kept)
+    last = conn.execute(query.order_by(audit.c.seq.desc()).limit(1)).first()
+    return None if last is None else f"{last.seq}:{last.hash}"
+
+
+def archive_lines(conn: Connection, through: str) -> Iterator[str]:
+    """The archive file's lines: a header naming the rows' start and end points, then every
+    row after the database's base through `through`, each exactly as stored."""
+    after = get_meta(conn, AUDIT_BASE) or _START
+    through_seq, _ = _parse_point(through)
+    header = {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, "after": after,
+              "through": through}
+    yield json.dumps(header, sort_keys=True) + "\n"
+    rows = conn.execute(
+        sa.select(audit)
+        .where(audit.c.seq > _parse_point(after)[0], audit.c.seq <= through_seq)
+        .order_by(audit.c.seq)
+    )
+    for row in rows.yield_per(1000):
+        yield json.dumps(Row(*row)._asdict(), sort_keys=True) + "\n"
+
+
+def drop_archived(conn: Connection, through: str, now: float) -> int:
+    """Delete the rows through `through` (already written to an archive), make it the
+    database's base and chain an audit_archive row naming it; returns the rows deleted."""
+    through_seq, _ = _parse_point(through)
+    deleted = conn.execute(sa.delete(audit).where(audit.c.seq <= through_seq)).rowcount
+    set_meta(conn, AUDIT_BASE, through)
+    append(conn, ARCHIVE_ACTION, None, now, through=through, rows=deleted)
+    return deleted
+
+
+def _archived_rows(lines: Iterable[str], after: str) -> Iterator[Row]:
+    """The rows of one archive file, checking that its header continues the chain at `after`
+    and that its rows reach the end it names."""
+    numbered = enumerate(lines, start=1)
+    header = _json_line(next(numbered, (1, "")), "the header")
+    if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
+        raise ArchiveError("not a Baoling audit archive (line 1 is not its header)")
+    if header.get("version") != ARCHIVE_VERSION:
+        raise ArchiveError(f"archive version {header.get('version')!r} is not supported")
+    if header.get("after") != after:
+        raise ArchiveError(
+            f"it starts after row {str(header.get('after')).partition(':')[0]}, not after row "
+            f"{after.partition(':')[0]} (archives must be given oldest first, from the first)"
+        )
+    last = after
+    for number, text in numbered:
+        fields = _json_line((number, text), f"line {number}")
+        try:
+            row = Row(**fields)
+        except TypeError:
+            raise ArchiveError(f"line {number} is not an audit row") from None
+        last = f"{row.seq}:{row.hash}"
+        yield row
+    if last != header.get("through"):
+        raise ArchiveError(
+            f"it ends at row {last.partition(':')[0]} but its header says row "
+            f"{str(header.get('through')).partition(':')[0]} (the file was cut short)"
+        )
+
+
+def _json_line(numbered: tuple[int, str], what: str) -> Any:
+    number, text = numbered
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ArchiveError(f"{what} (line {number}) is not JSON") from None

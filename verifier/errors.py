@@ -28,3 +28,7 @@ class StoreError(VerifierError):
 class PSKCImportError(VerifierError):
     """A PSKC file is corrupt, wrongly keyed, or holds something the verifier cannot interpret;
     nothing from it was imported."""
+
+
+class AuditError(VerifierError):
+    """The audit chain is broken, so an operation that needs it whole (archiving) was refused."""

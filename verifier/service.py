@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -29,7 +29,14 @@ from verifier.constants import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_DIGITS, DE
 from verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
 from verifier.engine import check as engine_check
 from verifier.engine import resync as engine_resync
-from verifier.errors import InvalidRequest, MasterKeyError, PSKCImportError, TokenExists
+from verifier.errors import (
+    AuditError,
+    InvalidRequest,
+    MasterKeyError,
+    PSKCImportError,
+    TokenExists,
+)
+from verifier.files import write_new
 from verifier.otp import TOTP, OTPError
 from verifier.pskc_import import read_pskc
 
@@ -415,7 +422,39 @@ class Verifier:
         with self._store.read() as conn:
             return audit_log.recent(conn, limit)
 
-    def verify_audit(self) -> AuditReport:
-        """Check the whole hash chain; `ok` is False with the first problem if it is broken."""
-        with self._store.read() as conn:
-            return audit_log.verify(conn)
+    def verify_audit(self, archives: Sequence[Path] = ()) -> AuditReport:
+        """Check the hash chain, through `archives` (oldest first, from the first ever
+        written) and on through the database; `ok` is False with the first problem if broken."""
+        with ExitStack() as files:
+            try:
+                lines = [files.enter_context(Path(path).open(encoding="utf-8"))
+                         for path in archives]
+            except OSError as exc:
+                raise InvalidRequest(f"cannot read {exc.filename}: {exc.strerror}") from None
+            with self._store.read() as conn:
+                return audit_log.verify(conn, lines)
+
+    def archive_audit(self, path: Path, *, before: float) -> int:
+        """Move the audit rows written before `before` (Unix time) to a new file at `path`;
+        returns how many (0: nothing that old, and no file). The chain is verified first, and
+        the file is on disk before any row is deleted, in the transaction that holds the
+        chain's head (docs/operations.md, "Archiving the audit trail")."""
+        path = Path(path)
+        with self._store.write() as conn:
+            report = audit_log.verify(conn)
+            if not report.ok:
+                raise AuditError(
+                    f"the audit chain is broken ({report.problem}); nothing was archived"
+                )
+            through = audit_log.archive_end(conn, before)
+            if through is None:
+                return 0
+            try:
+                write_new(path, (line.encode() for line in audit_log.archive_lines(conn, through)))
+            except FileExistsError:
+                raise InvalidRequest(f"{path} already exists; nothing was archived") from None
+            except OSError as exc:
+                raise InvalidRequest(
+                    f"cannot write {path}: {exc.strerror}; nothing was archived"
+                ) from None
+            return audit_log.drop_archived(conn, through, time.time())

@@ -80,6 +80,9 @@ meta = sa.Table(
 )
 
 AUDIT_HEAD = "audit_head"
+# Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
+# until the first archive (docs/operations.md, "Archiving the audit trail").
+AUDIT_BASE = "audit_base"
 KEY_FINGERPRINT = "key_fingerprint"
 GENESIS_HASH = "0" * 64
 
