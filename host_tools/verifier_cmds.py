@@ -369,21 +369,50 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 
 @audit.command()
+@click.option("--archive", "archives", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="An archive file from `audit archive`; repeat, oldest first, from the first.")
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, as_json: bool) -> None:
+def verify(ctx: click.Context, archives: tuple[Path, ...], as_json: bool) -> None:
     """Check that no audit row was changed or deleted; exit 1 if one was.
+
+    Without --archive the database's rows are checked from where the last archive ended.
 
     \b
     Examples:
       baoling verifier audit verify
+      baoling verifier audit verify --archive audit-2025.jsonl
     """
-    report = open_verifier(ctx).verify_audit()
-    data = {"ok": report.ok, "rows": report.rows, "head": report.head, "problem": report.problem}
+    report = open_verifier(ctx).verify_audit(archives)
+    data = {"ok": report.ok, "rows": report.rows, "start": report.start, "head": report.head,
+            "problem": report.problem}
     emit(as_json, data, f"Audit chain intact: {report.rows} rows, head {report.head}." if report.ok
          else f"Audit chain broken: {report.problem}")
     if not report.ok:
         sys.exit(1)
+
+
+@audit.command()
+@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Archive the rows written before this day (00:00 UTC).")
+@click.option("--to", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The new archive file (never overwritten).")
+@json_option
+@click.pass_context
+def archive(ctx: click.Context, before: datetime, path: Path, as_json: bool) -> None:
+    """Move old audit rows out of the database into a file, keeping the chain verifiable.
+
+    The chain is verified first; the file is on disk before any row is deleted.
+
+    \b
+    Examples:
+      baoling verifier audit archive --before 2026-01-01 --to audit-2025.jsonl
+    """
+    count = open_verifier(ctx).archive_audit(path, before=before.replace(tzinfo=UTC).timestamp())
+    emit(as_json, {"archived": count, "file": str(path) if count else None},
+         f"Archived {count} audit rows to {path}." if count
+         else f"No audit row before {before:%Y-%m-%d}; no file written.")
 
 
 @verifier.command("rotate-key")

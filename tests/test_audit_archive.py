@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.test_audit_chain import tamper
+from tests.test_verifier_cli import baoling
 from tests.test_verifier_service import SECRET, code_at, wrong_code
 from verifier.errors import AuditError, InvalidRequest
 from verifier.store import AUDIT_BASE, audit, make_engine, meta
@@ -226,3 +227,48 @@ def _stored_hash(store_url, data_dir, seq: int) -> str:
         digest = conn.execute(sa.select(audit.c.hash).where(audit.c.seq == seq)).scalar_one()
     engine.dispose()
     return digest
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_archives_and_verifies_through_the_archive(data_dir, tmp_path):
+    enrolled = baoling(data_dir, "enrol", "alice", "--secret",
+                       stdin=base64.b32encode(SECRET).decode() + "\n")
+    assert enrolled.returncode == 0
+    archive = tmp_path / "audit.jsonl"
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
+
+    archived = baoling(data_dir, "audit", "archive", "--before", tomorrow, "--to", str(archive))
+    assert (archived.returncode, archived.stderr) == (0, "")
+    assert archived.stdout == f"Archived 1 audit rows to {archive}.\n"
+
+    alone = baoling(data_dir, "audit", "verify", "--json")
+    assert json.loads(alone.stdout)["rows"] == 1  # the audit_archive row
+    whole = baoling(data_dir, "audit", "verify", "--archive", str(archive))
+    assert whole.returncode == 0
+    assert whole.stdout.startswith("Audit chain intact: 2 rows, head 2:")
+
+    again = baoling(data_dir, "audit", "archive", "--before", "2026-11-01", "--to",
+                    str(tmp_path / "none.jsonl"))
+    assert again.stdout == "No audit row before 2026-11-01; no file written.\n"
+
+
+def test_cli_archive_errors_are_one_line(data_dir, tmp_path):
+    taken = tmp_path / "taken.jsonl"
+    taken.write_text("")
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
+    baoling(data_dir, "enrol", "alice", "--secret", stdin=base64.b32encode(SECRET).decode())
+
+    refused = baoling(data_dir, "audit", "archive", "--before", tomorrow, "--to", str(taken))
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == f"Error: {taken} already exists; nothing was archived\n"
+
+    missing = tmp_path / "missing.jsonl"
+    unread = baoling(data_dir, "audit", "verify", "--archive", str(missing))
+    assert unread.returncode == 1
+    assert unread.stderr == f"Error: cannot read {missing}: No such file or directory\n"
+
+    broken = baoling(data_dir, "audit", "verify", "--archive", str(taken))
+    assert broken.returncode == 1
+    assert broken.stdout == "Audit chain broken: archive 1: the header (line 1) is not JSON\n"
