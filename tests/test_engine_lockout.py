@@ -1,13 +1,14 @@
 """verifier.engine lockout: N consecutive failures lock; a locked token rejects right codes;
 the lock ends at a time (a number of seconds, or the end of the day in a zone) or by an
-administrator's unlock. Expected lock ends are written out from the calendar, not computed."""
+administrator's unlock. A wrong RADIUS PIN counts as a wrong code does. Expected lock ends are
+written out from the calendar, not computed."""
 
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from verifier.engine import Policy, TokenState, check
+from verifier.engine import Policy, TokenState, check, wrong_pin
 from verifier.otp import TOTP
 
 SECRET = b"12345678901234567890"
@@ -127,3 +128,29 @@ def test_disabled_beats_locked(otp: TOTP) -> None:
     policy = Policy(lockout_after_fails=1, lockout_seconds=600)
     state = replace(fail(otp, TokenState(), NOW, policy, 1), enabled=False)
     assert check(otp, state, right_code(otp, NOW), NOW, policy).reason == "disabled"
+
+
+def test_wrong_pins_count_and_lock_exactly_as_wrong_codes(otp: TOTP) -> None:
+    policy = Policy(lockout_after_fails=3, lockout_seconds=600)
+    state = TokenState()
+    for count in (1, 2):
+        decision = wrong_pin(state, NOW, policy)
+        assert (decision.accepted, decision.reason, decision.step) == (False, "wrong_pin", None)
+        assert (decision.state.fail_count, decision.state.locked_until) == (count, None)
+        state = decision.state
+    third = wrong_pin(state, NOW, policy)
+    assert third.state == fail(otp, state, NOW, policy, 1)
+    assert (third.state.fail_count, third.state.locked_until) == (3, NOW + 600)
+
+
+def test_wrong_pin_on_a_locked_token_is_refused_without_counting(otp: TOTP) -> None:
+    policy = Policy(lockout_after_fails=3, lockout_seconds=600)
+    locked = fail(otp, TokenState(), NOW, policy, 3)
+    decision = wrong_pin(locked, NOW + 60, policy)
+    assert (decision.accepted, decision.reason, decision.state) == (False, "locked", locked)
+
+
+def test_wrong_pin_on_a_disabled_token_is_refused_without_counting() -> None:
+    disabled = TokenState(fail_count=1, enabled=False)
+    decision = wrong_pin(disabled, NOW, Policy())
+    assert (decision.accepted, decision.reason, decision.state) == (False, "disabled", disabled)

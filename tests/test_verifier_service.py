@@ -135,6 +135,23 @@ def test_lockout_after_n_wrong_codes_then_unlock(make_verifier):
     assert v.validate("alice", code_at(SECRET, now), now=now)
 
 
+def test_wrong_pins_and_wrong_codes_share_one_failure_count(make_verifier):
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
+    v.enrol("alice", SECRET)
+    now = T0 + 1
+    assert v.wrong_pin("alice", now=now).reason == "wrong_pin"
+    assert v.check("alice", wrong_code(SECRET, now), now=now).reason == "wrong_code"
+    third = v.wrong_pin("alice", now=now)
+    assert (third.accepted, third.reason) == (False, "wrong_pin")
+    assert (third.state.fail_count, third.state.locked_until) == (3, pytest.approx(now + 600))
+    assert v.show("alice")["locked_until"] == pytest.approx(now + 600)
+    assert v.wrong_pin("alice", now=now + 1).reason == "locked"
+    assert v.show("alice")["fail_count"] == 3
+    rows = [(row["action"], row["detail"].get("reason")) for row in reversed(v.audit(5))]
+    assert rows == [("validate", "wrong_pin"), ("validate", "wrong_code"),
+                    ("lock", None), ("validate", "wrong_pin"), ("validate", "locked")]
+
+
 def test_time_based_lock_expires(make_verifier):
     v = make_verifier(Policy(lockout_after_fails=2, lockout_seconds=300))
     v.enrol("alice", SECRET)

@@ -1,9 +1,9 @@
 """The verifier's decisions (contracts.md section 8): pure, with `now` as an argument.
 
-`check` and `resync` take a token's state and return a Decision: accepted or not, why, the
-step matched, and the state to store after it. They do no I/O and read no clock, so the store
-applies a decision with its own atomic updates (a conditional UPDATE on last_step for an
-accept, an SQL increment for a failure) and tests need no clock patching. docs/engine.md
+`check`, `resync` and `wrong_pin` take a token's state and return a Decision: accepted or
+not, why, the step matched, and the state to store after it. They do no I/O and read no clock,
+so the store applies a decision with its own atomic updates (a conditional UPDATE on last_step
+for an accept, an SQL increment for a failure) and tests need no clock patching. docs/engine.md
 explains the window, drift learning, replay protection and the lockout trade-off.
 """
 
@@ -31,6 +31,7 @@ DISABLED = "disabled"
 MALFORMED = "malformed"
 RESYNCED = "resynced"
 RESYNC_FAILED = "resync_failed"
+WRONG_PIN = "wrong_pin"
 
 
 def _whole(name: str, value: object, minimum: int) -> None:
@@ -169,6 +170,15 @@ def resync(
     return _failure(state, RESYNC_FAILED, None, now, policy)
 
 
+def wrong_pin(state: TokenState, now: float, policy: Policy) -> Decision:
+    """A wrong or missing static PIN in front of the code (RADIUS): one failure, exactly as a
+    wrong code is, so guessing PINs runs into the lockout; no code is looked at."""
+    refused = _refuse(state, now)
+    if refused is not None:
+        return refused
+    return _failure(state, WRONG_PIN, None, now, policy)
+
+
 def _refuse(state: TokenState, now: float) -> Decision | None:
     """Disabled and locked tokens reject everything, right codes included, without computing
     any code and without counting a failure."""
@@ -205,4 +215,5 @@ __all__ = [
     "check",
     "predicted_step",
     "resync",
+    "wrong_pin",
 ]

@@ -29,6 +29,7 @@ from verifier.constants import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_DIGITS, DE
 from verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
 from verifier.engine import check as engine_check
 from verifier.engine import resync as engine_resync
+from verifier.engine import wrong_pin as engine_wrong_pin
 from verifier.errors import (
     AuditError,
     InvalidRequest,
@@ -340,6 +341,12 @@ class Verifier:
             lambda otp, state, t: engine_resync(otp, state, code1, code2, t, self.policy),
         )
         return decision.accepted
+
+    def wrong_pin(self, token_id: str, now: float | None = None) -> Decision:
+        """Count a wrong or missing static PIN (checked by a front end such as RADIUS) as one
+        failed attempt, audited with reason "wrong_pin"; the PIN itself never reaches here."""
+        return self._decide("validate", token_id, now,
+                            lambda otp, state, t: engine_wrong_pin(state, t, self.policy))
 
     def _decide(
         self,
