@@ -193,7 +193,7 @@ def pin_shared(tmp_path_factory: pytest.TempPathFactory):
     pin_hash = hash_pin(PIN)
     config = BASIC + "".join(f'[users."{name}"]\npin_hash = "{pin_hash}"\n' for name in names)
     with start(data_dir, config) as running:
-        yield running, iter(names)
+        yield running, iter(names), data_dir
 
 
 @pytest.fixture
@@ -206,22 +206,50 @@ def pin_user(pin_shared) -> str:
     return next(pin_shared[1])
 
 
+@pytest.fixture
+def pin_audit(pin_shared):
+    """The audit rows of one token on the PIN server after its enrolment, oldest first:
+    (action, detail)."""
+    def rows(token_id: str) -> list[tuple[str, dict]]:
+        v = Verifier(data_dir=pin_shared[2])
+        try:
+            return [(row["action"], row["detail"]) for row in reversed(v.audit(1000))
+                    if row["token"] == token_id and row["action"] != "enrol"]
+        finally:
+            v.close()
+    return rows
+
+
 def test_pin_then_code_gets_access_accept(pin_server, pin_user, totp):
     assert radclient(pin_server.radius_port, pin_user, PIN + totp.now()) == "accept"
 
 
-def test_code_without_its_pin_gets_access_reject(pin_server, pin_user, totp):
+WRONG_PIN_ROW = ("validate", {"result": "reject", "reason": "wrong_pin"})
+
+
+def test_code_without_its_pin_gets_access_reject(pin_server, pin_user, pin_audit, totp):
     assert radclient(pin_server.radius_port, pin_user, totp.now()) == "reject"
+    assert pin_audit(pin_user) == [WRONG_PIN_ROW]
 
 
-def test_wrong_pin_with_the_right_code_gets_access_reject(pin_server, pin_user, totp):
+def test_wrong_pin_is_audited_as_wrong_pin_without_pin_or_code(pin_server, pin_user,
+                                                                pin_audit, totp):
+    # The whole row is compared: it holds the reason, and neither the PIN nor the code.
     assert radclient(pin_server.radius_port, pin_user, "1234" + totp.now()) == "reject"
+    assert pin_audit(pin_user) == [WRONG_PIN_ROW]
 
 
-def test_wrong_pins_count_towards_the_lockout(pin_server, pin_user, totp):
+def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_audit, totp):
     for guess in range(LOCKOUT_AFTER):
-        radclient(pin_server.radius_port, pin_user, f"{guess:04d}" + totp.now())
+        assert radclient(pin_server.radius_port, pin_user, f"{guess:04d}" + totp.now()) == "reject"
     assert radclient(pin_server.radius_port, pin_user, PIN + totp.now()) == "reject"
+    rows = pin_audit(pin_user)
+    assert rows[:LOCKOUT_AFTER - 1] == [WRONG_PIN_ROW] * (LOCKOUT_AFTER - 1)
+    assert rows[LOCKOUT_AFTER - 1][0] == "lock"
+    assert rows[LOCKOUT_AFTER - 1][1]["fail_count"] == LOCKOUT_AFTER
+    assert rows[LOCKOUT_AFTER:] == [
+        WRONG_PIN_ROW, ("validate", {"result": "reject", "reason": "locked"}),
+    ]
 
 
 # A client that lost an answer resends the same request (same id and authenticator) and must get

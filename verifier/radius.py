@@ -191,9 +191,8 @@ def authenticate(verifier: Verifier, config: RadiusConfig, user_name: str, passw
         return verifier.validate(user.token, password)
     pin, code = password[:-digits], password[-digits:]
     if len(password) <= digits or not check_pin(pin, user.pin_hash):
-        # A wrong PIN counts as a failed attempt (an empty code is one), so guessing PINs runs
-        # into the lockout like guessing codes does.
-        verifier.validate(user.token, "")
+        # A failed attempt like a wrong code, so guessing PINs runs into the lockout too.
+        verifier.wrong_pin(user.token)
         return False
     return verifier.validate(user.token, code)
 
