@@ -137,8 +137,7 @@ def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
     v = open_verifier(ctx, policy)
     if radius:
         config = load_config(radius_config)
-        with _listening("udp", config.host, config.port):
-            radius_server = RadiusServer(v, config)
+        radius_server = RadiusServer(v, config)  # a taken port is a RadiusConfigError
         threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
         click.echo(f"RADIUS on udp {config.host}:{radius_server.port}", err=True)
     with _listening("tcp", host, http_port):

@@ -1,6 +1,9 @@
 """The RADIUS configuration file and PIN hashes: what is accepted, and the exact error for each
-bad setting (the CLI prints it as one line)."""
+bad setting (the CLI prints it as one line), a taken port included."""
 
+import socket
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -106,3 +109,26 @@ def test_an_empty_pin_is_refused():
     with pytest.raises(RadiusConfigError) as err:
         hash_pin("")
     assert str(err.value) == "the PIN is empty"
+
+
+@pytest.mark.parametrize("reuse_address", [False, True], ids=["plain", "so_reuseaddr"])
+def test_serve_on_a_taken_udp_port_exits_1_with_one_line(tmp_path, reuse_address):
+    # The port is held by another socket of this test, plain or with SO_REUSEADDR as pyrad (or
+    # a second Baoling before this check) binds; either way the verifier must not start.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(reuse_address))
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        config = tmp_path / "radius.toml"
+        config.write_text(f'port = {port}\n[clients."127.0.0.1"]\nsecret = "s3cret"\n')
+        proc = subprocess.run(
+            [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+             "--data-dir", str(tmp_path / "data"), "serve", "--http-port", "0", "--radius",
+             "--radius-config", str(config)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"Error: cannot listen on udp 127.0.0.1:{port}: the port is already in use "
+        "(is another RADIUS server running?)\n"
+    )

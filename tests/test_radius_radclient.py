@@ -15,7 +15,13 @@ from pyrad.dictionary import Dictionary
 from test_http_api import wrong_code
 
 from host_tools.verifier_cmds import ServerProcess
-from verifier.radius import DICTIONARY_PATH, hash_pin
+from verifier.radius import (
+    DICTIONARY_PATH,
+    RadiusConfigError,
+    RadiusServer,
+    hash_pin,
+    parse_config,
+)
 from verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -158,6 +164,24 @@ def test_the_log_holds_no_code(server, user, totp):
     radclient(server.radius_port, user, code + "99")
     assert f"RADIUS {user} from 127.0.0.1: accept" in server.log()
     assert code not in server.log()
+
+
+def test_a_second_server_on_a_running_ones_port_is_refused(shared, user, totp):
+    server, data_dir = shared
+    v = Verifier(data_dir=data_dir)
+    try:
+        config = parse_config({"port": server.radius_port,
+                               "clients": {"127.0.0.1": {"secret": SHARED_SECRET}}})
+        with pytest.raises(RadiusConfigError) as err:
+            RadiusServer(v, config)
+    finally:
+        v.close()
+    assert str(err.value) == (
+        f"cannot listen on udp 127.0.0.1:{server.radius_port}: the port is already in use "
+        "(is another RADIUS server running?)"
+    )
+    # The running server still gets every request.
+    assert radclient(server.radius_port, user, totp.now()) == "accept"
 
 
 def test_requests_from_unknown_clients_are_dropped(data_dir, totp):

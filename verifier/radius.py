@@ -10,10 +10,12 @@ CVE-2024-3596).
 """
 
 import base64
+import errno
 import hashlib
 import hmac
 import logging
 import os
+import socket
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -43,7 +45,8 @@ log = logging.getLogger("baoling.radius")
 
 
 class RadiusConfigError(VerifierError):
-    """The RADIUS configuration file is missing, unreadable or has a bad setting."""
+    """The RADIUS configuration file is missing, unreadable or has a bad setting, or its
+    address and port cannot be listened on (taken by another program, not this host's)."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,25 @@ class RadiusServer(Server):
         self.verifier, self.config = verifier, config
         # (client address, id, request authenticator) -> (expiry, raw reply)
         self._answered: dict[tuple, tuple[float, bytes]] = {}
+
+    def BindToAddress(self, addr: str) -> None:  # noqa: N802 (pyrad's name)
+        """Bind the authentication socket(s) of `addr` without SO_REUSEADDR, which pyrad sets:
+        with it a second server on the same port starts silently and the two share or steal
+        each other's requests. Without it the second one fails here, with a clear error."""
+        port = self.authport
+        try:
+            found = socket.getaddrinfo(addr, port, type=socket.SOCK_DGRAM)
+            for family, kind, proto, _, address in dict.fromkeys(found):
+                sock = socket.socket(family, kind, proto)
+                self.authfds.append(sock)
+                sock.bind(address)
+        except OSError as exc:
+            for sock in self.authfds:
+                sock.close()
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                reason = "the port is already in use (is another RADIUS server running?)"
+            raise RadiusConfigError(f"cannot listen on udp {addr}:{port}: {reason}") from None
 
     @property
     def port(self) -> int:
