@@ -1,73 +1,32 @@
 # Pure-Python SHA-256 and SHA-512 (FIPS 180-4 sections 6.2 and 6.4) for ports whose hashlib
 # lacks them (the unix port has no SHA-512): otp.py sees that at import and loads this module on
-# first use. Both are one algorithm with different word sizes, rounds, rotations and
-# constants, so one compression function serves both.
+# first use.
+#
+# No value here may become a big integer: MicroPython keeps an int that does not fit a small
+# int (62 bits and a sign on a 64-bit port) as an object on the heap, so a hash on 64-bit words
+# allocated for every operation (1.37 MB per SHA-512 code; docs/firmware-memory.md). SHA-512
+# therefore computes on 32-bit halves: each 64-bit word is a (high, low) pair, a rotation moves
+# bits between the halves, and an addition carries from the low half into the high one. Every
+# intermediate stays below 2**62, so SHA-256 and SHA-512 allocate nothing per operation on a
+# 64-bit port. On a 32-bit port (small ints hold 30 bits) 32-bit values are big integers there,
+# as SHA-256's words always were (docs/firmware-memory.md).
+#
+# Masking: a sum is cut to 32 bits once, at the end (bits above 31 of its terms only reach
+# bits above 31 of the sum). A low half that is added is masked first, because its sum's
+# carry (lo >> 32) goes into the high half; a term that could reach 2**62 is masked too.
 from mdhash import MDHash, word
+from micropython import const
 
-_w = [0] * 16  # the last 16 words of the message schedule, shared: compress never yields
+_M = const(0xFFFFFFFF)  # a 32-bit word, or one half of a 64-bit word
 
-
-class _SHA2(MDHash):
-    """Subclasses add _MASK (word mask), _K (round constants as big-endian bytes: a bytes
-    object costs a fifth of the RAM of a tuple of big integers) and _ROT (rotation amounts:
-    sigma0 r, r, shift; sigma1 r, r, shift; Sigma0 r, r, r; Sigma1 r, r, r)."""
-
-    def _compress(self, hs, data, offset):
-        size = self._WORD
-        bits = size * 8
-        mask = self._MASK
-        k = self._K
-        rounds = len(k) // size
-        a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2 = self._ROT
-        w = _w
-        a, b, c, d, e, f, g, h = hs
-        for i in range(rounds):
-            if i < 16:
-                wi = word(data, offset + i * size, size)
-            else:  # W[i] from W[i-15], W[i-2], W[i-16], W[i-7]: all still in the 16 kept
-                x = w[(i - 15) & 15]
-                y = w[(i - 2) & 15]
-                s0 = ((x >> a0 | x << (bits - a0)) ^ (x >> a1 | x << (bits - a1))) & mask
-                s1 = ((y >> b0 | y << (bits - b0)) ^ (y >> b1 | y << (bits - b1))) & mask
-                s0 ^= x >> a2
-                s1 ^= y >> b2
-                wi = (w[i & 15] + s0 + w[(i - 7) & 15] + s1) & mask
-            w[i & 15] = wi
-            s1 = (
-                (e >> d0 | e << (bits - d0))
-                ^ (e >> d1 | e << (bits - d1))
-                ^ (e >> d2 | e << (bits - d2))
-            ) & mask
-            t1 = (h + s1 + ((e & f) ^ ((e ^ mask) & g)) + word(k, i * size, size) + wi) & mask
-            s0 = (
-                (a >> c0 | a << (bits - c0))
-                ^ (a >> c1 | a << (bits - c1))
-                ^ (a >> c2 | a << (bits - c2))
-            ) & mask
-            t2 = s0 + ((a & b) ^ (a & c) ^ (b & c))
-            h = g
-            g = f
-            f = e
-            e = (d + t1) & mask
-            d = c
-            c = b
-            b = a
-            a = (t1 + t2) & mask
-        hs[0] = (hs[0] + a) & mask
-        hs[1] = (hs[1] + b) & mask
-        hs[2] = (hs[2] + c) & mask
-        hs[3] = (hs[3] + d) & mask
-        hs[4] = (hs[4] + e) & mask
-        hs[5] = (hs[5] + f) & mask
-        hs[6] = (hs[6] + g) & mask
-        hs[7] = (hs[7] + h) & mask
+_w = [0] * 32  # the last 16 words of the message schedule (SHA-512: high, low, high, ...)
+_s = [0] * 16  # SHA-512: the state at the start of a block, as high, low halves
+# Shared by all hash objects: compress never yields.
 
 
-class sha256(_SHA2):
+class sha256(MDHash):
     _WORD = 4
     _OUT = 8
-    _MASK = 0xFFFFFFFF
-    _ROT = (7, 18, 3, 17, 19, 10, 2, 13, 22, 6, 11, 25)
     _IV = (
         0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
         0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
@@ -91,18 +50,56 @@ class sha256(_SHA2):
         b"\x90\xbe\xff\xfa\xa4\x50\x6c\xeb\xbe\xf9\xa3\xf7\xc6\x71\x78\xf2"
     )
 
+    def _compress(self, hs, data, offset):
+        w = _w
+        k = self._K
+        a, b, c, d, e, f, g, h = hs
+        for i in range(64):
+            if i < 16:
+                wi = word(data, offset + i * 4, 4)
+            else:  # W[i-15], W[i-2], W[i-16], W[i-7]: all still in the 16 kept
+                x = w[(i + 1) & 15]
+                y = w[(i + 14) & 15]
+                s0 = (x >> 7 | x << 25) ^ (x >> 18 | x << 14) ^ x >> 3  # sigma0
+                s1 = (y >> 17 | y << 15) ^ (y >> 19 | y << 13) ^ y >> 10  # sigma1
+                wi = (w[i & 15] + s0 + w[(i + 9) & 15] + s1) & _M
+            w[i & 15] = wi
+            s1 = (e >> 6 | e << 26) ^ (e >> 11 | e << 21) ^ (e >> 25 | e << 7)  # Sigma1
+            t1 = h + s1 + (g ^ (e & (f ^ g))) + word(k, i * 4, 4) + wi
+            s0 = ((a >> 2 | a << 30) ^ (a >> 13 | a << 19) ^ (a >> 22 | a << 10)) & _M  # Sigma0
+            t2 = s0 + ((a & b) | (c & (a | b)))
+            h = g
+            g = f
+            f = e
+            e = (d + t1) & _M
+            d = c
+            c = b
+            b = a
+            a = (t1 + t2) & _M
+        hs[0] = (hs[0] + a) & _M
+        hs[1] = (hs[1] + b) & _M
+        hs[2] = (hs[2] + c) & _M
+        hs[3] = (hs[3] + d) & _M
+        hs[4] = (hs[4] + e) & _M
+        hs[5] = (hs[5] + f) & _M
+        hs[6] = (hs[6] + g) & _M
+        hs[7] = (hs[7] + h) & _M
 
-class sha512(_SHA2):
+
+class sha512(MDHash):
+    """SHA-512 on 32-bit halves. The state words given to and taken from _compress are whole
+    64-bit integers (MDHash pads, and writes the digest from them): they are split and joined
+    once per block, not once per operation."""
+
     _WORD = 8
     _OUT = 8
-    _MASK = 0xFFFFFFFFFFFFFFFF
-    _ROT = (1, 8, 7, 19, 61, 6, 28, 34, 39, 14, 18, 41)
     _IV = (
         0x6A09E667F3BCC908, 0xBB67AE8584CAA73B,
         0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
         0x510E527FADE682D1, 0x9B05688C2B3E6C1F,
         0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179,
     )
+
     _K = (  # round constants of FIPS 180-4 section 4.2, as big-endian bytes
         b"\x42\x8a\x2f\x98\xd7\x28\xae\x22\x71\x37\x44\x91\x23\xef\x65\xcd"
         b"\xb5\xc0\xfb\xcf\xec\x4d\x3b\x2f\xe9\xb5\xdb\xa5\x81\x89\xdb\xbc"
@@ -145,3 +142,72 @@ class sha512(_SHA2):
         b"\x4c\xc5\xd4\xbe\xcb\x3e\x42\xb6\x59\x7f\x29\x9c\xfc\x65\x7e\x2a"
         b"\x5f\xcb\x6f\xab\x3a\xd6\xfa\xec\x6c\x44\x19\x8c\x4a\x47\x58\x17"
     )
+
+    def _compress(self, hs, data, offset):
+        w = _w
+        k = self._K
+        s = _s
+        for j in range(8):
+            s[2 * j] = hs[j] >> 32
+            s[2 * j + 1] = hs[j] & _M
+        ah, al, bh, bl, ch, cl, dh, dl, eh, el, fh, fl, gh, gl, hh, hl = s
+        for i in range(80):
+            j = (i & 15) * 2  # W[i] goes where W[i-16] was: w[j] high, w[j + 1] low
+            if i < 16:
+                w[j] = word(data, offset + i * 8, 4)
+                w[j + 1] = word(data, offset + i * 8 + 4, 4)
+            else:
+                _schedule(w, j)
+            # t1 = h + Sigma1(e) + Ch(e, f, g) + K[i] + W[i]; Sigma1 = ROTR 14 ^ ROTR 18 ^ ROTR 41
+            th = (eh >> 14 | el << 18) ^ (eh >> 18 | el << 14) ^ (el >> 9 | eh << 23)
+            tl = (el >> 14 | eh << 18) ^ (el >> 18 | eh << 14) ^ (eh >> 9 | el << 23)
+            lo = hl + (tl & _M) + (gl ^ (el & (fl ^ gl))) + word(k, i * 8 + 4, 4) + w[j + 1]
+            th = (hh + th + (gh ^ (eh & (fh ^ gh))) + word(k, i * 8, 4) + w[j] + (lo >> 32)) & _M
+            tl = lo & _M
+            hh, hl = gh, gl
+            gh, gl = fh, fl
+            fh, fl = eh, el
+            lo = dl + tl  # e = d + t1
+            eh, el = (dh + th + (lo >> 32)) & _M, lo & _M
+            dh, dl = ch, cl
+            # t1 + Sigma0(a) + Maj(a, b, c); Sigma0 = ROTR 28 ^ ROTR 34 ^ ROTR 39
+            lo = (al >> 28 | ah << 4) ^ (ah >> 2 | al << 30) ^ (ah >> 7 | al << 25)
+            lo = tl + (lo & _M) + ((al & bl) | (cl & (al | bl)))
+            th += ((ah >> 28 | al << 4) ^ (al >> 2 | ah << 30) ^ (al >> 7 | ah << 25)) & _M
+            th += (ah & bh) | (ch & (ah | bh))
+            ch, cl = bh, bl
+            bh, bl = ah, al
+            ah, al = (th + (lo >> 32)) & _M, lo & _M
+        _join(hs, 0, ah, al)
+        _join(hs, 1, bh, bl)
+        _join(hs, 2, ch, cl)
+        _join(hs, 3, dh, dl)
+        _join(hs, 4, eh, el)
+        _join(hs, 5, fh, fl)
+        _join(hs, 6, gh, gl)
+        _join(hs, 7, hh, hl)
+
+
+def _schedule(w, j):
+    """W[i] of SHA-512 from W[i-15], W[i-2], W[i-16], W[i-7] (the 16 kept words in w, as
+    high, low pairs): W[i] replaces W[i-16] at w[j], w[j + 1]."""
+    p = (j + 2) & 31  # W[i-15]; sigma0 = ROTR 1 ^ ROTR 8 ^ SHR 7
+    xh = w[p]
+    xl = w[p + 1]
+    s0h = (xh >> 1 | (xl & 1) << 31) ^ (xh >> 8 | xl << 24) ^ xh >> 7
+    s0l = (xl >> 1 | (xh & 1) << 31) ^ (xl >> 8 | xh << 24) ^ (xl >> 7 | xh << 25)
+    p = (j + 28) & 31  # W[i-2]; sigma1 = ROTR 19 ^ ROTR 61 ^ SHR 6
+    xh = w[p]
+    xl = w[p + 1]
+    s1h = (xh >> 19 | xl << 13) ^ (xl >> 29 | xh << 3) ^ xh >> 6
+    s1l = (xl >> 19 | xh << 13) ^ (xh >> 29 | xl << 3) ^ (xl >> 6 | xh << 26)
+    p = (j + 18) & 31  # W[i-7]
+    lo = w[j + 1] + (s0l & _M) + w[p + 1] + (s1l & _M)
+    w[j] = (w[j] + s0h + w[p] + s1h + (lo >> 32)) & _M
+    w[j + 1] = lo & _M
+
+
+def _join(hs, j, hi, lo):
+    """Add the halves hi, lo to the start-of-block state word j, as one 64-bit word in hs."""
+    lo += _s[2 * j + 1]
+    hs[j] = ((hi + _s[2 * j] + (lo >> 32)) & _M) << 32 | lo & _M

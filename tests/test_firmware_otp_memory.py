@@ -1,10 +1,16 @@
 """firmware/otp.py's RAM use under real MicroPython: what it loads, its heap budget, no leaks.
 
 A Pico has about 190 KB of heap, an ESP32 without PSRAM about 100 KB, and the whole firmware
-must run in 64 KB (issue 4): the OTP core, with its SHA-512 fallback, gets half of that here.
+must run in 64 KB (issue 4): the OTP core, with its SHA-512 fallback, gets a third of that here
+as deployed.
 """
 
-from tests.micropython_runner import run_micropython
+from pathlib import Path
+
+import pytest
+
+from provisioning.flash import compile_module
+from tests.micropython_runner import FIRMWARE_DIR, run_micropython
 
 _LAZY = """\
 import sys
@@ -46,8 +52,21 @@ print(len(codes), settled, gc.mem_alloc() - settled)
 """
 
 
-def test_all_three_algorithms_run_in_a_32k_heap_without_leaking() -> None:
-    count, settled, growth = (int(v) for v in run_micropython(_BUDGET, heap="32k").split())
+# Deployed (.mpy, as `baoling token flash` writes it) the OTP core with all three algorithms
+# needs about 17 KB here; from source (the developer's `mpremote cp`) about 36 KB, most of it the
+# compiler's parse tree of sha2.py, freed once it is imported (docs/firmware-memory.md).
+@pytest.mark.parametrize(("deployed", "heap"), [("mpy", "24k"), ("source", "40k")])
+def test_all_three_algorithms_run_in_a_small_heap_without_leaking(
+    tmp_path: Path, deployed: str, heap: str
+) -> None:
+    code = _BUDGET
+    if deployed == "mpy":
+        for name in ("otp", "mdhash", "sha1", "sha2"):
+            compile_module(FIRMWARE_DIR / f"{name}.py", tmp_path / f"{name}.mpy")
+        code = "import sys\nsys.path[:] = ['']\n" + _BUDGET  # only the .mpy files
+    count, settled, growth = (
+        int(v) for v in run_micropython(code, heap=heap, cwd=tmp_path).split()
+    )
     assert count == 3
     assert settled < 24 * 1024
     # a leak of one small object per code would be over 9 KB; the GC's conservative stack scan
