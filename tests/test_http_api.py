@@ -1,20 +1,30 @@
 """The HTTP API (contracts.md section 10), one behaviour per test, codes computed by pyotp."""
 
 import base64
+import functools
 import io
+import itertools
 import json
 import os
 import re
+import sys
 import time
+from collections.abc import Callable
 
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from pskc import PSKC
+from pydantic import TypeAdapter, ValidationError
 
+from verifier import http_api
 from verifier.engine import Policy
+from verifier.errors import InvalidRequest
 from verifier.http_api import MAX_BODY_BYTES, create_app
-from verifier.service import Verifier
+from verifier.otp import OTPError, b32decode
+from verifier.service import MAX_TEXT_CHARS, Verifier, _check_text, check_token_id
 
 LOCKOUT_AFTER = 3
 
@@ -114,6 +124,13 @@ def test_validate_refuses_seven_digits_for_a_six_digit_token(client, validate_au
         "error": "invalid_request",
         "message": "code: wrong number of digits for this token",
     }
+
+
+def test_validate_refuses_a_code_followed_by_a_newline(client, validate_auth, token):
+    """The schema's `$` ends the text; it does not also allow a newline before the end."""
+    response = post_validate(client, validate_auth, token.now() + "\n")
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid_request", "message": "code: must be 6 to 8 digits"}
 
 
 def test_validate_refuses_a_code_sent_as_a_number(client, validate_auth, token):
@@ -249,15 +266,48 @@ def test_enrol_of_a_sha256_8_digit_60_second_token_validates_oathtool_codes(
     assert post_validate(client, validate_auth, code, "bob").json() == {"result": "accept"}
 
 
+SECRET_RULE = (
+    "secret: must be base32 (A-Z and 2-7, any case, spaces allowed, = padding only at the end) "
+    "of a length that ends on a whole byte"
+)
+
+
 def test_enrol_refuses_a_secret_that_is_not_base32(client, admin_auth):
     response = client.post(
         "/v1/tokens", json={"token": "bob", "secret": "ABC!DEFG"}, headers=admin_auth
     )
     assert response.status_code == 422
-    assert response.json() == {
-        "error": "invalid_secret",
-        "message": "secret is not valid base32: character 4 is not A-Z or 2-7",
-    }
+    assert response.json() == {"error": "invalid_request", "message": SECRET_RULE}
+
+
+def test_enrol_accepts_a_secret_typed_in_lower_case_groups_with_padding(
+    client, admin_auth, validate_auth
+):
+    """As people copy a secret from a web page: "jbsw y3dp ..." with its = padding."""
+    secret = base64.b32encode(os.urandom(16)).decode()  # 26 characters and 6 of padding
+    letters = secret.rstrip("=")
+    typed = " ".join(letters[i:i + 4] for i in range(0, len(letters), 4)).lower() + " ======"
+    client.post("/v1/tokens", json={"token": "bob", "secret": typed}, headers=admin_auth)
+    code = pyotp.TOTP(secret).now()
+    assert post_validate(client, validate_auth, code, "bob").json() == {"result": "accept"}
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda s: s[:10] + "1" + s[11:],  # 1 is not base32
+        lambda s: s + "A",  # 33 characters cannot end on a whole byte
+        lambda s: s * 33,  # over MAX_SECRET_CHARS
+    ],
+    ids=["bad character", "bad length", "too long"],
+)
+def test_enrol_refusal_of_a_bad_secret_never_echoes_it(client, admin_auth, secret, mangle):
+    sent = mangle(secret)
+    response = client.post("/v1/tokens", json={"token": "bob", "secret": sent}, headers=admin_auth)
+    assert response.status_code == 422
+    assert set(response.json()) == {"error", "message"}
+    assert secret[:8] not in response.text
+    assert secret[-8:] not in response.text
 
 
 def test_enrol_refuses_an_existing_token_with_409(client, admin_auth, token):
@@ -272,6 +322,50 @@ def test_enrol_refuses_digits_out_of_range(client, admin_auth):
     assert response.json() == {
         "error": "invalid_request",
         "message": "digits: Input should be less than or equal to 8",
+    }
+
+
+TOKEN_ID_RULE = "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit"
+
+
+def test_enrol_refuses_a_token_id_with_a_space(client, admin_auth):
+    response = client.post("/v1/tokens", json={"token": "bob smith"}, headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid_request", "message": f"token: {TOKEN_ID_RULE}"}
+
+
+def test_enrol_takes_a_token_id_of_128_characters_not_129(client, admin_auth):
+    longest = "b" * 128
+    assert client.post("/v1/tokens", json={"token": longest}, headers=admin_auth).status_code == 201
+    response = client.post("/v1/tokens", json={"token": longest + "b"}, headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json()["message"] == f"token: {TOKEN_ID_RULE}"
+
+
+def test_enrol_refuses_a_label_with_a_control_character(client, admin_auth):
+    body = {"token": "bob", "label": "bob\x1b[2J"}
+    response = client.post("/v1/tokens", json=body, headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_request",
+        "message": "label: must be printable text",
+    }
+
+
+def test_enrol_keeps_a_chinese_label_and_issuer(client, admin_auth):
+    body = {"token": "bob", "issuer": "宝令银行", "label": "王小明"}
+    assert client.post("/v1/tokens", json=body, headers=admin_auth).status_code == 201
+    shown = client.get("/v1/tokens/bob", headers=admin_auth).json()
+    assert (shown["issuer"], shown["label"]) == ("宝令银行", "王小明")
+
+
+def test_enrol_refuses_a_label_over_256_characters(client, admin_auth):
+    body = {"token": "bob", "label": "x" * 257}
+    response = client.post("/v1/tokens", json=body, headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_request",
+        "message": "label: String should have at most 256 characters",
     }
 
 
@@ -293,6 +387,12 @@ def test_show_of_an_unknown_token_is_404(client, admin_auth):
     response = client.get("/v1/tokens/nobody", headers=admin_auth)
     assert response.status_code == 404
     assert response.json()["error"] == "unknown_token"
+
+
+def test_show_refuses_a_malformed_token_id_in_the_path(client, admin_auth):
+    response = client.get("/v1/tokens/-bob", headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid_request", "message": f"token_id: {TOKEN_ID_RULE}"}
 
 
 def test_disabled_token_rejects_its_right_code(client, admin_auth, validate_auth, token):
@@ -394,6 +494,81 @@ def test_pskc_with_the_wrong_key_is_refused_and_imports_nothing(client, admin_au
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_pskc"
     assert client.get("/v1/tokens", headers=admin_auth).json() == {"tokens": []}
+
+
+def test_pskc_key_that_is_not_hex_is_refused(client, admin_auth, secret):
+    body = {"pskc": pskc_document(secret, "carol"), "key": "0g" * 16}
+    response = client.post("/v1/pskc", json=body, headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_request",
+        "message": "key: must be hex, two digits per byte",
+    }
+
+
+# ------------------------------------------------ the schema's rules are the service's rules
+# pydantic (the HTTP layer's validator, which also writes the schema) must refuse nothing the
+# service takes and take nothing the service refuses.
+
+
+@functools.cache
+def adapter(field: object) -> TypeAdapter:
+    return TypeAdapter(field)
+
+
+def http_accepts(field: object, value: str) -> bool:
+    try:
+        adapter(field).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def service_accepts(check: Callable[[str], object], value: str) -> bool:
+    try:
+        check(value)
+    except (InvalidRequest, OTPError):
+        return False
+    return True
+
+
+TOKEN_ID_LIKE = st.text(st.sampled_from("aZ09._:@+-" + " /%é\n\x00"), max_size=130)
+
+
+@given(st.one_of(st.from_regex(http_api.TOKEN_ID_PATTERN, fullmatch=True), TOKEN_ID_LIKE))
+def test_the_token_id_pattern_takes_what_check_token_id_takes(token_id):
+    assert http_accepts(http_api.TokenId, token_id) == service_accepts(check_token_id, token_id)
+
+
+def test_the_label_pattern_takes_each_character_that_str_isprintable_takes():
+    """Every code point (surrogates cannot travel in JSON), against the service's own rule."""
+    for point in itertools.chain(range(0xD800), range(0xE000, sys.maxunicode + 1)):
+        char = chr(point)
+        assert http_accepts(http_api.Text, char) == service_accepts(
+            lambda text: _check_text("label", text), char
+        ), hex(point)
+
+
+@given(st.text(max_size=MAX_TEXT_CHARS + 2))
+def test_the_label_rule_takes_what_the_service_takes(text):
+    assert http_accepts(http_api.Text, text) == service_accepts(
+        lambda value: _check_text("label", value), text
+    )
+
+
+BASE32_LIKE = st.text(st.sampled_from("AZaz27 =18!\t"), max_size=40)
+
+
+@given(st.one_of(st.from_regex(http_api.SECRET_PATTERN, fullmatch=True), BASE32_LIKE))
+def test_the_secret_rule_takes_what_b32decode_takes_but_tabs_and_length(secret):
+    """b32decode also skips tabs and newlines, and takes any length; the schema allows spaces
+    only, and at most MAX_SECRET_CHARS."""
+    expected = (
+        service_accepts(b32decode, secret)
+        and "\t" not in secret
+        and len(secret) <= http_api.MAX_SECRET_CHARS
+    )
+    assert http_accepts(http_api.Secret, secret) == expected
 
 
 # -------------------------------------------------------------------------------- service

@@ -9,6 +9,7 @@ be in it): validation errors name the field and the rule only.
 
 import hashlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
@@ -23,8 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verifier import errors
@@ -39,12 +39,13 @@ from verifier.constants import (
     MIN_PERIOD_S,
 )
 from verifier.engine import MALFORMED
-from verifier.otp import OTPError, b32decode
-from verifier.service import Verifier
+from verifier.otp import b32decode
+from verifier.service import _TOKEN_ID, MAX_TEXT_CHARS, Verifier
 
 # A validate request is about 60 bytes; a PSKC file of a few thousand tokens fits in 1 MiB.
 MAX_BODY_BYTES = 1024 * 1024
-MAX_TOKEN_ID_CHARS = 128
+# 1024 base32 characters are 640 bytes, far past any HMAC key length worth having.
+MAX_SECRET_CHARS = 1024
 MAX_AUDIT_LIMIT = 10_000
 # A key removed from the store still works on a running server for up to this long.
 API_KEY_CACHE_S = 60.0
@@ -65,20 +66,66 @@ class HTTPError(Exception):
 
 # ---------------------------------------------------------------- request and answer bodies
 
+# Every rule below is declared once, as a pydantic constraint: FastAPI publishes it in the
+# OpenAPI schema and pydantic enforces it on the request, so a client that follows the schema
+# is never refused for its form. Rules the verifier itself applies are derived from the
+# service's own (its token id expression, str.isprintable, MAX_TEXT_CHARS), not restated.
 
-def _digits_only(code: str) -> str:
-    if not (code.isascii() and code.isdigit() and MIN_DIGITS <= len(code) <= MAX_DIGITS):
-        raise PydanticCustomError("code_format", f"must be {MIN_DIGITS} to {MAX_DIGITS} digits")
-    return code
+# The sentence a client gets when a value misses a pattern: a regular expression is no message.
+_PATTERN_RULES: dict[str, str] = {}
 
 
-Code = Annotated[
-    str,
-    AfterValidator(_digits_only),
-    Field(json_schema_extra={"pattern": f"^[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}$"}),
-]
-TokenId = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_ID_CHARS)]
-TokenPath = Annotated[str, Path(min_length=1, max_length=MAX_TOKEN_ID_CHARS)]
+def _pattern(regex: str, rule: str) -> str:
+    """`regex` as a whole-value JSON Schema pattern (a schema pattern is a search, and `$` means
+    end of text in the validators that apply it), remembering `rule` to explain a miss."""
+    anchored = f"^(?:{regex})$"
+    _PATTERN_RULES[anchored] = rule
+    return anchored
+
+
+def _printable_class() -> str:
+    """A character class of exactly the characters `str.isprintable` accepts (the service's
+    rule for labels), as ranges of the characters themselves, so that Python, pydantic's
+    regex engine and any JSON Schema validator read it alike, whatever their Unicode tables.
+    No range end needs escaping: the only ASCII range is " -~", which holds \\, ], ^ and -."""
+    ranges: list[list[int]] = []
+    for point in range(sys.maxunicode + 1):
+        if not chr(point).isprintable():
+            continue
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+def _base32() -> str:
+    """What `b32decode` reads, minus whitespace other than spaces and non-ASCII case forms:
+    base32 characters in any case with spaces anywhere, `=` padding at the end, and a count of
+    characters whose bits end on a whole byte (2, 4, 5, 7 or 8 in the last group of 8)."""
+    char = "(?:[A-Za-z2-7] *)"
+    return f" *(?:{char}{{8}})*(?:{char}{{2}}|{char}{{4,5}}|{char}{{7,8}})(?:= *)*"
+
+
+TOKEN_ID_PATTERN = _pattern(
+    _TOKEN_ID.pattern,
+    "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit",
+)
+CODE_PATTERN = _pattern(f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}",
+                        f"must be {MIN_DIGITS} to {MAX_DIGITS} digits")
+SECRET_PATTERN = _pattern(
+    _base32(),
+    "must be base32 (A-Z and 2-7, any case, spaces allowed, = padding only at the end) "
+    "of a length that ends on a whole byte",
+)
+HEX_PATTERN = _pattern("(?:[0-9A-Fa-f]{2})+", "must be hex, two digits per byte")
+PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text")
+
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+TokenId = Annotated[str, Field(pattern=TOKEN_ID_PATTERN)]
+TokenPath = Annotated[str, Path(pattern=TOKEN_ID_PATTERN)]
+Text = Annotated[str, Field(pattern=PRINTABLE_PATTERN, max_length=MAX_TEXT_CHARS)]
+Secret = Annotated[str, Field(pattern=SECRET_PATTERN, max_length=MAX_SECRET_CHARS)]
 
 
 class Strict(BaseModel):
@@ -98,14 +145,12 @@ class ValidateResult(BaseModel):
 
 class EnrolRequest(Strict):
     token: TokenId
-    secret: str | None = Field(
-        default=None, max_length=1024, description="base32; omit to have one generated"
-    )
+    secret: Secret | None = Field(default=None, description="base32; omit to have one generated")
     algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM  # type: ignore[valid-type]
     digits: int = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS)
     period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S)
-    issuer: str = Field(default="", max_length=256)
-    label: str = Field(default="", max_length=256)
+    issuer: Text = ""
+    label: Text = ""
 
 
 class EnrolResult(BaseModel):
@@ -117,7 +162,7 @@ class EnrolResult(BaseModel):
 
 class PSKCRequest(Strict):
     pskc: str = Field(min_length=1, description="the PSKC XML document")
-    key: str | None = Field(default=None, description="pre-shared key, hex")
+    key: str | None = Field(default=None, pattern=HEX_PATTERN, description="pre-shared key, hex")
     password: str | None = None
 
 
@@ -234,10 +279,7 @@ def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
 
 def enrol(body: EnrolRequest, v: V) -> EnrolResult:
     """Enrol a token; the otpauth URI comes back only for a generated secret, only now."""
-    try:
-        secret = None if body.secret is None else b32decode(body.secret)
-    except OTPError as exc:
-        raise HTTPError(422, "invalid_secret", str(exc)) from None
+    secret = None if body.secret is None else b32decode(body.secret)
     uri = v.enrol(
         body.token,
         secret,
@@ -252,10 +294,7 @@ def enrol(body: EnrolRequest, v: V) -> EnrolResult:
 
 def import_pskc(body: PSKCRequest, v: V) -> PSKCResult:
     """Import every key of a PSKC (RFC 6030) document, or none."""
-    try:
-        key = None if body.key is None else bytes.fromhex(body.key)
-    except ValueError:
-        raise HTTPError(422, "invalid_key", "key must be hex.") from None
+    key = None if body.key is None else bytes.fromhex(body.key)
     return PSKCResult(tokens=v.import_pskc(body.pskc.encode(), key=key, password=body.password))
 
 
@@ -335,12 +374,16 @@ def _on_verifier_error(request: Request, exc: errors.VerifierError) -> JSONRespo
 
 
 def _on_invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """Name the field and the rule it broke; never echo the value (it may be a code)."""
+    """Name the field and the rule it broke; never echo the value (it may be a code or a
+    secret): pydantic's own messages name the rule only, and a missed pattern is said in words."""
     first = exc.errors()[0]
     if first["type"] == "json_invalid":
         return _error_response(400, "invalid_json", "The request body is not valid JSON.")
     where = ".".join(str(part) for part in first["loc"] if part not in ("body", "path", "query"))
-    message = f"{where}: {first['msg']}" if where else first["msg"]
+    rule = first["msg"]
+    if first["type"] == "string_pattern_mismatch":
+        rule = _PATTERN_RULES[first["ctx"]["pattern"]]
+    message = f"{where}: {rule}" if where else rule
     return _error_response(422, "invalid_request", message)
 
 
