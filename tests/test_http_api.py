@@ -161,6 +161,19 @@ def test_validate_refuses_unparsable_json_with_400(client, validate_auth):
     }
 
 
+def test_validate_refuses_a_body_that_is_not_utf_8_with_400(client, validate_auth):
+    response = client.post(
+        "/v1/validate",
+        content=b'{"token": "alice", "code": "\xff"}',
+        headers={**validate_auth, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "There was an error parsing the body",
+    }
+
+
 def test_validate_refuses_a_body_over_the_limit_with_413(client, validate_auth):
     body = json.dumps({"token": "alice", "code": "123456", "pad": "x" * MAX_BODY_BYTES})
     response = client.post(

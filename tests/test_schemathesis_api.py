@@ -1,11 +1,16 @@
 """schemathesis against the published OpenAPI spec: generated requests never get a 5xx, every
-answer matches what the spec documents (status, content type, body schema), and data the spec
-calls valid is accepted unless the refusal is one the spec cannot express."""
+answer matches what the spec documents (status, content type, body schema), data the spec
+calls valid is accepted unless the refusal is one the spec cannot express, and data it calls
+invalid gets a 4xx error listed in docs/verifier.md."""
 
 import base64
+import re
+from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
 from verifier.http_api import create_app
@@ -45,13 +50,30 @@ REFUSED_BY_DESIGN = {
 }
 
 
-def test_generated_requests_get_documented_answers_and_no_5xx(tmp_path):
+
+def documented_errors() -> set[tuple[int, str]]:
+    """(status, error) pairs of the Errors table in docs/verifier.md."""
+    text = (Path(__file__).parent.parent / "docs" / "verifier.md").read_text()
+    table = text.split("### Errors", 1)[1].split("\n\n## ", 1)[0]
+    return {
+        (int(status), code)
+        for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]*) \|", table, re.MULTILINE)
+        for code in re.findall(r"`(\w+)`", codes)
+    }
+
+
+@pytest.fixture
+def api(tmp_path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
+    """The spec of an app over a verifier with one token, and a key for every scope."""
     verifier = Verifier(data_dir=tmp_path)
     verifier.enrol("alice", base64.b32decode("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))
     key = verifier.create_api_key("schemathesis", ["validate", "admin"])
-    auth = {"Authorization": f"Bearer {key}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(verifier), config=CONFIG)
+    return schema, {"Authorization": f"Bearer {key}"}
 
+
+def test_generated_requests_get_documented_answers_and_no_5xx(api):
+    schema, auth = api
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 14
     for operation in operations:
@@ -63,5 +85,30 @@ def test_generated_requests_get_documented_answers_and_no_5xx(tmp_path):
             response = case.call_and_validate(headers=auth)
             if response.status_code == 422:
                 assert REFUSED_BY_DESIGN[case.operation.label](response.json()), response.text
+
+        check()
+
+
+def test_invalid_requests_get_a_documented_4xx_json_error(api):
+    """negative_data_rejection (on by default) asks for a 4xx; the body must be the error shape
+    with an error code from docs/verifier.md's table."""
+    schema, auth = api
+    documented = documented_errors()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # The three without any parameter or body (token list, health, metrics) have no invalid form.
+    with_input = [op for op in operations if op.body or op.path_parameters or op.query]
+    assert len(with_input) == 11
+    for operation in with_input:
+
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case: schemathesis.Case) -> None:
+            response = case.call_and_validate(headers=auth)
+            if 400 <= response.status_code < 500:
+                body = response.json()
+                assert list(body) == ["error", "message"], response.text
+                assert isinstance(body["message"], str)
+                assert (response.status_code, body["error"]) in documented, response.text
 
         check()
