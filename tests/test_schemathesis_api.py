@@ -50,7 +50,6 @@ REFUSED_BY_DESIGN = {
 }
 
 
-
 def documented_errors() -> set[tuple[int, str]]:
     """(status, error) pairs of the Errors table in docs/verifier.md."""
     text = (Path(__file__).parent.parent / "docs" / "verifier.md").read_text()
