@@ -40,7 +40,7 @@ from verifier.constants import (
 )
 from verifier.engine import MALFORMED
 from verifier.otp import b32decode
-from verifier.service import _TOKEN_ID, MAX_TEXT_CHARS, Verifier
+from verifier.service import MAX_TEXT_CHARS, TOKEN_ID, Verifier
 
 # A validate request is about 60 bytes; a PSKC file of a few thousand tokens fits in 1 MiB.
 MAX_BODY_BYTES = 1024 * 1024
@@ -108,7 +108,7 @@ def _base32() -> str:
 
 
 TOKEN_ID_PATTERN = _pattern(
-    _TOKEN_ID.pattern,
+    TOKEN_ID.pattern,
     "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit",
 )
 CODE_PATTERN = _pattern(f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}",

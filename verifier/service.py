@@ -42,7 +42,7 @@ from verifier.otp import TOTP, OTPError
 from verifier.pskc_import import read_pskc
 
 # Letters, digits and . _ : @ + - ; what fits a URL path segment and a RADIUS User-Name.
-_TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
+TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 MAX_TEXT_CHARS = 256
 API_KEY_SCOPES = ("validate", "admin")
 # Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
@@ -52,7 +52,7 @@ _API_KEY = re.compile(r"bl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 
 def check_token_id(token_id: str) -> str:
     """The id itself, or InvalidRequest saying what a token id may contain."""
-    if not isinstance(token_id, str) or not _TOKEN_ID.fullmatch(token_id):
+    if not isinstance(token_id, str) or not TOKEN_ID.fullmatch(token_id):
         raise InvalidRequest(
             "a token id is 1 to 128 characters: letters, digits and . _ : @ + -, "
             "starting with a letter or digit"
