@@ -9,7 +9,8 @@
 # bits between the halves, and an addition carries from the low half into the high one. Every
 # intermediate stays below 2**62, so SHA-256 and SHA-512 allocate nothing per operation on a
 # 64-bit port. On a 32-bit port (small ints hold 30 bits) 32-bit values are big integers there,
-# as SHA-256's words always were (docs/firmware-memory.md).
+# as SHA-256's words always were: docs/firmware-memory.md has what that costs, and why 16-bit
+# limbs (small on every port, but 1.7 KB more code) were measured and not kept.
 #
 # Masking: a sum is cut to 32 bits once, at the end (bits above 31 of its terms only reach
 # bits above 31 of the sum). A low half that is added is masked first, because its sum's
@@ -190,8 +191,10 @@ class sha512(MDHash):
 
 def _schedule(w, j):
     """W[i] of SHA-512 from W[i-15], W[i-2], W[i-16], W[i-7] (the 16 kept words in w, as
-    high, low pairs): W[i] replaces W[i-16] at w[j], w[j + 1]."""
-    p = (j + 2) & 31  # W[i-15]; sigma0 = ROTR 1 ^ ROTR 8 ^ SHR 7
+    high, low pairs): W[i] replaces W[i-16] at w[j], w[j + 1]. Apart from _compress so that
+    neither function's code needs one long free block to load (docs/firmware-memory.md)."""
+    p = (j + 2) & 31  # W[i-15]; sigma0 = ROTR 1 ^ ROTR 8 ^ SHR 7 (ROTR 1 moves its one bit
+    # alone: a whole half shifted left by 31 could reach 2**63, a big integer)
     xh = w[p]
     xl = w[p + 1]
     s0h = (xh >> 1 | (xl & 1) << 31) ^ (xh >> 8 | xl << 24) ^ xh >> 7
