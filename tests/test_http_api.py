@@ -148,30 +148,24 @@ def test_validate_refuses_a_missing_field(client, validate_auth, token):
     assert response.json() == {"error": "invalid_request", "message": "code: Field required"}
 
 
-def test_validate_refuses_unparsable_json_with_400(client, validate_auth):
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (b'{"token": "alice", "code": ', "invalid_json", "The request body is not valid JSON."),
+        (b'{"token": "alice", "code": "\xff"}', "bad_request",
+         "There was an error parsing the body"),
+    ],
+    ids=["unparsable-json", "not-utf-8"],
+)
+def test_validate_refuses_an_unreadable_body_with_400(client, validate_auth, body, error,
+                                                      message):
     response = client.post(
         "/v1/validate",
-        content=b'{"token": "alice", "code": ',
+        content=body,
         headers={**validate_auth, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
-    assert response.json() == {
-        "error": "invalid_json",
-        "message": "The request body is not valid JSON.",
-    }
-
-
-def test_validate_refuses_a_body_that_is_not_utf_8_with_400(client, validate_auth):
-    response = client.post(
-        "/v1/validate",
-        content=b'{"token": "alice", "code": "\xff"}',
-        headers={**validate_auth, "Content-Type": "application/json"},
-    )
-    assert response.status_code == 400
-    assert response.json() == {
-        "error": "bad_request",
-        "message": "There was an error parsing the body",
-    }
+    assert response.json() == {"error": error, "message": message}
 
 
 def test_validate_refuses_a_body_over_the_limit_with_413(client, validate_auth):
