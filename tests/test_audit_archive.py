@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from tests.test_audit_chain import tamper
 from tests.test_verifier_cli import baoling
 from tests.test_verifier_service import SECRET, code_at, wrong_code
+from verifier.audit import row_hash
 from verifier.errors import AuditError, InvalidRequest
-from verifier.store import AUDIT_BASE, audit, make_engine, meta
+from verifier.store import AUDIT_BASE, AUDIT_HEAD, audit, make_engine, meta
 
 
 def history(v, start: float, days: int) -> list[str]:
@@ -272,3 +273,25 @@ def test_cli_archive_errors_are_one_line(data_dir, tmp_path):
     broken = baoling(data_dir, "audit", "verify", "--archive", str(taken))
     assert broken.returncode == 1
     assert broken.stdout == "Audit chain broken: archive 1: the header (line 1) is not JSON\n"
+
+
+def test_a_forged_archive_row_with_a_recomputed_hash_is_reported(make_verifier, store_url,
+                                                                 data_dir, start, tmp_path):
+    """An intruder rewrites the audit_archive row's detail and every later hash and the head:
+    the chain links, but the row no longer names the base."""
+    v = make_verifier()
+    history(v, start, days=1)
+    v.archive_audit(tmp_path / "a.jsonl", before=start + 86_400)  # rows 1-3, then row 4
+    engine = make_engine(store_url or f"sqlite:///{data_dir / 'verifier.sqlite3'}")
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(audit).where(audit.c.seq == 4)).one()
+        forged = row_hash(4, row.ts, row.action, row.token_id, "[]", row.prev_hash)
+        conn.execute(audit.update().where(audit.c.seq == 4).values(detail="[]", hash=forged))
+        conn.execute(meta.update().where(meta.c.name == AUDIT_HEAD).values(value=f"4:{forged}"))
+    engine.dispose()
+    report = v.verify_audit()
+    assert not report.ok
+    assert report.problem == (
+        "the database's rows start after row 3, but no audit_archive row says so (rows were"
+        " deleted from the start, or the base was altered)"
+    )

@@ -133,7 +133,7 @@ class _Walk:
             self.rows += 1
             self.seq, self.hash = row.seq, row.hash
             if row.action == ARCHIVE_ACTION:
-                self.archived_through = json.loads(row.detail).get("through")
+                self.archived_through = _archived_through(row.detail)
         return True
 
     def _check(self, row: Any) -> str | None:
@@ -149,6 +149,16 @@ class _Walk:
     def report(self, problem: str | None = None) -> AuditReport:
         problem = problem or self.problem
         return AuditReport(problem is None, self.rows, self.point, problem, self.start)
+
+
+def _archived_through(detail: str) -> str | None:
+    """The point an audit_archive row names; None if its detail is not what `drop_archived`
+    writes (a row forged with a recomputed hash must not crash the check)."""
+    try:
+        fields = json.loads(detail)
+    except ValueError:
+        return None
+    return fields.get("through") if isinstance(fields, dict) else None
 
 
 def verify(conn: Connection, archives: Sequence[Iterable[str]] = ()) -> AuditReport:
