@@ -25,9 +25,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from verifier.drift import Drift
-from verifier.engine import Decision, Policy, TokenState, check, resync
-from verifier.otp import TOTP
+from baoling.verifier.drift import Drift
+from baoling.verifier.engine import Decision, Policy, TokenState, check, resync
+from baoling.verifier.otp import TOTP
 
 SEED = 20261124
 TOKENS = 1_000

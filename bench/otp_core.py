@@ -23,10 +23,10 @@ from collections.abc import Callable
 
 import pyotp
 
-from verifier.constants import DRIFT_HISTORY_LEN
-from verifier.drift import Drift
-from verifier.engine import Policy, TokenState, check, resync
-from verifier.otp import TOTP, b32decode
+from baoling.verifier.constants import DRIFT_HISTORY_LEN
+from baoling.verifier.drift import Drift
+from baoling.verifier.engine import Policy, TokenState, check, resync
+from baoling.verifier.otp import TOTP, b32decode
 
 SECRET_B32 = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = 1_700_000_000.0

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import serial
 
-from host_tools.micropython import find_micropython
-from host_tools.simulator import FIRMWARE_DIR, Simulator, flash
+from baoling.host_tools.micropython import find_micropython
+from baoling.host_tools.simulator import FIRMWARE_DIR, Simulator, flash
 
 ROUNDS = 500
 ECHO = b"echo x\n"

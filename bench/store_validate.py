@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from verifier import Verifier
-from verifier.engine import Policy
+from baoling.verifier import Verifier
+from baoling.verifier.engine import Policy
 
 SECONDS_PER_OPERATION = 2.0
 

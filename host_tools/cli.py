@@ -4,12 +4,12 @@ import sys
 
 import click
 
-from host_tools.demo_cmd import demo
-from host_tools.sim_cmd import sim
-from host_tools.token_cmds import token
-from host_tools.verifier_cmds import verifier
-from provisioning.errors import BaolingError
-from verifier.errors import VerifierError
+from baoling.host_tools.demo_cmd import demo
+from baoling.host_tools.sim_cmd import sim
+from baoling.host_tools.token_cmds import token
+from baoling.host_tools.verifier_cmds import verifier
+from baoling.provisioning.errors import BaolingError
+from baoling.verifier.errors import VerifierError
 
 
 @click.group()

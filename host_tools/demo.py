@@ -14,19 +14,19 @@ from pathlib import Path
 
 import httpx
 
-from host_tools.sim_control import SCREEN_PBM, control_dir
-from host_tools.simulator import Simulator
-from host_tools.terminal_screen import screen_to_text
-from host_tools.verifier_cmds import ServerProcess
-from provisioning.enrol import VerifierClient
-from provisioning.keystore import KeyStore
-from provisioning.link import Link
-from provisioning.profile import Profile
-from provisioning.provision import provision
-from provisioning.pskc_export import token_id
-from provisioning.secrets import new_secret
-from provisioning.token import Token
-from verifier import Verifier
+from baoling.host_tools.sim_control import SCREEN_PBM, control_dir
+from baoling.host_tools.simulator import Simulator
+from baoling.host_tools.terminal_screen import screen_to_text
+from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.provisioning.enrol import VerifierClient
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
+from baoling.provisioning.pskc_export import token_id
+from baoling.provisioning.secrets import new_secret
+from baoling.provisioning.token import Token
+from baoling.verifier import Verifier
 
 DEMO_ISSUER = "Baoling demo"
 DEMO_LABEL = "alice"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from host_tools.demo import run_demo
+from baoling.host_tools.demo import run_demo
 
 EXPECTED = ("accept", "reject", "reject")
 

@@ -12,9 +12,9 @@ from types import FrameType
 
 import click
 
-from host_tools import sim_control
-from host_tools.options import json_option
-from host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError, flash
+from baoling.host_tools import sim_control
+from baoling.host_tools.options import json_option
+from baoling.host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError, flash
 
 STATE_ENV = "BAOLING_SIM_STATE"
 

@@ -4,7 +4,7 @@ The state folder is the device's filesystem (first start "flashes" it). The firm
 `micropython -i main.py` on a pty whose slave is raw, and one relay thread copies bytes between
 that pty and a second pty whose slave (`sim.port`) the host tools open, as they would a USB
 serial port. The thread also reboots the firmware when it exits, as a board reboots after
-mpremote's soft reset (see /work/shared/field-notes.md and docs/simulator.md), and keeps the
+mpremote's soft reset (docs/simulator.md), and keeps the
 screen's PNG up to date when asked to (a second thread, so drawing never delays bytes).
 Buttons and clock go through the files of host_tools.sim_control.
 """
@@ -14,6 +14,7 @@ import ctypes
 import errno
 import fcntl
 import functools
+import importlib.util
 import os
 import pty
 import re
@@ -28,12 +29,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from host_tools import sim_control
-from host_tools.micropython import find_micropython
-from provisioning.errors import FlashError
-from provisioning.flash import compile_module
+from baoling.host_tools import sim_control
+from baoling.host_tools.micropython import find_micropython
+from baoling.provisioning.errors import FlashError
+from baoling.provisioning.flash import compile_module
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+
+def _firmware_dir() -> Path:
+    """The firmware's folder: package data of `baoling.firmware`, whether `baoling` is installed
+    from a wheel or editable from a checkout (docs/architecture.md)."""
+    spec = importlib.util.find_spec("baoling.firmware")
+    locations = spec.submodule_search_locations if spec else None
+    for location in locations or ():
+        if Path(location, "main.py").is_file():
+            return Path(location)
+    raise RuntimeError("the baoling package has no firmware: reinstall it")
+
+
+FIRMWARE_DIR = _firmware_dir()
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_BANNER = b'Type "help()" for more information.\r\n'
 PROMPT = b">>> "

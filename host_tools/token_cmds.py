@@ -16,17 +16,17 @@ from typing import Any
 import click
 import segno
 
-from host_tools.options import emit, force_option, json_option, port_option
-from host_tools.simulator import FIRMWARE_DIR
-from provisioning.batch import Batch, Results, read_manifest
-from provisioning.discovery import find_tokens
-from provisioning.enrol import VerifierClient
-from provisioning.errors import BaolingError
-from provisioning.flash import BOARDS, flash
-from provisioning.keystore import KeyStore
-from provisioning.link import Link
-from provisioning.otpauth import build_uri, parse_uri
-from provisioning.profile import (
+from baoling.host_tools.options import emit, force_option, json_option, port_option
+from baoling.host_tools.simulator import FIRMWARE_DIR
+from baoling.provisioning.batch import Batch, Results, read_manifest
+from baoling.provisioning.discovery import find_tokens
+from baoling.provisioning.enrol import VerifierClient
+from baoling.provisioning.errors import BaolingError
+from baoling.provisioning.flash import BOARDS, flash
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import Link
+from baoling.provisioning.otpauth import build_uri, parse_uri
+from baoling.provisioning.profile import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
@@ -36,11 +36,11 @@ from provisioning.profile import (
     Profile,
     b32decode,
 )
-from provisioning.provision import Outcome, Registrar, provision
-from provisioning.pskc_export import PskcFile
-from provisioning.secrets import new_secret
-from provisioning.sync import sync_time
-from provisioning.token import BUTTON_TIMEOUT_S, Token
+from baoling.provisioning.provision import Outcome, Registrar, provision
+from baoling.provisioning.pskc_export import PskcFile
+from baoling.provisioning.secrets import new_secret
+from baoling.provisioning.sync import sync_time
+from baoling.provisioning.token import BUTTON_TIMEOUT_S, Token
 
 PSKC_PASSWORD_ENV = "BAOLING_PSKC_PASSWORD"
 

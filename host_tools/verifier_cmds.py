@@ -21,8 +21,8 @@ from typing import Any
 
 import click
 
-from host_tools.options import emit, force_option, json_option
-from verifier.constants import (
+from baoling.host_tools.options import emit, force_option, json_option
+from baoling.verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
@@ -31,10 +31,10 @@ from verifier.constants import (
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
 )
-from verifier.engine import Policy
-from verifier.errors import InvalidRequest
-from verifier.otp import OTPError, b32decode
-from verifier.service import Verifier
+from baoling.verifier.engine import Policy
+from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.otp import OTPError, b32decode
+from baoling.verifier.service import Verifier
 
 DEFAULT_HTTP_PORT = 8080
 
@@ -125,8 +125,8 @@ def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
     # Imported here: FastAPI and uvicorn would add about a second to every other command.
     import uvicorn
 
-    from verifier.http_api import create_app
-    from verifier.radius import RadiusConfigError, RadiusServer, load_config
+    from baoling.verifier.http_api import create_app
+    from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
 
     if radius and radius_config is None:
         raise RadiusConfigError("--radius needs --radius-config FILE (docs/verifier.md, RADIUS)")
@@ -461,7 +461,7 @@ def radius_pin() -> None:
     Examples:
       echo 4321 | baoling verifier radius-pin
     """
-    from verifier.radius import hash_pin
+    from baoling.verifier.radius import hash_pin
 
     click.echo(hash_pin(read_secret("PIN")))
 
@@ -475,7 +475,7 @@ class ServerProcess:
 
     def __init__(self, group_args: list[str], serve_args: list[str] = (), *,
                  env: dict[str, str] | None = None, timeout_s: float = 30.0) -> None:
-        command = [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+        command = [sys.executable, "-m", "baoling.host_tools", "verifier",
                    *group_args, "serve", "--http-port", "0", *serve_args]
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
                                         env=dict(os.environ, **(env or {})))

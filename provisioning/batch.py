@@ -22,16 +22,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provisioning.discovery import Found, find_tokens
-from provisioning.errors import BadManifest, BaolingError
-from provisioning.files import write_private
-from provisioning.keystore import KeyStore
-from provisioning.link import Link
-from provisioning.profile import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S, Profile
-from provisioning.provision import Outcome, provision
-from provisioning.pskc_export import Entry, PskcFile
-from provisioning.secrets import new_secret
-from provisioning.token import HostClock, Token, system_clock_ms
+from baoling.provisioning.discovery import Found, find_tokens
+from baoling.provisioning.errors import BadManifest, BaolingError
+from baoling.provisioning.files import write_private
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import (
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    Profile,
+)
+from baoling.provisioning.provision import Outcome, provision
+from baoling.provisioning.pskc_export import Entry, PskcFile
+from baoling.provisioning.secrets import new_secret
+from baoling.provisioning.token import HostClock, Token, system_clock_ms
 
 COLUMNS = ("label", "issuer", "algorithm", "digits", "period", "slot")
 SCAN_EVERY_S = 1.0

@@ -11,9 +11,9 @@ from typing import Any
 from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
-from provisioning.errors import BaolingError
-from provisioning.link import Link
-from provisioning.token import Token
+from baoling.provisioning.errors import BaolingError
+from baoling.provisioning.link import Link
+from baoling.provisioning.token import Token
 
 PROBE_TIMEOUT_S = 2.0
 

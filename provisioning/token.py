@@ -11,17 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning.errors import NotAToken, ProveMismatch, TokenError, TokenTimeout
-from provisioning.link import Link
-from provisioning.profile import Profile
-from provisioning.protocol import (
+from baoling.provisioning.errors import NotAToken, ProveMismatch, TokenError, TokenTimeout
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.protocol import (
     CHALLENGE_BYTES,
     drift_mac,
     drift_ppb,
     prove_mac,
     time_mac,
 )
-from provisioning.timesync import Exchange
+from baoling.provisioning.timesync import Exchange
 
 HostClock = Callable[[], float]
 BUTTON_TIMEOUT_S = 30  # the device's own default for wipe and guarded clock changes

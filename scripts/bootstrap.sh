@@ -27,6 +27,12 @@ fi
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     echo "bootstrap: installing Baoling and its test extra into .venv" >&2
     "$venv/bin/python" -m pip install -q --upgrade pip >&2
-    "$venv/bin/python" -m pip install -q -e "$root[test]" >&2
+    # setuptools' editable install prints a long banner that reads like an error: keep pip's
+    # output in a log and show it only when the install fails.
+    log="$venv/pip-install.log"
+    if ! "$venv/bin/python" -m pip install -q -e "$root[test]" >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
     touch "$stamp"
 fi

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from host_tools.micropython import find_micropython
+from baoling.host_tools.micropython import find_micropython
 
 WIDTH, HEIGHT, SCALE = 128, 64, 4
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"

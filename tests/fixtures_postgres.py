@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from verifier.engine import Policy
-from verifier.service import Verifier
+from baoling.verifier.engine import Policy
+from baoling.verifier.service import Verifier
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BACKENDS = ("sqlite", "postgresql")

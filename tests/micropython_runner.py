@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from host_tools.micropython import find_micropython
+from baoling.host_tools.micropython import find_micropython
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import pyotp
 from click.testing import CliRunner
 
-from host_tools.cli import cli
-from host_tools.simulator import Simulator
-from provisioning.link import Link
-from provisioning.profile import Profile
-from provisioning.token import Token
+from baoling.host_tools.cli import cli
+from baoling.host_tools.simulator import Simulator
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.token import Token
 
 
 @contextmanager
@@ -96,6 +96,6 @@ def run_baoling(
 ) -> subprocess.CompletedProcess[str]:
     """`baoling ARGS` as a person runs it: a new process through the console entry point."""
     return subprocess.run(
-        [sys.executable, "-c", "from host_tools.cli import main; main()", *args],
+        [sys.executable, "-m", "baoling.host_tools", *args],
         input=stdin, capture_output=True, text=True, env=env, timeout=120,
     )

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from baoling.verifier.audit import row_hash
+from baoling.verifier.errors import AuditError, InvalidRequest
+from baoling.verifier.store import AUDIT_BASE, AUDIT_HEAD, audit, make_engine, meta
 from tests.test_audit_chain import tamper
 from tests.test_verifier_cli import baoling
 from tests.test_verifier_service import SECRET, code_at, wrong_code
-from verifier.audit import row_hash
-from verifier.errors import AuditError, InvalidRequest
-from verifier.store import AUDIT_BASE, AUDIT_HEAD, audit, make_engine, meta
 
 
 def history(v, start: float, days: int) -> list[str]:

@@ -6,10 +6,10 @@ import json
 
 import sqlalchemy as sa
 
+from baoling.verifier.audit import row_hash
+from baoling.verifier.engine import Policy
+from baoling.verifier.store import audit, make_engine
 from tests.test_verifier_service import SECRET, T0, code_at, wrong_code
-from verifier.audit import row_hash
-from verifier.engine import Policy
-from verifier.store import audit, make_engine
 
 
 def tamper(store_url, data_dir, *statements: sa.Executable) -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from provisioning.batch import Row, read_manifest
-from provisioning.errors import BadManifest
+from baoling.provisioning.batch import Row, read_manifest
+from baoling.provisioning.errors import BadManifest
 
 
 def test_defaults_fill_missing_columns(tmp_path):

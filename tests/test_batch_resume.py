@@ -11,14 +11,14 @@ from contextlib import ExitStack
 
 from provisioning_sim import baoling
 
-from host_tools.simulator import Simulator
-from provisioning.batch import Batch, Results, read_manifest
-from provisioning.errors import SlotOccupied
-from provisioning.keystore import KeyStore
-from provisioning.link import Link
-from provisioning.provision import provision
-from provisioning.pskc_export import PskcFile
-from provisioning.token import Token
+from baoling.host_tools.simulator import Simulator
+from baoling.provisioning.batch import Batch, Results, read_manifest
+from baoling.provisioning.errors import SlotOccupied
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import Link
+from baoling.provisioning.provision import provision
+from baoling.provisioning.pskc_export import PskcFile
+from baoling.provisioning.token import Token
 
 MANIFEST = """label,issuer,algorithm,digits,period
 alice,ACME,sha1,6,30
@@ -50,7 +50,7 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
         args = ["token", "batch", str(manifest), *env_args, *ports]
         env = {**os.environ, "BAOLING_PSKC_PASSWORD": PASSWORD}
         first = subprocess.Popen(
-            [sys.executable, "-c", "from host_tools.cli import main; main()", *args],
+            [sys.executable, "-m", "baoling.host_tools", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         deadline = time.monotonic() + 60

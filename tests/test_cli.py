@@ -5,7 +5,7 @@ import sys
 
 from click.testing import CliRunner
 
-from host_tools.cli import cli
+from baoling.host_tools.cli import cli
 
 
 def test_help_lists_the_command_groups():
@@ -17,7 +17,7 @@ def test_help_lists_the_command_groups():
 
 def test_unknown_command_is_a_usage_error_without_traceback():
     proc = subprocess.run(
-        [sys.executable, "-c", "from host_tools.cli import main; main()", "no-such-command"],
+        [sys.executable, "-m", "baoling.host_tools", "no-such-command"],
         capture_output=True,
         text=True,
     )

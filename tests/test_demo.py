@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-BAOLING = [sys.executable, "-c", "from host_tools.cli import main; main()"]
+BAOLING = [sys.executable, "-m", "baoling.host_tools"]
 
 
 def processes_in(folder: Path) -> list[int]:

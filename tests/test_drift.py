@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from verifier.constants import DRIFT_HISTORY_LEN, MAX_DRIFT_RATE_PPM
-from verifier.drift import Drift
-from verifier.engine import Policy, TokenState, check
-from verifier.errors import StoreError
-from verifier.otp import TOTP
+from baoling.verifier.constants import DRIFT_HISTORY_LEN, MAX_DRIFT_RATE_PPM
+from baoling.verifier.drift import Drift
+from baoling.verifier.engine import Policy, TokenState, check
+from baoling.verifier.errors import StoreError
+from baoling.verifier.otp import TOTP
 
 PERIOD_S = 30
 DAY_S = 86_400

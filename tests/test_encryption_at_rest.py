@@ -10,10 +10,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from baoling.verifier import crypto
+from baoling.verifier.errors import MasterKeyError
+from baoling.verifier.store import make_engine, tokens
 from tests.test_verifier_service import T0, code_at
-from verifier import crypto
-from verifier.errors import MasterKeyError
-from verifier.store import make_engine, tokens
 
 SECRETS = {
     "alice": bytes.fromhex("3132333435363738393031323334353637383930"),

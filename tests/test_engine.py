@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from verifier.drift import Drift
-from verifier.engine import Policy, TokenState, check
-from verifier.errors import InvalidRequest
-from verifier.otp import TOTP
+from baoling.verifier.drift import Drift
+from baoling.verifier.engine import Policy, TokenState, check
+from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.otp import TOTP
 
 SECRET = b"12345678901234567890"
 PERIOD_S = 30
@@ -82,7 +82,7 @@ def test_learned_offset_of_plus_seven_steps_accepts_with_a_window_of_one(
 
 def test_a_token_seven_steps_ahead_is_learned_and_then_followed(otp: TOTP) -> None:
     # The verifier sees it after a resync; then it follows the token without another one.
-    from verifier.engine import resync
+    from baoling.verifier.engine import resync
 
     now = at("middle")
     first = resync(otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8),

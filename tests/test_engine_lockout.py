@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from verifier.engine import Policy, TokenState, check, wrong_pin
-from verifier.otp import TOTP
+from baoling.verifier.engine import Policy, TokenState, check, wrong_pin
+from baoling.verifier.otp import TOTP
 
 SECRET = b"12345678901234567890"
 PERIOD_S = 30

@@ -7,9 +7,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.drift import Drift
-from verifier.engine import Policy, TokenState, check
-from verifier.otp import TOTP
+from baoling.verifier.drift import Drift
+from baoling.verifier.engine import Policy, TokenState, check
+from baoling.verifier.otp import TOTP
 
 tokens = st.builds(
     lambda secret, digits, period: TOTP(secret, digits=digits, period_s=period),

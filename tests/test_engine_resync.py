@@ -3,8 +3,8 @@ predicted step move the token's offset there; anything else fails and counts as 
 
 import pytest
 
-from verifier.engine import Policy, TokenState, check, resync
-from verifier.otp import TOTP
+from baoling.verifier.engine import Policy, TokenState, check, resync
+from baoling.verifier.otp import TOTP
 
 SECRET = b"12345678901234567890"
 PERIOD_S = 30

@@ -10,9 +10,9 @@ import json
 import time
 from pathlib import Path
 
+from baoling.verifier.otp import TOTP
 from tests.micropython_runner import run_micropython
 from tests.test_firmware_protocol_ops import SECRET, TokenLink, now_ms, token
-from verifier.otp import TOTP
 
 __all__ = ["token"]
 

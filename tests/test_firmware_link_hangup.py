@@ -12,8 +12,8 @@ import time
 import tty
 from pathlib import Path
 
-from host_tools.micropython import find_micropython
-from host_tools.simulator import flash
+from baoling.host_tools.micropython import find_micropython
+from baoling.host_tools.simulator import flash
 
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 WATCH_S = 2.0

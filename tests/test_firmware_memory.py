@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 from test_firmware_protocol_ops import TokenLink
 
-from host_tools.simulator import Simulator
-from verifier.otp import TOTP
+from baoling.host_tools.simulator import Simulator
+from baoling.verifier.otp import TOTP
 
 NATIVE_HASHES = [  # (algorithm, digits, period)
     ("sha1", 6, 30),

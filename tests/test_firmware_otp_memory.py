@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.flash import compile_module
+from baoling.provisioning.flash import compile_module
 from tests.micropython_runner import FIRMWARE_DIR, run_micropython
 
 _LAZY = """\

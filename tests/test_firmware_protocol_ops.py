@@ -20,7 +20,7 @@ import pyotp
 import pytest
 import serial
 
-from host_tools.simulator import Simulator
+from baoling.host_tools.simulator import Simulator
 from tests.micropython_runner import run_micropython
 
 SECRET = b"protocol-ops-secret-20b"

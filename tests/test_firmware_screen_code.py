@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_firmware_protocol_ops import TokenLink
 
-from host_tools.simulator import Simulator
-from verifier.otp import TOTP
+from baoling.host_tools.simulator import Simulator
+from baoling.verifier.otp import TOTP
 
 LEAD_MS = 6000  # the clock is set this long before a period boundary
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pyotp
 
-from host_tools.micropython import find_micropython
-from host_tools.simulator import Simulator
+from baoling.host_tools.micropython import find_micropython
+from baoling.host_tools.simulator import Simulator
 from tests.micropython_runner import FIRMWARE_DIR, run_micropython
 
 UID = "0102030405060708"

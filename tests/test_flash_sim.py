@@ -7,14 +7,14 @@ import shutil
 import pytest
 from provisioning_sim import baoling, wait_for_reference_code
 
-from host_tools.simulator import FIRMWARE_DIR, Simulator
-from provisioning.errors import TokenLocked
-from provisioning.flash import flash
-from provisioning.keystore import KeyStore
-from provisioning.link import Link
-from provisioning.profile import Profile
-from provisioning.provision import provision
-from provisioning.token import Token
+from baoling.host_tools.simulator import FIRMWARE_DIR, Simulator
+from baoling.provisioning.errors import TokenLocked
+from baoling.provisioning.flash import flash
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
+from baoling.provisioning.token import Token
 
 PROFILE = Profile(bytes(range(20)), label="alice")
 

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from pskc import PSKC
 from pydantic import TypeAdapter, ValidationError
 
-from verifier import http_api
-from verifier.engine import Policy
-from verifier.errors import InvalidRequest
-from verifier.http_api import MAX_BODY_BYTES, create_app
-from verifier.otp import OTPError, b32decode
-from verifier.service import MAX_TEXT_CHARS, Verifier, _check_text, check_token_id
+from baoling.verifier import http_api
+from baoling.verifier.engine import Policy
+from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.http_api import MAX_BODY_BYTES, create_app
+from baoling.verifier.otp import OTPError, b32decode
+from baoling.verifier.service import MAX_TEXT_CHARS, Verifier, _check_text, check_token_id
 
 LOCKOUT_AFTER = 3
 

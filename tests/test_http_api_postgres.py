@@ -10,8 +10,8 @@ import pyotp
 import pytest
 from test_http_api import wrong_code
 
-from host_tools.verifier_cmds import ServerProcess
-from verifier.service import Verifier
+from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs

@@ -10,8 +10,8 @@ import httpx
 import pyotp
 import pytest
 
-from host_tools.verifier_cmds import ServerProcess
-from verifier.service import Verifier
+from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs
@@ -80,7 +80,7 @@ def test_a_port_in_use_is_a_one_line_error(data_dir):
     with ServerProcess(["--data-dir", str(data_dir)]) as running:
         port = running.url.rsplit(":", 1)[1]
         proc = subprocess.run(
-            [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+            [sys.executable, "-m", "baoling.host_tools", "verifier",
              "--data-dir", str(data_dir), "serve", "--http-port", port],
             capture_output=True, text=True, timeout=60,
         )
@@ -92,7 +92,7 @@ def test_a_port_in_use_is_a_one_line_error(data_dir):
 
 def test_an_unknown_lockout_time_zone_is_a_one_line_error(data_dir):
     proc = subprocess.run(
-        [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+        [sys.executable, "-m", "baoling.host_tools", "verifier",
          "--data-dir", str(data_dir), "serve", "--lockout-tz", "Mars/Olympus_Mons"],
         capture_output=True, text=True, timeout=60,
     )

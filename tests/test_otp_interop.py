@@ -15,8 +15,8 @@ import pyotp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from baoling.verifier.otp import TOTP, b32decode
 from tests.micropython_runner import run_micropython
-from verifier.otp import TOTP, b32decode
 
 # (key, unix time, algorithm, digits, period in seconds)
 Example = tuple[bytes, int, str, int, int]

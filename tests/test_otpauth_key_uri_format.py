@@ -3,9 +3,9 @@
 import pyotp
 import pytest
 
-from provisioning.errors import BadURI
-from provisioning.otpauth import build_uri, parse_uri
-from provisioning.profile import Profile
+from baoling.provisioning.errors import BadURI
+from baoling.provisioning.otpauth import build_uri, parse_uri
+from baoling.provisioning.profile import Profile
 
 # The Key-Uri-Format wiki's own example: issuer in the label and as a parameter.
 WIKI_EXAMPLE = (

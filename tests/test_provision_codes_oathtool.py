@@ -3,10 +3,10 @@
 import pytest
 from provisioning_sim import sim_token, wait_for_reference_code
 
-from provisioning.keystore import KeyStore
-from provisioning.profile import Profile
-from provisioning.provision import provision
-from provisioning.secrets import new_secret
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
+from baoling.provisioning.secrets import new_secret
 
 # Each algorithm with each digits and each period at least once, leading zeros possible.
 CASES = [

@@ -6,7 +6,7 @@ Silicon Labs CP210x 10c4:ea60, WCH CH340 1a86:7523 and CH9102 1a86:55d4, FTDI 04
 
 from serial.tools.list_ports_common import ListPortInfo
 
-from provisioning.discovery import candidate_ports, find_tokens
+from baoling.provisioning.discovery import candidate_ports, find_tokens
 
 
 def usb_port(device: str, vid: int | None, pid: int | None) -> ListPortInfo:

@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from provisioning.errors import AdminKeyMissing, KeyFileError
-from provisioning.keystore import KeyStore
+from baoling.provisioning.errors import AdminKeyMissing, KeyFileError
+from baoling.provisioning.keystore import KeyStore
 
 
 def test_new_key_is_kept_per_serial_in_an_owner_only_file(tmp_path):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from provisioning.errors import BadProfile, BadSecret
-from provisioning.profile import Profile, b32decode, b32encode
+from baoling.provisioning.errors import BadProfile, BadSecret
+from baoling.provisioning.profile import Profile, b32decode, b32encode
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from provisioning.protocol import (
+from baoling.provisioning.protocol import (
     Answer,
     decode_answer,
     drift_mac,

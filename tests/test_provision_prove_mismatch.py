@@ -4,11 +4,11 @@ nothing is registered anywhere (issue 5: "nothing is registered unless prove mat
 import pytest
 from provisioning_sim import StoresAnotherSecret, sim_token
 
-from provisioning.errors import ProveMismatch
-from provisioning.keystore import KeyStore
-from provisioning.profile import Profile
-from provisioning.provision import provision
-from provisioning.pskc_export import Entry, PskcFile
+from baoling.provisioning.errors import ProveMismatch
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
+from baoling.provisioning.pskc_export import Entry, PskcFile
 
 
 class Registered:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from provisioning.errors import BadProfile
-from provisioning.secrets import new_secret
+from baoling.provisioning.errors import BadProfile
+from baoling.provisioning.secrets import new_secret
 
 
 @pytest.mark.parametrize(("algorithm", "length"), [("sha1", 20), ("sha256", 32), ("sha512", 64)])

@@ -9,13 +9,13 @@ import httpx
 import pytest
 from provisioning_sim import StoresAnotherSecret, baoling, run_baoling, sim_token
 
-from host_tools.verifier_cmds import ServerProcess
-from provisioning.enrol import VerifierClient
-from provisioning.errors import ProveMismatch
-from provisioning.keystore import KeyStore
-from provisioning.profile import Profile
-from provisioning.provision import provision
-from verifier.service import Verifier
+from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.provisioning.enrol import VerifierClient
+from baoling.provisioning.errors import ProveMismatch
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
+from baoling.verifier.service import Verifier
 
 
 @pytest.fixture(scope="module")

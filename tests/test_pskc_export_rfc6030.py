@@ -6,9 +6,9 @@ import pytest
 from pskc import PSKC
 from pskc.exceptions import DecryptionError
 
-from provisioning.errors import ExportError
-from provisioning.profile import Profile
-from provisioning.pskc_export import Entry, export_pskc
+from baoling.provisioning.errors import ExportError
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.pskc_export import Entry, export_pskc
 
 ENTRIES = [
     Entry("e6614c2a01", 0, Profile(bytes(range(20)), "sha1", 6, 30, "alice", "ACME")),
@@ -84,7 +84,7 @@ def test_bad_protection_is_refused(protection, message):
     "protection", [{}, {"key": AES_KEY}, {"password": PASSWORD}], ids=["plain", "key", "password"]
 )
 def test_baoling_verifier_imports_the_export(protection):
-    from verifier.pskc_import import read_pskc
+    from baoling.verifier.pskc_import import read_pskc
 
     imported = read_pskc(export_pskc(ENTRIES, **protection), **protection)
     assert [

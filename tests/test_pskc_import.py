@@ -8,10 +8,10 @@ import re
 import pytest
 from pskc import PSKC
 
-from provisioning.profile import Profile
-from provisioning.pskc_export import Entry, export_pskc
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.pskc_export import Entry, export_pskc
+from baoling.verifier.errors import PSKCImportError, TokenExists
 from tests.test_verifier_service import T0, code_at
-from verifier.errors import PSKCImportError, TokenExists
 
 TOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
 HOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:hotp"

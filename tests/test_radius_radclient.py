@@ -14,15 +14,15 @@ from pyrad import packet
 from pyrad.dictionary import Dictionary
 from test_http_api import wrong_code
 
-from host_tools.verifier_cmds import ServerProcess
-from verifier.radius import (
+from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.verifier.radius import (
     DICTIONARY_PATH,
     RadiusConfigError,
     RadiusServer,
     hash_pin,
     parse_config,
 )
-from verifier.service import Verifier
+from baoling.verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs

@@ -2,7 +2,7 @@
 
 import pytest
 
-from verifier.otp import HOTP, OTPError
+from baoling.verifier.otp import HOTP, OTPError
 
 # RFC 4226 Appendix D: Secret = 0x3132333435363738393031323334353637383930 (ASCII digits).
 RFC4226_SECRET = b"12345678901234567890"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from verifier.otp import TOTP, OTPError, b32decode
+from baoling.verifier.otp import TOTP, OTPError, b32decode
 
 # RFC 6238 Appendix B: one seed per hash, each its hash's output length in ASCII digits.
 RFC6238_SEEDS = {

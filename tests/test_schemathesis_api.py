@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from verifier.http_api import create_app
-from verifier.service import Verifier
+from baoling.verifier.http_api import create_app
+from baoling.verifier.service import Verifier
 
 # Modest, so the whole run stays well under a minute on two cores.
 EXAMPLES_PER_OPERATION = 30

@@ -16,8 +16,8 @@ import pytest
 import serial
 from PIL import Image
 
-from host_tools import sim_control
-from host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError
+from baoling.host_tools import sim_control
+from baoling.host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError
 
 ECHO_MAIN = Path(__file__).parent / "sim_echo" / "main.py"
 

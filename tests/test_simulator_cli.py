@@ -15,11 +15,11 @@ import serial
 from click.testing import CliRunner
 from test_simulator import ask, button_levels, echo_firmware  # noqa: F401 - fixture
 
-from host_tools.sim_cmd import sim
-from host_tools.simulator import flash
+from baoling.host_tools.sim_cmd import sim
+from baoling.host_tools.simulator import flash
 
 # `baoling sim` as its own program: these tests need no other command group to import.
-BAOLING_SIM = [sys.executable, "-c", "from host_tools.sim_cmd import sim; sim()"]
+BAOLING_SIM = [sys.executable, "-c", "from baoling.host_tools.sim_cmd import sim; sim()"]
 
 
 def processes_in(folder: Path) -> list[int]:

@@ -14,7 +14,7 @@ import pytest
 import serial
 from test_simulator import echo_firmware  # noqa: F401 - fixture
 
-from host_tools.simulator import Simulator
+from baoling.host_tools.simulator import Simulator
 
 MPREMOTE = Path(sys.executable).with_name("mpremote")
 

@@ -7,12 +7,12 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
+from baoling.verifier import Verifier, crypto, store
+from baoling.verifier.audit import row_hash
+from baoling.verifier.drift import Drift
+from baoling.verifier.errors import MasterKeyError, StoreError
+from baoling.verifier.store import GENESIS_HASH, Store, audit, schema_version, tokens
 from tests.test_verifier_service import SECRET, T0, code_at
-from verifier import Verifier, crypto, store
-from verifier.audit import row_hash
-from verifier.drift import Drift
-from verifier.errors import MasterKeyError, StoreError
-from verifier.store import GENESIS_HASH, Store, audit, schema_version, tokens
 
 LOCK_END = T0 + 600.0
 

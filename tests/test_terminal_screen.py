@@ -4,7 +4,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from host_tools.terminal_screen import screen_to_text
+from baoling.host_tools.terminal_screen import screen_to_text
 
 
 def test_each_quadrant_maps_to_its_pixel(tmp_path: Path):

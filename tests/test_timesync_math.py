@@ -2,7 +2,7 @@
 
 import pytest
 
-from provisioning.timesync import (
+from baoling.provisioning.timesync import (
     MAX_DRIFT_UNCERTAINTY_PPM,
     Exchange,
     measure_drift,

@@ -5,7 +5,7 @@ import time
 import pytest
 from provisioning_sim import sim_token
 
-from provisioning.sync import sync_time
+from baoling.provisioning.sync import sync_time
 
 DAY_S = 86_400
 

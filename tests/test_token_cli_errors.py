@@ -10,10 +10,10 @@ import socket
 import pytest
 from provisioning_sim import baoling, run_baoling, sim_token
 
-from provisioning.keystore import KeyStore
-from provisioning.link import open_port
-from provisioning.profile import Profile
-from provisioning.provision import provision
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import open_port
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
 
 SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 

@@ -8,8 +8,8 @@ import pytest
 from provisioning_sim import baoling, run_baoling, sim_token, wait_for_reference_code
 from pskc import PSKC
 
-from provisioning.otpauth import parse_uri
-from provisioning.profile import Profile
+from baoling.provisioning.otpauth import parse_uri
+from baoling.provisioning.profile import Profile
 
 # A website's QR code: issuer in label and parameter, URL-encoded label, lower-case base32.
 WEBSITE_URI = (

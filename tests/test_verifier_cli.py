@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from pskc import PSKC
 
-from host_tools.cli import cli
-from verifier.radius import check_pin
-from verifier.service import Verifier
+from baoling.host_tools.cli import cli
+from baoling.verifier.radius import check_pin
+from baoling.verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -56,7 +56,7 @@ def alice(run):
 def baoling(data_dir, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """The real entry point in a child process: how errors look to a user."""
     return subprocess.run(
-        [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier",
+        [sys.executable, "-m", "baoling.host_tools", "verifier",
          "--data-dir", str(data_dir), *args],
         input=stdin, capture_output=True, text=True,
     )
@@ -259,7 +259,7 @@ def test_help_has_examples(command):
 def test_default_data_folder_is_under_home(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path), BAOLING_DATA_DIR="", BAOLING_STORE_URL="")
     proc = subprocess.run(
-        [sys.executable, "-c", "from host_tools.cli import main; main()", "verifier", "list",
+        [sys.executable, "-m", "baoling.host_tools", "verifier", "list",
          "--json"], env=env, capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr

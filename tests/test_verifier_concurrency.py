@@ -20,7 +20,7 @@ ATTEMPTS = 50
 NODE = """
 import sys, threading
 from pathlib import Path
-from verifier import Verifier
+from baoling.verifier import Verifier
 url, data, token, code, now, threads = sys.argv[1:]
 v = Verifier(url or None, data_dir=Path(data))
 barrier = threading.Barrier(int(threads))
@@ -40,7 +40,7 @@ print(sum(results), flush=True)
 CRASH = """
 import sys, time
 from pathlib import Path
-from verifier import Verifier
+from baoling.verifier import Verifier
 url, data, token, code, now = sys.argv[1:]
 ok = Verifier(url or None, data_dir=Path(data)).validate(token, code, now=float(now))
 print("accept" if ok else "reject", flush=True)

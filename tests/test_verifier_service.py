@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 
-from verifier.engine import Policy
-from verifier.errors import InvalidRequest, TokenExists, UnknownToken
+from baoling.verifier.engine import Policy
+from baoling.verifier.errors import InvalidRequest, TokenExists, UnknownToken
 
 # A step boundary at 30 and 60 seconds: 1_800_000_000 = 60_000_000 * 30 = 30_000_000 * 60.
 T0 = 1_800_000_000

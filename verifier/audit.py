@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from verifier.store import AUDIT_BASE, AUDIT_HEAD, GENESIS_HASH, audit, get_meta, set_meta
+from baoling.verifier.store import AUDIT_BASE, AUDIT_HEAD, GENESIS_HASH, audit, get_meta, set_meta
 
 ARCHIVE_FORMAT = "baoling-audit-archive"
 ARCHIVE_VERSION = 1

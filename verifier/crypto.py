@@ -22,8 +22,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from verifier.errors import MasterKeyError
-from verifier.files import sync_folder, write_new
+from baoling.verifier.errors import MasterKeyError
+from baoling.verifier.files import sync_folder, write_new
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

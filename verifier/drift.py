@@ -21,13 +21,13 @@ from bisect import bisect_left
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
-from verifier.constants import (
+from baoling.verifier.constants import (
     DRIFT_HISTORY_LEN,
     DRIFT_RECENT_OBSERVATIONS,
     MAX_DRIFT_RATE_PPM,
     MIN_RATE_SPAN_S,
 )
-from verifier.errors import StoreError
+from baoling.verifier.errors import StoreError
 
 _PPM = 1e-6
 _JSON_VERSION = 1

@@ -11,16 +11,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from verifier.constants import (
+from baoling.verifier.constants import (
     DEFAULT_LOCKOUT_TZ,
     DEFAULT_RESYNC_WINDOW_STEPS,
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
     MAX_DRIFT_UPDATE_STEPS,
 )
-from verifier.drift import Drift
-from verifier.errors import InvalidRequest
-from verifier.otp import TOTP
+from baoling.verifier.drift import Drift
+from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.otp import TOTP
 
 # Decision.reason values.
 ACCEPTED = "accepted"

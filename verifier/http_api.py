@@ -27,8 +27,8 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from verifier import errors
-from verifier.constants import (
+from baoling.verifier import errors
+from baoling.verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
@@ -38,9 +38,9 @@ from verifier.constants import (
     MIN_DIGITS,
     MIN_PERIOD_S,
 )
-from verifier.engine import MALFORMED
-from verifier.otp import b32decode
-from verifier.service import MAX_TEXT_CHARS, TOKEN_ID, Verifier
+from baoling.verifier.engine import MALFORMED
+from baoling.verifier.otp import b32decode
+from baoling.verifier.service import MAX_TEXT_CHARS, TOKEN_ID, Verifier
 
 # A validate request is about 60 bytes; a PSKC file of a few thousand tokens fits in 1 MiB.
 MAX_BODY_BYTES = 1024 * 1024

@@ -12,7 +12,7 @@ import math
 import struct
 from collections.abc import Iterable
 
-from verifier.constants import (
+from baoling.verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,

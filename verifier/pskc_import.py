@@ -17,8 +17,8 @@ from pskc import PSKC
 from pskc.exceptions import PSKCError
 from pskc.key import EncryptedValue, Key
 
-from verifier.constants import DEFAULT_PERIOD_S
-from verifier.errors import PSKCImportError
+from baoling.verifier.constants import DEFAULT_PERIOD_S
+from baoling.verifier.errors import PSKCImportError
 
 TOTP_URN_SUFFIX = ":pskc:totp"
 HOTP_URN_SUFFIX = ":pskc:hotp"

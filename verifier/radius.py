@@ -26,8 +26,8 @@ from pyrad import packet
 from pyrad.dictionary import Dictionary
 from pyrad.server import RemoteHost, Server, ServerPacketError
 
-from verifier.errors import UnknownToken, VerifierError
-from verifier.service import Verifier
+from baoling.verifier.errors import UnknownToken, VerifierError
+from baoling.verifier.service import Verifier
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary.radius")
 DEFAULT_RADIUS_PORT = 1812

@@ -22,24 +22,29 @@ from urllib.parse import quote, urlencode
 
 from sqlalchemy.engine import Connection, Row
 
-from verifier import audit as audit_log
-from verifier import crypto, settings, store
-from verifier.audit import AuditReport
-from verifier.constants import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S
-from verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
-from verifier.engine import check as engine_check
-from verifier.engine import resync as engine_resync
-from verifier.engine import wrong_pin as engine_wrong_pin
-from verifier.errors import (
+from baoling.verifier import audit as audit_log
+from baoling.verifier import crypto, settings, store
+from baoling.verifier.audit import AuditReport
+from baoling.verifier.constants import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+)
+from baoling.verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
+from baoling.verifier.engine import check as engine_check
+from baoling.verifier.engine import resync as engine_resync
+from baoling.verifier.engine import wrong_pin as engine_wrong_pin
+from baoling.verifier.errors import (
     AuditError,
     InvalidRequest,
     MasterKeyError,
     PSKCImportError,
     TokenExists,
 )
-from verifier.files import write_new
-from verifier.otp import TOTP, OTPError
-from verifier.pskc_import import read_pskc
+from baoling.verifier.files import write_new
+from baoling.verifier.otp import TOTP, OTPError
+from baoling.verifier.pskc_import import read_pskc
 
 # Letters, digits and . _ : @ + - ; what fits a URL path segment and a RADIUS User-Name.
 TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")

@@ -6,7 +6,7 @@ Each setting is read with an explicit type, so a bad value names the variable th
 import os
 from pathlib import Path
 
-from verifier.errors import InvalidRequest
+from baoling.verifier.errors import InvalidRequest
 
 DATA_DIR_ENV = "BAOLING_DATA_DIR"
 STORE_URL_ENV = "BAOLING_STORE_URL"

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from verifier.errors import StoreError, UnknownToken
+from baoling.verifier.errors import StoreError, UnknownToken
 
 metadata = sa.MetaData()
 
