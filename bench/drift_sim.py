@@ -57,8 +57,9 @@ class SimToken:
     def step_read(self, now: float, delay_s: float) -> int:
         """The step the token showed when the user read the code that arrives at `now`."""
         read_at = now - delay_s
-        return math.floor((read_at + self.offset_s + (read_at - START) * self.ppm * 1e-6)
-                          / PERIOD_S)
+        return math.floor(
+            (read_at + self.offset_s + (read_at - START) * self.ppm * 1e-6) / PERIOD_S
+        )
 
 
 def make_tokens(rng: random.Random) -> list[SimToken]:
@@ -70,12 +71,14 @@ def make_tokens(rng: random.Random) -> list[SimToken]:
         while now < END:
             uses.append((now, rng.uniform(*DELAY_S)))
             now += max(rng.expovariate(1 / mean_gap_s), MIN_GAP_S)
-        tokens.append(SimToken(
-            secret=rng.randbytes(20),
-            ppm=rng.uniform(-MAX_PPM, MAX_PPM),
-            offset_s=rng.uniform(-SYNC_ERROR_S, SYNC_ERROR_S),
-            uses=tuple(uses),
-        ))
+        tokens.append(
+            SimToken(
+                secret=rng.randbytes(20),
+                ppm=rng.uniform(-MAX_PPM, MAX_PPM),
+                offset_s=rng.uniform(-SYNC_ERROR_S, SYNC_ERROR_S),
+                uses=tuple(uses),
+            )
+        )
     return tokens
 
 
@@ -103,15 +106,30 @@ FIXED = Policy(drift_learning=False)
 LEARNING = Policy()
 STRATEGIES = (
     Strategy("(a) no drift tracking", FIXED, FIXED, Drift(), keep, helpdesk=False),
-    Strategy("(b) offset only (whole steps)", FIXED,
-             replace(FIXED, resync_window_steps=HELPDESK_RESYNC_STEPS), Drift(),
-             whole_step_offset, helpdesk=True),
-    Strategy("(c) offset + rate (Baoling)", LEARNING,
-             replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS), Drift(), keep,
-             helpdesk=True),
-    Strategy("(d) (c) + clock set at enrolment", LEARNING,
-             replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS),
-             Drift.clock_set_at(START), keep, helpdesk=True),
+    Strategy(
+        "(b) offset only (whole steps)",
+        FIXED,
+        replace(FIXED, resync_window_steps=HELPDESK_RESYNC_STEPS),
+        Drift(),
+        whole_step_offset,
+        helpdesk=True,
+    ),
+    Strategy(
+        "(c) offset + rate (Baoling)",
+        LEARNING,
+        replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS),
+        Drift(),
+        keep,
+        helpdesk=True,
+    ),
+    Strategy(
+        "(d) (c) + clock set at enrolment",
+        LEARNING,
+        replace(LEARNING, resync_window_steps=HELPDESK_RESYNC_STEPS),
+        Drift.clock_set_at(START),
+        keep,
+        helpdesk=True,
+    ),
 )
 
 
@@ -138,8 +156,14 @@ def run(strategy: Strategy, tokens: list[SimToken]) -> tuple[int, int, int, int,
             if strategy.helpdesk:
                 later = now + PERIOD_S + delay_s  # the user waits for the next code
                 second = token.step_read(later, delay_s)
-                fixed = resync(otp, state, otp.code_at_step(second - 1),
-                               otp.code_at_step(second), later, strategy.helpdesk_policy)
+                fixed = resync(
+                    otp,
+                    state,
+                    otp.code_at_step(second - 1),
+                    otp.code_at_step(second),
+                    later,
+                    strategy.helpdesk_policy,
+                )
                 if fixed.accepted:
                     state = strategy.after_accept(otp, fixed, later)
                 else:
@@ -150,15 +174,19 @@ def run(strategy: Strategy, tokens: list[SimToken]) -> tuple[int, int, int, int,
 
 def main() -> None:
     tokens = make_tokens(random.Random(SEED))
-    print(f"{TOKENS} tokens, crystal error uniform in +-{MAX_PPM:g} ppm, {YEARS} years, "
-          f"typical gap {GAP_DAYS[0]:g}-{GAP_DAYS[1]:g} days (log-uniform), "
-          f"window +-1 step of {PERIOD_S} s, seed {SEED}")
+    print(
+        f"{TOKENS} tokens, crystal error uniform in +-{MAX_PPM:g} ppm, {YEARS} years, "
+        f"typical gap {GAP_DAYS[0]:g}-{GAP_DAYS[1]:g} days (log-uniform), "
+        f"window +-1 step of {PERIOD_S} s, seed {SEED}"
+    )
     header = f"{'strategy':<32}{'uses':>9}{'false rejects':>15}{'rate':>8}"
     print(header + f"{f'in first {EARLY_USES} uses':>18}{'tokens hit':>12}{'resyncs failed':>16}")
     for strategy in STRATEGIES:
         uses, rejects, early, hit, failed = run(strategy, tokens)
-        print(f"{strategy.name:<32}{uses:>9,}{rejects:>15,}{rejects / uses:>8.2%}{early:>18,}"
-              f"{hit:>12,}{failed:>16,}")
+        print(
+            f"{strategy.name:<32}{uses:>9,}{rejects:>15,}{rejects / uses:>8.2%}{early:>18,}"
+            f"{hit:>12,}{failed:>16,}"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ TARGET_RATIO = 0.60
 ROUNDS = 6
 
 
-def drive(url: str, make_request, total: int, concurrency: int,
-          limit_s: float) -> tuple[int, float]:
+def drive(
+    url: str, make_request, total: int, concurrency: int, limit_s: float
+) -> tuple[int, float]:
     """Send `total` requests over `concurrency` connections, or stop at `limit_s`;
     returns (requests answered, seconds)."""
     sent = 0
@@ -106,8 +107,7 @@ def main() -> None:
             for _ in range(ROUNDS):
                 for endpoint, total in totals.items():
                     cpu_before = cpu_seconds(pid)
-                    sent, seconds = drive(server.url, endpoint, per_round, args.concurrency,
-                                          limit)
+                    sent, seconds = drive(server.url, endpoint, per_round, args.concurrency, limit)
                     total[0] += sent
                     total[1] += seconds
                     total[2] += cpu_seconds(pid) - cpu_before
@@ -117,12 +117,16 @@ def main() -> None:
     ratio = validate_rps / health_rps
     load = os.getloadavg()[0]
     print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
-    for name, rps, cpu in (("GET /healthz", health_rps, health_cpu),
-                           ("POST /v1/validate", validate_rps, validate_cpu)):
+    for name, rps, cpu in (
+        ("GET /healthz", health_rps, health_cpu),
+        ("POST /v1/validate", validate_rps, validate_cpu),
+    ):
         print(f"{name:<18} {rps:6.0f} requests/s, {cpu * 1000:5.2f} ms of server CPU each")
     print("(validate: wrong codes spread over the tokens, each failure persisted)")
-    print(f"ratio validate/healthz: {ratio:.0%} (target >= {TARGET_RATIO:.0%}); "
-          f"server CPU per request healthz/validate: {health_cpu / validate_cpu:.0%}")
+    print(
+        f"ratio validate/healthz: {ratio:.0%} (target >= {TARGET_RATIO:.0%}); "
+        f"server CPU per request healthz/validate: {health_cpu / validate_cpu:.0%}"
+    )
 
 
 if __name__ == "__main__":

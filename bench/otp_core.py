@@ -102,8 +102,9 @@ def engine_costs() -> dict[str, tuple[Callable[[], object], int]]:
     right = core.code_at_step(step)
     day_s = 86_400
     history = tuple((NOW - k * 3 * day_s, 10.0 - k * 0.1) for k in range(DRIFT_HISTORY_LEN, 0, -1))
-    learned = TokenState(drift=Drift(offset_s=10.0, rate_ppm=4.0, at=history[-1][0],
-                                     history=history))
+    learned = TokenState(
+        drift=Drift(offset_s=10.0, rate_ppm=4.0, at=history[-1][0], history=history)
+    )
     policy = Policy()
     wide = Policy(resync_window_steps=200)
     far = step + 500
@@ -112,9 +113,10 @@ def engine_costs() -> dict[str, tuple[Callable[[], object], int]]:
         "engine check, wrong code": (lambda: check(core, learned, code, NOW, policy), 10_000),
         "engine check, right code": (lambda: check(core, learned, right, NOW, policy), 5_000),
         "resync failed, +-20 steps": (
-            lambda: resync(core, learned, *wrong_pair, NOW, policy), 1_000),
-        "resync failed, +-200 steps": (
-            lambda: resync(core, learned, *wrong_pair, NOW, wide), 200),
+            lambda: resync(core, learned, *wrong_pair, NOW, policy),
+            1_000,
+        ),
+        "resync failed, +-200 steps": (lambda: resync(core, learned, *wrong_pair, NOW, wide), 200),
     }
 
 

@@ -83,9 +83,10 @@ def direct(firmware: Path, work: Path) -> list[float]:
 
 def relayed(firmware: Path, work: Path) -> list[float]:
     """The echo firmware behind the simulator's relay, through pyserial."""
-    with Simulator(work / "relayed", firmware_dir=firmware) as sim, serial.Serial(
-        sim.port, timeout=5
-    ) as port:
+    with (
+        Simulator(work / "relayed", firmware_dir=firmware) as sim,
+        serial.Serial(sim.port, timeout=5) as port,
+    ):
         sim.wait_output(b"boot sim\n")
 
         def round_trip() -> None:

@@ -87,9 +87,7 @@ def run_demo(
             admin_key = admin.create_api_key("demo-admin", ["admin"])
             validate_key = admin.create_api_key("demo-login", ["validate"])
             admin.close()
-            server = stack.enter_context(
-                ServerProcess(["--data-dir", str(workdir / "verifier")])
-            )
+            server = stack.enter_context(ServerProcess(["--data-dir", str(workdir / "verifier")]))
         say.say(f"  verifier HTTP API at {server.url}")
 
         with say.step("Started a simulated token: the real firmware under MicroPython"):
@@ -99,9 +97,7 @@ def run_demo(
         with say.step("Provisioned it: clock synced, secret written and proved, enrolled"):
             link = stack.enter_context(Link(sim.port))
             token = Token(link)
-            profile = Profile(
-                secret=new_secret("sha1"), label=DEMO_LABEL, issuer=DEMO_ISSUER
-            )
+            profile = Profile(secret=new_secret("sha1"), label=DEMO_LABEL, issuer=DEMO_ISSUER)
             outcome = provision(
                 token,
                 profile,

@@ -263,10 +263,18 @@ def with_options(options: list[Any]) -> Any:
 
 
 profile_options = [
-    click.option("--uri", metavar="URI|-", help="otpauth://totp/ URI of an existing account "
-                 "(as in a website's QR code); '-' reads it from stdin."),
-    click.option("--secret", metavar="BASE32|-", help="Existing base32 secret; '-' reads it "
-                 "from stdin. Without --uri or --secret a new random secret is made."),
+    click.option(
+        "--uri",
+        metavar="URI|-",
+        help="otpauth://totp/ URI of an existing account "
+        "(as in a website's QR code); '-' reads it from stdin.",
+    ),
+    click.option(
+        "--secret",
+        metavar="BASE32|-",
+        help="Existing base32 secret; '-' reads it "
+        "from stdin. Without --uri or --secret a new random secret is made.",
+    ),
     click.option("--algorithm", type=click.Choice(ALGORITHMS), help="HMAC hash [default: sha1]."),
     click.option("--digits", type=click.IntRange(6, 8), help="Code length, 6 or 8 [default: 6]."),
     click.option(
@@ -282,13 +290,15 @@ profile_options = [
 @token.command("provision")
 @port_option()
 @with_options(profile_options)
-@click.option("--slot", type=click.IntRange(0), default=0, show_default=True,
-              help="Slot to write.")
+@click.option("--slot", type=click.IntRange(0), default=0, show_default=True, help="Slot to write.")
 @click.option("--lock", is_flag=True, help="Production-lock the token once the secret is proved.")
 @keys_option
 @click.option("--verifier", metavar="URL", help="Enrol into the verifier at this URL.")
-@click.option("--api-key", envvar="BAOLING_API_KEY", help="Verifier API key with the admin "
-              "scope (or $BAOLING_API_KEY).")
+@click.option(
+    "--api-key",
+    envvar="BAOLING_API_KEY",
+    help="Verifier API key with the admin scope (or $BAOLING_API_KEY).",
+)
 @click.option("--show-uri", is_flag=True, help="Print the otpauth URI and a QR code for a phone.")
 @with_options(pskc_options)
 @force_option
@@ -401,8 +411,13 @@ def prove(port: str, slot: int, uri: str | None, secret: str | None, as_json: bo
         slot_profile = next((p for p in tok.info["profiles"] if p["slot"] == slot), None)
         algorithm = slot_profile.get("algorithm") if slot_profile else None
         profile = read_profile(
-            uri, secret, algorithm=None if uri else algorithm, digits=None, period=None,
-            label=None, issuer=None,
+            uri,
+            secret,
+            algorithm=None if uri else algorithm,
+            digits=None,
+            period=None,
+            label=None,
+            issuer=None,
         )
         tok.prove(slot, profile)
     emit(
@@ -431,9 +446,7 @@ def lock(port: str, keys_path: Path | None, force: bool, as_json: bool) -> None:
     keys = KeyStore(keys_path)
     with open_token(port) as tok:
         if not force:
-            click.confirm(
-                f"Lock token {tok.serial}? Only a wipe undoes it.", abort=True, err=True
-            )
+            click.confirm(f"Lock token {tok.serial}? Only a wipe undoes it.", abort=True, err=True)
         tok.lock(keys.new_key(tok.serial))
     emit(
         as_json,
@@ -456,9 +469,7 @@ def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
     """
     with open_token(port) as tok:
         if not force:
-            click.confirm(
-                f"Erase every secret on token {tok.serial}?", abort=True, err=True
-            )
+            click.confirm(f"Erase every secret on token {tok.serial}?", abort=True, err=True)
         button_prompt(f"confirm the wipe (within {button_timeout_s} s)")
         tok.wipe(button_timeout_s)
     emit(
@@ -550,14 +561,28 @@ def batch(
 
 @token.command("flash")
 @port_option()
-@click.option("--board", type=click.Choice(sorted(BOARDS)), default="pico", show_default=True,
-              help="Board description to deploy as board.py.")
-@click.option("--ssd1306", "ssd1306", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="micropython-lib's ssd1306.py to install (otherwise `mpremote mip install`, "
-              "which needs internet).")
-@click.option("--firmware", "firmware_dir", type=click.Path(exists=True, file_okay=False,
-              path_type=Path), default=FIRMWARE_DIR, show_default=True,
-              help="Firmware folder to deploy.")
+@click.option(
+    "--board",
+    type=click.Choice(sorted(BOARDS)),
+    default="pico",
+    show_default=True,
+    help="Board description to deploy as board.py.",
+)
+@click.option(
+    "--ssd1306",
+    "ssd1306",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="micropython-lib's ssd1306.py to install (otherwise `mpremote mip install`, "
+    "which needs internet).",
+)
+@click.option(
+    "--firmware",
+    "firmware_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=FIRMWARE_DIR,
+    show_default=True,
+    help="Firmware folder to deploy.",
+)
 @json_option
 def flash_cmd(
     port: str, board: str, ssd1306: Path | None, firmware_dir: Path, as_json: bool

@@ -40,12 +40,20 @@ DEFAULT_HTTP_PORT = 8080
 
 
 @click.group()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of the SQLite file and master.key [env BAOLING_DATA_DIR; "
-                   "default ~/.local/share/baoling].")
-@click.option("--store-url", default=None, metavar="URL",
-              help="PostgreSQL URL (postgresql+psycopg://...) shared by several nodes "
-                   "[env BAOLING_STORE_URL].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the SQLite file and master.key [env BAOLING_DATA_DIR; "
+    "default ~/.local/share/baoling].",
+)
+@click.option(
+    "--store-url",
+    default=None,
+    metavar="URL",
+    help="PostgreSQL URL (postgresql+psycopg://...) shared by several nodes "
+    "[env BAOLING_STORE_URL].",
+)
 @click.pass_context
 def verifier(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> None:
     """Run and administer the verifier service.
@@ -80,32 +88,71 @@ def _when(timestamp: float | None) -> str:
 
 @verifier.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address for HTTP.")
-@click.option("--http-port", type=click.IntRange(0, 65535), default=DEFAULT_HTTP_PORT,
-              show_default=True, help="TCP port for HTTP; 0 picks a free one.")
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_HTTP_PORT,
+    show_default=True,
+    help="TCP port for HTTP; 0 picks a free one.",
+)
 @click.option("--radius", is_flag=True, help="Also answer RADIUS Access-Requests (UDP).")
-@click.option("--radius-config", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="BAOLING_RADIUS_CONFIG", help="RADIUS clients and users (TOML) "
-              "[env BAOLING_RADIUS_CONFIG].")
-@click.option("--window", type=click.IntRange(0), default=DEFAULT_WINDOW_STEPS,
-              show_default=True, envvar="BAOLING_WINDOW_STEPS",
-              help="Time steps accepted either side of the token's predicted step "
-                   "[env BAOLING_WINDOW_STEPS].")
-@click.option("--lockout-after", type=click.IntRange(1), default=LOCKOUT_AFTER_FAILS,
-              show_default=True, envvar="BAOLING_LOCKOUT_AFTER",
-              help="Consecutive failures that lock a token [env BAOLING_LOCKOUT_AFTER].")
-@click.option("--lockout-for", type=click.IntRange(1), default=None, metavar="SECONDS",
-              envvar="BAOLING_LOCKOUT_SECONDS",
-              help="How long a lock lasts; default: until midnight in --lockout-tz "
-                   "[env BAOLING_LOCKOUT_SECONDS].")
-@click.option("--lockout-tz", default=DEFAULT_LOCKOUT_TZ, show_default=True,
-              envvar="BAOLING_LOCKOUT_TZ", help="IANA time zone whose midnight ends a lock "
-              "[env BAOLING_LOCKOUT_TZ].")
-@click.option("--no-drift-learning", is_flag=True,
-              help="Keep each token's clock offset where enrolment or resync put it.")
+@click.option(
+    "--radius-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BAOLING_RADIUS_CONFIG",
+    help="RADIUS clients and users (TOML) [env BAOLING_RADIUS_CONFIG].",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(0),
+    default=DEFAULT_WINDOW_STEPS,
+    show_default=True,
+    envvar="BAOLING_WINDOW_STEPS",
+    help="Time steps accepted either side of the token's predicted step "
+    "[env BAOLING_WINDOW_STEPS].",
+)
+@click.option(
+    "--lockout-after",
+    type=click.IntRange(1),
+    default=LOCKOUT_AFTER_FAILS,
+    show_default=True,
+    envvar="BAOLING_LOCKOUT_AFTER",
+    help="Consecutive failures that lock a token [env BAOLING_LOCKOUT_AFTER].",
+)
+@click.option(
+    "--lockout-for",
+    type=click.IntRange(1),
+    default=None,
+    metavar="SECONDS",
+    envvar="BAOLING_LOCKOUT_SECONDS",
+    help="How long a lock lasts; default: until midnight in --lockout-tz "
+    "[env BAOLING_LOCKOUT_SECONDS].",
+)
+@click.option(
+    "--lockout-tz",
+    default=DEFAULT_LOCKOUT_TZ,
+    show_default=True,
+    envvar="BAOLING_LOCKOUT_TZ",
+    help="IANA time zone whose midnight ends a lock [env BAOLING_LOCKOUT_TZ].",
+)
+@click.option(
+    "--no-drift-learning",
+    is_flag=True,
+    help="Keep each token's clock offset where enrolment or resync put it.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
-          radius_config: Path | None, window: int, lockout_after: int,
-          lockout_for: int | None, lockout_tz: str, no_drift_learning: bool) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    http_port: int,
+    radius: bool,
+    radius_config: Path | None,
+    window: int,
+    lockout_after: int,
+    lockout_for: int | None,
+    lockout_tz: str,
+    no_drift_learning: bool,
+) -> None:
     """Serve the HTTP API (and RADIUS with --radius).
 
     Runs until Ctrl-C or SIGTERM.
@@ -131,9 +178,13 @@ def serve(ctx: click.Context, host: str, http_port: int, radius: bool,
     if radius and radius_config is None:
         raise RadiusConfigError("--radius needs --radius-config FILE (docs/verifier.md, RADIUS)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    policy = Policy(window_steps=window, lockout_after_fails=lockout_after,
-                    lockout_seconds=lockout_for, lockout_tz=lockout_tz,
-                    drift_learning=not no_drift_learning)
+    policy = Policy(
+        window_steps=window,
+        lockout_after_fails=lockout_after,
+        lockout_seconds=lockout_for,
+        lockout_tz=lockout_tz,
+        drift_learning=not no_drift_learning,
+    )
     v = open_verifier(ctx, policy)
     if radius:
         config = load_config(radius_config)
@@ -178,19 +229,38 @@ def listen_tcp(host: str, port: int) -> socket.socket:
 
 @verifier.command()
 @click.argument("token_id")
-@click.option("--secret", "given", is_flag=True,
-              help="Use your base32 secret (read from stdin or a prompt) instead of a new one.")
-@click.option("--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM,
-              show_default=True)
+@click.option(
+    "--secret",
+    "given",
+    is_flag=True,
+    help="Use your base32 secret (read from stdin or a prompt) instead of a new one.",
+)
+@click.option(
+    "--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM, show_default=True
+)
 @click.option("--digits", type=click.IntRange(6, 8), default=DEFAULT_DIGITS, show_default=True)
-@click.option("--period", type=click.IntRange(10, 300), default=DEFAULT_PERIOD_S,
-              show_default=True, help="Seconds per code.")
+@click.option(
+    "--period",
+    type=click.IntRange(10, 300),
+    default=DEFAULT_PERIOD_S,
+    show_default=True,
+    help="Seconds per code.",
+)
 @click.option("--issuer", default="", help="Shown by authenticator apps.")
 @click.option("--label", default="", help="Account name; defaults to the token id.")
 @json_option
 @click.pass_context
-def enrol(ctx: click.Context, token_id: str, given: bool, algorithm: str, digits: int,
-          period: int, issuer: str, label: str, as_json: bool) -> None:
+def enrol(
+    ctx: click.Context,
+    token_id: str,
+    given: bool,
+    algorithm: str,
+    digits: int,
+    period: int,
+    issuer: str,
+    label: str,
+    as_json: bool,
+) -> None:
     """Enrol a token (prints a generated secret's otpauth URI, once).
 
     \b
@@ -204,22 +274,38 @@ def enrol(ctx: click.Context, token_id: str, given: bool, algorithm: str, digits
             secret = b32decode(read_secret("Base32 secret"))
         except OTPError as exc:
             raise InvalidRequest(str(exc)) from None
-    uri = open_verifier(ctx).enrol(token_id, secret, algorithm=algorithm, digits=digits,
-                                   period_s=period, issuer=issuer, label=label)
+    uri = open_verifier(ctx).enrol(
+        token_id,
+        secret,
+        algorithm=algorithm,
+        digits=digits,
+        period_s=period,
+        issuer=issuer,
+        label=label,
+    )
     shown = None if given else uri
     emit(as_json, {"token": token_id, "uri": shown}, shown or f"Enrolled {token_id}.")
 
 
 @verifier.command("import-pskc")
 @click.argument("pskc_file", type=click.File("rb"))
-@click.option("--key", "with_key", is_flag=True,
-              help="The file is protected by a pre-shared key (hex, read from stdin or a prompt).")
-@click.option("--password", "with_password", is_flag=True,
-              help="The file is protected by a password (read from stdin or a prompt).")
+@click.option(
+    "--key",
+    "with_key",
+    is_flag=True,
+    help="The file is protected by a pre-shared key (hex, read from stdin or a prompt).",
+)
+@click.option(
+    "--password",
+    "with_password",
+    is_flag=True,
+    help="The file is protected by a password (read from stdin or a prompt).",
+)
 @json_option
 @click.pass_context
-def import_pskc(ctx: click.Context, pskc_file: Any, with_key: bool, with_password: bool,
-                as_json: bool) -> None:
+def import_pskc(
+    ctx: click.Context, pskc_file: Any, with_key: bool, with_password: bool, as_json: bool
+) -> None:
     """Import the keys of a PSKC (RFC 6030) file: all or none.
 
     \b
@@ -253,8 +339,10 @@ def list_tokens(ctx: click.Context, as_json: bool) -> None:
     """
     tokens = open_verifier(ctx).list_tokens()
     lines = [f"{'TOKEN':<24} {'ALG':<6} DIGITS PERIOD STATE"]
-    lines += [f"{t['token']:<24} {t['algorithm']:<6} {t['digits']:<6} {t['period']:<6} "
-              f"{_state(t)}" for t in tokens]
+    lines += [
+        f"{t['token']:<24} {t['algorithm']:<6} {t['digits']:<6} {t['period']:<6} {_state(t)}"
+        for t in tokens
+    ]
     emit(as_json, tokens, "\n".join(lines))
 
 
@@ -368,9 +456,13 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 
 @audit.command()
-@click.option("--archive", "archives", multiple=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="An archive file from `audit archive`; repeat, oldest first, from the first.")
+@click.option(
+    "--archive",
+    "archives",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An archive file from `audit archive`; repeat, oldest first, from the first.",
+)
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, archives: tuple[Path, ...], as_json: bool) -> None:
@@ -384,19 +476,38 @@ def verify(ctx: click.Context, archives: tuple[Path, ...], as_json: bool) -> Non
       baoling verifier audit verify --archive audit-2025.jsonl
     """
     report = open_verifier(ctx).verify_audit(archives)
-    data = {"ok": report.ok, "rows": report.rows, "start": report.start, "head": report.head,
-            "problem": report.problem}
-    emit(as_json, data, f"Audit chain intact: {report.rows} rows, head {report.head}." if report.ok
-         else f"Audit chain broken: {report.problem}")
+    data = {
+        "ok": report.ok,
+        "rows": report.rows,
+        "start": report.start,
+        "head": report.head,
+        "problem": report.problem,
+    }
+    emit(
+        as_json,
+        data,
+        f"Audit chain intact: {report.rows} rows, head {report.head}."
+        if report.ok
+        else f"Audit chain broken: {report.problem}",
+    )
     if not report.ok:
         sys.exit(1)
 
 
 @audit.command()
-@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="Archive the rows written before this day (00:00 UTC).")
-@click.option("--to", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The new archive file (never overwritten).")
+@click.option(
+    "--before",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Archive the rows written before this day (00:00 UTC).",
+)
+@click.option(
+    "--to",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The new archive file (never overwritten).",
+)
 @json_option
 @click.pass_context
 def archive(ctx: click.Context, before: datetime, path: Path, as_json: bool) -> None:
@@ -409,9 +520,13 @@ def archive(ctx: click.Context, before: datetime, path: Path, as_json: bool) -> 
       baoling verifier audit archive --before 2026-01-01 --to audit-2025.jsonl
     """
     count = open_verifier(ctx).archive_audit(path, before=before.replace(tzinfo=UTC).timestamp())
-    emit(as_json, {"archived": count, "file": str(path) if count else None},
-         f"Archived {count} audit rows to {path}." if count
-         else f"No audit row before {before:%Y-%m-%d}; no file written.")
+    emit(
+        as_json,
+        {"archived": count, "file": str(path) if count else None},
+        f"Archived {count} audit rows to {path}."
+        if count
+        else f"No audit row before {before:%Y-%m-%d}; no file written.",
+    )
 
 
 @verifier.command("rotate-key")
@@ -427,16 +542,21 @@ def rotate_key(ctx: click.Context, force: bool) -> None:
       baoling verifier rotate-key --force
     """
     if not force:
-        click.confirm("Replace the master key and re-encrypt every secret?", abort=True,
-                      err=True)
+        click.confirm("Replace the master key and re-encrypt every secret?", abort=True, err=True)
     open_verifier(ctx).rotate_key()
     click.echo("Master key rotated; back up the new master.key.", err=True)
 
 
 @verifier.command("api-key")
 @click.argument("name")
-@click.option("--scope", "scopes", type=click.Choice(["validate", "admin"]), multiple=True,
-              required=True, help="Repeat for both.")
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice(["validate", "admin"]),
+    multiple=True,
+    required=True,
+    help="Repeat for both.",
+)
 @json_option
 @click.pass_context
 def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
@@ -473,12 +593,28 @@ class ServerProcess:
     keeps collecting its stderr (the request log) in the background.
     """
 
-    def __init__(self, group_args: list[str], serve_args: list[str] = (), *,
-                 env: dict[str, str] | None = None, timeout_s: float = 30.0) -> None:
-        command = [sys.executable, "-m", "baoling.host_tools", "verifier",
-                   *group_args, "serve", "--http-port", "0", *serve_args]
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                                        env=dict(os.environ, **(env or {})))
+    def __init__(
+        self,
+        group_args: list[str],
+        serve_args: list[str] = (),
+        *,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "baoling.host_tools",
+            "verifier",
+            *group_args,
+            "serve",
+            "--http-port",
+            "0",
+            *serve_args,
+        ]
+        self.process = subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {}))
+        )
         self.lines: list[str] = []
         self.url = ""
         self.radius_port: int | None = None

@@ -215,9 +215,7 @@ class Batch:
                 clock=self.clock,
             )
 
-    def _wait_for_new_token(
-        self, on_wait: Callable[[], None], failed: set[str]
-    ) -> tuple[str, str]:
+    def _wait_for_new_token(self, on_wait: Callable[[], None], failed: set[str]) -> tuple[str, str]:
         """Port and serial of a token not yet done; asks once for the next to be plugged in."""
         asked = False
         while True:
@@ -229,4 +227,3 @@ class Batch:
                 on_wait()
                 asked = True
             self.sleep(SCAN_EVERY_S)
-

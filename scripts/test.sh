@@ -4,6 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/bootstrap.sh"
 cd "$root"
-echo "ruff: checking CPython code" >&2
+echo "ruff: checking CPython code (lint and format)" >&2
 .venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -65,18 +65,44 @@ def postgres_server() -> Iterator[PostgresServer]:
         os.chown(base, user.pw_uid, user.pw_gid)
     data = base / "data"
     subprocess.run(
-        _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "--no-sync",
-                      "-U", "postgres", "-E", "UTF8"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "--no-sync",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     pg_ctl = str(PG_BIN / "pg_ctl")
     for _attempt in range(3):  # the free port can be taken between probe and start
         port = _free_port()
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=200")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off "
+            "-c full_page_writes=off -c max_connections=200"
+        )
         started = subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-w", "-l", str(base / "server.log"),
-                          "-o", options, "start"]),
+            _as_postgres(
+                [
+                    pg_ctl,
+                    "-D",
+                    str(data),
+                    "-w",
+                    "-l",
+                    str(base / "server.log"),
+                    "-o",
+                    options,
+                    "start",
+                ]
+            ),
             capture_output=True,
         )
         if started.returncode == 0:
@@ -88,8 +114,10 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         yield PostgresServer("127.0.0.1", port)
     finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 

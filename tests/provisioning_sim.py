@@ -35,8 +35,17 @@ class StoresAnotherSecret(Token):
 
     def write(self, slot: int, profile: Profile) -> None:
         flipped = bytes([profile.secret[0] ^ 1]) + profile.secret[1:]
-        super().write(slot, Profile(flipped, profile.algorithm, profile.digits, profile.period_s,
-                                    profile.label, profile.issuer))
+        super().write(
+            slot,
+            Profile(
+                flipped,
+                profile.algorithm,
+                profile.digits,
+                profile.period_s,
+                profile.label,
+                profile.issuer,
+            ),
+        )
 
 
 def oathtool_code(profile: Profile, unix_time: int) -> str:
@@ -44,12 +53,17 @@ def oathtool_code(profile: Profile, unix_time: int) -> str:
         [
             "oathtool",
             f"--totp={profile.algorithm}",
-            "-d", str(profile.digits),
-            "-s", str(profile.period_s),
-            "--now", f"@{unix_time}",
+            "-d",
+            str(profile.digits),
+            "-s",
+            str(profile.period_s),
+            "--now",
+            f"@{unix_time}",
             profile.secret.hex(),
         ],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return proc.stdout.strip()
 
@@ -97,5 +111,9 @@ def run_baoling(
     """`baoling ARGS` as a person runs it: a new process through the console entry point."""
     return subprocess.run(
         [sys.executable, "-m", "baoling.host_tools", *args],
-        input=stdin, capture_output=True, text=True, env=env, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )

@@ -52,8 +52,13 @@ def test_old_rows_move_to_the_file_and_the_chain_still_verifies(make_verifier, s
     assert [row["seq"] for row in rows] == [1, 2, 3, 4, 5]
     assert header["after"] == f"0:{'0' * 64}"
     assert header["through"] == f"5:{rows[-1]['hash']}"
-    assert rows_in_database(v) == [(6, "validate"), (7, "validate"), (8, "validate"),
-                                   (9, "validate"), (10, "audit_archive")]
+    assert rows_in_database(v) == [
+        (6, "validate"),
+        (7, "validate"),
+        (8, "validate"),
+        (9, "validate"),
+        (10, "audit_archive"),
+    ]
     assert v.audit(limit=1)[0]["detail"] == {"through": header["through"], "rows": 5}
 
     alone = v.verify_audit()
@@ -173,15 +178,18 @@ def test_an_archive_cut_short_is_detected(make_verifier, start, tmp_path):
     ("content", "problem"),
     [
         ("", "archive 1: the header (line 1) is not JSON"),
-        ('{"format": "something else"}\n', "archive 1: not a Baoling audit archive "
-         "(line 1 is not its header)"),
-        ('{"format": "baoling-audit-archive", "version": 2}\n',
-         "archive 1: archive version 2 is not supported"),
+        (
+            '{"format": "something else"}\n',
+            "archive 1: not a Baoling audit archive (line 1 is not its header)",
+        ),
+        (
+            '{"format": "baoling-audit-archive", "version": 2}\n',
+            "archive 1: archive version 2 is not supported",
+        ),
     ],
     ids=["empty", "other-json", "newer-version"],
 )
-def test_a_file_that_is_no_archive_is_reported(make_verifier, start, tmp_path, content,
-                                               problem):
+def test_a_file_that_is_no_archive_is_reported(make_verifier, start, tmp_path, content, problem):
     v = make_verifier()
     history(v, start, days=1)
     path = tmp_path / "other.jsonl"
@@ -199,8 +207,9 @@ def test_a_garbled_archive_line_is_reported(make_verifier, start, tmp_path):
     assert v.verify_audit(archives=[archive]).problem == "archive 1: line 3 is not an audit row"
 
 
-def test_rows_deleted_after_the_base_are_still_detected(make_verifier, store_url, data_dir,
-                                                        start, tmp_path):
+def test_rows_deleted_after_the_base_are_still_detected(
+    make_verifier, store_url, data_dir, start, tmp_path
+):
     v = make_verifier()
     history(v, start, days=3)
     v.archive_audit(tmp_path / "a.jsonl", before=start + 86_400)  # rows 1-3
@@ -214,8 +223,12 @@ def test_a_base_moved_by_hand_is_detected(make_verifier, store_url, data_dir, st
     history(v, start, days=3)
     v.archive_audit(tmp_path / "a.jsonl", before=start + 86_400)  # rows 1-3
     fifth = _stored_hash(store_url, data_dir, 5)
-    tamper(store_url, data_dir, audit.delete().where(audit.c.seq <= 5),
-           meta.update().where(meta.c.name == AUDIT_BASE).values(value=f"5:{fifth}"))
+    tamper(
+        store_url,
+        data_dir,
+        audit.delete().where(audit.c.seq <= 5),
+        meta.update().where(meta.c.name == AUDIT_BASE).values(value=f"5:{fifth}"),
+    )
     assert v.verify_audit().problem == (
         "the database's rows start after row 5, but no audit_archive row says so (rows were"
         " deleted from the start, or the base was altered)"
@@ -234,8 +247,9 @@ def _stored_hash(store_url, data_dir, seq: int) -> str:
 
 
 def test_cli_archives_and_verifies_through_the_archive(data_dir, tmp_path):
-    enrolled = baoling(data_dir, "enrol", "alice", "--secret",
-                       stdin=base64.b32encode(SECRET).decode() + "\n")
+    enrolled = baoling(
+        data_dir, "enrol", "alice", "--secret", stdin=base64.b32encode(SECRET).decode() + "\n"
+    )
     assert enrolled.returncode == 0
     archive = tmp_path / "audit.jsonl"
     tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
@@ -250,8 +264,9 @@ def test_cli_archives_and_verifies_through_the_archive(data_dir, tmp_path):
     assert whole.returncode == 0
     assert whole.stdout.startswith("Audit chain intact: 2 rows, head 2:")
 
-    again = baoling(data_dir, "audit", "archive", "--before", "2026-11-01", "--to",
-                    str(tmp_path / "none.jsonl"))
+    again = baoling(
+        data_dir, "audit", "archive", "--before", "2026-11-01", "--to", str(tmp_path / "none.jsonl")
+    )
     assert again.stdout == "No audit row before 2026-11-01; no file written.\n"
 
 
@@ -275,8 +290,9 @@ def test_cli_archive_errors_are_one_line(data_dir, tmp_path):
     assert broken.stdout == "Audit chain broken: archive 1: the header (line 1) is not JSON\n"
 
 
-def test_a_forged_archive_row_with_a_recomputed_hash_is_reported(make_verifier, store_url,
-                                                                 data_dir, start, tmp_path):
+def test_a_forged_archive_row_with_a_recomputed_hash_is_reported(
+    make_verifier, store_url, data_dir, start, tmp_path
+):
     """An intruder rewrites the audit_archive row's detail and every later hash and the head:
     the chain links, but the row no longer names the base."""
     v = make_verifier()

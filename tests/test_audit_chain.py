@@ -25,8 +25,13 @@ def busy_verifier(make_verifier):
     """A verifier that has done every audited operation once, and the codes it was sent."""
     v = make_verifier(Policy(lockout_after_fails=2, lockout_seconds=60))
     v.enrol("alice", SECRET, label="Alice")
-    codes = [code_at(SECRET, T0), wrong_code(SECRET, T0), code_at(SECRET, T0 + 300),
-             code_at(SECRET, T0 + 330), code_at(SECRET, T0 + 360)]
+    codes = [
+        code_at(SECRET, T0),
+        wrong_code(SECRET, T0),
+        code_at(SECRET, T0 + 300),
+        code_at(SECRET, T0 + 330),
+        code_at(SECRET, T0 + 360),
+    ]
     v.validate("alice", codes[0], now=T0)
     v.validate("alice", codes[1], now=T0)
     v.validate("alice", codes[1], now=T0)  # second failure: locks
@@ -79,16 +84,20 @@ def test_audit_rows_hold_no_code_and_no_secret(make_verifier, store_url, data_di
 
 def test_edited_row_is_detected(make_verifier, store_url, data_dir):
     v, _ = busy_verifier(make_verifier)
-    tamper(store_url, data_dir, audit.update().where(audit.c.seq == 3).values(
-        detail=json.dumps({"result": "accept", "reason": "accepted"})))
+    tamper(
+        store_url,
+        data_dir,
+        audit.update()
+        .where(audit.c.seq == 3)
+        .values(detail=json.dumps({"result": "accept", "reason": "accepted"})),
+    )
     report = v.verify_audit()
     assert not report.ok
     assert report.problem == "row 3 was altered (its content does not match its hash)"
     assert report.rows == 2
 
 
-def test_edited_row_with_recomputed_hash_breaks_the_next_link(make_verifier, store_url,
-                                                               data_dir):
+def test_edited_row_with_recomputed_hash_breaks_the_next_link(make_verifier, store_url, data_dir):
     v, _ = busy_verifier(make_verifier)
     row = v.audit(limit=100)[-3]  # seq 3
     detail = json.dumps({"result": "accept"})
@@ -97,8 +106,11 @@ def test_edited_row_with_recomputed_hash_breaks_the_next_link(make_verifier, sto
         stored = conn.execute(sa.select(audit).where(audit.c.seq == 3)).one()
     engine.dispose()
     forged = row_hash(3, stored.ts, stored.action, row["token"], detail, stored.prev_hash)
-    tamper(store_url, data_dir,
-           audit.update().where(audit.c.seq == 3).values(detail=detail, hash=forged))
+    tamper(
+        store_url,
+        data_dir,
+        audit.update().where(audit.c.seq == 3).values(detail=detail, hash=forged),
+    )
     assert v.verify_audit().problem == "row 4 does not link to row 3"
 
 

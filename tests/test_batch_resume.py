@@ -51,7 +51,10 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
         env = {**os.environ, "BAOLING_PSKC_PASSWORD": PASSWORD}
         first = subprocess.Popen(
             [sys.executable, "-m", "baoling.host_tools", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         deadline = time.monotonic() + 60
         while not (results.exists() and results.read_text().count("\n") >= 1):
@@ -103,8 +106,9 @@ def test_token_in_the_pskc_file_but_not_in_the_results_is_recorded_not_reprovisi
         with Link(first.port) as link:
             provision(Token(link), rows[0].profile(), keys=keys, registrars=[pskc])
         done = []
-        run = Batch(rows[:2], Results(tmp_path / "r.jsonl"), pskc, keys,
-                    ports=[first.port, second.port])
+        run = Batch(
+            rows[:2], Results(tmp_path / "r.jsonl"), pskc, keys, ports=[first.port, second.port]
+        )
         run.run(on_wait=lambda: None, on_done=done.append, on_failed=lambda s, e: None)
         assert profile_writes(first) == 1 and profile_writes(second) == 1
         records = run.results.records
@@ -122,10 +126,18 @@ def test_a_token_that_fails_is_left_out_and_its_row_goes_to_the_next(tmp_path):
         with Link(theirs.port) as link:  # locked by someone else, slot 0 in use
             provision(Token(link), rows[0].profile(), lock=True, keys=KeyStore(tmp_path / "x"))
         failures = []
-        run = Batch(rows, Results(tmp_path / "r.jsonl"), PskcFile(tmp_path / "b.pskc"),
-                    KeyStore(tmp_path / "k"), ports=[theirs.port, fresh.port])
-        run.run(on_wait=lambda: None, on_done=lambda outcome: None,
-                on_failed=lambda serial, exc: failures.append(exc))
+        run = Batch(
+            rows,
+            Results(tmp_path / "r.jsonl"),
+            PskcFile(tmp_path / "b.pskc"),
+            KeyStore(tmp_path / "k"),
+            ports=[theirs.port, fresh.port],
+        )
+        run.run(
+            on_wait=lambda: None,
+            on_done=lambda outcome: None,
+            on_failed=lambda serial, exc: failures.append(exc),
+        )
         assert [type(exc) for exc in failures] == [SlotOccupied]
         with Link(fresh.port) as link:
             fresh_serial = Token(link).serial

@@ -30,7 +30,9 @@ def processes_in(folder: Path) -> list[int]:
 def test_demo_accepts_then_rejects_replay_and_wrong_code(tmp_path: Path):
     proc = subprocess.run(
         [*BAOLING, "demo", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
@@ -44,7 +46,9 @@ def test_demo_accepts_then_rejects_replay_and_wrong_code(tmp_path: Path):
 def test_demo_keep_running_stops_everything_on_ctrl_c(tmp_path: Path):
     proc = subprocess.Popen(
         [*BAOLING, "demo", "--keep-running", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines = []
     deadline = time.monotonic() + 90

@@ -32,7 +32,11 @@ def test_doc_example_runs(where: str, script: str, tmp_path: Path):
     venv_bin = Path(sys.executable).parent
     env = dict(os.environ, REPO=str(REPO), PATH=f"{venv_bin}:{os.environ['PATH']}")
     proc = subprocess.run(
-        ["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert proc.returncode == 0, f"{where} failed:\n{proc.stdout}\n{proc.stderr}"

@@ -166,17 +166,27 @@ def test_json_round_trip_keeps_everything() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("not json", "the stored drift estimate is not valid "
-                     "(Expecting value: line 1 column 1 (char 0))"),
+        (
+            "not json",
+            "the stored drift estimate is not valid (Expecting value: line 1 column 1 (char 0))",
+        ),
         ('{"v": 2}', "the stored drift estimate is not valid (unknown version)"),
-        ('{"v": 1, "offset_s": 0, "rate_ppm": 0, "at": null}',
-         "the stored drift estimate is not valid ('history')"),
-        ('{"v": 1, "offset_s": "3", "rate_ppm": 0, "at": null, "history": []}',
-         "the stored drift estimate is not valid ('3' is not a finite number)"),
-        ('{"v": 1, "offset_s": NaN, "rate_ppm": 0, "at": null, "history": []}',
-         "the stored drift estimate is not valid (nan is not a finite number)"),
-        ('{"v": 1, "offset_s": 0, "rate_ppm": 900, "at": null, "history": []}',
-         "the stored drift estimate is out of range"),
+        (
+            '{"v": 1, "offset_s": 0, "rate_ppm": 0, "at": null}',
+            "the stored drift estimate is not valid ('history')",
+        ),
+        (
+            '{"v": 1, "offset_s": "3", "rate_ppm": 0, "at": null, "history": []}',
+            "the stored drift estimate is not valid ('3' is not a finite number)",
+        ),
+        (
+            '{"v": 1, "offset_s": NaN, "rate_ppm": 0, "at": null, "history": []}',
+            "the stored drift estimate is not valid (nan is not a finite number)",
+        ),
+        (
+            '{"v": 1, "offset_s": 0, "rate_ppm": 900, "at": null, "history": []}',
+            "the stored drift estimate is out of range",
+        ),
     ],
 )
 def test_a_stored_estimate_that_is_not_ours_is_refused(text: str, message: str) -> None:

@@ -26,8 +26,15 @@ ALGORITHMS = {"alice": "sha1", "bob": "sha256", "carol": "sha512"}
 def encodings(secret: bytes) -> list[bytes]:
     """Every way a secret might sit in a file: raw, hex and base32 in both cases."""
     b32 = base64.b32encode(secret)
-    return [secret, secret.hex().encode(), secret.hex().upper().encode(), b32, b32.lower(),
-            b32.rstrip(b"="), b32.rstrip(b"=").lower()]
+    return [
+        secret,
+        secret.hex().encode(),
+        secret.hex().upper().encode(),
+        b32,
+        b32.lower(),
+        b32.rstrip(b"="),
+        b32.rstrip(b"=").lower(),
+    ]
 
 
 def enrol_all(v) -> None:
@@ -37,8 +44,9 @@ def enrol_all(v) -> None:
 
 def assert_all_work(v, now: float) -> None:
     for token_id, secret in SECRETS.items():
-        assert v.validate(token_id, code_at(secret, now, algorithm=ALGORITHMS[token_id]),
-                          now=now), token_id
+        assert v.validate(
+            token_id, code_at(secret, now, algorithm=ALGORITHMS[token_id]), now=now
+        ), token_id
 
 
 def every_stored_value(store_url, data_dir) -> bytes:
@@ -94,10 +102,13 @@ def test_wrong_master_key_fails_loudly_and_changes_nothing(make_verifier, data_d
     key_file = data_dir / "master.key"
     right = key_file.read_text()
     key_file.write_text(os.urandom(32).hex())
-    with pytest.raises(MasterKeyError, match=(
-        f"^master key file {key_file} is not the key this database was encrypted with "
-        r"\(database expects key fingerprint [0-9a-f]{32}, file has [0-9a-f]{32}\)$"
-    )):
+    with pytest.raises(
+        MasterKeyError,
+        match=(
+            f"^master key file {key_file} is not the key this database was encrypted with "
+            r"\(database expects key fingerprint [0-9a-f]{32}, file has [0-9a-f]{32}\)$"
+        ),
+    ):
         make_verifier()
     key_file.write_text(right)
     assert_all_work(make_verifier(), T0)
@@ -116,10 +127,13 @@ def test_missing_or_malformed_or_exposed_key_file_is_refused(make_verifier, data
         make_verifier()
     key_file.write_text(right)
     key_file.chmod(0o644)
-    with pytest.raises(MasterKeyError, match=(
-        f"^master key file {key_file} is readable by other users \\(mode 0644\\); "
-        f"run: chmod 600 {key_file}$"
-    )):
+    with pytest.raises(
+        MasterKeyError,
+        match=(
+            f"^master key file {key_file} is readable by other users \\(mode 0644\\); "
+            f"run: chmod 600 {key_file}$"
+        ),
+    ):
         make_verifier()
 
 
@@ -131,10 +145,13 @@ def test_sealed_secret_moved_to_another_token_does_not_open(make_verifier, store
         sealed = conn.execute(sa.select(tokens.c.secret).where(tokens.c.id == "alice")).scalar()
         conn.execute(tokens.update().where(tokens.c.id == "bob").values(secret=sealed))
     engine.dispose()
-    with pytest.raises(MasterKeyError, match=(
-        r"^the secret of token 'bob' does not open with this master key "
-        r"\(wrong key file, or the row was altered\)$"
-    )):
+    with pytest.raises(
+        MasterKeyError,
+        match=(
+            r"^the secret of token 'bob' does not open with this master key "
+            r"\(wrong key file, or the row was altered\)$"
+        ),
+    ):
         v.validate("bob", "123456", now=T0)
 
 
@@ -163,8 +180,9 @@ def test_rotate_key_keeps_every_token_working(make_verifier, data_dir):
         make_verifier()
 
 
-def test_crash_after_rotation_commit_is_finished_at_next_start(make_verifier, data_dir,
-                                                                monkeypatch):
+def test_crash_after_rotation_commit_is_finished_at_next_start(
+    make_verifier, data_dir, monkeypatch
+):
     v = make_verifier()
     enrol_all(v)
 
@@ -202,8 +220,9 @@ def test_rotations_while_another_verifier_validates_lose_no_validation(make_veri
     def validate_steps() -> None:
         for i in range(40):
             now = T0 + 30 * i
-            results.append(server.validate(
-                "bob", code_at(SECRETS["bob"], now, algorithm="sha256"), now=now))
+            results.append(
+                server.validate("bob", code_at(SECRETS["bob"], now, algorithm="sha256"), now=now)
+            )
 
     validator = threading.Thread(target=validate_steps)
     validator.start()

@@ -85,8 +85,9 @@ def test_a_token_seven_steps_ahead_is_learned_and_then_followed(otp: TOTP) -> No
     from baoling.verifier.engine import resync
 
     now = at("middle")
-    first = resync(otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8),
-                   now, Policy())
+    first = resync(
+        otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8), now, Policy()
+    )
     assert first.reason == "resynced"
     state = first.state
     for later in range(1, 40):
@@ -140,7 +141,8 @@ def test_replay_is_found_at_a_step_boundary(otp: TOTP) -> None:
 
 
 @pytest.mark.parametrize(
-    "code", ["12345", "1234567", "12a456", "", " 123456", "１２３４５６"],
+    "code",
+    ["12345", "1234567", "12a456", "", " 123456", "１２３４５６"],
     ids=["short", "long", "letter", "empty", "space", "fullwidth-digits"],
 )
 def test_malformed_code_is_rejected_and_counted(otp: TOTP, code: str) -> None:
@@ -165,8 +167,9 @@ def test_accepting_clears_the_failure_count(otp: TOTP) -> None:
 
 def test_drift_learning_off_leaves_the_estimate_alone(otp: TOTP) -> None:
     state = TokenState(drift=Drift(offset_s=12.0, at=at("start")))
-    decision = check(otp, state, otp.code_at_step(STEP + 1), at("middle"),
-                     Policy(drift_learning=False))
+    decision = check(
+        otp, state, otp.code_at_step(STEP + 1), at("middle"), Policy(drift_learning=False)
+    )
     assert decision.accepted
     assert decision.state.drift == state.drift
 

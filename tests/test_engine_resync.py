@@ -19,8 +19,9 @@ def otp() -> TOTP:
 
 def test_two_consecutive_codes_200_steps_ahead_resync_with_a_wide_window(otp: TOTP) -> None:
     policy = Policy(resync_window_steps=200)
-    decision = resync(otp, TokenState(), otp.code_at_step(STEP + 200),
-                      otp.code_at_step(STEP + 201), NOW, policy)
+    decision = resync(
+        otp, TokenState(), otp.code_at_step(STEP + 200), otp.code_at_step(STEP + 201), NOW, policy
+    )
     assert (decision.accepted, decision.reason, decision.step) == (True, "resynced", STEP + 201)
     assert decision.state.last_step == STEP + 201
     # From now on the token's codes are accepted with the ordinary +-1 window.
@@ -31,31 +32,50 @@ def test_two_consecutive_codes_200_steps_ahead_resync_with_a_wide_window(otp: TO
 
 
 def test_200_steps_ahead_is_outside_the_default_resync_window(otp: TOTP) -> None:
-    decision = resync(otp, TokenState(), otp.code_at_step(STEP + 200),
-                      otp.code_at_step(STEP + 201), NOW, Policy())
+    decision = resync(
+        otp, TokenState(), otp.code_at_step(STEP + 200), otp.code_at_step(STEP + 201), NOW, Policy()
+    )
     assert (decision.accepted, decision.reason) == (False, "resync_failed")
     assert decision.state.fail_count == 1
 
 
 @pytest.mark.parametrize("offset", [-20, -1, 0, 19])
 def test_default_resync_window_is_twenty_steps_either_side(otp: TOTP, offset: int) -> None:
-    decision = resync(otp, TokenState(), otp.code_at_step(STEP + offset),
-                      otp.code_at_step(STEP + offset + 1), NOW, Policy())
+    decision = resync(
+        otp,
+        TokenState(),
+        otp.code_at_step(STEP + offset),
+        otp.code_at_step(STEP + offset + 1),
+        NOW,
+        Policy(),
+    )
     assert (decision.reason, decision.step) == ("resynced", STEP + offset + 1)
 
 
 def test_first_code_just_outside_the_default_window_fails(otp: TOTP) -> None:
     for offset in (-21, 21):
-        decision = resync(otp, TokenState(), otp.code_at_step(STEP + offset),
-                          otp.code_at_step(STEP + offset + 1), NOW, Policy())
+        decision = resync(
+            otp,
+            TokenState(),
+            otp.code_at_step(STEP + offset),
+            otp.code_at_step(STEP + offset + 1),
+            NOW,
+            Policy(),
+        )
         assert decision.reason == "resync_failed", offset
 
 
 @pytest.mark.parametrize(("first", "second"), [(200, 202), (201, 200), (200, 200), (150, 200)])
 def test_codes_that_are_not_consecutive_fail(otp: TOTP, first: int, second: int) -> None:
     policy = Policy(resync_window_steps=250)
-    decision = resync(otp, TokenState(), otp.code_at_step(STEP + first),
-                      otp.code_at_step(STEP + second), NOW, policy)
+    decision = resync(
+        otp,
+        TokenState(),
+        otp.code_at_step(STEP + first),
+        otp.code_at_step(STEP + second),
+        NOW,
+        policy,
+    )
     assert (decision.accepted, decision.reason) == (False, "resync_failed")
     assert decision.state.last_step is None
 
@@ -63,14 +83,16 @@ def test_codes_that_are_not_consecutive_fail(otp: TOTP, first: int, second: int)
 def test_resync_cannot_reuse_accepted_steps(otp: TOTP) -> None:
     accepted = check(otp, TokenState(), otp.code_at_step(STEP + 1), NOW, Policy())
     assert accepted.accepted
-    decision = resync(otp, accepted.state, otp.code_at_step(STEP),
-                      otp.code_at_step(STEP + 1), NOW, Policy())
+    decision = resync(
+        otp, accepted.state, otp.code_at_step(STEP), otp.code_at_step(STEP + 1), NOW, Policy()
+    )
     assert decision.reason == "resync_failed"
 
 
 def test_resync_sets_the_drift_estimate_at_the_second_code(otp: TOTP) -> None:
-    decision = resync(otp, TokenState(), otp.code_at_step(STEP + 7),
-                      otp.code_at_step(STEP + 8), NOW, Policy())
+    decision = resync(
+        otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8), NOW, Policy()
+    )
     # Step STEP + 8 seen 10 s into step STEP: the token is 8 steps and 5 to 35 s ahead.
     offset_s = (8 + 0.5) * PERIOD_S - 10.0
     assert decision.state.drift.history == ((NOW, offset_s),)
@@ -79,8 +101,9 @@ def test_resync_sets_the_drift_estimate_at_the_second_code(otp: TOTP) -> None:
 
 def test_resync_sets_the_offset_even_with_learning_off(otp: TOTP) -> None:
     policy = Policy(drift_learning=False)
-    decision = resync(otp, TokenState(), otp.code_at_step(STEP + 7),
-                      otp.code_at_step(STEP + 8), NOW, policy)
+    decision = resync(
+        otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8), NOW, policy
+    )
     assert decision.reason == "resynced"
     assert check(otp, decision.state, otp.code_at_step(STEP + 9), NOW + 30, policy).accepted
 
@@ -110,8 +133,7 @@ def test_a_chance_earlier_match_of_the_first_code_does_not_hide_the_real_pair() 
             code = otp.code_at_step(step)
             earlier = seen.setdefault(code, step)
             if earlier != step and otp.code_at_step(earlier + 1) != otp.code_at_step(step + 1):
-                decision = resync(otp, TokenState(), code, otp.code_at_step(step + 1), NOW,
-                                  policy)
+                decision = resync(otp, TokenState(), code, otp.code_at_step(step + 1), NOW, policy)
                 assert (decision.reason, decision.step) == ("resynced", step + 1)
                 return
     pytest.fail("no secret with a repeated code in the window was found")

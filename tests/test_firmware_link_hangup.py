@@ -32,7 +32,10 @@ def test_firmware_sleeps_after_the_host_hangs_up(tmp_path: Path):
     tty.setraw(device)
     firmware = subprocess.Popen(
         [find_micropython(), "main.py"],
-        stdin=device, stdout=device, stderr=device, cwd=state,
+        stdin=device,
+        stdout=device,
+        stderr=device,
+        cwd=state,
         env=dict(os.environ, MICROPYPATH=":.frozen:lib"),
     )
     os.close(device)

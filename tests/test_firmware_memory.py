@@ -76,8 +76,9 @@ def test_firmware_provisions_shows_codes_and_answers_in_a_small_heap(
                 for slot, reference in enumerate(references):
                     code = reference.code_at_step(reference.step_at(device_s))
                     sim.wait_screen(
-                        lambda s, slot=slot, code=code: s.get("slot") == slot
-                        and s.get("code") == code
+                        lambda s, slot=slot, code=code: (
+                            s.get("slot") == slot and s.get("code") == code
+                        )
                     )
                     sim.press(0.1)  # next slot
                 sim.age(60)  # a new code in every slot

@@ -38,8 +38,15 @@ def test_flash_deploys_mpy_files_and_the_new_version_answers(tmp_path, new_firmw
             old_version = tok.info["firmware"]
             provision(tok, PROFILE, keys=KeyStore(tmp_path / "k"))
         proc = baoling(
-            "token", "flash", "--port", sim.port, "--board", "sim",
-            "--firmware", str(new_firmware), "--json",
+            "token",
+            "flash",
+            "--port",
+            sim.port,
+            "--board",
+            "sim",
+            "--firmware",
+            str(new_firmware),
+            "--json",
         )
         assert proc.returncode == 0, proc.stderr
         assert "mpremote" in proc.stderr

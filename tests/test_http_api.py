@@ -152,13 +152,15 @@ def test_validate_refuses_a_missing_field(client, validate_auth, token):
     ("body", "error", "message"),
     [
         (b'{"token": "alice", "code": ', "invalid_json", "The request body is not valid JSON."),
-        (b'{"token": "alice", "code": "\xff"}', "bad_request",
-         "There was an error parsing the body"),
+        (
+            b'{"token": "alice", "code": "\xff"}',
+            "bad_request",
+            "There was an error parsing the body",
+        ),
     ],
     ids=["unparsable-json", "not-utf-8"],
 )
-def test_validate_refuses_an_unreadable_body_with_400(client, validate_auth, body, error,
-                                                      message):
+def test_validate_refuses_an_unreadable_body_with_400(client, validate_auth, body, error, message):
     response = client.post(
         "/v1/validate",
         content=body,
@@ -293,7 +295,7 @@ def test_enrol_accepts_a_secret_typed_in_lower_case_groups_with_padding(
     """As people copy a secret from a web page: "jbsw y3dp ..." with its = padding."""
     secret = base64.b32encode(os.urandom(16)).decode()  # 26 characters and 6 of padding
     letters = secret.rstrip("=")
-    typed = " ".join(letters[i:i + 4] for i in range(0, len(letters), 4)).lower() + " ======"
+    typed = " ".join(letters[i : i + 4] for i in range(0, len(letters), 4)).lower() + " ======"
     client.post("/v1/tokens", json={"token": "bob", "secret": typed}, headers=admin_auth)
     code = pyotp.TOTP(secret).now()
     assert post_validate(client, validate_auth, code, "bob").json() == {"result": "accept"}
@@ -484,9 +486,7 @@ def pskc_document(secret: str, serial: str) -> str:
     return out.getvalue().decode()
 
 
-def test_pskc_made_by_python_pskc_imports_and_validates(
-    client, admin_auth, validate_auth, secret
-):
+def test_pskc_made_by_python_pskc_imports_and_validates(client, admin_auth, validate_auth, secret):
     body = {"pskc": pskc_document(secret, "carol"), "key": PSKC_KEY.hex()}
     response = client.post("/v1/pskc", json=body, headers=admin_auth)
     assert response.status_code == 201

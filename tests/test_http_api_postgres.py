@@ -38,8 +38,12 @@ def nodes(postgres_server, tmp_path):
 
 
 def validate(server: ServerProcess, auth: dict, code: str) -> str:
-    response = httpx.post(f"{server.url}/v1/validate", json={"token": "alice", "code": code},
-                          headers=auth, timeout=HTTP_TIMEOUT_S)
+    response = httpx.post(
+        f"{server.url}/v1/validate",
+        json={"token": "alice", "code": code},
+        headers=auth,
+        timeout=HTTP_TIMEOUT_S,
+    )
     return response.json()["result"]
 
 

@@ -33,8 +33,12 @@ def keys(data_dir):
 
 
 def validate(server: ServerProcess, auth: dict, code: str) -> str:
-    response = httpx.post(f"{server.url}/v1/validate", json={"token": "alice", "code": code},
-                          headers=auth, timeout=HTTP_TIMEOUT_S)
+    response = httpx.post(
+        f"{server.url}/v1/validate",
+        json={"token": "alice", "code": code},
+        headers=auth,
+        timeout=HTTP_TIMEOUT_S,
+    )
     return response.json()["result"]
 
 
@@ -50,16 +54,36 @@ def test_the_log_names_routes_but_holds_no_code_or_secret(data_dir, keys):
     other_secret = base64.b32encode(os.urandom(20)).decode()
     with ServerProcess(["--data-dir", str(data_dir)]) as server:
         validate(server, keys, code)
-        httpx.post(f"{server.url}/v1/validate?code={code}", json={"token": "alice", "code": code},
-                   headers=keys, timeout=HTTP_TIMEOUT_S)
-        httpx.post(f"{server.url}/v1/validate", content=f'{{"code": "{code}"', headers=keys,
-                   timeout=HTTP_TIMEOUT_S)
-        httpx.post(f"{server.url}/v1/validate", json={"token": "alice", "code": code + "x"},
-                   headers=keys, timeout=HTTP_TIMEOUT_S)
-        httpx.post(f"{server.url}/v1/tokens", json={"token": "bob", "secret": other_secret},
-                   headers=keys, timeout=HTTP_TIMEOUT_S)
-        httpx.post(f"{server.url}/v1/tokens", json={"token": "eve", "secret": other_secret + "!"},
-                   headers=keys, timeout=HTTP_TIMEOUT_S)
+        httpx.post(
+            f"{server.url}/v1/validate?code={code}",
+            json={"token": "alice", "code": code},
+            headers=keys,
+            timeout=HTTP_TIMEOUT_S,
+        )
+        httpx.post(
+            f"{server.url}/v1/validate",
+            content=f'{{"code": "{code}"',
+            headers=keys,
+            timeout=HTTP_TIMEOUT_S,
+        )
+        httpx.post(
+            f"{server.url}/v1/validate",
+            json={"token": "alice", "code": code + "x"},
+            headers=keys,
+            timeout=HTTP_TIMEOUT_S,
+        )
+        httpx.post(
+            f"{server.url}/v1/tokens",
+            json={"token": "bob", "secret": other_secret},
+            headers=keys,
+            timeout=HTTP_TIMEOUT_S,
+        )
+        httpx.post(
+            f"{server.url}/v1/tokens",
+            json={"token": "eve", "secret": other_secret + "!"},
+            headers=keys,
+            timeout=HTTP_TIMEOUT_S,
+        )
     log = server.log()
     assert "POST /v1/validate 200" in log
     assert "POST /v1/tokens 201" in log
@@ -80,9 +104,20 @@ def test_a_port_in_use_is_a_one_line_error(data_dir):
     with ServerProcess(["--data-dir", str(data_dir)]) as running:
         port = running.url.rsplit(":", 1)[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "baoling.host_tools", "verifier",
-             "--data-dir", str(data_dir), "serve", "--http-port", port],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "baoling.host_tools",
+                "verifier",
+                "--data-dir",
+                str(data_dir),
+                "serve",
+                "--http-port",
+                port,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert proc.returncode == 1
     assert proc.stderr.endswith(
@@ -92,9 +127,20 @@ def test_a_port_in_use_is_a_one_line_error(data_dir):
 
 def test_an_unknown_lockout_time_zone_is_a_one_line_error(data_dir):
     proc = subprocess.run(
-        [sys.executable, "-m", "baoling.host_tools", "verifier",
-         "--data-dir", str(data_dir), "serve", "--lockout-tz", "Mars/Olympus_Mons"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "baoling.host_tools",
+            "verifier",
+            "--data-dir",
+            str(data_dir),
+            "serve",
+            "--lockout-tz",
+            "Mars/Olympus_Mons",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     assert proc.stderr == (

@@ -132,11 +132,7 @@ def test_verifier_and_firmware_decode_the_same_base32() -> None:
     for key in keys:
         plain = base64.b32encode(key).decode().rstrip("=").lower()
         texts.append(" ".join(plain[i : i + 4] for i in range(0, len(plain), 4)))
-    script = (
-        "import otp\n"
-        f"for text in {texts!r}:\n"
-        "    print(otp.b32decode(text).hex())\n"
-    )
+    script = f"import otp\nfor text in {texts!r}:\n    print(otp.b32decode(text).hex())\n"
     from_firmware = run_micropython(script).split()
     assert from_firmware == [key.hex() for key in keys]
     assert [b32decode(text) for text in texts] == keys

@@ -8,9 +8,7 @@ from baoling.provisioning.otpauth import build_uri, parse_uri
 from baoling.provisioning.profile import Profile
 
 # The Key-Uri-Format wiki's own example: issuer in the label and as a parameter.
-WIKI_EXAMPLE = (
-    "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"
-)
+WIKI_EXAMPLE = "otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example"
 SECRET_20 = bytes(range(20))
 
 
@@ -68,40 +66,68 @@ def test_parameters(query, algorithm, digits, period_s):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("https://example.com/?secret=GEZDGNBVGY3TQOJQ",
-         "Not an otpauth URI: it must start with otpauth://totp/."),
-        ("otpauth://hotp/a?secret=GEZDGNBVGY3TQOJQ&counter=0",
-         "The otpauth URI is for HOTP (counter-based codes); a Baoling token shows TOTP only."),
-        ("otpauth://steam/a?secret=GEZDGNBVGY3TQOJQ",
-         "Not an otpauth URI: it must start with otpauth://totp/."),
+        (
+            "https://example.com/?secret=GEZDGNBVGY3TQOJQ",
+            "Not an otpauth URI: it must start with otpauth://totp/.",
+        ),
+        (
+            "otpauth://hotp/a?secret=GEZDGNBVGY3TQOJQ&counter=0",
+            "The otpauth URI is for HOTP (counter-based codes); a Baoling token shows TOTP only.",
+        ),
+        (
+            "otpauth://steam/a?secret=GEZDGNBVGY3TQOJQ",
+            "Not an otpauth URI: it must start with otpauth://totp/.",
+        ),
         ("otpauth://totp/a?issuer=x", "The otpauth URI has no secret parameter."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJ1",
-         "The otpauth URI's secret is not valid base32."),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJ1",
+            "The otpauth URI's secret is not valid base32.",
+        ),
         ("otpauth://totp/a?secret=", "The otpauth URI's secret is not valid base32."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOI",
-         "The otpauth URI is not usable: The secret must be 10 to 64 bytes long "
-         "(16 to 103 base32 characters), not 9."),
-        ("otpauth://totp/M%C3%BCller?secret=GEZDGNBVGY3TQOJQ",
-         "The otpauth URI is not usable: Label 'Müller' has characters a token cannot show: "
-         "use printable ASCII."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&algorithm=MD5",
-         "The otpauth URI is not usable: Algorithm 'md5' is not supported: "
-         "use sha1, sha256 or sha512."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&digits=9",
-         "The otpauth URI is not usable: Digits must be 6, 7 or 8, not 9."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&digits=six",
-         "The otpauth URI's digits must be a whole number, not 'six'."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&period=5",
-         "The otpauth URI is not usable: Period must be from 10 to 300 seconds, not 5."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&period=30.5",
-         "The otpauth URI's period must be a whole number, not '30.5'."),
-        ("otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQ&issuer=Other",
-         "The otpauth URI's issuer 'Example' in the label does not match its issuer "
-         "parameter 'Other'."),
-        ("otpauth://totp/?secret=GEZDGNBVGY3TQOJQ",
-         "The otpauth URI has no account name in its label."),
-        ("otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&secret=GEZDGNBVGY3TQOJQ",
-         "The otpauth URI gives the secret parameter more than once."),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOI",
+            "The otpauth URI is not usable: The secret must be 10 to 64 bytes long "
+            "(16 to 103 base32 characters), not 9.",
+        ),
+        (
+            "otpauth://totp/M%C3%BCller?secret=GEZDGNBVGY3TQOJQ",
+            "The otpauth URI is not usable: Label 'Müller' has characters a token cannot show: "
+            "use printable ASCII.",
+        ),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&algorithm=MD5",
+            "The otpauth URI is not usable: Algorithm 'md5' is not supported: "
+            "use sha1, sha256 or sha512.",
+        ),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&digits=9",
+            "The otpauth URI is not usable: Digits must be 6, 7 or 8, not 9.",
+        ),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&digits=six",
+            "The otpauth URI's digits must be a whole number, not 'six'.",
+        ),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&period=5",
+            "The otpauth URI is not usable: Period must be from 10 to 300 seconds, not 5.",
+        ),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&period=30.5",
+            "The otpauth URI's period must be a whole number, not '30.5'.",
+        ),
+        (
+            "otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQ&issuer=Other",
+            "The otpauth URI's issuer 'Example' in the label does not match its issuer "
+            "parameter 'Other'.",
+        ),
+        (
+            "otpauth://totp/?secret=GEZDGNBVGY3TQOJQ",
+            "The otpauth URI has no account name in its label.",
+        ),
+        (
+            "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQ&secret=GEZDGNBVGY3TQOJQ",
+            "The otpauth URI gives the secret parameter more than once.",
+        ),
     ],
 )
 def test_invalid_uris_are_refused_with_a_clear_message(uri, message):

@@ -27,7 +27,11 @@ def test_boards_and_bridges_are_candidates_other_devices_are_not():
         usb_port("/dev/ttyS0", None, None),  # a motherboard UART
     ]
     assert candidate_ports(listed) == [
-        "/dev/ttyACM0", "/dev/ttyACM1", "/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyUSB2"
+        "/dev/ttyACM0",
+        "/dev/ttyACM1",
+        "/dev/ttyUSB0",
+        "/dev/ttyUSB1",
+        "/dev/ttyUSB2",
     ]
 
 

@@ -42,10 +42,14 @@ def test_bad_base32_is_refused_without_repeating_it(text, message):
         ({"digits": 5}, "Digits must be 6, 7 or 8, not 5."),
         ({"period_s": 301}, "Period must be from 10 to 300 seconds, not 301."),
         ({"label": "x" * 33}, "Label is longer than 32 characters."),
-        ({"issuer": "a\nb"},
-         "Issuer 'a\\nb' has characters a token cannot show: use printable ASCII."),
-        ({"label": "Bücher"},
-         "Label 'Bücher' has characters a token cannot show: use printable ASCII."),
+        (
+            {"issuer": "a\nb"},
+            "Issuer 'a\\nb' has characters a token cannot show: use printable ASCII.",
+        ),
+        (
+            {"label": "Bücher"},
+            "Label 'Bücher' has characters a token cannot show: use printable ASCII.",
+        ),
     ],
 )
 def test_out_of_range_parameters_are_refused(kwargs, message):

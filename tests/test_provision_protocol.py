@@ -32,11 +32,16 @@ def test_request_longer_than_512_bytes_is_not_sent():
     ("line", "answer"),
     [
         (b'@{"id": 7, "ok": true, "result": {"nonce": "00"}}\n', Answer(7, True, {"nonce": "00"})),
-        (b'@{"id": 7, "ok": false, "error": "bad_args", "message": "slot must be an integer 0..3"}'
-         b"\r\n", Answer(7, False, {}, "bad_args", "slot must be an integer 0..3")),
-        (b'@{"id": null, "ok": false, "error": "too_long", '
-         b'"message": "line longer than 512 bytes"}',
-         Answer(None, False, {}, "too_long", "line longer than 512 bytes")),
+        (
+            b'@{"id": 7, "ok": false, "error": "bad_args", '
+            b'"message": "slot must be an integer 0..3"}\r\n',
+            Answer(7, False, {}, "bad_args", "slot must be an integer 0..3"),
+        ),
+        (
+            b'@{"id": null, "ok": false, "error": "too_long", '
+            b'"message": "line longer than 512 bytes"}',
+            Answer(None, False, {}, "too_long", "line longer than 512 bytes"),
+        ),
     ],
 )
 def test_answers_from_the_protocol_page(line, answer):

@@ -32,8 +32,13 @@ def test_mismatched_prove_registers_nothing_and_says_so(tmp_path):
         target = Registered()
         keys = KeyStore(tmp_path / "keys.json")
         with pytest.raises(ProveMismatch) as caught:
-            provision(tok, Profile(bytes(range(20)), label="alice"), lock=True, keys=keys,
-                      registrars=[target, pskc])
+            provision(
+                tok,
+                Profile(bytes(range(20)), label="alice"),
+                lock=True,
+                keys=keys,
+                registrars=[target, pskc],
+            )
         assert str(caught.value) == (
             f"Slot 0 of the token on {sim.port} does not hold that secret (its prove answer does "
             "not match). Nothing was registered: provision it again, or wipe the token."

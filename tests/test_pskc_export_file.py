@@ -14,7 +14,8 @@ B = Entry("bb02", 1, Profile(bytes(range(32)), "sha256", 8, 60, "bob", "ACME"))
 
 
 @pytest.mark.parametrize(
-    "protection", [{}, {"key": bytes(range(16))}, {"password": "batch password"}],
+    "protection",
+    [{}, {"key": bytes(range(16))}, {"password": "batch password"}],
     ids=["plain", "key", "password"],
 )
 def test_entries_accumulate_in_one_owner_only_file(tmp_path, protection):

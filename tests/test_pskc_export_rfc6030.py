@@ -29,7 +29,8 @@ def reimport(data: bytes, *, key: bytes | None = None, password: str | None = No
 
 
 @pytest.mark.parametrize(
-    "protection", [{}, {"key": AES_KEY}, {"key": AES_KEY * 2}, {"password": PASSWORD}],
+    "protection",
+    [{}, {"key": AES_KEY}, {"key": AES_KEY * 2}, {"password": PASSWORD}],
     ids=["plain", "aes128-key", "aes256-key", "password"],
 )
 def test_reimport_gives_the_same_keys(protection):
@@ -68,8 +69,10 @@ def test_plain_export_is_not_encrypted():
 @pytest.mark.parametrize(
     ("protection", "message"),
     [
-        ({"key": AES_KEY, "password": PASSWORD},
-         "Give a PSKC key or a PSKC password, not both: one file has one."),
+        (
+            {"key": AES_KEY, "password": PASSWORD},
+            "Give a PSKC key or a PSKC password, not both: one file has one.",
+        ),
         ({"key": b"short"}, "The PSKC key must be 16, 24 or 32 bytes (AES-128, -192 or -256)."),
         ({"password": "short"}, "The PSKC password must have at least 8 characters."),
     ],
@@ -91,7 +94,14 @@ def test_baoling_verifier_imports_the_export(protection):
         (k.token_id, k.secret, k.algorithm, k.digits, k.period_s, k.label, k.issuer)
         for k in imported
     ] == [
-        (e.key_id, e.profile.secret, e.profile.algorithm, e.profile.digits, e.profile.period_s,
-         e.profile.label, e.profile.issuer)
+        (
+            e.key_id,
+            e.profile.secret,
+            e.profile.algorithm,
+            e.profile.digits,
+            e.profile.period_s,
+            e.profile.label,
+            e.profile.issuer,
+        )
         for e in ENTRIES
     ]

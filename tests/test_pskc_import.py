@@ -34,12 +34,21 @@ def pskc_file(keys=KEYS, *, protect: str = "plain", **extra) -> bytes:
     elif protect == "password":
         pskc.encryption.setup_pbkdf2(PASSWORD, algorithm="aes256-cbc", iterations=1000)
     for token_id, secret, suite, _, digits, period in keys:
-        pskc.add_key(**{
-            "id": token_id, "serial": token_id.split("-")[0], "secret": secret,
-            "algorithm": TOTP_URN, "algorithm_suite": suite, "response_length": digits,
-            "response_encoding": "DECIMAL", "time_interval": period,
-            "friendly_name": f"label {token_id}", "issuer": "Baoling Bank",
-        } | extra)
+        pskc.add_key(
+            **{
+                "id": token_id,
+                "serial": token_id.split("-")[0],
+                "secret": secret,
+                "algorithm": TOTP_URN,
+                "algorithm_suite": suite,
+                "response_length": digits,
+                "response_encoding": "DECIMAL",
+                "time_interval": period,
+                "friendly_name": f"label {token_id}",
+                "issuer": "Baoling Bank",
+            }
+            | extra
+        )
     out = io.BytesIO()
     pskc.write(out)
     return out.getvalue()
@@ -92,81 +101,120 @@ def test_missing_suite_means_the_profiles_sha1(make_verifier):
 
 
 def test_wrong_pre_shared_key_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(protect="key"),
-                   "cannot read the PSKC file: wrong pre-shared key or password, "
-                   "or the file was altered", key=bytes(16))
+    assert_refused(
+        make_verifier(),
+        pskc_file(protect="key"),
+        "cannot read the PSKC file: wrong pre-shared key or password, or the file was altered",
+        key=bytes(16),
+    )
 
 
 def test_wrong_password_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(protect="password"),
-                   "cannot read the PSKC file: wrong pre-shared key or password, "
-                   "or the file was altered", password="wrong password")
+    assert_refused(
+        make_verifier(),
+        pskc_file(protect="password"),
+        "cannot read the PSKC file: wrong pre-shared key or password, or the file was altered",
+        password="wrong password",
+    )
 
 
 def test_encrypted_file_without_key_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(protect="key"),
-                   "the PSKC file is encrypted: give its pre-shared key or its password")
+    assert_refused(
+        make_verifier(),
+        pskc_file(protect="key"),
+        "the PSKC file is encrypted: give its pre-shared key or its password",
+    )
 
 
 def test_altered_ciphertext_is_refused(make_verifier):
     data = pskc_file(protect="key").decode()
     value = re.findall(r"<xenc:CipherValue>([^<]+)</xenc:CipherValue>", data)[-1]
     flipped = ("B" if value[0] == "A" else "A") + value[1:]
-    assert_refused(make_verifier(), data.replace(value, flipped).encode(),
-                   "cannot read the PSKC file: wrong pre-shared key or password, "
-                   "or the file was altered", key=PSK)
+    assert_refused(
+        make_verifier(),
+        data.replace(value, flipped).encode(),
+        "cannot read the PSKC file: wrong pre-shared key or password, or the file was altered",
+        key=PSK,
+    )
 
 
 def test_encrypted_secret_without_value_mac_is_refused(make_verifier):
-    data = re.sub(r"<pskc:ValueMAC>[^<]+</pskc:ValueMAC>", "",
-                  pskc_file(protect="key").decode())
-    assert_refused(make_verifier(), data.encode(),
-                   "the encrypted secret of key 'SN100-0' has no ValueMAC, so a wrong key "
-                   "could not be told from a right one", key=PSK)
+    data = re.sub(r"<pskc:ValueMAC>[^<]+</pskc:ValueMAC>", "", pskc_file(protect="key").decode())
+    assert_refused(
+        make_verifier(),
+        data.encode(),
+        "the encrypted secret of key 'SN100-0' has no ValueMAC, so a wrong key "
+        "could not be told from a right one",
+        key=PSK,
+    )
 
 
 def test_corrupt_file_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file()[:-40],
-                   "cannot read the PSKC file: error parsing XML")
+    assert_refused(
+        make_verifier(), pskc_file()[:-40], "cannot read the PSKC file: error parsing XML"
+    )
 
 
 def test_hotp_key_is_refused_and_nothing_of_the_file_imported(make_verifier):
-    data = pskc_file().decode().replace(f'Algorithm="{TOTP_URN}" Id="SN101-0"',
-                                        f'Algorithm="{HOTP_URN}" Id="SN101-0"')
-    assert_refused(make_verifier(), data.encode(),
-                   "key 'SN101-0' is an HOTP (counter) key; this verifier checks TOTP codes only")
+    data = (
+        pskc_file()
+        .decode()
+        .replace(f'Algorithm="{TOTP_URN}" Id="SN101-0"', f'Algorithm="{HOTP_URN}" Id="SN101-0"')
+    )
+    assert_refused(
+        make_verifier(),
+        data.encode(),
+        "key 'SN101-0' is an HOTP (counter) key; this verifier checks TOTP codes only",
+    )
 
 
 def test_unknown_algorithm_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(algorithm="urn:example:ocra"),
-                   "key 'SN100-0' has algorithm 'urn:example:ocra', not TOTP")
+    assert_refused(
+        make_verifier(),
+        pskc_file(algorithm="urn:example:ocra"),
+        "key 'SN100-0' has algorithm 'urn:example:ocra', not TOTP",
+    )
 
 
 def test_unknown_hash_suite_is_refused_not_taken_as_sha1(make_verifier):
-    assert_refused(make_verifier(), pskc_file(algorithm_suite="HMAC-MD5"),
-                   "key 'SN100-0' has hash suite 'HMAC-MD5'; "
-                   "expected HMAC-SHA1, HMAC-SHA256 or HMAC-SHA512")
+    assert_refused(
+        make_verifier(),
+        pskc_file(algorithm_suite="HMAC-MD5"),
+        "key 'SN100-0' has hash suite 'HMAC-MD5'; expected HMAC-SHA1, HMAC-SHA256 or HMAC-SHA512",
+    )
 
 
 def test_time_drift_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(time_drift=2),
-                   "key 'SN100-0' has a TimeDrift of 2, whose unit producers disagree on; "
-                   "remove it and resync the token after import")
+    assert_refused(
+        make_verifier(),
+        pskc_file(time_drift=2),
+        "key 'SN100-0' has a TimeDrift of 2, whose unit producers disagree on; "
+        "remove it and resync the token after import",
+    )
 
 
 def test_nonzero_t0_is_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(time_offset=5),
-                   "key 'SN100-0' has a Time (T0) of 5; only T0 = 0 is supported")
+    assert_refused(
+        make_verifier(),
+        pskc_file(time_offset=5),
+        "key 'SN100-0' has a Time (T0) of 5; only T0 = 0 is supported",
+    )
 
 
 def test_missing_digits_are_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(response_length=None),
-                   "key 'SN100-0' has no ResponseFormat Length (digits)")
+    assert_refused(
+        make_verifier(),
+        pskc_file(response_length=None),
+        "key 'SN100-0' has no ResponseFormat Length (digits)",
+    )
 
 
 def test_digits_out_of_range_are_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(response_length=10),
-                   "key 'SN100-0': digits must be from 6 to 8, not 10")
+    assert_refused(
+        make_verifier(),
+        pskc_file(response_length=10),
+        "key 'SN100-0': digits must be from 6 to 8, not 10",
+    )
 
 
 def test_a_taken_token_id_imports_nothing(make_verifier):
@@ -178,20 +226,34 @@ def test_a_taken_token_id_imports_nothing(make_verifier):
 
 
 def test_key_and_password_together_are_refused(make_verifier):
-    assert_refused(make_verifier(), pskc_file(protect="key"),
-                   "give the PSKC file's pre-shared key or its password, not both",
-                   key=PSK, password=PASSWORD)
+    assert_refused(
+        make_verifier(),
+        pskc_file(protect="key"),
+        "give the PSKC file's pre-shared key or its password, not both",
+        key=PSK,
+        password=PASSWORD,
+    )
 
 
 @pytest.mark.parametrize("protection", [{}, {"key": PSK}, {"password": PASSWORD}])
 def test_files_from_baoling_provisioning_import(make_verifier, protection):
     """Interoperability with our own exporter (provisioning/pskc_export.py)."""
     entries = [
-        Entry(serial, slot, Profile(secret, algorithm=algorithm, digits=digits,
-                                    period_s=period, label=f"label {serial}-{slot}",
-                                    issuer="Baoling Bank"))
+        Entry(
+            serial,
+            slot,
+            Profile(
+                secret,
+                algorithm=algorithm,
+                digits=digits,
+                period_s=period,
+                label=f"label {serial}-{slot}",
+                issuer="Baoling Bank",
+            ),
+        )
         for (serial, slot), (_, secret, _, algorithm, digits, period) in zip(
-            [("SN100", 0), ("SN100", 1), ("SN101", 0)], KEYS, strict=True)
+            [("SN100", 0), ("SN100", 1), ("SN101", 0)], KEYS, strict=True
+        )
     ]
     v = make_verifier()
     assert_imported(v, v.import_pskc(export_pskc(entries, **protection), **protection))

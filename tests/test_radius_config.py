@@ -122,10 +122,23 @@ def test_serve_on_a_taken_udp_port_exits_1_with_one_line(tmp_path, reuse_address
         config = tmp_path / "radius.toml"
         config.write_text(f'port = {port}\n[clients."127.0.0.1"]\nsecret = "s3cret"\n')
         proc = subprocess.run(
-            [sys.executable, "-m", "baoling.host_tools", "verifier",
-             "--data-dir", str(tmp_path / "data"), "serve", "--http-port", "0", "--radius",
-             "--radius-config", str(config)],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "baoling.host_tools",
+                "verifier",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "serve",
+                "--http-port",
+                "0",
+                "--radius",
+                "--radius-config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert proc.returncode == 1
     assert proc.stderr == (

@@ -31,9 +31,15 @@ PIN = "4321"
 LOCKOUT_AFTER = 3
 
 
-def radclient(port: int, user: str, password: str, *, secret: str = SHARED_SECRET,
-              message_authenticator: bool = False) -> str:
-    """"accept", "reject" or "no reply", as radclient reports it.
+def radclient(
+    port: int,
+    user: str,
+    password: str,
+    *,
+    secret: str = SHARED_SECRET,
+    message_authenticator: bool = False,
+) -> str:
+    """ "accept", "reject" or "no reply", as radclient reports it.
 
     Three tries two seconds apart, as a NAS would: a busy machine can be slow, and a
     retransmitted request gets the first answer again (see the end of this file)."""
@@ -42,7 +48,10 @@ def radclient(port: int, user: str, password: str, *, secret: str = SHARED_SECRE
         attributes += ", Message-Authenticator = 0x00"
     proc = subprocess.run(
         ["radclient", "-r", "3", "-t", "2", f"127.0.0.1:{port}", "auth", secret],
-        input=attributes + "\n", capture_output=True, text=True, timeout=30,
+        input=attributes + "\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if "Received Access-Accept" in proc.stdout:
         return "accept"
@@ -129,8 +138,9 @@ def test_wrong_shared_secret_never_gets_an_accept(server, user, totp):
 
 
 def test_wrong_shared_secret_with_message_authenticator_is_dropped(server, user, totp):
-    result = radclient(server.radius_port, user, totp.now(), secret="not-the-secret",
-                       message_authenticator=True)
+    result = radclient(
+        server.radius_port, user, totp.now(), secret="not-the-secret", message_authenticator=True
+    )
     assert result == "no reply"
     assert "invalid Message-Authenticator" in server.log()
 
@@ -153,8 +163,12 @@ def test_code_accepted_over_radius_is_rejected_over_http(shared, user, totp):
     v.close()
     code = totp.now()
     assert radclient(server.radius_port, user, code) == "accept"
-    response = httpx.post(f"{server.url}/v1/validate", json={"token": user, "code": code},
-                          headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT_S)
+    response = httpx.post(
+        f"{server.url}/v1/validate",
+        json={"token": user, "code": code},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=HTTP_TIMEOUT_S,
+    )
     assert response.json() == {"result": "reject"}
 
 
@@ -170,8 +184,9 @@ def test_a_second_server_on_a_running_ones_port_is_refused(shared, user, totp):
     server, data_dir = shared
     v = Verifier(data_dir=data_dir)
     try:
-        config = parse_config({"port": server.radius_port,
-                               "clients": {"127.0.0.1": {"secret": SHARED_SECRET}}})
+        config = parse_config(
+            {"port": server.radius_port, "clients": {"127.0.0.1": {"secret": SHARED_SECRET}}}
+        )
         with pytest.raises(RadiusConfigError) as err:
             RadiusServer(v, config)
     finally:
@@ -234,13 +249,18 @@ def pin_user(pin_shared) -> str:
 def pin_audit(pin_shared):
     """The audit rows of one token on the PIN server after its enrolment, oldest first:
     (action, detail)."""
+
     def rows(token_id: str) -> list[tuple[str, dict]]:
         v = Verifier(data_dir=pin_shared[2])
         try:
-            return [(row["action"], row["detail"]) for row in reversed(v.audit(1000))
-                    if row["token"] == token_id and row["action"] != "enrol"]
+            return [
+                (row["action"], row["detail"])
+                for row in reversed(v.audit(1000))
+                if row["token"] == token_id and row["action"] != "enrol"
+            ]
         finally:
             v.close()
+
     return rows
 
 
@@ -256,8 +276,9 @@ def test_code_without_its_pin_gets_access_reject(pin_server, pin_user, pin_audit
     assert pin_audit(pin_user) == [WRONG_PIN_ROW]
 
 
-def test_wrong_pin_is_audited_as_wrong_pin_without_pin_or_code(pin_server, pin_user,
-                                                                pin_audit, totp):
+def test_wrong_pin_is_audited_as_wrong_pin_without_pin_or_code(
+    pin_server, pin_user, pin_audit, totp
+):
     # The whole row is compared: it holds the reason, and neither the PIN nor the code.
     assert radclient(pin_server.radius_port, pin_user, "1234" + totp.now()) == "reject"
     assert pin_audit(pin_user) == [WRONG_PIN_ROW]
@@ -268,11 +289,12 @@ def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_a
         assert radclient(pin_server.radius_port, pin_user, f"{guess:04d}" + totp.now()) == "reject"
     assert radclient(pin_server.radius_port, pin_user, PIN + totp.now()) == "reject"
     rows = pin_audit(pin_user)
-    assert rows[:LOCKOUT_AFTER - 1] == [WRONG_PIN_ROW] * (LOCKOUT_AFTER - 1)
+    assert rows[: LOCKOUT_AFTER - 1] == [WRONG_PIN_ROW] * (LOCKOUT_AFTER - 1)
     assert rows[LOCKOUT_AFTER - 1][0] == "lock"
     assert rows[LOCKOUT_AFTER - 1][1]["fail_count"] == LOCKOUT_AFTER
     assert rows[LOCKOUT_AFTER:] == [
-        WRONG_PIN_ROW, ("validate", {"result": "reject", "reason": "locked"}),
+        WRONG_PIN_ROW,
+        ("validate", {"result": "reject", "reason": "locked"}),
     ]
 
 
@@ -282,8 +304,9 @@ def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_a
 
 
 def access_request(user: str, code: str) -> bytes:
-    request = packet.AuthPacket(secret=SHARED_SECRET.encode(),
-                                dict=Dictionary(str(DICTIONARY_PATH)), User_Name=user)
+    request = packet.AuthPacket(
+        secret=SHARED_SECRET.encode(), dict=Dictionary(str(DICTIONARY_PATH)), User_Name=user
+    )
     request["User-Password"] = request.PwCrypt(code)
     return request.RequestPacket()
 

@@ -70,6 +70,7 @@ def test_rfc6238_key_longer_than_the_block_is_hashed_first() -> None:
 
 # --- input checks: exact messages -------------------------------------------------------
 
+
 def test_b32decode_accepts_lower_case_no_padding_and_spaces() -> None:
     assert b32decode("gezd gnbv gy3t qojq gezd gnbv gy3t qojq") == RFC6238_SEEDS["sha1"]
     assert b32decode("MFRGG") == b"abc"

@@ -42,10 +42,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "409", "422"]
 
 # The only 422 answers to schema-valid data: each says what JSON Schema cannot.
 REFUSED_BY_DESIGN = {
-    "POST /v1/validate": lambda body: body == {
-        "error": "invalid_request",
-        "message": "code: wrong number of digits for this token",
-    },
+    "POST /v1/validate": lambda body: (
+        body
+        == {
+            "error": "invalid_request",
+            "message": "code: wrong number of digits for this token",
+        }
+    ),
     "POST /v1/pskc": lambda body: body["error"] == "invalid_pskc",
 }
 
@@ -78,8 +81,11 @@ def test_generated_requests_get_documented_answers_and_no_5xx(api):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call_and_validate(headers=auth)
             if response.status_code == 422:
@@ -100,8 +106,11 @@ def test_invalid_requests_get_a_documented_4xx_json_error(api):
     for operation in with_input:
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call_and_validate(headers=auth)
             if 400 <= response.status_code < 500:

@@ -150,9 +150,7 @@ def test_age_with_drift_follows_the_clock_formula(sim: Simulator, link: serial.S
     assert 1000_000_000_000 + 40_010_000 <= now < 1000_000_000_000 + 40_015_000
 
 
-def test_set_time_survives_a_soft_reboot_but_not_a_power_cycle(
-    sim: Simulator, link: serial.Serial
-):
+def test_set_time_survives_a_soft_reboot_but_not_a_power_cycle(sim: Simulator, link: serial.Serial):
     ask(link, "set 1000000000000")
     link.write(b"\x03")
     link.read_until(b">>> ")
@@ -180,9 +178,7 @@ def test_rtc_loses_time_at_restart_without_battery(sim: Simulator, link: serial.
     assert ask(link, "rtc") == "None"
 
 
-def test_unique_id_persists_and_differs_between_devices(
-    tmp_path: Path, echo_firmware: Path
-):
+def test_unique_id_persists_and_differs_between_devices(tmp_path: Path, echo_firmware: Path):
     ids = []
     for name in ("a", "a", "b"):
         with (
@@ -366,9 +362,7 @@ def test_compiled_flash_deploys_mpy_modules_and_boots(tmp_path: Path, echo_firmw
     assert (sim.state_dir / "board.mpy").read_bytes()[:1] == b"M"  # the .mpy header
 
 
-def test_compiled_flash_names_the_module_that_does_not_compile(
-    tmp_path: Path, echo_firmware: Path
-):
+def test_compiled_flash_names_the_module_that_does_not_compile(tmp_path: Path, echo_firmware: Path):
     (echo_firmware / "broken.py").write_text("def f(:\n")
     with pytest.raises(SimulatorError, match=r"^mpy-cross could not compile broken\.py: "):
         Simulator(tmp_path / "device", firmware_dir=echo_firmware, compiled=True).start()

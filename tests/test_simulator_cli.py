@@ -192,9 +192,7 @@ def test_commands_on_a_folder_that_is_no_simulator_say_how_to_start_one(tmp_path
 
 
 def test_run_refuses_a_bad_heap_size_as_a_usage_error(tmp_path: Path):
-    result = CliRunner().invoke(
-        sim, ["run", "--state", str(tmp_path / "t"), "--heap", "lots"]
-    )
+    result = CliRunner().invoke(sim, ["run", "--state", str(tmp_path / "t"), "--heap", "lots"])
     assert result.exit_code == 2
     assert "Invalid value for --heap: heap must be a size such as 64k or 1M, not 'lots'" in (
         result.output
@@ -203,7 +201,9 @@ def test_run_refuses_a_bad_heap_size_as_a_usage_error(tmp_path: Path):
 
 
 def test_run_on_a_folder_in_use_is_a_one_line_error(
-    running: tuple[subprocess.Popen, dict], tmp_path: Path, echo_firmware: Path  # noqa: F811
+    running: tuple[subprocess.Popen, dict],
+    tmp_path: Path,
+    echo_firmware: Path,  # noqa: F811
 ):
     state = tmp_path / "token"
     result = subprocess.run(

@@ -24,9 +24,20 @@ def db(store_url, tmp_path):
     s.migrate()
     with s.write() as conn:
         store.insert_token(
-            conn, id="alice", secret=b"sealed", algorithm="sha1", digits=6, period_s=30,
-            issuer="", label="", last_step=None, fail_count=0, locked_until=None,
-            enabled=True, drift="{}", created=T0,
+            conn,
+            id="alice",
+            secret=b"sealed",
+            algorithm="sha1",
+            digits=6,
+            period_s=30,
+            issuer="",
+            label="",
+            last_step=None,
+            fail_count=0,
+            locked_until=None,
+            enabled=True,
+            drift="{}",
+            created=T0,
         )
     yield s
     s.close()
@@ -83,7 +94,9 @@ def test_failures_count_in_sql_and_lock_at_the_threshold(db):
     # After it expired, one more failure locks again from then.
     with db.write() as conn:
         assert store.count_failure(conn, "alice", LOCK_END, 3, LOCK_END + 600) == (
-            5, LOCK_END + 600)
+            5,
+            LOCK_END + 600,
+        )
 
 
 @pytest.mark.parametrize("store_url", [None])
@@ -101,10 +114,13 @@ def test_new_database_is_at_the_newest_version(db):
 def test_schema_newer_than_the_software_is_refused(db):
     with db.write() as conn:
         conn.execute(schema_version.update().values(version=store.SCHEMA_VERSION + 1))
-    with pytest.raises(StoreError, match=(
-        f"^the database schema is version {store.SCHEMA_VERSION + 1}, newer than this "
-        f"software \\(version {store.SCHEMA_VERSION}\\); upgrade Baoling$"
-    )):
+    with pytest.raises(
+        StoreError,
+        match=(
+            f"^the database schema is version {store.SCHEMA_VERSION + 1}, newer than this "
+            f"software \\(version {store.SCHEMA_VERSION}\\); upgrade Baoling$"
+        ),
+    ):
         db.migrate()
 
 
@@ -117,22 +133,41 @@ def make_version_1(url: str, data_dir) -> None:
     detail = json.dumps({"source": "enrol"})
     with s.engine.begin() as conn:
         assert not sa.inspect(conn).has_table("meta")
-        conn.execute(tokens.insert().values(
-            id="alice", secret=key.seal("alice", SECRET), algorithm="sha1", digits=6,
-            period_s=30, issuer="", label="", last_step=None, fail_count=0,
-            locked_until=None, enabled=True, drift=Drift().to_json(), created=T0,
-        ))
-        conn.execute(audit.insert().values(
-            seq=1, ts=float(T0), action="enrol", token_id="alice", detail=detail,
-            prev_hash=GENESIS_HASH,
-            hash=row_hash(1, float(T0), "enrol", "alice", detail, GENESIS_HASH),
-        ))
+        conn.execute(
+            tokens.insert().values(
+                id="alice",
+                secret=key.seal("alice", SECRET),
+                algorithm="sha1",
+                digits=6,
+                period_s=30,
+                issuer="",
+                label="",
+                last_step=None,
+                fail_count=0,
+                locked_until=None,
+                enabled=True,
+                drift=Drift().to_json(),
+                created=T0,
+            )
+        )
+        conn.execute(
+            audit.insert().values(
+                seq=1,
+                ts=float(T0),
+                action="enrol",
+                token_id="alice",
+                detail=detail,
+                prev_hash=GENESIS_HASH,
+                hash=row_hash(1, float(T0), "enrol", "alice", detail, GENESIS_HASH),
+            )
+        )
     assert s.version() == 1
     s.close()
 
 
-def test_upgrade_from_version_1_keeps_tokens_and_the_audit_chain(store_url, data_dir,
-                                                                 make_verifier):
+def test_upgrade_from_version_1_keeps_tokens_and_the_audit_chain(
+    store_url, data_dir, make_verifier
+):
     url = store_url or store.sqlite_url(str(data_dir / "verifier.sqlite3"))
     data_dir.mkdir()
     make_version_1(url, data_dir)
@@ -144,8 +179,7 @@ def test_upgrade_from_version_1_keeps_tokens_and_the_audit_chain(store_url, data
     assert [r["action"] for r in v.audit()] == ["validate", "enrol"]
 
 
-def test_upgrade_from_version_1_with_the_wrong_key_fails_loudly(store_url, data_dir,
-                                                                make_verifier):
+def test_upgrade_from_version_1_with_the_wrong_key_fails_loudly(store_url, data_dir, make_verifier):
     url = store_url or store.sqlite_url(str(data_dir / "verifier.sqlite3"))
     data_dir.mkdir()
     make_version_1(url, data_dir)
@@ -161,13 +195,18 @@ def test_upgrade_from_version_1_with_the_wrong_key_fails_loudly(store_url, data_
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://baoling:s3cret@127.0.0.1:1/baoling",
-         "database postgresql+psycopg://baoling:***@127.0.0.1:1/baoling failed: "
-         "connection failed: connection to server at \"127.0.0.1\", port 1 failed: "
-         "Connection refused"),
+        (
+            "postgresql://baoling:s3cret@127.0.0.1:1/baoling",
+            "database postgresql+psycopg://baoling:***@127.0.0.1:1/baoling failed: "
+            'connection failed: connection to server at "127.0.0.1", port 1 failed: '
+            "Connection refused",
+        ),
         ("mysql://baoling@db/baoling", "unsupported database 'mysql': use SQLite or PostgreSQL"),
-        ("not a url", "the store URL is not a database URL such as "
-         "postgresql+psycopg://user:password@host/database"),
+        (
+            "not a url",
+            "the store URL is not a database URL such as "
+            "postgresql+psycopg://user:password@host/database",
+        ),
     ],
 )
 def test_unusable_store_url_is_one_clear_error_without_the_password(tmp_path, url, message):

@@ -37,8 +37,9 @@ def locked(tmp_path_factory):
     """A locked token with slot 0 in use; its admin key is in `keys`."""
     folder = tmp_path_factory.mktemp("locked")
     with sim_token(folder / "token") as (sim, tok):
-        provision(tok, Profile(bytes(range(20)), label="alice"), lock=True,
-                  keys=KeyStore(folder / "k"))
+        provision(
+            tok, Profile(bytes(range(20)), label="alice"), lock=True, keys=KeyStore(folder / "k")
+        )
         tok.link.close()
         sim.keys = folder / "k"
         yield sim
@@ -84,8 +85,9 @@ def test_not_a_token():
 
 def test_token_locked(locked, tmp_path):
     fails_with(
-        run_baoling("token", "lock", "--port", locked.port, "--keys", str(tmp_path / "k"),
-                    "--force"),
+        run_baoling(
+            "token", "lock", "--port", locked.port, "--keys", str(tmp_path / "k"), "--force"
+        ),
         f"The token on {locked.port} is locked: only `baoling token wipe`, confirmed on the "
         "token's button, unlocks it.",
     )
@@ -93,8 +95,17 @@ def test_token_locked(locked, tmp_path):
 
 def test_slot_occupied_in_development_mode_needs_force(provisioned, tmp_path):
     fails_with(
-        run_baoling("token", "provision", "--port", provisioned.port, "--secret", "-",
-                    "--keys", str(tmp_path / "k"), stdin=SECRET),
+        run_baoling(
+            "token",
+            "provision",
+            "--port",
+            provisioned.port,
+            "--secret",
+            "-",
+            "--keys",
+            str(tmp_path / "k"),
+            stdin=SECRET,
+        ),
         f"Slot 0 of the token on {provisioned.port} already holds a profile: add --force to "
         "replace it, or choose a free slot with --slot.",
     )
@@ -103,8 +114,18 @@ def test_slot_occupied_in_development_mode_needs_force(provisioned, tmp_path):
 
 def test_slot_occupied_on_a_locked_token(locked):
     fails_with(
-        run_baoling("token", "provision", "--port", locked.port, "--secret", "-", "--force",
-                    "--keys", str(locked.keys), stdin=SECRET),
+        run_baoling(
+            "token",
+            "provision",
+            "--port",
+            locked.port,
+            "--secret",
+            "-",
+            "--force",
+            "--keys",
+            str(locked.keys),
+            stdin=SECRET,
+        ),
         f"Slot 0 of the token on {locked.port} is occupied and the token is locked: write to a "
         "free slot (`baoling token info` lists them).",
     )
@@ -113,17 +134,32 @@ def test_slot_occupied_on_a_locked_token(locked):
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("otpauth://hotp/alice?secret=GEZDGNBVGY3TQOJQ&counter=1",
-         "The otpauth URI is for HOTP (counter-based codes); a Baoling token shows TOTP only."),
-        ("otpauth://totp/A:alice?secret=GEZDGNBVGY3TQOJQ&issuer=B",
-         "The otpauth URI's issuer 'A' in the label does not match its issuer parameter 'B'."),
+        (
+            "otpauth://hotp/alice?secret=GEZDGNBVGY3TQOJQ&counter=1",
+            "The otpauth URI is for HOTP (counter-based codes); a Baoling token shows TOTP only.",
+        ),
+        (
+            "otpauth://totp/A:alice?secret=GEZDGNBVGY3TQOJQ&issuer=B",
+            "The otpauth URI's issuer 'A' in the label does not match its issuer parameter 'B'.",
+        ),
         ("https://example.com/", "Not an otpauth URI: it must start with otpauth://totp/."),
     ],
 )
 def test_bad_uri(provisioned, tmp_path, uri, message):
     fails_with(
-        run_baoling("token", "provision", "--port", provisioned.port, "--slot", "1", "--uri", "-",
-                    "--keys", str(tmp_path / "k"), stdin=uri),
+        run_baoling(
+            "token",
+            "provision",
+            "--port",
+            provisioned.port,
+            "--slot",
+            "1",
+            "--uri",
+            "-",
+            "--keys",
+            str(tmp_path / "k"),
+            stdin=uri,
+        ),
         message,
     )
     assert [p["slot"] for p in profiles(provisioned)] == [0]
@@ -131,8 +167,19 @@ def test_bad_uri(provisioned, tmp_path, uri, message):
 
 def test_bad_base32(provisioned, tmp_path):
     fails_with(
-        run_baoling("token", "provision", "--port", provisioned.port, "--slot", "1", "--secret",
-                    "-", "--keys", str(tmp_path / "k"), stdin="NOT-BASE32-18!\n"),
+        run_baoling(
+            "token",
+            "provision",
+            "--port",
+            provisioned.port,
+            "--slot",
+            "1",
+            "--secret",
+            "-",
+            "--keys",
+            str(tmp_path / "k"),
+            stdin="NOT-BASE32-18!\n",
+        ),
         "The secret is not valid base32 (letters A-Z and digits 2-7 only).",
     )
 
@@ -142,8 +189,20 @@ def test_verifier_unreachable_fails_before_the_token_changes(provisioned, tmp_pa
         unused.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{unused.getsockname()[1]}"
     fails_with(
-        run_baoling("token", "provision", "--port", provisioned.port, "--slot", "1",
-                    "--verifier", url, "--api-key", "k", "--keys", str(tmp_path / "k")),
+        run_baoling(
+            "token",
+            "provision",
+            "--port",
+            provisioned.port,
+            "--slot",
+            "1",
+            "--verifier",
+            url,
+            "--api-key",
+            "k",
+            "--keys",
+            str(tmp_path / "k"),
+        ),
         f"The verifier at {url} is unreachable (ConnectError): is it running, and is the URL "
         "right?",
     )
@@ -154,6 +213,5 @@ def test_new_secret_without_a_destination_is_a_usage_error(provisioned):
     proc = run_baoling("token", "provision", "--port", provisioned.port, "--slot", "1")
     assert proc.returncode == 2
     assert proc.stderr.endswith(
-        "Error: A new secret must be registered somewhere: give --verifier, --pskc or "
-        "--show-uri.\n"
+        "Error: A new secret must be registered somewhere: give --verifier, --pskc or --show-uri.\n"
     )

@@ -28,13 +28,23 @@ def token(tmp_path):
 def test_provision_from_a_website_uri_on_stdin_shows_the_right_code(token, tmp_path):
     keys = str(tmp_path / "keys.json")
     proc = baoling(
-        "token", "provision", "--port", token.port, "--uri", "-", "--keys", keys, "--json",
+        "token",
+        "provision",
+        "--port",
+        token.port,
+        "--uri",
+        "-",
+        "--keys",
+        keys,
+        "--json",
         stdin=WEBSITE_URI + "\n",
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert (result["label"], result["issuer"], result["algorithm"]) == (
-        "alice@example.com", "Big Bank", "sha256"
+        "alice@example.com",
+        "Big Bank",
+        "sha256",
     )
     assert (result["digits"], result["period"], result["slot"]) == (8, 60, 0)
     assert abs(result["sync"]["offset_after_ms"]) < 50
@@ -44,12 +54,29 @@ def test_provision_from_a_website_uri_on_stdin_shows_the_right_code(token, tmp_p
 
 
 def test_info_lists_the_profile_without_its_secret(token, tmp_path):
-    baoling("token", "provision", "--port", token.port, "--uri", "-",
-                "--keys", str(tmp_path / "k"), stdin=WEBSITE_URI)
+    baoling(
+        "token",
+        "provision",
+        "--port",
+        token.port,
+        "--uri",
+        "-",
+        "--keys",
+        str(tmp_path / "k"),
+        stdin=WEBSITE_URI,
+    )
     proc = baoling("token", "info", "--port", token.port, "--json")
     info = json.loads(proc.stdout)
-    assert info["profiles"] == [{"slot": 0, "label": "alice@example.com", "issuer": "Big Bank",
-                                 "algorithm": "sha256", "digits": 8, "period": 60}]
+    assert info["profiles"] == [
+        {
+            "slot": 0,
+            "label": "alice@example.com",
+            "issuer": "Big Bank",
+            "algorithm": "sha256",
+            "digits": 8,
+            "period": 60,
+        }
+    ]
     assert info["free_slots"] == [1, 2, 3]
     text = baoling("token", "info", "--port", token.port).stdout
     assert "slot 0: Big Bank:alice@example.com SHA256, 8 digits, 60 s" in text
@@ -58,9 +85,23 @@ def test_info_lists_the_profile_without_its_secret(token, tmp_path):
 
 def test_new_secret_with_show_uri_prints_a_uri_that_gives_the_screen_code(token, tmp_path):
     proc = baoling(
-        "token", "provision", "--port", token.port, "--label", "bob", "--issuer", "ACME",
-        "--algorithm", "sha512", "--digits", "6", "--period", "30", "--show-uri",
-        "--keys", str(tmp_path / "k"),
+        "token",
+        "provision",
+        "--port",
+        token.port,
+        "--label",
+        "bob",
+        "--issuer",
+        "ACME",
+        "--algorithm",
+        "sha512",
+        "--digits",
+        "6",
+        "--period",
+        "30",
+        "--show-uri",
+        "--keys",
+        str(tmp_path / "k"),
     )
     assert proc.returncode == 0, proc.stderr
     uri = next(line for line in proc.stdout.splitlines() if line.startswith("otpauth://"))
@@ -72,15 +113,38 @@ def test_new_secret_with_show_uri_prints_a_uri_that_gives_the_screen_code(token,
 
 
 def test_prove_accepts_the_written_secret_and_refuses_another(token, tmp_path):
-    baoling("token", "provision", "--port", token.port, "--uri", "-",
-                "--keys", str(tmp_path / "k"), stdin=WEBSITE_URI)
-    good = baoling("token", "prove", "--port", token.port, "--secret", "-",
-                       stdin="GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n")
+    baoling(
+        "token",
+        "provision",
+        "--port",
+        token.port,
+        "--uri",
+        "-",
+        "--keys",
+        str(tmp_path / "k"),
+        stdin=WEBSITE_URI,
+    )
+    good = baoling(
+        "token",
+        "prove",
+        "--port",
+        token.port,
+        "--secret",
+        "-",
+        stdin="GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+    )
     assert good.returncode == 0, good.stderr
     info = json.loads(baoling("token", "info", "--port", token.port, "--json").stdout)
     assert good.stdout == f"Slot 0 of token {info['serial']} holds that secret.\n"
-    bad = run_baoling("token", "prove", "--port", token.port, "--secret", "-",
-                      stdin="GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJR\n")
+    bad = run_baoling(
+        "token",
+        "prove",
+        "--port",
+        token.port,
+        "--secret",
+        "-",
+        stdin="GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJR\n",
+    )
     assert bad.returncode == 1
     assert bad.stderr == (
         f"Error: Slot 0 of the token on {token.port} does not hold that secret (its prove answer "
@@ -90,8 +154,9 @@ def test_prove_accepts_the_written_secret_and_refuses_another(token, tmp_path):
 
 def test_lock_then_sync_time_uses_the_stored_admin_key(token, tmp_path):
     keys = str(tmp_path / "keys.json")
-    baoling("token", "provision", "--port", token.port, "--uri", "-", "--keys", keys,
-                stdin=WEBSITE_URI)
+    baoling(
+        "token", "provision", "--port", token.port, "--uri", "-", "--keys", keys, stdin=WEBSITE_URI
+    )
     locked = baoling("token", "lock", "--port", token.port, "--keys", keys, "--force")
     assert locked.returncode == 0, locked.stderr
     assert locked.stdout.endswith(f"locked; its admin key is in {keys}.\n")
@@ -101,8 +166,7 @@ def test_lock_then_sync_time_uses_the_stored_admin_key(token, tmp_path):
 
 
 def test_sync_time_on_a_locked_token_says_when_its_key_is_missing(token, tmp_path):
-    baoling("token", "lock", "--port", token.port, "--keys", str(tmp_path / "a.json"),
-                "--force")
+    baoling("token", "lock", "--port", token.port, "--keys", str(tmp_path / "a.json"), "--force")
     other = tmp_path / "b.json"
     proc = run_baoling("token", "sync-time", "--port", token.port, "--keys", str(other))
     info = json.loads(baoling("token", "info", "--port", token.port, "--json").stdout)
@@ -115,8 +179,9 @@ def test_sync_time_on_a_locked_token_says_when_its_key_is_missing(token, tmp_pat
 
 def test_wipe_waits_for_the_button_and_erases(token, tmp_path):
     keys = str(tmp_path / "k")
-    baoling("token", "provision", "--port", token.port, "--uri", "-", "--keys", keys,
-                stdin=WEBSITE_URI)
+    baoling(
+        "token", "provision", "--port", token.port, "--uri", "-", "--keys", keys, stdin=WEBSITE_URI
+    )
     baoling("token", "lock", "--port", token.port, "--keys", keys, "--force")
 
     def press_when_asked() -> None:
@@ -142,9 +207,24 @@ def test_list_probes_the_given_port(token):
 @pytest.mark.parametrize("protection", ["key", "password"])
 def test_provision_into_a_protected_pskc_file_that_python_pskc_reads(token, tmp_path, protection):
     pskc_path = tmp_path / "out.pskc"
-    args = ["token", "provision", "--port", token.port, "--label", "erin", "--issuer", "ACME",
-            "--digits", "8", "--period", "60", "--pskc", str(pskc_path),
-            "--keys", str(tmp_path / "k")]
+    args = [
+        "token",
+        "provision",
+        "--port",
+        token.port,
+        "--label",
+        "erin",
+        "--issuer",
+        "ACME",
+        "--digits",
+        "8",
+        "--period",
+        "60",
+        "--pskc",
+        str(pskc_path),
+        "--keys",
+        str(tmp_path / "k"),
+    ]
     env = dict(os.environ)
     aes_key = bytes(range(32))
     if protection == "key":
@@ -162,7 +242,10 @@ def test_provision_into_a_protected_pskc_file_that_python_pskc_reads(token, tmp_
         pskc.encryption.derive_key("pskc password")
     [key] = pskc.keys
     assert (key.friendly_name, key.issuer, key.response_length, key.time_interval) == (
-        "erin", "ACME", 8, 60
+        "erin",
+        "ACME",
+        8,
+        60,
     )
     profile = Profile(key.secret, "sha1", 8, 60, "erin", "ACME")
     said = (proc.stdout + proc.stderr).lower()
@@ -174,8 +257,18 @@ def test_provision_into_a_protected_pskc_file_that_python_pskc_reads(token, tmp_
 
 def test_big_clock_jump_on_a_locked_token_waits_for_the_button(token, tmp_path):
     keys = str(tmp_path / "keys.json")
-    baoling("token", "provision", "--port", token.port, "--uri", "-", "--keys", keys,
-                "--lock", stdin=WEBSITE_URI)
+    baoling(
+        "token",
+        "provision",
+        "--port",
+        token.port,
+        "--uri",
+        "-",
+        "--keys",
+        keys,
+        "--lock",
+        stdin=WEBSITE_URI,
+    )
     token.set_clock(offset_s=600)  # 10 minutes off: more than a locked token takes silently
 
     def press_when_asked() -> None:

@@ -33,8 +33,9 @@ def run(data_dir):
     """Run `baoling verifier --data-dir DATA <args>`, feeding `stdin` as if piped."""
 
     def invoke(*args: str, stdin: str | None = None):
-        return CliRunner().invoke(cli, ["verifier", "--data-dir", str(data_dir), *args],
-                                  input=stdin)
+        return CliRunner().invoke(
+            cli, ["verifier", "--data-dir", str(data_dir), *args], input=stdin
+        )
 
     return invoke
 
@@ -56,9 +57,18 @@ def alice(run):
 def baoling(data_dir, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """The real entry point in a child process: how errors look to a user."""
     return subprocess.run(
-        [sys.executable, "-m", "baoling.host_tools", "verifier",
-         "--data-dir", str(data_dir), *args],
-        input=stdin, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "baoling.host_tools",
+            "verifier",
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -71,8 +81,9 @@ def test_enrol_prints_a_uri_whose_codes_pyotp_and_the_verifier_agree_on(run, ver
 
 
 def test_enrol_reads_a_given_secret_from_stdin_and_does_not_print_it(run, verifier):
-    result = run("enrol", "alice", "--secret", "--digits", "8", "--period", "60",
-                 stdin=SECRET + "\n")
+    result = run(
+        "enrol", "alice", "--secret", "--digits", "8", "--period", "60", stdin=SECRET + "\n"
+    )
     assert result.exit_code == 0
     assert SECRET not in result.output
     assert result.stdout == "Enrolled alice.\n"
@@ -259,8 +270,10 @@ def test_help_has_examples(command):
 def test_default_data_folder_is_under_home(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path), BAOLING_DATA_DIR="", BAOLING_STORE_URL="")
     proc = subprocess.run(
-        [sys.executable, "-m", "baoling.host_tools", "verifier", "list",
-         "--json"], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "baoling.host_tools", "verifier", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / ".local/share/baoling/master.key").exists()

@@ -51,7 +51,9 @@ time.sleep(60)
 def _node(script: str, store_url: str | None, data_dir: Path, *args: object) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", script, store_url or "", str(data_dir), *map(str, args)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -72,17 +74,18 @@ def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * (ATTEMPTS - 1) + [True]
-    results_audited = [row["detail"]["result"] for row in v.audit(limit=2 * ATTEMPTS)
-                       if row["action"] == "validate"]
+    results_audited = [
+        row["detail"]["result"]
+        for row in v.audit(limit=2 * ATTEMPTS)
+        if row["action"] == "validate"
+    ]
     assert sorted(results_audited) == ["accept"] + ["reject"] * (ATTEMPTS - 1)
 
 
-def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, store_url,
-                                                                data_dir):
+def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, store_url, data_dir):
     make_verifier().enrol("alice", SECRET)
     code = code_at(SECRET, T0)
-    nodes = [_node(NODE, store_url, data_dir, "alice", code, T0, ATTEMPTS // 2)
-             for _ in range(2)]
+    nodes = [_node(NODE, store_url, data_dir, "alice", code, T0, ATTEMPTS // 2) for _ in range(2)]
     for node in nodes:
         assert node.stdout.readline() == "ready\n"
     for node in nodes:
@@ -93,8 +96,7 @@ def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, st
     assert make_verifier().verify_audit().ok
 
 
-def test_code_accepted_before_kill_9_is_rejected_after_restart(make_verifier, store_url,
-                                                               data_dir):
+def test_code_accepted_before_kill_9_is_rejected_after_restart(make_verifier, store_url, data_dir):
     make_verifier().enrol("alice", SECRET)
     code = code_at(SECRET, T0)
     node = _node(CRASH, store_url, data_dir, "alice", code, T0)

@@ -16,11 +16,13 @@ T0 = 1_800_000_000
 SECRET = bytes(range(1, 21))
 
 
-def code_at(secret: bytes, t: float, *, period: int = 30, digits: int = 6,
-            algorithm: str = "sha1") -> str:
+def code_at(
+    secret: bytes, t: float, *, period: int = 30, digits: int = 6, algorithm: str = "sha1"
+) -> str:
     b32 = base64.b32encode(secret).decode()
-    return pyotp.TOTP(b32, digits=digits, interval=period,
-                      digest=getattr(hashlib, algorithm)).at(int(t))
+    return pyotp.TOTP(b32, digits=digits, interval=period, digest=getattr(hashlib, algorithm)).at(
+        int(t)
+    )
 
 
 def wrong_code(secret: bytes, t: float, **params: int | str) -> str:
@@ -33,8 +35,15 @@ def wrong_code(secret: bytes, t: float, **params: int | str) -> str:
 
 def test_enrol_returns_key_uri_that_pyotp_reads(make_verifier):
     v = make_verifier()
-    uri = v.enrol("alice", SECRET, issuer="Baoling Bank", label="alice@example.org",
-                  algorithm="sha256", digits=8, period_s=60)
+    uri = v.enrol(
+        "alice",
+        SECRET,
+        issuer="Baoling Bank",
+        label="alice@example.org",
+        algorithm="sha256",
+        digits=8,
+        period_s=60,
+    )
     parsed = pyotp.parse_uri(uri)
     assert base64.b32decode(parsed.secret) == SECRET
     assert (parsed.digits, parsed.interval, parsed.issuer) == (8, 60, "Baoling Bank")
@@ -100,8 +109,12 @@ def test_bad_enrolment_is_refused_and_stores_nothing(make_verifier, kwargs, mess
 
 def test_unknown_token_raises(make_verifier):
     v = make_verifier()
-    for call in (lambda: v.validate("ghost", "123456"), lambda: v.show("ghost"),
-                 lambda: v.unlock("ghost"), lambda: v.delete("ghost")):
+    for call in (
+        lambda: v.validate("ghost", "123456"),
+        lambda: v.show("ghost"),
+        lambda: v.unlock("ghost"),
+        lambda: v.delete("ghost"),
+    ):
         with pytest.raises(UnknownToken, match="^no token 'ghost' is enrolled$"):
             call()
 
@@ -148,8 +161,13 @@ def test_wrong_pins_and_wrong_codes_share_one_failure_count(make_verifier):
     assert v.wrong_pin("alice", now=now + 1).reason == "locked"
     assert v.show("alice")["fail_count"] == 3
     rows = [(row["action"], row["detail"].get("reason")) for row in reversed(v.audit(5))]
-    assert rows == [("validate", "wrong_pin"), ("validate", "wrong_code"),
-                    ("lock", None), ("validate", "wrong_pin"), ("validate", "locked")]
+    assert rows == [
+        ("validate", "wrong_pin"),
+        ("validate", "wrong_code"),
+        ("lock", None),
+        ("validate", "wrong_pin"),
+        ("validate", "locked"),
+    ]
 
 
 def test_time_based_lock_expires(make_verifier):
@@ -244,8 +262,7 @@ def test_learned_offset_of_plus_7_steps_is_kept_by_the_store(make_verifier):
     v = make_verifier()
     v.enrol("fast", SECRET)
     ahead = 7 * 30
-    assert v.resync("fast", code_at(SECRET, T0 + ahead), code_at(SECRET, T0 + ahead + 30),
-                    now=T0)
+    assert v.resync("fast", code_at(SECRET, T0 + ahead), code_at(SECRET, T0 + ahead + 30), now=T0)
     # Another node (a new Verifier on the same store) accepts the token's codes with ±1.
     later = T0 + 3600
     assert make_verifier().validate("fast", code_at(SECRET, later + ahead), now=later)

@@ -88,8 +88,15 @@ def append(
     digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
     conn.execute(
         _INSERT,
-        {"seq": seq, "ts": now, "action": action, "token_id": token_id, "detail": detail_text,
-         "prev_hash": prev_hash, "hash": digest},
+        {
+            "seq": seq,
+            "ts": now,
+            "action": action,
+            "token_id": token_id,
+            "detail": detail_text,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
     set_meta(conn, AUDIT_HEAD, f"{seq}:{digest}")
 
@@ -218,8 +225,12 @@ def archive_lines(conn: Connection, through: str) -> Iterator[str]:
     row after the database's base through `through`, each exactly as stored."""
     after = get_meta(conn, AUDIT_BASE) or _START
     through_seq, _ = _parse_point(through)
-    header = {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, "after": after,
-              "through": through}
+    header = {
+        "format": ARCHIVE_FORMAT,
+        "version": ARCHIVE_VERSION,
+        "after": after,
+        "through": through,
+    }
     yield json.dumps(header, sort_keys=True) + "\n"
     rows = conn.execute(
         sa.select(audit)

@@ -111,9 +111,7 @@ class Drift:
                 raise ValueError("unknown version")
             at = data["at"]
             since = data.get("since")  # absent in estimates stored before resync segments
-            history = tuple(
-                (_finite(t), _finite(o)) for t, o in data["history"]
-            )
+            history = tuple((_finite(t), _finite(o)) for t, o in data["history"])
             drift = cls(
                 offset_s=_finite(data["offset_s"]),
                 rate_ppm=_finite(data["rate_ppm"]),

@@ -111,8 +111,9 @@ TOKEN_ID_PATTERN = _pattern(
     TOKEN_ID.pattern,
     "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit",
 )
-CODE_PATTERN = _pattern(f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}",
-                        f"must be {MIN_DIGITS} to {MAX_DIGITS} digits")
+CODE_PATTERN = _pattern(
+    f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}", f"must be {MIN_DIGITS} to {MAX_DIGITS} digits"
+)
 SECRET_PATTERN = _pattern(
     _base32(),
     "must be base32 (A-Z and 2-7, any case, spaces allowed, = padding only at the end) "
@@ -328,9 +329,7 @@ def resync(token_id: TokenPath, body: ResyncRequest, v: V) -> ResyncResult:
     return ResyncResult(resynced=v.resync(token_id, body.code1, body.code2))
 
 
-def audit(
-    v: V, limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100
-) -> AuditList:
+def audit(v: V, limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100) -> AuditList:
     return AuditList(entries=list(v.audit(limit=limit)))
 
 
@@ -465,9 +464,7 @@ class LimitBody:
 
 async def _send_error(send: Callable, status: int, error: str, message: str) -> None:
     response = _error_response(status, error, message)
-    await send(
-        {"type": "http.response.start", "status": status, "headers": response.raw_headers}
-    )
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
@@ -518,27 +515,68 @@ def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> F
     app.state.metrics = Metrics()
 
     route = app.add_api_route
-    route("/v1/validate", validate, methods=["POST"], dependencies=[ValidateScope],
-          responses=_errors(*_BODY_ERRORS, 404), tags=["validate"])
+    route(
+        "/v1/validate",
+        validate,
+        methods=["POST"],
+        dependencies=[ValidateScope],
+        responses=_errors(*_BODY_ERRORS, 404),
+        tags=["validate"],
+    )
     admin = {"dependencies": [AdminScope], "tags": ["admin"]}
     token_errors = _errors(*_AUTH_ERRORS, 404)
-    route("/v1/tokens", enrol, methods=["POST"], status_code=201,
-          responses=_errors(*_BODY_ERRORS, 409), **admin)
+    route(
+        "/v1/tokens",
+        enrol,
+        methods=["POST"],
+        status_code=201,
+        responses=_errors(*_BODY_ERRORS, 409),
+        **admin,
+    )
     route("/v1/tokens", list_tokens, methods=["GET"], responses=_errors(401, 403), **admin)
     route("/v1/tokens/{token_id}", show, methods=["GET"], responses=token_errors, **admin)
-    route("/v1/tokens/{token_id}", delete, methods=["DELETE"], status_code=204,
-          response_class=Response, responses=token_errors, **admin)
+    route(
+        "/v1/tokens/{token_id}",
+        delete,
+        methods=["DELETE"],
+        status_code=204,
+        response_class=Response,
+        responses=token_errors,
+        **admin,
+    )
     for action in ("disable", "enable", "unlock", "reset_drift"):
-        route(f"/v1/tokens/{{token_id}}/{action.replace('_', '-')}", admin_action(action),
-              methods=["POST"], responses=token_errors, **admin)
-    route("/v1/tokens/{token_id}/resync", resync, methods=["POST"],
-          responses=_errors(*_BODY_ERRORS, 404), **admin)
-    route("/v1/pskc", import_pskc, methods=["POST"], status_code=201,
-          responses=_errors(*_BODY_ERRORS, 409), **admin)
+        route(
+            f"/v1/tokens/{{token_id}}/{action.replace('_', '-')}",
+            admin_action(action),
+            methods=["POST"],
+            responses=token_errors,
+            **admin,
+        )
+    route(
+        "/v1/tokens/{token_id}/resync",
+        resync,
+        methods=["POST"],
+        responses=_errors(*_BODY_ERRORS, 404),
+        **admin,
+    )
+    route(
+        "/v1/pskc",
+        import_pskc,
+        methods=["POST"],
+        status_code=201,
+        responses=_errors(*_BODY_ERRORS, 409),
+        **admin,
+    )
     route("/v1/audit", audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
     route("/healthz", healthz, methods=["GET"], tags=["service"])
-    route("/metrics", metrics, methods=["GET"], response_class=Response, tags=["service"],
-          responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        response_class=Response,
+        tags=["service"],
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
 
     app.add_exception_handler(HTTPError, _on_http_error)
     app.add_exception_handler(errors.VerifierError, _on_verifier_error)
@@ -549,4 +587,3 @@ def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> F
     app.add_middleware(LimitBody, max_bytes=max_body_bytes)
     app.add_middleware(CountRequests, metrics=app.state.metrics)
     return app
-

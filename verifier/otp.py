@@ -51,9 +51,7 @@ def b32decode(text: str) -> bytes:
         raise OTPError("secret is empty")
     for position, char in enumerate(clean, start=1):
         if char not in _B32_ALPHABET:
-            raise OTPError(
-                f"secret is not valid base32: character {position} is not A-Z or 2-7"
-            )
+            raise OTPError(f"secret is not valid base32: character {position} is not A-Z or 2-7")
     if len(clean) % 8 not in _B32_VALID_TAILS:
         raise OTPError(
             f"secret is not valid base32: {len(clean)} characters cannot end on a whole byte"
@@ -79,8 +77,10 @@ class HOTP:
             raise OTPError("secret is empty")
         if algorithm not in ALGORITHMS:
             raise OTPError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
-        if not isinstance(digits, int) or isinstance(digits, bool) or not (
-            MIN_DIGITS <= digits <= MAX_DIGITS
+        if (
+            not isinstance(digits, int)
+            or isinstance(digits, bool)
+            or not (MIN_DIGITS <= digits <= MAX_DIGITS)
         ):
             raise OTPError(f"digits must be from {MIN_DIGITS} to {MAX_DIGITS}, not {digits!r}")
         self.algorithm = algorithm
@@ -100,12 +100,7 @@ class HOTP:
     def parse(self, code: str) -> int | None:
         """The number a code stands for, or None unless it is exactly `digits` ASCII digits:
         `int` alone would also take spaces, signs, underscores and non-ASCII digits."""
-        if (
-            type(code) is str
-            and len(code) == self.digits
-            and code.isascii()
-            and code.isdigit()
-        ):
+        if type(code) is str and len(code) == self.digits and code.isascii() and code.isdigit():
             return int(code)
         return None
 
@@ -172,8 +167,10 @@ class TOTP(HOTP):
         digits: int = DEFAULT_DIGITS,
         period_s: int = DEFAULT_PERIOD_S,
     ) -> None:
-        if not isinstance(period_s, int) or isinstance(period_s, bool) or not (
-            MIN_PERIOD_S <= period_s <= MAX_PERIOD_S
+        if (
+            not isinstance(period_s, int)
+            or isinstance(period_s, bool)
+            or not (MIN_PERIOD_S <= period_s <= MAX_PERIOD_S)
         ):
             raise OTPError(
                 f"period_s must be from {MIN_PERIOD_S} to {MAX_PERIOD_S} seconds, not {period_s!r}"

@@ -148,8 +148,9 @@ def parse_config(data: dict[str, Any], where: str = "RADIUS configuration") -> R
             raise RadiusConfigError(f"{where}: {name}.secret must be non-empty text")
         require = entry.get("require_message_authenticator", False)
         if not isinstance(require, bool):
-            raise RadiusConfigError(f"{where}: {name}.require_message_authenticator must be "
-                                    "true or false")
+            raise RadiusConfigError(
+                f"{where}: {name}.require_message_authenticator must be true or false"
+            )
         clients[address] = Client(address, secret.encode(), require)
     users = {}
     for name, entry in _table(data, "users", where).items():
@@ -274,8 +275,12 @@ class RadiusServer(Server):
         self._answered[key] = (now + DUPLICATE_WINDOW_S, raw)
         pkt.fd.sendto(raw, pkt.source)
         shown = user_name if user_name.isprintable() else repr(user_name)  # no forged lines
-        log.info("RADIUS %s from %s: %s", shown or "(no User-Name)", pkt.source[0],
-                 "accept" if accepted else "reject")
+        log.info(
+            "RADIUS %s from %s: %s",
+            shown or "(no User-Name)",
+            pkt.source[0],
+            "accept" if accepted else "reject",
+        )
 
 
 def _text(pkt: packet.AuthPacket, attribute: str) -> str:

@@ -73,8 +73,9 @@ def _check_text(name: str, value: str) -> str:
     return value
 
 
-def otpauth_uri(secret: bytes, *, label: str, issuer: str, algorithm: str, digits: int,
-                period_s: int) -> str:
+def otpauth_uri(
+    secret: bytes, *, label: str, issuer: str, algorithm: str, digits: int, period_s: int
+) -> str:
     """A Google Authenticator Key Uri: otpauth://totp/ISSUER:LABEL?secret=...&period=..."""
     name = f"{issuer}:{label}" if issuer else label
     query = {"secret": base64.b32encode(secret).decode().rstrip("=")}
@@ -183,8 +184,12 @@ class Verifier:
         if otp is None:
             if len(self._otps) >= MAX_CACHED_TOKENS:
                 self._otps.clear()
-            otp = TOTP(self._open(conn, row), algorithm=row.algorithm, digits=row.digits,
-                       period_s=row.period_s)
+            otp = TOTP(
+                self._open(conn, row),
+                algorithm=row.algorithm,
+                digits=row.digits,
+                period_s=row.period_s,
+            )
             self._otps[cache_key] = otp
         return otp
 
@@ -201,7 +206,8 @@ class Verifier:
                 with self._store.write() as conn:
                     key_file_held.enter_context(crypto.key_file_lock(self._key_path))
                     old = crypto.resolve_key_file(
-                        self._key_path, store.get_meta(conn, store.KEY_FINGERPRINT),
+                        self._key_path,
+                        store.get_meta(conn, store.KEY_FINGERPRINT),
                         holding_lock=True,
                     )
                     new = crypto.stage_key(self._key_path)
@@ -211,7 +217,11 @@ class Verifier:
                         store.update_token(conn, row.id, secret=sealed)
                     store.set_meta(conn, store.KEY_FINGERPRINT, new.fingerprint)
                     audit_log.append(
-                        conn, "rotate_key", None, time.time(), tokens=len(rows),
+                        conn,
+                        "rotate_key",
+                        None,
+                        time.time(),
+                        tokens=len(rows),
                         fingerprint=new.fingerprint,
                     )
             except BaseException:
@@ -240,11 +250,25 @@ class Verifier:
         """
         token = self._new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
         self._insert([token], source="enrol")
-        return otpauth_uri(token["secret"], label=label or token_id, issuer=issuer,
-                           algorithm=algorithm, digits=digits, period_s=period_s)
+        return otpauth_uri(
+            token["secret"],
+            label=label or token_id,
+            issuer=issuer,
+            algorithm=algorithm,
+            digits=digits,
+            period_s=period_s,
+        )
 
-    def _new_token(self, token_id: str, secret: bytes | None, algorithm: str, digits: int,
-                   period_s: int, issuer: str, label: str) -> dict:
+    def _new_token(
+        self,
+        token_id: str,
+        secret: bytes | None,
+        algorithm: str,
+        digits: int,
+        period_s: int,
+        issuer: str,
+        label: str,
+    ) -> dict:
         check_token_id(token_id)
         _check_text("issuer", issuer)
         _check_text("label", label)
@@ -255,8 +279,13 @@ class Verifier:
         except OTPError as exc:
             raise InvalidRequest(str(exc)) from None
         return {
-            "id": token_id, "secret": secret, "algorithm": algorithm, "digits": digits,
-            "period_s": period_s, "issuer": issuer, "label": label,
+            "id": token_id,
+            "secret": secret,
+            "algorithm": algorithm,
+            "digits": digits,
+            "period_s": period_s,
+            "issuer": issuer,
+            "label": label,
         }
 
     def import_pskc(
@@ -267,10 +296,17 @@ class Verifier:
         new_tokens = []
         for found in read_pskc(data, key=key, password=password):
             try:
-                new_tokens.append(self._new_token(
-                    found.token_id, found.secret, found.algorithm, found.digits,
-                    found.period_s, found.issuer, found.label,
-                ))
+                new_tokens.append(
+                    self._new_token(
+                        found.token_id,
+                        found.secret,
+                        found.algorithm,
+                        found.digits,
+                        found.period_s,
+                        found.issuer,
+                        found.label,
+                    )
+                )
             except InvalidRequest as exc:
                 raise PSKCImportError(f"key {found.token_id!r}: {exc}") from None
         return self._insert(new_tokens, source="pskc")
@@ -283,13 +319,23 @@ class Verifier:
                 if store.token_exists(conn, token["id"]):
                     raise TokenExists(f"token {token['id']!r} is already enrolled")
                 store.insert_token(
-                    conn, **token | {"secret": self._key.seal(token["id"], token["secret"])},
-                    last_step=None, fail_count=0, locked_until=None, enabled=True,
-                    drift=Drift().to_json(), created=now,
+                    conn,
+                    **token | {"secret": self._key.seal(token["id"], token["secret"])},
+                    last_step=None,
+                    fail_count=0,
+                    locked_until=None,
+                    enabled=True,
+                    drift=Drift().to_json(),
+                    created=now,
                 )
                 audit_log.append(
-                    conn, "enrol", token["id"], now, source=source,
-                    algorithm=token["algorithm"], digits=token["digits"],
+                    conn,
+                    "enrol",
+                    token["id"],
+                    now,
+                    source=source,
+                    algorithm=token["algorithm"],
+                    digits=token["digits"],
                     period=token["period_s"],
                 )
         return [token["id"] for token in new_tokens]
@@ -336,13 +382,19 @@ class Verifier:
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
-        return self._decide("validate", token_id, now,
-                            lambda otp, state, t: engine_check(otp, state, code, t, self.policy))
+        return self._decide(
+            "validate",
+            token_id,
+            now,
+            lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
+        )
 
     def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
         """Find two consecutive codes in the wide window and move the token's offset there."""
         decision = self._decide(
-            "resync", token_id, now,
+            "resync",
+            token_id,
+            now,
             lambda otp, state, t: engine_resync(otp, state, code1, code2, t, self.policy),
         )
         return decision.accepted
@@ -350,8 +402,9 @@ class Verifier:
     def wrong_pin(self, token_id: str, now: float | None = None) -> Decision:
         """Count a wrong or missing static PIN (checked by a front end such as RADIUS) as one
         failed attempt, audited with reason "wrong_pin"; the PIN itself never reaches here."""
-        return self._decide("validate", token_id, now,
-                            lambda otp, state, t: engine_wrong_pin(state, t, self.policy))
+        return self._decide(
+            "validate", token_id, now, lambda otp, state, t: engine_wrong_pin(state, t, self.policy)
+        )
 
     def _decide(
         self,
@@ -368,26 +421,33 @@ class Verifier:
             state = _state(row)
             decision = decide(self._otp(conn, row), state, now)
             if decision.accepted:
-                if not store.accept_step(conn, token_id, decision.step,
-                                         decision.state.drift.to_json(), now):
+                if not store.accept_step(
+                    conn, token_id, decision.step, decision.state.drift.to_json(), now
+                ):
                     decision = Decision(False, REPLAY, decision.step, state)
             elif decision.state.fail_count > state.fail_count:
                 decision = self._count_failure(conn, token_id, state, decision, now)
             audit_log.append(
-                conn, action, token_id, now,
-                result="accept" if decision.accepted else "reject", reason=decision.reason,
+                conn,
+                action,
+                token_id,
+                now,
+                result="accept" if decision.accepted else "reject",
+                reason=decision.reason,
             )
         return decision
 
-    def _count_failure(self, conn: Connection, token_id: str, state: TokenState,
-                       decision: Decision, now: float) -> Decision:
+    def _count_failure(
+        self, conn: Connection, token_id: str, state: TokenState, decision: Decision, now: float
+    ) -> Decision:
         """Apply the engine's failure with the atomic SQL increment; audit a new lock."""
         fail_count, locked_until = store.count_failure(
             conn, token_id, now, self.policy.lockout_after_fails, self.policy.lock_end(now)
         )
         if locked_until is not None and locked_until > now and not state.locked(now):
-            audit_log.append(conn, "lock", token_id, now, fail_count=fail_count,
-                             locked_until=locked_until)
+            audit_log.append(
+                conn, "lock", token_id, now, fail_count=fail_count, locked_until=locked_until
+            )
         return dataclasses.replace(
             decision,
             state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),
@@ -405,12 +465,18 @@ class Verifier:
         key = f"bl_{key_id}_{secrets.token_urlsafe(32)}"
         now = time.time()
         with self._store.write() as conn:
-            conn.execute(store.api_keys.insert().values(
-                id=key_id, name=name, key_hash=hashlib.sha256(key.encode()).hexdigest(),
-                scopes=",".join(scopes), created=now,
-            ))
-            audit_log.append(conn, "api_key_create", None, now, key_id=key_id, name=name,
-                             scopes=scopes)
+            conn.execute(
+                store.api_keys.insert().values(
+                    id=key_id,
+                    name=name,
+                    key_hash=hashlib.sha256(key.encode()).hexdigest(),
+                    scopes=",".join(scopes),
+                    created=now,
+                )
+            )
+            audit_log.append(
+                conn, "api_key_create", None, now, key_id=key_id, name=name, scopes=scopes
+            )
         return key
 
     def check_api_key(self, key: str, scope: str) -> bool:
@@ -439,8 +505,9 @@ class Verifier:
         written) and on through the database; `ok` is False with the first problem if broken."""
         with ExitStack() as files:
             try:
-                lines = [files.enter_context(Path(path).open(encoding="utf-8"))
-                         for path in archives]
+                lines = [
+                    files.enter_context(Path(path).open(encoding="utf-8")) for path in archives
+                ]
             except OSError as exc:
                 raise InvalidRequest(f"cannot read {exc.filename}: {exc.strerror}") from None
             with self._store.read() as conn:

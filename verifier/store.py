@@ -242,7 +242,8 @@ def current_version(conn: Connection) -> int:
 _LOCK_HEAD = sa.select(meta.c.value).where(meta.c.name == AUDIT_HEAD).with_for_update()
 _GET_META = sa.select(meta.c.value).where(meta.c.name == sa.bindparam("meta_name"))
 _SET_META = (
-    meta.update().where(meta.c.name == sa.bindparam("meta_name"))
+    meta.update()
+    .where(meta.c.name == sa.bindparam("meta_name"))
     .values(value=sa.bindparam("meta_value"))
 )
 _GET_TOKEN = sa.select(tokens).where(tokens.c.id == sa.bindparam("token_id"))
@@ -255,7 +256,9 @@ _ACCEPT = (
         sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= sa.bindparam("now")),
     )
     .values(
-        last_step=sa.bindparam("step"), fail_count=0, locked_until=None,
+        last_step=sa.bindparam("step"),
+        fail_count=0,
+        locked_until=None,
         drift=sa.bindparam("new_drift"),
     )
 )
@@ -269,8 +272,10 @@ _FAIL = (
             (
                 sa.and_(
                     sa.bindparam("lock_after", type_=sa.Integer) <= _NEW_COUNT,
-                    sa.or_(tokens.c.locked_until.is_(None),
-                           tokens.c.locked_until <= sa.bindparam("now")),
+                    sa.or_(
+                        tokens.c.locked_until.is_(None),
+                        tokens.c.locked_until <= sa.bindparam("now"),
+                    ),
                 ),
                 sa.bindparam("lock_end", type_=sa.Double),
             ),
