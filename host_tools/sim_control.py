@@ -202,7 +202,9 @@ def render_png(state_dir: Path, png_path: Path) -> None:
             lit = ImageOps.invert(image.convert("L"))
     except FileNotFoundError:
         lit = Image.new("L", DISPLAY_SIZE, 0)
-    big = lit.resize((DISPLAY_SIZE[0] * PNG_SCALE, DISPLAY_SIZE[1] * PNG_SCALE), Image.NEAREST)
+    big = lit.resize(
+        (DISPLAY_SIZE[0] * PNG_SCALE, DISPLAY_SIZE[1] * PNG_SCALE), Image.Resampling.NEAREST
+    )
     png_path = Path(png_path)
     tmp = png_path.with_name(png_path.name + f".{os.getpid()}.tmp")
     big.save(tmp, format="PNG")

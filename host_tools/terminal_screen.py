@@ -16,6 +16,7 @@ def screen_to_text(image_path: Path) -> str:
         image = opened.convert("1")
     width, height = image.size
     pixels = image.load()
+    assert pixels is not None  # Pillow's stubs allow None; a converted image has its pixels
 
     def lit(x: int, y: int) -> int:
         # PBM stores 1 for ink, which Pillow's "1" mode reads as 0: that ink is a lit pixel.

@@ -76,14 +76,18 @@ def sync_time(
     round_trip = before.exchange.round_trip_ms
     lag_ms = 0.0
     for _ in range(MAX_ROUNDS):
-        token.set_time(lambda lag=lag_ms: time_to_send(clock() - lag, round_trip), admin_key)
+
+        def send_at(lag: float = lag_ms) -> int:
+            return time_to_send(clock() - lag, round_trip)
+
+        token.set_time(send_at, admin_key)
         after = best_reading(token, clock)
         if abs(after.exchange.offset_ms) <= TARGET_MS:
             break
         lag_ms += after.exchange.offset_ms
     drift_in_force = after.drift_ppm
     written = drift is not None and worth_writing(drift, before.drift_ppm)
-    if written:
+    if written and drift is not None:
         drift_in_force = float(token.set_drift(drift.ppm, admin_key)["drift_ppm"])
     return SyncReport(
         before.exchange.offset_ms,
