@@ -36,3 +36,10 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     fi
     touch "$stamp"
 fi
+
+# mypy cannot follow the editable install's import hook: give it the package as folders.
+tree="$venv/mypy-tree/baoling"
+mkdir -p "$tree"
+for part in core provisioning verifier host_tools; do
+    ln -sfn "$root/$part" "$tree/$part"
+done
