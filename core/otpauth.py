@@ -1,0 +1,132 @@
+"""The Key-URI format (otpauth://totp/...) of Google Authenticator, built and read in one place.
+
+Built: the label is `issuer:account` with each part percent-encoded (a colon inside either is
+encoded too, so only the separator is a literal colon), every parameter is written even when it
+is the default (apps that drop a 60-second period give wrong codes silently), the secret is
+upper-case base32 without padding, the algorithm upper-case.
+
+Read: the label is `account` or `issuer:account` (a space allowed after the colon), `secret`
+follows baoling/core/base32.py's rules, `issuer`, `algorithm` (any case), `digits` and `period`
+are optional, parameters the format does not define are ignored, and each defined one may
+appear once. What a TOTP token cannot do (HOTP, limits from core/limits.py, issuers that
+disagree) is refused with CoreError rather than guessed.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from baoling.core import base32
+from baoling.core.errors import CoreError
+from baoling.core.limits import (
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    check_parameters,
+)
+
+_KNOWN = ("secret", "issuer", "algorithm", "digits", "period")
+
+
+@dataclass(frozen=True)
+class KeyUri:
+    """What one otpauth URI says. `repr` leaves the secret out so it never reaches a log."""
+
+    secret: bytes
+    account: str
+    issuer: str = ""
+    algorithm: str = DEFAULT_ALGORITHM
+    digits: int = DEFAULT_DIGITS
+    period_s: int = DEFAULT_PERIOD_S
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyUri(account={self.account!r}, issuer={self.issuer!r}, "
+            f"algorithm={self.algorithm!r}, digits={self.digits}, period_s={self.period_s})"
+        )
+
+
+def build(key: KeyUri) -> str:
+    """The otpauth URI of `key`, so a phone app or another server shows the same codes."""
+    label = quote(key.account, safe="@")
+    if key.issuer:
+        label = f"{quote(key.issuer, safe='')}:{label}"
+    query = {
+        "secret": base32.encode(key.secret),
+        **({"issuer": key.issuer} if key.issuer else {}),
+        "algorithm": key.algorithm.upper(),
+        "digits": key.digits,
+        "period": key.period_s,
+    }
+    return f"otpauth://totp/{label}?{urlencode(query, quote_via=quote)}"
+
+
+def parse(uri: str) -> KeyUri:
+    """The key an otpauth://totp/ URI holds; CoreError says what is wrong (never the secret)."""
+    parts = urlsplit(uri.strip())
+    kind = parts.netloc.lower()
+    if parts.scheme.lower() == "otpauth" and kind == "hotp":
+        raise CoreError(
+            "The otpauth URI is for HOTP (counter-based codes); a Baoling token shows TOTP only."
+        )
+    if parts.scheme.lower() != "otpauth" or kind != "totp":
+        raise CoreError("Not an otpauth URI: it must start with otpauth://totp/.")
+    params = _params(parts.query)
+    label_issuer, account = _split_label(unquote(parts.path.lstrip("/")))
+    issuer = params.get("issuer", label_issuer)
+    if label_issuer and issuer != label_issuer:
+        raise CoreError(
+            f"The otpauth URI's issuer {label_issuer!r} in the label does not match its "
+            f"issuer parameter {issuer!r}."
+        )
+    if "secret" not in params:
+        raise CoreError("The otpauth URI has no secret parameter.")
+    try:
+        secret = base32.decode(params["secret"])
+    except CoreError:
+        raise CoreError("The otpauth URI's secret is not valid base32.") from None
+    key = KeyUri(
+        secret,
+        account,
+        issuer,
+        params.get("algorithm", DEFAULT_ALGORITHM).lower(),
+        _number(params, "digits", DEFAULT_DIGITS),
+        _number(params, "period", DEFAULT_PERIOD_S),
+    )
+    try:
+        check_parameters(key.secret, key.algorithm, key.digits, key.period_s)
+    except CoreError as exc:
+        raise CoreError(f"The otpauth URI is not usable: {exc}.") from None
+    return key
+
+
+def _params(query: str) -> dict[str, str]:
+    """The parameters this format defines; each may appear once. Others are ignored."""
+    parsed = parse_qs(query, keep_blank_values=True)
+    params = {}
+    for name in _KNOWN:
+        values = parsed.get(name, [])
+        if len(values) > 1:
+            raise CoreError(f"The otpauth URI gives the {name} parameter more than once.")
+        if values:
+            params[name] = values[0]
+    return params
+
+
+def _split_label(label: str) -> tuple[str, str]:
+    """`Issuer:account` -> (issuer, account); a label without a colon is the account alone."""
+    issuer, colon, account = label.partition(":")
+    if not colon:
+        issuer, account = "", label
+    account = account.lstrip(" ")
+    if not account:
+        raise CoreError("The otpauth URI has no account name in its label.")
+    return issuer, account
+
+
+def _number(params: dict[str, str], name: str, default: int) -> int:
+    text = params.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise CoreError(f"The otpauth URI's {name} must be a whole number, not {text!r}.")
+    return int(text)
