@@ -9,6 +9,10 @@ class NoSuchPort(BaolingError):
     """Raised when the serial port named with --port does not exist."""
 
 
+class NotASerialPort(BaolingError):
+    """Raised when the path named with --port exists but is a file, a folder or another device."""
+
+
 class PortBusy(BaolingError):
     """Raised when the serial port exists but another program holds it open."""
 

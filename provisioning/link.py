@@ -7,7 +7,9 @@ with a sentence that names the port and suggests the fix; nothing above this mod
 """
 
 import errno
+import os
 import secrets
+import stat
 import time
 from types import TracebackType
 from typing import Any
@@ -17,6 +19,7 @@ import serial
 from baoling.provisioning.errors import (
     BaolingError,
     NoSuchPort,
+    NotASerialPort,
     PortBusy,
     PortDenied,
     SlotOccupied,
@@ -32,7 +35,14 @@ _READ_SLICE_S = 0.05
 
 
 def open_port(port: str) -> serial.Serial:
-    """Open `port` with DTR asserted (boards only send while it is) and exclusively."""
+    """Open `port` with DTR asserted (boards only send while it is) and exclusively.
+
+    A path that is not a character device is refused before it is opened: pyserial would open
+    a file read-write and lock it before finding out that it is no terminal.
+    """
+    kind = _path_kind(port)
+    if kind is not None:
+        raise NotASerialPort(f"{port} is {kind}, not a serial port. {_NAME_A_PORT}")
     link = serial.Serial()
     link.port = port
     link.baudrate = 115200  # ignored by USB CDC and by ptys; what USB-serial bridges expect
@@ -43,16 +53,45 @@ def open_port(port: str) -> serial.Serial:
     try:
         link.open()
     except serial.SerialException as exc:
-        raise _open_error(port, exc.errno) from None
+        raise _open_error(port, exc) from None
     return link
 
 
-def _open_error(port: str, code: int | None) -> BaolingError:
+_NAME_A_PORT = (
+    "Give the token's port, such as /dev/ttyACM0 (`baoling token list` shows the tokens it finds)."
+)
+
+
+def _path_kind(port: str) -> str | None:
+    """What `port` is when it exists and is no character device (None: try to open it)."""
+    try:
+        mode = os.stat(port).st_mode
+    except OSError:
+        return None  # missing or not searchable: opening it names the reason
+    if stat.S_ISCHR(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISBLK(mode):
+        return "a disk"
+    return "a pipe" if stat.S_ISFIFO(mode) else "a socket"
+
+
+def _open_error(port: str, exc: serial.SerialException) -> BaolingError:
+    # pyserial gives the errno of a failed open(), but wraps a failed terminal set-up (a device
+    # that is no terminal: ENOTTY) in a message whose cause holds it.
+    code = exc.errno
+    if code is None and exc.__context__ is not None and exc.__context__.args:
+        code = exc.__context__.args[0]
     if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
         return NoSuchPort(
             f"There is no serial port {port}. Is the token plugged in? "
             "`baoling token list` shows the tokens it finds."
         )
+    if code == errno.ENOTTY:
+        return NotASerialPort(f"{port} is a device, but not a serial port. {_NAME_A_PORT}")
     if code in (errno.EBUSY, errno.EAGAIN):
         return PortBusy(
             f"Serial port {port} is in use by another program (a terminal, mpremote, "
@@ -63,7 +102,8 @@ def _open_error(port: str, code: int | None) -> BaolingError:
             f"No permission to open {port}: add your user to the port's group "
             "(often `dialout`) and log in again."
         )
-    return TokenError(f"Could not open serial port {port} (error {code}).")
+    reason = os.strerror(code) if isinstance(code, int) else str(exc)
+    return TokenError(f"Could not open serial port {port}: {reason}.")
 
 
 # Device error codes with a sentence of their own; every other code uses the generic one.

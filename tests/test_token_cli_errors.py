@@ -57,6 +57,32 @@ def test_no_such_port():
     )
 
 
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: path.write_text("root:x:0:0\n"), "a file"),
+        (lambda path: path.mkdir(), "a folder"),
+        (lambda path: os.mkfifo(path), "a pipe"),
+    ],
+)
+def test_a_path_that_is_not_a_device_is_named_for_what_it_is(tmp_path, make, kind):
+    path = tmp_path / "port"
+    make(path)
+    fails_with(
+        run_baoling("token", "info", "--port", str(path)),
+        f"{path} is {kind}, not a serial port. Give the token's port, such as /dev/ttyACM0 "
+        "(`baoling token list` shows the tokens it finds).",
+    )
+
+
+def test_a_device_that_is_not_a_serial_port_says_so():
+    fails_with(
+        run_baoling("token", "info", "--port", "/dev/null"),
+        "/dev/null is a device, but not a serial port. Give the token's port, such as "
+        "/dev/ttyACM0 (`baoling token list` shows the tokens it finds).",
+    )
+
+
 def test_port_busy(provisioned):
     holder = open_port(provisioned.port)
     try:
