@@ -172,7 +172,7 @@ def serve(
     # Imported here: FastAPI and uvicorn would add about a second to every other command.
     import uvicorn
 
-    from baoling.verifier.http_api import create_app
+    from baoling.verifier.http import create_app
     from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
 
     if radius and radius_config is None:

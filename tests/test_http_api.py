@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from pskc import PSKC
 from pydantic import TypeAdapter, ValidationError
 
-from baoling.verifier import http_api
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest
-from baoling.verifier.http_api import MAX_BODY_BYTES, create_app
+from baoling.verifier.http import create_app, schemas
+from baoling.verifier.http.middleware import MAX_BODY_BYTES
 from baoling.verifier.otp import OTPError, b32decode
 from baoling.verifier.service import MAX_TEXT_CHARS, Verifier, _check_text, check_token_id
 
@@ -542,23 +542,23 @@ def service_accepts(check: Callable[[str], object], value: str) -> bool:
 TOKEN_ID_LIKE = st.text(st.sampled_from("aZ09._:@+-" + " /%é\n\x00"), max_size=130)
 
 
-@given(st.one_of(st.from_regex(http_api.TOKEN_ID_PATTERN, fullmatch=True), TOKEN_ID_LIKE))
+@given(st.one_of(st.from_regex(schemas.TOKEN_ID_PATTERN, fullmatch=True), TOKEN_ID_LIKE))
 def test_the_token_id_pattern_takes_what_check_token_id_takes(token_id):
-    assert http_accepts(http_api.TokenId, token_id) == service_accepts(check_token_id, token_id)
+    assert http_accepts(schemas.TokenId, token_id) == service_accepts(check_token_id, token_id)
 
 
 def test_the_label_pattern_takes_each_character_that_str_isprintable_takes():
     """Every code point (surrogates cannot travel in JSON), against the service's own rule."""
     for point in itertools.chain(range(0xD800), range(0xE000, sys.maxunicode + 1)):
         char = chr(point)
-        assert http_accepts(http_api.Text, char) == service_accepts(
+        assert http_accepts(schemas.Text, char) == service_accepts(
             lambda text: _check_text("label", text), char
         ), hex(point)
 
 
 @given(st.text(max_size=MAX_TEXT_CHARS + 2))
 def test_the_label_rule_takes_what_the_service_takes(text):
-    assert http_accepts(http_api.Text, text) == service_accepts(
+    assert http_accepts(schemas.Text, text) == service_accepts(
         lambda value: _check_text("label", value), text
     )
 
@@ -566,16 +566,16 @@ def test_the_label_rule_takes_what_the_service_takes(text):
 BASE32_LIKE = st.text(st.sampled_from("AZaz27 =18!\t"), max_size=40)
 
 
-@given(st.one_of(st.from_regex(http_api.SECRET_PATTERN, fullmatch=True), BASE32_LIKE))
+@given(st.one_of(st.from_regex(schemas.SECRET_PATTERN, fullmatch=True), BASE32_LIKE))
 def test_the_secret_rule_takes_what_b32decode_takes_but_tabs_and_length(secret):
     """b32decode also skips tabs and newlines, and takes any length; the schema allows spaces
     only, and at most MAX_SECRET_CHARS."""
     expected = (
         service_accepts(b32decode, secret)
         and "\t" not in secret
-        and len(secret) <= http_api.MAX_SECRET_CHARS
+        and len(secret) <= schemas.MAX_SECRET_CHARS
     )
-    assert http_accepts(http_api.Secret, secret) == expected
+    assert http_accepts(schemas.Secret, secret) == expected
 
 
 # -------------------------------------------------------------------------------- service

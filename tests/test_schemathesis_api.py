@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from baoling.verifier.http_api import create_app
+from baoling.verifier.http import create_app
 from baoling.verifier.service import Verifier
 
 # Modest, so the whole run stays well under a minute on two cores.

@@ -1,0 +1,123 @@
+"""`create_app`: the one place that lists the routes, the error handlers and the middleware."""
+
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from baoling.verifier import errors
+from baoling.verifier.http import endpoints
+from baoling.verifier.http.auth import KeyCache, require
+from baoling.verifier.http.errors import (
+    HTTPError,
+    on_http_error,
+    on_invalid_request,
+    on_starlette_error,
+    on_verifier_error,
+)
+from baoling.verifier.http.middleware import MAX_BODY_BYTES, CountRequests, LimitBody, Metrics
+from baoling.verifier.http.schemas import ErrorBody
+from baoling.verifier.service import Verifier
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route can give."""
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+# 400: unparsable JSON; 413: body over MAX_BODY_BYTES; 422: well-formed JSON that breaks a rule.
+_BODY_ERRORS = (400, 401, 403, 413, 422)
+_AUTH_ERRORS = (401, 403, 422)
+
+
+def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The HTTP API over `verifier`: every route, error handler and middleware, listed here."""
+    app = FastAPI(
+        title="Baoling verifier",
+        version="1",
+        description="Checks TOTP codes. See docs/verifier.md.",
+    )
+    app.state.verifier = verifier
+    app.state.keys = KeyCache(verifier)
+    app.state.metrics = Metrics()
+
+    route = app.add_api_route
+    validate_scope = [Depends(require("validate"))]
+    admin_scope = [Depends(require("admin"))]
+    admin: dict[str, Any] = {"dependencies": admin_scope, "tags": ["admin"]}
+    token_errors = _errors(*_AUTH_ERRORS, 404)
+    route(
+        "/v1/validate",
+        endpoints.validate,
+        methods=["POST"],
+        dependencies=validate_scope,
+        responses=_errors(*_BODY_ERRORS, 404),
+        tags=["validate"],
+    )
+    route(
+        "/v1/tokens",
+        endpoints.enrol,
+        methods=["POST"],
+        status_code=201,
+        responses=_errors(*_BODY_ERRORS, 409),
+        **admin,
+    )
+    route(
+        "/v1/tokens", endpoints.list_tokens, methods=["GET"], responses=_errors(401, 403), **admin
+    )
+    route("/v1/tokens/{token_id}", endpoints.show, methods=["GET"], responses=token_errors, **admin)
+    route(
+        "/v1/tokens/{token_id}",
+        endpoints.delete,
+        methods=["DELETE"],
+        status_code=204,
+        response_class=Response,
+        responses=token_errors,
+        **admin,
+    )
+    for action in ("disable", "enable", "unlock", "reset_drift"):
+        route(
+            f"/v1/tokens/{{token_id}}/{action.replace('_', '-')}",
+            endpoints.admin_action(action),
+            methods=["POST"],
+            responses=token_errors,
+            **admin,
+        )
+    route(
+        "/v1/tokens/{token_id}/resync",
+        endpoints.resync,
+        methods=["POST"],
+        responses=_errors(*_BODY_ERRORS, 404),
+        **admin,
+    )
+    route(
+        "/v1/pskc",
+        endpoints.import_pskc,
+        methods=["POST"],
+        status_code=201,
+        responses=_errors(*_BODY_ERRORS, 409),
+        **admin,
+    )
+    route("/v1/audit", endpoints.audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
+    route("/healthz", endpoints.healthz, methods=["GET"], tags=["service"])
+    route(
+        "/metrics",
+        endpoints.metrics,
+        methods=["GET"],
+        response_class=Response,
+        tags=["service"],
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+
+    app.add_exception_handler(HTTPError, on_http_error)
+    app.add_exception_handler(errors.VerifierError, on_verifier_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(StarletteHTTPException, on_starlette_error)
+
+    # add_middleware puts the last one outermost: the counter also sees the 413s.
+    app.add_middleware(LimitBody, max_bytes=max_body_bytes)
+    app.add_middleware(CountRequests, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,122 @@
+"""The endpoints: plain functions that call `Verifier` (app.state.verifier).
+
+Callers of `/v1/validate` learn only "accept" or "reject"; administrators see reasons through
+the admin routes. The routes, their scopes and their documented errors are listed in app.py.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from baoling.core import base32
+from baoling.verifier.engine import MALFORMED
+from baoling.verifier.http.errors import HTTPError
+from baoling.verifier.http.middleware import Metrics
+from baoling.verifier.http.schemas import (
+    AuditList,
+    EnrolRequest,
+    EnrolResult,
+    Health,
+    PSKCRequest,
+    PSKCResult,
+    ResyncRequest,
+    ResyncResult,
+    TokenList,
+    TokenPath,
+    ValidateRequest,
+    ValidateResult,
+)
+from baoling.verifier.service import Verifier
+
+MAX_AUDIT_LIMIT = 10_000
+
+
+async def get_verifier(request: Request) -> Verifier:
+    """Async so FastAPI does not hop to its thread pool for it (see auth.py)."""
+    verifier: Verifier = request.app.state.verifier
+    return verifier
+
+
+V = Annotated[Verifier, Depends(get_verifier)]
+
+
+def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
+    """Check a code a user typed: "accept" or "reject", never why.
+
+    A code of the wrong length for its token is the caller's input error, so it gets a 422
+    (it still counts as a failed attempt, as the engine decides).
+    """
+    decision = v.check(body.token, body.code)
+    if decision.reason == MALFORMED:
+        raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
+    result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
+    metrics: Metrics = request.app.state.metrics
+    metrics.validations.labels(result=result).inc()
+    return ValidateResult(result=result)
+
+
+def enrol(body: EnrolRequest, v: V) -> EnrolResult:
+    """Enrol a token; the otpauth URI comes back only for a generated secret, only now."""
+    secret = None if body.secret is None else base32.decode(body.secret)
+    uri = v.enrol(
+        body.token,
+        secret,
+        algorithm=body.algorithm,
+        digits=body.digits,
+        period_s=body.period,
+        issuer=body.issuer,
+        label=body.label,
+    )
+    return EnrolResult(token=body.token, uri=uri if secret is None else None)
+
+
+def import_pskc(body: PSKCRequest, v: V) -> PSKCResult:
+    """Import every key of a PSKC (RFC 6030) document, or none."""
+    key = None if body.key is None else bytes.fromhex(body.key)
+    return PSKCResult(tokens=v.import_pskc(body.pskc.encode(), key=key, password=body.password))
+
+
+def list_tokens(v: V) -> TokenList:
+    return TokenList(tokens=list(v.list_tokens()))
+
+
+def show(token_id: TokenPath, v: V) -> dict[str, Any]:
+    """A token's settings and state, without its secret."""
+    return v.show(token_id)
+
+
+def delete(token_id: TokenPath, v: V) -> Response:
+    v.delete(token_id)
+    return Response(status_code=204)
+
+
+def admin_action(action: str) -> Callable[[str, Verifier], dict[str, Any]]:
+    """The endpoint for `POST /v1/tokens/{id}/<action>`: Verifier.<action>, then the token."""
+
+    def endpoint(token_id: TokenPath, v: V) -> dict[str, Any]:
+        getattr(v, action)(token_id)
+        return v.show(token_id)
+
+    endpoint.__name__ = action  # FastAPI names the OpenAPI operation after the function
+    return endpoint
+
+
+def resync(token_id: TokenPath, body: ResyncRequest, v: V) -> ResyncResult:
+    """Find two consecutive codes in the wide window and move the token's offset there."""
+    return ResyncResult(resynced=v.resync(token_id, body.code1, body.code2))
+
+
+def audit(v: V, limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100) -> AuditList:
+    return AuditList(entries=list(v.audit(limit=limit)))
+
+
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+def metrics(request: Request) -> Response:
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,73 @@
+"""Error answers: every error the API gives is `{"error": <code>, "message": <sentence>}`.
+
+Messages never echo what the client sent (a code or a secret could be in it): validation errors
+name the field and the rule only. docs/verifier.md lists the codes.
+"""
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from baoling.verifier import errors
+from baoling.verifier.http.schemas import PATTERN_RULES
+
+
+class HTTPError(Exception):
+    """An error answer: HTTP status, a stable snake_case code and a sentence for people."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+# Library errors and what a client gets for them (the most specific class wins).
+LIBRARY_ERRORS: dict[type[errors.VerifierError], tuple[int, str]] = {
+    errors.UnknownToken: (404, "unknown_token"),
+    errors.TokenExists: (409, "token_exists"),
+    errors.InvalidRequest: (422, "invalid_request"),
+    errors.PSKCImportError: (422, "invalid_pskc"),
+    errors.MasterKeyError: (503, "unavailable"),
+    errors.StoreError: (503, "unavailable"),
+    errors.VerifierError: (400, "bad_request"),
+}
+
+
+def error_response(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+# Starlette calls each handler only with the exception class it was registered for, but types
+# the parameter as Exception: the handlers narrow it back.
+
+
+def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPError)
+    return error_response(exc.status, exc.error, exc.message)
+
+
+def on_verifier_error(request: Request, exc: Exception) -> JSONResponse:
+    status, error = next(answer for kind, answer in LIBRARY_ERRORS.items() if isinstance(exc, kind))
+    return error_response(status, error, str(exc))
+
+
+def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """Name the field and the rule it broke; never echo the value (it may be a code or a
+    secret): pydantic's own messages name the rule only, and a missed pattern is said in words."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+    where = ".".join(str(part) for part in first["loc"] if part not in ("body", "path", "query"))
+    rule = first["msg"]
+    if first["type"] == "string_pattern_mismatch":
+        rule = PATTERN_RULES[first["ctx"]["pattern"]]
+    message = f"{where}: {rule}" if where else rule
+    return error_response(422, "invalid_request", message)
+
+
+def on_starlette_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    names = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+    error = names.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, error, str(exc.detail))

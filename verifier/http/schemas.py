@@ -1,0 +1,157 @@
+"""Request and answer bodies of the HTTP API, and the field rules they declare.
+
+Every rule is declared once, as a pydantic constraint: FastAPI publishes it in the OpenAPI
+schema and pydantic enforces it on the request, so a client that follows the schema is never
+refused for its form. Rules the verifier itself applies are derived from the service's own (its
+token id expression, str.isprintable, MAX_TEXT_CHARS), not restated.
+"""
+
+import sys
+from typing import Annotated, Any, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from baoling.core import base32
+from baoling.core.identity import TOKEN_ID
+from baoling.core.limits import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    MAX_DIGITS,
+    MAX_PERIOD_S,
+    MIN_DIGITS,
+    MIN_PERIOD_S,
+)
+from baoling.verifier.service import MAX_TEXT_CHARS
+
+# 1024 base32 characters are 640 bytes, far past any HMAC key length worth having.
+MAX_SECRET_CHARS = 1024
+
+# The sentence a client gets when a value misses a pattern: a regular expression is no message.
+PATTERN_RULES: dict[str, str] = {}
+
+
+def _pattern(regex: str, rule: str) -> str:
+    """`regex` as a whole-value JSON Schema pattern (a schema pattern is a search, and `$` means
+    end of text in the validators that apply it), remembering `rule` to explain a miss."""
+    anchored = f"^(?:{regex})$"
+    PATTERN_RULES[anchored] = rule
+    return anchored
+
+
+def _printable_class() -> str:
+    """A character class of exactly the characters `str.isprintable` accepts (the service's
+    rule for labels), as ranges of the characters themselves, so that Python, pydantic's
+    regex engine and any JSON Schema validator read it alike, whatever their Unicode tables.
+    No range end needs escaping: the only ASCII range is " -~", which holds \\, ], ^ and -."""
+    ranges: list[list[int]] = []
+    for point in range(sys.maxunicode + 1):
+        if not chr(point).isprintable():
+            continue
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1][1] = point
+        else:
+            ranges.append([point, point])
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+def _base32() -> str:
+    """Exactly what baoling.core.base32 reads: base32 characters in any case with separators
+    (space, hyphen) anywhere, `=` padding at the end, and a count of characters whose bits end
+    on a whole byte (2, 4, 5, 7 or 8 in the last group of 8). The hyphen goes last in the class,
+    where it stands for itself."""
+    sep = f"[{base32.SEPARATORS.replace('-', '')}-]"
+    char = f"(?:[A-Za-z2-7]{sep}*)"
+    return f"{sep}*(?:{char}{{8}})*(?:{char}{{2}}|{char}{{4,5}}|{char}{{7,8}})(?:={sep}*)*"
+
+
+TOKEN_ID_PATTERN = _pattern(
+    TOKEN_ID.pattern,
+    "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit",
+)
+CODE_PATTERN = _pattern(
+    f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}", f"must be {MIN_DIGITS} to {MAX_DIGITS} digits"
+)
+SECRET_PATTERN = _pattern(
+    _base32(),
+    "must be base32 (A-Z and 2-7, any case, spaces and hyphens allowed, = padding only at "
+    "the end) of a length that ends on a whole byte",
+)
+HEX_PATTERN = _pattern("(?:[0-9A-Fa-f]{2})+", "must be hex, two digits per byte")
+PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text")
+
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+TokenId = Annotated[str, Field(pattern=TOKEN_ID_PATTERN)]
+TokenPath = Annotated[str, Path(pattern=TOKEN_ID_PATTERN)]
+Text = Annotated[str, Field(pattern=PRINTABLE_PATTERN, max_length=MAX_TEXT_CHARS)]
+Secret = Annotated[str, Field(pattern=SECRET_PATTERN, max_length=MAX_SECRET_CHARS)]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValidateRequest(Strict):
+    token: TokenId
+    code: Code
+
+
+class ValidateResult(BaseModel):
+    result: Literal["accept", "reject"]
+
+
+class EnrolRequest(Strict):
+    token: TokenId
+    secret: Secret | None = Field(default=None, description="base32; omit to have one generated")
+    algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM  # type: ignore[valid-type]
+    digits: int = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS)
+    period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S)
+    issuer: Text = ""
+    label: Text = ""
+
+
+class EnrolResult(BaseModel):
+    token: str
+    uri: str | None = Field(
+        default=None, description="otpauth URI, only when the secret was generated; shown once"
+    )
+
+
+class PSKCRequest(Strict):
+    pskc: str = Field(min_length=1, description="the PSKC XML document")
+    key: str | None = Field(default=None, pattern=HEX_PATTERN, description="pre-shared key, hex")
+    password: str | None = None
+
+
+class PSKCResult(BaseModel):
+    tokens: list[str]
+
+
+class ResyncRequest(Strict):
+    code1: Code
+    code2: Code
+
+
+class ResyncResult(BaseModel):
+    resynced: bool
+
+
+class TokenList(BaseModel):
+    tokens: list[dict[str, Any]]
+
+
+class AuditList(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
