@@ -32,7 +32,7 @@ from typing import Any
 from baoling.host_tools import sim_control
 from baoling.host_tools.micropython import find_micropython
 from baoling.provisioning.errors import FlashError
-from baoling.provisioning.flash import compile_module
+from baoling.provisioning.flash import compile_module, firmware_modules
 
 
 def _firmware_dir() -> Path:
@@ -82,7 +82,8 @@ def _die_with(launcher_pid: int) -> None:
 def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool = False) -> bool:
     """Make state_dir a freshly flashed sim device unless it already is one; True if flashed.
 
-    Copies firmware_dir/*.py to the device root and firmware_dir/boards/sim.py as board.py.
+    Copies the firmware's modules to the device root and firmware_dir/boards/sim.py as
+    board.py.
     compiled=True deploys every module but main.py as .mpy from mpy-cross instead, as
     `baoling token flash` does for boards: no compiler run, so far less heap at import.
     """
@@ -91,7 +92,7 @@ def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool 
     if sim.is_dir():
         return False
     state_dir.mkdir(parents=True, exist_ok=True)
-    modules = {source.stem: source for source in sorted(Path(firmware_dir).glob("*.py"))}
+    modules = {source.stem: source for source in firmware_modules(Path(firmware_dir))}
     modules["board"] = Path(firmware_dir) / "boards" / "sim.py"
     for name, source in modules.items():
         if compiled and name != "main":

@@ -29,6 +29,7 @@ from baoling.provisioning.token import Token
 # Board name -> mpy-cross -march (None: the host's own, for the unix port the sim runs on).
 BOARDS: dict[str, str | None] = {"pico": "armv6m", "esp32": "xtensawin", "sim": None}
 ENTRY = "main.py"
+MANIFEST = "manifest.py"  # the frozen build's list of modules (docs/hardware.md), not a module
 REBOOT_TIMEOUT_S = 20.0
 PROBE_TIMEOUT_S = 1.0
 MPREMOTE_TIMEOUT_S = 300.0
@@ -71,6 +72,12 @@ def compile_module(source: Path, target: Path, march: str | None = None) -> None
     _run(command, f"mpy-cross could not compile {source.name}")
 
 
+def firmware_modules(firmware_dir: Path) -> list[Path]:
+    """The firmware's module files, main.py among them: every *.py of the folder but the
+    manifest, which MicroPython's build tools read and no board imports."""
+    return [source for source in sorted(firmware_dir.glob("*.py")) if source.name != MANIFEST]
+
+
 def compile_firmware(firmware_dir: Path, board: str, out_dir: Path) -> list[Path]:
     """Every firmware module as .mpy for `board`, plus main.py and board.py as source."""
     if board not in BOARDS:
@@ -80,7 +87,7 @@ def compile_firmware(firmware_dir: Path, board: str, out_dir: Path) -> list[Path
         raise FlashError(f"No board description {board_file}.")
     march = BOARDS[board]
     files = []
-    for source in sorted(firmware_dir.glob("*.py")):
+    for source in firmware_modules(firmware_dir):
         if source.name == ENTRY:
             continue
         target = out_dir / (source.stem + ".mpy")
