@@ -22,7 +22,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from baoling.host_tools.verifier_cmds import ServerProcess  # noqa: E402
+from baoling.host_tools.verifier_process import ServerProcess  # noqa: E402
 from baoling.verifier.service import Verifier  # noqa: E402
 
 TARGET_RATIO = 0.60

@@ -17,7 +17,7 @@ import httpx
 from baoling.host_tools.sim_control import SCREEN_PBM, control_dir
 from baoling.host_tools.simulator import Simulator
 from baoling.host_tools.terminal_screen import screen_to_text
-from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.host_tools.verifier_process import ServerProcess
 from baoling.provisioning.enrol import VerifierClient
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.link import Link

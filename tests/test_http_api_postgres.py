@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from test_http_api import wrong_code
 
-from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -10,7 +10,7 @@ import httpx
 import pyotp
 import pytest
 
-from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier.service import Verifier
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from provisioning_sim import StoresAnotherSecret, baoling, run_baoling, sim_token
 
-from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.host_tools.verifier_process import ServerProcess
 from baoling.provisioning.enrol import VerifierClient
 from baoling.provisioning.errors import ProveMismatch
 from baoling.provisioning.keystore import KeyStore

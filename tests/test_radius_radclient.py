@@ -14,7 +14,7 @@ from pyrad import packet
 from pyrad.dictionary import Dictionary
 from test_http_api import wrong_code
 
-from baoling.host_tools.verifier_cmds import ServerProcess
+from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier.radius import (
     DICTIONARY_PATH,
     RadiusConfigError,
