@@ -5,67 +5,64 @@ secret, a PSKC key or password, a RADIUS PIN) are read from stdin when it is pip
 prompted for without echo; they are never taken from the command line.
 """
 
+import json
+import logging
+import socket
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from baoling.core import base32
-from baoling.core.errors import CoreError
-from baoling.core.limits import (
+from baoling.host_tools.options import emit, force_option, json_option
+from baoling.verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
+    DEFAULT_LOCKOUT_TZ,
     DEFAULT_PERIOD_S,
-    MAX_DIGITS,
-    MAX_PERIOD_S,
-    MIN_DIGITS,
-    MIN_PERIOD_S,
+    DEFAULT_WINDOW_STEPS,
+    LOCKOUT_AFTER_FAILS,
 )
-from baoling.host_tools import verifier_text
-from baoling.host_tools.options import emit, force_option, json_option
+from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest
-from baoling.verifier.options import (
-    SERVE_NAMES,
-    STORE_NAMES,
-    config_option,
-    from_command_line,
-    setting_options,
-)
+from baoling.verifier.otp import OTPError, b32decode
 from baoling.verifier.service import Verifier
-from baoling.verifier.settings import Settings
+
+DEFAULT_HTTP_PORT = 8080
 
 
 @click.group()
-@config_option
-@setting_options(STORE_NAMES)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the SQLite file and master.key [env BAOLING_DATA_DIR; "
+    "default ~/.local/share/baoling].",
+)
+@click.option(
+    "--store-url",
+    default=None,
+    metavar="URL",
+    help="PostgreSQL URL (postgresql+psycopg://...) shared by several nodes "
+    "[env BAOLING_STORE_URL].",
+)
 @click.pass_context
-def verifier(ctx: click.Context, config: Path | None, **flags: Any) -> None:
+def verifier(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> None:
     """Run and administer the verifier service.
 
-    With no options the data lives in a SQLite file in ~/.local/share/baoling. Every setting
-    can also come from a BAOLING_ variable or a TOML file (docs/configuration.md).
+    With no options the data lives in a SQLite file in ~/.local/share/baoling.
     """
-    ctx.obj = {"config": config, "flags": flags}
+    ctx.obj = {"data_dir": data_dir, "store_url": store_url}
 
 
-def command_settings(ctx: click.Context, **flags: Any) -> Settings:
-    """The settings of this command line: the group's flags and these over the environment
-    and the file (verifier/settings.py)."""
-    return from_command_line({**ctx.obj["flags"], **flags}, ctx.obj["config"])
-
-
-def open_verifier(ctx: click.Context) -> Verifier:
-    """The Verifier the settings name; closed when the command ends."""
-    settings = command_settings(ctx)
-    v = Verifier(
-        settings.store_url,
-        data_dir=settings.data_dir,
-        master_key_file=settings.master_key_file,
-        policy=settings.policy(),
-    )
+def open_verifier(ctx: click.Context, policy: Policy | None = None) -> Verifier:
+    """The Verifier the group's options name; closed when the command ends."""
+    v = Verifier(ctx.obj["store_url"], data_dir=ctx.obj["data_dir"], policy=policy)
     ctx.call_on_close(v.close)
     return v
 
@@ -77,64 +74,151 @@ def read_secret(what: str) -> str:
     return click.prompt(what, hide_input=True, err=True)
 
 
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 # ------------------------------------------------------------------------------- serving
 
 
 @verifier.command()
-@setting_options(SERVE_NAMES)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for HTTP.")
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_HTTP_PORT,
+    show_default=True,
+    help="TCP port for HTTP; 0 picks a free one.",
+)
+@click.option("--radius", is_flag=True, help="Also answer RADIUS Access-Requests (UDP).")
+@click.option(
+    "--radius-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BAOLING_RADIUS_CONFIG",
+    help="RADIUS clients and users (TOML) [env BAOLING_RADIUS_CONFIG].",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(0),
+    default=DEFAULT_WINDOW_STEPS,
+    show_default=True,
+    envvar="BAOLING_WINDOW_STEPS",
+    help="Time steps accepted either side of the token's predicted step "
+    "[env BAOLING_WINDOW_STEPS].",
+)
+@click.option(
+    "--lockout-after",
+    type=click.IntRange(1),
+    default=LOCKOUT_AFTER_FAILS,
+    show_default=True,
+    envvar="BAOLING_LOCKOUT_AFTER",
+    help="Consecutive failures that lock a token [env BAOLING_LOCKOUT_AFTER].",
+)
+@click.option(
+    "--lockout-for",
+    type=click.IntRange(1),
+    default=None,
+    metavar="SECONDS",
+    envvar="BAOLING_LOCKOUT_SECONDS",
+    help="How long a lock lasts; default: until midnight in --lockout-tz "
+    "[env BAOLING_LOCKOUT_SECONDS].",
+)
+@click.option(
+    "--lockout-tz",
+    default=DEFAULT_LOCKOUT_TZ,
+    show_default=True,
+    envvar="BAOLING_LOCKOUT_TZ",
+    help="IANA time zone whose midnight ends a lock [env BAOLING_LOCKOUT_TZ].",
+)
+@click.option(
+    "--no-drift-learning",
+    is_flag=True,
+    help="Keep each token's clock offset where enrolment or resync put it.",
+)
 @click.pass_context
-def serve(ctx: click.Context, **flags: Any) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    http_port: int,
+    radius: bool,
+    radius_config: Path | None,
+    window: int,
+    lockout_after: int,
+    lockout_for: int | None,
+    lockout_tz: str,
+    no_drift_learning: bool,
+) -> None:
     """Serve the HTTP API (and RADIUS with --radius).
 
-    Runs until Ctrl-C or SIGTERM. `python -m baoling.verifier` is the same server.
+    Runs until Ctrl-C or SIGTERM.
 
     Prints the addresses it listens on to stderr. Requests are logged as one line each
     (method, route, status, time): never a code, a secret or a query string. Nodes that
-    share a database should be started with the same window and lockout settings. A
-    PostgreSQL database on an older schema is refused until `baoling verifier migrate`.
+    share a database should be started with the same window and lockout options.
 
     \b
     Examples:
       baoling verifier serve
       baoling verifier --data-dir /var/lib/baoling serve --host 0.0.0.0 --http-port 8080
       baoling verifier --store-url postgresql+psycopg://baoling@db/baoling serve
-      baoling verifier --config /etc/baoling/verifier.toml serve
       baoling verifier serve --radius --radius-config /etc/baoling/radius.toml
       baoling verifier serve --lockout-after 5 --lockout-for 900
     """
-    from baoling.verifier.server import serve as run_server
+    # Imported here: FastAPI and uvicorn would add about a second to every other command.
+    import uvicorn
 
-    run_server(command_settings(ctx, **flags))
+    from baoling.verifier.http import create_app
+    from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
+
+    if radius and radius_config is None:
+        raise RadiusConfigError("--radius needs --radius-config FILE (docs/verifier.md, RADIUS)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    policy = Policy(
+        window_steps=window,
+        lockout_after_fails=lockout_after,
+        lockout_seconds=lockout_for,
+        lockout_tz=lockout_tz,
+        drift_learning=not no_drift_learning,
+    )
+    v = open_verifier(ctx, policy)
+    if radius:
+        config = load_config(radius_config)
+        radius_server = RadiusServer(v, config)  # a taken port is a RadiusConfigError
+        threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
+        click.echo(f"RADIUS on udp {config.host}:{radius_server.port}", err=True)
+    with _listening("tcp", host, http_port):
+        sock = listen_tcp(host, http_port)
+    # Printed last: once this line is out, both listeners are bound (ServerProcess waits for it).
+    click.echo(f"HTTP on http://{host}:{sock.getsockname()[1]}", err=True)
+    config = uvicorn.Config(create_app(v), access_log=False, log_config=None)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
-@verifier.command()
-@json_option
-@click.pass_context
-def migrate(ctx: click.Context, as_json: bool) -> None:
-    """Upgrade the database's schema to this Baoling's version.
-
-    Back up the database first: an upgrade cannot be undone (docs/operations.md). Nodes
-    running an older Baoling refuse the upgraded schema.
-
-    \b
-    Examples:
-      baoling verifier migrate
-      baoling verifier --store-url postgresql+psycopg://baoling@db/baoling migrate --json
-    """
-    from baoling.verifier.store import SCHEMA_VERSION, Store
-
-    db = Store(command_settings(ctx).url)
+@contextmanager
+def _listening(protocol: str, host: str, port: int) -> Iterator[None]:
+    """Turn a failure to bind (port taken, address not ours) into a one-line error."""
     try:
-        found = db.migrate()
-    finally:
-        db.close()
-    if found == SCHEMA_VERSION:
-        text = f"The database schema is at version {SCHEMA_VERSION} already."
-    elif found == 0:
-        text = f"Created the database schema at version {SCHEMA_VERSION}."
-    else:
-        text = f"Upgraded the database schema from version {found} to {SCHEMA_VERSION}."
-    emit(as_json, {"from": found, "to": SCHEMA_VERSION}, text)
+        yield
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {protocol} {host}:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+def listen_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket made with protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY
+    only on such sockets' connections, and without it every keep-alive answer waits ~40 ms
+    for a delayed ACK (Nagle)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(socket.SOMAXCONN)
+    return sock
 
 
 # -------------------------------------------------------------------------------- tokens
@@ -151,15 +235,10 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM, show_default=True
 )
-@click.option(
-    "--digits",
-    type=click.IntRange(MIN_DIGITS, MAX_DIGITS),
-    default=DEFAULT_DIGITS,
-    show_default=True,
-)
+@click.option("--digits", type=click.IntRange(6, 8), default=DEFAULT_DIGITS, show_default=True)
 @click.option(
     "--period",
-    type=click.IntRange(MIN_PERIOD_S, MAX_PERIOD_S),
+    type=click.IntRange(10, 300),
     default=DEFAULT_PERIOD_S,
     show_default=True,
     help="Seconds per code.",
@@ -189,8 +268,8 @@ def enrol(
     secret = None
     if given:
         try:
-            secret = base32.decode(read_secret("Base32 secret"))
-        except CoreError as exc:
+            secret = b32decode(read_secret("Base32 secret"))
+        except OTPError as exc:
             raise InvalidRequest(str(exc)) from None
     uri = open_verifier(ctx).enrol(
         token_id,
@@ -256,7 +335,20 @@ def list_tokens(ctx: click.Context, as_json: bool) -> None:
       baoling verifier list --json
     """
     tokens = open_verifier(ctx).list_tokens()
-    emit(as_json, tokens, verifier_text.token_list(tokens))
+    lines = [f"{'TOKEN':<24} {'ALG':<6} DIGITS PERIOD STATE"]
+    lines += [
+        f"{t['token']:<24} {t['algorithm']:<6} {t['digits']:<6} {t['period']:<6} {_state(t)}"
+        for t in tokens
+    ]
+    emit(as_json, tokens, "\n".join(lines))
+
+
+def _state(info: dict) -> str:
+    if not info["enabled"]:
+        return "disabled"
+    if info["locked_until"] is not None:
+        return f"locked until {_when(info['locked_until'])}"
+    return f"ok ({info['fail_count']} failures)" if info["fail_count"] else "ok"
 
 
 @verifier.command()
@@ -271,7 +363,8 @@ def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
       baoling verifier show alice
     """
     info = open_verifier(ctx).show(token_id)
-    emit(as_json, info, verifier_text.token_fields(info))
+    text = "\n".join(f"{name}: {value}" for name, value in info.items())
+    emit(as_json, info, text)
 
 
 def _admin_command(action: str, summary: str, done: str) -> None:
@@ -356,7 +449,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     rows = open_verifier(ctx).audit(limit=limit)
-    emit(as_json, rows, verifier_text.audit_rows(rows))
+    emit(as_json, rows, "\n".join(json.dumps(row, sort_keys=True) for row in rows))
 
 
 @audit.command()
