@@ -10,6 +10,7 @@ need_debs=()
 command -v oathtool >/dev/null 2>&1 || need_debs+=(oathtool)
 command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
 command -v curl >/dev/null 2>&1 || need_debs+=(curl)  # docs/verifier.md's HTTP example
+command -v systemd-analyze >/dev/null 2>&1 || need_debs+=(systemd)  # tests/test_deploy.py
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
 if [ ${#need_debs[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${need_debs[*]}" >&2
