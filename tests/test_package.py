@@ -3,7 +3,7 @@
 One module fixture extracts `git archive HEAD` outside the checkout, builds an sdist and, from
 that sdist, a wheel (`python -m build`), and installs the wheel into a fresh venv. The commands
 then run from a folder outside the checkout with no PYTHONPATH, so they can only use what the
-wheel installed. Slow (about half a minute): `pytest -m package` runs these tests alone.
+wheel installed. Slow (about a minute): `pytest -m package` runs these tests alone.
 """
 
 import io
