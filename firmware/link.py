@@ -1,6 +1,6 @@
 # The serial link: bytes from MicroPython's stdin are cut into bounded lines, answers go to
-# stdout. USB CDC on boards, a pseudo-terminal on the sim board. Reading follows field-notes.md:
-# poll stdin, then read one byte at a time (a plain read() can block even after poll says ready).
+# stdout. USB CDC on boards, a pseudo-terminal on the sim board. Reading polls stdin,
+# then reads one byte at a time (a plain read() can block even after poll says ready).
 import sys
 import time
 

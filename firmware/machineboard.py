@@ -1,4 +1,5 @@
-# What the real boards (Pico, ESP32) share behind the board interface of contracts.md §4:
+# What the real boards (Pico, ESP32) share behind the board interface (name, unique_id(),
+# now_ms(), set_now_ms(), rtc, button, display, publish(); boards/sim.py is the other one):
 # an SSD1306 OLED and an optional DS3231 on one I2C bus, one push button to ground, the
 # port's own RTC as the running clock, and the flash root as the store's folder. A board
 # description (boards/pico.py, boards/esp32.py) only names its pins.

@@ -3,7 +3,7 @@
 # SHA-1, SHA-256 and SHA-512 all cut the message into blocks, pad it with 0x80, zeros and the
 # big-endian bit length, and output their state words big-endian; only the block size, the
 # length field and the compression function differ. The fallbacks are used only where the
-# port's hashlib lacks an algorithm (field-notes.md: the unix port has no SHA-512, some rp2
+# port's hashlib lacks an algorithm (the unix port has no SHA-512, some rp2
 # builds no SHA-1), so they favour small code over speed.
 
 

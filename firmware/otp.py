@@ -1,8 +1,8 @@
 # HOTP (RFC 4226) and TOTP (RFC 6238) for the token, with HMAC (RFC 2104) written over hashlib.
 #
 # MicroPython has no hmac module (micropython-lib's defaults to MD5), and ports differ in which
-# hashes their hashlib has (field-notes.md), so each algorithm is taken from hashlib when it is
-# there and from the pure-Python fallbacks (sha1.py, sha2.py) when not.
+# hashes their hashlib has (the unix port lacks SHA-512), so each algorithm is taken from
+# hashlib when it is there and from the pure-Python fallbacks (sha1.py, sha2.py) when not.
 # Pure logic: no clock, no hardware; the caller passes the time.
 import hashlib
 import time

@@ -107,7 +107,7 @@ def flash(state_dir: Path, firmware_dir: Path = FIRMWARE_DIR, *, compiled: bool 
 
 
 class Simulator:
-    """A simulated token; use as a context manager (contracts.md §5)."""
+    """A simulated token; use as a context manager (docs/simulator.md, "From Python")."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Enrolling a token's profile into a Baoling verifier over its HTTP API (contracts.md §10).
+"""Enrolling a token's profile into a Baoling verifier over its HTTP API (docs/verifier.md).
 
 HTTP only: provisioning never imports the verifier. `check` runs before the token is touched
 (is the verifier there, does it take the API key, is the token id free?), so the common

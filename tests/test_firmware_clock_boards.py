@@ -2,9 +2,10 @@
 
 No Pico or ESP32 exists here, so `machine` and micropython-lib's `ssd1306` are replaced by
 stand-ins that record how the board uses them (the firmware's own ds3231 driver is real).
-Sources of truth: the pin tables of docs/hardware.md and contracts.md §4 (button value() is 1
-while pressed; now_ms is UTC ms since 1970; machine.RTC.datetime takes
-(year, month, day, weekday 0=Monday, hour, minute, second, subsecond)).
+Sources of truth: the pin tables of docs/hardware.md and the board interface of
+firmware/machineboard.py (button value() is 1 while pressed; now_ms is UTC ms since 1970;
+machine.RTC.datetime takes (year, month, day, weekday 0=Monday, hour, minute, second,
+subsecond)).
 """
 
 import datetime

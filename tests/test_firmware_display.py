@@ -25,7 +25,7 @@ SEVEN_SEGMENT = {
     "6": "acdefg", "7": "abc", "8": "abcdefg", "9": "abcdfg",
 }  # fmt: skip
 
-# kind: phrases the screen must show (issue 4 and design.md wording)
+# kind: phrases the screen must show (issue 4's wording)
 STATUS_PHRASES = {
     "hello": ["BAOLING"],
     "no_secret": ["NO SECRET"],

@@ -25,7 +25,7 @@ print("sha1" in sys.modules, "sha2" in sys.modules)
 
 
 def test_fallback_modules_load_only_when_an_algorithm_needs_them() -> None:
-    # the unix port has SHA-1 and SHA-256 but no SHA-512 (field-notes.md)
+    # the unix port has SHA-1 and SHA-256 but no SHA-512
     assert run_micropython(_LAZY).split() == ["False", "False"] * 2 + ["False", "True"]
 
 

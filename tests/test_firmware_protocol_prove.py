@@ -1,9 +1,10 @@
 """`profile.prove` is never an oracle for codes (docs/protocol.md "profile.prove").
 
-Source of truth: field-notes.md's lesson that an HMAC over a host-chosen 8-byte message is a
-future-code oracle, and RFC 4226 section 5.3 (an HOTP/TOTP value is the truncated HMAC of the
-8-byte big-endian counter). The prove answers for challenges built from the counters of the
-next 10,000 time steps are compared with those counters' HMACs and with the codes themselves.
+Source of truth: an HMAC over a host-chosen 8-byte message is a future-code oracle (a known
+failure of other tokens' "prove you hold the key" commands), and RFC 4226 section 5.3 (an
+HOTP/TOTP value is the truncated HMAC of the 8-byte big-endian counter). The prove answers for
+challenges built from the counters of the next 10,000 time steps are compared with those
+counters' HMACs and with the codes themselves.
 """
 
 import hashlib

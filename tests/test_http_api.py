@@ -1,4 +1,4 @@
-"""The HTTP API (contracts.md section 10), one behaviour per test, codes computed by pyotp."""
+"""The HTTP API (docs/verifier.md), one behaviour per test, codes computed by pyotp."""
 
 import base64
 import functools

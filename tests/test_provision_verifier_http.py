@@ -1,4 +1,4 @@
-"""Provisioning enrols into a real `baoling verifier serve` over HTTP (contracts.md §10): the code
+"""Provisioning enrols into a real `baoling verifier serve` over HTTP (docs/verifier.md): the code
 on the simulator's screen is then accepted by the verifier; mistakes fail before the token
 changes; a failed prove enrols nothing."""
 

@@ -1,4 +1,4 @@
-"""The simulator launcher (contracts.md §5) under real MicroPython, through real ptys.
+"""The simulator launcher (docs/simulator.md) under real MicroPython, through real ptys.
 
 The firmware here is tests/sim_echo/main.py, a stand-in that reports what the sim board sees,
 so these tests pin the launcher and the sim board, not the token logic.

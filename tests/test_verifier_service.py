@@ -1,5 +1,5 @@
-"""The Python API (contracts.md section 9) on both stores: enrolment, replay, lockout and resync
-through the store, admin operations, API keys. Codes come from pyotp, the reference."""
+"""The Python API (docs/verifier.md, "Python API") on both stores: enrolment, replay, lockout and
+resync through the store, admin operations, API keys. Codes come from pyotp, the reference."""
 
 import base64
 import hashlib

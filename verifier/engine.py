@@ -1,4 +1,4 @@
-"""The verifier's decisions (contracts.md section 8): pure, with `now` as an argument.
+"""The verifier's decisions (docs/engine.md): pure, with `now` as an argument.
 
 `check`, `resync` and `wrong_pin` take a token's state and return a Decision: accepted or
 not, why, the step matched, and the state to store after it. They do no I/O and read no clock,
