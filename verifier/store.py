@@ -348,3 +348,18 @@ def count_failure(
     if row is None:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
     return row.fail_count, row.locked_until
+
+
+def insert_api_key(
+    conn: Connection, key_id: str, name: str, key_hash: str, scopes: list[str], created: float
+) -> None:
+    conn.execute(
+        api_keys.insert().values(
+            id=key_id, name=name, key_hash=key_hash, scopes=",".join(scopes), created=created
+        )
+    )
+
+
+def get_api_key(conn: Connection, key_id: str) -> Row | None:
+    """The API key's row (its hash and scopes), or None."""
+    return conn.execute(api_keys.select().where(api_keys.c.id == key_id)).first()

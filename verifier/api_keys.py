@@ -1,0 +1,55 @@
+"""API keys for the HTTP API: made once and shown once, stored as a SHA-256, checked by scope."""
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Sequence
+
+from baoling.verifier import audit as audit_log
+from baoling.verifier import store
+from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.inputs import check_text
+
+API_KEY_SCOPES = ("validate", "admin")
+# bl_<key id: 16 hex>_<256 random bits, URL-safe base64>: the id finds the row, the rest is secret.
+_API_KEY = re.compile(r"bl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeys:
+    """The API keys of one store."""
+
+    def __init__(self, db: store.Store) -> None:
+        self._store = db
+
+    def create(self, name: str, scopes: Sequence[str]) -> str:
+        """A new API key (shown once; only its SHA-256 is stored)."""
+        check_text("name", name)
+        chosen = sorted(set(scopes))
+        if not chosen or any(scope not in API_KEY_SCOPES for scope in chosen):
+            raise InvalidRequest(f"scopes must be some of {', '.join(API_KEY_SCOPES)}")
+        key_id = secrets.token_hex(8)
+        key = f"bl_{key_id}_{secrets.token_urlsafe(32)}"
+        now = time.time()
+        with self._store.write() as conn:
+            store.insert_api_key(conn, key_id, name, _digest(key), chosen, now)
+            audit_log.append(
+                conn, "api_key_create", None, now, key_id=key_id, name=name, scopes=chosen
+            )
+        return key
+
+    def check(self, key: str, scope: str) -> bool:
+        """True when `key` is a stored API key that has `scope`."""
+        match = _API_KEY.fullmatch(key) if isinstance(key, str) else None
+        if match is None:
+            return False
+        with self._store.read() as conn:
+            row = store.get_api_key(conn, match.group(1))
+        if row is None:
+            return False
+        return hmac.compare_digest(_digest(key), row.key_hash) and scope in row.scopes.split(",")

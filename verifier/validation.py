@@ -1,0 +1,134 @@
+"""Checking codes: validate, resync and a wrong static PIN. Each is one write transaction:
+read the token, let the engine decide (verifier/engine.py, pure), apply the decision with the
+store's atomic updates and append the audit row, then commit, so the state and its audit row
+land together or not at all."""
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Connection, Row
+
+from baoling.verifier import audit as audit_log
+from baoling.verifier import store
+from baoling.verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
+from baoling.verifier.engine import check as engine_check
+from baoling.verifier.engine import resync as engine_resync
+from baoling.verifier.engine import wrong_pin as engine_wrong_pin
+from baoling.verifier.master_key import CurrentKey
+from baoling.verifier.otp import TOTP
+
+# Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
+MAX_CACHED_TOKENS = 10_000
+
+
+def _state(row: Row[Any]) -> TokenState:
+    return TokenState(
+        last_step=row.last_step,
+        fail_count=row.fail_count,
+        locked_until=row.locked_until,
+        enabled=row.enabled,
+        drift=Drift.from_json(row.drift),
+    )
+
+
+class Validation:
+    """Code checks against one store, under one lockout policy."""
+
+    def __init__(self, db: store.Store, key: CurrentKey, policy: Policy) -> None:
+        self._store, self._key, self.policy = db, key, policy
+        self._otps: dict[tuple[object, ...], TOTP] = {}
+
+    def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
+        """The engine's decision for `code`, applied to the store, with its reason."""
+        return self._decide(
+            "validate",
+            token_id,
+            now,
+            lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
+        )
+
+    def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
+        """Find two consecutive codes in the wide window and move the token's offset there."""
+        decision = self._decide(
+            "resync",
+            token_id,
+            now,
+            lambda otp, state, t: engine_resync(otp, state, code1, code2, t, self.policy),
+        )
+        return decision.accepted
+
+    def wrong_pin(self, token_id: str, now: float | None = None) -> Decision:
+        """Count a wrong or missing static PIN as one failed attempt, audited with reason
+        "wrong_pin"."""
+        return self._decide(
+            "validate", token_id, now, lambda otp, state, t: engine_wrong_pin(state, t, self.policy)
+        )
+
+    def _decide(
+        self,
+        action: str,
+        token_id: str,
+        now: float | None,
+        decide: Callable[[TOTP, TokenState, float], Decision],
+    ) -> Decision:
+        """Run `decide` on the token's current state inside one write transaction, apply
+        its decision atomically and audit it."""
+        now = time.time() if now is None else now
+        with self._store.write(durable=action != "validate") as conn:
+            row = store.get_token(conn, token_id)
+            state = _state(row)
+            decision = decide(self._otp(conn, row), state, now)
+            if decision.accepted:
+                assert decision.step is not None  # an accepted decision names its step
+                if not store.accept_step(
+                    conn, token_id, decision.step, decision.state.drift.to_json(), now
+                ):
+                    decision = Decision(False, REPLAY, decision.step, state)
+            elif decision.state.fail_count > state.fail_count:
+                decision = self._count_failure(conn, token_id, state, decision, now)
+            audit_log.append(
+                conn,
+                action,
+                token_id,
+                now,
+                result="accept" if decision.accepted else "reject",
+                reason=decision.reason,
+            )
+        return decision
+
+    def _count_failure(
+        self, conn: Connection, token_id: str, state: TokenState, decision: Decision, now: float
+    ) -> Decision:
+        """Apply the engine's failure with the atomic SQL increment; audit a new lock."""
+        fail_count, locked_until = store.count_failure(
+            conn, token_id, now, self.policy.lockout_after_fails, self.policy.lock_end(now)
+        )
+        if locked_until is not None and locked_until > now and not state.locked(now):
+            audit_log.append(
+                conn, "lock", token_id, now, fail_count=fail_count, locked_until=locked_until
+            )
+        return dataclasses.replace(
+            decision,
+            state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),
+        )
+
+    def _otp(self, conn: Connection, row: Row[Any]) -> TOTP:
+        """The token's TOTP, kept while its sealed secret is unchanged: decrypting and
+        precomputing the HMAC states again for every check would cost more than the check
+        (docs/performance.md). The key is the sealed bytes, so a rotation or a new secret
+        never meets a stale entry."""
+        cache_key = (row.id, row.secret, row.algorithm, row.digits, row.period_s)
+        otp = self._otps.get(cache_key)
+        if otp is None:
+            if len(self._otps) >= MAX_CACHED_TOKENS:
+                self._otps.clear()
+            otp = TOTP(
+                self._key.open(conn, row),
+                algorithm=row.algorithm,
+                digits=row.digits,
+                period_s=row.period_s,
+            )
+            self._otps[cache_key] = otp
+        return otp
