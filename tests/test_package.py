@@ -58,9 +58,11 @@ class Installed:
         )
 
 
-def _check(command: list[str], timeout: float) -> None:
+def _check(command: list[str], timeout: float) -> str:
+    """Run a set-up step that must succeed; its output."""
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{command[:4]} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
 
 
 def _outside_env(venv_bin: Path, home: Path) -> dict[str, str]:
@@ -91,7 +93,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     version = tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"]
     dist = root / "dist"
     # No --sdist/--wheel: build makes the sdist, then the wheel from the unpacked sdist.
-    _check([sys.executable, "-m", "build", "--outdir", str(dist), str(source)], timeout=300)
+    built = _check([sys.executable, "-m", "build", "--outdir", str(dist), str(source)], timeout=300)
+    # build shows the backend's warnings (a deprecated license table, say) as "WARNING <text>".
+    assert re.findall(r"^WARNING .*", built, re.M) == []
     venv = root / "venv"
     _check([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=60)
     wheel = dist / f"baoling-{version}-py3-none-any.whl"
