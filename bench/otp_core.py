@@ -23,10 +23,11 @@ from collections.abc import Callable
 
 import pyotp
 
+from baoling.core import base32
 from baoling.verifier.constants import DRIFT_HISTORY_LEN
 from baoling.verifier.drift import Drift
 from baoling.verifier.engine import Policy, TokenState, check, resync
-from baoling.verifier.otp import TOTP, b32decode
+from baoling.verifier.otp import TOTP
 
 SECRET_B32 = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = 1_700_000_000.0
@@ -42,7 +43,7 @@ def wrong_code(totp: TOTP, step: int) -> str:
 
 def make_contenders() -> dict[str, Callable[[], object]]:
     """One zero-argument callable per contender, each doing one wrong-code check."""
-    key = b32decode(SECRET_B32)
+    key = base32.decode(SECRET_B32)
     core = TOTP(key)
     step = core.step_at(NOW)
     code = wrong_code(core, step)
@@ -53,7 +54,7 @@ def make_contenders() -> dict[str, Callable[[], object]]:
         return value is not None and core.find(value, range(now_step - 1, now_step + 2))
 
     def core_new_object_check() -> object:
-        totp = TOTP(b32decode(SECRET_B32))
+        totp = TOTP(base32.decode(SECRET_B32))
         value = totp.parse(code)
         now_step = totp.step_at(NOW)
         return value is not None and totp.find(value, range(now_step - 1, now_step + 2))
@@ -96,7 +97,7 @@ def checks_per_second(run: Callable[[], object], count: int = CHECKS_PER_ROUND) 
 
 def engine_costs() -> dict[str, tuple[Callable[[], object], int]]:
     """The engine's operations, each with the number of calls per round."""
-    core = TOTP(b32decode(SECRET_B32))
+    core = TOTP(base32.decode(SECRET_B32))
     step = core.step_at(NOW)
     code = wrong_code(core, step)
     right = core.code_at_step(step)

@@ -23,6 +23,9 @@ DEFAULT_PERIOD_S = 30
 # hashes the key down anyway.
 MIN_SECRET_BYTES = 10
 MAX_SECRET_BYTES = 64
+# A secret made here is as long as the HMAC's output (RFC 4226 section 4, RFC 6238 section 5.1),
+# so the key is never the weak part.
+GENERATED_SECRET_BYTES = {"sha1": 20, "sha256": 32, "sha512": 64}
 
 
 def _b32_chars(size_bytes: int) -> int:
@@ -71,8 +74,8 @@ def check_secret(secret: bytes) -> bytes:
 
 
 def check_parameters(secret: bytes, algorithm: str, digits: int, period_s: int) -> None:
-    """All four checks, in the order a message is most useful: the secret first."""
-    check_secret(secret)
+    """All four checks; the first broken rule is the one reported."""
     check_algorithm(algorithm)
     check_digits(digits)
     check_period(period_s)
+    check_secret(secret)

@@ -95,7 +95,7 @@ def parse(uri: str) -> KeyUri:
     try:
         check_parameters(key.secret, key.algorithm, key.digits, key.period_s)
     except CoreError as exc:
-        raise CoreError(f"The otpauth URI is not usable: {exc}.") from None
+        raise CoreError(f"The otpauth URI is not usable: {exc}") from None
     return key
 
 

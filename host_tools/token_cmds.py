@@ -16,6 +16,16 @@ from typing import Any
 import click
 import segno
 
+from baoling.core.limits import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    MAX_DIGITS,
+    MAX_PERIOD_S,
+    MIN_DIGITS,
+    MIN_PERIOD_S,
+)
 from baoling.host_tools.options import emit, force_option, json_option, port_option
 from baoling.host_tools.simulator import FIRMWARE_DIR
 from baoling.provisioning.batch import Batch, Results, read_manifest
@@ -26,20 +36,12 @@ from baoling.provisioning.flash import BOARDS, flash
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.link import Link
 from baoling.provisioning.otpauth import build_uri, parse_uri
-from baoling.provisioning.profile import (
-    ALGORITHMS,
-    DEFAULT_ALGORITHM,
-    DEFAULT_DIGITS,
-    DEFAULT_PERIOD_S,
-    MAX_PERIOD_S,
-    MIN_PERIOD_S,
-    Profile,
-    b32decode,
-)
+from baoling.provisioning.profile import Profile, read_secret
 from baoling.provisioning.provision import Outcome, Registrar, provision
 from baoling.provisioning.pskc_export import PskcFile
 from baoling.provisioning.secrets import new_secret
 from baoling.provisioning.sync import sync_time
+from baoling.provisioning.timesync import MIN_DRIFT_BASELINE_S
 from baoling.provisioning.token import BUTTON_TIMEOUT_S, Token
 
 PSKC_PASSWORD_ENV = "BAOLING_PSKC_PASSWORD"
@@ -171,11 +173,17 @@ def sync_time_cmd(port: str, keys_path: Path | None, as_json: bool) -> None:
         f"Clock of token {tok.serial} set: it was {report.offset_before_ms:+.1f} ms off, now "
         f"{report.offset_after_ms:+.1f} ms (round trip {report.round_trip_ms:.1f} ms)."
     )
-    if drift is not None:
+    if drift is not None and drift.precise:
         verdict = "correction written" if report.drift_written else "correction kept"
         text += (
             f"\nDrift since the last sync: {drift.ppm:+.3f} ppm over {drift.elapsed_s:.0f} s "
             f"(+/- {drift.uncertainty_ppm:.3f}); {verdict}: {report.drift_ppm:+.3f} ppm."
+        )
+    elif drift is not None:
+        text += (
+            f"\nDrift not measured: the last sync was {drift.elapsed_s:.0f} s ago; one at least "
+            f"{MIN_DRIFT_BASELINE_S / 3600:.0f} h after it measures the clock's rate. "
+            f"Correction kept: {report.drift_ppm:+.3f} ppm."
         )
     emit(as_json, {"serial": tok.serial, **report.as_json()}, text)
 
@@ -198,7 +206,7 @@ def read_profile(
             raise click.UsageError("--uri carries the algorithm, digits and period itself.")
         return parse_uri(_stdin_if_dash(uri), label=label, issuer=issuer)
     algorithm = algorithm or DEFAULT_ALGORITHM
-    key = b32decode(_stdin_if_dash(secret)) if secret is not None else new_secret(algorithm)
+    key = read_secret(_stdin_if_dash(secret)) if secret is not None else new_secret(algorithm)
     return Profile(
         key,
         algorithm,
@@ -275,12 +283,20 @@ profile_options = [
         help="Existing base32 secret; '-' reads it "
         "from stdin. Without --uri or --secret a new random secret is made.",
     ),
-    click.option("--algorithm", type=click.Choice(ALGORITHMS), help="HMAC hash [default: sha1]."),
-    click.option("--digits", type=click.IntRange(6, 8), help="Code length, 6 or 8 [default: 6]."),
+    click.option(
+        "--algorithm",
+        type=click.Choice(ALGORITHMS),
+        help=f"HMAC hash [default: {DEFAULT_ALGORITHM}].",
+    ),
+    click.option(
+        "--digits",
+        type=click.IntRange(MIN_DIGITS, MAX_DIGITS),
+        help=f"Code length, {MIN_DIGITS} to {MAX_DIGITS} [default: {DEFAULT_DIGITS}].",
+    ),
     click.option(
         "--period",
         type=click.IntRange(MIN_PERIOD_S, MAX_PERIOD_S),
-        help="Seconds per code, usually 30 or 60 [default: 30].",
+        help=f"Seconds per code, usually 30 or 60 [default: {DEFAULT_PERIOD_S}].",
     ),
     click.option("--label", help="Account name shown on the token (printable ASCII, <= 32)."),
     click.option("--issuer", help="Issuer shown on the token (printable ASCII, <= 32)."),

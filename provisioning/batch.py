@@ -22,19 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S
 from baoling.provisioning.discovery import Found, find_tokens
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import BadManifest, BaolingError
 from baoling.provisioning.files import write_private
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.link import Link
-from baoling.provisioning.profile import (
-    DEFAULT_ALGORITHM,
-    DEFAULT_DIGITS,
-    DEFAULT_PERIOD_S,
-    Profile,
-)
+from baoling.provisioning.profile import Profile
 from baoling.provisioning.provision import Outcome, provision
-from baoling.provisioning.pskc_export import Entry, PskcFile
+from baoling.provisioning.pskc_export import PskcFile
 from baoling.provisioning.secrets import new_secret
 from baoling.provisioning.token import HostClock, Token, system_clock_ms
 

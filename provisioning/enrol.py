@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import EnrolError
-from baoling.provisioning.pskc_export import Entry
 
 TIMEOUT_S = 10.0
 

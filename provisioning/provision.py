@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from baoling.core.identity import token_id
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import BadProfile, ProveMismatch, SlotOccupied
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.profile import Profile
-from baoling.provisioning.pskc_export import Entry, token_id
 from baoling.provisioning.sync import SyncReport, sync_time
 from baoling.provisioning.token import HostClock, Token, system_clock_ms
 

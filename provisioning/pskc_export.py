@@ -12,12 +12,14 @@ the AES key; salt and iteration count are in the file).
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pskc import PSKC
 from pskc.exceptions import PSKCError
 from pskc.key import Key
 
+from baoling.core.errors import CoreError
+from baoling.core.identity import split_token_id
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import BadProfile, BadSecret, ExportError
 from baoling.provisioning.files import write_private
 from baoling.provisioning.profile import Profile
@@ -28,39 +30,6 @@ MANUFACTURER = "Baoling"
 AES_KEY_BYTES = (16, 24, 32)
 PBKDF2_ITERATIONS = 200_000  # about 0.2 s on a small machine; RFC 8018 asks for "at least 1,000"
 MIN_PASSWORD_CHARS = 8
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One exported key: the token's serial, the slot it sits in and the profile written there."""
-
-    serial: str
-    slot: int
-    profile: Profile
-
-    @property
-    def key_id(self) -> str:
-        """The PSKC key id, also the token id a verifier enrols it under."""
-        return token_id(self.serial, self.slot)
-
-    def as_json(self) -> dict[str, Any]:
-        """Where and what, without the secret: for --json output and batch results."""
-        profile = self.profile
-        return {
-            "serial": self.serial,
-            "slot": self.slot,
-            "token_id": self.key_id,
-            "label": profile.label,
-            "issuer": profile.issuer,
-            "algorithm": profile.algorithm,
-            "digits": profile.digits,
-            "period": profile.period_s,
-        }
-
-
-def token_id(serial: str, slot: int) -> str:
-    """One name for a token's slot across verifier enrolment, PSKC and batch results."""
-    return f"{serial}-{slot}"
 
 
 def export_pskc(
@@ -112,7 +81,7 @@ def read_pskc(data: bytes, *, key: bytes | None = None, password: str | None = N
         if password is not None:
             pskc.encryption.derive_key(password)
         return [_entry(found) for found in pskc.keys]
-    except (PSKCError, BadProfile, BadSecret, ValueError, KeyError) as exc:
+    except (PSKCError, CoreError, BadProfile, BadSecret, ValueError, KeyError) as exc:
         raise ExportError(
             f"The existing PSKC file cannot be added to ({exc}): is the key or password the "
             "one it was written with?"
@@ -121,7 +90,7 @@ def read_pskc(data: bytes, *, key: bytes | None = None, password: str | None = N
 
 def _entry(key: Key) -> Entry:
     suites = {suite: name for name, suite in SUITES.items()}
-    serial, _, slot = str(key.id).rpartition("-")
+    serial, slot = split_token_id(str(key.id))
     profile = Profile(
         key.secret,
         suites[key.algorithm_suite],
@@ -130,7 +99,7 @@ def _entry(key: Key) -> Entry:
         key.friendly_name or "",
         key.issuer or "",
     )
-    return Entry(serial, int(slot), profile)
+    return Entry(serial, slot, profile)
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ def test_defaults_fill_missing_columns(tmp_path):
             "needs a header line with the columns label and optionally issuer, algorithm, digits, "
             "period, slot; it has: name, issuer.",
         ),
-        ("label,digits\nalice,9\n", "row 1: Digits must be 6, 7 or 8, not 9."),
+        ("label,digits\nalice,9\n", "row 1: digits must be 6, 7 or 8, not 9"),
         ("label,period\nalice,thirty\n", "row 1: period must be a whole number, not 'thirty'."),
         (
             "label,algorithm\nalice,sha1\nbob,md5\n",
-            "row 2: Algorithm 'md5' is not supported: use sha1, sha256 or sha512.",
+            "row 2: algorithm must be sha1, sha256 or sha512, not 'md5'",
         ),
         ("label\n", "has no rows."),
     ],

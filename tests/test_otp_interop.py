@@ -15,7 +15,8 @@ import pyotp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baoling.verifier.otp import TOTP, b32decode
+from baoling.core import base32
+from baoling.verifier.otp import TOTP
 from tests.micropython_runner import run_micropython
 
 # (key, unix time, algorithm, digits, period in seconds)
@@ -135,4 +136,4 @@ def test_verifier_and_firmware_decode_the_same_base32() -> None:
     script = f"import otp\nfor text in {texts!r}:\n    print(otp.b32decode(text).hex())\n"
     from_firmware = run_micropython(script).split()
     assert from_firmware == [key.hex() for key in keys]
-    assert [b32decode(text) for text in texts] == keys
+    assert [base32.decode(text) for text in texts] == keys

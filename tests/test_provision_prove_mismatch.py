@@ -4,11 +4,12 @@ nothing is registered anywhere (issue 5: "nothing is registered unless prove mat
 import pytest
 from provisioning_sim import StoresAnotherSecret, sim_token
 
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import ProveMismatch
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.profile import Profile
 from baoling.provisioning.provision import provision
-from baoling.provisioning.pskc_export import Entry, PskcFile
+from baoling.provisioning.pskc_export import PskcFile
 
 
 class Registered:

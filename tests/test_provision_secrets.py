@@ -18,4 +18,4 @@ def test_secrets_differ():
 def test_unknown_algorithm_is_refused():
     with pytest.raises(BadProfile) as caught:
         new_secret("md5")
-    assert str(caught.value) == "Algorithm 'md5' is not supported: use sha1, sha256 or sha512."
+    assert str(caught.value) == "algorithm must be sha1, sha256 or sha512, not 'md5'"

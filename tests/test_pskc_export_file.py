@@ -5,9 +5,10 @@ import stat
 import pytest
 from pskc import PSKC
 
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import ExportError
 from baoling.provisioning.profile import Profile
-from baoling.provisioning.pskc_export import Entry, PskcFile
+from baoling.provisioning.pskc_export import PskcFile
 
 A = Entry("aa01", 0, Profile(bytes(range(20)), label="alice"))
 B = Entry("bb02", 1, Profile(bytes(range(32)), "sha256", 8, 60, "bob", "ACME"))

@@ -6,9 +6,10 @@ import pytest
 from pskc import PSKC
 from pskc.exceptions import DecryptionError
 
+from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import ExportError
 from baoling.provisioning.profile import Profile
-from baoling.provisioning.pskc_export import Entry, export_pskc
+from baoling.provisioning.pskc_export import export_pskc
 
 ENTRIES = [
     Entry("e6614c2a01", 0, Profile(bytes(range(20)), "sha1", 6, 30, "alice", "ACME")),

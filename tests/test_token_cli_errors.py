@@ -206,7 +206,7 @@ def test_bad_base32(provisioned, tmp_path):
             str(tmp_path / "k"),
             stdin="NOT-BASE32-18!\n",
         ),
-        "The secret is not valid base32 (letters A-Z and digits 2-7 only).",
+        "secret is not base32: character 12 is not A-Z or 2-7",
     )
 
 

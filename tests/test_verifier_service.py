@@ -93,9 +93,9 @@ def test_enrolling_an_enrolled_id_is_refused(make_verifier):
     [
         ({"token_id": ""}, "a token id is 1 to 128 characters"),
         ({"token_id": "a b"}, "a token id is 1 to 128 characters"),
-        ({"algorithm": "md5"}, "algorithm must be one of sha1, sha256, sha512, not 'md5'"),
-        ({"digits": 9}, "digits must be from 6 to 8, not 9"),
-        ({"period_s": 5}, "period_s must be from 10 to 300 seconds, not 5"),
+        ({"algorithm": "md5"}, "algorithm must be sha1, sha256 or sha512, not 'md5'"),
+        ({"digits": 9}, "digits must be 6, 7 or 8, not 9"),
+        ({"period_s": 5}, "period must be 10 to 300 seconds, not 5"),
         ({"label": "x" * 257}, "label must be printable text of at most 256 characters"),
     ],
 )

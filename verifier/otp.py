@@ -6,27 +6,23 @@ compared in constant time, as integers (see `HOTP.find`). This module does no I/
 no clock: callers pass the time.
 """
 
-import base64
 import hashlib
 import math
 import struct
 from collections.abc import Iterable
 
-from baoling.verifier.constants import (
+from baoling.core.limits import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
-    MAX_COUNTER,
     MAX_DIGITS,
     MAX_PERIOD_S,
     MIN_DIGITS,
     MIN_PERIOD_S,
 )
+from baoling.verifier.constants import MAX_COUNTER
 
-_B32_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-# Base32 text lengths (mod 8) that end on a whole byte; 1, 3 and 6 never do.
-_B32_VALID_TAILS = (0, 2, 4, 5, 7)
 # RFC 2104 pads: XOR every key byte with 0x36 (inner) or 0x5c (outer).
 _XOR_36 = bytes(b ^ 0x36 for b in range(256))
 _XOR_5C = bytes(b ^ 0x5C for b in range(256))
@@ -37,26 +33,6 @@ _floor = math.floor
 
 class OTPError(ValueError):
     """Bad OTP input (secret, algorithm, digits, period, counter); the message says what."""
-
-
-def b32decode(text: str) -> bytes:
-    """Decode a base32 secret as people type it: any case, padding optional, spaces ignored.
-
-    Error messages give positions, never characters, so no part of a secret reaches a log.
-    """
-    if not isinstance(text, str):
-        raise OTPError("secret must be base32 text")
-    clean = "".join(text.split()).upper().rstrip("=")
-    if not clean:
-        raise OTPError("secret is empty")
-    for position, char in enumerate(clean, start=1):
-        if char not in _B32_ALPHABET:
-            raise OTPError(f"secret is not valid base32: character {position} is not A-Z or 2-7")
-    if len(clean) % 8 not in _B32_VALID_TAILS:
-        raise OTPError(
-            f"secret is not valid base32: {len(clean)} characters cannot end on a whole byte"
-        )
-    return base64.b32decode(clean + "=" * (-len(clean) % 8))
 
 
 class HOTP:
@@ -72,7 +48,7 @@ class HOTP:
         digits: int = DEFAULT_DIGITS,
     ) -> None:
         if not isinstance(secret, bytes | bytearray):
-            raise OTPError("secret must be bytes (decode base32 text with b32decode)")
+            raise OTPError("secret must be bytes (decode base32 text with baoling.core.base32)")
         if not secret:
             raise OTPError("secret is empty")
         if algorithm not in ALGORITHMS:

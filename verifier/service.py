@@ -6,7 +6,6 @@ Each operation is one write transaction: read the token, let the engine decide
 audit row, then commit, so the state and its audit row land together or not at all.
 """
 
-import base64
 import dataclasses
 import hashlib
 import hmac
@@ -18,19 +17,22 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 from sqlalchemy.engine import Connection, Row
 
-from baoling.verifier import audit as audit_log
-from baoling.verifier import crypto, settings, store
-from baoling.verifier.audit import AuditReport
-from baoling.verifier.constants import (
+from baoling.core import identity, otpauth
+from baoling.core.errors import CoreError
+from baoling.core.limits import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
+    GENERATED_SECRET_BYTES,
+    check_parameters,
 )
+from baoling.verifier import audit as audit_log
+from baoling.verifier import crypto, settings, store
+from baoling.verifier.audit import AuditReport
 from baoling.verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
 from baoling.verifier.engine import check as engine_check
 from baoling.verifier.engine import resync as engine_resync
@@ -43,11 +45,9 @@ from baoling.verifier.errors import (
     TokenExists,
 )
 from baoling.verifier.files import write_new
-from baoling.verifier.otp import TOTP, OTPError
+from baoling.verifier.otp import TOTP
 from baoling.verifier.pskc_import import read_pskc
 
-# Letters, digits and . _ : @ + - ; what fits a URL path segment and a RADIUS User-Name.
-TOKEN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 MAX_TEXT_CHARS = 256
 API_KEY_SCOPES = ("validate", "admin")
 # Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
@@ -56,13 +56,11 @@ _API_KEY = re.compile(r"bl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 
 
 def check_token_id(token_id: str) -> str:
-    """The id itself, or InvalidRequest saying what a token id may contain."""
-    if not isinstance(token_id, str) or not TOKEN_ID.fullmatch(token_id):
-        raise InvalidRequest(
-            "a token id is 1 to 128 characters: letters, digits and . _ : @ + -, "
-            "starting with a letter or digit"
-        )
-    return token_id
+    """The id itself, or InvalidRequest saying what a token id may contain (core/identity.py)."""
+    try:
+        return identity.check_token_id(token_id)
+    except CoreError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def _check_text(name: str, value: str) -> str:
@@ -71,18 +69,6 @@ def _check_text(name: str, value: str) -> str:
             f"{name} must be printable text of at most {MAX_TEXT_CHARS} characters"
         )
     return value
-
-
-def otpauth_uri(
-    secret: bytes, *, label: str, issuer: str, algorithm: str, digits: int, period_s: int
-) -> str:
-    """A Google Authenticator Key Uri: otpauth://totp/ISSUER:LABEL?secret=...&period=..."""
-    name = f"{issuer}:{label}" if issuer else label
-    query = {"secret": base64.b32encode(secret).decode().rstrip("=")}
-    if issuer:
-        query["issuer"] = issuer
-    query |= {"algorithm": algorithm.upper(), "digits": str(digits), "period": str(period_s)}
-    return f"otpauth://totp/{quote(name, safe=':@')}?{urlencode(query, quote_via=quote)}"
 
 
 def _state(row: Row) -> TokenState:
@@ -121,19 +107,21 @@ class Verifier:
         store_url: str | None = None,
         *,
         data_dir: Path | None = None,
+        master_key_file: Path | None = None,
         policy: Policy | None = None,
     ) -> None:
+        """Where the data lives: the arguments given, else the settings (verifier/settings.py:
+        BAOLING_ variables, the BAOLING_CONFIG file, the defaults)."""
         self.policy = policy or Policy()
-        folder = Path(data_dir) if data_dir is not None else settings.data_dir()
-        url = store_url or settings.store_url()
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if url is None:
-            url = store.sqlite_url(str(folder / settings.SQLITE_FILENAME))
-        self._key_path = folder / settings.MASTER_KEY_FILENAME
+        where = settings.load(
+            {"store_url": store_url, "data_dir": data_dir, "master_key_file": master_key_file}
+        )
+        where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._key_path = where.key_file
         self._otps: dict[tuple, TOTP] = {}
-        self._store = store.Store(url)
+        self._store = store.Store(where.url)
         try:
-            self._store.migrate()
+            self._store.prepare()
             with self._store.write() as conn:
                 self._key = self._resolve_key(conn)
         except BaseException:
@@ -250,13 +238,8 @@ class Verifier:
         """
         token = self._new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
         self._insert([token], source="enrol")
-        return otpauth_uri(
-            token["secret"],
-            label=label or token_id,
-            issuer=issuer,
-            algorithm=algorithm,
-            digits=digits,
-            period_s=period_s,
+        return otpauth.build(
+            otpauth.KeyUri(token["secret"], label or token_id, issuer, algorithm, digits, period_s)
         )
 
     def _new_token(
@@ -273,10 +256,10 @@ class Verifier:
         _check_text("issuer", issuer)
         _check_text("label", label)
         if secret is None and algorithm in ALGORITHMS:
-            secret = os.urandom(hashlib.new(algorithm).digest_size)
+            secret = os.urandom(GENERATED_SECRET_BYTES[algorithm])
         try:
-            TOTP(secret, algorithm=algorithm, digits=digits, period_s=period_s)
-        except OTPError as exc:
+            check_parameters(secret, algorithm, digits, period_s)  # type: ignore[arg-type]
+        except CoreError as exc:
             raise InvalidRequest(str(exc)) from None
         return {
             "id": token_id,
@@ -292,21 +275,20 @@ class Verifier:
         self, data: bytes, *, key: bytes | None = None, password: str | None = None
     ) -> list[str]:
         """Enrol every TOTP key of a PSKC file in one transaction: all, or none on any error.
-        Returns the token ids (the PSKC key ids)."""
+        Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its drift."""
         new_tokens = []
         for found in read_pskc(data, key=key, password=password):
             try:
-                new_tokens.append(
-                    self._new_token(
-                        found.token_id,
-                        found.secret,
-                        found.algorithm,
-                        found.digits,
-                        found.period_s,
-                        found.issuer,
-                        found.label,
-                    )
+                token = self._new_token(
+                    found.token_id,
+                    found.secret,
+                    found.algorithm,
+                    found.digits,
+                    found.period_s,
+                    found.issuer,
+                    found.label,
                 )
+                new_tokens.append(token | {"drift": Drift(offset_s=found.clock_offset_s)})
             except InvalidRequest as exc:
                 raise PSKCImportError(f"key {found.token_id!r}: {exc}") from None
         return self._insert(new_tokens, source="pskc")
@@ -318,14 +300,15 @@ class Verifier:
             for token in new_tokens:
                 if store.token_exists(conn, token["id"]):
                     raise TokenExists(f"token {token['id']!r} is already enrolled")
+                sealed = self._key.seal(token["id"], token["secret"])
+                drift = token.get("drift", Drift()).to_json()
                 store.insert_token(
                     conn,
-                    **token | {"secret": self._key.seal(token["id"], token["secret"])},
+                    **token | {"secret": sealed, "drift": drift},
                     last_step=None,
                     fail_count=0,
                     locked_until=None,
                     enabled=True,
-                    drift=Drift().to_json(),
                     created=now,
                 )
                 audit_log.append(
