@@ -1,10 +1,14 @@
 """Entry point of the `baoling` command: the groups, and the one place errors become a line."""
 
+import json
+import re
 import sys
+from typing import NoReturn
 
 import click
 
 from baoling.host_tools.demo_cmd import demo
+from baoling.host_tools.options import wants_json
 from baoling.host_tools.sim_cmd import sim
 from baoling.host_tools.token_cmds import token
 from baoling.host_tools.verifier_cmds import verifier
@@ -25,17 +29,35 @@ cli.add_command(demo)
 
 
 def main() -> None:
-    """Run the CLI; library errors become one line on stderr and exit code 1 (docs/cli.md)."""
+    """Run the CLI; every failure ends as one line on stderr and an exit code (docs/cli.md):
+    `Error: <sentence>`, or with --json the object {"error": <code>, "message": <sentence>}."""
+    args = sys.argv[1:]
     try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        cli.main(args, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail(args, "aborted", "Aborted.", 1, text="Aborted.")
+    except click.ClickException as exc:
+        if not wants_json(args):
+            exc.show()  # a usage error also shows the usage line and where the help is
+            sys.exit(exc.exit_code)
+        code = "usage_error" if isinstance(exc, click.UsageError) else "failed"
+        _fail(args, code, exc.format_message(), exc.exit_code)
     except (BaolingError, VerifierError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        _fail(args, error_code(exc), str(exc), 1)
+
+
+def _fail(args: list[str], code: str, message: str, exit_code: int, *, text: str = "") -> NoReturn:
+    if wants_json(args):
+        click.echo(json.dumps({"error": code, "message": message}), err=True)
+    else:
+        click.echo(text or f"Error: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def error_code(exc: Exception) -> str:
+    """The stable snake_case code of a library error, from its class name: NotASerialPort ->
+    not_a_serial_port, PSKCImportError -> pskc_import_error (docs/cli.md lists them)."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", type(exc).__name__)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()

@@ -1,7 +1,7 @@
 """Options shared by the `baoling` command groups, defined once so they read the same everywhere."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -25,8 +25,21 @@ def port_option(*, required: bool = True, multiple: bool = False) -> Callable[[A
 
 
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout, for scripts."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON on stdout, for scripts (an error as JSON on stderr).",
 )
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether a command line asks for JSON: `--json` before any `--`. Read from the words, not
+    the parsed options, so that an error found while parsing them is JSON too."""
+    words = list(args)
+    if "--" in words:
+        words = words[: words.index("--")]
+    return "--json" in words
+
 
 force_option = click.option(
     "--force", "-f", is_flag=True, help="Do not ask for confirmation; replace what is there."
