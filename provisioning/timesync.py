@@ -16,6 +16,8 @@ from dataclasses import dataclass
 SYNC_UNCERTAINTY_MS = 50.0  # how far a previous sync may have been off: the sync's target bound
 MAX_DRIFT_UNCERTAINTY_PPM = 2.0  # below a DS3231's rate error: finer is noise, coarser is worse
 MAX_DRIFT_PPM = 500.0  # far beyond any crystal: such a "drift" means the clock was moved
+# Sooner after the previous sync no drift is precise (its error alone is SYNC_UNCERTAINTY_MS).
+MIN_DRIFT_BASELINE_S = SYNC_UNCERTAINTY_MS / MAX_DRIFT_UNCERTAINTY_PPM * 1000  # about 7 h
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class Drift:
     uncertainty_ppm: float
     elapsed_s: float
 
+    @property
+    def precise(self) -> bool:
+        """Measured over long enough to mean something: to MAX_DRIFT_UNCERTAINTY_PPM or better.
+        A rate from syncs seconds apart is noise, neither written nor reported."""
+        return self.uncertainty_ppm <= MAX_DRIFT_UNCERTAINTY_PPM
+
 
 def time_to_send(host_now_ms: float, round_trip_ms: float) -> int:
     """The time a time.set should carry: when it will arrive, half a round trip from now."""
@@ -76,7 +84,7 @@ def worth_writing(drift: Drift, drift_in_force_ppm: float) -> bool:
     by more than its own uncertainty (otherwise each sync would just add noise).
     """
     return (
-        drift.uncertainty_ppm <= MAX_DRIFT_UNCERTAINTY_PPM
+        drift.precise
         and abs(drift.ppm) <= MAX_DRIFT_PPM
         and abs(drift.ppm - drift_in_force_ppm) > drift.uncertainty_ppm
     )
