@@ -5,7 +5,8 @@ encoded too, so only the separator is a literal colon), every parameter is writt
 is the default (apps that drop a 60-second period give wrong codes silently), the secret is
 upper-case base32 without padding, the algorithm upper-case.
 
-Read: the label is `account` or `issuer:account` (a space allowed after the colon), `secret`
+Read: the label is `account` or `issuer:account` (the colon literal or encoded, a space allowed
+after it), `secret`
 follows baoling/core/base32.py's rules, `issuer`, `algorithm` (any case), `digits` and `period`
 are optional, parameters the format does not define are ignored, and each defined one may
 appear once. What a TOTP token cannot do (HOTP, limits from core/limits.py, issuers that
@@ -71,7 +72,7 @@ def parse(uri: str) -> KeyUri:
     if parts.scheme.lower() != "otpauth" or kind != "totp":
         raise CoreError("Not an otpauth URI: it must start with otpauth://totp/.")
     params = _params(parts.query)
-    label_issuer, account = _split_label(unquote(parts.path.lstrip("/")))
+    label_issuer, account = _split_label(parts.path.lstrip("/"))
     issuer = params.get("issuer", label_issuer)
     if label_issuer and issuer != label_issuer:
         raise CoreError(
@@ -113,11 +114,15 @@ def _params(query: str) -> dict[str, str]:
 
 
 def _split_label(label: str) -> tuple[str, str]:
-    """`Issuer:account` -> (issuer, account); a label without a colon is the account alone."""
+    """`Issuer:account` -> (issuer, account), split at the first literal colon, else at the
+    first encoded one (%3A, which the format also allows); without either, the label is the
+    account alone. A colon encoded inside the issuer or account then stays theirs."""
     issuer, colon, account = label.partition(":")
     if not colon:
+        issuer, colon, account = label.replace("%3a", "%3A").partition("%3A")
+    if not colon:
         issuer, account = "", label
-    account = account.lstrip(" ")
+    issuer, account = unquote(issuer), unquote(account).lstrip(" ")
     if not account:
         raise CoreError("The otpauth URI has no account name in its label.")
     return issuer, account

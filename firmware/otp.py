@@ -54,13 +54,14 @@ def unix_time(port_seconds):
 
 
 def b32decode(text):
-    """Decode an RFC 4648 base32 secret: any case, spaces ignored, '=' padding optional."""
+    """Decode an RFC 4648 base32 secret: any case, spaces and hyphens ignored, '=' padding
+    optional and only at the end; the rules and messages of the host's core/base32.py."""
     if not isinstance(text, str):
         raise OTPError("secret must be base32 text")
     count = 0
     padded = False
     for position, ch in enumerate(text):
-        if ch == " ":
+        if ch == " " or ch == "-":
             continue
         if ch == "=":
             padded = True
