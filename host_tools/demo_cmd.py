@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from baoling.host_tools.demo import run_demo
+from baoling.host_tools.stop_signals import StopSignals
 
 EXPECTED = ("accept", "reject", "reject")
 
@@ -17,7 +18,9 @@ EXPECTED = ("accept", "reject", "reject")
     help="Keep the token's state and the verifier's store here (default: a temporary folder).",
 )
 @click.option(
-    "--keep-running", is_flag=True, help="Leave the token and the verifier up until Ctrl-C."
+    "--keep-running",
+    is_flag=True,
+    help="Leave the token and the verifier up until Ctrl-C (or SIGTERM); print how to try them.",
 )
 def demo(data_dir: Path | None, keep_running: bool) -> None:
     """Run a simulated token and a verifier, provision one into the other, check codes.
@@ -25,15 +28,25 @@ def demo(data_dir: Path | None, keep_running: bool) -> None:
     No hardware and no configuration: the real firmware runs under MicroPython on a
     pseudo-terminal, the verifier on 127.0.0.1 with an SQLite store. The code on the token's
     screen is checked over HTTP (accept), again (reject: replay) and a wrong one (reject).
+    Ctrl-C or SIGTERM stops it at any step; every process it started and its temporary
+    folder go with it.
 
     Examples:
       baoling demo
       baoling demo --keep-running --data-dir ./demo-state
     """
-    with tempfile.TemporaryDirectory(prefix="baoling-demo-") as scratch:
+    with StopSignals() as stop, tempfile.TemporaryDirectory(prefix="baoling-demo-") as scratch:
         workdir = data_dir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        result = run_demo(workdir.resolve(), click.echo, keep_running=keep_running)
+        result = run_demo(
+            workdir.resolve(),
+            click.echo,
+            keep_running=keep_running,
+            interruptible=stop.interruptible,
+        )
+    if result is None:
+        click.echo("Demo stopped before its checks.")
+        return
     if (result.first, result.replay, result.wrong) != EXPECTED:
         raise click.ClickException(
             f"the verifier answered {result.first}/{result.replay}/{result.wrong}, "

@@ -5,16 +5,15 @@ control files in its state folder (host_tools.sim_control), so they work from an
 """
 
 import json
-import signal
 import time
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from baoling.host_tools import sim_control
 from baoling.host_tools.options import json_option
 from baoling.host_tools.simulator import FIRMWARE_DIR, Simulator, SimulatorError, flash
+from baoling.host_tools.stop_signals import StopSignals
 
 STATE_ENV = "BAOLING_SIM_STATE"
 
@@ -56,10 +55,6 @@ def sim() -> None:
     """Run a simulated token: the real firmware under MicroPython, on a pseudo-terminal."""
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
-
-
 @sim.command()
 @state_option
 @click.option("--heap", metavar="SIZE", help="Limit MicroPython's heap, e.g. 64k (as a board).")
@@ -82,7 +77,7 @@ def run(
     drift_ppm: float | None,
     battery: bool | None,
 ) -> None:
-    """Start a simulated token and keep it running until Ctrl-C.
+    """Start a simulated token and keep it running until Ctrl-C or SIGTERM.
 
     A new state folder is flashed with the firmware first; an existing one keeps its files,
     profiles and clock settings. The serial port (a pseudo-terminal) is printed and also
@@ -105,21 +100,21 @@ def run(
         raise click.BadParameter(str(exc), param_hint="--heap") from exc
     if not (firmware_dir / "boards" / "sim.py").is_file():
         raise click.BadParameter(f"{firmware_dir} has no boards/sim.py", param_hint="--firmware")
-    flash(simulator.state_dir, firmware_dir)  # the knobs live in the flashed state folder
-    sim_control.set_clock(simulator.state_dir, offset_s, drift_ppm, battery)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        with simulator:
-            click.echo(f"port: {simulator.port}")
-            click.echo(f"screen: {simulator.png_path}")
-            click.echo(f"state: {simulator.state_dir}")
-            click.echo("Running; press Ctrl-C to stop.", err=True)
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("Stopped.", err=True)
-    except SimulatorError as exc:
-        raise click.ClickException(str(exc)) from None
+    with StopSignals() as stop:
+        flash(simulator.state_dir, firmware_dir)  # the knobs live in the flashed state folder
+        sim_control.set_clock(simulator.state_dir, offset_s, drift_ppm, battery)
+        try:
+            with simulator, stop.interruptible():
+                click.echo(f"port: {simulator.port}")
+                click.echo(f"screen: {simulator.png_path}")
+                click.echo(f"state: {simulator.state_dir}")
+                click.echo("Running; press Ctrl-C to stop.", err=True)
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("Stopped.", err=True)
+        except SimulatorError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @sim.command()

@@ -9,6 +9,7 @@ import sys
 import time
 from contextlib import ExitStack
 
+from child_signals import default_stop_signals
 from provisioning_sim import baoling
 
 from baoling.host_tools.simulator import Simulator
@@ -55,6 +56,7 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=default_stop_signals,  # the Ctrl-C below reaches it under any runner
         )
         deadline = time.monotonic() + 60
         while not (results.exists() and results.read_text().count("\n") >= 1):

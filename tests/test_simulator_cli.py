@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import serial
+from child_signals import default_stop_signals
 from click.testing import CliRunner
 from test_simulator import ask, button_levels, echo_firmware  # noqa: F401 - fixture
 
@@ -42,6 +43,7 @@ def sim_run(state: Path, firmware: Path, *options: str) -> Iterator[tuple[subpro
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,
     )
     try:
         printed = {}
