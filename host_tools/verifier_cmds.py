@@ -5,7 +5,6 @@ secret, a PSKC key or password, a RADIUS PIN) are read from stdin when it is pip
 prompted for without echo; they are never taken from the command line.
 """
 
-import json
 import logging
 import socket
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import click
 
+from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
 from baoling.verifier.constants import (
     ALGORITHMS,
@@ -72,12 +72,6 @@ def read_secret(what: str) -> str:
     if not sys.stdin.isatty():
         return sys.stdin.readline().strip()
     return click.prompt(what, hide_input=True, err=True)
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 # ------------------------------------------------------------------------------- serving
@@ -335,20 +329,7 @@ def list_tokens(ctx: click.Context, as_json: bool) -> None:
       baoling verifier list --json
     """
     tokens = open_verifier(ctx).list_tokens()
-    lines = [f"{'TOKEN':<24} {'ALG':<6} DIGITS PERIOD STATE"]
-    lines += [
-        f"{t['token']:<24} {t['algorithm']:<6} {t['digits']:<6} {t['period']:<6} {_state(t)}"
-        for t in tokens
-    ]
-    emit(as_json, tokens, "\n".join(lines))
-
-
-def _state(info: dict) -> str:
-    if not info["enabled"]:
-        return "disabled"
-    if info["locked_until"] is not None:
-        return f"locked until {_when(info['locked_until'])}"
-    return f"ok ({info['fail_count']} failures)" if info["fail_count"] else "ok"
+    emit(as_json, tokens, verifier_text.token_list(tokens))
 
 
 @verifier.command()
@@ -363,8 +344,7 @@ def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
       baoling verifier show alice
     """
     info = open_verifier(ctx).show(token_id)
-    text = "\n".join(f"{name}: {value}" for name, value in info.items())
-    emit(as_json, info, text)
+    emit(as_json, info, verifier_text.token_fields(info))
 
 
 def _admin_command(action: str, summary: str, done: str) -> None:
@@ -449,7 +429,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     rows = open_verifier(ctx).audit(limit=limit)
-    emit(as_json, rows, "\n".join(json.dumps(row, sort_keys=True) for row in rows))
+    emit(as_json, rows, verifier_text.audit_rows(rows))
 
 
 @audit.command()

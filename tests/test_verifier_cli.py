@@ -7,9 +7,11 @@ import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -117,9 +119,62 @@ def test_list_json_names_the_tokens(run, alice):
 def test_list_shows_a_table_for_people(run, alice):
     result = run("list")
     assert result.stdout.splitlines() == [
-        "TOKEN                    ALG    DIGITS PERIOD STATE",
-        "alice                    sha1   6      30     ok",
+        "TOKEN  ALGORITHM  DIGITS  PERIOD  STATE",
+        "alice  SHA1       6       30 s    ok",
     ]
+
+
+def test_show_prints_named_fields_and_iso_utc_times(run, verifier, alice):
+    enrolled = verifier.show("alice")["created"]
+    later = time.time() + 10 * 30
+    run("resync", "alice", alice.at(later), alice.at(later + 30))
+    lines = run("show", "alice").stdout.splitlines()
+    parts = [re.fullmatch(r"([A-Za-z ]+:\s+)(.+)", line).groups() for line in lines]
+    assert len({len(name) for name, _ in parts}) == 1  # the values line up
+    fields = {name.strip().rstrip(":"): value for name, value in parts}
+    assert list(fields) == [
+        "Token",
+        "Label",
+        "Issuer",
+        "Algorithm",
+        "Digits",
+        "Period",
+        "State",
+        "Failed attempts",
+        "Last accepted code",
+        "Clock offset",
+        "Clock rate",
+        "Clock observations",
+        "Last resync",
+        "Enrolled",
+    ]
+    assert fields["Algorithm"] == "SHA1"
+    assert fields["State"] == "ok"
+    enrolled_shown = datetime.strptime(fields["Enrolled"], "%Y-%m-%dT%H:%M:%S%z")
+    assert enrolled_shown.utcoffset() == timedelta(0)
+    assert abs(enrolled_shown.timestamp() - enrolled) < 1
+    offset = re.fullmatch(r"(\d+\.\d) s ahead \(as of (\S+)\)", fields["Clock offset"])
+    # the second code is 11 steps ahead: the middle of its step is 315 to 345 s ahead of the
+    # time the test read, less the time until the verifier read its clock
+    assert offset is not None and 300 < float(offset[1]) <= 345
+    assert fields["Last resync"] == offset[2]
+    text = "\n".join(lines)  # no Python dict, no Unix time
+    assert "{" not in text and str(int(enrolled)) not in text
+
+
+def test_audit_prints_a_table_with_iso_utc_times(run, verifier, alice):
+    verifier.validate("alice", alice.now())
+    rows = verifier.audit()
+    lines = run("audit").stdout.splitlines()
+    assert lines[0].split() == ["SEQ", "TIME", "ACTION", "TOKEN", "DETAIL"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        [str(row["seq"]), _iso(row["ts"]), row["action"], "alice"] for row in rows
+    ]
+    assert lines[1].split()[4:] == ["reason=accepted", "result=accept"]
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def test_show_never_prints_the_secret(run, alice):

@@ -1,0 +1,105 @@
+"""The verifier's admin data as people read it: aligned fields, tables, ISO 8601 UTC times.
+
+Pure functions over the dicts Verifier.show, list_tokens and audit return; `baoling verifier`
+prints these unless --json asks for the dicts themselves, with Unix times (docs/cli.md).
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+
+def iso_utc(timestamp: float | None) -> str:
+    """A Unix time as ISO 8601 in UTC to the second (`2026-01-31T09:30:00Z`); None is `-`."""
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns as wide as their widest cell, two spaces apart, no trailing spaces."""
+    lines = (headers, *rows)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def token_state(info: dict[str, Any]) -> str:
+    """disabled, locked until a time, or ok with the count of failures since the last success."""
+    if not info["enabled"]:
+        return "disabled"
+    if info["locked_until"] is not None:
+        return f"locked until {iso_utc(info['locked_until'])}"
+    return f"ok ({info['fail_count']} failures)" if info["fail_count"] else "ok"
+
+
+def token_list(tokens: Sequence[dict[str, Any]]) -> str:
+    """One row per token: id, algorithm, digits, period, state."""
+    return table(
+        ["TOKEN", "ALGORITHM", "DIGITS", "PERIOD", "STATE"],
+        [
+            [t["token"], t["algorithm"].upper(), str(t["digits"]), f"{t['period']} s"]
+            + [token_state(t)]
+            for t in tokens
+        ],
+    )
+
+
+def token_fields(info: dict[str, Any]) -> str:
+    """One field a line, names aligned: settings, state, the learned clock, enrolment time."""
+    drift = info["drift"]
+    step = info["last_step"]
+    fields = [
+        ("Token", info["token"]),
+        ("Label", info["label"] or f"{info['token']} (the token id)"),
+        ("Issuer", info["issuer"] or "-"),
+        ("Algorithm", info["algorithm"].upper()),
+        ("Digits", str(info["digits"])),
+        ("Period", f"{info['period']} s"),
+        ("State", token_state(info)),
+        ("Failed attempts", str(info["fail_count"])),
+        (
+            "Last accepted code",
+            "none yet" if step is None else f"{iso_utc(step * info['period'])} (time step {step})",
+        ),
+        ("Clock offset", _offset(drift["offset_s"], drift["at"])),
+        ("Clock rate", f"{drift['rate_ppm'] + 0.0:+.2f} ppm"),
+        ("Clock observations", str(len(drift["history"]))),
+        ("Last resync", "never" if drift["since"] is None else iso_utc(drift["since"])),
+        ("Enrolled", iso_utc(info["created"])),
+    ]
+    width = max(len(name) for name, _ in fields) + 1
+    return "\n".join(f"{name + ':':<{width}}  {value}" for name, value in fields)
+
+
+def _offset(offset_s: float, at: float | None) -> str:
+    """How far the token's clock is ahead of or behind the verifier's, and as of when."""
+    if at is None:
+        return "0.0 s (no code seen yet)"
+    size = f"{abs(offset_s):.1f} s"
+    side = " ahead" if offset_s > 0 else " behind" if offset_s < 0 else ""
+    return f"{size}{side if size != '0.0 s' else ''} (as of {iso_utc(at)})"
+
+
+def audit_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """The audit rows as a table, newest first; each detail as key=value pairs."""
+    return table(
+        ["SEQ", "TIME", "ACTION", "TOKEN", "DETAIL"],
+        [
+            [str(r["seq"]), iso_utc(r["ts"]), r["action"], r["token"] or "-", _detail(r["detail"])]
+            for r in rows
+        ],
+    )
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_value(key, value)}" for key, value in sorted(detail.items()))
+
+
+def _value(key: str, value: Any) -> str:
+    if key == "locked_until":  # the one time in a detail (a lock row)
+        return iso_utc(value)
+    return value if isinstance(value, str) else json.dumps(value)
