@@ -1,21 +1,13 @@
-"""Every number the verifier's OTP core and engine rely on, once, with its unit in its name.
+"""Every number the verifier's OTP code and engine rely on, once, with its unit in its name.
 
-Docs and docstrings name these constants instead of repeating their values.
+The OTP parameter limits (algorithms, digits, period, secret length) are the shared core's:
+core/limits.py. Docs and docstrings name these constants instead of repeating their values.
 """
 
-# OTP parameters (RFC 4226, RFC 6238) the verifier accepts.
-ALGORITHMS = ("sha1", "sha256", "sha512")
-DEFAULT_ALGORITHM = "sha1"
-MIN_DIGITS = 6
-MAX_DIGITS = 8
-DEFAULT_DIGITS = 6
-MIN_PERIOD_S = 10
-MAX_PERIOD_S = 300
-DEFAULT_PERIOD_S = 30
 # RFC 4226 counters are 8-byte unsigned integers.
 MAX_COUNTER = 2**64 - 1
 
-# Engine policy defaults (contracts.md section 8).
+# Engine policy defaults (docs/engine.md).
 DEFAULT_WINDOW_STEPS = 1
 # Twenty 30-second steps: ten minutes either side at the default period.
 DEFAULT_RESYNC_WINDOW_STEPS = 20
