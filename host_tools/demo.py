@@ -215,8 +215,9 @@ def baoling_command() -> str:
 
 def write_key_header(path: Path, key: str) -> Path:
     """The validate key as a header file for `curl -H @FILE`, readable by its owner only: the
-    key is not printed."""
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+    key is not printed. A file left by an earlier run (--data-dir) is replaced, mode and all."""
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
         file.write(f"Authorization: Bearer {key}\n")
     return path
 

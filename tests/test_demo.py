@@ -112,7 +112,10 @@ def test_the_clock_before_the_sync_is_said_from_one_second_off(before_ms: float,
 @pytest.fixture
 def kept_running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     """`baoling demo --keep-running` started from the console script, up to its last
-    instruction; stopped with Ctrl-C at the end."""
+    instruction; stopped with Ctrl-C at the end. An earlier run left a key file readable by all
+    in its folder."""
+    (tmp_path / "validate-key.header").write_text("Authorization: Bearer old\n")
+    (tmp_path / "validate-key.header").chmod(0o644)
     proc = subprocess.Popen(
         [str(BAOLING_SCRIPT), "demo", "--keep-running", "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
