@@ -6,11 +6,13 @@ then run from a folder outside the checkout with no PYTHONPATH, so they can only
 wheel installed. Slow (about a minute): `pytest -m package` runs these tests alone.
 """
 
+import fcntl
 import io
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.package, pytest.mark.xdist_group("package")]
+pytestmark = pytest.mark.package
 
 REPO = Path(__file__).resolve().parent.parent
 MAPPED = ("core", "firmware", "host_tools", "provisioning", "verifier")  # each is baoling.<name>
@@ -79,9 +81,9 @@ def _outside_env(venv_bin: Path, home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    root = tmp_path_factory.mktemp("package")
+def _build_and_install(root: Path) -> None:
+    """Extract `git archive HEAD` into root/source, build into root/dist, install into
+    root/venv; root/work and root/home are the empty folders the commands get."""
     assert not root.is_relative_to(REPO)
     source = root / "source"
     source.mkdir()
@@ -90,29 +92,54 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(source, filter="data")
-    version = tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"]
-    dist = root / "dist"
     # No --sdist/--wheel: build makes the sdist, then the wheel from the unpacked sdist.
+    dist = root / "dist"
     built = _check([sys.executable, "-m", "build", "--outdir", str(dist), str(source)], timeout=300)
     # build shows the backend's warnings (a deprecated license table, say) as "WARNING <text>".
     assert re.findall(r"^WARNING .*", built, re.M) == []
     venv = root / "venv"
     _check([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=60)
-    wheel = dist / f"baoling-{version}-py3-none-any.whl"
+    (wheel,) = dist.glob("*.whl")
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
     _check([*pip, "install", "--quiet", "--disable-pip-version-check", str(wheel)], timeout=600)
-    workdir = root / "work"
-    workdir.mkdir()
+    (root / "work").mkdir()
     (root / "home").mkdir()
+
+
+def _installed(root: Path) -> Installed:
+    source = root / "source"
+    version = tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"]
     return Installed(
         source=source,
         version=version,
-        wheel=wheel,
-        sdist=dist / f"baoling-{version}.tar.gz",
-        bin=venv / "bin",
-        workdir=workdir,
-        env=_outside_env(venv / "bin", root / "home"),
+        wheel=root / "dist" / f"baoling-{version}-py3-none-any.whl",
+        sdist=root / "dist" / f"baoling-{version}.tar.gz",
+        bin=root / "venv" / "bin",
+        workdir=root / "work",
+        env=_outside_env(root / "venv" / "bin", root / "home"),
     )
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """Built once per test run. Under `pytest -n` the workers share one build, in the run's
+    temporary folder behind a lock, instead of each worker building its own."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        root = tmp_path_factory.mktemp("package")
+        _build_and_install(root)
+        return _installed(root)
+    shared = tmp_path_factory.getbasetemp().parent / f"package-{run_id}"
+    shared.mkdir(exist_ok=True)
+    root = shared / "build"
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "done").exists():  # the first worker here, or one whose build failed
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            _build_and_install(root)
+            (shared / "done").touch()
+    return _installed(root)
 
 
 def _archived_files(installed: Installed, folder: str) -> set[str]:
@@ -200,7 +227,9 @@ def _read_port(proc: subprocess.Popen[str], within_s: float) -> str:
         seen.append(line)
         if line.startswith("port: "):
             return line.removeprefix("port: ").strip()
-    raise AssertionError(f"no port line within {within_s} s: {seen}")
+    proc.kill()
+    _, errors = proc.communicate()
+    raise AssertionError(f"no port line within {within_s} s: {seen}\n{errors}")
 
 
 def test_the_simulator_boots_the_installed_firmware_and_flash_finds_it(
