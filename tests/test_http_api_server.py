@@ -144,6 +144,6 @@ def test_an_unknown_lockout_time_zone_is_a_one_line_error(data_dir):
     )
     assert proc.returncode == 1
     assert proc.stderr == (
-        "Error: lockout_tz must be an IANA time zone such as UTC or Asia/Shanghai, "
-        "not 'Mars/Olympus_Mons'\n"
+        "Error: --lockout-tz: not an IANA time zone such as UTC or Asia/Shanghai: "
+        "'Mars/Olympus_Mons'\n"
     )

@@ -10,6 +10,7 @@ it over the key file after the commit; `resolve_key_file` finishes or undoes a r
 crash interrupted by picking whichever of the two files the database's fingerprint names.
 """
 
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -31,6 +32,8 @@ _FINGERPRINT_LABEL = b"baoling-master-key-fingerprint-v1"
 _AAD_LABEL = b"baoling-token-secret-v1\x00"
 _NEW_SUFFIX = ".new"
 _LOCK_SUFFIX = ".lock"
+# What writing in a folder this process may only read fails with.
+_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class MasterKey:
@@ -107,6 +110,8 @@ def create_key(path: Path) -> MasterKey:
         write_new(path, [key.hex().encode("ascii") + b"\n"])
     except FileExistsError as exc:
         raise MasterKeyError(f"master key file {path} already exists") from exc
+    except OSError as exc:
+        raise MasterKeyError(f"cannot write master key file {path}: {exc.strerror}") from exc
     return MasterKey(key)
 
 
@@ -117,9 +122,18 @@ def staged_path(path: Path) -> Path:
 
 def stage_key(path: Path) -> MasterKey:
     """Write a fresh key beside `path` for a rotation, replacing a stale staged key."""
-    staged = staged_path(path)
-    staged.unlink(missing_ok=True)
-    return create_key(staged)
+    discard_staged_key(path)
+    return create_key(staged_path(path))
+
+
+def discard_staged_key(path: Path) -> None:
+    """Remove the staged key of `path`'s rotation, if any. A folder this process cannot write
+    (a mounted secret) has none that it could have left."""
+    try:
+        staged_path(path).unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.errno not in _READ_ONLY:
+            raise
 
 
 def commit_staged_key(path: Path) -> None:
@@ -134,7 +148,17 @@ def key_file_lock(path: Path) -> Iterator[None]:
     rotation by the admin CLI while the server runs). Take it inside a database write
     transaction, never the other way round, so the two locks cannot deadlock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + _LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path.with_name(path.name + _LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        if exc.errno not in _READ_ONLY:
+            raise
+        # A key in a folder this process cannot write (a mounted secret) cannot be rotated
+        # from here, so there is no change to serialise: read it without the lock.
+        fd = None
+    if fd is None:
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -156,7 +180,7 @@ def resolve_key_file(
             return resolve_key_file(path, fingerprint, holding_lock=True)
     staged = staged_path(path)
     if fingerprint is None:
-        staged.unlink(missing_ok=True)
+        discard_staged_key(path)
         return load_key(path) if path.exists() else create_key(path)
     if staged.exists():
         new = load_key(staged)
@@ -169,5 +193,5 @@ def resolve_key_file(
             f"master key file {path} is not the key this database was encrypted with "
             f"(database expects key fingerprint {fingerprint}, file has {key.fingerprint})"
         )
-    staged.unlink(missing_ok=True)
+    discard_staged_key(path)
     return key

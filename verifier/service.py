@@ -213,7 +213,7 @@ class Verifier:
                         fingerprint=new.fingerprint,
                     )
             except BaseException:
-                crypto.staged_path(self._key_path).unlink(missing_ok=True)
+                crypto.discard_staged_key(self._key_path)
                 raise
             crypto.commit_staged_key(self._key_path)
             self._key = new

@@ -1,32 +1,176 @@
-"""Where the verifier keeps its data, read from `BAOLING_`-prefixed environment variables.
+"""The verifier's settings: one typed object, filled from flag > environment > TOML file > default.
 
-Each setting is read with an explicit type, so a bad value names the variable that holds it.
+Every `serve` option and the store's location live here, so the server, the admin commands and
+the Python API read them one way (docs/configuration.md lists them; verifier/options.py gives
+each its flag). Environment variables are `BAOLING_` + the setting's name in capitals; the file
+(`--config FILE` or `BAOLING_CONFIG`) is TOML whose keys are the settings' names. A refused value
+is one SettingsError line naming the setting where it was given: the flag, the variable, or the
+file and key.
 """
 
+import difflib
 import os
+import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from baoling.verifier.errors import InvalidRequest
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-DATA_DIR_ENV = "BAOLING_DATA_DIR"
-STORE_URL_ENV = "BAOLING_STORE_URL"
-DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "baoling"
+from baoling.verifier.constants import DEFAULT_LOCKOUT_TZ, DEFAULT_WINDOW_STEPS, LOCKOUT_AFTER_FAILS
+from baoling.verifier.engine import Policy
+from baoling.verifier.errors import VerifierError
+from baoling.verifier.options import (
+    CONFIG_ENV,
+    CONFIG_FLAG,
+    DEFAULT_HTTP_PORT,
+    ENV_PREFIX,
+    NAMES,
+    env_var,
+    flag,
+)
+
 MASTER_KEY_FILENAME = "master.key"
 SQLITE_FILENAME = "verifier.sqlite3"
 
 
-def data_dir() -> Path:
-    """The folder holding the SQLite file and the master key (BAOLING_DATA_DIR)."""
-    value = os.environ.get(DATA_DIR_ENV, "").strip()
-    if not value:
-        return DEFAULT_DATA_DIR
-    path = Path(value).expanduser()
-    if path.exists() and not path.is_dir():
-        raise InvalidRequest(f"{DATA_DIR_ENV} names {path}, which is not a folder")
-    return path
+class SettingsError(VerifierError):
+    """A setting's value is refused (the message names the setting where it was given)."""
 
 
-def store_url() -> str | None:
-    """A SQLAlchemy URL (BAOLING_STORE_URL), or None for the SQLite file in the data folder."""
-    value = os.environ.get(STORE_URL_ENV, "").strip()
-    return value or None
+def default_data_dir() -> Path:
+    """~/.local/share/baoling, read when asked (HOME may change after import)."""
+    return Path.home() / ".local" / "share" / "baoling"
+
+
+class Settings(BaseSettings):
+    """Where the data lives and how `serve` runs (meanings: verifier/options.py); `load` fills
+    it from its sources."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    store_url: str | None = None
+    master_key_file: Path | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
+    radius: bool = False
+    radius_config: Path | None = None
+    window_steps: int = Field(DEFAULT_WINDOW_STEPS, ge=0)
+    lockout_after: int = Field(LOCKOUT_AFTER_FAILS, ge=1)
+    lockout_seconds: int | None = Field(None, ge=1)
+    lockout_tz: str = DEFAULT_LOCKOUT_TZ
+    drift_learning: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: Any, **_others: Any
+    ) -> tuple[Any, ...]:
+        """Only what `load` merged: the precedence is written there, once."""
+        return (init_settings,)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _a_folder(cls, path: Path) -> Path:
+        path = path.expanduser()
+        if path.exists() and not path.is_dir():
+            raise ValueError("not a folder")
+        return path
+
+    @field_validator("lockout_tz")
+    @classmethod
+    def _a_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone such as UTC or Asia/Shanghai") from None
+        return zone
+
+    @property
+    def key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / MASTER_KEY_FILENAME
+
+    @property
+    def url(self) -> str:
+        """The store's SQLAlchemy URL: store_url, else the SQLite file in the data folder."""
+        from baoling.verifier.store import sqlite_url  # SQLAlchemy only for who opens a store
+
+        return self.store_url or sqlite_url(str(self.data_dir / SQLITE_FILENAME))
+
+    def policy(self) -> Policy:
+        return Policy(
+            window_steps=self.window_steps,
+            lockout_after_fails=self.lockout_after,
+            lockout_seconds=self.lockout_seconds,
+            lockout_tz=self.lockout_tz,
+            drift_learning=self.drift_learning,
+        )
+
+
+def load(
+    given: Mapping[str, Any] | None = None,
+    *,
+    config: Path | None = None,
+    given_by_flags: bool = False,
+) -> Settings:
+    """The settings: `given` (flags, or a Python caller's arguments) over the environment over
+    the TOML file (`config`, else $BAOLING_CONFIG) over the defaults."""
+    given = {name: value for name, value in (given or {}).items() if value is not None}
+    sources: list[tuple[dict[str, Any], Callable[[str], str]]] = []
+    if config is not None:
+        sources.append((_read_file(config, CONFIG_FLAG), lambda name: f"{config}: {name}"))
+    elif os.environ.get(CONFIG_ENV, "").strip():
+        path = Path(os.environ[CONFIG_ENV].strip())
+        sources.append((_read_file(path, CONFIG_ENV), lambda name: f"{path}: {name}"))
+    sources.append((EnvSettingsSource(Settings)(), env_var))
+    sources.append((given, flag if given_by_flags else str))
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for found, label in sources:  # lowest precedence first: each source overrides the ones before
+        for name, value in found.items():
+            values[name] = value
+            where[name] = label(name)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0])
+        value = error["input"]
+        shown = repr(str(value) if isinstance(value, Path) else value)
+        raise SettingsError(f"{where[name]}: {_reason(error)}: {shown}") from None
+
+
+def _read_file(path: Path, named_by: str) -> dict[str, Any]:
+    """The TOML file's settings; a missing or malformed file or an unknown key is an error."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{named_by}: cannot read {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in NAMES:
+            close = difflib.get_close_matches(key, NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingsError(f"{path}: unknown setting {key!r}{hint}")
+    return data
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    """pydantic's error, said shortly."""
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "not a valid integer"
+    if kind in ("bool_parsing", "bool_type"):
+        return "not true or false"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}"
+    if kind == "value_error":
+        return str(ctx["error"])
+    return str(error["msg"]).lower()

@@ -10,9 +10,11 @@ SQLAlchemy Core, no ORM. Two rules keep several threads and several nodes honest
   so no read-modify-write window exists even without that lock.
 
 The schema is versioned: `schema_version` holds the version and `MIGRATIONS` lists the steps
-from an empty database to the newest one, applied in order in one transaction.
+from an empty database to the newest one, applied in order in one transaction. Who may apply
+them to a database in use is `Store.prepare`'s rule.
 """
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -20,6 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from baoling.verifier.errors import StoreError, UnknownToken
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 
@@ -214,7 +218,20 @@ class Store:
             return current_version(conn)
 
     def migrate(self, target: int = SCHEMA_VERSION) -> int:
-        """Bring the schema to `target` (default: newest); returns the version found before."""
+        """Bring the schema to `target` (default: newest); returns the version found before.
+        This is `baoling verifier migrate`: the one way an existing PostgreSQL schema is
+        upgraded."""
+        return self._migrate(target, upgrade_existing=True)
+
+    def prepare(self) -> int:
+        """Make the schema ready for use when a Verifier opens the store; returns the version
+        found. An empty database gets the newest schema. An older schema is upgraded in place
+        when it is a SQLite file (embedded: the one installation that uses it upgrades as one)
+        and refused in PostgreSQL, which other nodes share, until an operator runs `baoling
+        verifier migrate` (docs/operations.md, "Schema upgrades")."""
+        return self._migrate(SCHEMA_VERSION, upgrade_existing=self.engine.dialect.name == "sqlite")
+
+    def _migrate(self, target: int, *, upgrade_existing: bool) -> int:
         with self._transaction(baoling_write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_ID)))
@@ -224,10 +241,17 @@ class Store:
                     f"the database schema is version {found}, newer than this software "
                     f"(version {SCHEMA_VERSION}); upgrade Baoling"
                 )
+            if 0 < found < target and not upgrade_existing:
+                raise StoreError(
+                    f"the database schema is version {found}, this Baoling needs "
+                    f"{SCHEMA_VERSION}: run `baoling verifier migrate`"
+                )
             for version in range(found + 1, target + 1):
                 MIGRATIONS[version - 1](conn)
                 conn.execute(schema_version.delete())
                 conn.execute(schema_version.insert().values(version=version))
+            if 0 < found < target:
+                log.info("upgraded the database schema from version %d to %d", found, target)
             return found
 
 

@@ -1,0 +1,113 @@
+"""The verifier's settings on the command line: each setting's flag and help, once, for both
+`baoling verifier` and `python -m baoling.verifier`.
+
+verifier/settings.py holds the settings' types, defaults and sources; this module only what a
+command line adds: flag names, metavars and help.
+"""
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from baoling.verifier.constants import DEFAULT_LOCKOUT_TZ, DEFAULT_WINDOW_STEPS, LOCKOUT_AFTER_FAILS
+
+if TYPE_CHECKING:
+    from baoling.verifier.settings import Settings
+
+ENV_PREFIX = "BAOLING_"
+CONFIG_ENV = "BAOLING_CONFIG"
+CONFIG_FLAG = "--config"
+DEFAULT_HTTP_PORT = 8080
+
+# name: (metavar, or None for an on/off flag; help; default in words).
+_OPTIONS: dict[str, tuple[str | None, str, str]] = {
+    "data_dir": ("DIR", "Folder of the SQLite file and master.key.", "~/.local/share/baoling"),
+    "store_url": (
+        "URL",
+        "PostgreSQL URL (postgresql+psycopg://...) shared by several nodes.",
+        "SQLite in the data folder",
+    ),
+    "master_key_file": (
+        "FILE",
+        "The master key file (mode 0600), e.g. a mounted secret.",
+        "master.key in the data folder",
+    ),
+    "http_host": ("ADDRESS", "Address for HTTP.", "127.0.0.1"),
+    "http_port": ("PORT", "TCP port for HTTP; 0 picks a free one.", str(DEFAULT_HTTP_PORT)),
+    "radius": (None, "Also answer RADIUS Access-Requests (UDP).", "off"),
+    "radius_config": ("FILE", "RADIUS clients and users (TOML).", "none"),
+    "window_steps": (
+        "STEPS",
+        "Time steps accepted either side of the token's predicted step.",
+        str(DEFAULT_WINDOW_STEPS),
+    ),
+    "lockout_after": ("N", "Consecutive failures that lock a token.", str(LOCKOUT_AFTER_FAILS)),
+    "lockout_seconds": (
+        "SECONDS",
+        "How long a lock lasts.",
+        "until midnight in the lockout zone",
+    ),
+    "lockout_tz": ("ZONE", "IANA time zone whose midnight ends a lock.", DEFAULT_LOCKOUT_TZ),
+    "drift_learning": (
+        None,
+        "Learn each token's clock offset and rate from accepted codes.",
+        "on",
+    ),
+}
+NAMES = tuple(_OPTIONS)
+STORE_NAMES = ("data_dir", "store_url", "master_key_file")
+SERVE_NAMES = tuple(name for name in NAMES if name not in STORE_NAMES)
+# Flags whose name is not the setting's name with hyphens (kept from earlier releases).
+_FLAG_NAMES = {
+    "http_host": "--host",
+    "window_steps": "--window",
+    "lockout_seconds": "--lockout-for",
+}
+
+
+def flag(name: str) -> str:
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def env_var(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def setting_options(names: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """click options for these settings. Each is None when not given, so that the environment,
+    the file and the defaults apply (verifier/settings.py checks every value, a flag's too)."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for name in reversed(names):
+            metavar, text, default = _OPTIONS[name]
+            help_text = f"{text} [env {env_var(name)}; default: {default}]"
+            if metavar is None:
+                declaration = f"{flag(name)}/--no-{flag(name)[2:]}"
+                option = click.option(declaration, name, default=None, help=help_text)
+            else:
+                option = click.option(
+                    flag(name), name, default=None, metavar=metavar, help=help_text
+                )
+            command = option(command)
+        return command
+
+    return apply
+
+
+config_option = click.option(
+    CONFIG_FLAG,
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help=f"A TOML file of settings (docs/configuration.md) [env {CONFIG_ENV}].",
+)
+
+
+def from_command_line(flags: Mapping[str, Any], config: Path | None) -> "Settings":
+    """The settings of a click command: its flags over the environment over the file."""
+    from baoling.verifier.settings import load
+
+    return load(flags, config=config, given_by_flags=True)

@@ -1,0 +1,107 @@
+"""The verifier's server: the composition root that `python -m baoling.verifier` and `baoling
+verifier serve` run. It opens the store, binds HTTP (and RADIUS), and runs the HTTP API under
+uvicorn until it is stopped.
+
+It prints the addresses it listens on to stderr, the HTTP one last: once that line is out, every
+listener is bound, so a harness may send requests (host_tools waits for it).
+"""
+
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from baoling.verifier.errors import VerifierError
+from baoling.verifier.settings import Settings
+
+HTTP_LINE_PREFIX = "HTTP on "
+RADIUS_LINE_PREFIX = "RADIUS on udp "
+
+
+class ListenError(VerifierError):
+    """The server cannot listen on its HTTP address: the port is taken, or not this host's."""
+
+
+def serve(settings: Settings) -> None:
+    """Serve until uvicorn is told to stop (SIGINT or SIGTERM)."""
+    # Imported here: FastAPI and uvicorn take about a second, which `--help` need not wait for.
+    import uvicorn
+
+    from baoling.verifier.http import create_app
+    from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
+    from baoling.verifier.service import Verifier
+
+    stop = threading.Event()
+    server: uvicorn.Server | None = None
+
+    def on_stop_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+
+    # uvicorn catches SIGINT and SIGTERM while it runs and raises each again after its graceful
+    # shutdown, to the handler it found: this one, so run() returns and the process exits 0
+    # (Python's defaults would exit 143 on SIGTERM, raise KeyboardInterrupt on SIGINT). A signal
+    # that comes before uvicorn runs stops it as soon as it has started.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_stop_signal)
+    if settings.radius and settings.radius_config is None:
+        raise RadiusConfigError(
+            "radius is on but radius_config is not set (--radius-config FILE or "
+            "BAOLING_RADIUS_CONFIG; docs/verifier.md, RADIUS)"
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    verifier = Verifier(
+        settings.store_url,
+        data_dir=settings.data_dir,
+        master_key_file=settings.master_key_file,
+        policy=settings.policy(),
+    )
+    try:
+        if settings.radius:
+            config = load_config(settings.radius_config)
+            radius_server = RadiusServer(verifier, config)  # a taken port is a RadiusConfigError
+            threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
+            _say(f"{RADIUS_LINE_PREFIX}{config.host}:{radius_server.port}")
+        with _listening("tcp", settings.http_host, settings.http_port):
+            sock = listen_tcp(settings.http_host, settings.http_port)
+        _say(f"{HTTP_LINE_PREFIX}http://{settings.http_host}:{sock.getsockname()[1]}")
+        config = uvicorn.Config(create_app(verifier), access_log=False, log_config=None)
+        server = uvicorn.Server(config)
+        server.should_exit = stop.is_set()
+        server.run(sockets=[sock])
+    finally:
+        verifier.close()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _listening(protocol: str, host: str, port: int) -> Iterator[None]:
+    """Turn a failure to bind (port taken, address not ours) into a one-line error."""
+    try:
+        yield
+    except OSError as exc:
+        raise ListenError(
+            f"cannot listen on {protocol} {host}:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+def listen_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket made with protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY
+    only on such sockets' connections, and without it every keep-alive answer waits ~40 ms
+    for a delayed ACK (Nagle)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(socket.SOMAXCONN)
+    return sock
