@@ -5,12 +5,7 @@ secret, a PSKC key or password, a RADIUS PIN) are read from stdin when it is pip
 prompted for without echo; they are never taken from the command line.
 """
 
-import logging
-import socket
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,46 +18,49 @@ from baoling.verifier.constants import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
-    DEFAULT_LOCKOUT_TZ,
     DEFAULT_PERIOD_S,
-    DEFAULT_WINDOW_STEPS,
-    LOCKOUT_AFTER_FAILS,
 )
-from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.options import (
+    SERVE_NAMES,
+    STORE_NAMES,
+    config_option,
+    from_command_line,
+    setting_options,
+)
 from baoling.verifier.otp import OTPError, b32decode
 from baoling.verifier.service import Verifier
-
-DEFAULT_HTTP_PORT = 8080
+from baoling.verifier.settings import Settings
 
 
 @click.group()
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of the SQLite file and master.key [env BAOLING_DATA_DIR; "
-    "default ~/.local/share/baoling].",
-)
-@click.option(
-    "--store-url",
-    default=None,
-    metavar="URL",
-    help="PostgreSQL URL (postgresql+psycopg://...) shared by several nodes "
-    "[env BAOLING_STORE_URL].",
-)
+@config_option
+@setting_options(STORE_NAMES)
 @click.pass_context
-def verifier(ctx: click.Context, data_dir: Path | None, store_url: str | None) -> None:
+def verifier(ctx: click.Context, config: Path | None, **flags: Any) -> None:
     """Run and administer the verifier service.
 
-    With no options the data lives in a SQLite file in ~/.local/share/baoling.
+    With no options the data lives in a SQLite file in ~/.local/share/baoling. Every setting
+    can also come from a BAOLING_ variable or a TOML file (docs/configuration.md).
     """
-    ctx.obj = {"data_dir": data_dir, "store_url": store_url}
+    ctx.obj = {"config": config, "flags": flags}
 
 
-def open_verifier(ctx: click.Context, policy: Policy | None = None) -> Verifier:
-    """The Verifier the group's options name; closed when the command ends."""
-    v = Verifier(ctx.obj["store_url"], data_dir=ctx.obj["data_dir"], policy=policy)
+def command_settings(ctx: click.Context, **flags: Any) -> Settings:
+    """The settings of this command line: the group's flags and these over the environment
+    and the file (verifier/settings.py)."""
+    return from_command_line({**ctx.obj["flags"], **flags}, ctx.obj["config"])
+
+
+def open_verifier(ctx: click.Context) -> Verifier:
+    """The Verifier the settings name; closed when the command ends."""
+    settings = command_settings(ctx)
+    v = Verifier(
+        settings.store_url,
+        data_dir=settings.data_dir,
+        master_key_file=settings.master_key_file,
+        policy=settings.policy(),
+    )
     ctx.call_on_close(v.close)
     return v
 
@@ -78,141 +76,60 @@ def read_secret(what: str) -> str:
 
 
 @verifier.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address for HTTP.")
-@click.option(
-    "--http-port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_HTTP_PORT,
-    show_default=True,
-    help="TCP port for HTTP; 0 picks a free one.",
-)
-@click.option("--radius", is_flag=True, help="Also answer RADIUS Access-Requests (UDP).")
-@click.option(
-    "--radius-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="BAOLING_RADIUS_CONFIG",
-    help="RADIUS clients and users (TOML) [env BAOLING_RADIUS_CONFIG].",
-)
-@click.option(
-    "--window",
-    type=click.IntRange(0),
-    default=DEFAULT_WINDOW_STEPS,
-    show_default=True,
-    envvar="BAOLING_WINDOW_STEPS",
-    help="Time steps accepted either side of the token's predicted step "
-    "[env BAOLING_WINDOW_STEPS].",
-)
-@click.option(
-    "--lockout-after",
-    type=click.IntRange(1),
-    default=LOCKOUT_AFTER_FAILS,
-    show_default=True,
-    envvar="BAOLING_LOCKOUT_AFTER",
-    help="Consecutive failures that lock a token [env BAOLING_LOCKOUT_AFTER].",
-)
-@click.option(
-    "--lockout-for",
-    type=click.IntRange(1),
-    default=None,
-    metavar="SECONDS",
-    envvar="BAOLING_LOCKOUT_SECONDS",
-    help="How long a lock lasts; default: until midnight in --lockout-tz "
-    "[env BAOLING_LOCKOUT_SECONDS].",
-)
-@click.option(
-    "--lockout-tz",
-    default=DEFAULT_LOCKOUT_TZ,
-    show_default=True,
-    envvar="BAOLING_LOCKOUT_TZ",
-    help="IANA time zone whose midnight ends a lock [env BAOLING_LOCKOUT_TZ].",
-)
-@click.option(
-    "--no-drift-learning",
-    is_flag=True,
-    help="Keep each token's clock offset where enrolment or resync put it.",
-)
+@setting_options(SERVE_NAMES)
 @click.pass_context
-def serve(
-    ctx: click.Context,
-    host: str,
-    http_port: int,
-    radius: bool,
-    radius_config: Path | None,
-    window: int,
-    lockout_after: int,
-    lockout_for: int | None,
-    lockout_tz: str,
-    no_drift_learning: bool,
-) -> None:
+def serve(ctx: click.Context, **flags: Any) -> None:
     """Serve the HTTP API (and RADIUS with --radius).
 
-    Runs until Ctrl-C or SIGTERM.
+    Runs until Ctrl-C or SIGTERM. `python -m baoling.verifier` is the same server.
 
     Prints the addresses it listens on to stderr. Requests are logged as one line each
     (method, route, status, time): never a code, a secret or a query string. Nodes that
-    share a database should be started with the same window and lockout options.
+    share a database should be started with the same window and lockout settings. A
+    PostgreSQL database on an older schema is refused until `baoling verifier migrate`.
 
     \b
     Examples:
       baoling verifier serve
       baoling verifier --data-dir /var/lib/baoling serve --host 0.0.0.0 --http-port 8080
       baoling verifier --store-url postgresql+psycopg://baoling@db/baoling serve
+      baoling verifier --config /etc/baoling/verifier.toml serve
       baoling verifier serve --radius --radius-config /etc/baoling/radius.toml
       baoling verifier serve --lockout-after 5 --lockout-for 900
     """
-    # Imported here: FastAPI and uvicorn would add about a second to every other command.
-    import uvicorn
+    from baoling.verifier.server import serve as run_server
 
-    from baoling.verifier.http import create_app
-    from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
-
-    if radius and radius_config is None:
-        raise RadiusConfigError("--radius needs --radius-config FILE (docs/verifier.md, RADIUS)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    policy = Policy(
-        window_steps=window,
-        lockout_after_fails=lockout_after,
-        lockout_seconds=lockout_for,
-        lockout_tz=lockout_tz,
-        drift_learning=not no_drift_learning,
-    )
-    v = open_verifier(ctx, policy)
-    if radius:
-        config = load_config(radius_config)
-        radius_server = RadiusServer(v, config)  # a taken port is a RadiusConfigError
-        threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
-        click.echo(f"RADIUS on udp {config.host}:{radius_server.port}", err=True)
-    with _listening("tcp", host, http_port):
-        sock = listen_tcp(host, http_port)
-    # Printed last: once this line is out, both listeners are bound (ServerProcess waits for it).
-    click.echo(f"HTTP on http://{host}:{sock.getsockname()[1]}", err=True)
-    config = uvicorn.Config(create_app(v), access_log=False, log_config=None)
-    uvicorn.Server(config).run(sockets=[sock])
+    run_server(command_settings(ctx, **flags))
 
 
-@contextmanager
-def _listening(protocol: str, host: str, port: int) -> Iterator[None]:
-    """Turn a failure to bind (port taken, address not ours) into a one-line error."""
+@verifier.command()
+@json_option
+@click.pass_context
+def migrate(ctx: click.Context, as_json: bool) -> None:
+    """Upgrade the database's schema to this Baoling's version.
+
+    Back up the database first: an upgrade cannot be undone (docs/operations.md). Nodes
+    running an older Baoling refuse the upgraded schema.
+
+    \b
+    Examples:
+      baoling verifier migrate
+      baoling verifier --store-url postgresql+psycopg://baoling@db/baoling migrate --json
+    """
+    from baoling.verifier.store import SCHEMA_VERSION, Store
+
+    db = Store(command_settings(ctx).url)
     try:
-        yield
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {protocol} {host}:{port}: {exc.strerror or exc}"
-        ) from None
-
-
-def listen_tcp(host: str, port: int) -> socket.socket:
-    """A listening TCP socket made with protocol IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY
-    only on such sockets' connections, and without it every keep-alive answer waits ~40 ms
-    for a delayed ACK (Nagle)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(socket.SOMAXCONN)
-    return sock
+        found = db.migrate()
+    finally:
+        db.close()
+    if found == SCHEMA_VERSION:
+        text = f"The database schema is at version {SCHEMA_VERSION} already."
+    elif found == 0:
+        text = f"Created the database schema at version {SCHEMA_VERSION}."
+    else:
+        text = f"Upgraded the database schema from version {found} to {SCHEMA_VERSION}."
+    emit(as_json, {"from": found, "to": SCHEMA_VERSION}, text)
 
 
 # -------------------------------------------------------------------------------- tokens
