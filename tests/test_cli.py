@@ -119,3 +119,54 @@ def test_docs_list_the_json_error_code_of_every_error_class():
 )
 def test_error_code_is_the_class_name_in_snake_case(name, code):
     assert error_code(type(name, (Exception,), {})()) == code
+
+
+BAOLING = Path(sys.executable).parent / "baoling"  # the installed console script
+
+
+def test_bash_completion_script_from_the_real_command_completes_in_bash():
+    """The line docs/cli.md gives for ~/.bashrc, in a real bash: groups, then subcommands."""
+    script = (
+        'eval "$(_BAOLING_COMPLETE=bash_source baoling)"\n'
+        "complete -p baoling\n"
+        "COMP_WORDS=(baoling ''); COMP_CWORD=1; _baoling_completion baoling\n"
+        'echo "${COMPREPLY[*]}"; COMPREPLY=()\n'
+        "COMP_WORDS=(baoling verifier au); COMP_CWORD=2; _baoling_completion baoling\n"
+        'echo "${COMPREPLY[*]}"\n'
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": f"{BAOLING.parent}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.splitlines() == [
+        "complete -o nosort -F _baoling_completion baoling",
+        "demo sim token verifier",
+        "audit",
+    ]
+
+
+def test_bash_complete_protocol_completes_a_subcommand_and_an_option():
+    def complete(words: str, cword: int) -> list[str]:
+        env = dict(COMP_WORDS=words, COMP_CWORD=str(cword), _BAOLING_COMPLETE="bash_complete")
+        proc = subprocess.run([BAOLING], env=env, capture_output=True, text=True)
+        assert (proc.returncode, proc.stderr) == (0, "")
+        return proc.stdout.splitlines()
+
+    assert complete("baoling verifier sh", 2) == ["plain,show"]
+    assert complete("baoling token info --po", 3) == ["plain,--port"]
+
+
+@pytest.mark.parametrize(
+    ("shell", "first_line"),
+    [("zsh", "#compdef baoling"), ("fish", "function _baoling_completion;")],
+)
+def test_zsh_and_fish_completion_scripts_are_produced(shell, first_line):
+    proc = subprocess.run(
+        [BAOLING], env={"_BAOLING_COMPLETE": f"{shell}_source"}, capture_output=True, text=True
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[0] == first_line
+    assert "_BAOLING_COMPLETE=" in proc.stdout  # it calls the command back to complete
