@@ -91,11 +91,15 @@ def read_pskc(data: bytes, *, key: bytes | None = None, password: str | None = N
 def _entry(key: Key) -> Entry:
     suites = {suite: name for name, suite in SUITES.items()}
     serial, slot = split_token_id(str(key.id))
+    secret, suite = key.secret, key.algorithm_suite
+    digits, period_s = key.response_length, key.time_interval
+    if secret is None or suite is None or digits is None or period_s is None:
+        raise ValueError(f"key {key.id} has no secret, suite, digits or period")
     profile = Profile(
-        key.secret,
-        suites[key.algorithm_suite],
-        key.response_length,
-        key.time_interval,
+        secret,
+        suites[suite],
+        digits,
+        period_s,
         key.friendly_name or "",
         key.issuer or "",
     )
