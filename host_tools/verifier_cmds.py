@@ -12,14 +12,20 @@ from typing import Any
 
 import click
 
-from baoling.host_tools import verifier_text
-from baoling.host_tools.options import emit, force_option, json_option
-from baoling.verifier.constants import (
+from baoling.core import base32
+from baoling.core.errors import CoreError
+from baoling.core.limits import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
+    MAX_DIGITS,
+    MAX_PERIOD_S,
+    MIN_DIGITS,
+    MIN_PERIOD_S,
 )
+from baoling.host_tools import verifier_text
+from baoling.host_tools.options import emit, force_option, json_option
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.options import (
     SERVE_NAMES,
@@ -28,7 +34,6 @@ from baoling.verifier.options import (
     from_command_line,
     setting_options,
 )
-from baoling.verifier.otp import OTPError, b32decode
 from baoling.verifier.service import Verifier
 from baoling.verifier.settings import Settings
 
@@ -146,10 +151,15 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM, show_default=True
 )
-@click.option("--digits", type=click.IntRange(6, 8), default=DEFAULT_DIGITS, show_default=True)
+@click.option(
+    "--digits",
+    type=click.IntRange(MIN_DIGITS, MAX_DIGITS),
+    default=DEFAULT_DIGITS,
+    show_default=True,
+)
 @click.option(
     "--period",
-    type=click.IntRange(10, 300),
+    type=click.IntRange(MIN_PERIOD_S, MAX_PERIOD_S),
     default=DEFAULT_PERIOD_S,
     show_default=True,
     help="Seconds per code.",
@@ -179,8 +189,8 @@ def enrol(
     secret = None
     if given:
         try:
-            secret = b32decode(read_secret("Base32 secret"))
-        except OTPError as exc:
+            secret = base32.decode(read_secret("Base32 secret"))
+        except CoreError as exc:
             raise InvalidRequest(str(exc)) from None
     uri = open_verifier(ctx).enrol(
         token_id,

@@ -108,7 +108,7 @@ def test_enrol_of_an_enrolled_token_is_one_line_and_exit_1(data_dir, alice):
 def test_enrol_with_a_secret_that_is_not_base32_is_one_line(data_dir):
     proc = baoling(data_dir, "enrol", "bob", "--secret", stdin="not base32!\n")
     assert proc.returncode == 1
-    assert proc.stderr == "Error: secret is not valid base32: character 10 is not A-Z or 2-7\n"
+    assert proc.stderr == "Error: secret is not base32: character 11 is not A-Z or 2-7\n"
 
 
 def test_list_json_names_the_tokens(run, alice):
