@@ -37,6 +37,8 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
+        if sys.stdin is not None and not sys.stdin.isatty():
+            click.echo(err=True)  # a question answered from a pipe left its line open
         _fail(args, "aborted", "Aborted.", 1, text="Aborted.")
     except click.ClickException as exc:
         if not wants_json(args):

@@ -109,6 +109,15 @@ def test_not_a_token():
         os.close(device)
 
 
+def test_no_at_the_question_with_json_is_an_aborted_object_and_the_token_unchanged(provisioned):
+    proc = run_baoling("token", "wipe", "--port", provisioned.port, "--json", stdin="n\n")
+    assert (proc.returncode, proc.stdout) == (1, "")
+    question, error = proc.stderr.splitlines()
+    assert question.startswith("Erase every secret on token ")
+    assert json.loads(error) == {"error": "aborted", "message": "Aborted."}
+    assert [p["label"] for p in profiles(provisioned)] == ["alice"]
+
+
 def test_token_locked(locked, tmp_path):
     fails_with(
         run_baoling(
