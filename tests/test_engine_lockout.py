@@ -83,7 +83,7 @@ def test_after_a_lock_expires_one_more_failure_locks_again(otp: TOTP) -> None:
 
 
 def test_admin_unlock_clears_the_lock_and_the_count(otp: TOTP) -> None:
-    # An administrator's unlock stores fail_count 0 and no lock (verifier.service.unlock).
+    # An administrator's unlock stores fail_count 0 and no lock (Verifier.unlock).
     policy = Policy(lockout_after_fails=3, lockout_seconds=600)
     locked = fail(otp, TokenState(), NOW, policy, 3)
     unlocked = replace(locked, fail_count=0, locked_until=None)

@@ -25,7 +25,8 @@ from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.http import create_app, schemas
 from baoling.verifier.http.middleware import MAX_BODY_BYTES
-from baoling.verifier.service import MAX_TEXT_CHARS, Verifier, _check_text, check_token_id
+from baoling.verifier.inputs import MAX_TEXT_CHARS, check_text, check_token_id
+from baoling.verifier.service import Verifier
 
 LOCKOUT_AFTER = 3
 
@@ -553,14 +554,14 @@ def test_the_label_pattern_takes_each_character_that_str_isprintable_takes():
     for point in itertools.chain(range(0xD800), range(0xE000, sys.maxunicode + 1)):
         char = chr(point)
         assert http_accepts(schemas.Text, char) == service_accepts(
-            lambda text: _check_text("label", text), char
+            lambda text: check_text("label", text), char
         ), hex(point)
 
 
 @given(st.text(max_size=MAX_TEXT_CHARS + 2))
 def test_the_label_rule_takes_what_the_service_takes(text):
     assert http_accepts(schemas.Text, text) == service_accepts(
-        lambda value: _check_text("label", value), text
+        lambda value: check_text("label", value), text
     )
 
 

@@ -1,10 +1,20 @@
-"""The rules for the names and text callers give the verifier (labels, issuers, API key names),
-checked here once for every front end; the HTTP schema declares the same rule
+"""The rules for the names and text callers give the verifier (token ids, labels, issuers, API
+key names), checked here once for every front end; the HTTP schema declares the same rules
 (verifier/http/schemas.py)."""
 
+from baoling.core import identity
+from baoling.core.errors import CoreError
 from baoling.verifier.errors import InvalidRequest
 
 MAX_TEXT_CHARS = 256
+
+
+def check_token_id(token_id: str) -> str:
+    """The id itself, or InvalidRequest saying what a token id may contain (core/identity.py)."""
+    try:
+        return identity.check_token_id(token_id)
+    except CoreError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def check_text(name: str, value: str) -> str:

@@ -86,7 +86,7 @@ class CurrentKey:
                         fingerprint=new.fingerprint,
                     )
             except BaseException:
-                crypto.staged_path(self._path).unlink(missing_ok=True)
+                crypto.discard_staged_key(self._path)
                 raise
             crypto.commit_staged_key(self._path)
             self._key = new

@@ -24,7 +24,7 @@ from baoling.core.limits import (
     MIN_DIGITS,
     MIN_PERIOD_S,
 )
-from baoling.verifier.service import MAX_TEXT_CHARS
+from baoling.verifier.inputs import MAX_TEXT_CHARS
 
 # 1024 base32 characters are 640 bytes, far past any HMAC key length worth having.
 MAX_SECRET_CHARS = 1024

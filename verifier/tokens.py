@@ -1,0 +1,193 @@
+"""Token administration: enrol one token or every key of a PSKC file, list, show, disable,
+enable, unlock, reset the drift, delete. Each change is one write transaction with its audit
+row; secrets are sealed with the master key before they reach the store, and never shown
+again after enrolment."""
+
+import json
+import os
+import time
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from baoling.core import otpauth
+from baoling.core.errors import CoreError
+from baoling.core.limits import (
+    ALGORITHMS,
+    DEFAULT_ALGORITHM,
+    DEFAULT_DIGITS,
+    DEFAULT_PERIOD_S,
+    GENERATED_SECRET_BYTES,
+    check_parameters,
+)
+from baoling.verifier import audit as audit_log
+from baoling.verifier import store
+from baoling.verifier.engine import Drift
+from baoling.verifier.errors import InvalidRequest, PSKCImportError, TokenExists
+from baoling.verifier.inputs import check_text, check_token_id
+from baoling.verifier.master_key import CurrentKey
+from baoling.verifier.pskc_import import read_pskc
+
+
+def _info(row: Row[Any]) -> dict[str, Any]:
+    """What an administrator may see of a token: everything but the secret."""
+    return {
+        "token": row.id,
+        "algorithm": row.algorithm,
+        "digits": row.digits,
+        "period": row.period_s,
+        "issuer": row.issuer,
+        "label": row.label,
+        "enabled": row.enabled,
+        "fail_count": row.fail_count,
+        "locked_until": row.locked_until,
+        "last_step": row.last_step,
+        "drift": json.loads(row.drift),
+        "created": row.created,
+    }
+
+
+def _new_token(
+    token_id: str,
+    secret: bytes | None,
+    algorithm: str,
+    digits: int,
+    period_s: int,
+    issuer: str,
+    label: str,
+) -> dict[str, Any]:
+    """A token's columns, checked; a missing secret is generated."""
+    check_token_id(token_id)
+    check_text("issuer", issuer)
+    check_text("label", label)
+    if secret is None and algorithm in ALGORITHMS:
+        secret = os.urandom(GENERATED_SECRET_BYTES[algorithm])
+    try:
+        check_parameters(secret, algorithm, digits, period_s)  # type: ignore[arg-type]
+    except CoreError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return {
+        "id": token_id,
+        "secret": secret,
+        "algorithm": algorithm,
+        "digits": digits,
+        "period_s": period_s,
+        "issuer": issuer,
+        "label": label,
+    }
+
+
+class TokenAdmin:
+    """The tokens of one store."""
+
+    def __init__(self, db: store.Store, key: CurrentKey) -> None:
+        self._store, self._key = db, key
+
+    def enrol(
+        self,
+        token_id: str,
+        secret: bytes | None = None,
+        *,
+        algorithm: str = DEFAULT_ALGORITHM,
+        digits: int = DEFAULT_DIGITS,
+        period_s: int = DEFAULT_PERIOD_S,
+        issuer: str = "",
+        label: str = "",
+    ) -> str:
+        """Enrol a TOTP token; returns its otpauth URI (holds the secret: show it once).
+
+        Without `secret`, one as long as the algorithm's hash output is generated
+        (RFC 4226 asks for at least 128 bits).
+        """
+        token = _new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
+        self._insert([token], source="enrol")
+        return otpauth.build(
+            otpauth.KeyUri(token["secret"], label or token_id, issuer, algorithm, digits, period_s)
+        )
+
+    def import_pskc(
+        self, data: bytes, *, key: bytes | None = None, password: str | None = None
+    ) -> list[str]:
+        """Enrol every TOTP key of a PSKC file in one transaction: all, or none on any error.
+        Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its drift."""
+        new_tokens = []
+        for found in read_pskc(data, key=key, password=password):
+            try:
+                token = _new_token(
+                    found.token_id,
+                    found.secret,
+                    found.algorithm,
+                    found.digits,
+                    found.period_s,
+                    found.issuer,
+                    found.label,
+                )
+                new_tokens.append(token | {"drift": Drift(offset_s=found.clock_offset_s)})
+            except InvalidRequest as exc:
+                raise PSKCImportError(f"key {found.token_id!r}: {exc}") from None
+        return self._insert(new_tokens, source="pskc")
+
+    def _insert(self, new_tokens: list[dict[str, Any]], *, source: str) -> list[str]:
+        """Add tokens in one transaction: all of them, or none if any id is taken."""
+        now = time.time()
+        with self._store.write() as conn:
+            for token in new_tokens:
+                if store.token_exists(conn, token["id"]):
+                    raise TokenExists(f"token {token['id']!r} is already enrolled")
+                sealed = self._key.seal(token["id"], token["secret"])
+                drift = token.get("drift", Drift()).to_json()
+                store.insert_token(
+                    conn,
+                    **token | {"secret": sealed, "drift": drift},
+                    last_step=None,
+                    fail_count=0,
+                    locked_until=None,
+                    enabled=True,
+                    created=now,
+                )
+                audit_log.append(
+                    conn,
+                    "enrol",
+                    token["id"],
+                    now,
+                    source=source,
+                    algorithm=token["algorithm"],
+                    digits=token["digits"],
+                    period=token["period_s"],
+                )
+        return [token["id"] for token in new_tokens]
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        with self._store.read() as conn:
+            return [_info(row) for row in store.list_tokens(conn)]
+
+    def show(self, token_id: str) -> dict[str, Any]:
+        with self._store.read() as conn:
+            return _info(store.get_token(conn, token_id))
+
+    def _change(self, action: str, token_id: str, **values: object) -> None:
+        """Set columns of one token (or delete it, for "delete"), audited as `action`."""
+        with self._store.write() as conn:
+            if action == "delete":
+                store.delete_token(conn, token_id)
+            else:
+                store.update_token(conn, token_id, **values)
+            audit_log.append(conn, action, token_id, time.time())
+
+    def disable(self, token_id: str) -> None:
+        self._change("disable", token_id, enabled=False)
+
+    def enable(self, token_id: str) -> None:
+        self._change("enable", token_id, enabled=True)
+
+    def unlock(self, token_id: str) -> None:
+        """Clear the failure count and any lock."""
+        self._change("unlock", token_id, fail_count=0, locked_until=None)
+
+    def reset_drift(self, token_id: str) -> None:
+        """Forget the learned clock offset and rate, as after the token's clock was set again:
+        the window is centred on the verifier's own time until new codes teach it again."""
+        self._change("reset_drift", token_id, drift=Drift().to_json())
+
+    def delete(self, token_id: str) -> None:
+        self._change("delete", token_id)
