@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.child_signals import default_stop_signals
+
 pytestmark = pytest.mark.package
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,12 +210,6 @@ def test_the_demo_runs_to_its_end(installed: Installed) -> None:
     assert DEMO_END in done.stdout.splitlines()
 
 
-def _default_stop_signals() -> None:
-    """In the child before exec: SIGINT and SIGTERM do what they do by default."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _read_port(proc: subprocess.Popen[str], within_s: float) -> str:
     """The `port: ...` line `baoling sim run` prints once the firmware runs."""
     assert proc.stdout is not None
@@ -246,7 +242,7 @@ def test_the_simulator_boots_the_installed_firmware_and_flash_finds_it(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_default_stop_signals,
+        preexec_fn=default_stop_signals,
     )
     try:
         port = _read_port(proc, within_s=60)
