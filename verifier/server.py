@@ -49,11 +49,14 @@ def serve(settings: Settings) -> None:
     # that comes before uvicorn runs stops it as soon as it has started.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_stop_signal)
-    if settings.radius and settings.radius_config is None:
-        raise RadiusConfigError(
-            "radius is on but radius_config is not set (--radius-config FILE or "
-            "BAOLING_RADIUS_CONFIG; docs/verifier.md, RADIUS)"
-        )
+    radius = None
+    if settings.radius:
+        if settings.radius_config is None:
+            raise RadiusConfigError(
+                "radius is on but radius_config is not set (--radius-config FILE or "
+                "BAOLING_RADIUS_CONFIG; docs/verifier.md, RADIUS)"
+            )
+        radius = load_config(settings.radius_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     verifier = Verifier(
         settings.store_url,
@@ -62,16 +65,15 @@ def serve(settings: Settings) -> None:
         policy=settings.policy(),
     )
     try:
-        if settings.radius:
-            config = load_config(settings.radius_config)
-            radius_server = RadiusServer(verifier, config)  # a taken port is a RadiusConfigError
+        if radius is not None:
+            radius_server = RadiusServer(verifier, radius)  # a taken port is a RadiusConfigError
             threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
-            _say(f"{RADIUS_LINE_PREFIX}{config.host}:{radius_server.port}")
+            _say(f"{RADIUS_LINE_PREFIX}{radius.host}:{radius_server.port}")
         with _listening("tcp", settings.http_host, settings.http_port):
             sock = listen_tcp(settings.http_host, settings.http_port)
         _say(f"{HTTP_LINE_PREFIX}http://{settings.http_host}:{sock.getsockname()[1]}")
-        config = uvicorn.Config(create_app(verifier), access_log=False, log_config=None)
-        server = uvicorn.Server(config)
+        app = uvicorn.Config(create_app(verifier), access_log=False, log_config=None)
+        server = uvicorn.Server(app)
         server.should_exit = stop.is_set()
         server.run(sockets=[sock])
     finally:
