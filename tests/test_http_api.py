@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pskc import PSKC
 from pydantic import TypeAdapter, ValidationError
 
-from baoling.core import base32
+from baoling.core import base32, limits
 from baoling.core.errors import CoreError
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest
@@ -279,7 +279,7 @@ def test_enrol_of_a_sha256_8_digit_60_second_token_validates_oathtool_codes(
 
 SECRET_RULE = (
     "secret: must be base32 (A-Z and 2-7, any case, spaces and hyphens allowed, = padding only "
-    "at the end) of a length that ends on a whole byte"
+    "at the end) of 10 to 64 bytes: 16 to 103 characters that end on a whole byte"
 )
 
 
@@ -565,15 +565,29 @@ def test_the_label_rule_takes_what_the_service_takes(text):
     )
 
 
-BASE32_LIKE = st.text(st.sampled_from("AZaz27 -=18!\tß"), max_size=40)
+BASE32_LIKE = st.text(st.sampled_from("AZaz27 -=18!\tß"), max_size=130)
+
+
+def core_secret(text: str) -> None:
+    """What the service takes: the core's base32, decoding to a length the core allows."""
+    limits.check_secret(base32.decode(text))
 
 
 @given(st.one_of(st.from_regex(schemas.SECRET_PATTERN, fullmatch=True), BASE32_LIKE))
-def test_the_secret_rule_takes_what_the_core_base32_takes_up_to_its_length(secret):
-    """The schema states baoling.core.base32's rules exactly, and caps the text at
-    MAX_SECRET_CHARS (the byte length is the service's rule, tested below)."""
-    expected = service_accepts(base32.decode, secret) and len(secret) <= schemas.MAX_SECRET_CHARS
+def test_the_secret_rule_takes_what_the_core_takes(secret):
+    """The schema states baoling.core's base32 and secret length rules exactly, and caps the
+    text at MAX_SECRET_CHARS."""
+    expected = service_accepts(core_secret, secret) and len(secret) <= schemas.MAX_SECRET_CHARS
     assert http_accepts(schemas.Secret, secret) == expected
+
+
+def test_the_secret_rule_takes_each_length_the_core_takes():
+    """Every secret length from 1 to 70 bytes, written bare, padded and spaced."""
+    for size in range(1, 71):
+        padded = base64.b32encode(bytes(range(size))).decode()
+        bare = padded.rstrip("=")
+        for text in (padded, bare, " ".join(bare[i : i + 4] for i in range(0, len(bare), 4))):
+            assert http_accepts(schemas.Secret, text) == service_accepts(core_secret, text), size
 
 
 # -------------------------------------------------------------------------------- service

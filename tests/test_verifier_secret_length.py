@@ -25,6 +25,13 @@ class Pyotp80(pyotp.TOTP):
     min_secret_length_bits = 80
 
 
+# The HTTP schema states the length with the rest of the secret's form (docs/verifier.md).
+HTTP_RULE = (
+    "secret: must be base32 (A-Z and 2-7, any case, spaces and hyphens allowed, = padding only "
+    "at the end) of 10 to 64 bytes: 16 to 103 characters that end on a whole byte"
+)
+
+
 def length_message(size: int) -> str:
     return f"secret must be 10 to 64 bytes (16 to 103 base32 characters), not {size}"
 
@@ -64,7 +71,7 @@ def test_http_refuses_the_length_with_a_422_in_the_error_shape(verifier, size):
     body = {"token": "alice", "secret": base64.b32encode(secret_of(size)).decode()}
     response = client.post("/v1/tokens", json=body, headers=auth)
     assert response.status_code == 422
-    assert response.json() == {"error": "invalid_request", "message": length_message(size)}
+    assert response.json() == {"error": "invalid_request", "message": HTTP_RULE}
     assert client.get("/v1/tokens/alice", headers=auth).status_code == 404
 
 

@@ -21,12 +21,14 @@ from baoling.core.limits import (
     DEFAULT_PERIOD_S,
     MAX_DIGITS,
     MAX_PERIOD_S,
+    MAX_SECRET_BYTES,
     MIN_DIGITS,
     MIN_PERIOD_S,
+    MIN_SECRET_BYTES,
 )
 from baoling.verifier.inputs import MAX_TEXT_CHARS
 
-# 1024 base32 characters are 640 bytes, far past any HMAC key length worth having.
+# The secret's text, separators and padding included: room for any spacing of 103 characters.
 MAX_SECRET_CHARS = 1024
 
 # The sentence a client gets when a value misses a pattern: a regular expression is no message.
@@ -57,14 +59,37 @@ def _printable_class() -> str:
     return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
 
 
-def _base32() -> str:
-    """Exactly what baoling.core.base32 reads: base32 characters in any case with separators
-    (space, hyphen) anywhere, `=` padding at the end, and a count of characters whose bits end
-    on a whole byte (2, 4, 5, 7 or 8 in the last group of 8). The hyphen goes last in the class,
-    where it stands for itself."""
+# How many base32 characters (separators and padding left out) a secret of the allowed length
+# is written with: 16 to 103, but never 1, 3 or 6 past a multiple of 8.
+_SECRET_CHAR_COUNTS = [
+    n
+    for n in range(1, 2 * MAX_SECRET_BYTES)
+    if n % 8 not in (1, 3, 6) and MIN_SECRET_BYTES <= n * 5 // 8 <= MAX_SECRET_BYTES
+]
+
+
+def _base32_secret() -> str:
+    """Exactly what the service takes as a secret: what baoling.core.base32 reads (base32
+    characters in any case with separators, space and hyphen, anywhere, `=` padding at the end,
+    a count of characters that ends on a whole byte) and decodes to MIN_SECRET_BYTES to
+    MAX_SECRET_BYTES (core/limits.py). The count is written as whole groups of 8 characters
+    plus the characters of a last, partial group. The hyphen goes last in the class, where it
+    stands for itself."""
     sep = f"[{base32.SEPARATORS.replace('-', '')}-]"
     char = f"(?:[A-Za-z2-7]{sep}*)"
-    return f"{sep}*(?:{char}{{8}})*(?:{char}{{2}}|{char}{{4,5}}|{char}{{7,8}})(?:={sep}*)*"
+    counts = _SECRET_CHAR_COUNTS
+    low, high = counts[0] // 8, counts[-1] // 8
+
+    def groups(whole: str, rests: list[int]) -> str:
+        parts = "|".join(f"{char}{{{rest}}}" for rest in rests if rest)
+        return f"(?:{char}{{8}}){{{whole}}}(?:{parts}){'?' if 0 in rests else ''}"
+
+    alternatives = [
+        groups(str(whole), [n % 8 for n in counts if n // 8 == whole]) for whole in (low, high)
+    ]
+    if high - low > 1:
+        alternatives.append(groups(f"{low + 1},{high - 1}", [0, 2, 4, 5, 7]))
+    return f"{sep}*(?:{'|'.join(alternatives)})(?:={sep}*)*"
 
 
 TOKEN_ID_PATTERN = _pattern(
@@ -75,9 +100,10 @@ CODE_PATTERN = _pattern(
     f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}", f"must be {MIN_DIGITS} to {MAX_DIGITS} digits"
 )
 SECRET_PATTERN = _pattern(
-    _base32(),
+    _base32_secret(),
     "must be base32 (A-Z and 2-7, any case, spaces and hyphens allowed, = padding only at "
-    "the end) of a length that ends on a whole byte",
+    f"the end) of {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes: {_SECRET_CHAR_COUNTS[0]} to "
+    f"{_SECRET_CHAR_COUNTS[-1]} characters that end on a whole byte",
 )
 HEX_PATTERN = _pattern("(?:[0-9A-Fa-f]{2})+", "must be hex, two digits per byte")
 PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text")
