@@ -185,15 +185,6 @@ def test_unknown_hash_suite_is_refused_not_taken_as_sha1(make_verifier):
     )
 
 
-def test_time_drift_is_refused(make_verifier):
-    assert_refused(
-        make_verifier(),
-        pskc_file(time_drift=2),
-        "key 'SN100-0' has a TimeDrift of 2, whose unit producers disagree on; "
-        "remove it and resync the token after import",
-    )
-
-
 def test_nonzero_t0_is_refused(make_verifier):
     assert_refused(
         make_verifier(),
