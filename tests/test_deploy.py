@@ -9,41 +9,39 @@ the unit.
 """
 
 import json
+import os
 import re
+import secrets
 import shlex
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
+
+from baoling.verifier.options import CONFIG_ENV, env_var
+from baoling.verifier.settings import Settings
+from baoling.verifier.store import SCHEMA_VERSION, Store
+from tests.fixtures_postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 VENV_BIN = Path(sys.executable).parent
 SYSTEMD_ANALYZE = "systemd-analyze"  # scripts/bootstrap.sh installs it
 
-# The settings contract of `serve` until baoling.verifier.settings holds its model.
-CONTRACT_FIELDS = (
-    "data_dir",
-    "store_url",
-    "master_key_file",
-    "http_host",
-    "http_port",
-    "radius",
-    "radius_config",
-    "window_steps",
-    "lockout_after",
-    "lockout_seconds",
-    "lockout_tz",
-    "drift_learning",
-)
-
 
 def setting_variables() -> set[str]:
-    """Every environment variable the verifier reads: BAOLING_<FIELD> and BAOLING_CONFIG."""
-    return {f"BAOLING_{field.upper()}" for field in CONTRACT_FIELDS} | {"BAOLING_CONFIG"}
+    """Every environment variable the verifier reads: one per field of its settings model, and
+    the one naming the TOML file."""
+    return {env_var(name) for name in Settings.model_fields} | {CONFIG_ENV}
 
 
 # ------------------------------------------------------------------------------ Dockerfile
@@ -118,7 +116,7 @@ def test_image_runs_as_a_fixed_user_that_is_not_root():
     assert gid.isdigit() and int(gid) != 0, user
     # The key file must be owned by this uid: docs/operations.md says which one to chown to.
     docs = (REPO / "docs" / "operations.md").read_text()
-    assert set(re.findall(r"chown (\d+):", docs)) == {uid}
+    assert set(re.findall(r"(?:chown|install -d -o) (\d+)", docs)) == {uid}
 
 
 def test_image_keeps_its_data_in_a_volume():
@@ -190,14 +188,16 @@ def test_compose_runs_two_nodes_on_one_postgresql_after_the_migrate_step():
 def test_compose_nodes_share_one_database_and_one_master_key():
     spec = compose()
     postgres = spec["services"]["postgres"]["environment"]
-    for name, node in [*verifier_nodes().items(), ("migrate", spec["services"]["migrate"])]:
+    migrate = spec["services"]["migrate"]
+    for name, node in [*verifier_nodes().items(), ("migrate", migrate)]:
         url = node["environment"]["BAOLING_STORE_URL"]
         match = re.fullmatch(r"postgresql\+psycopg://(\w+):([^@]+)@(\w+):5432/(\w+)", url)
         assert match, (name, url)
         assert match[1] == postgres["POSTGRES_USER"] and match[4] == postgres["POSTGRES_DB"]
         assert match[2] == postgres["POSTGRES_PASSWORD"]
         assert match[3] == "postgres"
-        assert node["secrets"] == ["baoling_master_key"], name
+    assert [node["secrets"] for node in verifier_nodes().values()] == [["baoling_master_key"]] * 2
+    assert migrate["secrets"] == []  # it changes the schema only; the test below runs it so
     assert spec["secrets"] == {"baoling_master_key": {"file": "./master.key"}}
     # /run/secrets/<secret name> is where compose mounts it: the name the image expects.
     assert image_env()["BAOLING_MASTER_KEY_FILE"] == "/run/secrets/baoling_master_key"
@@ -276,3 +276,204 @@ def test_unit_is_hardened(tmp_path: Path):
     assert unit_values("DynamicUser") == ["yes"]
     assert unit_values("StateDirectory") == ["baoling"]
     assert unit_values("LoadCredential") == ["master.key:/etc/baoling/master.key"]
+
+
+# ------------------------------------------------------------------ what the files start
+
+
+class Layout:
+    """Temporary stand-ins for the folders a deploy file names.
+
+    The key's folder is read-only for the server, as /run/secrets and systemd's credentials
+    folder are: it can read the key, not write beside it.
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.secrets = base / "secrets"
+        self.secrets.mkdir()
+        self.key = self.secrets / "baoling_master_key"
+        self.key.write_text(secrets.token_hex(32) + "\n")  # the format docs/operations.md gives
+        self.key.chmod(0o600)
+        self.secrets.chmod(0o555)
+
+    def data_dir(self, name: str) -> Path:
+        path = self.base / name
+        path.mkdir(mode=0o700)
+        return path
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Iterator[Layout]:
+    found = Layout(tmp_path)
+    yield found
+    found.secrets.chmod(0o755)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def command(argv: list[str]) -> list[str]:
+    """The image's `python` and the programs on its PATH (/opt/baoling/bin) from this venv.
+
+    Run by root, the command loses every capability (setpriv), so file modes bind it as they
+    bind the unprivileged user of a container or a systemd service.
+    """
+    program = argv[0].removeprefix("/opt/baoling/bin/")
+    if program == "python":
+        found = [sys.executable, *argv[1:]]
+    else:
+        assert "/" not in program, argv
+        found = [str(VENV_BIN / program), *argv[1:]]
+    if os.geteuid() == 0:
+        return ["setpriv", "--inh-caps=-all", "--bounding-set=-all", *found]
+    return found
+
+
+def child_env(layout: Layout, settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAOLING_")}
+    return env | {"HOME": str(layout.base)} | settings
+
+
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command(argv), env=env, capture_output=True, text=True, timeout=60)
+
+
+class Server:
+    """A server started from a deploy file's command, stopped as Docker and systemd do."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                command(argv),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Default dispositions whatever the suite inherited (docs: a runner may ignore
+                # SIGINT); the server is stopped with SIGTERM anyway.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def health(self) -> subprocess.CompletedProcess:
+        """The image's HEALTHCHECK command, as Docker runs it inside the container."""
+        return run(health_check(), self.env)
+
+    def wait_healthy(self, timeout_s: float = 60.0) -> None:
+        """Wait until /healthz answers (asked from here: a new interpreter every 0.2 s would
+        slow the start it waits for), then run the image's health check once."""
+        url = f"http://127.0.0.1:{self.env['BAOLING_HTTP_PORT']}/healthz"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.process.poll() is None, f"the server exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"never healthy:\n{self.output()}"
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        check = self.health()
+        assert check.returncode == 0, check.stderr
+
+    def stop(self) -> int:
+        """SIGTERM (docker stop, systemctl stop), SIGKILL after 10 s as they do; the exit
+        status (negative: the signal that ended it)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def image_settings() -> dict[str, str]:
+    return {k: v for k, v in image_env().items() if k.startswith("BAOLING_")}
+
+
+def test_image_command_serves_and_its_health_check_tells(layout: Layout):
+    settings = image_settings() | {
+        "BAOLING_DATA_DIR": str(layout.data_dir("data")),
+        "BAOLING_MASTER_KEY_FILE": str(layout.key),
+        "BAOLING_HTTP_PORT": str(free_port()),
+    }
+    server = Server(image_command(), child_env(layout, settings), layout.base / "server.log")
+    try:
+        server.wait_healthy()
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+    down = server.health()
+    assert down.returncode == 1 and "Connection refused" in down.stderr
+
+
+def test_unit_command_serves_with_its_environment_and_credential(layout: Layout):
+    (exec_start,) = unit_values("ExecStart")
+    settings = dict(value.split("=", 1) for value in unit_values("Environment"))
+    assert settings == {
+        "BAOLING_DATA_DIR": "/var/lib/baoling",
+        "BAOLING_MASTER_KEY_FILE": "%d/master.key",
+    }
+    settings = {
+        "BAOLING_DATA_DIR": str(layout.data_dir("state")),
+        # %d is the service's credentials folder: one the service can read, not write.
+        "BAOLING_MASTER_KEY_FILE": str(layout.key),
+        # What /etc/baoling/verifier.env would hold.
+        "BAOLING_HTTP_PORT": str(free_port()),
+    }
+    server = Server(shlex.split(exec_start), child_env(layout, settings), layout.base / "log")
+    try:
+        server.wait_healthy()
+    finally:
+        status = server.stop()
+    assert status == 0, server.output()
+
+
+def test_compose_nodes_start_only_after_the_migrate_step(
+    layout: Layout, postgres_server: PostgresServer
+):
+    """A node refuses a database on an older schema; the migrate step upgrades it, and then
+    both nodes serve it with the one master key."""
+    url = postgres_server.create_database()  # stands in for the compose file's URL (checked above)
+    Store(url).migrate(target=SCHEMA_VERSION - 1)  # as the previous release left it
+
+    def env(service: dict, name: str) -> dict[str, str]:
+        settings = image_settings() | service["environment"]
+        settings |= {
+            "BAOLING_STORE_URL": url,
+            "BAOLING_DATA_DIR": str(layout.data_dir(name)),
+            "BAOLING_MASTER_KEY_FILE": str(layout.key),
+            "BAOLING_HTTP_PORT": str(free_port()),
+        }
+        return child_env(layout, settings)
+
+    nodes = list(verifier_nodes().values())
+    early = Server(image_command(), env(nodes[0], "early"), layout.base / "early.log")
+    try:
+        early.process.wait(timeout=30)
+    finally:
+        status = early.stop()
+    assert status == 1, early.output()
+    assert "run `baoling verifier migrate`" in early.output()
+
+    migrate = compose()["services"]["migrate"]
+    done = run(migrate["command"], env(migrate, "migrate"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    servers = [
+        Server(image_command(), env(node, f"node-{n}"), layout.base / f"node-{n}.log")
+        for n, node in enumerate(nodes)
+    ]
+    try:
+        for server in servers:
+            server.wait_healthy()
+    finally:
+        statuses = [server.stop() for server in servers]
+    assert statuses == [0, 0], [server.output() for server in servers]
