@@ -1,5 +1,7 @@
-"""The tamper-evident audit trail: every row's hash covers the previous row's hash and its own
-content, and the database keeps the newest (seq, hash) as the chain's head.
+"""The tamper-evident audit trail's store: every row's hash covers the previous row's hash and
+its own content, and the database keeps the newest (seq, hash) as the chain's head. This module
+is the audit chain's part of the store (its SQL lives here, the rest in verifier/store.py);
+verifier/audit_trail.py is what administrators call.
 
 An edited row no longer matches its hash; a deleted row leaves a gap in `seq` and a broken
 link; a deleted last row leaves the head pointing past the end. Someone who can write the
