@@ -457,7 +457,7 @@ def test_compose_nodes_start_only_after_the_migrate_step(
     nodes = list(verifier_nodes().values())
     early = Server(image_command(), env(nodes[0], "early"), layout.base / "early.log")
     try:
-        early.process.wait(timeout=30)
+        early.process.wait(timeout=60)
     finally:
         status = early.stop()
     assert status == 1, early.output()
