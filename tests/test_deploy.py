@@ -302,6 +302,12 @@ class Layout:
         path.mkdir(mode=0o700)
         return path
 
+    def uses_the_mounted_key(self, data_dir: Path) -> bool:
+        """The server kept its SQLite store in the data folder and made no key of its own there
+        (the file names docs/operations.md gives)."""
+        names = {path.name for path in data_dir.iterdir()}
+        return "verifier.sqlite3" in names and not any(n.startswith("master.key") for n in names)
+
 
 @pytest.fixture
 def layout(tmp_path: Path) -> Iterator[Layout]:
@@ -399,8 +405,9 @@ def image_settings() -> dict[str, str]:
 
 
 def test_image_command_serves_and_its_health_check_tells(layout: Layout):
+    data = layout.data_dir("data")
     settings = image_settings() | {
-        "BAOLING_DATA_DIR": str(layout.data_dir("data")),
+        "BAOLING_DATA_DIR": str(data),
         "BAOLING_MASTER_KEY_FILE": str(layout.key),
         "BAOLING_HTTP_PORT": str(free_port()),
     }
@@ -410,6 +417,7 @@ def test_image_command_serves_and_its_health_check_tells(layout: Layout):
     finally:
         status = server.stop()
     assert status == 0, server.output()
+    assert layout.uses_the_mounted_key(data)
     down = server.health()
     assert down.returncode == 1 and "Connection refused" in down.stderr
 
@@ -434,6 +442,7 @@ def test_unit_command_serves_with_its_environment_and_credential(layout: Layout)
     finally:
         status = server.stop()
     assert status == 0, server.output()
+    assert layout.uses_the_mounted_key(Path(settings["BAOLING_DATA_DIR"]))
 
 
 def test_compose_nodes_start_only_after_the_migrate_step(
