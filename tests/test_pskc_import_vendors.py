@@ -363,6 +363,12 @@ def _keyed(last_cipher_value: str | None = None) -> str:
     return text.replace(value, last_cipher_value)
 
 
+def _with_entities(entities: str, serial: str) -> str:
+    """The draft TOTP file with a DTD declaring `entities`, its serial number `serial`."""
+    text = DRAFT_TOTP.format(drift=0).replace("987654323", serial)
+    return text.replace("<KeyContainer", f"<!DOCTYPE KeyContainer [{entities}]>\n<KeyContainer")
+
+
 POLICY = "</pskc:Data><pskc:Policy>{}</pskc:Policy>"
 # (file, needs the pre-shared key, message)
 MALFORMED = {
@@ -437,6 +443,20 @@ MALFORMED = {
         "cannot read the PSKC file: error parsing XML",
     ),
     "xml, not pskc": ("<html/>", False, "cannot read the PSKC file: missing KeyContainer"),
+    "entity expansion bomb": (
+        _with_entities(
+            '<!ENTITY a0 "lol">'
+            + "".join(f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10)),
+            "&a9;",
+        ),
+        False,
+        "cannot read the PSKC file: error parsing XML",
+    ),
+    "external entity": (
+        _with_entities('<!ENTITY a9 SYSTEM "file:///etc/hostname">', "&a9;"),
+        False,
+        "cannot read the PSKC file: error parsing XML",
+    ),
 }
 
 
