@@ -7,6 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
 
 need_debs=()
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need_debs+=(python3-venv)  # Debian splits it out
 command -v oathtool >/dev/null 2>&1 || need_debs+=(oathtool)
 command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
 command -v curl >/dev/null 2>&1 || need_debs+=(curl)  # docs/verifier.md's HTTP example
