@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import tomllib
+from ipaddress import ip_network
 
 import pytest
 
@@ -24,7 +25,11 @@ port = 1812
 
 [clients."10.0.0.1"]
 secret = "s3cret"
-require_message_authenticator = true
+
+[clients.office]
+address = "10.1.0.0/16"
+secret = "office secret"
+require_message_authenticator = false
 
 [users."alice@example.com"]
 token = "alice"
@@ -38,8 +43,70 @@ def parse(text: str):
 def test_a_full_configuration_is_read():
     config = parse(GOOD)
     assert (config.host, config.port) == ("0.0.0.0", 1812)
-    assert config.clients == {"10.0.0.1": Client("10.0.0.1", b"s3cret", True)}
+    assert config.clients == {
+        "10.0.0.1": Client("10.0.0.1", ip_network("10.0.0.1/32"), b"s3cret", True),
+        "office": Client("office", ip_network("10.1.0.0/16"), b"office secret", False),
+    }
     assert config.user("alice@example.com") == User("alice")
+
+
+def test_message_authenticator_is_required_unless_a_client_opts_out():
+    config = parse(GOOD)
+    assert config.clients["10.0.0.1"].require_message_authenticator is True
+    assert config.clients["office"].require_message_authenticator is False
+
+
+@pytest.mark.parametrize(
+    ("address", "client"),
+    [
+        ("10.0.0.1", "10.0.0.1"),
+        ("10.1.200.3", "office"),
+        ("10.1.0.9", "printers"),  # in office's /16 too: the longest prefix wins
+        ("::ffff:10.0.0.1", "10.0.0.1"),  # an IPv4 client of a socket bound to '::'
+        ("10.0.0.2", None),
+        ("fe80::1%eth0", None),
+    ],
+)
+def test_a_packet_source_finds_its_client(address, client):
+    config = parse(GOOD + '[clients.printers]\naddress = "10.1.0.8/29"\nsecret = "p"\n')
+    found = config.client_for(address)
+    assert (found and found.name) == client
+
+
+@pytest.mark.parametrize("address", ['"10.0.0.300"', '"10.1.0.1/16"', '"vpn.example.com"', "7"])
+def test_a_client_address_that_is_not_an_address_or_network_is_refused(address):
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD.replace('address = "10.1.0.0/16"', f"address = {address}"))
+    assert str(err.value) == (
+        f"radius.toml: clients.'office': {tomllib.loads('a = ' + address)['a']!r} is not an IP "
+        "address or network (such as 10.0.0.1 or 10.0.0.0/24; name the client by its "
+        "address, or give it an address setting)"
+    )
+
+
+def test_a_client_named_without_an_address_is_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        parse('[clients.vpn]\nsecret = "s"\n')
+    assert str(err.value) == (
+        "radius.toml: clients.'vpn': 'vpn' is not an IP address or network (such as 10.0.0.1 "
+        "or 10.0.0.0/24; name the client by its address, or give it an address setting)"
+    )
+
+
+def test_two_clients_with_one_address_are_refused():
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD + '[clients.gateway]\naddress = "10.0.0.1/32"\nsecret = "s"\n')
+    assert str(err.value) == (
+        "radius.toml: clients '10.0.0.1' and 'gateway' both have the address 10.0.0.1/32"
+    )
+
+
+def test_require_message_authenticator_must_be_true_or_false():
+    with pytest.raises(RadiusConfigError) as err:
+        parse(GOOD.replace("= false", '= "no"'))
+    assert str(err.value) == (
+        "radius.toml: clients.'office'.require_message_authenticator must be true or false"
+    )
 
 
 def test_a_user_without_an_entry_names_its_token():

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from pyrad import packet
 from pyrad.dictionary import Dictionary
 from test_http_api import wrong_code
@@ -37,17 +39,19 @@ def radclient(
     password: str,
     *,
     secret: str = SHARED_SECRET,
-    message_authenticator: bool = False,
+    message_authenticator: bool = True,
+    tries: int = 3,
 ) -> str:
     """ "accept", "reject" or "no reply", as radclient reports it.
 
     Three tries two seconds apart, as a NAS would: a busy machine can be slow, and a
-    retransmitted request gets the first answer again (see the end of this file)."""
+    retransmitted request gets the first answer again (see the end of this file). A test that
+    expects no reply makes one try: the drop counter shows the request arrived."""
     attributes = f"User-Name = {user}, User-Password = {password}"
     if message_authenticator:
         attributes += ", Message-Authenticator = 0x00"
     proc = subprocess.run(
-        ["radclient", "-r", "3", "-t", "2", f"127.0.0.1:{port}", "auth", secret],
+        ["radclient", "-r", str(tries), "-t", "2", f"127.0.0.1:{port}", "auth", secret],
         input=attributes + "\n",
         capture_output=True,
         text=True,
@@ -58,6 +62,22 @@ def radclient(
     if "Received Access-Reject" in proc.stdout:
         return "reject"
     return "no reply"
+
+
+def radius_counts(server: ServerProcess, series: str) -> dict[str, float]:
+    """One RADIUS counter from the server's /metrics, by its label's value: `series` is
+    "baoling_radius_dropped" (by reason) or "baoling_radius_answers" (by result)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT_S).text
+    return {
+        next(iter(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == f"{series}_total"
+    }
+
+
+def dropped(server: ServerProcess, reason: str) -> float:
+    return radius_counts(server, "baoling_radius_dropped")[reason]
 
 
 @pytest.fixture
@@ -133,21 +153,35 @@ def test_unknown_user_gets_access_reject(server, totp):
     assert radclient(server.radius_port, "mallory", totp.now()) == "reject"
 
 
-def test_wrong_shared_secret_never_gets_an_accept(server, user, totp):
-    assert radclient(server.radius_port, user, totp.now(), secret="not-the-secret") != "accept"
-
-
-def test_wrong_shared_secret_with_message_authenticator_is_dropped(server, user, totp):
-    result = radclient(
-        server.radius_port, user, totp.now(), secret="not-the-secret", message_authenticator=True
-    )
+def test_wrong_shared_secret_is_dropped_and_counted(server, user, totp):
+    before = dropped(server, "bad_message_authenticator")
+    result = radclient(server.radius_port, user, totp.now(), secret="not-the-secret", tries=1)
     assert result == "no reply"
-    assert "invalid Message-Authenticator" in server.log()
+    assert dropped(server, "bad_message_authenticator") == before + 1
+    assert (
+        "RADIUS datagram from 127.0.0.1 dropped: wrong Message-Authenticator "
+        "(is client 127.0.0.1's secret the same?)"
+    ) in server.log()
 
 
-def test_right_code_with_message_authenticator_gets_access_accept(server, user, totp):
-    result = radclient(server.radius_port, user, totp.now(), message_authenticator=True)
-    assert result == "accept"
+def test_request_without_message_authenticator_gets_no_answer_and_is_counted(server, user, totp):
+    before = radius_counts(server, "baoling_radius_dropped")
+    result = radclient(server.radius_port, user, totp.now(), message_authenticator=False, tries=1)
+    assert result == "no reply"
+    after = radius_counts(server, "baoling_radius_dropped")
+    assert after["missing_message_authenticator"] == before["missing_message_authenticator"] + 1
+    assert {k: v for k, v in after.items() if k != "missing_message_authenticator"} == {
+        k: v for k, v in before.items() if k != "missing_message_authenticator"
+    }
+    assert "dropped: no Message-Authenticator" in server.log()
+
+
+def test_answers_are_counted_by_result(server, user, totp):
+    before = radius_counts(server, "baoling_radius_answers")
+    radclient(server.radius_port, user, wrong_code(totp))
+    radclient(server.radius_port, user, totp.now())
+    after = radius_counts(server, "baoling_radius_answers")
+    assert after == {"accept": before["accept"] + 1, "reject": before["reject"] + 1}
 
 
 def test_lockout_after_failures_holds_for_radius(server, user, totp):
@@ -188,7 +222,7 @@ def test_a_second_server_on_a_running_ones_port_is_refused(shared, user, totp):
             {"port": server.radius_port, "clients": {"127.0.0.1": {"secret": SHARED_SECRET}}}
         )
         with pytest.raises(RadiusConfigError) as err:
-            RadiusServer(v, config)
+            RadiusServer(v, config, CollectorRegistry())
     finally:
         v.close()
     assert str(err.value) == (
@@ -202,16 +236,26 @@ def test_a_second_server_on_a_running_ones_port_is_refused(shared, user, totp):
 def test_requests_from_unknown_clients_are_dropped(data_dir, totp):
     config = f'port = 0\n[clients."127.0.0.2"]\nsecret = "{SHARED_SECRET}"\n'
     with start(data_dir, config) as server:
-        assert radclient(server.radius_port, "alice", totp.now()) == "no reply"
-        assert "Received packet from unknown host" in server.log()
+        assert radclient(server.radius_port, "alice", totp.now(), tries=1) == "no reply"
+        assert dropped(server, "unknown_client") == 1
+        expected = "RADIUS datagram from 127.0.0.1 dropped: not from a configured client"
+        assert expected in server.log()
 
 
-def test_required_message_authenticator_drops_requests_without_one(data_dir, totp):
-    config = BASIC + "require_message_authenticator = true\n"
+def test_a_client_opted_out_of_message_authenticator_is_answered_without_one(data_dir, totp):
+    config = BASIC + "require_message_authenticator = false\n"
     with start(data_dir, config) as server:
-        assert radclient(server.radius_port, "alice", totp.now()) == "no reply"
-        code = totp.now()
-        assert radclient(server.radius_port, "alice", code, message_authenticator=True) == "accept"
+        assert radclient(server.radius_port, "alice", totp.now(), message_authenticator=False) == (
+            "accept"
+        )
+        assert (
+            "RADIUS client 127.0.0.1 accepts Access-Requests without Message-Authenticator: "
+            "unsafe, open to Blast-RADIUS (CVE-2024-3596)"
+        ) in server.log()
+        # A wrong one is still dropped: the opt-out is for clients that cannot sign.
+        result = radclient(server.radius_port, "alice", totp.now(), secret="wrong", tries=1)
+        assert result == "no reply"
+        assert dropped(server, "bad_message_authenticator") == 1
 
 
 def test_configured_user_name_maps_to_its_token(data_dir, totp):
@@ -305,7 +349,10 @@ def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_a
 
 def access_request(user: str, code: str) -> bytes:
     request = packet.AuthPacket(
-        secret=SHARED_SECRET.encode(), dict=Dictionary(str(DICTIONARY_PATH)), User_Name=user
+        secret=SHARED_SECRET.encode(),
+        dict=Dictionary(str(DICTIONARY_PATH)),
+        message_authenticator=True,
+        User_Name=user,
     )
     request["User-Password"] = request.PwCrypt(code)
     return request.RequestPacket()

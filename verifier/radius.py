@@ -2,17 +2,23 @@
 
 User-Name names the token (directly, or through the configuration's user table); User-Password
 is the code, or a static PIN followed by the code when the user has a PIN. The answer is
-Access-Accept or Access-Reject, never why. Requests from clients not in the configuration are
-dropped (pyrad does that before `HandleAuthPacket`), and so are requests whose
-Message-Authenticator is wrong, or missing where the client is configured to require it.
-Every reply carries a Message-Authenticator (pyrad adds it: the BlastRADIUS countermeasure,
-CVE-2024-3596).
+Access-Accept or Access-Reject, never why.
+
+A datagram is answered only once it is admitted (`RadiusServer._admit`): it comes from a
+configured client (an address or network, the longest prefix wins), it is a well-formed
+Access-Request (`check_packet`), and it carries a Message-Authenticator that verifies (the
+Blast-RADIUS countermeasure, CVE-2024-3596; a client may be configured not to require one, which
+is unsafe). Anything else is dropped without an answer and counted in
+`baoling_radius_dropped_total` by reason. Every reply carries a Message-Authenticator as its
+first attribute (RFC 3579 section 3.2): pyrad's `AuthPacket.CreateReply` asks for one and
+`Packet.ReplyPacket` inserts it first and signs it before the Response Authenticator.
 """
 
 import base64
 import errno
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import socket
@@ -22,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter
 from pyrad import packet
 from pyrad.dictionary import Dictionary
-from pyrad.server import RemoteHost, Server, ServerPacketError
+from pyrad.server import Server
 
 from baoling.verifier.errors import UnknownToken, VerifierError
 from baoling.verifier.service import Verifier
@@ -40,6 +47,23 @@ PIN_SALT_BYTES = 16
 # How long an answer is kept for a retransmitted request: longer than clients retry
 # (radclient and most NASes: 3 tries, 3 to 5 s apart).
 DUPLICATE_WINDOW_S = 30.0
+# RFC 2865 section 3: a packet is 20 to 4096 octets; octets after its Length are padding.
+HEADER_BYTES = 20
+MAX_PACKET_BYTES = 4096
+# Attributes an Access-Request may hold at most once (RFC 2865 section 5.44, RFC 2869 5.19).
+SINGLE_ATTRIBUTES = {1: "User-Name", 2: "User-Password", 24: "State", 80: "Message-Authenticator"}
+MESSAGE_AUTHENTICATOR = 80
+USER_PASSWORD = 2
+# Why a request is dropped: the `reason` label of baoling_radius_dropped_total.
+DROP_REASONS = (
+    "unknown_client",
+    "malformed",
+    "repeated_attribute",
+    "not_access_request",
+    "missing_message_authenticator",
+    "bad_message_authenticator",
+    "verifier_unavailable",
+)
 
 log = logging.getLogger("baoling.radius")
 
@@ -49,13 +73,18 @@ class RadiusConfigError(VerifierError):
     address and port cannot be listened on (taken by another program, not this host's)."""
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True)
 class Client:
-    """A RADIUS client (a NAS or VPN gateway), known by its IP address."""
+    """A RADIUS client (a NAS or VPN gateway): its name in the configuration, the addresses its
+    packets come from, its shared secret, and whether it must sign requests."""
 
-    address: str
+    name: str
+    network: IPNetwork
     secret: bytes
-    require_message_authenticator: bool = False
+    require_message_authenticator: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,15 @@ class RadiusConfig:
     port: int = DEFAULT_RADIUS_PORT
     clients: dict[str, Client] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
+
+    def client_for(self, address: str) -> Client | None:
+        """The client whose network holds `address`, the longest prefix first; None for a
+        stranger. An IPv4 client of a socket bound to '::' is looked up by its IPv4 address."""
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        holding = [c for c in self.clients.values() if ip in c.network]
+        return max(holding, key=lambda c: c.network.prefixlen, default=None)
 
     def user(self, name: str) -> User:
         """The configured user, or the token named like the user when there is no entry."""
@@ -139,19 +177,26 @@ def parse_config(data: dict[str, Any], where: str = "RADIUS configuration") -> R
     host = data.get("host", DEFAULT_RADIUS_HOST)
     if not isinstance(host, str):
         raise RadiusConfigError(f"{where}: host must be text")
-    clients = {}
-    for address, entry in _table(data, "clients", where).items():
-        name = f"clients.{address!r}"
-        _only(entry, {"secret", "require_message_authenticator"}, f"{where}: {name}")
+    clients: dict[str, Client] = {}
+    for key, entry in _table(data, "clients", where).items():
+        name = f"clients.{key!r}"
+        known = {"secret", "address", "require_message_authenticator"}
+        _only(entry, known, f"{where}: {name}")
         secret = entry.get("secret")
         if not isinstance(secret, str) or not secret:
             raise RadiusConfigError(f"{where}: {name}.secret must be non-empty text")
-        require = entry.get("require_message_authenticator", False)
+        require = entry.get("require_message_authenticator", True)
         if not isinstance(require, bool):
             raise RadiusConfigError(
                 f"{where}: {name}.require_message_authenticator must be true or false"
             )
-        clients[address] = Client(address, secret.encode(), require)
+        network = _network(entry.get("address", key), f"{where}: {name}")
+        for other in clients.values():
+            if other.network == network:
+                raise RadiusConfigError(
+                    f"{where}: clients {other.name!r} and {key!r} both have the address {network}"
+                )
+        clients[key] = Client(key, network, secret.encode(), require)
     users = {}
     for name, entry in _table(data, "users", where).items():
         _only(entry, {"token", "pin_hash"}, f"{where}: users.{name}")
@@ -168,6 +213,19 @@ def parse_config(data: dict[str, Any], where: str = "RADIUS configuration") -> R
     return RadiusConfig(host=host, port=port, clients=clients, users=users)
 
 
+def _network(address: Any, where: str) -> IPNetwork:
+    """An address (a /32 or /128) or a network, written without host bits."""
+    try:
+        if not isinstance(address, str):
+            raise TypeError(address)
+        return ipaddress.ip_network(address)
+    except (TypeError, ValueError):
+        raise RadiusConfigError(
+            f"{where}: {address!r} is not an IP address or network (such as 10.0.0.1 or "
+            "10.0.0.0/24; name the client by its address, or give it an address setting)"
+        ) from None
+
+
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, dict[str, Any]]:
     table = data.get(key, {})
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
@@ -179,6 +237,73 @@ def _only(entry: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(entry) - known)
     if unknown:
         raise RadiusConfigError(f"{where}: unknown setting {unknown[0]!r}")
+
+
+# -------------------------------------------------------------------------------- admission
+
+
+class Dropped(Exception):
+    """A request dropped without an answer; `reason` is one of DROP_REASONS."""
+
+    def __init__(self, reason: str, why: str) -> None:
+        super().__init__(why)
+        self.reason = reason
+
+
+def check_packet(data: bytes) -> None:
+    """Raise Dropped unless `data` is a well-formed RADIUS packet: a Length of 20 to 4096
+    octets that the datagram holds, attributes that fill exactly that Length, none of
+    SINGLE_ATTRIBUTES twice, a 16-octet Message-Authenticator and a User-Password of 16 to 128
+    octets in blocks of 16 (RFC 2865 sections 3 and 5.2, RFC 2869 section 5.14).
+
+    pyrad's decoder reads an attribute that runs past the end as a shorter one and keeps
+    repeated attributes, so this runs first, on the raw bytes."""
+    if len(data) < HEADER_BYTES:
+        raise Dropped("malformed", f"{len(data)} octets, shorter than a RADIUS header")
+    length = int.from_bytes(data[2:4], "big")
+    if not HEADER_BYTES <= length <= MAX_PACKET_BYTES:
+        raise Dropped("malformed", f"Length {length} is not from 20 to 4096")
+    if len(data) < length:
+        raise Dropped("malformed", f"truncated: Length {length}, {len(data)} octets arrived")
+    seen: set[int] = set()
+    at = HEADER_BYTES
+    while at < length:
+        kind = data[at]
+        size = data[at + 1] if at + 1 < length else 0  # a header cut off has no length
+        if size < 2 or at + size > length:
+            raise Dropped("malformed", f"attribute {kind} at octet {at} has a bad length")
+        value = size - 2
+        if kind in seen and kind in SINGLE_ATTRIBUTES:
+            raise Dropped("repeated_attribute", f"{SINGLE_ATTRIBUTES[kind]} more than once")
+        if kind == MESSAGE_AUTHENTICATOR and value != 16:
+            raise Dropped("malformed", f"Message-Authenticator of {value} octets, not 16")
+        if kind == USER_PASSWORD and (value % 16 or not 16 <= value <= 128):
+            raise Dropped("malformed", f"User-Password of {value} octets")
+        seen.add(kind)
+        at += size
+
+
+class RadiusMetrics:
+    """The RADIUS series, in the registry /metrics shows (the HTTP app's, since both run in
+    one process); labels hold results and reasons, never user names or addresses."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.answers = Counter(
+            "baoling_radius_answers",
+            "Access-Requests answered, by answer (a retransmission answered again not counted).",
+            ["result"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "baoling_radius_dropped",
+            "RADIUS datagrams dropped without an answer, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        for result in ("accept", "reject"):
+            self.answers.labels(result)
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason)
 
 
 # ---------------------------------------------------------------------------------- decisions
@@ -205,21 +330,27 @@ def authenticate(verifier: Verifier, config: RadiusConfig, user_name: str, passw
 
 
 class RadiusServer(Server):
-    """pyrad's blocking server, answering Access-Requests with `authenticate`."""
+    """pyrad's blocking server, admitting datagrams with `_admit` and answering Access-Requests
+    with `authenticate`; its counters go into `registry`."""
 
-    def __init__(self, verifier: Verifier, config: RadiusConfig) -> None:
-        hosts = {
-            address: RemoteHost(address, client.secret, address)
-            for address, client in config.clients.items()
-        }
+    def __init__(
+        self, verifier: Verifier, config: RadiusConfig, registry: CollectorRegistry
+    ) -> None:
         super().__init__(
             addresses=[config.host],
             authport=config.port,
-            hosts=hosts,
             dict=Dictionary(str(DICTIONARY_PATH)),
             acct_enabled=False,
         )
         self.verifier, self.config = verifier, config
+        self.metrics = RadiusMetrics(registry)
+        for client in config.clients.values():
+            if not client.require_message_authenticator:
+                log.warning(
+                    "RADIUS client %s accepts Access-Requests without Message-Authenticator: "
+                    "unsafe, open to Blast-RADIUS (CVE-2024-3596)",
+                    client.name,
+                )
         # (client address, id, request authenticator) -> (expiry, raw reply)
         self._answered: dict[tuple, tuple[float, bytes]] = {}
 
@@ -247,10 +378,41 @@ class RadiusServer(Server):
         """The UDP port really bound (the configuration may say 0: any free port)."""
         return self.authfds[0].getsockname()[1]
 
+    def _ProcessInput(self, fd: socket.socket) -> None:  # noqa: N802 (pyrad's name)
+        """Read one datagram (pyrad's `Run` calls this whenever one waits) and answer it, or
+        count and log why it is dropped. It replaces pyrad's own admission, which neither
+        counts drops nor checks a packet's structure before decoding it."""
+        data, source = fd.recvfrom(self.MaxPacketSize)
+        try:
+            self.HandleAuthPacket(self._admit(data, source, fd))
+        except Dropped as drop:
+            self.metrics.dropped.labels(drop.reason).inc()
+            log.info("RADIUS datagram from %s dropped: %s", source[0], drop)
+
+    def _admit(self, data: bytes, source: tuple, fd: socket.socket) -> packet.AuthPacket:
+        """The decoded Access-Request, if a client sent it well-formed and signed."""
+        client = self.config.client_for(source[0])
+        if client is None:
+            raise Dropped("unknown_client", "not from a configured client")
+        check_packet(data)
+        if data[0] != packet.AccessRequest:
+            raise Dropped("not_access_request", f"code {data[0]} is not Access-Request")
+        try:
+            pkt = packet.AuthPacket(secret=client.secret, dict=self.dict, packet=data)
+        except Exception as exc:  # untrusted bytes: any decoding failure is a bad packet
+            raise Dropped("malformed", f"undecodable ({type(exc).__name__})") from None
+        pkt.source, pkt.fd = source, fd
+        if not pkt.message_authenticator:
+            if client.require_message_authenticator:
+                raise Dropped("missing_message_authenticator", "no Message-Authenticator")
+        elif not pkt.verify_message_authenticator():
+            raise Dropped(
+                "bad_message_authenticator",
+                f"wrong Message-Authenticator (is client {client.name}'s secret the same?)",
+            )
+        return pkt
+
     def HandleAuthPacket(self, pkt: packet.AuthPacket) -> None:  # noqa: N802 (pyrad's name)
-        client = self.config.clients.get(pkt.source[0])
-        if client and client.require_message_authenticator and not pkt.message_authenticator:
-            raise ServerPacketError("Access-Request without the required Message-Authenticator")
         # A client resends a request whose answer it lost (same id and authenticator): answer
         # it again, or the retransmitted code would now be a replay (RFC 5080 section 2.2.2).
         key = (pkt.source, pkt.id, pkt.authenticator)
@@ -267,11 +429,12 @@ class RadiusServer(Server):
                 self.verifier, self.config, user_name, password
             )
         except VerifierError as exc:
-            raise ServerPacketError(f"verifier unavailable: {exc}") from None
+            raise Dropped("verifier_unavailable", f"verifier unavailable: {exc}") from None
         reply = self.CreateReplyPacket(pkt)  # an Access-Accept with a Message-Authenticator
         if not accepted:
             reply.code = packet.AccessReject
         raw = reply.ReplyPacket()
+        self.metrics.answers.labels("accept" if accepted else "reject").inc()
         self._answered[key] = (now + DUPLICATE_WINDOW_S, raw)
         pkt.fd.sendto(raw, pkt.source)
         shown = user_name if user_name.isprintable() else repr(user_name)  # no forged lines

@@ -63,16 +63,20 @@ def serve(settings: Settings) -> None:
         data_dir=settings.data_dir,
         master_key_file=settings.master_key_file,
         policy=settings.policy(),
+        default_realm=settings.default_realm,
     )
     try:
+        http_app = create_app(verifier, body_timeout_s=settings.http_body_timeout_seconds)
         if radius is not None:
-            radius_server = RadiusServer(verifier, radius)  # a taken port is a RadiusConfigError
+            # RADIUS counters join the HTTP app's registry, so /metrics shows both.
+            registry = http_app.state.metrics.registry
+            radius_server = RadiusServer(verifier, radius, registry)  # a taken port: error
             threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
             _say(f"{RADIUS_LINE_PREFIX}{radius.host}:{radius_server.port}")
         with _listening("tcp", settings.http_host, settings.http_port):
             sock = listen_tcp(settings.http_host, settings.http_port)
         _say(f"{HTTP_LINE_PREFIX}http://{settings.http_host}:{sock.getsockname()[1]}")
-        app = uvicorn.Config(create_app(verifier), access_log=False, log_config=None)
+        app = uvicorn.Config(http_app, access_log=False, log_config=None)
         server = uvicorn.Server(app)
         server.should_exit = stop.is_set()
         server.run(sockets=[sock])
