@@ -9,6 +9,9 @@ SQLAlchemy Core, no ORM. Two rules keep several threads and several nodes honest
   older than the accepted one, and a failure is one UPDATE that increments the counter in SQL,
   so no read-modify-write window exists even without that lock.
 
+Every commit is on disk before it returns, a validation's too: an accept, a failure count or
+a lock that the caller has heard of survives a crash of any process and a power cut.
+
 The schema is versioned: `schema_version` holds the version and `MIGRATIONS` lists the steps
 from an empty database to the newest one, applied in order in one transaction. Who may apply
 them to a database in use is `Store.prepare`'s rule.
@@ -118,28 +121,37 @@ def sqlite_url(path: str) -> str:
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API objects are untyped)
-    """WAL mode and a busy timeout (writers wait for each other instead of failing)."""
+    """WAL mode, a busy timeout (writers wait for each other instead of failing), and every
+    commit flushed to disk before it returns: in WAL mode `synchronous=NORMAL` would leave the
+    last commits to the next checkpoint, and a power cut before it would undo them, so an
+    accepted code could be accepted again (docs/threat-model.md)."""
     dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin below
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
 def _sqlite_begin(conn: Connection) -> None:
     """Writers take SQLite's write lock up front (a deferred transaction that reads, then
-    writes can fail with "database is locked" under WAL instead of waiting), and choose
-    whether their commit waits for fsync (see Store.write)."""
-    options = conn.get_execution_options()
-    if options.get("baoling_write", False):
-        mode = "FULL" if options.get("baoling_durable", True) else "NORMAL"
-        pooled = conn.connection  # .info lives as long as the SQLite connection
-        if pooled.info.get("synchronous") != mode:
-            conn.exec_driver_sql(f"PRAGMA synchronous={mode}")
-            pooled.info["synchronous"] = mode
+    writes can fail with "database is locked" under WAL instead of waiting)."""
+    if conn.get_execution_options().get("baoling_write", False):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+def _postgres_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API objects are untyped)
+    """Every commit waits for its WAL flush (and for a synchronous standby's), whatever the
+    server, database or role sets: a commit that is not flushed when the answer leaves is
+    undone when any PostgreSQL process crashes, so an accepted code could be accepted again
+    (docs/threat-model.md). Concurrent commits share a flush (group commit,
+    docs/operations.md)."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET synchronous_commit TO on")
+    cursor.close()
+    dbapi_conn.commit()  # a SET in a rolled-back transaction would be undone
 
 
 def make_engine(url: str) -> Engine:
@@ -164,6 +176,8 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
+    else:
+        sa.event.listen(engine, "connect", _postgres_connect)
     return engine
 
 
@@ -197,19 +211,11 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+    def write(self) -> Iterator[Connection]:
         """A write transaction holding the audit-chain head until it commits or rolls back.
-
-        A durable commit is flushed to disk before it returns. A validation's need not be
-        (durable=False): its commit still survives the process being killed at any moment
-        (SQLite's WAL is written at commit, and PostgreSQL's server outlives its client); only
-        an operating-system crash or power cut can lose the last such commits
-        (docs/threat-model.md). Every durable commit also flushes the ones before it.
-        """
-        with self._transaction(baoling_write=True, baoling_durable=durable) as conn:
+        Its commit is on disk before it returns (_sqlite_connect, _postgres_connect)."""
+        with self._transaction(baoling_write=True) as conn:
             if conn.dialect.name == "postgresql":
-                if not durable:
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 conn.execute(_LOCK_HEAD)
             yield conn
 

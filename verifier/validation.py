@@ -76,7 +76,7 @@ class Validation:
         """Run `decide` on the token's current state inside one write transaction, apply
         its decision atomically and audit it."""
         now = time.time() if now is None else now
-        with self._store.write(durable=action != "validate") as conn:
+        with self._store.write() as conn:
             row = store.get_token(conn, token_id)
             state = _state(row)
             decision = decide(self._otp(conn, row), state, now)
