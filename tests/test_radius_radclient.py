@@ -47,21 +47,45 @@ def radclient(
     Three tries two seconds apart, as a NAS would: a busy machine can be slow, and a
     retransmitted request gets the first answer again (see the end of this file). A test that
     expects no reply makes one try: the drop counter shows the request arrived."""
-    attributes = f"User-Name = {user}, User-Password = {password}"
+    output = radclient_output(
+        port,
+        user,
+        password,
+        secret=secret,
+        message_authenticator=message_authenticator,
+        tries=tries,
+    )
+    if "Received Access-Accept" in output:
+        return "accept"
+    if "Received Access-Reject" in output:
+        return "reject"
+    return "no reply"
+
+
+def radclient_output(
+    port: int,
+    user: str,
+    password: str,
+    *,
+    secret: str = SHARED_SECRET,
+    message_authenticator: bool = True,
+    tries: int = 3,
+    extra: str = "",
+) -> str:
+    """What `radclient -x` prints: the request's and the answer's attributes, in order.
+
+    `Message-Authenticator = 0x00` among the attributes makes radclient sign the request."""
+    attributes = f"User-Name = {user}, User-Password = {password}{extra}"
     if message_authenticator:
         attributes += ", Message-Authenticator = 0x00"
     proc = subprocess.run(
-        ["radclient", "-r", str(tries), "-t", "2", f"127.0.0.1:{port}", "auth", secret],
+        ["radclient", "-x", "-r", str(tries), "-t", "2", f"127.0.0.1:{port}", "auth", secret],
         input=attributes + "\n",
         capture_output=True,
         text=True,
         timeout=30,
     )
-    if "Received Access-Accept" in proc.stdout:
-        return "accept"
-    if "Received Access-Reject" in proc.stdout:
-        return "reject"
-    return "no reply"
+    return proc.stdout
 
 
 def radius_counts(server: ServerProcess, series: str) -> dict[str, float]:
@@ -174,6 +198,17 @@ def test_request_without_message_authenticator_gets_no_answer_and_is_counted(ser
         k: v for k, v in before.items() if k != "missing_message_authenticator"
     }
     assert "dropped: no Message-Authenticator" in server.log()
+
+
+def test_radclient_gets_message_authenticator_as_the_first_attribute_of_an_answer(
+    server, user, totp
+):
+    # radclient checks a Message-Authenticator in an answer and ignores an answer whose one
+    # does not verify; -x lists the answer's attributes in the order they came.
+    output = radclient_output(server.radius_port, user, totp.now(), extra=", Proxy-State = 0x07")
+    answer = output.split("Received Access-Accept", 1)[1].splitlines()[1:]
+    names = [line.split(" = ")[0].strip() for line in answer if line.startswith("\t")]
+    assert names == ["Message-Authenticator", "Proxy-State"]
 
 
 def test_answers_are_counted_by_result(server, user, totp):
