@@ -28,8 +28,8 @@ from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.options import (
+    COMMON_NAMES,
     SERVE_NAMES,
-    STORE_NAMES,
     config_option,
     from_command_line,
     setting_options,
@@ -40,7 +40,7 @@ from baoling.verifier.settings import Settings
 
 @click.group()
 @config_option
-@setting_options(STORE_NAMES)
+@setting_options(COMMON_NAMES)
 @click.pass_context
 def verifier(ctx: click.Context, config: Path | None, **flags: Any) -> None:
     """Run and administer the verifier service.
@@ -65,6 +65,7 @@ def open_verifier(ctx: click.Context) -> Verifier:
         data_dir=settings.data_dir,
         master_key_file=settings.master_key_file,
         policy=settings.policy(),
+        default_realm=settings.default_realm,
     )
     ctx.call_on_close(v.close)
     return v

@@ -100,6 +100,17 @@ def assert_tokens_validate(v: Verifier, audit_rows_before: int) -> None:
     assert (report.ok, report.rows) == (True, audit_rows_before + 3)
 
 
+def assert_has_user_tables(url: str) -> None:
+    """Schema 3's tables (docs/users.md), empty: no user exists until one is added."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for table in (store.users, store.token_owners):
+                assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    finally:
+        engine.dispose()
+
+
 def test_migrate_upgrades_a_schema_1_store_which_keeps_validating(tmp_path):
     data_dir = tmp_path / "data"
     restore("store-schema1.sql", data_dir)
@@ -119,6 +130,7 @@ def test_the_previous_release_store_is_current_and_keeps_validating(tmp_path):
     assert json.loads(proc.stdout) == {"from": 2, "to": SCHEMA_VERSION}
     proc = baoling("--data-dir", str(data_dir), "migrate")
     assert proc.stdout == f"The database schema is at version {SCHEMA_VERSION} already.\n"
+    assert_has_user_tables(store.sqlite_url(str(data_dir / "verifier.sqlite3")))
     with closing(Verifier(data_dir=data_dir)) as v:
         assert_tokens_validate(v, audit_rows_before=4)
 

@@ -63,6 +63,7 @@ SAMPLES = {
         "Asia/Shanghai",
     ),
     "drift_learning": (["--no-drift-learning"], "false", "false", False),
+    "default_realm": (["--default-realm", "corp"], "corp", '"corp"', "corp"),
 }
 
 

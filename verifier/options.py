@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from baoling.verifier.constants import DEFAULT_LOCKOUT_TZ, DEFAULT_WINDOW_STEPS, LOCKOUT_AFTER_FAILS
+from baoling.verifier.user_names import DEFAULT_REALM
 
 if TYPE_CHECKING:
     from baoling.verifier.settings import Settings
@@ -55,10 +56,12 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "Learn each token's clock offset and rate from accepted codes.",
         "on",
     ),
+    "default_realm": ("REALM", "The realm of a user name given without @realm.", DEFAULT_REALM),
 }
 NAMES = tuple(_OPTIONS)
-STORE_NAMES = ("data_dir", "store_url", "master_key_file")
-SERVE_NAMES = tuple(name for name in NAMES if name not in STORE_NAMES)
+# Options of `baoling verifier` itself, before the command: every command reads them.
+COMMON_NAMES = ("data_dir", "store_url", "master_key_file", "default_realm")
+SERVE_NAMES = tuple(name for name in NAMES if name not in COMMON_NAMES)
 # Flags whose name is not the setting's name with hyphens (kept from earlier releases).
 _FLAG_NAMES = {
     "http_host": "--host",

@@ -33,13 +33,21 @@ class Verifier:
         data_dir: Path | None = None,
         master_key_file: Path | None = None,
         policy: Policy | None = None,
+        default_realm: str | None = None,
     ) -> None:
-        """Where the data lives: the arguments given, else the settings (verifier/settings.py:
-        BAOLING_ variables, the BAOLING_CONFIG file, the defaults)."""
+        """Where the data lives and the realm of names given without one: the arguments
+        given, else the settings (verifier/settings.py: BAOLING_ variables, the BAOLING_CONFIG
+        file, the defaults)."""
         self.policy = policy or Policy()
         where = settings.load(
-            {"store_url": store_url, "data_dir": data_dir, "master_key_file": master_key_file}
+            {
+                "store_url": store_url,
+                "data_dir": data_dir,
+                "master_key_file": master_key_file,
+                "default_realm": default_realm,
+            }
         )
+        self.default_realm = where.default_realm
         where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._store = store.Store(where.url)
         try:

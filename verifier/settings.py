@@ -26,7 +26,7 @@ from pydantic_settings import (
 
 from baoling.verifier.constants import DEFAULT_LOCKOUT_TZ, DEFAULT_WINDOW_STEPS, LOCKOUT_AFTER_FAILS
 from baoling.verifier.engine import Policy
-from baoling.verifier.errors import VerifierError
+from baoling.verifier.errors import InvalidRequest, VerifierError
 from baoling.verifier.options import (
     CONFIG_ENV,
     CONFIG_FLAG,
@@ -36,6 +36,7 @@ from baoling.verifier.options import (
     env_var,
     flag,
 )
+from baoling.verifier.user_names import DEFAULT_REALM, check_realm
 
 MASTER_KEY_FILENAME = "master.key"
 SQLITE_FILENAME = "verifier.sqlite3"
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     lockout_seconds: int | None = Field(None, ge=1)
     lockout_tz: str = DEFAULT_LOCKOUT_TZ
     drift_learning: bool = True
+    default_realm: str = DEFAULT_REALM
 
     @classmethod
     def settings_customise_sources(
@@ -99,6 +101,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("not an IANA time zone such as UTC or Asia/Shanghai") from None
         return zone
+
+    @field_validator("default_realm")
+    @classmethod
+    def _a_realm(cls, realm: str) -> str:
+        try:
+            return check_realm(realm)
+        except InvalidRequest as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def key_file(self) -> Path:

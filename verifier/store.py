@@ -86,6 +86,35 @@ meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# Version 3: users (docs/users.md) and which user each token belongs to. A user is never
+# deleted, only deactivated, so a re-created account does not inherit or lose tokens silently.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("realm", sa.String(256), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    # Which resolver answers for the user (verifier/resolvers.py): "local" for now.
+    sa.Column("resolver", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(256), nullable=False),
+    sa.Column("email", sa.String(256), nullable=False),
+    sa.Column("phone", sa.String(256), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+    sa.Column("deactivated", sa.Double, nullable=True),
+    sa.UniqueConstraint("realm", "name", name="users_realm_name"),
+)
+
+# A token has at most one user (the primary key); a user has any number of tokens.
+token_owners = sa.Table(
+    "token_owners",
+    metadata,
+    sa.Column("token_id", sa.String(128), sa.ForeignKey(tokens.c.id), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey(users.c.id), nullable=False, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("assigned", sa.Double, nullable=False),
+)
+
 AUDIT_HEAD = "audit_head"
 # Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
 # until the first archive (docs/operations.md, "Archiving the audit trail").
@@ -110,7 +139,12 @@ def _v2(conn: Connection) -> None:
     conn.execute(meta.insert().values(name=AUDIT_HEAD, value=head))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+def _v3(conn: Connection) -> None:
+    """Users and the assignment of tokens to them (docs/users.md)."""
+    metadata.create_all(conn, tables=[users, token_owners])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
 _MIGRATION_LOCK_ID = 0x6261_6F6C
@@ -352,6 +386,7 @@ def update_token(conn: Connection, token_id: str, **values: object) -> None:
 
 
 def delete_token(conn: Connection, token_id: str) -> None:
+    conn.execute(token_owners.delete().where(token_owners.c.token_id == token_id))
     if conn.execute(tokens.delete().where(tokens.c.id == token_id)).rowcount == 0:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
 
