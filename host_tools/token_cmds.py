@@ -38,7 +38,7 @@ from baoling.provisioning.link import Link
 from baoling.provisioning.otpauth import build_uri, parse_uri
 from baoling.provisioning.profile import Profile, read_secret
 from baoling.provisioning.provision import Outcome, Registrar, provision
-from baoling.provisioning.pskc_export import PskcFile
+from baoling.provisioning.pskc_export import DEFAULT_FLAVOUR, FLAVOURS, PskcFile
 from baoling.provisioning.secrets import new_secret
 from baoling.provisioning.sync import sync_time
 from baoling.provisioning.timesync import MIN_DRIFT_BASELINE_S
@@ -221,11 +221,12 @@ def _stdin_if_dash(value: str) -> str:
     return sys.stdin.readline().strip() if value == "-" else value
 
 
-def pskc_target(path: Path, key_file: Path | None, password: bool) -> PskcFile:
-    """A PskcFile with the protection asked for: a key file (hex) or a password."""
+def pskc_target(path: Path, key_file: Path | None, password: bool, flavour: str) -> PskcFile:
+    """A PskcFile with the protection asked for (a key file in hex, named in the file after it,
+    or a password) and the flavour of its importers; the protection is checked here, before any
+    token is touched."""
     if key_file is not None and password:
         raise click.UsageError("Give --pskc-key-file or --pskc-password, not both.")
-    key = None
     if key_file is not None:
         try:
             key = bytes.fromhex(key_file.read_text().strip())
@@ -233,12 +234,13 @@ def pskc_target(path: Path, key_file: Path | None, password: bool) -> PskcFile:
             raise click.BadParameter(
                 "the key file must hold the AES key in hex", param_hint="--pskc-key-file"
             ) from None
+        return PskcFile(path, key=key, flavour=flavour, key_name=key_file.name)
     secret_word = None
     if password:
         secret_word = os.environ.get(PSKC_PASSWORD_ENV) or click.prompt(
             "PSKC password", hide_input=True, confirmation_prompt=True, err=True
         )
-    return PskcFile(path, key=key, password=secret_word)
+    return PskcFile(path, password=secret_word, flavour=flavour)
 
 
 pskc_options = [
@@ -251,12 +253,21 @@ pskc_options = [
     click.option(
         "--pskc-key-file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Protect the PSKC file with this pre-shared AES key (16, 24 or 32 bytes, hex).",
+        help="Protect the PSKC file with this pre-shared AES key (hex): 16 bytes, or 16, 24 or "
+        "32 with --pskc-flavour rfc6030.",
     ),
     click.option(
         "--pskc-password",
         is_flag=True,
         help=f"Protect the PSKC file with a password (from ${PSKC_PASSWORD_ENV} or a prompt).",
+    ),
+    click.option(
+        "--pskc-flavour",
+        type=click.Choice(list(FLAVOURS)),
+        default=DEFAULT_FLAVOUR,
+        show_default=True,
+        help="Whose importer the PSKC file is written for: privacyidea (also LinOTP, "
+        "python-pskc, Baoling) or rfc6030 (docs/provisioning.md).",
     ),
 ]
 
@@ -337,6 +348,7 @@ def provision_cmd(
     pskc_path: Path | None,
     pskc_key_file: Path | None,
     pskc_password: bool,
+    pskc_flavour: str,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -363,7 +375,7 @@ def provision_cmd(
             raise click.UsageError("--verifier needs --api-key (or $BAOLING_API_KEY).")
         registrars.append(VerifierClient(verifier, api_key))
     if pskc_path is not None:
-        registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password))
+        registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password, pskc_flavour))
     elif pskc_key_file is not None or pskc_password:
         raise click.UsageError("--pskc-key-file and --pskc-password protect a --pskc FILE.")
     if not registrars and not show_uri and uri is None and secret is None:
@@ -514,6 +526,7 @@ def batch(
     pskc_path: Path | None,
     pskc_key_file: Path | None,
     pskc_password: bool,
+    pskc_flavour: str,
     port: tuple[str, ...],
     lock: bool,
     keys_path: Path | None,
@@ -535,7 +548,10 @@ def batch(
         rows,
         Results(results_path or manifest.with_name(manifest.name + ".results.jsonl")),
         pskc_target(
-            pskc_path or manifest.with_name(manifest.name + ".pskc"), pskc_key_file, pskc_password
+            pskc_path or manifest.with_name(manifest.name + ".pskc"),
+            pskc_key_file,
+            pskc_password,
+            pskc_flavour,
         ),
         KeyStore(keys_path),
         lock=lock,

@@ -1,5 +1,6 @@
 """A PSKC file as a registration target: each proved profile is added; python-pskc reads all."""
 
+import re
 import stat
 
 import pytest
@@ -42,6 +43,35 @@ def test_token_already_in_the_file_is_refused_before_writing(tmp_path):
     with pytest.raises(ExportError) as caught:
         target.check("aa01-0")
     assert str(caught.value) == f"{target.path} already holds aa01-0: use another PSKC file."
+
+
+@pytest.mark.parametrize(
+    ("protection", "message"),
+    [
+        ({"key": bytes(32)}, "The PSKC key must be 16 bytes: privacyIDEA and LinOTP decrypt"),
+        ({"password": "short"}, "The PSKC password must have at least 8 characters."),
+    ],
+)
+def test_a_protection_no_export_can_use_is_refused_when_the_target_is_made(
+    tmp_path, protection, message
+):
+    """Before any token is written (host_tools/token_cmds.py makes the target first)."""
+    with pytest.raises(ExportError, match=f"^{re.escape(message)}"):
+        PskcFile(tmp_path / "t.pskc", **protection)
+    assert not (tmp_path / "t.pskc").exists()
+
+
+def test_the_key_name_and_flavour_reach_the_file(tmp_path):
+    path = tmp_path / "t.pskc"
+    PskcFile(path, key=bytes(32), flavour="rfc6030", key_name="transport.hex").register(A)
+    PskcFile(path, key=bytes(32), flavour="rfc6030", key_name="transport.hex").register(B)
+    pskc = PSKC(str(path))
+    pskc.encryption.key = bytes(32)
+    assert pskc.encryption.key_names == ["transport.hex"]
+    assert [(k.serial, k.algorithm_suite) for k in pskc.keys] == [
+        ("aa01", "HMAC-SHA1"),
+        ("bb02", "HMAC-SHA256"),
+    ]
 
 
 def test_wrong_password_for_an_existing_file_is_refused(tmp_path):

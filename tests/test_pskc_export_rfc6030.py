@@ -1,4 +1,6 @@
-"""PSKC export (RFC 6030), re-imported with python-pskc: same secret and parameters in each mode."""
+"""PSKC export (RFC 6030), re-imported with python-pskc: same secret and parameters in each mode;
+the rfc6030 flavour's AES-192/256 keys; the protections refused before anything is written.
+tests/test_pskc_export_interop.py reads the exports with every importer they are written for."""
 
 import io
 
@@ -34,8 +36,8 @@ def reimport(data: bytes, *, key: bytes | None = None, password: str | None = No
     [{}, {"key": AES_KEY}, {"key": AES_KEY * 2}, {"password": PASSWORD}],
     ids=["plain", "aes128-key", "aes256-key", "password"],
 )
-def test_reimport_gives_the_same_keys(protection):
-    pskc = reimport(export_pskc(ENTRIES, **protection), **protection)
+def test_rfc6030_flavour_reimport_gives_the_same_keys(protection):
+    pskc = reimport(export_pskc(ENTRIES, flavour="rfc6030", **protection), **protection)
     assert len(pskc.keys) == len(ENTRIES)
     for key, entry in zip(pskc.keys, ENTRIES, strict=True):
         profile = entry.profile
@@ -74,8 +76,20 @@ def test_plain_export_is_not_encrypted():
             {"key": AES_KEY, "password": PASSWORD},
             "Give a PSKC key or a PSKC password, not both: one file has one.",
         ),
-        ({"key": b"short"}, "The PSKC key must be 16, 24 or 32 bytes (AES-128, -192 or -256)."),
+        (
+            {"key": b"short", "flavour": "rfc6030"},
+            "The PSKC key must be 16, 24 or 32 bytes (AES-128, -192 or -256).",
+        ),
+        *(
+            (
+                {"key": key},
+                "The PSKC key must be 16 bytes: privacyIDEA and LinOTP decrypt AES-128 only "
+                "(the rfc6030 flavour also takes 24 or 32).",
+            )
+            for key in (b"short", AES_KEY * 2)
+        ),
         ({"password": "short"}, "The PSKC password must have at least 8 characters."),
+        ({"flavour": "linotp"}, "Unknown PSKC flavour 'linotp': use privacyidea or rfc6030."),
     ],
 )
 def test_bad_protection_is_refused(protection, message):

@@ -226,7 +226,7 @@ def test_provision_into_a_protected_pskc_file_that_python_pskc_reads(token, tmp_
         str(tmp_path / "k"),
     ]
     env = dict(os.environ)
-    aes_key = bytes(range(32))
+    aes_key = bytes(range(16))
     if protection == "key":
         (tmp_path / "aes.hex").write_text(aes_key.hex() + "\n")
         args += ["--pskc-key-file", str(tmp_path / "aes.hex")]
