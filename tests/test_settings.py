@@ -46,6 +46,7 @@ SAMPLES = {
     ),
     "http_host": (["--host", "0.0.0.0"], "0.0.0.0", '"0.0.0.0"', "0.0.0.0"),
     "http_port": (["--http-port", "9090"], "9090", "9090", 9090),
+    "http_body_timeout_seconds": (["--http-body-timeout-seconds", "30"], "30", "30", 30),
     "radius": (["--radius"], "true", "true", True),
     "radius_config": (
         ["--radius-config", "/etc/r.toml"],
@@ -127,6 +128,7 @@ def test_defaults(clean_env, tmp_path):
         tmp_path / ".local/share/baoling/master.key",
     )
     assert (s.http_host, s.http_port, s.radius, s.radius_config) == ("127.0.0.1", 8080, False, None)
+    assert s.http_body_timeout_seconds == 10
     assert (s.window_steps, s.lockout_after, s.lockout_seconds, s.lockout_tz) == (
         DEFAULT_WINDOW_STEPS,
         10,

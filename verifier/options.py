@@ -21,6 +21,8 @@ ENV_PREFIX = "BAOLING_"
 CONFIG_ENV = "BAOLING_CONFIG"
 CONFIG_FLAG = "--config"
 DEFAULT_HTTP_PORT = 8080
+# A validate body is one small packet: ten seconds is ample on a slow mobile link.
+DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 10
 
 # name: (metavar, or None for an on/off flag; help; default in words).
 _OPTIONS: dict[str, tuple[str | None, str, str]] = {
@@ -37,6 +39,11 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
     ),
     "http_host": ("ADDRESS", "Address for HTTP.", "127.0.0.1"),
     "http_port": ("PORT", "TCP port for HTTP; 0 picks a free one.", str(DEFAULT_HTTP_PORT)),
+    "http_body_timeout_seconds": (
+        "SECONDS",
+        "Time a request's whole body may take to arrive (else 408).",
+        str(DEFAULT_HTTP_BODY_TIMEOUT_SECONDS),
+    ),
     "radius": (None, "Also answer RADIUS Access-Requests (UDP).", "off"),
     "radius_config": ("FILE", "RADIUS clients and users (TOML).", "none"),
     "window_steps": (

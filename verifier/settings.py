@@ -30,6 +30,7 @@ from baoling.verifier.errors import InvalidRequest, VerifierError
 from baoling.verifier.options import (
     CONFIG_ENV,
     CONFIG_FLAG,
+    DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
     DEFAULT_HTTP_PORT,
     ENV_PREFIX,
     NAMES,
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
+    http_body_timeout_seconds: int = Field(DEFAULT_HTTP_BODY_TIMEOUT_SECONDS, ge=1)
     radius: bool = False
     radius_config: Path | None = None
     window_steps: int = Field(DEFAULT_WINDOW_STEPS, ge=0)

@@ -20,6 +20,7 @@ from baoling.verifier.http.errors import (
 )
 from baoling.verifier.http.middleware import MAX_BODY_BYTES, CountRequests, LimitBody, Metrics
 from baoling.verifier.http.schemas import ErrorBody
+from baoling.verifier.options import DEFAULT_HTTP_BODY_TIMEOUT_SECONDS
 from baoling.verifier.service import Verifier
 
 
@@ -28,17 +29,27 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in statuses}
 
 
-# 400: unparsable JSON; 413: body over MAX_BODY_BYTES; 422: well-formed JSON that breaks a rule.
-_BODY_ERRORS = (400, 401, 403, 413, 422)
+# 400: unparsable JSON; 408: body too slow; 413: body over MAX_BODY_BYTES; 422: well-formed JSON
+# that breaks a rule.
+_BODY_ERRORS = (400, 401, 403, 408, 413, 422)
 _AUTH_ERRORS = (401, 403, 422)
 
 
-def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    verifier: Verifier,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
+) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here."""
+    # No /docs or /redoc: they would answer without a key and load their scripts from a CDN;
+    # /openapi.json serves the same description to any viewer run locally (docs/verifier.md).
     app = FastAPI(
         title="Baoling verifier",
         version="1",
         description="Checks TOTP codes. See docs/verifier.md.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.verifier = verifier
     app.state.keys = KeyCache(verifier)
@@ -118,6 +129,6 @@ def create_app(verifier: Verifier, *, max_body_bytes: int = MAX_BODY_BYTES) -> F
     app.add_exception_handler(StarletteHTTPException, on_starlette_error)
 
     # add_middleware puts the last one outermost: the counter also sees the 413s.
-    app.add_middleware(LimitBody, max_bytes=max_body_bytes)
+    app.add_middleware(LimitBody, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.add_middleware(CountRequests, metrics=app.state.metrics)
     return app

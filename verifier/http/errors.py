@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from baoling.verifier import errors
 from baoling.verifier.http.schemas import PATTERN_RULES
@@ -70,4 +71,18 @@ def on_starlette_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     names = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
     error = names.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, error, str(exc.detail))
+    response = error_response(exc.status_code, error, str(exc.detail))
+    if exc.status_code == 405:  # RFC 9110 15.5.6: a 405 names the methods the target has
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
+    return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route at the request's path. Starlette's own 405 names only the
+    first route it matched, and some paths have one route per method (GET and POST
+    /v1/tokens)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)

@@ -1,6 +1,7 @@
-"""ASGI middleware around the app: the request body limit, and one log line and the Prometheus
-series for every answer. Nothing here logs a request body or a query string."""
+"""ASGI middleware around the app: the request body's size and time limits, and one log line and
+the Prometheus series for every answer. Nothing here logs a request body or a query string."""
 
+import asyncio
 import logging
 import time
 
@@ -11,6 +12,9 @@ from baoling.verifier.http.errors import error_response
 
 # A validate request is about 60 bytes; a PSKC file of a few thousand tokens fits in 1 MiB.
 MAX_BODY_BYTES = 1024 * 1024
+# The status logged and counted for a request whose client hung up before the answer (nginx's
+# "client closed request"): not a 5xx, so no client can raise the error rate that alerts watch.
+CLIENT_CLOSED_REQUEST = 499
 
 log = logging.getLogger("baoling.http")
 
@@ -41,10 +45,12 @@ class Metrics:
 
 
 class LimitBody:
-    """Read at most `max_bytes` of a request body, else answer 413 without calling the app."""
+    """Read the whole request body before the app runs: at most `max_bytes` (else 413), all of
+    it within `timeout_s` of the request's start (else 408 and the connection is closed, so a
+    client that trickles its body cannot hold a connection, or a task, for long)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,19 +64,18 @@ class LimitBody:
         if int(declared) > self.max_bytes:
             await _send_error(send, 413, "body_too_large", too_big)
             return
-        chunks: list[bytes] = []
-        size, more = 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _send_error(send, 413, "body_too_large", too_big)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            late = f"The request body took longer than {self.timeout_s:g} s to arrive."
+            await _send_error(send, 408, "body_timeout", late, close=True)
+            return
+        if body is None:  # the client hung up: nobody to answer
+            return
+        if len(body) > self.max_bytes:
+            await _send_error(send, 413, "body_too_large", too_big)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -78,14 +83,32 @@ class LimitBody:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The body, or None if the client hung up; it stops reading one chunk past the limit."""
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more and size <= self.max_bytes:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
 
-async def _send_error(send: Send, status: int, error: str, message: str) -> None:
+
+async def _send_error(
+    send: Send, status: int, error: str, message: str, *, close: bool = False
+) -> None:
+    """An error answer from outside the app; `close` asks the server to close the connection."""
     response = error_response(status, error, message)
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    headers = response.raw_headers + ([(b"connection", b"close")] if close else [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
@@ -103,7 +126,14 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
+        hung_up = False
+
+        async def watch_receive() -> Message:
+            nonlocal hung_up
+            message = await receive()
+            hung_up = hung_up or message["type"] == "http.disconnect"
+            return message
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -112,8 +142,10 @@ class CountRequests:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, watch_receive, send_status)
         finally:
+            if status is None:  # no answer: the client left first, or the app failed
+                status = CLIENT_CLOSED_REQUEST if hung_up else 500
             route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()

@@ -1,0 +1,152 @@
+"""A served node at the edges of HTTP: a client that hangs up mid-body is a 499 (client closed
+request) in the log and /metrics, never a 500; a body that arrives too slowly is cut with a 408
+and the connection closed; a 405 names the allowed methods; /docs and /redoc do not exist.
+
+Raw sockets where an HTTP client would not misbehave on purpose."""
+
+import json
+import re
+import select
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from baoling.host_tools.verifier_process import ServerProcess
+
+BODY_TIMEOUT_S = 2
+HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs
+# Headers of a validate request whose declared body (60 bytes) never fully arrives.
+PARTIAL_REQUEST = (
+    b"POST /v1/validate HTTP/1.1\r\nHost: verifier\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 60\r\n\r\n"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir: Path = tmp_path_factory.mktemp("data")
+    timeout = ["--http-body-timeout-seconds", str(BODY_TIMEOUT_S)]
+    with ServerProcess(["--data-dir", str(data_dir)], timeout) as running:
+        yield running
+
+
+def connect(server: ServerProcess) -> socket.socket:
+    address = urlsplit(server.url)
+    assert address.hostname is not None and address.port is not None
+    sock = socket.create_connection((address.hostname, address.port), timeout=HTTP_TIMEOUT_S)
+    return sock
+
+
+def read_to_eof(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a socket timeout fails)."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def requests_counted(server: ServerProcess, status: str) -> float:
+    """baoling_http_requests_total over every route and method, for one status."""
+    text = httpx.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT_S).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "baoling_http_requests_total" and sample.labels["status"] == status
+    )
+
+
+@pytest.mark.parametrize("hang_up", ["close", "reset"])
+def test_a_client_that_hangs_up_mid_body_is_a_499_in_log_and_metrics_not_a_500(
+    server: ServerProcess, hang_up: str
+) -> None:
+    before = requests_counted(server, "499")
+    sock = connect(server)
+    sock.sendall(PARTIAL_REQUEST + b'{"token": "alice", "co')
+    if hang_up == "reset":  # SO_LINGER 0: close sends a TCP RST instead of a FIN
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    deadline = time.monotonic() + HTTP_TIMEOUT_S
+    while requests_counted(server, "499") == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert requests_counted(server, "499") == before + 1
+    assert requests_counted(server, "500") == 0
+    assert re.search(r"baoling\.http POST unmatched 499 [\d.]+ms$", server.log(), re.MULTILINE)
+    assert not re.search(r" 500 [\d.]+ms$", server.log(), re.MULTILINE)
+
+
+def assert_cut_with_408(response: bytes) -> None:
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 408 Request Timeout"
+    assert "connection: close" in (line.lower() for line in lines[1:])
+    assert json.loads(body) == {
+        "error": "body_timeout",
+        "message": f"The request body took longer than {BODY_TIMEOUT_S} s to arrive.",
+    }
+
+
+def test_a_body_that_stops_arriving_is_cut_with_408_and_the_connection_closed(
+    server: ServerProcess,
+) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    sock.sendall(PARTIAL_REQUEST + b'{"tok')
+    response = read_to_eof(sock)  # returns only because the server closed the connection
+    assert time.monotonic() - started >= BODY_TIMEOUT_S
+    sock.close()
+    assert_cut_with_408(response)
+    assert re.search(r"baoling\.http POST unmatched 408 [\d.]+ms$", server.log(), re.MULTILINE)
+
+
+def test_a_trickled_body_is_cut_at_the_timeout_however_often_bytes_come(
+    server: ServerProcess,
+) -> None:
+    """Four bytes BODY_TIMEOUT_S / 4 apart never leave the connection idle for long: the timeout
+    counts from the request's start, so the answer comes BODY_TIMEOUT_S after it all the same (a
+    timeout restarted by each byte would answer 7/4 BODY_TIMEOUT_S after the start, or later)."""
+    sock = connect(server)
+    started = time.monotonic()
+    sock.sendall(PARTIAL_REQUEST)
+    interval = BODY_TIMEOUT_S / 4
+    for byte in b'{"t':
+        sock.sendall(bytes([byte]))
+        assert select.select([sock], [], [], interval)[0] == []  # no answer before the timeout
+    sock.sendall(b"o")  # at 3/4 of the timeout
+    response = read_to_eof(sock)
+    elapsed = time.monotonic() - started
+    sock.close()
+    assert_cut_with_408(response)
+    assert BODY_TIMEOUT_S <= elapsed < 7 / 4 * BODY_TIMEOUT_S
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/tokens", "GET, POST"),
+        ("PATCH", "/v1/tokens/alice", "DELETE, GET"),
+        ("GET", "/v1/validate", "POST"),
+        ("POST", "/healthz", "GET"),
+    ],
+)
+def test_a_405_names_every_method_of_the_path_in_allow(
+    server: ServerProcess, method: str, path: str, allowed: str
+) -> None:
+    response = httpx.request(method, f"{server.url}{path}", timeout=HTTP_TIMEOUT_S)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json() == {"error": "method_not_allowed", "message": "Method Not Allowed"}
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/oauth2-redirect", "/redoc"])
+def test_the_interactive_docs_are_off(server: ServerProcess, path: str) -> None:
+    response = httpx.get(f"{server.url}{path}", timeout=HTTP_TIMEOUT_S)
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "message": "Not Found"}
