@@ -13,6 +13,19 @@ class TokenExists(VerifierError):
     """Enrolment or import would overwrite a token that is already enrolled."""
 
 
+class UnknownUser(VerifierError):
+    """No user of this name is known in its realm (administration; a validation only rejects)."""
+
+
+class UserExists(VerifierError):
+    """Adding a user whose name is taken in its realm (users are deactivated, never deleted)."""
+
+
+class AssignmentConflict(VerifierError):
+    """A token assignment that the current state forbids: the token already has a user, has
+    none to unassign, or the user is deactivated."""
+
+
 class InvalidRequest(VerifierError):
     """A parameter is out of range or malformed (token id, algorithm, digits, period, secret)."""
 

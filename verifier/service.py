@@ -19,7 +19,9 @@ from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
 from baoling.verifier.engine import Decision, Policy
 from baoling.verifier.master_key import CurrentKey
+from baoling.verifier.resolvers import LocalResolver
 from baoling.verifier.tokens import TokenAdmin
+from baoling.verifier.users import PRIMARY, UserAdmin
 from baoling.verifier.validation import Validation
 
 
@@ -60,6 +62,8 @@ class Verifier:
         self._validation = Validation(self._store, self._key, self.policy)
         self._api_keys = ApiKeys(self._store)
         self._audit = AuditTrail(self._store)
+        self._resolver = LocalResolver(self._store, self.default_realm)
+        self._users = UserAdmin(self._store, self._resolver)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -125,6 +129,34 @@ class Verifier:
 
     def delete(self, token_id: str) -> None:
         self._tokens.delete(token_id)
+
+    # --------------------------------------------------------------------- users
+
+    def add_user(
+        self, user: str, *, display_name: str = "", email: str = "", phone: str = ""
+    ) -> dict[str, Any]:
+        """Add a local user (`name@realm`, or `name` in the default realm); returns it."""
+        return self._users.add(user, display_name=display_name, email=email, phone=phone)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user with its state and tokens, by realm and name."""
+        return self._users.list_users()
+
+    def show_user(self, user: str) -> dict[str, Any]:
+        """A user's attributes, state and tokens (with their roles)."""
+        return self._users.show(user)
+
+    def deactivate_user(self, user: str) -> dict[str, Any]:
+        """Refuse every validation for the user from now on; its tokens stay assigned."""
+        return self._users.deactivate(user)
+
+    def assign(self, token_id: str, user: str, role: str = PRIMARY) -> dict[str, Any]:
+        """Give a token to a user as its `primary` or `spare` token; returns the user."""
+        return self._users.assign(token_id, user, role)
+
+    def unassign(self, token_id: str) -> None:
+        """Take a token from its user; the token stays enrolled."""
+        self._users.unassign(token_id)
 
     # --------------------------------------------------------------- validation
 

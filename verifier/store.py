@@ -428,3 +428,62 @@ def insert_api_key(
 def get_api_key(conn: Connection, key_id: str) -> Row | None:
     """The API key's row (its hash and scopes), or None."""
     return conn.execute(api_keys.select().where(api_keys.c.id == key_id)).first()
+
+
+_GET_USER = sa.select(users).where(
+    users.c.realm == sa.bindparam("realm"), users.c.name == sa.bindparam("name")
+)
+# A user's tokens with their roles, primary ones first.
+_USER_TOKENS = (
+    sa.select(tokens, token_owners.c.role)
+    .join(token_owners, token_owners.c.token_id == tokens.c.id)
+    .where(token_owners.c.user_id == sa.bindparam("user_id"))
+    .order_by(sa.case((token_owners.c.role == "primary", 0), else_=1), tokens.c.id)
+)
+
+
+def insert_user(conn: Connection, **values: object) -> None:
+    conn.execute(users.insert().values(**values))
+
+
+def get_user(conn: Connection, realm: str, name: str) -> Row | None:
+    return conn.execute(_GET_USER, {"realm": realm, "name": name}).first()
+
+
+def list_users(conn: Connection) -> list[Row]:
+    return list(conn.execute(sa.select(users).order_by(users.c.realm, users.c.name)))
+
+
+def realm_has_users(conn: Connection, realm: str) -> bool:
+    return (
+        conn.execute(sa.select(users.c.id).where(users.c.realm == realm).limit(1)).first()
+        is not None
+    )
+
+
+def deactivate_user(conn: Connection, user_id: int, now: float) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(active=False, deactivated=now))
+
+
+def user_tokens(conn: Connection, user_id: int) -> list[Row]:
+    """The user's token rows, each with its `role`, primary tokens first, then by id."""
+    return list(conn.execute(_USER_TOKENS, {"user_id": user_id}))
+
+
+def token_owner(conn: Connection, token_id: str) -> Row | None:
+    """The user row of the token's user, with the token's `role`; None when it has none."""
+    return conn.execute(
+        sa.select(users, token_owners.c.role)
+        .join(token_owners, token_owners.c.user_id == users.c.id)
+        .where(token_owners.c.token_id == token_id)
+    ).first()
+
+
+def assign_token(conn: Connection, token_id: str, user_id: int, role: str, now: float) -> None:
+    conn.execute(
+        token_owners.insert().values(token_id=token_id, user_id=user_id, role=role, assigned=now)
+    )
+
+
+def unassign_token(conn: Connection, token_id: str) -> None:
+    conn.execute(token_owners.delete().where(token_owners.c.token_id == token_id))

@@ -26,6 +26,9 @@ class HTTPError(Exception):
 LIBRARY_ERRORS: dict[type[errors.VerifierError], tuple[int, str]] = {
     errors.UnknownToken: (404, "unknown_token"),
     errors.TokenExists: (409, "token_exists"),
+    errors.UnknownUser: (404, "unknown_user"),
+    errors.UserExists: (409, "user_exists"),
+    errors.AssignmentConflict: (409, "assignment_conflict"),
     errors.InvalidRequest: (422, "invalid_request"),
     errors.PSKCImportError: (422, "invalid_pskc"),
     errors.MasterKeyError: (503, "unavailable"),

@@ -1,0 +1,61 @@
+"""Resolvers answer "who is this name, is the account active, what are its attributes" for the
+users of a realm (docs/users.md). A resolver is an interface with small implementations; the
+local user table in the store is the one that exists now (`LocalResolver`).
+
+A name reaches a resolver only after verifier/user_names.py has checked it, so no resolver sees
+a control character or an LDAP filter metacharacter.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from baoling.verifier import store
+from baoling.verifier.user_names import UserName
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a resolver knows of a user."""
+
+    user: UserName
+    active: bool
+    display_name: str
+    email: str
+    phone: str
+
+
+class Resolver(Protocol):
+    """Who a name is, and which realms a resolver answers for."""
+
+    name: str
+
+    def has_realm(self, realm: str) -> bool:
+        """True when this resolver answers for `realm`."""
+        ...
+
+    def lookup(self, user: UserName) -> Account | None:
+        """The account of `user`, or None when there is none."""
+        ...
+
+
+class LocalResolver:
+    """The users table of the store: a realm exists when it is the default realm or holds a
+    user; an account is active until it is deactivated."""
+
+    name = "local"
+
+    def __init__(self, db: store.Store, default_realm: str) -> None:
+        self._store, self.default_realm = db, default_realm
+
+    def has_realm(self, realm: str) -> bool:
+        if realm == self.default_realm:
+            return True
+        with self._store.read() as conn:
+            return store.realm_has_users(conn, realm)
+
+    def lookup(self, user: UserName) -> Account | None:
+        with self._store.read() as conn:
+            row = store.get_user(conn, user.realm, user.name)
+        if row is None or row.resolver != self.name:
+            return None
+        return Account(user, row.active, row.display_name, row.email, row.phone)

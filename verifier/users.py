@@ -1,0 +1,145 @@
+"""User administration (docs/users.md): add a local user, list, show, deactivate, and assign
+tokens to users or take them back. Each change is one write transaction with its audit row,
+which names the user and the token, never an attribute such as an e-mail address.
+
+Users are deactivated, never deleted: their tokens stay assigned and every validation for them
+is rejected, so a re-created account neither inherits nor silently loses tokens.
+"""
+
+import time
+from typing import Any
+
+from sqlalchemy.engine import Connection, Row
+
+from baoling.verifier import audit as audit_log
+from baoling.verifier import store
+from baoling.verifier.errors import AssignmentConflict, InvalidRequest, UnknownUser, UserExists
+from baoling.verifier.inputs import check_text
+from baoling.verifier.resolvers import LocalResolver
+from baoling.verifier.user_names import UserName, parse_user_name
+
+PRIMARY, SPARE = "primary", "spare"
+ROLES = (PRIMARY, SPARE)
+
+
+def _name(row: Row[Any]) -> UserName:
+    return UserName(row.name, row.realm)
+
+
+def _info(row: Row[Any], token_rows: list[Row[Any]]) -> dict[str, Any]:
+    """What an administrator sees of a user: its attributes, state and tokens."""
+    return {
+        "user": str(_name(row)),
+        "name": row.name,
+        "realm": row.realm,
+        "resolver": row.resolver,
+        "display_name": row.display_name,
+        "email": row.email,
+        "phone": row.phone,
+        "active": row.active,
+        "created": row.created,
+        "deactivated": row.deactivated,
+        "tokens": [{"token": token.id, "role": token.role} for token in token_rows],
+    }
+
+
+class UserAdmin:
+    """The users of one store, and which tokens they hold."""
+
+    def __init__(self, db: store.Store, resolver: LocalResolver) -> None:
+        self._store, self._resolver = db, resolver
+
+    def parse(self, user: str) -> UserName:
+        """`user` checked and split (verifier/user_names.py), in the default realm if it has
+        none."""
+        return parse_user_name(user, self._resolver.default_realm)
+
+    def _row(self, conn: Connection, user: UserName) -> Row[Any]:
+        row = store.get_user(conn, user.realm, user.name)
+        if row is None:
+            raise UnknownUser(f"no user {str(user)!r}")
+        return row
+
+    def add(
+        self, user: str, *, display_name: str = "", email: str = "", phone: str = ""
+    ) -> dict[str, Any]:
+        """Add a local user (active)."""
+        name = self.parse(user)
+        for field, value in (("display_name", display_name), ("email", email), ("phone", phone)):
+            check_text(field, value)
+        now = time.time()
+        with self._store.write() as conn:
+            if store.get_user(conn, name.realm, name.name) is not None:
+                raise UserExists(f"user {str(name)!r} already exists")
+            store.insert_user(
+                conn,
+                realm=name.realm,
+                name=name.name,
+                resolver=self._resolver.name,
+                display_name=display_name,
+                email=email,
+                phone=phone,
+                active=True,
+                created=now,
+                deactivated=None,
+            )
+            audit_log.append(conn, "user_add", None, now, user=str(name))
+            return _info(self._row(conn, name), [])
+
+    def list_users(self) -> list[dict[str, Any]]:
+        with self._store.read() as conn:
+            return [_info(row, store.user_tokens(conn, row.id)) for row in store.list_users(conn)]
+
+    def show(self, user: str) -> dict[str, Any]:
+        name = self.parse(user)
+        with self._store.read() as conn:
+            row = self._row(conn, name)
+            return _info(row, store.user_tokens(conn, row.id))
+
+    def deactivate(self, user: str) -> dict[str, Any]:
+        """Refuse every validation for the user from now on; its tokens stay assigned. A user
+        already deactivated is left as it is."""
+        name = self.parse(user)
+        now = time.time()
+        with self._store.write() as conn:
+            row = self._row(conn, name)
+            if row.active:
+                store.deactivate_user(conn, row.id, now)
+                audit_log.append(conn, "user_deactivate", None, now, user=str(name))
+                row = self._row(conn, name)
+            return _info(row, store.user_tokens(conn, row.id))
+
+    def assign(self, token_id: str, user: str, role: str = PRIMARY) -> dict[str, Any]:
+        """Give the token to an active user, as its primary or spare token. Proof of
+        possession is not asked yet (docs/users.md): the audit row says so."""
+        name = self.parse(user)
+        if role not in ROLES:
+            raise InvalidRequest(f"role must be {' or '.join(ROLES)}")
+        now = time.time()
+        with self._store.write() as conn:
+            store.get_token(conn, token_id)  # UnknownToken when there is none
+            row = self._row(conn, name)
+            if not row.active:
+                raise AssignmentConflict(f"user {str(name)!r} is deactivated")
+            owner = store.token_owner(conn, token_id)
+            if owner is not None:
+                raise AssignmentConflict(
+                    f"token {token_id!r} is already assigned to {str(_name(owner))!r}; "
+                    "unassign it first"
+                )
+            store.assign_token(conn, token_id, row.id, role, now)
+            audit_log.append(
+                conn, "assign", token_id, now, user=str(name), role=role, possession="not checked"
+            )
+            return _info(row, store.user_tokens(conn, row.id))
+
+    def unassign(self, token_id: str) -> None:
+        """Take the token from its user (the token itself stays enrolled)."""
+        now = time.time()
+        with self._store.write() as conn:
+            store.get_token(conn, token_id)
+            owner = store.token_owner(conn, token_id)
+            if owner is None:
+                raise AssignmentConflict(f"token {token_id!r} is not assigned to a user")
+            store.unassign_token(conn, token_id)
+            audit_log.append(conn, "unassign", token_id, now, user=str(_name(owner)))
