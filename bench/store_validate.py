@@ -1,10 +1,10 @@
 """What a validation costs in the verifier's SQLite store, against a read and a durable write.
 
 Three operations through the Python API on one token, in one run, on a fresh SQLite file:
-- validate: a wrong code (engine check, failure counted in SQL, audit row), committed without
-  waiting for the disk, as shipped (verifier/store.py, Store.write);
-- unlock: an admin write of the same shape (one UPDATE, one audit row) whose commit waits
-  for fsync, i.e. what every validation would cost if it were durable;
+- validate: a wrong code (engine check, failure counted in SQL, audit row), its commit
+  flushed to disk before it returns, as shipped (verifier/store.py);
+- unlock: an admin write of the same shape (one UPDATE, one audit row), flushed the same way,
+  i.e. what the store costs a validation without the engine's work;
 - show: a read-only transaction, the floor of a round trip through the store.
 Prints operations per second and the ratios. Usage: .venv/bin/python bench/store_validate.py
 """
@@ -36,7 +36,7 @@ def main() -> None:
         v.enrol("bench", b"12345678901234567890")
         wrong = "000000" if v.check("bench", "000000").reason == "wrong_code" else "111111"
         rates = {
-            "validate (wrong code, as shipped)": rate(lambda: v.validate("bench", wrong)),
+            "validate (wrong code, durable)": rate(lambda: v.validate("bench", wrong)),
             "unlock (durable write, fsync)": rate(lambda: v.unlock("bench")),
             "show (read only)": rate(lambda: v.show("bench")),
         }
