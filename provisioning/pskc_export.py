@@ -7,7 +7,7 @@ the period) in one of two flavours, because the servers that import PSKC read it
 
 - `privacyidea` (the default, the widest import: privacyIDEA, LinOTP, python-pskc, Baoling):
   the hash as bare `sha1`/`sha256`/`sha512` (privacyIDEA takes the lower-cased Suite text as
-  its hash name and LinOTP maps `HMAC-SHA512` to nothing), each slot its own `SerialNo` (both
+  its hash name; LinOTP reads `HMAC-SHA512` as SHA-1), each slot its own `SerialNo` (both
   key their tokens by it), AES-128-CBC and an HMAC-SHA1 MAC (the only ones both decrypt and
   check);
 - `rfc6030`: the RFC's own model: `HMAC-SHA256`-style Suites, the device's serial number in
