@@ -133,6 +133,10 @@ def test_the_previous_release_store_is_current_and_keeps_validating(tmp_path):
     assert_has_user_tables(store.sqlite_url(str(data_dir / "verifier.sqlite3")))
     with closing(Verifier(data_dir=data_dir)) as v:
         assert_tokens_validate(v, audit_rows_before=4)
+        v.add_user("alice@example.org")  # the release's token, now given to a user
+        v.assign("alice", "alice@example.org")
+        assert v.validate_user("alice@example.org", ALICE.at(T0 + 60), now=T0 + 60)
+        assert not v.validate_user("alice@example.org", ALICE.at(T0 + 60), now=T0 + 61)
 
 
 def test_migrate_refuses_a_schema_newer_than_this_baoling(tmp_path):

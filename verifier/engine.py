@@ -7,6 +7,7 @@ for an accept, an SQL increment for a failure) and tests need no clock patching.
 explains the window, drift learning, replay protection and the lockout trade-off.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,13 @@ MALFORMED = "malformed"
 RESYNCED = "resynced"
 RESYNC_FAILED = "resync_failed"
 WRONG_PIN = "wrong_pin"
+# A rejection by user name (docs/users.md): why no token of the user was tried.
+UNKNOWN_REALM = "unknown_realm"
+UNKNOWN_USER = "unknown_user"
+USER_DEACTIVATED = "user_deactivated"
+NO_TOKEN = "no_token"
+# Which token's reason names a rejection by user name when none accepted: the most telling.
+_USER_REASONS = (REPLAY, WRONG_CODE, MALFORMED, LOCKED, DISABLED)
 
 
 def _whole(name: str, value: object, minimum: int) -> None:
@@ -101,6 +109,16 @@ class Decision:
     state: TokenState
 
 
+@dataclass(frozen=True)
+class UserDecision:
+    """The answer for a code given with a user name: `decisions` holds, for each of the user's
+    tokens in the order tried, the Decision to apply, or None for a token left untouched."""
+
+    accepted: bool
+    reason: str
+    decisions: tuple[Decision | None, ...] = ()
+
+
 def predicted_step(otp: TOTP, drift: Drift, now: float) -> int:
     """The step the token shows at `now` by the drift estimate: the window's centre."""
     return otp.step_at(now + drift.offset_at(now))
@@ -137,6 +155,31 @@ def check(otp: TOTP, state: TokenState, code: str, now: float, policy: Policy) -
             now, observed_offset_s(otp, step, now), MAX_DRIFT_UPDATE_STEPS * otp.period_s
         )
     return _accept(state, ACCEPTED, step, drift)
+
+
+def check_user(
+    tokens: Sequence[tuple[TOTP, TokenState]], code: str, now: float, policy: Policy
+) -> UserDecision:
+    """Try `code` against each of a user's tokens. One that accepts it is the only one that
+    changes: the others were not wrong, the user just holds the right one. A code that is a
+    replay for any of them is refused for all, so one code is never accepted twice across the
+    user's tokens, even two that share a secret. When none accepts it, each token counts the
+    failure (or refuses it, disabled or locked) as if the code had been given for it alone, so
+    a token's lock still bounds the guesses at its codes."""
+    if not tokens:
+        return UserDecision(False, NO_TOKEN)
+    decisions = [check(otp, state, code, now, policy) for otp, state in tokens]
+    reasons = {decision.reason for decision in decisions}
+    if REPLAY not in reasons:
+        for index, decision in enumerate(decisions):
+            if decision.accepted:
+                untouched = len(decisions) - index - 1
+                return UserDecision(
+                    True, ACCEPTED, (None,) * index + (decision,) + (None,) * untouched
+                )
+    reason = next(reason for reason in _USER_REASONS if reason in reasons)
+    failed = tuple(None if decision.accepted else decision for decision in decisions)
+    return UserDecision(False, reason, failed)
 
 
 def resync(
@@ -212,7 +255,9 @@ __all__ = [
     "Drift",
     "Policy",
     "TokenState",
+    "UserDecision",
     "check",
+    "check_user",
     "predicted_step",
     "resync",
     "wrong_pin",

@@ -17,7 +17,7 @@ from baoling.verifier import settings, store
 from baoling.verifier.api_keys import ApiKeys
 from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
-from baoling.verifier.engine import Decision, Policy
+from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.resolvers import LocalResolver
 from baoling.verifier.tokens import TokenAdmin
@@ -59,10 +59,10 @@ class Verifier:
             self._store.close()
             raise
         self._tokens = TokenAdmin(self._store, self._key)
-        self._validation = Validation(self._store, self._key, self.policy)
+        self._resolver = LocalResolver(self._store, self.default_realm)
+        self._validation = Validation(self._store, self._key, self.policy, self._resolver)
         self._api_keys = ApiKeys(self._store)
         self._audit = AuditTrail(self._store)
-        self._resolver = LocalResolver(self._store, self.default_realm)
         self._users = UserAdmin(self._store, self._resolver)
 
     def close(self) -> None:
@@ -167,6 +167,17 @@ class Verifier:
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
         return self._validation.check(token_id, code, now)
+
+    def validate_user(self, user: str, code: str, now: float | None = None) -> bool:
+        """True when `code` is accepted for one of the user's active tokens (`name@realm`, or
+        `name` in the default realm). An unknown realm or user, a deactivated user and one
+        without tokens are rejected, with the reason in the audit trail; a malformed name
+        raises InvalidRequest (docs/users.md)."""
+        return self.check_user(user, code, now).accepted
+
+    def check_user(self, user: str, code: str, now: float | None = None) -> UserDecision:
+        """The engine's decision for `code` given with a user name, applied, with its reason."""
+        return self._validation.check_user(self._users.parse(user), code, now)
 
     def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
         """Find two consecutive codes in the wide window and move the token's offset there."""

@@ -1,7 +1,7 @@
-"""Checking codes: validate, resync and a wrong static PIN. Each is one write transaction:
-read the token, let the engine decide (verifier/engine.py, pure), apply the decision with the
-store's atomic updates and append the audit row, then commit, so the state and its audit row
-land together or not at all."""
+"""Checking codes: validate (by token, or by user name), resync and a wrong static PIN. Each is
+one write transaction: read the token (or the user's tokens), let the engine decide
+(verifier/engine.py, pure), apply the decision with the store's atomic updates and append the
+audit row, then commit, so the state and its audit row land together or not at all."""
 
 import dataclasses
 import time
@@ -12,12 +12,25 @@ from sqlalchemy.engine import Connection, Row
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
-from baoling.verifier.engine import REPLAY, Decision, Drift, Policy, TokenState
+from baoling.verifier.engine import (
+    REPLAY,
+    UNKNOWN_REALM,
+    UNKNOWN_USER,
+    USER_DEACTIVATED,
+    Decision,
+    Drift,
+    Policy,
+    TokenState,
+    UserDecision,
+)
 from baoling.verifier.engine import check as engine_check
+from baoling.verifier.engine import check_user as engine_check_user
 from baoling.verifier.engine import resync as engine_resync
 from baoling.verifier.engine import wrong_pin as engine_wrong_pin
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import TOTP
+from baoling.verifier.resolvers import Resolver
+from baoling.verifier.user_names import UserName
 
 # Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
 MAX_CACHED_TOKENS = 10_000
@@ -36,8 +49,10 @@ def _state(row: Row[Any]) -> TokenState:
 class Validation:
     """Code checks against one store, under one lockout policy."""
 
-    def __init__(self, db: store.Store, key: CurrentKey, policy: Policy) -> None:
-        self._store, self._key, self.policy = db, key, policy
+    def __init__(
+        self, db: store.Store, key: CurrentKey, policy: Policy, resolver: Resolver
+    ) -> None:
+        self._store, self._key, self.policy, self._resolver = db, key, policy, resolver
         self._otps: dict[tuple[object, ...], TOTP] = {}
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
@@ -48,6 +63,47 @@ class Validation:
             now,
             lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
         )
+
+    def check_user(self, user: UserName, code: str, now: float | None = None) -> UserDecision:
+        """Try `code` against each token of `user` (engine.check_user) and apply the result.
+        An unknown realm or user, a deactivated user or one without a token is a rejection
+        whose reason only the audit trail tells."""
+        now = time.time() if now is None else now
+        reason = self._refusal(user)
+        with self._store.write() as conn:
+            row = None if reason else store.get_user(conn, user.realm, user.name)
+            if row is None or not row.active:
+                reason = reason or (UNKNOWN_USER if row is None else USER_DEACTIVATED)
+                return self._reject_user(conn, user, reason, now)
+            rows = store.user_tokens(conn, row.id)
+            tried = [(self._otp(conn, token), _state(token)) for token in rows]
+            decided = engine_check_user(tried, code, now, self.policy)
+            if not rows:
+                return self._reject_user(conn, user, decided.reason, now)
+            applied: list[Decision | None] = []
+            for token, (_, state), decision in zip(rows, tried, decided.decisions, strict=True):
+                if decision is not None:
+                    decision = self._apply(conn, "validate", token.id, state, decision, now, user)
+                applied.append(decision)
+        if decided.accepted and not any(d is not None and d.accepted for d in applied):
+            return UserDecision(False, REPLAY, tuple(applied))  # another node accepted it first
+        return dataclasses.replace(decided, decisions=tuple(applied))
+
+    @staticmethod
+    def _reject_user(conn: Connection, user: UserName, reason: str, now: float) -> UserDecision:
+        """A rejection before any token was tried, audited with its reason."""
+        audit_log.append(
+            conn, "validate", None, now, user=str(user), result="reject", reason=reason
+        )
+        return UserDecision(False, reason)
+
+    def _refusal(self, user: UserName) -> str | None:
+        """What the resolver says against `user`: an unknown realm or user, an inactive
+        account; None when it knows an active account."""
+        account = self._resolver.lookup(user)
+        if account is None:
+            return UNKNOWN_USER if self._resolver.has_realm(user.realm) else UNKNOWN_REALM
+        return None if account.active else USER_DEACTIVATED
 
     def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
         """Find two consecutive codes in the wide window and move the token's offset there."""
@@ -80,22 +136,38 @@ class Validation:
             row = store.get_token(conn, token_id)
             state = _state(row)
             decision = decide(self._otp(conn, row), state, now)
-            if decision.accepted:
-                assert decision.step is not None  # an accepted decision names its step
-                if not store.accept_step(
-                    conn, token_id, decision.step, decision.state.drift.to_json(), now
-                ):
-                    decision = Decision(False, REPLAY, decision.step, state)
-            elif decision.state.fail_count > state.fail_count:
-                decision = self._count_failure(conn, token_id, state, decision, now)
-            audit_log.append(
-                conn,
-                action,
-                token_id,
-                now,
-                result="accept" if decision.accepted else "reject",
-                reason=decision.reason,
-            )
+            return self._apply(conn, action, token_id, state, decision, now)
+
+    def _apply(
+        self,
+        conn: Connection,
+        action: str,
+        token_id: str,
+        state: TokenState,
+        decision: Decision,
+        now: float,
+        user: UserName | None = None,
+    ) -> Decision:
+        """Apply the engine's decision for one token atomically and audit it (with the user
+        name the code came with, if any)."""
+        if decision.accepted:
+            assert decision.step is not None  # an accepted decision names its step
+            if not store.accept_step(
+                conn, token_id, decision.step, decision.state.drift.to_json(), now
+            ):
+                decision = Decision(False, REPLAY, decision.step, state)
+        elif decision.state.fail_count > state.fail_count:
+            decision = self._count_failure(conn, token_id, state, decision, now)
+        by_user = {} if user is None else {"user": str(user)}
+        audit_log.append(
+            conn,
+            action,
+            token_id,
+            now,
+            result="accept" if decision.accepted else "reject",
+            reason=decision.reason,
+            **by_user,
+        )
         return decision
 
     def _count_failure(

@@ -44,15 +44,22 @@ V = Annotated[Verifier, Depends(get_verifier)]
 
 
 def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
-    """Check a code a user typed: "accept" or "reject", never why.
+    """Check a code a user typed, for a token or for a user: "accept" or "reject", never why.
 
     A code of the wrong length for its token is the caller's input error, so it gets a 422
-    (it still counts as a failed attempt, as the engine decides).
+    (it still counts as a failed attempt, as the engine decides). Given with a user name it
+    is only a reject: the user's tokens may differ in length, and the caller must not learn
+    which lengths a user's tokens have.
     """
-    decision = v.check(body.token, body.code)
-    if decision.reason == MALFORMED:
-        raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
-    result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
+    if body.user is not None:
+        accepted = v.check_user(body.user, body.code).accepted
+    else:
+        assert body.token is not None  # ValidateRequest holds exactly one of the two
+        decision = v.check(body.token, body.code)
+        if decision.reason == MALFORMED:
+            raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
+        accepted = decision.accepted
+    result: Literal["accept", "reject"] = "accept" if accepted else "reject"
     metrics: Metrics = request.app.state.metrics
     metrics.validations.labels(result=result).inc()
     return ValidateResult(result=result)

@@ -10,7 +10,8 @@ import sys
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from baoling.core import base32
 from baoling.core.identity import TOKEN_ID
@@ -27,6 +28,7 @@ from baoling.core.limits import (
     MIN_SECRET_BYTES,
 )
 from baoling.verifier.inputs import MAX_TEXT_CHARS
+from baoling.verifier.user_names import LDAP_SPECIAL, MAX_USER_BYTES, REALM_SEPARATOR
 
 # The secret's text, separators and padding included: room for any spacing of 103 characters.
 MAX_SECRET_CHARS = 1024
@@ -43,11 +45,8 @@ def _pattern(regex: str, rule: str) -> str:
     return anchored
 
 
-def _printable_class() -> str:
-    """A character class of exactly the characters `str.isprintable` accepts (the service's
-    rule for labels), as ranges of the characters themselves, so that Python, pydantic's
-    regex engine and any JSON Schema validator read it alike, whatever their Unicode tables.
-    No range end needs escaping: the only ASCII range is " -~", which holds \\, ], ^ and -."""
+def _printable_ranges() -> list[tuple[int, int]]:
+    """The code points `str.isprintable` accepts (the service's rule for text), as ranges."""
     ranges: list[list[int]] = []
     for point in range(sys.maxunicode + 1):
         if not chr(point).isprintable():
@@ -56,7 +55,41 @@ def _printable_class() -> str:
             ranges[-1][1] = point
         else:
             ranges.append([point, point])
-    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    return [(a, b) for a, b in ranges]
+
+
+_PRINTABLE_RANGES = _printable_ranges()
+
+
+def _printable_class(exclude: str = "") -> str:
+    """A character class of exactly the printable characters but `exclude` (ASCII), as ranges
+    of the characters themselves, so that Python, pydantic's regex engine and any JSON Schema
+    validator read it alike, whatever their Unicode tables. The class's own metacharacters are
+    escaped where they end a range."""
+    ranges = _PRINTABLE_RANGES
+    for char in exclude:
+        point = ord(char)
+        split = [
+            [(a, point - 1), (point + 1, b)] if a <= point <= b else [(a, b)] for a, b in ranges
+        ]
+        ranges = [(a, b) for pieces in split for a, b in pieces if a <= b]
+
+    def end(point: int) -> str:
+        return f"\\{chr(point)}" if chr(point) in "\\]^-[" else chr(point)
+
+    return "".join(end(a) if a == b else f"{end(a)}-{end(b)}" for a, b in ranges)
+
+
+def _user_name() -> str:
+    """Exactly the names verifier/user_names.py takes (but for their length in bytes): printable
+    without LDAP_SPECIAL, split at the last @ into a name and an optional realm, neither empty
+    nor beginning or ending with a space; the realm holds no @."""
+    inner = _printable_class(LDAP_SPECIAL)
+    edge = _printable_class(LDAP_SPECIAL + " ")
+    realm_inner = _printable_class(LDAP_SPECIAL + REALM_SEPARATOR)
+    realm_edge = _printable_class(LDAP_SPECIAL + REALM_SEPARATOR + " ")
+    realm = f"[{realm_edge}](?:[{realm_inner}]*[{realm_edge}])?"
+    return f"{realm}|[{edge}](?:[{inner}]*[{edge}])?{REALM_SEPARATOR}{realm}"
 
 
 # How many base32 characters (separators and padding left out) a secret of the allowed length
@@ -107,12 +140,28 @@ SECRET_PATTERN = _pattern(
 )
 HEX_PATTERN = _pattern("(?:[0-9A-Fa-f]{2})+", "must be hex, two digits per byte")
 PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text")
+USER_PATTERN = _pattern(
+    _user_name(),
+    "must be name@realm or name: printable text without * ( ) \\ or NUL, split at the last @ "
+    "into a name and a realm (no @), neither empty nor beginning or ending with a space",
+)
 
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 TokenId = Annotated[str, Field(pattern=TOKEN_ID_PATTERN)]
 TokenPath = Annotated[str, Path(pattern=TOKEN_ID_PATTERN)]
 Text = Annotated[str, Field(pattern=PRINTABLE_PATTERN, max_length=MAX_TEXT_CHARS)]
 Secret = Annotated[str, Field(pattern=SECRET_PATTERN, max_length=MAX_SECRET_CHARS)]
+# At most MAX_USER_BYTES characters here; JSON Schema cannot count UTF-8 bytes, so a longer
+# name in bytes is refused by the service (422, "user must be at most 256 bytes in UTF-8").
+User = Annotated[
+    str,
+    Field(
+        pattern=USER_PATTERN,
+        max_length=MAX_USER_BYTES,
+        description=f"name@realm, or name in the default realm; at most {MAX_USER_BYTES} bytes "
+        "in UTF-8",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -122,8 +171,29 @@ class Strict(BaseModel):
 
 
 class ValidateRequest(Strict):
-    token: TokenId
+    """A code with exactly one of `token` (check it against that token) and `user` (against
+    each active token of that user, docs/users.md)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["token"]}, {"required": ["user"]}]},
+    )
+
+    # None when absent. Not `TokenId | None`: the schema would then allow null, which is
+    # refused below (a value given is always a string).
+    token: TokenId = None  # type: ignore[assignment]
+    user: User = None  # type: ignore[assignment]
     code: Code
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_or_user(cls, data: Any) -> Any:
+        """Exactly one of the two, given as a string (null is not an absent field)."""
+        if isinstance(data, dict):
+            given = [name for name in ("token", "user") if name in data]
+            if len(given) != 1 or data[given[0]] is None:
+                raise PydanticCustomError("token_or_user", "give exactly one of token and user")
+        return data
 
 
 class ValidateResult(BaseModel):
