@@ -13,6 +13,8 @@ command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
 command -v curl >/dev/null 2>&1 || need_debs+=(curl)  # docs/verifier.md's HTTP example
 command -v systemd-analyze >/dev/null 2>&1 || need_debs+=(systemd)  # tests/test_deploy.py
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
+command -v /usr/sbin/slapd >/dev/null 2>&1 || need_debs+=(slapd)  # tests/fixtures_ldap.py
+command -v ldapadd >/dev/null 2>&1 || need_debs+=(ldap-utils)  # seeds its entries
 if [ ${#need_debs[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${need_debs[*]}" >&2
     sudo_cmd=()
