@@ -8,7 +8,18 @@ from micropython import const
 
 import otp
 from clock import BUILD_MS, END_MS
-from protocol import MAX_LINE, VERSION, Refused, choice, hexbytes, integer, number, only, text
+from protocol import (
+    MAX_LINE,
+    VERSION,
+    Refused,
+    choice,
+    hexbytes,
+    integer,
+    number,
+    only,
+    text,
+    usable,
+)
 from store import SLOTS
 
 FIRMWARE = "0.1.0"  # public: provisioning/flash.py reads it to confirm a flash
@@ -31,6 +42,7 @@ _OPS = (
     "time.set",
     "drift.set",
     "profile.write",
+    "profile.label",
     "profile.prove",
     "profile.erase",
     "lock",
@@ -191,15 +203,18 @@ class Device:
         self.changed = True
         return {"profile": store.describe(slot)}
 
+    def _profile_label(self, args):
+        import labels
+
+        result = labels.write(self._store, self._slot(args), args)
+        self.changed = True
+        return result
+
     def _profile_prove(self, args):
         only(args, ("slot", "challenge"))
         slot = self._slot(args)
         challenge = hexbytes(args, "challenge", _CHALLENGE_MIN, _CHALLENGE_MAX)
-        status = self._store.status(slot)
-        if status is None:
-            raise Refused("empty_slot", "slot %d is empty" % slot)
-        if status != "ok":
-            raise Refused("corrupt_slot", "slot %d is corrupt; write or erase it" % slot)
+        usable(self._store.status(slot), slot)
         return {"mac": _hex(self._store.prove(slot, challenge))}
 
     def _profile_erase(self, args):

@@ -5,6 +5,10 @@
 # is drawn as seven-segment digits with fill_rect: no font data in RAM. A code screen is drawn
 # whole at a period boundary (one show(), so it does not flicker); tick() then redraws only the
 # countdown bar, once a second.
+#
+# A label line in another script (Chinese, Greek, ...) is not drawn with the font: the host
+# renders it into a 1-bit bitmap (labels.py, docs/protocol.md profile.label) and the code screen
+# blits that bitmap where the text would be.
 from micropython import const
 
 _WIDTH = const(128)
@@ -90,8 +94,11 @@ class Display:
         self.fb = fb
         self.description = {"screen": "blank"}
 
-    def show_code(self, code, label, seconds_left, period, slot, slots):
-        """Whole code screen: label and slot on top, the code's digits, the countdown bar."""
+    def show_code(self, code, label, seconds_left, period, slot, slots, bitmap=None):
+        """Whole code screen: label and slot on top, the code's digits, the countdown bar.
+        bitmap (store.label): None to draw label with the font; (rows, width, height) of the
+        host's MONO_HLSB bitmap to draw instead; () for a line the font cannot draw whose bitmap
+        is missing: left blank, never garbled."""
         count = len(code)
         if count not in _LAYOUTS:
             raise ValueError("code must have 6 to 8 digits")
@@ -100,11 +107,18 @@ class Display:
         fb = self.fb
         fb.fill(0)
         room = _MAX_CHARS
+        indicator = ""
         if slots > 1:
             indicator = "%d/%d" % (slot + 1, slots)
-            fb.text(indicator, _WIDTH - len(indicator) * _CHAR, 0, 1)
             room -= len(indicator) + 1
-        fb.text(label[:room], 0, 0, 1)
+        if bitmap:
+            import labels  # loaded already: the store read the bitmap with it
+
+            labels.draw(fb, bitmap, room * _CHAR)
+        elif bitmap is None:
+            fb.text(label[:room], 0, 0, 1)
+        if indicator:
+            fb.text(indicator, _WIDTH - len(indicator) * _CHAR, 0, 1)
         for i in range(count):
             x, y, w, h = digit_box(count, i)
             _draw_digit(fb, ord(code[i]) - 48, x, y, w, h)  # "0" is 48

@@ -102,7 +102,13 @@ class Screen:
             label, issuer = profile["label"], profile["issuer"]
             label = issuer + ":" + label if issuer and label else label or issuer
             display.show_code(
-                store.code(slot, now_s), label, left, period, usable.index(slot), len(usable)
+                store.code(slot, now_s),
+                label,
+                left,
+                period,
+                usable.index(slot),
+                len(usable),
+                store.label(slot),
             )
             self._hw.publish(display.description)
         elif left != self._left:

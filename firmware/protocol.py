@@ -1,11 +1,12 @@
-# Serial protocol version 1 (docs/protocol.md): a received line becomes a request, a result or
+# Serial protocol version 2 (docs/protocol.md): a received line becomes a request, a result or
 # a refusal becomes an answer message. Pure: no I/O here; link.py moves the bytes and device.py
 # carries out the operations. Nothing in an answer may come from a stored secret.
 import json
 
 from micropython import const
 
-VERSION = const(1)  # protocol version; info reports it
+VERSION = const(2)  # protocol version; info reports it
+_OLDEST = const(1)  # requests of versions _OLDEST..VERSION are answered (1 is a subset of 2)
 MAX_LINE = const(512)  # longest request line in bytes, marker included
 _MAX_ID = const(2147483647)
 _ECHO = const(32)  # longest piece of host input echoed in a message
@@ -46,9 +47,9 @@ def parse(line):
     args = msg.get("args", {})
     if rid is None or type(version) is not int or type(op) is not str or type(args) is not dict:
         raise Refused("bad_request", "request needs v, id, op and optional args", rid)
-    if version != VERSION:
+    if not _OLDEST <= version <= VERSION:
         raise Refused(
-            "bad_version", "protocol version %d not supported (device speaks 1)" % version, rid
+            "bad_version", "protocol version %d not supported (device speaks 1..2)" % version, rid
         )
     return rid, op, args
 
@@ -95,13 +96,23 @@ def choice(args, name, choices, default):
 
 
 def text(args, name, longest):
-    """A short printable-ASCII string (the display's font has nothing else)."""
+    """A short string in any script, without control characters. Only printable ASCII is
+    drawn in the display's font; other text is shown as the host's bitmap (profile.label)."""
     value = args.get(name, "")
-    if type(value) is not str or len(value) > longest or not _printable(value):
+    if type(value) is not str or len(value) > longest or not _no_controls(value):
         raise Refused(
-            "bad_args", "%s must be at most %d printable ASCII characters" % (name, longest)
+            "bad_args",
+            "%s must be at most %d characters, none a control character" % (name, longest),
         )
     return value
+
+
+def usable(status, slot):
+    """Refuse a slot whose store.status is not "ok": free (None) or corrupt."""
+    if status is None:
+        raise Refused("empty_slot", "slot %d is empty" % slot)
+    if status != "ok":
+        raise Refused("corrupt_slot", "slot %d is corrupt; write or erase it" % slot)
 
 
 def hexbytes(args, name, low, high):
@@ -119,8 +130,8 @@ def hexbytes(args, name, low, high):
     raise Refused("bad_args", "%s must be %d..%d bytes in hex" % (name, low, high))
 
 
-def _printable(value):
+def _no_controls(value):
     for ch in value:
-        if not " " <= ch <= "~":
+        if ch < " " or "\x7f" <= ch <= "\x9f":  # C0, DEL, C1
             return False
     return True

@@ -8,6 +8,8 @@
 # come from the board's public unique id: this hides secrets from a casual flash dump and
 # nothing more (docs/threat-model.md). Secrets never leave this module: it computes codes and
 # proofs itself, and no method returns a key.
+# A profile whose label line is not ASCII has a second file, its label bitmap (labels.py, which
+# reads and writes it with _save's atomic rule); it is removed before its profile is replaced.
 import hashlib
 import json
 import os
@@ -27,6 +29,7 @@ _MODE_CBC = const(2)  # cryptolib.aes mode
 _MAX_FILE = const(512)  # a profile file is about 320 bytes
 _SETTINGS = const(-1)  # slot number of the settings file
 _ENOENT = const(2)  # errno: no such file
+LABEL = ".lbl"  # file name ending of a slot's label bitmap (labels.py)
 
 _CORRUPT = "corrupt"  # a slot whose file failed its check
 
@@ -140,11 +143,20 @@ class Store:
         entry = self._slots[slot]
         return otp.hmac_digest(entry[1], entry[0], b"baoling-prove-v1\x00" + challenge)
 
+    def label(self, slot):
+        """How display.show_code draws the slot's label line: None with the font, else its
+        bitmap (rows, width, height) from labels.read, or () when it has no valid one."""
+        if not needs_label(self._slots[slot]):
+            return None
+        import labels
+
+        return labels.read(self, slot) or ()
+
     def admin_mac_ok(self, message, mac):
         """Whether mac is HMAC-SHA256(admin key, message); constant time in the mac's bytes."""
         if self._admin is None or len(mac) != _TAG:
             return False
-        return _same(otp.hmac_digest("sha256", self._admin, message), mac)
+        return same(otp.hmac_digest("sha256", self._admin, message), mac)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -152,6 +164,7 @@ class Store:
         """Store a profile atomically."""
         from binascii import hexlify
 
+        self._drop_label(slot)  # first: a cut after it leaves no stale bitmap
         record = {
             "k": hexlify(secret).decode(),
             "a": algorithm,
@@ -164,7 +177,8 @@ class Store:
         self._slots[slot] = _profile(record)
 
     def erase(self, slot):
-        self._remove(slot)
+        self._drop_label(slot)
+        self._remove(self._path(slot))
         self._slots[slot] = None
 
     def set_lock(self, admin_key):
@@ -181,9 +195,8 @@ class Store:
     def wipe(self):
         """Erase every profile, the admin key, the lock and the drift correction."""
         for slot in range(SLOTS):
-            self._remove(slot)
-            self._slots[slot] = None
-        self._remove(_SETTINGS)
+            self.erase(slot)
+        self._remove(self._path(_SETTINGS))
         self.locked = False
         self._admin = None
         self.drift_ppb = 0
@@ -204,11 +217,10 @@ class Store:
 
     # --- files ------------------------------------------------------------------------------
 
-    def _path(self, slot):
-        return self._folder + ("blset.dat" if slot == _SETTINGS else "bl%d.dat" % slot)
+    def _path(self, slot, ending=".dat"):
+        return self._folder + ("blset" if slot == _SETTINGS else "bl%d" % slot) + ending
 
     def _write(self, slot, record):
-        path = self._path(slot)
         body = json.dumps(record).encode()
         iv = os.urandom(_IV)
         if self.encrypted:
@@ -217,18 +229,30 @@ class Store:
             pad = 16 - len(body) % 16
             body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).encrypt(body + bytes([pad]) * pad)
         data = _MAGIC + bytes((_AES if self.encrypted else _PLAIN, slot & 0xFF)) + iv + body
-        data += otp.hmac_digest("sha256", self._mac_key, data)
+        self._save(self._path(slot), data)
+
+    def _save(self, path, data):
+        """Write data and its tag to path + ".new", then rename it over path: old or new after
+        a cut. The tag is written after data, not appended to it: no copy of the file in RAM."""
+        tag = otp.hmac_digest("sha256", self._mac_key, data)
         new = path + ".new"
         try:
             with open(new, "wb") as f:
                 f.write(data)
+                f.write(tag)
             os.rename(new, path)  # replaces the old file atomically (littlefs, POSIX)
         except OSError:
             _forget(new)
             raise StoreError("could not write the store")
 
-    def _remove(self, slot):
-        path = self._path(slot)
+    def _drop_label(self, slot):
+        """Remove the slot's label bitmap file. Only a slot whose line is not ASCII (or that is
+        corrupt) can have one: others are skipped, sparing a failed remove's heap on writes."""
+        entry = self._slots[slot]
+        if entry is _CORRUPT or entry is not None and needs_label(entry):
+            self._remove(self._path(slot, LABEL))
+
+    def _remove(self, path):
         _forget(path + ".new")
         try:
             os.remove(path)
@@ -251,7 +275,7 @@ class Store:
             return _CORRUPT
         if data[5] != slot & 0xFF:
             return _CORRUPT  # a valid file copied to another slot's name
-        if not _same(otp.hmac_digest("sha256", self._mac_key, data[:-_TAG]), data[-_TAG:]):
+        if not same(otp.hmac_digest("sha256", self._mac_key, data[:-_TAG]), data[-_TAG:]):
             return _CORRUPT
         flag = data[4]
         body = data[_HEAD + _IV : -_TAG]
@@ -276,6 +300,16 @@ class Store:
         return record if type(record) is dict else _CORRUPT
 
 
+def needs_label(entry):
+    """Whether a profile's label line needs a bitmap: its label or issuer has a character
+    besides printable ASCII, all the display's 8x8 font can draw."""
+    for text in (entry[4], entry[5]):
+        for ch in text:
+            if not " " <= ch <= "~":
+                return True
+    return False
+
+
 def _profile(record):
     """Slot tuple: (secret, algorithm, digits, period, label, issuer)."""
     return (_unhex(record["k"]), record["a"], record["d"], record["p"], record["l"], record["i"])
@@ -287,8 +321,8 @@ def _unhex(text):
     return None if text is None else unhexlify(text)
 
 
-def _same(a, b):
-    """Compare two byte strings in time that depends only on their length."""
+def same(a, b):
+    """Compare two byte strings in time that depends only on their length (labels.py too)."""
     if len(a) != len(b):
         return False
     diff = 0

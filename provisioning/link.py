@@ -27,7 +27,13 @@ from baoling.provisioning.errors import (
     TokenLocked,
     TokenTimeout,
 )
-from baoling.provisioning.protocol import MAX_ID, Answer, decode_answer, encode_request
+from baoling.provisioning.protocol import (
+    HANDSHAKE_VERSION,
+    MAX_ID,
+    Answer,
+    decode_answer,
+    encode_request,
+)
 
 DEFAULT_TIMEOUT_S = 3.0  # the protocol asks hosts to wait at least 2 s
 MAX_ANSWER_BYTES = 64 * 1024  # an answer is < 1 KB; a longer line is noise and is dropped
@@ -136,6 +142,7 @@ class Link:
     def __init__(self, port: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.port = port
         self.timeout_s = timeout_s
+        self.version = HANDSHAKE_VERSION  # the protocol version requests carry (Token sets it)
         self._serial = open_port(port)
         self._pending = bytearray()
         self._next_id = secrets.randbelow(MAX_ID // 2)
@@ -164,7 +171,7 @@ class Link:
         request_id = self._next_id
         self._serial.reset_input_buffer()
         self._pending.clear()
-        self._send(encode_request(request_id, op, args or {}))
+        self._send(encode_request(request_id, op, args or {}, self.version))
         answer = self._await(request_id, op, self.timeout_s + wait_s)
         if answer.ok:
             return answer.result

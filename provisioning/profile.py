@@ -3,10 +3,12 @@
 Whatever the source (an otpauth URI, --secret, a batch manifest, a generated secret), a profile is
 validated here once, so the token and every export see the same values. The OTP rules (base32,
 secret length, algorithm, digits, period) are the shared core's (core/base32.py,
-core/limits.py); what is added here is the token's screen: labels and issuers it can show.
+core/limits.py); what is added here is the token's screen: labels and issuers it can show, in
+any script (a line its font cannot draw is sent as a bitmap: provisioning/label_bitmap.py).
 Names follow the Key-URI format; `period_s` is RFC 6238's time step X.
 """
 
+import unicodedata
 from dataclasses import dataclass
 
 from baoling.core import base32
@@ -66,10 +68,8 @@ def check_profile(algorithm: str, digits: int, period_s: int, label: str, issuer
     for name, text in (("Label", label), ("Issuer", issuer)):
         if len(text) > MAX_TEXT_CHARS:
             raise BadProfile(f"{name} is longer than {MAX_TEXT_CHARS} characters.")
-        if any(not " " <= ch <= "~" for ch in text):
-            raise BadProfile(
-                f"{name} {text!r} has characters a token cannot show: use printable ASCII."
-            )
+        if any(unicodedata.category(ch) == "Cc" for ch in text):
+            raise BadProfile(f"{name} {text!r} has a control character, which a token cannot show.")
 
 
 def read_secret(text: str) -> bytes:

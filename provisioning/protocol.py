@@ -1,4 +1,4 @@
-"""The serial protocol's messages (docs/protocol.md, version 1), without any I/O.
+"""The serial protocol's messages (docs/protocol.md, version 2), without any I/O.
 
 Framing (the `@` marker, one JSON object per line), the answer shape, and the three
 domain-separated MACs the host computes: prove, time set and drift set after lock.
@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # the newest this host speaks; a token's info names its own
+HANDSHAKE_VERSION = 1  # info is asked in version 1, which every token's firmware answers
+LABEL_BITMAP_VERSION = 2  # the first version with any-script labels and profile.label
 MARKER = b"@"
 MAX_LINE_BYTES = 512  # a request line, marker included, newline excluded
 PROVE_PREFIX = b"baoling-prove-v1\x00"
@@ -33,11 +35,14 @@ class Answer:
     message: str = ""
 
 
-def encode_request(request_id: int, op: str, args: dict[str, Any]) -> bytes:
+def encode_request(
+    request_id: int, op: str, args: dict[str, Any], version: int = PROTOCOL_VERSION
+) -> bytes:
     """The request line for `op`, newline included; ValueError when it would be too long."""
     body = json.dumps(
-        {"v": PROTOCOL_VERSION, "id": request_id, "op": op, "args": args},
+        {"v": version, "id": request_id, "op": op, "args": args},
         separators=(",", ":"),
+        ensure_ascii=False,  # a label in UTF-8 takes half the bytes of its \u escapes
     ).encode("utf-8")
     if len(MARKER) + len(body) > MAX_LINE_BYTES:
         raise ValueError(f"request {op} is longer than {MAX_LINE_BYTES} bytes")

@@ -1,8 +1,9 @@
 """Provisioning one slot of one token: info -> time sync -> write -> prove -> lock -> register.
 
-Whatever can be checked before the token changes is checked first (slot, admin key, the
-registration targets). Registration runs last and only after the prove step matched, so a
-failure at any step leaves nothing registered for a secret the token may not hold.
+Whatever can be checked before the token changes is checked first (the label line's bitmap
+and whether the token can show it, slot, admin key, the registration targets). Registration
+runs last and only after the prove step matched, so a failure at any step leaves nothing
+registered for a secret the token may not hold.
 """
 
 from collections.abc import Callable, Sequence
@@ -11,8 +12,9 @@ from typing import Protocol
 
 from baoling.core.identity import token_id
 from baoling.provisioning.entry import Entry
-from baoling.provisioning.errors import BadProfile, ProveMismatch, SlotOccupied
+from baoling.provisioning.errors import BadProfile, ProveMismatch, SlotOccupied, TokenError
 from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.label_bitmap import LabelBitmap, label_line, needs_bitmap, render
 from baoling.provisioning.profile import Profile
 from baoling.provisioning.sync import SyncReport, sync_time
 from baoling.provisioning.token import HostClock, Token, system_clock_ms
@@ -63,6 +65,26 @@ def check_slot(token: Token, slot: int, *, force: bool) -> None:
         )
 
 
+def label_bitmap_for(token: Token, profile: Profile) -> LabelBitmap | None:
+    """The bitmap of the profile's label line, or None when the token's font draws it.
+
+    Refused before the token changes: a line that does not fit, no font installed, or a token
+    whose firmware predates label bitmaps (docs/protocol.md, Versions).
+    """
+    line = label_line(profile.label, profile.issuer)
+    if not needs_bitmap(line):
+        return None
+    bitmap = render(line)
+    if not token.shows_label_bitmaps:
+        raise TokenError(
+            f"The token on {token.port} runs firmware {token.info.get('firmware', '?')} "
+            f"(protocol {token.info.get('protocol', 1)}), which shows ASCII labels only: update "
+            f"it (`baoling token flash`) to show {line!r}, or use an ASCII label.",
+            "old_protocol",
+        )
+    return bitmap
+
+
 def provision(
     token: Token,
     profile: Profile,
@@ -76,13 +98,14 @@ def provision(
     on_button: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Put `profile` into `slot` of `token`, prove it landed, optionally lock, then register."""
+    bitmap = label_bitmap_for(token, profile)
     check_slot(token, slot, force=force)
     name = token_id(token.serial, slot)
     for registrar in registrars:
         registrar.check(name)
     admin_key = keys.get(token.serial) if token.locked else None
     report = sync_time(token, admin_key=admin_key, clock=clock, on_button=on_button)
-    token.write(slot, profile)
+    token.write(slot, profile, bitmap)
     try:
         token.prove(slot, profile)
     except ProveMismatch as exc:

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from baoling.provisioning.errors import NotAToken, ProveMismatch, TokenError, TokenTimeout
+from baoling.provisioning.label_bitmap import LabelBitmap
 from baoling.provisioning.link import Link
 from baoling.provisioning.profile import Profile
 from baoling.provisioning.protocol import (
     CHALLENGE_BYTES,
+    LABEL_BITMAP_VERSION,
+    PROTOCOL_VERSION,
     drift_mac,
     drift_ppb,
     prove_mac,
@@ -54,6 +57,8 @@ class Token:
                 f"{link.port} does not answer as a Baoling token: is the token's firmware "
                 "flashed (`baoling token flash`) and running, not stopped at the REPL?"
             ) from None
+        # the newest version both sides speak: a token with older firmware gets its own version
+        link.version = max(1, min(PROTOCOL_VERSION, int(self.info.get("protocol", 1))))
 
     @property
     def port(self) -> str:
@@ -119,7 +124,13 @@ class Token:
             return b""
         return bytes.fromhex(self.link.call("time.nonce")["nonce"])
 
-    def write(self, slot: int, profile: Profile) -> None:
+    @property
+    def shows_label_bitmaps(self) -> bool:
+        """Whether the token's firmware shows labels the font cannot draw (protocol 2 on)."""
+        return self.link.version >= LABEL_BITMAP_VERSION
+
+    def write(self, slot: int, profile: Profile, bitmap: LabelBitmap | None = None) -> None:
+        """profile.write, then profile.label with `bitmap` when the label line needs one."""
         self.link.call(
             "profile.write",
             {
@@ -132,6 +143,16 @@ class Token:
                 "issuer": profile.issuer,
             },
         )
+        if bitmap is not None:
+            self.link.call(
+                "profile.label",
+                {
+                    "slot": slot,
+                    "width": bitmap.width,
+                    "height": bitmap.height,
+                    "bitmap": bitmap.rows.hex(),
+                },
+            )
 
     def prove(self, slot: int, profile: Profile) -> None:
         """Check that `slot` holds `profile`'s secret: HMAC over a fresh challenge, compared in

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from baoling.host_tools.cli import cli
 from baoling.host_tools.simulator import Simulator
+from baoling.provisioning.label_bitmap import LabelBitmap
 from baoling.provisioning.link import Link
 from baoling.provisioning.profile import Profile
 from baoling.provisioning.token import Token
@@ -33,7 +34,7 @@ class StoresAnotherSecret(Token):
     """The real token, but what lands in its slot is not what the host meant to write
     (a corrupted transfer, a tampered link, a firmware bug)."""
 
-    def write(self, slot: int, profile: Profile) -> None:
+    def write(self, slot: int, profile: Profile, bitmap: LabelBitmap | None = None) -> None:
         flipped = bytes([profile.secret[0] ^ 1]) + profile.secret[1:]
         super().write(
             slot,
@@ -45,6 +46,7 @@ class StoresAnotherSecret(Token):
                 profile.label,
                 profile.issuer,
             ),
+            bitmap,
         )
 
 

@@ -122,7 +122,7 @@ def test_info_reports_what_the_document_lists(token: TokenLink) -> None:
     assert info["serial"] == uid.hex()
     assert {k: info[k] for k in info if k not in ("serial", "time_ms", "uptime_ms")} == {
         "firmware": "0.1.0",
-        "protocol": 1,
+        "protocol": 2,
         "board": "sim",
         "state": "empty",
         "clock_trusted": False,
@@ -270,17 +270,22 @@ BAD_ARGS = [
     (
         "profile.write",
         {"slot": 0, "secret": SECRET_B32, "label": "x" * 33},
-        "label must be at most 32 printable ASCII characters",
+        "label must be at most 32 characters, none a control character",
     ),
     (
         "profile.write",
-        {"slot": 0, "secret": SECRET_B32, "issuer": "caf\u00e9"},
-        "issuer must be at most 32 printable ASCII characters",
+        {"slot": 0, "secret": SECRET_B32, "issuer": "\u5f20" * 33},
+        "issuer must be at most 32 characters, none a control character",
     ),
     (
         "profile.write",
         {"slot": 0, "secret": SECRET_B32, "label": "a\nb"},
-        "label must be at most 32 printable ASCII characters",
+        "label must be at most 32 characters, none a control character",
+    ),
+    (
+        "profile.write",
+        {"slot": 0, "secret": SECRET_B32, "issuer": "a\u0085b"},
+        "issuer must be at most 32 characters, none a control character",
     ),
     ("profile.prove", {"slot": 0, "challenge": "00" * 15}, "challenge must be 16..64 bytes in hex"),
     ("profile.prove", {"slot": 0, "challenge": "00" * 65}, "challenge must be 16..64 bytes in hex"),

@@ -38,11 +38,11 @@ def test_secret_b32_is_upper_case_without_padding():
         ({"label": "x" * 33}, "Label is longer than 32 characters."),
         (
             {"issuer": "a\nb"},
-            "Issuer 'a\\nb' has characters a token cannot show: use printable ASCII.",
+            "Issuer 'a\\nb' has a control character, which a token cannot show.",
         ),
         (
-            {"label": "Bücher"},
-            "Label 'Bücher' has characters a token cannot show: use printable ASCII.",
+            {"label": "a\x85b"},
+            "Label 'a\\x85b' has a control character, which a token cannot show.",
         ),
     ],
 )
@@ -63,3 +63,8 @@ def test_secret_length_is_what_the_token_stores(length):
 
 def test_repr_leaves_the_secret_out():
     assert "k" * 20 not in repr(Profile(b"k" * 20, label="x"))
+
+
+@pytest.mark.parametrize("label", ["张三", "Ωμέγα", "Жук", "Müller"])
+def test_labels_in_any_script_are_accepted(label):
+    assert Profile(b"k" * 20, label=label, issuer="银行").label == label

@@ -20,7 +20,13 @@ from baoling.provisioning.protocol import (
 def test_request_is_marker_json_newline():
     line = encode_request(7, "time.get", {})
     assert line.startswith(b"@") and line.endswith(b"\n") and line.count(b"\n") == 1
-    assert json.loads(line[1:]) == {"v": 1, "id": 7, "op": "time.get", "args": {}}
+    assert json.loads(line[1:]) == {"v": 2, "id": 7, "op": "time.get", "args": {}}
+
+
+def test_request_carries_the_version_asked_for_and_utf8_text_unescaped():
+    line = encode_request(7, "profile.write", {"label": "张三"}, version=1)
+    assert json.loads(line[1:])["v"] == 1
+    assert "张三".encode() in line  # 6 bytes, where \u escapes would take 12
 
 
 def test_request_longer_than_512_bytes_is_not_sent():
