@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Shared set-up for the README's two commands: a project virtual environment with Baoling and
-# its test extra, plus the Debian packages the tests drive (oathtool, PostgreSQL, radclient).
+# its test extra, plus the Debian packages the tests drive (oathtool, PostgreSQL, radclient,
+# sshd with pam_radius_auth).
 # Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +14,8 @@ command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
 command -v curl >/dev/null 2>&1 || need_debs+=(curl)  # docs/verifier.md's HTTP example
 command -v systemd-analyze >/dev/null 2>&1 || need_debs+=(systemd)  # tests/test_deploy.py
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
+[ -x /usr/sbin/sshd ] || need_debs+=(openssh-server)  # tests/test_ssh_pam.py
+ls /lib/*/security/pam_radius_auth.so >/dev/null 2>&1 || need_debs+=(libpam-radius-auth)
 command -v /usr/sbin/slapd >/dev/null 2>&1 || need_debs+=(slapd)  # tests/fixtures_ldap.py
 command -v ldapadd >/dev/null 2>&1 || need_debs+=(ldap-utils)  # seeds its entries
 if [ ${#need_debs[@]} -gt 0 ]; then
