@@ -4,7 +4,8 @@ Usage: .venv/bin/python scripts/render_screens.py OUT_DIR   (docs/screens/ is th
 
 Each screen is drawn into a framebuf.FrameBuffer (MONO_HLSB, 128x64: PBM P4 byte order) by the
 firmware's own code under the `micropython` binary; the bytes come back as hex and become a PNG
-scaled 4x (nearest neighbour) so the pixels stay visible.
+scaled 4x (nearest neighbour) so the pixels stay visible. The Chinese label's bitmap is rendered
+by the host's code (provisioning/label_bitmap.py), as `baoling token provision` sends it.
 """
 
 import subprocess
@@ -14,8 +15,10 @@ from pathlib import Path
 from PIL import Image
 
 from baoling.host_tools.micropython import find_micropython
+from baoling.provisioning.label_bitmap import render as render_label
 
 WIDTH, HEIGHT, SCALE = 128, 64, 4
+CHINESE_LABEL = "工商银行:张三"  # issuer:label of a profile at a Chinese bank
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 
 # file name: the Display call that draws it
@@ -23,6 +26,7 @@ SCREENS = {
     "code-6-digits": "d.show_code('052917', 'GitHub:alice', 17, 30, 1, 4)",
     "code-8-digits": "d.show_code('80369214', 'VPN', 44, 60, 0, 1)",
     "code-last-seconds": "d.show_code('390125', 'bank.example', 3, 30, 2, 3)",
+    "code-chinese-label": f"d.show_code('731046', {CHINESE_LABEL!r}, 21, 30, 0, 2, LABEL)",
     "hello": "d.show_status('hello', 'v0.1.0')",
     "no-secret": "d.show_status('no_secret')",
     "set-time": "d.show_status('set_time')",
@@ -35,8 +39,11 @@ SCREENS = {
 _PROGRAM = """\
 import sys
 sys.path.insert(0, {firmware!r})
+from binascii import unhexlify
 import framebuf
 import display
+
+LABEL = (bytearray(unhexlify({label_rows!r})), {label_width}, {label_height})
 
 class Screen(framebuf.FrameBuffer):
     def __init__(self):
@@ -56,8 +63,15 @@ for name, call in {screens!r}:
 
 def render(out_dir: Path) -> list[Path]:
     """Draw every screen under MicroPython and write OUT_DIR/<name>.png; return the paths."""
+    label = render_label(CHINESE_LABEL)
     program = _PROGRAM.format(
-        firmware=str(FIRMWARE_DIR), width=WIDTH, height=HEIGHT, screens=list(SCREENS.items())
+        firmware=str(FIRMWARE_DIR),
+        width=WIDTH,
+        height=HEIGHT,
+        screens=list(SCREENS.items()),
+        label_rows=label.rows.hex(),
+        label_width=label.width,
+        label_height=label.height,
     )
     done = subprocess.run(
         [find_micropython(), "-c", program], capture_output=True, text=True, timeout=60

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from baoling.provisioning.label_bitmap import render
 from tests.micropython_runner import run_micropython
 
 W, H = 128, 64
@@ -412,13 +413,22 @@ def test_render_screens_script_writes_the_documented_pngs(out: dict, tmp_path: P
     names = {path.name for path in tmp_path.iterdir()}
     statuses = {f"{kind.replace('_', '-')}.png" for kind in STATUS_PHRASES}
     codes = {"code-6-digits.png", "code-8-digits.png", "code-last-seconds.png"}
-    assert names == statuses | codes
+    assert names == statuses | codes | {"code-chinese-label.png"}
     assert set(done.stdout.split()) == {str(tmp_path / name) for name in names}
     with Image.open(tmp_path / "set-time.png") as image:
         assert image.size == (4 * W, 4 * H)
         small = image.convert("1").resize((W, H), Image.NEAREST)
         rows = ["".join("1" if small.getpixel((x, y)) else "0" for x in range(W)) for y in range(H)]
     assert rows == _pixels(out["status"]["set_time|"]["frame"])
+    # the Chinese label's screen: the host's bitmap at the top left
+    label = render("工商银行:张三")
+    with Image.open(tmp_path / "code-chinese-label.png") as image:
+        small = image.convert("1").resize((W, H), Image.NEAREST)
+        top = [[1 if small.getpixel((x, y)) else 0 for x in range(W)] for y in range(12)]
+    assert label.width <= 96  # left of the indicator and its gap: nothing cut
+    for y in range(12):
+        row = [label.pixel(x, y) if x < label.width and y < label.height else 0 for x in range(104)]
+        assert top[y][:104] == row, y
 
 
 def test_a_bad_code_leaves_the_screen_as_it_was(out: dict) -> None:
