@@ -14,6 +14,8 @@ command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
 command -v curl >/dev/null 2>&1 || need_debs+=(curl)  # docs/verifier.md's HTTP example
 command -v systemd-analyze >/dev/null 2>&1 || need_debs+=(systemd)  # tests/test_deploy.py
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
+# labels in other scripts are rendered with it (provisioning/label_bitmap.py)
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_debs+=(fonts-wqy-zenhei)
 [ -x /usr/sbin/sshd ] || need_debs+=(openssh-server)  # tests/test_ssh_pam.py
 ls /lib/*/security/pam_radius_auth.so >/dev/null 2>&1 || need_debs+=(libpam-radius-auth)
 command -v /usr/sbin/slapd >/dev/null 2>&1 || need_debs+=(slapd)  # tests/fixtures_ldap.py
