@@ -7,6 +7,7 @@ docs/protocol.md ("Versions") for what an old host and an old token get.
 """
 
 import json
+import os
 import re
 import shutil
 import time
@@ -19,6 +20,9 @@ from provisioning_sim import baoling, run_baoling, sim_token
 from baoling.host_tools.simulator import FIRMWARE_DIR, Simulator
 from baoling.provisioning import label_bitmap
 from baoling.provisioning.label_bitmap import LabelBitmap, render
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.token import Token
 from tests.micropython_runner import run_micropython
 from tests.test_firmware_protocol_ops import TokenLink
 
@@ -208,3 +212,34 @@ def test_no_font_installed_is_one_clear_error(token, tmp_path, monkeypatch):
     )
     info = json.loads(baoling("token", "info", "--port", token.port, "--json").stdout)
     assert info["profiles"] == []
+
+
+def test_four_chinese_profiles_are_written_and_shown_within_the_sha512_heap_budget(tmp_path):
+    """tests/test_firmware_memory.py's budget for a token with a SHA-512 profile on a port
+    without native SHA-512: 72 KB, here with every label a bitmap (labels.py loaded)."""
+    names = ["张三", "李四", "王五", "赵六"]
+    algorithms = ["sha1", "sha256", "sha512", "sha1"]
+    with (
+        Simulator(tmp_path / "token", heap="72k", probe_heap=True, compiled=True) as sim,
+        Link(sim.port) as link,
+    ):
+        tok = Token(link)
+        pid = sim.pid
+        link.call("time.set", {"time_ms": int(time.time() * 1000)})
+        for slot, (name, algorithm) in enumerate(zip(names, algorithms, strict=True)):
+            secret = os.urandom(64 if algorithm == "sha512" else 32)
+            profile = Profile(secret, algorithm, label=name, issuer="工商银行")
+            tok.write(slot, profile, render(f"工商银行:{name}"))
+            tok.prove(slot, profile)
+        for name in names:
+            wait_label(sim, f"工商银行:{name}")
+            bitmap = render(f"工商银行:{name}")
+            assert bitmap.width <= 96  # nothing cut by the indicator "n/4" at column 104
+            shown = [row[:104] for row in frame(sim)[:14]]
+            assert shown == [row[:104] for row in label_rows(bitmap)]
+            sim.press(0.1)
+        assert sim.pid == pid
+        output = sim.device_output()
+        peak = sim.heap_peak()
+    assert b"MemoryError" not in output and b"Traceback" not in output
+    assert 0 < peak["peak"] < 72 * 1024
