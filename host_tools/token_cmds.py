@@ -8,7 +8,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,20 +31,28 @@ from baoling.host_tools.simulator import FIRMWARE_DIR
 from baoling.provisioning.batch import Batch, Results, read_manifest
 from baoling.provisioning.discovery import find_tokens
 from baoling.provisioning.enrol import VerifierClient
-from baoling.provisioning.errors import BaolingError
+from baoling.provisioning.errors import BaolingError, ExportError
+from baoling.provisioning.files import why_unwritable, write_private
 from baoling.provisioning.flash import BOARDS, flash
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.link import Link
 from baoling.provisioning.otpauth import build_uri, parse_uri
 from baoling.provisioning.profile import Profile, read_secret
 from baoling.provisioning.provision import Outcome, Registrar, provision
-from baoling.provisioning.pskc_export import DEFAULT_FLAVOUR, FLAVOURS, PskcFile
+from baoling.provisioning.pskc_export import (
+    DEFAULT_FLAVOUR,
+    FLAVOURS,
+    PskcFile,
+    export_pskc,
+    read_keys_file,
+)
 from baoling.provisioning.secrets import new_secret
 from baoling.provisioning.sync import sync_time
 from baoling.provisioning.timesync import MIN_DRIFT_BASELINE_S
 from baoling.provisioning.token import BUTTON_TIMEOUT_S, Token
 
 PSKC_PASSWORD_ENV = "BAOLING_PSKC_PASSWORD"
+KEYS_PASSWORD_ENV = "BAOLING_KEYS_PASSWORD"
 
 keys_option = click.option(
     "--keys",
@@ -225,22 +233,39 @@ def pskc_target(path: Path, key_file: Path | None, password: bool, flavour: str)
     """A PskcFile with the protection asked for (a key file in hex, named in the file after it,
     or a password) and the flavour of its importers; the protection is checked here, before any
     token is touched."""
+    key, ask_password = read_protection(key_file, password, "--pskc")
+    if key_file is not None:
+        return PskcFile(path, key=key, flavour=flavour, key_name=key_file.name)
+    return PskcFile(path, password=ask_password() if ask_password else None, flavour=flavour)
+
+
+def read_protection(
+    key_file: Path | None, password: bool, option: str
+) -> tuple[bytes | None, Callable[[], str] | None]:
+    """The AES key (hex in `key_file`), or how to get the password (the environment, else a
+    prompt; `--pskc` protects a new file, so it is asked twice), that `option`-key-file or
+    `option`-password ask for."""
     if key_file is not None and password:
-        raise click.UsageError("Give --pskc-key-file or --pskc-password, not both.")
+        raise click.UsageError(f"Give {option}-key-file or {option}-password, not both.")
     if key_file is not None:
         try:
-            key = bytes.fromhex(key_file.read_text().strip())
+            return bytes.fromhex(key_file.read_text().strip()), None
         except ValueError:
             raise click.BadParameter(
-                "the key file must hold the AES key in hex", param_hint="--pskc-key-file"
+                "the key file must hold the AES key in hex", param_hint=f"{option}-key-file"
             ) from None
-        return PskcFile(path, key=key, flavour=flavour, key_name=key_file.name)
-    secret_word = None
-    if password:
-        secret_word = os.environ.get(PSKC_PASSWORD_ENV) or click.prompt(
-            "PSKC password", hide_input=True, confirmation_prompt=True, err=True
-        )
-    return PskcFile(path, password=secret_word, flavour=flavour)
+    if not password:
+        return None, None
+    new = option == "--pskc"
+    env = PSKC_PASSWORD_ENV if new else KEYS_PASSWORD_ENV
+    label = "PSKC password" if new else "Password of the keys file"
+    return (
+        None,
+        lambda: (
+            os.environ.get(env)
+            or click.prompt(label, hide_input=True, confirmation_prompt=new, err=True)
+        ),
+    )
 
 
 pskc_options = [
@@ -279,6 +304,24 @@ def with_options(options: list[Any]) -> Any:
         return function
 
     return apply
+
+
+verifier_options = [
+    click.option("--verifier", metavar="URL", help="Enrol into the verifier at this URL."),
+    click.option(
+        "--api-key",
+        envvar="BAOLING_API_KEY",
+        help="Verifier API key with the admin scope (or $BAOLING_API_KEY).",
+    ),
+]
+
+
+def verifier_client(url: str | None, api_key: str | None) -> VerifierClient | None:
+    if url is None:
+        return None
+    if not api_key:
+        raise click.UsageError("--verifier needs --api-key (or $BAOLING_API_KEY).")
+    return VerifierClient(url, api_key)
 
 
 profile_options = [
@@ -320,12 +363,7 @@ profile_options = [
 @click.option("--slot", type=click.IntRange(0), default=0, show_default=True, help="Slot to write.")
 @click.option("--lock", is_flag=True, help="Production-lock the token once the secret is proved.")
 @keys_option
-@click.option("--verifier", metavar="URL", help="Enrol into the verifier at this URL.")
-@click.option(
-    "--api-key",
-    envvar="BAOLING_API_KEY",
-    help="Verifier API key with the admin scope (or $BAOLING_API_KEY).",
-)
+@with_options(verifier_options)
 @click.option("--show-uri", is_flag=True, help="Print the otpauth URI and a QR code for a phone.")
 @with_options(pskc_options)
 @force_option
@@ -369,11 +407,8 @@ def provision_cmd(
     profile = read_profile(
         uri, secret, algorithm=algorithm, digits=digits, period=period, label=label, issuer=issuer
     )
-    registrars: list[Registrar] = []
-    if verifier is not None:
-        if not api_key:
-            raise click.UsageError("--verifier needs --api-key (or $BAOLING_API_KEY).")
-        registrars.append(VerifierClient(verifier, api_key))
+    client = verifier_client(verifier, api_key)
+    registrars: list[Registrar] = [client] if client else []
     if pskc_path is not None:
         registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password, pskc_flavour))
     elif pskc_key_file is not None or pskc_password:
@@ -382,6 +417,9 @@ def provision_cmd(
         raise click.UsageError(
             "A new secret must be registered somewhere: give --verifier, --pskc or --show-uri."
         )
+    keys = KeyStore(keys_path)
+    if lock:
+        keys.check_writable()
     with open_token(port) as tok:
         outcome = provision(
             tok,
@@ -389,7 +427,7 @@ def provision_cmd(
             slot=slot,
             force=force,
             lock=lock,
-            keys=KeyStore(keys_path),
+            keys=keys,
             registrars=registrars,
             on_button=lambda: button_prompt("allow the clock change"),
         )
@@ -519,6 +557,7 @@ def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
 @port_option(required=False, multiple=True)
 @click.option("--lock", is_flag=True, help="Production-lock each token once its secret is proved.")
 @keys_option
+@with_options(verifier_options)
 @json_option
 def batch(
     manifest: Path,
@@ -530,14 +569,18 @@ def batch(
     port: tuple[str, ...],
     lock: bool,
     keys_path: Path | None,
+    verifier: str | None,
+    api_key: str | None,
     as_json: bool,
 ) -> None:
     """Provision one token per manifest row, one after another, into one PSKC file.
 
     MANIFEST is a CSV file with a header: label (required), issuer, algorithm, digits, period,
     slot. Plug in a token, it is found, provisioned with a new secret, proved and recorded;
-    plug in the next. Run the same command again after an interruption: rows already done
-    are skipped, and so are tokens already provisioned.
+    plug in the next. With --verifier each token is also enrolled there. Every file, the
+    verifier and the key file are checked before the first token is touched. Run the same
+    command again after an interruption: rows already done are skipped, and so are tokens
+    already provisioned; tokens recorded as not enrolled are enrolled first.
 
     \b
     Examples:
@@ -556,6 +599,7 @@ def batch(
         KeyStore(keys_path),
         lock=lock,
         ports=list(port) or None,
+        verifier=verifier_client(verifier, api_key),
     )
     done_before = len(rows) - len(run.pending())
     with click.progressbar(length=len(rows), label="Tokens", file=sys.stderr) as bar:
@@ -589,6 +633,113 @@ def batch(
         f"{len(rows)} tokens provisioned; results in {run.results.path}, "
         f"secrets in {run.pskc.path}.",
     )
+
+
+@token.command("export")
+@click.option(
+    "--keys",
+    "keys_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The keys file: the PSKC file a batch or `provision --pskc` kept the secrets in.",
+)
+@click.option(
+    "--keys-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The pre-shared AES key (hex) the keys file is locked with.",
+)
+@click.option(
+    "--keys-password",
+    is_flag=True,
+    help=f"The keys file is locked with a password (from ${KEYS_PASSWORD_ENV} or a prompt).",
+)
+@click.option(
+    "--serial",
+    "serials",
+    multiple=True,
+    metavar="SERIAL",
+    help="Export only this token's slots (repeatable) [default: every token in the file].",
+)
+@click.option(
+    "--pskc",
+    "pskc_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a new PSKC file (mode 0600; an existing file is never replaced).",
+)
+@with_options(pskc_options[1:])
+@click.option("--uri", "as_uri", is_flag=True, help="Print each slot's otpauth URI.")
+@click.option("--qr", "as_qr", is_flag=True, help="Print each slot's otpauth URI and QR code.")
+@json_option
+def export_cmd(
+    keys_file: Path,
+    keys_key_file: Path | None,
+    keys_password: bool,
+    serials: tuple[str, ...],
+    pskc_path: Path | None,
+    pskc_key_file: Path | None,
+    pskc_password: bool,
+    pskc_flavour: str,
+    as_uri: bool,
+    as_qr: bool,
+    as_json: bool,
+) -> None:
+    """Export provisioned secrets again, from the keys file the host kept, never from a token.
+
+    A token never gives a secret back, so the keys file (the PSKC file a batch or `token
+    provision --pskc` wrote) is the only source; a locked one needs --keys-key-file or
+    --keys-password. The export is a new PSKC file for another server (--pskc, protected
+    and flavoured as in `provision`), or otpauth URIs (--uri) or QR codes (--qr) for a phone.
+
+    \b
+    Examples:
+      baoling token export --keys staff.pskc --keys-password --pskc pi.pskc --pskc-password
+      baoling token export --keys staff.pskc --keys-password --serial E6614C311B4A --qr
+    """
+    if (pskc_path is not None) + as_uri + as_qr != 1:
+        raise click.UsageError("Give one of --pskc FILE, --uri or --qr.")
+    if pskc_path is None and (pskc_key_file is not None or pskc_password):
+        raise click.UsageError("--pskc-key-file and --pskc-password protect a --pskc FILE.")
+    target = None
+    if pskc_path is not None:
+        if pskc_path.exists():
+            raise ExportError(
+                f"{pskc_path} exists: an export never replaces a file; give a new --pskc name."
+            )
+        reason = why_unwritable(pskc_path)
+        if reason:
+            raise ExportError(f"The PSKC file {pskc_path} cannot be written: {reason}.")
+        target = pskc_target(pskc_path, pskc_key_file, pskc_password, pskc_flavour)
+    key, ask_password = read_protection(keys_key_file, keys_password, "--keys")
+    entries = read_keys_file(keys_file, key=key, password=ask_password)
+    if serials:
+        missing = sorted(set(serials) - {entry.serial for entry in entries})
+        if missing:
+            raise ExportError(f"The keys file {keys_file} holds no token {', '.join(missing)}.")
+        entries = [entry for entry in entries if entry.serial in serials]
+    if not entries:
+        raise ExportError(f"The keys file {keys_file} holds no token.")
+    data: dict[str, Any] = {"keys": str(keys_file), "tokens": [e.key_id for e in entries]}
+    if target is not None:
+        write_private(
+            target.path,
+            export_pskc(
+                entries,
+                key=target.key,
+                password=target.password,
+                flavour=target.flavour,
+                key_name=target.key_name,
+            ),
+        )
+        data["pskc"] = str(target.path)
+        emit(as_json, data, f"{len(entries)} slots exported to {target.path}.")
+        return
+    data["uris"] = [build_uri(entry.profile) for entry in entries]
+    lines = []
+    for entry, uri in zip(entries, data["uris"], strict=True):
+        lines.append(f"{entry.key_id}: {uri}")
+        if as_qr:
+            lines.append(_terminal_qr(segno.make(uri, error="m")))
+    emit(as_json, data, "\n".join(lines))
 
 
 @token.command("flash")

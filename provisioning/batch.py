@@ -7,6 +7,10 @@ Durable records, written in this order after each token proved its secret:
 1. the batch's PSKC file (every secret of the batch; plain, pre-shared key or password);
 2. the results file (JSON lines, mode 0600: row, serial, token id, profile, and the admin key
    when the batch locks tokens).
+With a verifier, each token is enrolled after its result is written (`"enrolled": false`,
+then true): a verifier that fails then leaves the token recorded as not enrolled, the batch
+stops saying so, and the next run enrols such tokens before anything else.
+Every file, the verifier and the admin key file are checked before a token is touched.
 Rows are done in order, so after an interruption the first row without a result is the one
 in flight. A token that reached the PSKC file but not the results (interrupted between the two
 writes) is recognised by its serial and recorded, not provisioned again. Tokens already in
@@ -22,11 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from baoling.core.identity import token_id
 from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S
 from baoling.provisioning.discovery import Found, find_tokens
+from baoling.provisioning.enrol import VerifierClient
 from baoling.provisioning.entry import Entry
-from baoling.provisioning.errors import BadManifest, BaolingError
-from baoling.provisioning.files import write_private
+from baoling.provisioning.errors import BadManifest, BaolingError, EnrolError
+from baoling.provisioning.files import why_unwritable, write_private
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.link import Link
 from baoling.provisioning.profile import Profile
@@ -123,8 +129,16 @@ class Results:
     def serials_done(self) -> set[str]:
         return {record["serial"] for record in self.records}
 
+    def check_writable(self) -> None:
+        reason = why_unwritable(self.path)
+        if reason:
+            raise BadManifest(f"The results file {self.path} cannot be written: {reason}.")
+
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
+        self.save()
+
+    def save(self) -> None:
         lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
         write_private(self.path, lines.encode())
 
@@ -149,6 +163,7 @@ class Batch:
     keys: KeyStore
     lock: bool = False
     ports: list[str] | None = None
+    verifier: VerifierClient | None = None
     clock: HostClock = system_clock_ms
     scan: Callable[[list[str] | None], list[Found]] = find_tokens
     sleep: Callable[[float], None] = time.sleep
@@ -156,6 +171,20 @@ class Batch:
     def pending(self) -> list[Row]:
         done = self.results.rows_done()
         return [row for row in self.rows if row.number not in done]
+
+    def check_ready(self) -> None:
+        """Everything a token's provisioning needs, before the first token is touched."""
+        self.pskc.check_ready()
+        self.results.check_writable()
+        if self.lock:
+            self.keys.check_writable()
+        if self.verifier is not None:
+            self.verifier.check_reachable()
+        elif any(record.get("enrolled") is False for record in self.results.records):
+            raise BadManifest(
+                f"{self.results.path} records tokens not enrolled yet: give the same --verifier "
+                "to enrol them."
+            )
 
     def reconcile(self) -> None:
         """Record a token that reached the PSKC file but not the results (see module doc)."""
@@ -182,12 +211,18 @@ class Batch:
         A token that fails (wrong state, unplugged, prove mismatch) is reported and left out of
         this run; its row goes to the next token.
         """
+        self.check_ready()
         self.reconcile()
+        self.enrol_recorded()
         failed: set[str] = set()
         for row in self.pending():
             while True:
                 port, serial = self._wait_for_new_token(on_wait, failed)
+                if self.verifier is not None:
+                    self.verifier.check_reachable()  # down: stop here, nothing written
                 try:
+                    if self.verifier is not None:
+                        self.verifier.check(token_id(serial, row.slot))
                     outcome = self._provision(port, row)
                     break
                 except BaolingError as exc:
@@ -197,8 +232,48 @@ class Batch:
             admin_key = outcome.admin_key
             if locked and admin_key is None:
                 admin_key = self.keys.get(outcome.entry.serial)
-            self.results.add(_record(row, outcome.entry, locked, admin_key))
+            record = _record(row, outcome.entry, locked, admin_key)
+            if self.verifier is not None:
+                record["enrolled"] = False
+            self.results.add(record)
+            if self.verifier is not None:
+                self._enrol(self.verifier, record, outcome.entry)
             on_done(outcome)
+
+    def enrol_recorded(self) -> None:
+        """Enrol the tokens an earlier run wrote and recorded but could not enrol."""
+        waiting = [r for r in self.results.records if r.get("enrolled") is False]
+        if not waiting or self.verifier is None:
+            return
+        kept = {entry.key_id: entry for entry in self.pskc.entries()}
+        for record in waiting:
+            entry = kept.get(record["token_id"])
+            if entry is None:
+                raise BadManifest(
+                    f"{self.results.path} records {record['token_id']} as not enrolled, but "
+                    f"{self.pskc.path} does not hold its secret: give the batch's PSKC file."
+                )
+            if self.verifier.knows(entry.key_id):  # enrolled, but the answer was lost
+                record["enrolled"] = True
+                self.results.save()
+            else:
+                self._enrol(self.verifier, record, entry)
+
+    def _enrol(self, verifier: VerifierClient, record: dict[str, Any], entry: Entry) -> None:
+        """Enrol a recorded token; on failure say what was written and how to finish."""
+        try:
+            verifier.register(entry)
+        except EnrolError as exc:
+            raise EnrolError(
+                f"Token {entry.serial} slot {entry.slot} (row {record['row']}) holds a new "
+                f"secret, kept in {self.pskc.path} and recorded as not enrolled in "
+                f"{self.results.path}, but enrolling it failed: {exc} To finish, run the same "
+                "command again once the verifier answers: recorded tokens are enrolled first. "
+                "To roll back, wipe the token (`baoling token wipe`) and give the rows left to "
+                "a new batch with new --results and --pskc files."
+            ) from None
+        record["enrolled"] = True
+        self.results.save()
 
     def _provision(self, port: str, row: Row) -> Outcome:
         with Link(port) as link:

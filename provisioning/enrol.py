@@ -53,16 +53,39 @@ class VerifierClient:
             f"(HTTP {answer.status_code})."
         )
 
+    def check_reachable(self) -> None:
+        """Fail now unless the URL answers as a Baoling verifier (`GET /healthz`, no key) and
+        takes the API key for the admin scope (`GET /v1/audit?limit=1`, one row)."""
+        health = self._request("GET", "/healthz")
+        try:
+            healthy = health.status_code == 200 and health.json().get("status") == "ok"
+        except (ValueError, AttributeError):
+            healthy = False
+        if not healthy:
+            raise EnrolError(
+                f"The verifier at {self.url} does not answer as a Baoling verifier (GET /healthz "
+                f"gave HTTP {health.status_code}): is the URL right?"
+            )
+        answer = self._request("GET", "/v1/audit?limit=1")
+        if answer.status_code != 200:
+            raise self._refusal(answer)
+
     def check(self, token_id: str) -> None:
-        """Fail now if enrolling `token_id` would fail later for a reason known in advance."""
-        answer = self._request("GET", f"/v1/tokens/{quote(token_id, safe='')}")
-        if answer.status_code == 200:
+        """Fail now if enrolling `token_id` would fail later for a reason known in advance: the
+        verifier is reachable, takes the API key, and does not know the token id yet."""
+        self.check_reachable()
+        if self.knows(token_id):
             raise EnrolError(
                 f"The verifier at {self.url} already has a token {token_id}: delete it there "
                 "first, or write another --slot."
             )
-        if answer.status_code != 404:
+
+    def knows(self, token_id: str) -> bool:
+        """Whether the verifier has a token `token_id` (GET, admin scope)."""
+        answer = self._request("GET", f"/v1/tokens/{quote(token_id, safe='')}")
+        if answer.status_code not in (200, 404):
             raise self._refusal(answer)
+        return answer.status_code == 200
 
     def register(self, entry: Entry) -> None:
         """POST the profile; the verifier answers 201 when it stored it."""

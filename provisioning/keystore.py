@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from baoling.provisioning.errors import AdminKeyMissing, KeyFileError
-from baoling.provisioning.files import write_private
+from baoling.provisioning.files import why_unwritable, write_private
 from baoling.provisioning.protocol import ADMIN_KEY_BYTES
 
 ENV_VAR = "BAOLING_KEY_FILE"
@@ -37,7 +37,7 @@ class KeyStore:
     def _load(self) -> dict[str, str]:
         try:
             mode = self.path.stat().st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return {}
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(
@@ -61,6 +61,14 @@ class KeyStore:
                 "use the key file it was locked with (--keys FILE), or wipe the token."
             )
         return bytes.fromhex(hex_key)
+
+    def check_writable(self) -> None:
+        """Fail now if a new admin key could not be kept here (a file others can read, not JSON,
+        a place that takes no file): asked before a token is written or locked."""
+        reason = why_unwritable(self.path)
+        if reason:
+            raise KeyFileError(f"Admin key file {self.path} cannot be written: {reason}.")
+        self._load()
 
     def new_key(self, serial: str) -> bytes:
         """Make and store a fresh admin key for `serial` before it is sent to the token, so a

@@ -20,6 +20,7 @@ salt, iteration count, key length and PRF are in the file, as XML Encryption 1.1
 """
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement
@@ -34,7 +35,7 @@ from baoling.core.errors import CoreError
 from baoling.core.identity import split_token_id
 from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import BadProfile, BadSecret, ExportError
-from baoling.provisioning.files import write_private
+from baoling.provisioning.files import why_unwritable, write_private
 from baoling.provisioning.profile import Profile
 
 TOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
@@ -166,19 +167,67 @@ def _spell_pbkdf2_as_xmlenc11(document: Element) -> None:
             SubElement(params, f"{_XENC11}PRF", Algorithm=_PBKDF2_PRF)
 
 
+_UNREADABLE = (PSKCError, CoreError, BadProfile, BadSecret, ValueError, KeyError)
+
+
+def _open(pskc: PSKC, key: bytes | None, password: str | None) -> list[Entry]:
+    if key is not None:
+        pskc.encryption.key = key
+    if password is not None:
+        pskc.encryption.derive_key(password)
+    return [_entry(found) for found in pskc.keys]
+
+
 def read_pskc(data: bytes, *, key: bytes | None = None, password: str | None = None) -> list[Entry]:
     """The entries of a PSKC file this module wrote (to add to it); anything else is refused."""
     try:
-        pskc = PSKC(io.BytesIO(data))
-        if key is not None:
-            pskc.encryption.key = key
-        if password is not None:
-            pskc.encryption.derive_key(password)
-        return [_entry(found) for found in pskc.keys]
-    except (PSKCError, CoreError, BadProfile, BadSecret, ValueError, KeyError) as exc:
+        return _open(PSKC(io.BytesIO(data)), key, password)
+    except _UNREADABLE as exc:
         raise ExportError(
             f"The existing PSKC file cannot be added to ({exc}): is the key or password the "
             "one it was written with?"
+        ) from None
+
+
+def read_keys_file(
+    path: Path, *, key: bytes | None = None, password: Callable[[], str] | None = None
+) -> list[Entry]:
+    """The entries of the PSKC file a batch or `token provision --pskc` kept: the host's only
+    copy of the secrets, since a token never gives one back. A missing file, or an encrypted one
+    given without its key or password (locked), is refused in one sentence; `password` is asked
+    for only when the file is locked with one."""
+    try:
+        pskc = PSKC(io.BytesIO(path.read_bytes()))
+    except FileNotFoundError:
+        raise ExportError(
+            f"The keys file {path} does not exist: give the PSKC file the batch or `token "
+            "provision --pskc` wrote (a token never gives its secrets back)."
+        ) from None
+    except OSError as exc:
+        raise ExportError(f"The keys file {path} cannot be read ({exc.strerror}).") from None
+    except PSKCError:
+        raise ExportError(f"The keys file {path} is not a PSKC file.") from None
+    encryption = pskc.encryption
+    by_password = bool(encryption.derivation.algorithm)
+    given = password is not None if by_password else key is not None
+    if encryption.is_encrypted and not given:
+        if by_password:
+            raise ExportError(
+                f"The keys file {path} is locked with a password: give --keys-password "
+                "(the password from $BAOLING_KEYS_PASSWORD or a prompt)."
+            )
+        raise ExportError(
+            f"The keys file {path} is locked with the pre-shared key "
+            f"{encryption.key_name or '(unnamed)'}: give its key file with --keys-key-file."
+        )
+    if not encryption.is_encrypted:
+        key = password = None
+    try:
+        return _open(pskc, key, password() if password is not None else None)
+    except _UNREADABLE as exc:
+        raise ExportError(
+            f"The keys file {path} cannot be opened ({exc}): is the key or password the one it "
+            "was written with?"
         ) from None
 
 
@@ -222,8 +271,17 @@ class PskcFile:
             return []
         return read_pskc(self.path.read_bytes(), key=self.key, password=self.password)
 
+    def check_ready(self) -> list[Entry]:
+        """The entries so far, once the file's place takes a file and an existing file opens
+        with this protection; asked before a token is touched."""
+        reason = why_unwritable(self.path)
+        if reason:
+            raise ExportError(f"The PSKC file {self.path} cannot be written: {reason}.")
+        return self.entries()
+
     def check(self, token_id: str) -> None:
-        if any(entry.key_id == token_id for entry in self.entries()):
+        """Fail now if `token_id` could not be added (see check_ready), or is in the file."""
+        if any(entry.key_id == token_id for entry in self.check_ready()):
             raise ExportError(f"{self.path} already holds {token_id}: use another PSKC file.")
 
     def register(self, entry: Entry) -> None:

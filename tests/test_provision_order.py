@@ -1,0 +1,307 @@
+"""Every option of `token provision` and `token batch` is checked before the token is touched
+(docs/provisioning.md, "What is checked first"): each mistake is one line and the token's
+`info` is the same before and after. A verifier that fails after the write (mid-batch) leaves
+the token recorded as not enrolled, says so, and the same command run again enrols it."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from provisioning_sim import baoling, run_baoling
+
+from baoling.host_tools.simulator import Simulator
+from baoling.host_tools.verifier_process import ServerProcess
+from baoling.provisioning.batch import Batch, Results, read_manifest
+from baoling.provisioning.enrol import VerifierClient
+from baoling.provisioning.errors import EnrolError
+from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.pskc_export import PskcFile
+from baoling.provisioning.token import system_clock_ms
+from baoling.verifier.service import Verifier
+
+PASSWORD = "batch password 1"
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Simulator]:
+    with Simulator(tmp_path / "token") as simulator:
+        yield simulator
+
+
+def info(port: str) -> dict:
+    """The token's `info --json` without the two clocks that move on their own."""
+    shown = json.loads(baoling("token", "info", "--port", port, "--json").stdout)
+    return {k: v for k, v in shown.items() if k not in ("time_ms", "uptime_ms")}
+
+
+def refused_untouched(sim: Simulator, *args: str, env: dict | None = None) -> str:
+    """Run `baoling token provision` with `args`; assert one line, exit 1, the token unchanged."""
+    before = info(sim.port)
+    proc = run_baoling(
+        "token", "provision", "--port", sim.port, *args, env={**os.environ, **(env or {})}
+    )
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert info(sim.port) == before
+    return proc.stderr
+
+
+def test_short_pskc_password_fails_before_the_token(sim, tmp_path):
+    out = tmp_path / "t.pskc"
+    stderr = refused_untouched(
+        sim,
+        *("--label", "a", "--pskc", str(out), "--pskc-password", "--lock"),
+        *("--keys", str(tmp_path / "k")),
+        env={"BAOLING_PSKC_PASSWORD": "short"},
+    )
+    assert stderr == "Error: The PSKC password must have at least 8 characters.\n"
+    assert not out.exists() and not (tmp_path / "k").exists()
+
+
+def test_one_byte_pskc_key_fails_before_the_token(sim, tmp_path):
+    key_file = tmp_path / "psk.hex"
+    key_file.write_text("ab\n")
+    stderr = refused_untouched(
+        sim, "--label", "a", "--pskc", str(tmp_path / "t.pskc"), "--pskc-key-file", str(key_file)
+    )
+    assert stderr == (
+        "Error: The PSKC key must be 16 bytes: privacyIDEA and LinOTP decrypt AES-128 only "
+        "(the rfc6030 flavour also takes 24 or 32).\n"
+    )
+
+
+def test_unwritable_pskc_output_fails_before_the_token(sim, tmp_path):
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("a file, not a folder\n")
+    out = in_the_way / "t.pskc"
+    stderr = refused_untouched(sim, "--label", "a", "--pskc", str(out))
+    assert stderr == (
+        f"Error: The PSKC file {out} cannot be written: {in_the_way} cannot be a folder: a file "
+        "is in its way.\n"
+    )
+
+
+def test_pskc_output_that_is_a_folder_is_a_usage_error_before_the_token(sim, tmp_path):
+    before = info(sim.port)
+    proc = run_baoling("token", "provision", "--port", sim.port, "--pskc", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.endswith(
+        f"Error: Invalid value for '--pskc': File '{tmp_path}' is a directory.\n"
+    )
+    assert info(sim.port) == before
+
+
+def test_existing_output_that_is_no_pskc_file_fails_before_the_token(sim, tmp_path):
+    out = tmp_path / "t.pskc"
+    out.write_text("someone's notes\n")
+    stderr = refused_untouched(sim, "--label", "a", "--pskc", str(out))
+    assert stderr.startswith("Error: The existing PSKC file cannot be added to (")
+    assert stderr.endswith("is the key or password the one it was written with?\n")
+    assert out.read_text() == "someone's notes\n"
+
+
+def test_existing_output_with_another_password_fails_before_the_token(sim, tmp_path):
+    out = tmp_path / "t.pskc"
+    first = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "a", "--slot", "1"),
+        *("--pskc", str(out), "--pskc-password"),
+        env={"BAOLING_PSKC_PASSWORD": PASSWORD},
+    )
+    assert first.returncode == 0, first.stderr
+    kept = out.read_bytes()
+    stderr = refused_untouched(
+        sim,
+        *("--label", "b", "--pskc", str(out), "--pskc-password"),
+        env={"BAOLING_PSKC_PASSWORD": "another password"},
+    )
+    assert stderr.startswith("Error: The existing PSKC file cannot be added to (")
+    assert out.read_bytes() == kept
+
+
+def test_taken_slot_fails_before_the_token(sim, tmp_path):
+    out = tmp_path / "t.pskc"
+    assert baoling("token", "provision", "--port", sim.port, "--label", "a", "--pskc", str(out))
+    kept = out.read_bytes()
+    stderr = refused_untouched(sim, "--label", "b", "--pskc", str(out), "--slot", "0")
+    assert stderr == (
+        f"Error: Slot 0 of the token on {sim.port} already holds a profile: add --force to "
+        "replace it, or choose a free slot with --slot.\n"
+    )
+    assert out.read_bytes() == kept
+
+
+def test_unreachable_verifier_fails_before_the_token(sim, tmp_path):
+    url = "http://127.0.0.1:9"  # discard: nothing listens there
+    stderr = refused_untouched(
+        sim, "--label", "a", "--verifier", url, "--api-key", "k", "--pskc", str(tmp_path / "t")
+    )
+    assert stderr == (
+        f"Error: The verifier at {url} is unreachable (ConnectError): is it running, and is the "
+        "URL right?\n"
+    )
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_web_server_that_is_no_verifier_fails_before_the_token(sim, tmp_path):
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().split("port ")[1].split()[0]
+        url = f"http://127.0.0.1:{port}"
+        stderr = refused_untouched(sim, "--label", "a", "--verifier", url, "--api-key", "k")
+    finally:
+        server.terminate()
+        server.wait()
+    assert stderr == (
+        f"Error: The verifier at {url} does not answer as a Baoling verifier (GET /healthz gave "
+        "HTTP 404): is the URL right?\n"
+    )
+
+
+def test_key_file_others_can_read_fails_before_the_token_is_written(sim, tmp_path):
+    keys = tmp_path / "k.json"
+    keys.write_text("{}")
+    keys.chmod(0o644)
+    stderr = refused_untouched(
+        sim, "--label", "a", "--pskc", str(tmp_path / "t"), "--lock", "--keys", str(keys)
+    )
+    assert stderr == (
+        f"Error: Admin key file {keys} can be read by other users: run `chmod 600 {keys}` and "
+        "check who has seen it.\n"
+    )
+
+
+def test_key_file_that_cannot_be_written_fails_before_the_token(sim, tmp_path):
+    in_the_way = tmp_path / "config"
+    in_the_way.write_text("")
+    keys = in_the_way / "k.json"
+    stderr = refused_untouched(
+        sim, "--label", "a", "--pskc", str(tmp_path / "t"), "--lock", "--keys", str(keys)
+    )
+    assert stderr == (
+        f"Error: Admin key file {keys} cannot be written: {in_the_way} cannot be a folder: a "
+        "file is in its way.\n"
+    )
+
+
+def test_batch_with_an_unwritable_results_file_touches_no_token(sim, tmp_path):
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label\nalice\n")
+    in_the_way = tmp_path / "out"
+    in_the_way.write_text("")
+    before = info(sim.port)
+    proc = run_baoling(
+        *("token", "batch", str(manifest), "--port", sim.port),
+        *("--results", str(in_the_way / "r.jsonl"), "--pskc", str(tmp_path / "s.pskc")),
+    )
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.endswith(
+        f"Error: The results file {in_the_way / 'r.jsonl'} cannot be written: {in_the_way} "
+        "cannot be a folder: a file is in its way.\n"
+    )
+    assert "Traceback" not in proc.stderr
+    assert info(sim.port) == before
+
+
+def test_batch_with_an_unreachable_verifier_touches_no_token(sim, tmp_path):
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label\nalice\n")
+    before = info(sim.port)
+    url = "http://127.0.0.1:9"
+    proc = run_baoling(
+        *("token", "batch", str(manifest), "--port", sim.port),
+        *("--verifier", url, "--api-key", "k"),
+    )
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.endswith(
+        f"Error: The verifier at {url} is unreachable (ConnectError): is it running, and is "
+        "the URL right?\n"
+    )
+    assert info(sim.port) == before
+    assert not (tmp_path / "staff.csv.results.jsonl").exists()
+
+
+@pytest.fixture
+def verifier_dir(tmp_path: Path) -> tuple[Path, str, str]:
+    data_dir = tmp_path / "verifier"
+    v = Verifier(data_dir=data_dir)
+    admin = v.create_api_key("batch-admin", ["admin"])
+    validate = v.create_api_key("batch-validate", ["validate"])
+    v.close()
+    return data_dir, admin, validate
+
+
+def test_verifier_down_mid_batch_leaves_a_record_and_the_same_command_finishes(
+    sim, tmp_path, verifier_dir
+):
+    data_dir, api_key, validate_key = verifier_dir
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label,issuer\nalice,ACME\n")
+    results, pskc = tmp_path / "staff.results.jsonl", tmp_path / "staff.pskc"
+    serial = info(sim.port)["serial"]
+    with ServerProcess(["--data-dir", str(data_dir)]) as server:
+
+        def clock_that_stops_the_verifier() -> float:
+            # Called while the token's clock is set: after every check, before the write.
+            if server.process.poll() is None:
+                server.stop()
+            return system_clock_ms()
+
+        run = Batch(
+            read_manifest(manifest),
+            Results(results),
+            PskcFile(pskc, password=PASSWORD),
+            KeyStore(tmp_path / "k"),
+            ports=[sim.port],
+            verifier=VerifierClient(server.url, api_key),
+            clock=clock_that_stops_the_verifier,
+        )
+        with pytest.raises(EnrolError) as failure:
+            run.run(on_wait=lambda: None, on_done=lambda o: None, on_failed=lambda s, e: None)
+        url = server.url
+    assert str(failure.value) == (
+        f"Token {serial} slot 0 (row 1) holds a new secret, kept in {pskc} and recorded as not "
+        f"enrolled in {results}, but enrolling it failed: The verifier at {url} is unreachable "
+        "(ConnectError): is it running, and is the URL right? To finish, run the same command "
+        "again once the verifier answers: recorded tokens are enrolled first. To roll back, wipe "
+        "the token (`baoling token wipe`) and give the rows left to a new batch with new "
+        "--results and --pskc files."
+    )
+    [record] = [json.loads(line) for line in results.read_text().splitlines()]
+    assert (record["token_id"], record["enrolled"]) == (f"{serial}-0", False)
+    assert info(sim.port)["profiles"][0]["label"] == "alice"
+
+    args = ["token", "batch", str(manifest), "--port", sim.port, "--results", str(results)]
+    args += ["--pskc", str(pskc), "--pskc-password"]
+    without = run_baoling(*args, env={**os.environ, "BAOLING_PSKC_PASSWORD": PASSWORD})
+    assert without.stderr.endswith(
+        f"Error: {results} records tokens not enrolled yet: give the same --verifier to enrol "
+        "them.\n"
+    )
+    with ServerProcess(["--data-dir", str(data_dir)]) as server:
+        again = baoling(
+            *args,
+            *("--verifier", server.url, "--json"),
+            env={"BAOLING_PSKC_PASSWORD": PASSWORD, "BAOLING_API_KEY": api_key},
+        )
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["done"] == 1
+        [record] = [json.loads(line) for line in results.read_text().splitlines()]
+        assert record["enrolled"] is True
+        code = sim.wait_screen(lambda s: s.get("screen") == "code", 10)["code"]
+        answer = httpx.post(
+            f"{server.url}/v1/validate",
+            json={"token": f"{serial}-0", "code": code},
+            headers={"Authorization": f"Bearer {validate_key}"},
+        )
+        assert answer.json() == {"result": "accept"}
