@@ -3,14 +3,18 @@
 Each test that asks for `ldap_server` gets its own throwaway slapd: a generated slapd.conf
 (mdb backend, suffix dc=example,dc=org) and database in a temporary folder, listening on
 127.0.0.1 at a free port, seeded with a service account the verifier binds as and a few people
-(inetOrgPerson). It can be stopped and started again on the same port and data, as a directory
-that goes down and comes back; it is stopped (SIGTERM, then wait) when the test ends.
+(inetOrgPerson). It offers StartTLS with a certificate for 127.0.0.1 from a throwaway CA
+(`ca_file`), which no system trusts. It can be stopped and started again on the same port and
+data, as a directory that goes down and comes back; it is stopped (SIGTERM, then wait) when the
+test ends.
 
 Entries are added and deleted with OpenLDAP's own ldapadd/ldapdelete as the directory's
 manager, so the fixture does not lean on the client library under test (ldap3). Anonymous
 clients may read nothing: the verifier must bind.
 """
 
+import datetime
+import ipaddress
 import os
 import shutil
 import signal
@@ -23,6 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 SLAPD = "/usr/sbin/slapd"
 SUFFIX = "dc=example,dc=org"
@@ -50,6 +58,9 @@ rootdn "{manager}"
 rootpw {manager_password}
 directory {base}/db
 index objectClass,uid eq
+TLSCACertificateFile {base}/ca.pem
+TLSCertificateFile {base}/server.pem
+TLSCertificateKeyFile {base}/server.key
 """
 
 BASE_ENTRIES = f"""\
@@ -104,6 +115,50 @@ PEOPLE_SEEDED = (
 )
 
 
+def _write_certificates(base: Path) -> None:
+    """A CA (ca.pem) and a server certificate for 127.0.0.1 it signed (server.pem/.key)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Baoling test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    (base / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (base / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (base / "server.key").write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -117,6 +172,11 @@ class LdapServer:
     base: Path
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server's certificate."""
+        return self.base / "ca.pem"
 
     @property
     def url(self) -> str:
@@ -187,6 +247,7 @@ def ldap_server() -> Iterator[LdapServer]:
         pytest.fail(f"{SLAPD} is missing: run scripts/bootstrap.sh (Debian package slapd)")
     base = Path(tempfile.mkdtemp(prefix="baoling-ldap-"))
     (base / "db").mkdir()
+    _write_certificates(base)
     (base / "slapd.conf").write_text(
         SLAPD_CONF.format(
             base=base, suffix=SUFFIX, manager=MANAGER_DN, manager_password=MANAGER_PASSWORD
