@@ -12,6 +12,7 @@ from baoling.host_tools.options import wants_json
 from baoling.host_tools.sim_cmd import sim
 from baoling.host_tools.token_cmds import token
 from baoling.host_tools.verifier_cmds import verifier
+from baoling.host_tools.verifier_events_cmds import events
 from baoling.provisioning.errors import BaolingError
 from baoling.verifier.errors import VerifierError
 
@@ -26,6 +27,7 @@ cli.add_command(token)
 cli.add_command(verifier)
 cli.add_command(sim)
 cli.add_command(demo)
+verifier.add_command(events)
 
 
 def main() -> None:

@@ -65,6 +65,28 @@ SAMPLES = {
     ),
     "drift_learning": (["--no-drift-learning"], "false", "false", False),
     "default_realm": (["--default-realm", "corp"], "corp", '"corp"', "corp"),
+    "events_webhook_url": (
+        ["--events-webhook-url", "https://hooks.example.com/b"],
+        "https://hooks.example.com/b",
+        '"https://hooks.example.com/b"',
+        "https://hooks.example.com/b",
+    ),
+    "events_webhook_secret_file": (
+        ["--events-webhook-secret-file", "/run/secrets/hook"],
+        "/run/secrets/hook",
+        '"/run/secrets/hook"',
+        Path("/run/secrets/hook"),
+    ),
+    "events_webhook_timeout_seconds": (
+        ["--events-webhook-timeout-seconds", "2.5"],
+        "2.5",
+        "2.5",
+        2.5,
+    ),
+    "events_validation_accepted": (["--events-validation-accepted"], "true", "true", True),
+    "events_delivery": (["--no-events-delivery"], "false", "false", False),
+    "events_retry_seconds": (["--events-retry-seconds", "0.5"], "0.5", "0.5", 0.5),
+    "events_max_age_seconds": (["--events-max-age-seconds", "600"], "600", "600", 600.0),
 }
 
 

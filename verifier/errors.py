@@ -13,6 +13,10 @@ class TokenExists(VerifierError):
     """Enrolment or import would overwrite a token that is already enrolled."""
 
 
+class UnknownEvent(VerifierError):
+    """No event with this id is in the outbox."""
+
+
 class UnknownUser(VerifierError):
     """No user of this name is known in its realm (administration; a validation only rejects)."""
 

@@ -23,6 +23,11 @@ CONFIG_FLAG = "--config"
 DEFAULT_HTTP_PORT = 8080
 # A validate body is one small packet: ten seconds is ample on a slow mobile link.
 DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 10
+# Events (docs/events.md): a webhook attempt's time limit, the first retry's delay, and the age
+# after which an undelivered event is dead (a day: a receiver down over a night still gets it).
+DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS = 10.0
+DEFAULT_EVENTS_RETRY_SECONDS = 5.0
+DEFAULT_EVENTS_MAX_AGE_SECONDS = 86400.0
 
 # name: (metavar, or None for an on/off flag; help; default in words).
 _OPTIONS: dict[str, tuple[str | None, str, str]] = {
@@ -64,6 +69,29 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "on",
     ),
     "default_realm": ("REALM", "The realm of a user name given without @realm.", DEFAULT_REALM),
+    "events_webhook_url": ("URL", "Deliver events to this http(s) webhook.", "none"),
+    "events_webhook_secret_file": (
+        "FILE",
+        "The webhook's signing secret (whsec_...).",
+        "none; required with a webhook",
+    ),
+    "events_webhook_timeout_seconds": (
+        "SECONDS",
+        "Time one webhook attempt may take.",
+        str(DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS),
+    ),
+    "events_validation_accepted": (None, "Also report every accepted code.", "off"),
+    "events_delivery": (None, "Run the delivery worker on this node.", "on"),
+    "events_retry_seconds": (
+        "SECONDS",
+        "Delay before the first retry; doubled per attempt.",
+        str(DEFAULT_EVENTS_RETRY_SECONDS),
+    ),
+    "events_max_age_seconds": (
+        "SECONDS",
+        "Age after which an undelivered event is dead.",
+        str(DEFAULT_EVENTS_MAX_AGE_SECONDS),
+    ),
 }
 NAMES = tuple(_OPTIONS)
 # Options of `baoling verifier` itself, before the command: every command reads them.

@@ -1,6 +1,7 @@
 """The verifier's server: the composition root that `python -m baoling.verifier` and `baoling
 verifier serve` run. It opens the store, binds HTTP (and RADIUS), and runs the HTTP API under
-uvicorn until it is stopped.
+uvicorn until it is stopped. With a webhook set, it also runs the events delivery worker
+(verifier/delivery.py) in a thread, off the request path, unless events_delivery is off.
 
 It prints the addresses it listens on to stderr, the HTTP one last: once that line is out, every
 listener is bound, so a harness may send requests (host_tools waits for it).
@@ -14,9 +15,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from baoling.verifier.errors import VerifierError
-from baoling.verifier.settings import Settings
+from baoling.verifier.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from baoling.verifier.service import Verifier
+    from baoling.verifier.webhook import Webhook
 
 HTTP_LINE_PREFIX = "HTTP on "
 RADIUS_LINE_PREFIX = "RADIUS on udp "
@@ -57,6 +63,7 @@ def serve(settings: Settings) -> None:
                 "BAOLING_RADIUS_CONFIG; docs/verifier.md, RADIUS)"
             )
         radius = load_config(settings.radius_config)
+    webhook = _webhook(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     verifier = Verifier(
         settings.store_url,
@@ -64,8 +71,11 @@ def serve(settings: Settings) -> None:
         master_key_file=settings.master_key_file,
         policy=settings.policy(),
         default_realm=settings.default_realm,
+        event_types=settings.event_types(),
     )
     try:
+        if webhook is not None:
+            _start_delivery(settings, webhook, verifier, stop)
         http_app = create_app(verifier, body_timeout_s=settings.http_body_timeout_seconds)
         if radius is not None:
             # RADIUS counters join the HTTP app's registry, so /metrics shows both.
@@ -81,7 +91,37 @@ def serve(settings: Settings) -> None:
         server.should_exit = stop.is_set()
         server.run(sockets=[sock])
     finally:
+        stop.set()
         verifier.close()
+
+
+def _webhook(settings: Settings) -> "Webhook | None":
+    """The webhook this node delivers events to; None without one or with delivery off. A
+    webhook without a readable secret is refused before anything starts."""
+    from baoling.verifier.webhook import Webhook, read_secret
+
+    if settings.events_webhook_url is None or not settings.events_delivery:
+        return None
+    if settings.events_webhook_secret_file is None:
+        raise SettingsError(
+            "events_webhook_url is set but events_webhook_secret_file is not: a webhook's "
+            "events are always signed (docs/events.md)"
+        )
+    key = read_secret(settings.events_webhook_secret_file)
+    return Webhook(settings.events_webhook_url, key, settings.events_webhook_timeout_seconds)
+
+
+def _start_delivery(
+    settings: Settings, webhook: "Webhook", verifier: "Verifier", stop: threading.Event
+) -> None:
+    """The events delivery worker, as a daemon thread that ends when `stop` is set."""
+    from baoling.verifier.delivery import Delivery, Retry
+
+    timeout_s = settings.events_webhook_timeout_seconds
+    retry = Retry(settings.events_retry_seconds, settings.events_max_age_seconds)
+    # A claim outlives an attempt twice over; after it, another node may deliver the event.
+    delivery = Delivery(verifier.outbox, webhook.send, retry, lease_s=2 * timeout_s + 1)
+    threading.Thread(target=delivery.run, args=(stop,), name="events", daemon=True).start()
 
 
 def _say(line: str) -> None:

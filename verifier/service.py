@@ -8,7 +8,7 @@ API keys (verifier/api_keys.py), the master key (verifier/master_key.py) and the
 verifier/audit.py, the audit store.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
 from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.master_key import CurrentKey
+from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import LocalResolver
 from baoling.verifier.tokens import TokenAdmin
 from baoling.verifier.users import PRIMARY, UserAdmin
@@ -36,10 +37,11 @@ class Verifier:
         master_key_file: Path | None = None,
         policy: Policy | None = None,
         default_realm: str | None = None,
+        event_types: Collection[str] | None = None,
     ) -> None:
-        """Where the data lives and the realm of names given without one: the arguments
-        given, else the settings (verifier/settings.py: BAOLING_ variables, the BAOLING_CONFIG
-        file, the defaults)."""
+        """Where the data lives, the realm of names given without one and the event types the
+        outbox records (docs/events.md): the arguments given, else the settings
+        (verifier/settings.py: BAOLING_ variables, the BAOLING_CONFIG file, the defaults)."""
         self.policy = policy or Policy()
         where = settings.load(
             {
@@ -50,6 +52,7 @@ class Verifier:
             }
         )
         self.default_realm = where.default_realm
+        types = where.event_types() if event_types is None else frozenset(event_types)
         where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._store = store.Store(where.url)
         try:
@@ -58,9 +61,12 @@ class Verifier:
         except BaseException:
             self._store.close()
             raise
-        self._tokens = TokenAdmin(self._store, self._key)
+        self.outbox = Outbox(self._store, types)
+        self._tokens = TokenAdmin(self._store, self._key, self.outbox)
         self._resolver = LocalResolver(self._store, self.default_realm)
-        self._validation = Validation(self._store, self._key, self.policy, self._resolver)
+        self._validation = Validation(
+            self._store, self._key, self.policy, self._resolver, self.outbox
+        )
         self._api_keys = ApiKeys(self._store)
         self._audit = AuditTrail(self._store)
         self._users = UserAdmin(self._store, self._resolver)
@@ -187,6 +193,16 @@ class Verifier:
         """Count a wrong or missing static PIN (checked by a front end such as RADIUS) as one
         failed attempt, audited with reason "wrong_pin"; the PIN itself never reaches here."""
         return self._validation.wrong_pin(token_id, now)
+
+    # -------------------------------------------------------------------- events
+
+    def list_events(self, state: str | None = None) -> list[dict[str, Any]]:
+        """The newest events of the outbox, of one state (pending, delivered, dead) or all."""
+        return self.outbox.list_events(state)
+
+    def replay_event(self, event_id: str) -> None:
+        """Deliver a dead event again; its maximum age counts from now."""
+        self.outbox.replay(event_id)
 
     # ---------------------------------------------------------------- master key
 

@@ -30,6 +30,9 @@ from baoling.verifier.errors import InvalidRequest, VerifierError
 from baoling.verifier.options import (
     CONFIG_ENV,
     CONFIG_FLAG,
+    DEFAULT_EVENTS_MAX_AGE_SECONDS,
+    DEFAULT_EVENTS_RETRY_SECONDS,
+    DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS,
     DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
     DEFAULT_HTTP_PORT,
     ENV_PREFIX,
@@ -74,6 +77,13 @@ class Settings(BaseSettings):
     lockout_tz: str = DEFAULT_LOCKOUT_TZ
     drift_learning: bool = True
     default_realm: str = DEFAULT_REALM
+    events_webhook_url: str | None = None
+    events_webhook_secret_file: Path | None = None
+    events_webhook_timeout_seconds: float = Field(DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS, gt=0)
+    events_validation_accepted: bool = False
+    events_delivery: bool = True
+    events_retry_seconds: float = Field(DEFAULT_EVENTS_RETRY_SECONDS, gt=0)
+    events_max_age_seconds: float = Field(DEFAULT_EVENTS_MAX_AGE_SECONDS, gt=0)
 
     @classmethod
     def settings_customise_sources(
@@ -111,6 +121,26 @@ class Settings(BaseSettings):
             return check_realm(realm)
         except InvalidRequest as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("events_webhook_url")
+    @classmethod
+    def _a_webhook_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError("not an http:// or https:// URL")
+        return url
+
+    def event_types(self) -> frozenset[str]:
+        """The event types the outbox records: none without a channel; `validation.accepted`
+        only when asked for (one more row per accepted code)."""
+        from baoling.verifier.events import EVENT_TYPES, OPT_IN
+
+        if self.events_webhook_url is None:
+            return frozenset()
+        opted_out = frozenset() if self.events_validation_accepted else OPT_IN
+        return frozenset(EVENT_TYPES) - opted_out
 
     @property
     def key_file(self) -> Path:
@@ -187,6 +217,10 @@ def _reason(error: Mapping[str, Any]) -> str:
     kind, ctx = error["type"], error.get("ctx", {})
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "not a valid integer"
+    if kind in ("float_parsing", "float_type"):
+        return "not a number"
+    if kind == "greater_than":
+        return f"must be more than {ctx['gt']}"
     if kind in ("bool_parsing", "bool_type"):
         return "not true or false"
     if kind == "greater_than_equal":

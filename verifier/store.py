@@ -144,7 +144,43 @@ def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[users, token_owners])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+# Version 4: the events outbox (verifier/outbox.py, docs/events.md). A row is written in the
+# transaction of the change it reports and stays until delivered or dead; `since` is where its
+# maximum age counts from (its creation, or its last replay).
+events = sa.Table(
+    "events",
+    metadata,
+    # The order events were written in (SQLite autoincrements only an INTEGER primary key).
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+    # The envelope as delivered (JSON): never a code, secret, PIN or key (verifier/events.py).
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending, delivered or dead
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("due", sa.Double, nullable=False),
+    sa.Column("since", sa.Double, nullable=False),
+    # A claim: which node is delivering it, until when (then any node may claim it again).
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_until", sa.Double, nullable=True),
+    sa.Column("last_error", sa.String(512), nullable=True),
+    sa.Column("finished", sa.Double, nullable=True),
+    sa.Index("events_state_due", "state", "due"),
+)
+
+
+def _v4(conn: Connection) -> None:
+    """The events outbox (verifier/outbox.py)."""
+    metadata.create_all(conn, tables=[events])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
 _MIGRATION_LOCK_ID = 0x6261_6F6C
@@ -251,6 +287,14 @@ class Store:
         with self._transaction(baoling_write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(_LOCK_HEAD)
+            yield conn
+
+    @contextmanager
+    def write_outbox(self) -> Iterator[Connection]:
+        """A write transaction for the outbox's delivery bookkeeping only: it leaves the
+        audit-chain head alone, so delivering events never waits for validations on PostgreSQL
+        (SQLite has one writer at a time anyway)."""
+        with self._transaction(baoling_write=True) as conn:
             yield conn
 
     def version(self) -> int:
@@ -487,3 +531,103 @@ def assign_token(conn: Connection, token_id: str, user_id: int, role: str, now: 
 
 def unassign_token(conn: Connection, token_id: str) -> None:
     conn.execute(token_owners.delete().where(token_owners.c.token_id == token_id))
+
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+_INSERT_EVENT = events.insert().values(
+    id=sa.bindparam("event_id"),
+    type=sa.bindparam("event_type"),
+    created=sa.bindparam("now"),
+    body=sa.bindparam("body"),
+    state=PENDING,
+    attempts=0,
+    due=sa.bindparam("now"),
+    since=sa.bindparam("now"),
+)
+
+
+def insert_event(conn: Connection, event_id: str, event_type: str, body: str, now: float) -> None:
+    """One INSERT, in the transaction of the change the event reports."""
+    conn.execute(
+        _INSERT_EVENT, {"event_id": event_id, "event_type": event_type, "body": body, "now": now}
+    )
+
+
+def _claimable(now: float) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        events.c.state == PENDING,
+        events.c.due <= now,
+        sa.or_(events.c.claimed_until.is_(None), events.c.claimed_until <= now),
+    )
+
+
+def claim_events(conn: Connection, node: str, now: float, until: float, limit: int) -> list[Row]:
+    """Claim up to `limit` due events for `node` until `until`, oldest first, in one UPDATE.
+    On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so nodes claiming at once take
+    different events; on SQLite the write transaction is the only writer."""
+    due = (
+        sa.select(events.c.seq)
+        .where(_claimable(now))
+        .order_by(events.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = conn.execute(
+        events.update()
+        .where(events.c.seq.in_(due), _claimable(now))
+        .values(claimed_by=node, claimed_until=until)
+        .returning(events.c.seq, events.c.id, events.c.body, events.c.attempts, events.c.since)
+    )
+    return sorted(claimed, key=lambda row: row.seq)
+
+
+def finish_event(
+    conn: Connection,
+    event_id: str,
+    node: str,
+    *,
+    state: str,
+    now: float,
+    due: float | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record an attempt of `node`'s claim: delivered, dead, or pending again at `due`.
+    False when the claim was lost (it expired and another node took the event)."""
+    values: dict[str, object] = {
+        "state": state,
+        "attempts": events.c.attempts + 1,
+        "claimed_by": None,
+        "claimed_until": None,
+        "last_error": error,
+    }
+    if state == PENDING:
+        values["due"] = due
+    else:
+        values["finished"] = now
+    result = conn.execute(
+        events.update()
+        .where(events.c.id == event_id, events.c.claimed_by == node, events.c.state == PENDING)
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def list_events(conn: Connection, state: str | None, limit: int) -> list[Row]:
+    """The newest `limit` events, of one state or all."""
+    query = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
+    if state is not None:
+        query = query.where(events.c.state == state)
+    return list(conn.execute(query))
+
+
+def replay_event(conn: Connection, event_id: str, now: float) -> str | None:
+    """Make a dead event pending again, its age counted from now. Returns the state it had
+    (None: no such event); only a dead one changes."""
+    found = conn.execute(sa.select(events.c.state).where(events.c.id == event_id)).scalar()
+    if found == DEAD:
+        conn.execute(
+            events.update()
+            .where(events.c.id == event_id)
+            .values(state=PENDING, attempts=0, due=now, since=now, finished=None, last_error=None)
+        )
+    return found

@@ -1,7 +1,7 @@
 """Token administration: enrol one token or every key of a PSKC file, list, show, disable,
 enable, unlock, reset the drift, delete. Each change is one write transaction with its audit
-row; secrets are sealed with the master key before they reach the store, and never shown
-again after enrolment."""
+row and its event (verifier/outbox.py); secrets are sealed with the master key before they
+reach the store, and never shown again after enrolment."""
 
 import json
 import os
@@ -24,8 +24,16 @@ from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.engine import Drift
 from baoling.verifier.errors import InvalidRequest, PSKCImportError, TokenExists
+from baoling.verifier.events import (
+    TokenDeleted,
+    TokenDisabled,
+    TokenEnrolled,
+    TokenEvent,
+    TokenUnlocked,
+)
 from baoling.verifier.inputs import check_text, check_token_id
 from baoling.verifier.master_key import CurrentKey
+from baoling.verifier.outbox import Outbox
 from baoling.verifier.pskc_import import read_pskc
 
 
@@ -80,8 +88,8 @@ def _new_token(
 class TokenAdmin:
     """The tokens of one store."""
 
-    def __init__(self, db: store.Store, key: CurrentKey) -> None:
-        self._store, self._key = db, key
+    def __init__(self, db: store.Store, key: CurrentKey, outbox: Outbox) -> None:
+        self._store, self._key, self._outbox = db, key, outbox
 
     def enrol(
         self,
@@ -155,6 +163,14 @@ class TokenAdmin:
                     digits=token["digits"],
                     period=token["period_s"],
                 )
+                enrolled = TokenEnrolled(
+                    token=token["id"],
+                    source=source,
+                    algorithm=token["algorithm"],
+                    digits=token["digits"],
+                    period=token["period_s"],
+                )
+                self._outbox.emit(conn, enrolled, now)
         return [token["id"] for token in new_tokens]
 
     def list_tokens(self) -> list[dict[str, Any]]:
@@ -165,24 +181,30 @@ class TokenAdmin:
         with self._store.read() as conn:
             return _info(store.get_token(conn, token_id))
 
-    def _change(self, action: str, token_id: str, **values: object) -> None:
-        """Set columns of one token (or delete it, for "delete"), audited as `action`."""
+    def _change(
+        self, action: str, token_id: str, event: type[TokenEvent] | None = None, **values: object
+    ) -> None:
+        """Set columns of one token (or delete it, for "delete"), audited as `action` and
+        reported as `event`, if any."""
+        now = time.time()
         with self._store.write() as conn:
             if action == "delete":
                 store.delete_token(conn, token_id)
             else:
                 store.update_token(conn, token_id, **values)
-            audit_log.append(conn, action, token_id, time.time())
+            audit_log.append(conn, action, token_id, now)
+            if event is not None:
+                self._outbox.emit(conn, event(token=token_id), now)
 
     def disable(self, token_id: str) -> None:
-        self._change("disable", token_id, enabled=False)
+        self._change("disable", token_id, TokenDisabled, enabled=False)
 
     def enable(self, token_id: str) -> None:
         self._change("enable", token_id, enabled=True)
 
     def unlock(self, token_id: str) -> None:
         """Clear the failure count and any lock."""
-        self._change("unlock", token_id, fail_count=0, locked_until=None)
+        self._change("unlock", token_id, TokenUnlocked, fail_count=0, locked_until=None)
 
     def reset_drift(self, token_id: str) -> None:
         """Forget the learned clock offset and rate, as after the token's clock was set again:
@@ -190,4 +212,4 @@ class TokenAdmin:
         self._change("reset_drift", token_id, drift=Drift().to_json())
 
     def delete(self, token_id: str) -> None:
-        self._change("delete", token_id)
+        self._change("delete", token_id, TokenDeleted)

@@ -1,7 +1,8 @@
 """Checking codes: validate (by token, or by user name), resync and a wrong static PIN. Each is
 one write transaction: read the token (or the user's tokens), let the engine decide
-(verifier/engine.py, pure), apply the decision with the store's atomic updates and append the
-audit row, then commit, so the state and its audit row land together or not at all."""
+(verifier/engine.py, pure), apply the decision with the store's atomic updates, append the
+audit row and the event a channel takes (verifier/outbox.py), then commit, so the state, its
+audit row and its event land together or not at all."""
 
 import dataclasses
 import time
@@ -27,8 +28,10 @@ from baoling.verifier.engine import check as engine_check
 from baoling.verifier.engine import check_user as engine_check_user
 from baoling.verifier.engine import resync as engine_resync
 from baoling.verifier.engine import wrong_pin as engine_wrong_pin
+from baoling.verifier.events import TokenLocked, ValidationAccepted, ValidationReplay
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import TOTP
+from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import Resolver
 from baoling.verifier.user_names import UserName
 
@@ -50,9 +53,10 @@ class Validation:
     """Code checks against one store, under one lockout policy."""
 
     def __init__(
-        self, db: store.Store, key: CurrentKey, policy: Policy, resolver: Resolver
+        self, db: store.Store, key: CurrentKey, policy: Policy, resolver: Resolver, outbox: Outbox
     ) -> None:
         self._store, self._key, self.policy, self._resolver = db, key, policy, resolver
+        self._outbox = outbox
         self._otps: dict[tuple[object, ...], TOTP] = {}
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
@@ -159,6 +163,10 @@ class Validation:
         elif decision.state.fail_count > state.fail_count:
             decision = self._count_failure(conn, token_id, state, decision, now)
         by_user = {} if user is None else {"user": str(user)}
+        if action == "validate" and decision.accepted:
+            self._outbox.emit(conn, ValidationAccepted(token=token_id, **by_user), now)
+        elif decision.reason == REPLAY:
+            self._outbox.emit(conn, ValidationReplay(token=token_id, **by_user), now)
         audit_log.append(
             conn,
             action,
@@ -181,6 +189,8 @@ class Validation:
             audit_log.append(
                 conn, "lock", token_id, now, fail_count=fail_count, locked_until=locked_until
             )
+            locked = TokenLocked(token=token_id, fail_count=fail_count, locked_until=locked_until)
+            self._outbox.emit(conn, locked, now)
         return dataclasses.replace(
             decision,
             state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),

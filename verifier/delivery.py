@@ -1,0 +1,105 @@
+"""Delivering the outbox (verifier/outbox.py): a worker thread of the server claims due events,
+sends each through a channel, and records the outcome. At least once: an event is finished only
+after its channel took it, so a node killed mid-delivery leaves a claim that expires, and the
+event is delivered again (receivers de-duplicate by event id).
+
+Failures retry with exponential backoff and jitter until the event is older than the maximum
+age, then it is dead: listed by `baoling verifier events list --dead`, replayed by `events
+replay ID`.
+"""
+
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from baoling.verifier import store
+from baoling.verifier.errors import StoreError
+from baoling.verifier.outbox import Outbox
+from baoling.verifier.webhook import DeliveryFailed
+
+log = logging.getLogger(__name__)
+
+BATCH = 50
+MAX_DELAY_S = 3600.0
+_MAX_ERROR = 500
+
+
+@dataclass(frozen=True)
+class Retry:
+    """When to try a failed event again, and when to give up."""
+
+    first_delay_s: float
+    max_age_s: float
+    max_delay_s: float = MAX_DELAY_S
+
+    def delay(self, attempts: int, rand: Callable[[], float] = random.random) -> float:
+        """The wait after the `attempts`-th failure: first_delay doubled per attempt, capped,
+        then a random half of it taken off (so nodes and events do not retry in step)."""
+        full = min(self.max_delay_s, self.first_delay_s * 2 ** (attempts - 1))
+        return full * (1 - rand() / 2)
+
+
+def node_name() -> str:
+    """This process's name in claims: host, pid and a random part."""
+    return f"{socket.gethostname()[:40]}:{uuid.uuid4().hex[:8]}"
+
+
+class Delivery:
+    """Delivers one store's outbox through `send(event_id, body)`."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        send: Callable[[str, bytes], None],
+        retry: Retry,
+        *,
+        lease_s: float,
+        poll_s: float = 1.0,
+        node: str | None = None,
+    ) -> None:
+        self._outbox, self._send, self._retry = outbox, send, retry
+        self._lease_s, self._poll_s = lease_s, poll_s
+        self.node = node or node_name()
+
+    def run_once(self) -> int:
+        """Claim a batch of due events and attempt each; returns how many were attempted."""
+        claimed = self._outbox.claim(self.node, time.time(), self._lease_s, BATCH)
+        for row in claimed:
+            self._attempt(row.id, row.body.encode(), row.attempts, row.since)
+        return len(claimed)
+
+    def _attempt(self, event_id: str, body: bytes, attempts: int, since: float) -> None:
+        try:
+            self._send(event_id, body)
+        except DeliveryFailed as failed:
+            now = time.time()
+            error = failed.reason[:_MAX_ERROR]
+            delay = self._retry.delay(attempts + 1)
+            if not failed.retry or now + delay - since > self._retry.max_age_s:
+                log.warning("event %s is dead: %s", event_id, error)
+                self._outbox.finish(event_id, self.node, state=store.DEAD, now=now, error=error)
+            else:
+                self._outbox.finish(
+                    event_id, self.node, state=store.PENDING, now=now, due=now + delay, error=error
+                )
+            return
+        self._outbox.finish(event_id, self.node, state=store.DELIVERED, now=time.time())
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until `stop` is set: at once while events are due, else every poll_s."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once() > 0
+            except StoreError as exc:  # the database is away: try again later
+                log.warning("cannot deliver events: %s", exc)
+                busy = False
+            except Exception:  # a bug must not end delivery for good: log it, try again later
+                log.exception("delivering events failed")
+                busy = False
+            if not busy:
+                stop.wait(self._poll_s)

@@ -1,0 +1,134 @@
+"""The events the verifier reports to its channels (docs/events.md): typed, versioned models with
+stable names, and the envelope each is delivered in.
+
+Pure: no I/O. An event says what happened to which token (and user), never a code, a secret,
+a PIN or an API key: no model here has a field that could hold one, and a test scans every
+delivered payload for them. A field is only ever added to a version; renaming or removing one
+makes a new version.
+"""
+
+import uuid
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_VERSION = 1
+
+
+class EventData(BaseModel):
+    """What one kind of event carries; `name` is its stable type name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str]
+    # Published in docs/events.md; tests/test_events.py checks that each one validates.
+    example: ClassVar[dict[str, Any]]
+
+
+class TokenEvent(EventData):
+    """An event about one token."""
+
+    token: str = Field(description="The token's id.")
+
+
+class ValidationAccepted(TokenEvent):
+    """A code was accepted (opt-in: setting events_validation_accepted)."""
+
+    name = "validation.accepted"
+    example = {"token": "TK0001-1", "user": "alice@example.com"}
+    user: str | None = Field(None, description="The user name the code came with, if any.")
+
+
+class ValidationReplay(TokenEvent):
+    """A code that had already been accepted (or an older one) was given again."""
+
+    name = "validation.replay"
+    example = {"token": "TK0001-1", "user": None}
+    user: str | None = Field(None, description="The user name the code came with, if any.")
+
+
+class TokenLocked(TokenEvent):
+    """Consecutive failures locked the token."""
+
+    name = "token.locked"
+    example = {"token": "TK0001-1", "fail_count": 10, "locked_until": 1767225600.0}
+    fail_count: int
+    locked_until: float = Field(description="Unix time the lock ends.")
+
+
+class TokenUnlocked(TokenEvent):
+    """An administrator cleared the token's failures and lock."""
+
+    name = "token.unlocked"
+    example = {"token": "TK0001-1"}
+
+
+class TokenEnrolled(TokenEvent):
+    """A token was enrolled (one by one, or from a PSKC file)."""
+
+    name = "token.enrolled"
+    example = {
+        "token": "TK0001-1",
+        "source": "enrol",
+        "algorithm": "sha1",
+        "digits": 6,
+        "period": 30,
+    }
+    source: str = Field(description="enrol or pskc.")
+    algorithm: str
+    digits: int
+    period: int
+
+
+class TokenDisabled(TokenEvent):
+    """An administrator disabled the token: it accepts no code until enabled."""
+
+    name = "token.disabled"
+    example = {"token": "TK0001-1"}
+
+
+class TokenDeleted(TokenEvent):
+    """An administrator deleted the token."""
+
+    name = "token.deleted"
+    example = {"token": "TK0001-1"}
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    model.name: model
+    for model in (
+        ValidationAccepted,
+        ValidationReplay,
+        TokenLocked,
+        TokenUnlocked,
+        TokenEnrolled,
+        TokenDisabled,
+        TokenDeleted,
+    )
+}
+# Reported only when asked for (setting events_validation_accepted): one row per accepted code.
+OPT_IN = frozenset({ValidationAccepted.name})
+
+
+class Envelope(BaseModel):
+    """An event as delivered: its unique id (for de-duplication), type, version, time (Unix
+    seconds) and data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    type: str
+    version: int
+    time: float
+    data: dict[str, Any]
+
+
+def envelope(data: EventData, now: float) -> Envelope:
+    """A new event with a fresh random id."""
+    return Envelope(
+        id=f"evt_{uuid.uuid4().hex}",
+        type=data.name,
+        version=EVENT_VERSION,
+        time=now,
+        data=data.model_dump(mode="json"),
+    )

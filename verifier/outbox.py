@@ -1,0 +1,83 @@
+"""The durable events outbox (docs/events.md): an event is one row written in the transaction of
+the change it reports, so a rolled-back change leaves no event and a committed one always has
+its event; a delivery worker (verifier/delivery.py) claims and delivers the rows afterwards, off
+the request path.
+
+Only event types some channel takes are written (`types`), so without a channel, or with
+`validation.accepted` not asked for, a validation writes nothing more.
+"""
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy.engine import Connection, Row
+
+from baoling.verifier import store
+from baoling.verifier.errors import InvalidRequest, UnknownEvent
+from baoling.verifier.events import EventData, envelope
+
+LIST_LIMIT = 100
+
+
+def _info(row: Row[Any]) -> dict[str, Any]:
+    """An event row as administrators see it."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "state": row.state,
+        "created": row.created,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "event": json.loads(row.body),
+    }
+
+
+class Outbox:
+    """The events of one store: written with their change, claimed, finished, listed."""
+
+    def __init__(self, db: store.Store, types: frozenset[str]) -> None:
+        self._store, self.types = db, types
+
+    def emit(self, conn: Connection, data: EventData, now: float) -> None:
+        """Write the event in `conn`'s transaction, if a channel takes its type."""
+        if data.name in self.types:
+            event = envelope(data, now)
+            store.insert_event(conn, event.id, event.type, event.model_dump_json(), now)
+
+    def claim(self, node: str, now: float, lease_s: float, limit: int) -> list[Row[Any]]:
+        """Due events for `node` to deliver within `lease_s` seconds (store.claim_events)."""
+        with self._store.write_outbox() as conn:
+            return store.claim_events(conn, node, now, now + lease_s, limit)
+
+    def finish(
+        self,
+        event_id: str,
+        node: str,
+        *,
+        state: str,
+        now: float,
+        due: float | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a delivery attempt; False when `node` no longer held the claim."""
+        with self._store.write_outbox() as conn:
+            return store.finish_event(
+                conn, event_id, node, state=state, now=now, due=due, error=error
+            )
+
+    def list_events(
+        self, state: str | None = None, limit: int = LIST_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The newest events, of one state (pending, delivered, dead) or all."""
+        with self._store.read() as conn:
+            return [_info(row) for row in store.list_events(conn, state, limit)]
+
+    def replay(self, event_id: str) -> None:
+        """Deliver a dead event again, as if it were new (its maximum age starts again)."""
+        with self._store.write_outbox() as conn:
+            found = store.replay_event(conn, event_id, time.time())
+        if found is None:
+            raise UnknownEvent(f"no event {event_id!r} is in the outbox")
+        if found != store.DEAD:
+            raise InvalidRequest(f"event {event_id!r} is {found}, not dead: only dead ones replay")
