@@ -175,12 +175,12 @@ events = sa.Table(
 )
 
 
-def _v4(conn: Connection) -> None:
-    """The events outbox (verifier/outbox.py)."""
+def _events_outbox(conn: Connection) -> None:
+    """Version 4: the events outbox (verifier/outbox.py)."""
     metadata.create_all(conn, tables=[events])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _events_outbox)
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
 _MIGRATION_LOCK_ID = 0x6261_6F6C
