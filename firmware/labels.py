@@ -4,7 +4,8 @@
 # line is not ASCII, so a token with ASCII labels never loads it (its heap budget is tight).
 # The file, beside the slot's profile file: magic, slot byte, width, height, MONO_HLSB rows,
 # then the store's HMAC-SHA256 tag. The pixels are public, so they are not encrypted; the tag
-# finds a damaged or edited file, which leaves the line blank.
+# finds a damaged or edited file, which leaves the line blank. This module is a part of store.py
+# split off for RAM: it uses the store's file helpers (_path, _save: the atomic write) directly.
 from micropython import const
 
 import otp
