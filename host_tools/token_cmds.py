@@ -407,12 +407,16 @@ def provision_cmd(
     profile = read_profile(
         uri, secret, algorithm=algorithm, digits=digits, period=period, label=label, issuer=issuer
     )
-    client = verifier_client(verifier, api_key)
-    registrars: list[Registrar] = [client] if client else []
+    registrars: list[
+        Registrar
+    ] = []  # the local file first: it keeps the secret if a verifier fails
     if pskc_path is not None:
         registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password, pskc_flavour))
     elif pskc_key_file is not None or pskc_password:
         raise click.UsageError("--pskc-key-file and --pskc-password protect a --pskc FILE.")
+    client = verifier_client(verifier, api_key)
+    if client is not None:
+        registrars.append(client)
     if not registrars and not show_uri and uri is None and secret is None:
         raise click.UsageError(
             "A new secret must be registered somewhere: give --verifier, --pskc or --show-uri."

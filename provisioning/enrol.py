@@ -53,6 +53,10 @@ class VerifierClient:
             f"(HTTP {answer.status_code})."
         )
 
+    @property
+    def where(self) -> str:
+        return f"the verifier at {self.url}"
+
     def check_reachable(self) -> None:
         """Fail now unless the URL answers as a Baoling verifier (`GET /healthz`, no key) and
         takes the API key for the admin scope (`GET /v1/audit?limit=1`, one row)."""

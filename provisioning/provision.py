@@ -3,7 +3,9 @@
 Whatever can be checked before the token changes is checked first (the label line's bitmap
 and whether the token can show it, slot, admin key, the registration targets). Registration
 runs last and only after the prove step matched, so a failure at any step leaves nothing
-registered for a secret the token may not hold.
+registered for a secret the token may not hold. A registration that fails after the write
+(a verifier gone since its check) says where the secret was registered so far and how to
+finish or roll back.
 """
 
 from collections.abc import Callable, Sequence
@@ -12,7 +14,13 @@ from typing import Protocol
 
 from baoling.core.identity import token_id
 from baoling.provisioning.entry import Entry
-from baoling.provisioning.errors import BadProfile, ProveMismatch, SlotOccupied, TokenError
+from baoling.provisioning.errors import (
+    BadProfile,
+    BaolingError,
+    ProveMismatch,
+    SlotOccupied,
+    TokenError,
+)
 from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.label_bitmap import LabelBitmap, label_line, needs_bitmap, render
 from baoling.provisioning.profile import Profile
@@ -28,6 +36,11 @@ class Registrar(Protocol):
 
     def register(self, entry: Entry) -> None:
         """Register a profile the token proved it holds."""
+
+    @property
+    def where(self) -> str:
+        """Where it registers, for a person: "the verifier at URL", "the PSKC file PATH"."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,26 @@ def provision(
         token.lock(new_key)
         token.refresh()
     entry = Entry(token.serial, slot, profile)
-    for registrar in registrars:
-        registrar.register(entry)
+    for done, registrar in enumerate(registrars):
+        try:
+            registrar.register(entry)
+        except BaolingError as exc:
+            raise type(exc)(_written_but(exc, entry, token.locked, registrars[:done])) from None
     return Outcome(entry, report, token.locked, new_key)
+
+
+def _written_but(exc: BaolingError, entry: Entry, locked: bool, kept: Sequence[Registrar]) -> str:
+    """A registration failed after the write: what the token holds, where it is recorded, and
+    how to finish or roll back."""
+    holds = f"Slot {entry.slot} of token {entry.serial}{' (locked)' if locked else ''}"
+    if not kept:
+        return (
+            f"{exc} {holds} holds a new secret registered nowhere: roll back by wiping the "
+            "token (`baoling token wipe`), or write the slot again."
+        )
+    places = " and ".join(registrar.where for registrar in kept)
+    return (
+        f"{exc} {holds} holds a new secret, registered only in {places}: finish by "
+        "registering it from there (`baoling token export --keys FILE --uri` gives its URI), "
+        "or roll back by wiping the token (`baoling token wipe`)."
+    )

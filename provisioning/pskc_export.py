@@ -271,6 +271,10 @@ class PskcFile:
             return []
         return read_pskc(self.path.read_bytes(), key=self.key, password=self.password)
 
+    @property
+    def where(self) -> str:
+        return f"the PSKC file {self.path}"
+
     def check_ready(self) -> list[Entry]:
         """The entries so far, once the file's place takes a file and an existing file opens
         with this protection; asked before a token is touched."""

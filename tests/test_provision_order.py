@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 from provisioning_sim import baoling, run_baoling
 
@@ -20,8 +21,11 @@ from baoling.provisioning.batch import Batch, Results, read_manifest
 from baoling.provisioning.enrol import VerifierClient
 from baoling.provisioning.errors import EnrolError
 from baoling.provisioning.keystore import KeyStore
+from baoling.provisioning.link import Link
+from baoling.provisioning.profile import Profile
+from baoling.provisioning.provision import provision
 from baoling.provisioning.pskc_export import PskcFile
-from baoling.provisioning.token import system_clock_ms
+from baoling.provisioning.token import Token, system_clock_ms
 from baoling.verifier.service import Verifier
 
 PASSWORD = "batch password 1"
@@ -305,3 +309,37 @@ def test_verifier_down_mid_batch_leaves_a_record_and_the_same_command_finishes(
             headers={"Authorization": f"Bearer {validate_key}"},
         )
         assert answer.json() == {"result": "accept"}
+
+
+def test_verifier_down_after_the_write_says_where_the_secret_is_and_how_to_finish(
+    sim, tmp_path, verifier_dir
+):
+    data_dir, api_key, _ = verifier_dir
+    pskc = tmp_path / "alice.pskc"
+    profile = Profile(b"\x01" * 20, "sha1", 6, 30, "alice", "ACME")
+    with ServerProcess(["--data-dir", str(data_dir)]) as server, Link(sim.port) as link:
+
+        def clock_that_stops_the_verifier() -> float:
+            if server.process.poll() is None:
+                server.stop()
+            return system_clock_ms()
+
+        tok = Token(link)
+        with pytest.raises(EnrolError) as failure:
+            provision(
+                tok,
+                profile,
+                keys=KeyStore(tmp_path / "k"),
+                registrars=[PskcFile(pskc), VerifierClient(server.url, api_key)],
+                clock=clock_that_stops_the_verifier,
+            )
+    assert str(failure.value) == (
+        f"The verifier at {server.url} is unreachable (ConnectError): is it running, and is the "
+        f"URL right? Slot 0 of token {tok.serial} holds a new secret, registered only in the "
+        f"PSKC file {pskc}: finish by registering it from there (`baoling token export --keys "
+        "FILE --uri` gives its URI), or roll back by wiping the token (`baoling token wipe`)."
+    )
+    exported = baoling("token", "export", "--keys", str(pskc), "--uri", "--json")
+    [uri] = json.loads(exported.stdout)["uris"]
+    totp = pyotp.parse_uri(uri)
+    assert (totp.secret, totp.name, totp.issuer) == (profile.secret_b32, "alice", "ACME")
