@@ -54,6 +54,7 @@ class Receiver:
     hang: threading.Event = field(default_factory=threading.Event)
     hung: threading.Event = field(default_factory=threading.Event)
     url: str = ""
+    location: str = ""
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(r.body) for r in self.got]
@@ -77,6 +78,8 @@ def receiver() -> Iterator[Receiver]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.got.append(Received(headers, body, time.time()))
             self.send_response(state.status)
+            if state.location:
+                self.send_header("location", state.location)
             self.send_header("content-length", "0")
             self.end_headers()
 
@@ -258,6 +261,32 @@ def test_a_receiver_down_gets_retries_with_backoff_then_the_event_is_dead_and_re
             v.replay_event(dead["id"])
         with pytest.raises(UnknownEvent, match="no event 'evt_nope' is in the outbox"):
             v.replay_event("evt_nope")
+    finally:
+        v.close()
+
+
+def test_a_redirect_is_not_followed_and_a_hanging_receiver_is_cut_by_the_timeout(
+    tmp_path, receiver, secret_file
+):
+    receiver.status = 307
+    receiver.location = "http://127.0.0.1:9/elsewhere"
+    v = Verifier(data_dir=tmp_path / "data", event_types=ALL_TYPES)
+    try:
+        v.enrol("alice", base64.b32decode(SECRET))
+        worker = delivery(v, receiver, secret_file, Retry(first_delay_s=60, max_age_s=600))
+        assert worker.run_once() == 1
+        (pending,) = v.list_events("pending")
+        assert (pending["attempts"], pending["last_error"]) == (1, "the receiver answered 307")
+        assert len(receiver.got) == 1
+
+        v.enrol("bob", base64.b32decode(SECRET))
+        receiver.hang.set()
+        hanging = delivery(v, receiver, secret_file, timeout_s=0.5)
+        started = time.monotonic()
+        assert hanging.run_once() == 1
+        assert time.monotonic() - started < 5
+        bob = [e for e in v.list_events("pending") if e["event"]["data"]["token"] == "bob"]
+        assert bob[0]["last_error"] == "no answer within the timeout"
     finally:
         v.close()
 
