@@ -129,7 +129,8 @@ def test_existing_output_with_another_password_fails_before_the_token(sim, tmp_p
 
 def test_taken_slot_fails_before_the_token(sim, tmp_path):
     out = tmp_path / "t.pskc"
-    assert baoling("token", "provision", "--port", sim.port, "--label", "a", "--pskc", str(out))
+    first = baoling("token", "provision", "--port", sim.port, "--label", "a", "--pskc", str(out))
+    assert first.returncode == 0, first.stderr
     kept = out.read_bytes()
     stderr = refused_untouched(sim, "--label", "b", "--pskc", str(out), "--slot", "0")
     assert stderr == (
