@@ -1,21 +1,26 @@
 """SSH login through PAM against Baoling's RADIUS (docs/integrations/ssh.md): a real OpenSSH
 `sshd` on 127.0.0.1 with a configuration of its own, PAM with `pam_radius_auth`
 (libpam-radius-auth), a throwaway system user per test, and paramiko logging in with
-keyboard-interactive.
+keyboard-interactive: the Unix password (pam_unix), then the code (pam_radius_auth).
 
-What the test adds to the system (a PAM service file, users, /run/sshd if missing) is removed
+What the test adds to the system (PAM service files, users, /run/sshd if missing) is removed
 afterwards, also when it fails. Its sshd runs under a name of its own (a link to
 /usr/sbin/sshd): OpenSSH names its PAM service after the program, so the test installs
 /etc/pam.d/<that name> and never touches the machine's /etc/pam.d/sshd."""
 
 import base64
+import contextlib
+import fcntl
+import os
 import secrets
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import paramiko
 import pyotp
@@ -30,10 +35,12 @@ SSHD = Path("/usr/sbin/sshd")
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 SHARED_SECRET = "ssh-test-shared-secret"
 USER_PREFIX = "bltest"
-PASSWORD = "correct horse battery staple"
-CODE_PROMPT = "Token code"  # pam_radius_auth's prompt= option; it adds ": "
-PROMPTS = [("Password: ", False), ("Token code: ", False)]  # pam_unix's, then pam_radius_auth's
+PASSWORD = "correct horse battery staple"  # the Unix password (pam_unix door)
 SIGNING_SOURCE = "127.0.0.2"  # a RADIUS client entry that requires Message-Authenticator
+# What paramiko is asked, (text, echoed): pam_unix's prompt, then pam_radius_auth's prompt=
+# option (it adds ": ").
+UNIX_PROMPTS = [("Password: ", False), ("Token code: ", False)]
+ACCEPTED = {"result": "accept", "reason": "accepted"}
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +79,51 @@ def point_pam_at(radius_conf: Path, verifier: ServerProcess, source: str = "") -
     radius_conf.chmod(0o600)
 
 
+RUN_DIR = Path("/run/sshd")  # sshd's privilege-separation folder (fixed when it is built)
+RUN_DIR_LOCK = Path("/run/lock/baoling-test-sshd.lock")
+RUN_DIR_MADE = Path("/run/lock/baoling-test-sshd.made")  # the tests made RUN_DIR
+
+
+def held_lock_file() -> IO[str]:
+    """RUN_DIR_LOCK opened and locked exclusively; retried when the file was removed (by the
+    last user) between opening and locking it."""
+    while True:
+        lock = RUN_DIR_LOCK.open("a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            if RUN_DIR_LOCK.stat().st_ino == os.fstat(lock.fileno()).st_ino:
+                return lock
+        lock.close()
+
+
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory, verifier, radius_conf: Path) -> Iterator[int]:
-    """sshd on a free port of 127.0.0.1, logging users in through PAM with pam_radius_auth
-    against the verifier; yields its port."""
-    folder = tmp_path_factory.mktemp("sshd")
+def run_dir() -> Iterator[None]:
+    """RUN_DIR, which sshd needs, made if missing and removed by the last test process using
+    it (each holds a shared lock while it does; xdist workers and other runs share it)."""
+    with held_lock_file() as lock:
+        if not RUN_DIR.exists():
+            RUN_DIR.mkdir(mode=0o755)
+            RUN_DIR_MADE.touch()
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            with contextlib.suppress(BlockingIOError):  # another process still uses it
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if RUN_DIR_MADE.exists():
+                    RUN_DIR.rmdir()
+                    RUN_DIR_MADE.unlink()
+                RUN_DIR_LOCK.unlink()
+
+
+@contextlib.contextmanager
+def sshd_with_pam(folder: Path, auth_lines: str) -> Iterator[int]:
+    """sshd on a free port of 127.0.0.1 whose PAM service authenticates with `auth_lines`;
+    yields its port. Its PAM file is removed afterwards."""
     service = "baoling-test-sshd-" + secrets.token_hex(4)
     program = folder / service  # OpenSSH's PAM service name is its program's name
     program.symlink_to(SSHD)
-    point_pam_at(radius_conf, verifier[0])
     host_key = folder / "host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
     port = free_port()
@@ -93,24 +136,14 @@ def sshd(tmp_path_factory: pytest.TempPathFactory, verifier, radius_conf: Path) 
         f"PermitRootLogin no\nAllowUsers {USER_PREFIX}*\nLogLevel VERBOSE\n"
     )
     pam_file = Path("/etc/pam.d") / service
-    run_dir = Path("/run/sshd")  # sshd's privilege-separation folder must exist
-    made_run_dir = not run_dir.exists()
     try:
         pam_file.write_text(
-            "auth requisite pam_unix.so\n"
-            f"auth required pam_radius_auth.so conf={radius_conf} force_prompt"
-            f" [prompt={CODE_PROMPT}]\n"
-            "account required pam_unix.so\n"
-            "session required pam_unix.so\n"
+            auth_lines + "account required pam_unix.so\nsession required pam_unix.so\n"
         )
-        if made_run_dir:
-            run_dir.mkdir(mode=0o755)
         with running_sshd(program, config, port):
             yield port
     finally:
         pam_file.unlink(missing_ok=True)
-        if made_run_dir:
-            run_dir.rmdir()
 
 
 def free_port() -> int:
@@ -148,10 +181,35 @@ class running_sshd:  # noqa: N801 (used as a with-statement)
         self.process.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def unix_sshd(tmp_path_factory, verifier, radius_conf: Path, run_dir) -> Iterator[int]:
+    """The Unix password (Debian's common-auth: pam_unix; a wrong one ends the login), then
+    the code (pam_radius_auth with force_prompt, so it asks anew instead of sending the
+    password): the lines of docs/integrations/ssh.md."""
+    point_pam_at(radius_conf, verifier[0])
+    with sshd_with_pam(
+        tmp_path_factory.mktemp("sshd-unix"),
+        "@include common-auth\n"
+        f"auth required pam_radius_auth.so conf={radius_conf} force_prompt [prompt=Token code]\n",
+    ) as port:
+        yield port
+
+
+@dataclass(frozen=True)
+class Door:
+    """An sshd to log in through, a user made for this test, what the user types before the
+    code, and the prompts that login asks."""
+
+    port: int
+    user: str
+    password: str
+    prompts: list[tuple[str, bool]]
+
+
 @pytest.fixture
-def user(verifier: tuple[ServerProcess, Path]) -> Iterator[str]:
-    """A system user made for this test (password PASSWORD, no home), removed afterwards;
-    the verifier has a token of the same id, which is the RADIUS user name."""
+def door(verifier, unix_sshd: int) -> Iterator[Door]:
+    """A system user made for this test (no home), removed afterwards, with a token in the
+    verifier whose id is the user name (the RADIUS User-Name); its door."""
     name = USER_PREFIX + secrets.token_hex(4)
     subprocess.run(
         ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", name],
@@ -162,7 +220,7 @@ def user(verifier: tuple[ServerProcess, Path]) -> Iterator[str]:
         v = Verifier(data_dir=verifier[1])
         v.enrol(name, base64.b32decode(SECRET))
         v.close()
-        yield name
+        yield Door(unix_sshd, name, PASSWORD, UNIX_PROMPTS)
     finally:
         remove_user(name)
 
@@ -183,9 +241,9 @@ def totp() -> pyotp.TOTP:
 
 
 def login(
-    port: int, user: str, answers: list[str], asked: list[tuple[str, bool]] | None = None
+    door: Door, answers: list[str], asked: list[tuple[str, bool]] | None = None
 ) -> tuple[list[tuple[str, bool]], str]:
-    """Log in as `user` answering the server's prompts in turn from `answers`, and run
+    """Log in through `door` answering the server's prompts in turn from `answers`, and run
     `id -un`; the prompts asked (text, echoed; also collected in `asked`) and the command's
     output. Raises paramiko.AuthenticationException when the login is refused."""
     asked = [] if asked is None else asked
@@ -195,9 +253,9 @@ def login(
         asked.extend(prompts)
         return [next(given) for _ in prompts]
 
-    with paramiko.Transport(("127.0.0.1", port)) as transport:
+    with paramiko.Transport(("127.0.0.1", door.port)) as transport:
         transport.connect()
-        transport.auth_interactive(user, answer)
+        transport.auth_interactive(door.user, answer)
         channel = transport.open_session()
         channel.exec_command("id -un")
         output = channel.makefile("r").read().decode()
@@ -219,58 +277,62 @@ def token_audit(data_dir: Path, token_id: str) -> list[tuple[str, dict]]:
 
 
 def test_password_then_right_code_logs_in_and_runs_a_command(
-    sshd: int, user: str, totp: pyotp.TOTP, verifier
+    door: Door, totp: pyotp.TOTP, verifier
 ) -> None:
-    asked, output = login(sshd, user, [PASSWORD, totp.now()])
-    assert asked == PROMPTS
-    assert output == f"{user}\n"
-    assert token_audit(verifier[1], user) == [
-        ("validate", {"result": "accept", "reason": "accepted"})
-    ]
+    asked, output = login(door, [door.password, totp.now()])
+    assert asked == door.prompts
+    assert output == f"{door.user}\n"
+    assert token_audit(verifier[1], door.user) == [("validate", ACCEPTED)]
 
 
-def test_wrong_code_is_refused(sshd: int, user: str, totp: pyotp.TOTP, verifier) -> None:
+def test_wrong_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> None:
+    asked: list[tuple[str, bool]] = []
     with pytest.raises(paramiko.AuthenticationException):
-        login(sshd, user, [PASSWORD, wrong_code(totp)])
-    assert token_audit(verifier[1], user) == [
+        login(door, [door.password, wrong_code(totp)], asked)
+    assert asked == door.prompts
+    assert token_audit(verifier[1], door.user) == [
         ("validate", {"result": "reject", "reason": "wrong_code"})
     ]
 
 
-def test_replayed_code_is_refused(sshd: int, user: str, totp: pyotp.TOTP, verifier) -> None:
+def test_replayed_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> None:
     code = totp.now()
-    assert login(sshd, user, [PASSWORD, code])[1] == f"{user}\n"
+    assert login(door, [door.password, code])[1] == f"{door.user}\n"
     with pytest.raises(paramiko.AuthenticationException):
-        login(sshd, user, [PASSWORD, code])
-    assert token_audit(verifier[1], user) == [
-        ("validate", {"result": "accept", "reason": "accepted"}),
+        login(door, [door.password, code])
+    assert token_audit(verifier[1], door.user) == [
+        ("validate", ACCEPTED),
         ("validate", {"result": "reject", "reason": "replay"}),
     ]
 
 
-def test_wrong_password_never_reaches_the_verifier(
-    sshd: int, user: str, totp: pyotp.TOTP, verifier
+def test_wrong_password_is_refused_before_the_code_is_asked(
+    door: Door, totp: pyotp.TOTP, verifier
 ) -> None:
-    """pam_unix is `requisite`: a wrong password ends the login before the code is asked, so
-    guessing passwords cannot use up the token's failed attempts."""
+    """A wrong Unix password ends the login at pam_unix: no code is asked, and nothing
+    reaches the verifier."""
     asked: list[tuple[str, bool]] = []
     with pytest.raises(paramiko.AuthenticationException):
-        login(sshd, user, ["not the password", totp.now()], asked)
-    assert asked == PROMPTS[:1]
-    assert token_audit(verifier[1], user) == []
+        login(door, ["7" + door.password, totp.now()], asked)
+    assert asked == door.prompts[:1]
+    assert token_audit(verifier[1], door.user) == []
 
 
 def test_pam_radius_auth_sends_no_message_authenticator(
-    sshd: int, user: str, totp: pyotp.TOTP, verifier, radius_conf: Path
+    unix_sshd: int, totp: pyotp.TOTP, verifier, radius_conf: Path
 ) -> None:
     """Why the client entry opts out: from a client that requires Message-Authenticator (the
     default), pam_radius_auth's requests are dropped as unsigned and the login fails."""
+    name = USER_PREFIX + secrets.token_hex(4)
+    door = Door(unix_sshd, name, PASSWORD, UNIX_PROMPTS)
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", name], check=True)
     before = dropped(verifier[0], "missing_message_authenticator")
     point_pam_at(radius_conf, verifier[0], SIGNING_SOURCE)
     try:
+        subprocess.run(["chpasswd"], input=f"{name}:{PASSWORD}", text=True, check=True)
         with pytest.raises(paramiko.AuthenticationException):
-            login(sshd, user, [PASSWORD, totp.now()])
+            login(door, [PASSWORD, totp.now()])
     finally:
         point_pam_at(radius_conf, verifier[0])
+        remove_user(name)
     assert dropped(verifier[0], "missing_message_authenticator") > before
-    assert token_audit(verifier[1], user) == []
