@@ -344,3 +344,28 @@ def test_verifier_down_after_the_write_says_where_the_secret_is_and_how_to_finis
     [uri] = json.loads(exported.stdout)["uris"]
     totp = pyotp.parse_uri(uri)
     assert (totp.secret, totp.name, totp.issuer) == (profile.secret_b32, "alice", "ACME")
+
+
+def test_batch_with_a_verifier_enrols_each_token_and_records_it(sim, tmp_path, verifier_dir):
+    data_dir, api_key, validate_key = verifier_dir
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label,issuer\nbob,ACME\n")
+    with ServerProcess(["--data-dir", str(data_dir)]) as server:
+        proc = baoling(
+            *("token", "batch", str(manifest), "--port", sim.port, "--json"),
+            *("--verifier", server.url),
+            env={"BAOLING_API_KEY": api_key},
+        )
+        assert proc.returncode == 0, proc.stderr
+        [record] = [
+            json.loads(line)
+            for line in (tmp_path / "staff.csv.results.jsonl").read_text().splitlines()
+        ]
+        assert record["enrolled"] is True
+        code = sim.wait_screen(lambda s: s.get("screen") == "code", 10)["code"]
+        answer = httpx.post(
+            f"{server.url}/v1/validate",
+            json={"token": record["token_id"], "code": code},
+            headers={"Authorization": f"Bearer {validate_key}"},
+        )
+        assert answer.json() == {"result": "accept"}
