@@ -87,6 +87,12 @@ SAMPLES = {
     "events_delivery": (["--no-events-delivery"], "false", "false", False),
     "events_retry_seconds": (["--events-retry-seconds", "0.5"], "0.5", "0.5", 0.5),
     "events_max_age_seconds": (["--events-max-age-seconds", "600"], "600", "600", 600.0),
+    "privacyidea_allow": (
+        ["--privacyidea-allow", "10.0.0.0/8"],
+        "10.0.0.0/8",
+        '"10.0.0.0/8"',
+        "10.0.0.0/8",
+    ),
 }
 
 

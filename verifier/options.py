@@ -92,6 +92,11 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "Age after which an undelivered event is dead.",
         str(DEFAULT_EVENTS_MAX_AGE_SECONDS),
     ),
+    "privacyidea_allow": (
+        "NETWORKS",
+        "Addresses or networks (comma-separated) whose /validate/check needs no API key.",
+        "none: an API key is needed",
+    ),
 }
 NAMES = tuple(_OPTIONS)
 # Options of `baoling verifier` itself, before the command: every command reads them.

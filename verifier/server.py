@@ -76,7 +76,11 @@ def serve(settings: Settings) -> None:
     try:
         if webhook is not None:
             _start_delivery(settings, webhook, verifier, stop)
-        http_app = create_app(verifier, body_timeout_s=settings.http_body_timeout_seconds)
+        http_app = create_app(
+            verifier,
+            body_timeout_s=settings.http_body_timeout_seconds,
+            privacyidea_allow=settings.privacyidea_networks,
+        )
         if radius is not None:
             # RADIUS counters join the HTTP app's registry, so /metrics shows both.
             registry = http_app.state.metrics.registry

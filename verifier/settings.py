@@ -9,6 +9,7 @@ file and key.
 """
 
 import difflib
+import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -44,6 +45,7 @@ from baoling.verifier.user_names import DEFAULT_REALM, check_realm
 
 MASTER_KEY_FILENAME = "master.key"
 SQLITE_FILENAME = "verifier.sqlite3"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(VerifierError):
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     events_delivery: bool = True
     events_retry_seconds: float = Field(DEFAULT_EVENTS_RETRY_SECONDS, gt=0)
     events_max_age_seconds: float = Field(DEFAULT_EVENTS_MAX_AGE_SECONDS, gt=0)
+    privacyidea_allow: str = ""
 
     @classmethod
     def settings_customise_sources(
@@ -142,6 +145,23 @@ class Settings(BaseSettings):
         opted_out = frozenset() if self.events_validation_accepted else OPT_IN
         return frozenset(EVENT_TYPES) - opted_out
 
+    @field_validator("privacyidea_allow")
+    @classmethod
+    def _networks(cls, text: str) -> str:
+        for word in _words(text):
+            try:
+                ipaddress.ip_network(word)
+            except ValueError:
+                raise ValueError(
+                    f"{word!r} is not an IP address or network (such as 10.0.0.1 or 10.0.0.0/24)"
+                ) from None
+        return text
+
+    @property
+    def privacyidea_networks(self) -> tuple[IPNetwork, ...]:
+        """The addresses whose privacyIDEA-style requests need no API key."""
+        return tuple(ipaddress.ip_network(word) for word in _words(self.privacyidea_allow))
+
     @property
     def key_file(self) -> Path:
         return self.master_key_file or self.data_dir / MASTER_KEY_FILENAME
@@ -161,6 +181,11 @@ class Settings(BaseSettings):
             lockout_tz=self.lockout_tz,
             drift_learning=self.drift_learning,
         )
+
+
+def _words(text: str) -> list[str]:
+    """A list setting's items: separated by commas, spaces or both."""
+    return text.replace(",", " ").split()
 
 
 def load(

@@ -1,5 +1,6 @@
 """`create_app`: the one place that lists the routes, the error handlers and the middleware."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -9,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baoling.verifier import errors
-from baoling.verifier.http import endpoints
+from baoling.verifier.http import endpoints, privacyidea
 from baoling.verifier.http.auth import KeyCache, require
 from baoling.verifier.http.errors import (
     HTTPError,
@@ -22,6 +23,7 @@ from baoling.verifier.http.middleware import MAX_BODY_BYTES, CountRequests, Limi
 from baoling.verifier.http.schemas import ErrorBody
 from baoling.verifier.options import DEFAULT_HTTP_BODY_TIMEOUT_SECONDS
 from baoling.verifier.service import Verifier
+from baoling.verifier.settings import IPNetwork
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -40,6 +42,7 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
+    privacyidea_allow: Sequence[IPNetwork] = (),
 ) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here."""
     # No /docs or /redoc: they would answer without a key and load their scripts from a CDN;
@@ -113,6 +116,7 @@ def create_app(
         **admin,
     )
     route("/v1/audit", endpoints.audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
+    privacyidea.add_routes(app, allow=privacyidea_allow)  # /validate/check, /validate/radiuscheck
     route("/healthz", endpoints.healthz, methods=["GET"], tags=["service"])
     route(
         "/metrics",
