@@ -340,6 +340,122 @@ def delete(ctx: click.Context, token_id: str, force: bool) -> None:
     click.echo(f"Deleted {token_id}.", err=True)
 
 
+# --------------------------------------------------------------------------------- users
+
+
+@verifier.group()
+def user() -> None:
+    """Add, list, show and deactivate users (docs/users.md).
+
+    A user is NAME@REALM, or NAME in the default realm (--default-realm).
+    """
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--display-name", default="", help="The user's full name.")
+@click.option("--email", default="", help="The user's e-mail address.")
+@click.option("--phone", default="", help="The user's phone number.")
+@json_option
+@click.pass_context
+def user_add(
+    ctx: click.Context, name: str, display_name: str, email: str, phone: str, as_json: bool
+) -> None:
+    """Add a local user.
+
+    \b
+    Examples:
+      baoling verifier user add alice@corp --display-name "Alice Liddell"
+      baoling verifier --default-realm corp user add bob --email bob@corp.example
+    """
+    info = open_verifier(ctx).add_user(name, display_name=display_name, email=email, phone=phone)
+    emit(as_json, info, f"Added {info['user']}.")
+
+
+@user.command("list")
+@json_option
+@click.pass_context
+def user_list(ctx: click.Context, as_json: bool) -> None:
+    """List the users with their state and tokens.
+
+    \b
+    Examples:
+      baoling verifier user list
+    """
+    users = open_verifier(ctx).list_users()
+    emit(as_json, users, verifier_text.user_list(users))
+
+
+@user.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def user_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show a user's attributes, state and tokens.
+
+    \b
+    Examples:
+      baoling verifier user show alice@corp
+    """
+    info = open_verifier(ctx).show_user(name)
+    emit(as_json, info, verifier_text.user_fields(info))
+
+
+@user.command("deactivate")
+@click.argument("name")
+@json_option
+@click.pass_context
+def user_deactivate(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Refuse every code for a user from now on; its tokens stay assigned.
+
+    Users are never deleted, so a re-created account cannot inherit the old one's tokens.
+
+    \b
+    Examples:
+      baoling verifier user deactivate alice@corp
+    """
+    info = open_verifier(ctx).deactivate_user(name)
+    emit(as_json, info, f"Deactivated {info['user']}.")
+
+
+@verifier.command()
+@click.argument("token_id")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["primary", "spare"]),
+    default="primary",
+    show_default=True,
+    help="A spare token is kept for when the primary one is lost.",
+)
+@json_option
+@click.pass_context
+def assign(ctx: click.Context, token_id: str, name: str, role: str, as_json: bool) -> None:
+    """Give a token to a user (a token has at most one user).
+
+    \b
+    Examples:
+      baoling verifier assign BL0001-1 alice@corp
+      baoling verifier assign alice-phone alice@corp --role spare
+    """
+    info = open_verifier(ctx).assign(token_id, name, role)
+    emit(as_json, info, f"Assigned {token_id} to {info['user']} ({role}).")
+
+
+@verifier.command()
+@click.argument("token_id")
+@click.pass_context
+def unassign(ctx: click.Context, token_id: str) -> None:
+    """Take a token from its user; the token stays enrolled.
+
+    \b
+    Examples:
+      baoling verifier unassign BL0001-1
+    """
+    open_verifier(ctx).unassign(token_id)
+    click.echo(f"Unassigned {token_id}.", err=True)
+
+
 # --------------------------------------------------------------------- audit and keys
 
 

@@ -103,3 +103,35 @@ def _value(key: str, value: Any) -> str:
     if key == "locked_until":  # the one time in a detail (a lock row)
         return iso_utc(value)
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def user_state(info: dict[str, Any]) -> str:
+    return "active" if info["active"] else f"deactivated {iso_utc(info['deactivated'])}"
+
+
+def user_list(users: Sequence[dict[str, Any]]) -> str:
+    """One row per user: name@realm, state, tokens with their roles."""
+    return table(
+        ["USER", "STATE", "TOKENS"],
+        [[u["user"], user_state(u), _user_tokens(u)] for u in users],
+    )
+
+
+def user_fields(info: dict[str, Any]) -> str:
+    """One field a line, names aligned: the user, its attributes, state and tokens."""
+    fields = [
+        ("User", info["user"]),
+        ("Display name", info["display_name"] or "-"),
+        ("E-mail", info["email"] or "-"),
+        ("Phone", info["phone"] or "-"),
+        ("Resolver", info["resolver"]),
+        ("State", user_state(info)),
+        ("Tokens", _user_tokens(info)),
+        ("Added", iso_utc(info["created"])),
+    ]
+    width = max(len(name) for name, _ in fields) + 1
+    return "\n".join(f"{name + ':':<{width}}  {value}" for name, value in fields)
+
+
+def _user_tokens(info: dict[str, Any]) -> str:
+    return ", ".join(f"{t['token']} ({t['role']})" for t in info["tokens"]) or "none"

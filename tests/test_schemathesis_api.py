@@ -35,6 +35,15 @@ include-name = "POST /v1/validate"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
 
 [[operations]]
+include-name = ["POST /v1/users", "GET /v1/users/show", "POST /v1/users/deactivate"]
+# A user name of more than 256 bytes in UTF-8 within 256 characters (REFUSED_BY_DESIGN).
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
+[[operations]]
+include-name = "POST /v1/tokens/{token_id}/assign"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
+[[operations]]
 include-name = "POST /v1/pskc"
 # No schema says what a readable PSKC document is, or which key opens it (REFUSED_BY_DESIGN).
 checks.positive_data_acceptance.expected-statuses = ["2xx", "409", "422"]
@@ -52,6 +61,10 @@ REFUSED_BY_DESIGN = {
         )
     ),
     "POST /v1/pskc": lambda body: body["error"] == "invalid_pskc",
+    "POST /v1/users": lambda body: body == USER_BYTES,
+    "GET /v1/users/show": lambda body: body == USER_BYTES,
+    "POST /v1/users/deactivate": lambda body: body == USER_BYTES,
+    "POST /v1/tokens/{token_id}/assign": lambda body: body == USER_BYTES,
 }
 
 
@@ -79,7 +92,7 @@ def api(tmp_path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
 def test_generated_requests_get_documented_answers_and_no_5xx(api):
     schema, auth = api
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 14
+    assert len(operations) == 20
     for operation in operations:
 
         @given(case=operation.as_strategy())
@@ -102,9 +115,10 @@ def test_invalid_requests_get_a_documented_4xx_json_error(api):
     schema, auth = api
     documented = documented_errors()
     operations = [result.ok() for result in schema.get_all_operations()]
-    # The three without any parameter or body (token list, health, metrics) have no invalid form.
+    # The four without any parameter or body (token and user lists, health, metrics) have no
+    # invalid form.
     with_input = [op for op in operations if op.body or op.path_parameters or op.query]
-    assert len(with_input) == 11
+    assert len(with_input) == 16
     for operation in with_input:
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))

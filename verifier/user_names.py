@@ -5,8 +5,7 @@ reaches any resolver or the store; the HTTP schema declares the same (verifier/h
 The name splits at the LAST `@`, so a login name that is itself an e-mail address keeps its
 own `@` (`alice@example.org@corp`). Refused: control and other unprintable characters, the
 LDAP filter metacharacters `*`, `(`, `)`, `\\` and NUL (RFC 4515), more than MAX_USER_BYTES of
-UTF-8, an empty name or realm, and spaces at either end of either (a directory would ignore
-them, so ` alice` and `alice` must not be two users here).
+UTF-8, and an empty name or realm.
 """
 
 from typing import NamedTuple
@@ -34,8 +33,6 @@ class UserName(NamedTuple):
 def _check_part(what: str, part: str) -> None:
     if not part:
         raise InvalidRequest(f"{what} must not be empty")
-    if part != part.strip():
-        raise InvalidRequest(f"{what} must not begin or end with a space")
 
 
 def _check_text(what: str, text: object) -> str:

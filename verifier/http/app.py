@@ -115,6 +115,46 @@ def create_app(
         responses=_errors(*_BODY_ERRORS, 409),
         **admin,
     )
+    user_errors = _errors(*_BODY_ERRORS, 404)
+    route(
+        "/v1/users",
+        endpoints.add_user,
+        methods=["POST"],
+        status_code=201,
+        responses=_errors(*_BODY_ERRORS, 409),
+        **admin,
+    )
+    route("/v1/users", endpoints.list_users, methods=["GET"], responses=_errors(401, 403), **admin)
+    route(
+        "/v1/users/show",
+        endpoints.show_user,
+        methods=["GET"],
+        responses=_errors(*_AUTH_ERRORS, 404),
+        **admin,
+    )
+    route(
+        "/v1/users/deactivate",
+        endpoints.deactivate_user,
+        methods=["POST"],
+        responses=user_errors,
+        **admin,
+    )
+    route(
+        "/v1/tokens/{token_id}/assign",
+        endpoints.assign,
+        methods=["POST"],
+        responses=_errors(*_BODY_ERRORS, 404, 409),
+        **admin,
+    )
+    route(
+        "/v1/tokens/{token_id}/unassign",
+        endpoints.unassign,
+        methods=["POST"],
+        status_code=204,
+        response_class=Response,
+        responses=_errors(*_AUTH_ERRORS, 404, 409),
+        **admin,
+    )
     route("/v1/audit", endpoints.audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
     privacyidea.add_routes(app, allow=privacyidea_allow)  # /validate/check, /validate/radiuscheck
     route("/healthz", endpoints.healthz, methods=["GET"], tags=["service"])

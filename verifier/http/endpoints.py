@@ -16,6 +16,7 @@ from baoling.verifier.engine import MALFORMED
 from baoling.verifier.http.errors import HTTPError
 from baoling.verifier.http.middleware import Metrics
 from baoling.verifier.http.schemas import (
+    AssignRequest,
     AuditList,
     EnrolRequest,
     EnrolResult,
@@ -26,6 +27,11 @@ from baoling.verifier.http.schemas import (
     ResyncResult,
     TokenList,
     TokenPath,
+    UserInfo,
+    UserList,
+    UserNameRequest,
+    UserQuery,
+    UserRequest,
     ValidateRequest,
     ValidateResult,
 )
@@ -114,6 +120,37 @@ def admin_action(action: str) -> Callable[[str, Verifier], dict[str, Any]]:
 def resync(token_id: TokenPath, body: ResyncRequest, v: V) -> ResyncResult:
     """Find two consecutive codes in the wide window and move the token's offset there."""
     return ResyncResult(resynced=v.resync(token_id, body.code1, body.code2))
+
+
+def add_user(body: UserRequest, v: V) -> UserInfo:
+    """Add a local user."""
+    return UserInfo(
+        **v.add_user(body.user, display_name=body.display_name, email=body.email, phone=body.phone)
+    )
+
+
+def list_users(v: V) -> UserList:
+    return UserList(users=[UserInfo(**info) for info in v.list_users()])
+
+
+def show_user(user: UserQuery, v: V) -> UserInfo:
+    """A user's attributes, state and tokens."""
+    return UserInfo(**v.show_user(user))
+
+
+def deactivate_user(body: UserNameRequest, v: V) -> UserInfo:
+    """Refuse every code for the user from now on; its tokens stay assigned."""
+    return UserInfo(**v.deactivate_user(body.user))
+
+
+def assign(token_id: TokenPath, body: AssignRequest, v: V) -> UserInfo:
+    """Give the token to the user; answers the user with its tokens."""
+    return UserInfo(**v.assign(token_id, body.user, body.role))
+
+
+def unassign(token_id: TokenPath, v: V) -> Response:
+    v.unassign(token_id)
+    return Response(status_code=204)
 
 
 def audit(v: V, limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100) -> AuditList:

@@ -9,7 +9,7 @@ token id expression, str.isprintable, MAX_TEXT_CHARS), not restated.
 import sys
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -82,14 +82,11 @@ def _printable_class(exclude: str = "") -> str:
 
 def _user_name() -> str:
     """Exactly the names verifier/user_names.py takes (but for their length in bytes): printable
-    without LDAP_SPECIAL, split at the last @ into a name and an optional realm, neither empty
-    nor beginning or ending with a space; the realm holds no @."""
-    inner = _printable_class(LDAP_SPECIAL)
-    edge = _printable_class(LDAP_SPECIAL + " ")
-    realm_inner = _printable_class(LDAP_SPECIAL + REALM_SEPARATOR)
-    realm_edge = _printable_class(LDAP_SPECIAL + REALM_SEPARATOR + " ")
-    realm = f"[{realm_edge}](?:[{realm_inner}]*[{realm_edge}])?"
-    return f"{realm}|[{edge}](?:[{inner}]*[{edge}])?{REALM_SEPARATOR}{realm}"
+    without LDAP_SPECIAL, split at the last @ into a name and an optional realm, neither empty;
+    the realm holds no @."""
+    anything = _printable_class(LDAP_SPECIAL)
+    no_at = _printable_class(LDAP_SPECIAL + REALM_SEPARATOR)
+    return f"[{no_at}]+|[{anything}]+{REALM_SEPARATOR}[{no_at}]+"
 
 
 # How many base32 characters (separators and padding left out) a secret of the allowed length
@@ -143,7 +140,7 @@ PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text
 USER_PATTERN = _pattern(
     _user_name(),
     "must be name@realm or name: printable text without * ( ) \\ or NUL, split at the last @ "
-    "into a name and a realm (no @), neither empty nor beginning or ending with a space",
+    "into a name and a realm (no @), neither empty",
 )
 
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
@@ -151,6 +148,15 @@ TokenId = Annotated[str, Field(pattern=TOKEN_ID_PATTERN)]
 TokenPath = Annotated[str, Path(pattern=TOKEN_ID_PATTERN)]
 Text = Annotated[str, Field(pattern=PRINTABLE_PATTERN, max_length=MAX_TEXT_CHARS)]
 Secret = Annotated[str, Field(pattern=SECRET_PATTERN, max_length=MAX_SECRET_CHARS)]
+# A user name travels in a body or a query, never in a path: it may hold / and be . or ..
+UserQuery = Annotated[
+    str,
+    Query(
+        pattern=USER_PATTERN,
+        max_length=MAX_USER_BYTES,
+        description="name@realm, or name in the default realm",
+    ),
+]
 # At most MAX_USER_BYTES characters here; JSON Schema cannot count UTF-8 bytes, so a longer
 # name in bytes is refused by the service (422, "user must be at most 256 bytes in UTF-8").
 User = Annotated[
@@ -194,6 +200,45 @@ class ValidateRequest(Strict):
             if len(given) != 1 or data[given[0]] is None:
                 raise PydanticCustomError("token_or_user", "give exactly one of token and user")
         return data
+
+
+class UserRequest(Strict):
+    user: User
+    display_name: Text = ""
+    email: Text = ""
+    phone: Text = ""
+
+
+class UserNameRequest(Strict):
+    user: User
+
+
+class AssignRequest(Strict):
+    user: User
+    role: Literal["primary", "spare"] = "primary"
+
+
+class UserToken(BaseModel):
+    token: str
+    role: Literal["primary", "spare"]
+
+
+class UserInfo(BaseModel):
+    user: str = Field(description="name@realm")
+    name: str
+    realm: str
+    resolver: str
+    display_name: str
+    email: str
+    phone: str
+    active: bool
+    created: float
+    deactivated: float | None
+    tokens: list[UserToken]
+
+
+class UserList(BaseModel):
+    users: list[UserInfo]
 
 
 class ValidateResult(BaseModel):
