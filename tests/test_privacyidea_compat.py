@@ -245,6 +245,9 @@ def test_a_transaction_id_matches_no_challenge_and_the_code_is_not_used(client, 
         )
     form = {"user": "alice@corp", "pass": code}
     assert_result(client.post("/validate/check", data=form, headers=key).json(), True, ACCEPTED)
+    form = {"user": "nobody@corp", "pass": code, "transaction_id": "1234"}
+    response = client.post("/validate/check", data=form, headers=key)
+    assert_result(response.json(), False, {"message": "wrong otp pin"})
 
 
 # ------------------------------------------------------------------------- radiuscheck

@@ -287,9 +287,9 @@ def _tokens_of(v: Verifier, name: str) -> list[str]:
 
 
 def _by_user(v: Verifier, name: str, password: str, answered: bool) -> Answer:
-    tokens = _tokens_of(v, name)
-    if answered:
-        return Answer(False, {"message": NO_CHALLENGE_MESSAGE if tokens else NO_TOKEN_MESSAGE})
+    tokens = _tokens_of(v, name)  # also refuses a malformed name
+    if answered:  # the same answer whoever the user is
+        return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
     decided = v.check_user(name, password)
     if decided.reason not in MESSAGES:  # the user's name led to no token
         return Answer(False, {"message": NO_TOKEN_MESSAGE})
