@@ -2,7 +2,9 @@
 
 User-Name names the token (directly, or through the configuration's user table); User-Password
 is the code, or a static PIN followed by the code when the user has a PIN. The answer is
-Access-Accept or Access-Reject, never why.
+Access-Accept or Access-Reject, never why. A user with a PIN may instead log in in two rounds
+(`respond`): the PIN alone, answered by an Access-Challenge with a State
+(verifier/radius_challenge.py), then that State with the code.
 
 A datagram is answered only once it is admitted (`RadiusServer._admit`): it comes from a
 configured client (an address or network, the longest prefix wins), it is a well-formed
@@ -34,6 +36,7 @@ from pyrad.dictionary import Dictionary
 from pyrad.server import Server
 
 from baoling.verifier.errors import UnknownToken, VerifierError
+from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary.radius")
@@ -54,6 +57,8 @@ MAX_PACKET_BYTES = 4096
 SINGLE_ATTRIBUTES = {1: "User-Name", 2: "User-Password", 24: "State", 80: "Message-Authenticator"}
 MESSAGE_AUTHENTICATOR = 80
 USER_PASSWORD = 2
+# The answers: the `result` label of baoling_radius_answers_total.
+ACCEPT, REJECT, CHALLENGE = "accept", "reject", "challenge"
 # Why a request is dropped: the `reason` label of baoling_radius_dropped_total.
 DROP_REASONS = (
     "unknown_client",
@@ -85,14 +90,17 @@ class Client:
     network: IPNetwork
     secret: bytes
     require_message_authenticator: bool = True
+    challenge: bool = False  # its users with a PIN log in in two rounds
 
 
 @dataclass(frozen=True)
 class User:
-    """A RADIUS user name's token, and the hash of its static PIN if it has one."""
+    """A RADIUS user name's token, the hash of its static PIN if it has one, and whether it
+    logs in in two rounds (PIN, then code) from every client."""
 
     token: str
     pin_hash: str | None = None
+    challenge: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,7 @@ class RadiusConfig:
     port: int = DEFAULT_RADIUS_PORT
     clients: dict[str, Client] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
+    challenge_timeout_s: float = DEFAULT_CHALLENGE_TIMEOUT_S
 
     def client_for(self, address: str) -> Client | None:
         """The client whose network holds `address`, the longest prefix first; None for a
@@ -170,36 +179,36 @@ def load_config(path: Path) -> RadiusConfig:
 
 def parse_config(data: dict[str, Any], where: str = "RADIUS configuration") -> RadiusConfig:
     """Build a RadiusConfig from parsed TOML, refusing any setting it does not know."""
-    _only(data, {"host", "port", "clients", "users"}, where)
+    _only(data, {"host", "port", "clients", "users", "challenge_timeout_seconds"}, where)
     port = data.get("port", DEFAULT_RADIUS_PORT)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise RadiusConfigError(f"{where}: port must be a number from 0 to 65535")
     host = data.get("host", DEFAULT_RADIUS_HOST)
     if not isinstance(host, str):
         raise RadiusConfigError(f"{where}: host must be text")
+    timeout = data.get("challenge_timeout_seconds", DEFAULT_CHALLENGE_TIMEOUT_S)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout > 0:
+        raise RadiusConfigError(f"{where}: challenge_timeout_seconds must be a positive number")
     clients: dict[str, Client] = {}
     for key, entry in _table(data, "clients", where).items():
         name = f"clients.{key!r}"
-        known = {"secret", "address", "require_message_authenticator"}
+        known = {"secret", "address", "require_message_authenticator", "challenge"}
         _only(entry, known, f"{where}: {name}")
         secret = entry.get("secret")
         if not isinstance(secret, str) or not secret:
             raise RadiusConfigError(f"{where}: {name}.secret must be non-empty text")
-        require = entry.get("require_message_authenticator", True)
-        if not isinstance(require, bool):
-            raise RadiusConfigError(
-                f"{where}: {name}.require_message_authenticator must be true or false"
-            )
+        require = _flag(entry, "require_message_authenticator", True, f"{where}: {name}")
+        challenge = _flag(entry, "challenge", False, f"{where}: {name}")
         network = _network(entry.get("address", key), f"{where}: {name}")
         for other in clients.values():
             if other.network == network:
                 raise RadiusConfigError(
                     f"{where}: clients {other.name!r} and {key!r} both have the address {network}"
                 )
-        clients[key] = Client(key, network, secret.encode(), require)
+        clients[key] = Client(key, network, secret.encode(), require, challenge)
     users = {}
     for name, entry in _table(data, "users", where).items():
-        _only(entry, {"token", "pin_hash"}, f"{where}: users.{name}")
+        _only(entry, {"token", "pin_hash", "challenge"}, f"{where}: users.{name}")
         token, pin_hash = entry.get("token", name), entry.get("pin_hash")
         if not isinstance(token, str) or not token:
             raise RadiusConfigError(f"{where}: users.{name}.token must be non-empty text")
@@ -207,10 +216,24 @@ def parse_config(data: dict[str, Any], where: str = "RADIUS configuration") -> R
             if not isinstance(pin_hash, str):
                 raise RadiusConfigError(f"{where}: users.{name}.pin_hash must be text")
             _check_pin_hash_format(pin_hash, f"{where}: users.{name}.pin_hash")
-        users[name] = User(token, pin_hash)
+        challenge = _flag(entry, "challenge", False, f"{where}: users.{name}")
+        if challenge and pin_hash is None:
+            raise RadiusConfigError(
+                f"{where}: users.{name}.challenge needs a pin_hash (the first round checks it)"
+            )
+        users[name] = User(token, pin_hash, challenge)
     if not clients:
         raise RadiusConfigError(f"{where}: no [clients] entry, so every request would be dropped")
-    return RadiusConfig(host=host, port=port, clients=clients, users=users)
+    return RadiusConfig(
+        host=host, port=port, clients=clients, users=users, challenge_timeout_s=float(timeout)
+    )
+
+
+def _flag(entry: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise RadiusConfigError(f"{where}.{key} must be true or false")
+    return value
 
 
 def _network(address: Any, where: str) -> IPNetwork:
@@ -300,13 +323,93 @@ class RadiusMetrics:
             ["reason"],
             registry=registry,
         )
-        for result in ("accept", "reject"):
+        for result in (ACCEPT, REJECT, CHALLENGE):
             self.answers.labels(result)
         for reason in DROP_REASONS:
             self.dropped.labels(reason)
 
 
 # ---------------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to one Access-Request: ACCEPT, REJECT, or CHALLENGE with its State; `note`
+    says why for the log (never a password or code)."""
+
+    result: str
+    state: bytes | None = None
+    note: str = ""
+
+
+def respond(
+    verifier: Verifier,
+    config: RadiusConfig,
+    client: Client,
+    user_name: str,
+    password: str,
+    state: bytes | None,
+) -> Outcome:
+    """The answer to a request: the second round of a challenge when it carries a State, the
+    first round for a user with a PIN whose entry or client asks for two rounds, else PAP."""
+    if not user_name or not password:
+        return Outcome(REJECT, note="no User-Name or User-Password")
+    if state is not None:
+        return _second_round(verifier, config, client, user_name, password, state)
+    user = config.user(user_name)
+    if user.pin_hash is not None and (user.challenge or client.challenge):
+        return _first_round(verifier, config, client, user_name, user, password)
+    return Outcome(ACCEPT if authenticate(verifier, config, user_name, password) else REJECT)
+
+
+def check_password(user: User, password: str) -> bool:
+    """The first round's factor: today the user's static PIN from the configuration. A
+    directory password check (the user's resolver, such as an LDAP bind) belongs here."""
+    return user.pin_hash is not None and check_pin(password, user.pin_hash)
+
+
+def _first_round(
+    verifier: Verifier,
+    config: RadiusConfig,
+    client: Client,
+    user_name: str,
+    user: User,
+    password: str,
+) -> Outcome:
+    """A right password earns a challenge; a wrong one never does and counts as a failed
+    attempt, as a wrong PIN does in one round. A locked or disabled token gets no challenge
+    either (whatever the password, so the answer says nothing about it)."""
+    try:
+        token = verifier.show(user.token)
+    except UnknownToken:
+        return Outcome(REJECT, note="no such token")
+    if not check_password(user, password):
+        verifier.wrong_pin(user.token)
+        return Outcome(REJECT, note="wrong password")
+    if not token["enabled"] or (token["locked_until"] or 0) > time.time():
+        return Outcome(REJECT, note="token locked or disabled")
+    state = verifier.issue_challenge(user_name, client.name, config.challenge_timeout_s)
+    return Outcome(CHALLENGE, state)
+
+
+def _second_round(
+    verifier: Verifier,
+    config: RadiusConfig,
+    client: Client,
+    user_name: str,
+    code: str,
+    state: bytes,
+) -> Outcome:
+    """The State is used up first, whatever follows; the code is checked only when the State
+    was issued to this user and client and has not expired."""
+    refused = verifier.redeem_challenge(state, user_name, client.name)
+    if refused is not None:
+        return Outcome(REJECT, note=f"State {refused}")
+    try:
+        accepted = verifier.validate(config.user(user_name).token, code)
+    except UnknownToken:
+        return Outcome(REJECT, note="no such token")
+    return Outcome(ACCEPT if accepted else REJECT)
 
 
 def authenticate(verifier: Verifier, config: RadiusConfig, user_name: str, password: str) -> bool:
@@ -422,27 +525,33 @@ class RadiusServer(Server):
         if key in self._answered:
             pkt.fd.sendto(self._answered[key][1], pkt.source)
             return
+        client = self.config.client_for(pkt.source[0])
+        assert client is not None  # _admit drops datagrams of no client
         user_name = _text(pkt, "User-Name")
+        state = pkt["State"][0] if "State" in pkt else None
         try:
             password = pkt.PwDecrypt(pkt["User-Password"][0]) if "User-Password" in pkt else ""
-            accepted = bool(user_name and password) and authenticate(
-                self.verifier, self.config, user_name, password
-            )
+            outcome = respond(self.verifier, self.config, client, user_name, password, state)
         except VerifierError as exc:
             raise Dropped("verifier_unavailable", f"verifier unavailable: {exc}") from None
         reply = self.CreateReplyPacket(pkt)  # an Access-Accept with a Message-Authenticator
-        if not accepted:
+        if outcome.result == REJECT:
             reply.code = packet.AccessReject
+        elif outcome.result == CHALLENGE:
+            reply.code = packet.AccessChallenge
+            reply.AddAttribute("State", outcome.state)
+            reply.AddAttribute("Reply-Message", CHALLENGE_MESSAGE)
         raw = reply.ReplyPacket()
-        self.metrics.answers.labels("accept" if accepted else "reject").inc()
+        self.metrics.answers.labels(outcome.result).inc()
         self._answered[key] = (now + DUPLICATE_WINDOW_S, raw)
         pkt.fd.sendto(raw, pkt.source)
         shown = user_name if user_name.isprintable() else repr(user_name)  # no forged lines
         log.info(
-            "RADIUS %s from %s: %s",
+            "RADIUS %s from %s: %s%s",
             shown or "(no User-Name)",
             pkt.source[0],
-            "accept" if accepted else "reject",
+            outcome.result,
+            f" ({outcome.note})" if outcome.note else "",
         )
 
 

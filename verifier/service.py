@@ -17,6 +17,7 @@ from baoling.verifier import settings, store
 from baoling.verifier.api_keys import ApiKeys
 from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
+from baoling.verifier.challenges import Challenges
 from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
@@ -68,6 +69,7 @@ class Verifier:
             self._store, self._key, self.policy, self._resolver, self.outbox
         )
         self._api_keys = ApiKeys(self._store)
+        self._challenges = Challenges(self._store)
         self._audit = AuditTrail(self._store)
         self._users = UserAdmin(self._store, self._resolver)
 
@@ -193,6 +195,18 @@ class Verifier:
         """Count a wrong or missing static PIN (checked by a front end such as RADIUS) as one
         failed attempt, audited with reason "wrong_pin"; the PIN itself never reaches here."""
         return self._validation.wrong_pin(token_id, now)
+
+    # ------------------------------------------------------- RADIUS challenges
+
+    def issue_challenge(self, user_name: str, client: str, timeout_s: float) -> bytes:
+        """A random single-use State for a two-round login of `user_name` through RADIUS
+        client `client`, kept in the store (as its hash) for `timeout_s` seconds."""
+        return self._challenges.issue(user_name, client, timeout_s)
+
+    def redeem_challenge(self, state: bytes, user_name: str, client: str) -> str | None:
+        """Use up a State: None when it was issued to this user and client and has not
+        expired, else why it is refused (verifier/radius_challenge.py)."""
+        return self._challenges.redeem(state, user_name, client)
 
     # -------------------------------------------------------------------- events
 

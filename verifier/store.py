@@ -115,6 +115,19 @@ token_owners = sa.Table(
     sa.Column("assigned", sa.Double, nullable=False),
 )
 
+# Version 5: RADIUS challenges issued and not yet answered (verifier/radius_challenge.py), so
+# any node can finish a login another node started. The key is the State's SHA-256, never the
+# State; rows leave when presented (once, whoever presents them) or, expired, when the next
+# challenge is issued.
+radius_challenges = sa.Table(
+    "radius_challenges",
+    metadata,
+    sa.Column("state_key", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(256), nullable=False),
+    sa.Column("client", sa.String(256), nullable=False),
+    sa.Column("expires", sa.Double, nullable=False, index=True),
+)
+
 AUDIT_HEAD = "audit_head"
 # Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
 # until the first archive (docs/operations.md, "Archiving the audit trail").
@@ -180,7 +193,18 @@ def _events_outbox(conn: Connection) -> None:
     metadata.create_all(conn, tables=[events])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _events_outbox)
+def _radius_challenges(conn: Connection) -> None:
+    """Version 5: pending RADIUS challenges, shared by nodes (verifier/radius_challenge.py)."""
+    metadata.create_all(conn, tables=[radius_challenges])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    _v1,
+    _v2,
+    _v3,
+    _events_outbox,
+    _radius_challenges,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
 _MIGRATION_LOCK_ID = 0x6261_6F6C
@@ -631,3 +655,29 @@ def replay_event(conn: Connection, event_id: str, now: float) -> str | None:
             .values(state=PENDING, attempts=0, due=now, since=now, finished=None, last_error=None)
         )
     return found
+
+
+def insert_challenge(
+    conn: Connection, state_key: str, user_name: str, client: str, expires: float, now: float
+) -> None:
+    """Store a pending challenge, and drop those that expired (nobody can use them)."""
+    conn.execute(radius_challenges.delete().where(radius_challenges.c.expires <= now))
+    conn.execute(
+        radius_challenges.insert().values(
+            state_key=state_key, user_name=user_name, client=client, expires=expires
+        )
+    )
+
+
+def take_challenge(conn: Connection, state_key: str) -> Row | None:
+    """Remove the pending challenge of this State and return it (None: there is none). One
+    DELETE ... RETURNING: of two nodes presenting the same State at once, one gets the row."""
+    return conn.execute(
+        radius_challenges.delete()
+        .where(radius_challenges.c.state_key == state_key)
+        .returning(
+            radius_challenges.c.user_name,
+            radius_challenges.c.client,
+            radius_challenges.c.expires,
+        )
+    ).first()
