@@ -1,7 +1,9 @@
 """SSH login through PAM against Baoling's RADIUS (docs/integrations/ssh.md): a real OpenSSH
 `sshd` on 127.0.0.1 with a configuration of its own, PAM with `pam_radius_auth`
 (libpam-radius-auth), a throwaway system user per test, and paramiko logging in with
-keyboard-interactive: the Unix password (pam_unix), then the code (pam_radius_auth).
+keyboard-interactive. Two doors, each its own sshd: the Unix password (pam_unix) then the code
+(pam_radius_auth, one RADIUS round), and the user's Baoling PIN then the code in two RADIUS
+rounds (Access-Challenge).
 
 What the test adds to the system (PAM service files, users, /run/sshd if missing) is removed
 afterwards, also when it fails. Its sshd runs under a name of its own (a link to
@@ -29,6 +31,7 @@ from test_http_api import wrong_code
 from test_radius_radclient import dropped
 
 from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier.radius import hash_pin
 from baoling.verifier.service import Verifier
 
 SSHD = Path("/usr/sbin/sshd")
@@ -36,28 +39,46 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 SHARED_SECRET = "ssh-test-shared-secret"
 USER_PREFIX = "bltest"
 PASSWORD = "correct horse battery staple"  # the Unix password (pam_unix door)
+PIN = "4711"  # the Baoling PIN (challenge door)
+CHALLENGE_USERS = 8  # users with a PIN and two rounds, listed in the RADIUS configuration
 SIGNING_SOURCE = "127.0.0.2"  # a RADIUS client entry that requires Message-Authenticator
-# What paramiko is asked, (text, echoed): pam_unix's prompt, then pam_radius_auth's prompt=
-# option (it adds ": ").
+# What paramiko is asked, (text, echoed): pam_unix's prompt, pam_radius_auth's prompt= option
+# (it adds ": "), and the verifier's Reply-Message of an Access-Challenge, which
+# pam_radius_auth asks with echo.
 UNIX_PROMPTS = [("Password: ", False), ("Token code: ", False)]
+CHALLENGE_PROMPTS = [("Baoling PIN: ", False), ("Enter the code shown on your token", True)]
 ACCEPTED = {"result": "accept", "reason": "accepted"}
+WRONG_PIN = {"result": "reject", "reason": "wrong_pin"}
 
 
 @pytest.fixture(scope="module")
-def verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
+def challenge_names() -> list[str]:
+    return [f"{USER_PREFIX}{secrets.token_hex(4)}" for _ in range(CHALLENGE_USERS)]
+
+
+@pytest.fixture(scope="module")
+def verifier(
+    tmp_path_factory: pytest.TempPathFactory, challenge_names: list[str]
+) -> Iterator[tuple[ServerProcess, Path]]:
     """Baoling's verifier serving RADIUS; yields it and its data folder.
 
     pam_radius_auth 2.0 (Debian 12's libpam-radius-auth) sends no Message-Authenticator, so
     the client entry of 127.0.0.1 opts out of requiring one: unsafe, as docs/integrations/ssh.md
-    says. 127.0.0.2 is a client that requires it, as every client does by default."""
+    says. 127.0.0.2 is a client that requires it, as every client does by default. The
+    challenge users log in with a PIN, then the code."""
     folder = tmp_path_factory.mktemp("ssh-verifier")
     data_dir = folder / "data"
     Verifier(data_dir=data_dir).close()
+    pin_hash = hash_pin(PIN)
     config = folder / "radius.toml"
     config.write_text(
         f'port = 0\n[clients."127.0.0.1"]\nsecret = "{SHARED_SECRET}"\n'
         "require_message_authenticator = false\n"
         f'[clients."{SIGNING_SOURCE}"]\nsecret = "{SHARED_SECRET}"\n'
+        + "".join(
+            f'[users."{name}"]\npin_hash = "{pin_hash}"\nchallenge = true\n'
+            for name in challenge_names
+        )
     )
     with ServerProcess(
         ["--data-dir", str(data_dir)], ["--radius", "--radius-config", str(config)]
@@ -195,6 +216,18 @@ def unix_sshd(tmp_path_factory, verifier, radius_conf: Path, run_dir) -> Iterato
         yield port
 
 
+@pytest.fixture(scope="module")
+def challenge_sshd(tmp_path_factory, verifier, radius_conf: Path, run_dir) -> Iterator[int]:
+    """pam_radius_auth alone: the PIN in the first RADIUS round, the code after the
+    Access-Challenge."""
+    point_pam_at(radius_conf, verifier[0])
+    with sshd_with_pam(
+        tmp_path_factory.mktemp("sshd-challenge"),
+        f"auth required pam_radius_auth.so conf={radius_conf} [prompt=Baoling PIN]\n",
+    ) as port:
+        yield port
+
+
 @dataclass(frozen=True)
 class Door:
     """An sshd to log in through, a user made for this test, what the user types before the
@@ -206,11 +239,16 @@ class Door:
     prompts: list[tuple[str, bool]]
 
 
-@pytest.fixture
-def door(verifier, unix_sshd: int) -> Iterator[Door]:
+@pytest.fixture(params=["unix-password", "radius-challenge"])
+def door(request: pytest.FixtureRequest, verifier, challenge_names: list[str]) -> Iterator[Door]:
     """A system user made for this test (no home), removed afterwards, with a token in the
     verifier whose id is the user name (the RADIUS User-Name); its door."""
-    name = USER_PREFIX + secrets.token_hex(4)
+    if request.param == "unix-password":
+        name, port = USER_PREFIX + secrets.token_hex(4), request.getfixturevalue("unix_sshd")
+        password, prompts = PASSWORD, UNIX_PROMPTS
+    else:
+        name, port = challenge_names.pop(), request.getfixturevalue("challenge_sshd")
+        password, prompts = PIN, CHALLENGE_PROMPTS
     subprocess.run(
         ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", name],
         check=True,
@@ -220,7 +258,7 @@ def door(verifier, unix_sshd: int) -> Iterator[Door]:
         v = Verifier(data_dir=verifier[1])
         v.enrol(name, base64.b32decode(SECRET))
         v.close()
-        yield Door(unix_sshd, name, PASSWORD, UNIX_PROMPTS)
+        yield Door(port, name, password, prompts)
     finally:
         remove_user(name)
 
@@ -309,13 +347,15 @@ def test_replayed_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> Non
 def test_wrong_password_is_refused_before_the_code_is_asked(
     door: Door, totp: pyotp.TOTP, verifier
 ) -> None:
-    """A wrong Unix password ends the login at pam_unix: no code is asked, and nothing
-    reaches the verifier."""
+    """A wrong Unix password ends the login at pam_unix and never reaches the verifier; a
+    wrong PIN gets Access-Reject and counts as a failed attempt of the token. Either way no
+    code is asked."""
     asked: list[tuple[str, bool]] = []
     with pytest.raises(paramiko.AuthenticationException):
         login(door, ["7" + door.password, totp.now()], asked)
     assert asked == door.prompts[:1]
-    assert token_audit(verifier[1], door.user) == []
+    expected = [] if door.password == PASSWORD else [("validate", WRONG_PIN)]
+    assert token_audit(verifier[1], door.user) == expected
 
 
 def test_pam_radius_auth_sends_no_message_authenticator(
