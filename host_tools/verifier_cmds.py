@@ -66,6 +66,7 @@ def open_verifier(ctx: click.Context) -> Verifier:
         master_key_file=settings.master_key_file,
         policy=settings.policy(),
         default_realm=settings.default_realm,
+        ldap_config=settings.ldap_config,
         event_types=settings.event_types(),
     )
     ctx.call_on_close(v.close)

@@ -65,6 +65,12 @@ SAMPLES = {
     ),
     "drift_learning": (["--no-drift-learning"], "false", "false", False),
     "default_realm": (["--default-realm", "corp"], "corp", '"corp"', "corp"),
+    "ldap_config": (
+        ["--ldap-config", "/etc/baoling/ldap.toml"],
+        "/etc/baoling/ldap.toml",
+        '"/etc/baoling/ldap.toml"',
+        Path("/etc/baoling/ldap.toml"),
+    ),
     "events_webhook_url": (
         ["--events-webhook-url", "https://hooks.example.com/b"],
         "https://hooks.example.com/b",

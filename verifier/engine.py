@@ -38,6 +38,8 @@ UNKNOWN_REALM = "unknown_realm"
 UNKNOWN_USER = "unknown_user"
 USER_DEACTIVATED = "user_deactivated"
 NO_TOKEN = "no_token"
+# The realm's directory could not answer (verifier/ldap_resolver.py): fail closed.
+DIRECTORY_ERROR = "directory_error"
 # Which token's reason names a rejection by user name when none accepted: the most telling.
 _USER_REASONS = (REPLAY, WRONG_CODE, MALFORMED, LOCKED, DISABLED)
 

@@ -30,6 +30,12 @@ class AssignmentConflict(VerifierError):
     none to unassign, or the user is deactivated."""
 
 
+class DirectoryError(VerifierError):
+    """A realm's directory could not say who a user is: unreachable, the bind refused, TLS
+    failed, or no single entry (the message is for administrators and never holds the bind
+    password; a validation only rejects)."""
+
+
 class InvalidRequest(VerifierError):
     """A parameter is out of range or malformed (token id, algorithm, digits, period, secret)."""
 

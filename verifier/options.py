@@ -69,6 +69,7 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "on",
     ),
     "default_realm": ("REALM", "The realm of a user name given without @realm.", DEFAULT_REALM),
+    "ldap_config": ("FILE", "The realms whose users an LDAP directory holds (TOML).", "none"),
     "events_webhook_url": ("URL", "Deliver events to this http(s) webhook.", "none"),
     "events_webhook_secret_file": (
         "FILE",
@@ -100,7 +101,7 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
 }
 NAMES = tuple(_OPTIONS)
 # Options of `baoling verifier` itself, before the command: every command reads them.
-COMMON_NAMES = ("data_dir", "store_url", "master_key_file", "default_realm")
+COMMON_NAMES = ("data_dir", "store_url", "master_key_file", "default_realm", "ldap_config")
 SERVE_NAMES = tuple(name for name in NAMES if name not in COMMON_NAMES)
 # Flags whose name is not the setting's name with hyphens (kept from earlier releases).
 _FLAG_NAMES = {

@@ -1,11 +1,13 @@
 """Resolvers answer "who is this name, is the account active, what are its attributes" for the
-users of a realm (docs/users.md). A resolver is an interface with small implementations; the
-local user table in the store is the one that exists now (`LocalResolver`).
+users of a realm (docs/users.md). A resolver is an interface with small implementations: the
+local user table in the store (`LocalResolver`) and a directory (verifier/ldap_resolver.py);
+`RealmResolvers` picks each realm's.
 
 A name reaches a resolver only after verifier/user_names.py has checked it, so no resolver sees
 a control character or an LDAP filter metacharacter.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +24,8 @@ class Account:
     display_name: str
     email: str
     phone: str
+    # A directory entry's lasting id (entryUUID, objectGUID); "" for a local user.
+    directory_id: str = ""
 
 
 class Resolver(Protocol):
@@ -59,3 +63,32 @@ class LocalResolver:
         if row is None or row.resolver != self.name:
             return None
         return Account(user, row.active, row.display_name, row.email, row.phone)
+
+
+class Directory(Resolver, Protocol):
+    """A resolver that holds a connection to release."""
+
+    def close_connection(self) -> None: ...
+
+
+class RealmResolvers:
+    """Each realm's resolver: its directory's where the ldap_config file names one, else the
+    local users. Itself a Resolver, so a validation asks it as it would ask one."""
+
+    name = "realms"
+
+    def __init__(self, local: LocalResolver, directories: Mapping[str, Directory]) -> None:
+        self.local, self._directories = local, dict(directories)
+
+    def for_realm(self, realm: str) -> Resolver:
+        return self._directories.get(realm, self.local)
+
+    def has_realm(self, realm: str) -> bool:
+        return self.for_realm(realm).has_realm(realm)
+
+    def lookup(self, user: UserName) -> Account | None:
+        return self.for_realm(user.realm).lookup(user)
+
+    def close(self) -> None:
+        for directory in self._directories.values():
+            directory.close_connection()

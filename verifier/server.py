@@ -71,6 +71,7 @@ def serve(settings: Settings) -> None:
         master_key_file=settings.master_key_file,
         policy=settings.policy(),
         default_realm=settings.default_realm,
+        ldap_config=settings.ldap_config,
         event_types=settings.event_types(),
     )
     try:

@@ -19,9 +19,10 @@ from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.engine import Decision, Policy, UserDecision
+from baoling.verifier.ldap_resolver import open_directories
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
-from baoling.verifier.resolvers import LocalResolver
+from baoling.verifier.resolvers import LocalResolver, RealmResolvers
 from baoling.verifier.tokens import TokenAdmin
 from baoling.verifier.users import PRIMARY, UserAdmin
 from baoling.verifier.validation import Validation
@@ -38,6 +39,7 @@ class Verifier:
         master_key_file: Path | None = None,
         policy: Policy | None = None,
         default_realm: str | None = None,
+        ldap_config: Path | None = None,
         event_types: Collection[str] | None = None,
     ) -> None:
         """Where the data lives, the realm of names given without one and the event types the
@@ -50,9 +52,11 @@ class Verifier:
                 "data_dir": data_dir,
                 "master_key_file": master_key_file,
                 "default_realm": default_realm,
+                "ldap_config": ldap_config,
             }
         )
         self.default_realm = where.default_realm
+        directories = open_directories(where.ldap_config)  # a bad file stops before the store
         types = where.event_types() if event_types is None else frozenset(event_types)
         where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._store = store.Store(where.url)
@@ -65,16 +69,18 @@ class Verifier:
         self.outbox = Outbox(self._store, types)
         self._tokens = TokenAdmin(self._store, self._key, self.outbox)
         self._resolver = LocalResolver(self._store, self.default_realm)
+        self._realms = RealmResolvers(self._resolver, directories)
         self._validation = Validation(
-            self._store, self._key, self.policy, self._resolver, self.outbox
+            self._store, self._key, self.policy, self._realms, self.outbox
         )
         self._api_keys = ApiKeys(self._store)
         self._challenges = Challenges(self._store)
         self._audit = AuditTrail(self._store)
-        self._users = UserAdmin(self._store, self._resolver)
+        self._users = UserAdmin(self._store, self._resolver, self._realms)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database and directory connections."""
+        self._realms.close()
         self._store.close()
 
     # -------------------------------------------------------------------- tokens

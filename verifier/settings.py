@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     lockout_tz: str = DEFAULT_LOCKOUT_TZ
     drift_learning: bool = True
     default_realm: str = DEFAULT_REALM
+    ldap_config: Path | None = None
     events_webhook_url: str | None = None
     events_webhook_secret_file: Path | None = None
     events_webhook_timeout_seconds: float = Field(DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS, gt=0)

@@ -115,6 +115,16 @@ token_owners = sa.Table(
     sa.Column("assigned", sa.Double, nullable=False),
 )
 
+# Version 6: the directory entry a directory user's row belongs to (verifier/ldap_resolver.py):
+# its lasting id (entryUUID, objectGUID), so a re-created account of the same name, which gets a
+# new id, is not taken for the old one and does not inherit its tokens (docs/users.md).
+directory_entries = sa.Table(
+    "directory_entries",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey(users.c.id), primary_key=True),
+    sa.Column("entry_id", sa.String(256), nullable=False),
+)
+
 # Version 5: RADIUS challenges issued and not yet answered (verifier/radius_challenge.py), so
 # any node can finish a login another node started. The key is the State's SHA-256, never the
 # State; rows leave when presented (once, whoever presents them) or, expired, when the next
@@ -198,12 +208,18 @@ def _radius_challenges(conn: Connection) -> None:
     metadata.create_all(conn, tables=[radius_challenges])
 
 
+def _directory_entries(conn: Connection) -> None:
+    """Version 6: which directory entry each directory user is (docs/users.md)."""
+    metadata.create_all(conn, tables=[directory_entries])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
     _v3,
     _events_outbox,
     _radius_challenges,
+    _directory_entries,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -555,6 +571,17 @@ def assign_token(conn: Connection, token_id: str, user_id: int, role: str, now: 
 
 def unassign_token(conn: Connection, token_id: str) -> None:
     conn.execute(token_owners.delete().where(token_owners.c.token_id == token_id))
+
+
+def bind_directory_entry(conn: Connection, user_id: int, entry_id: str) -> None:
+    """Record which directory entry the user is (when a directory user is added)."""
+    conn.execute(directory_entries.insert().values(user_id=user_id, entry_id=entry_id))
+
+
+def directory_entry(conn: Connection, user_id: int) -> str | None:
+    """The id of the directory entry the user is; None for a local user."""
+    found = directory_entries.c.entry_id
+    return conn.execute(sa.select(found).where(directory_entries.c.user_id == user_id)).scalar()
 
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"

@@ -15,7 +15,7 @@ from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.errors import AssignmentConflict, InvalidRequest, UnknownUser, UserExists
 from baoling.verifier.inputs import check_text
-from baoling.verifier.resolvers import LocalResolver
+from baoling.verifier.resolvers import Account, LocalResolver, RealmResolvers
 from baoling.verifier.user_names import UserName, parse_user_name
 
 PRIMARY, SPARE = "primary", "spare"
@@ -46,8 +46,8 @@ def _info(row: Row[Any], token_rows: list[Row[Any]]) -> dict[str, Any]:
 class UserAdmin:
     """The users of one store, and which tokens they hold."""
 
-    def __init__(self, db: store.Store, resolver: LocalResolver) -> None:
-        self._store, self._resolver = db, resolver
+    def __init__(self, db: store.Store, resolver: LocalResolver, realms: RealmResolvers) -> None:
+        self._store, self._resolver, self._realms = db, resolver, realms
 
     def parse(self, user: str) -> UserName:
         """`user` checked and split (verifier/user_names.py), in the default realm if it has
@@ -63,10 +63,15 @@ class UserAdmin:
     def add(
         self, user: str, *, display_name: str = "", email: str = "", phone: str = ""
     ) -> dict[str, Any]:
-        """Add a local user (active)."""
+        """Add a local user (active), or a user of a realm a directory holds: its attributes
+        are then the directory's, and the row is bound to its entry (docs/users.md)."""
         name = self.parse(user)
         for field, value in (("display_name", display_name), ("email", email), ("phone", phone)):
             check_text(field, value)
+        resolver, entry = self._realms.for_realm(name.realm), None
+        if resolver.name != self._resolver.name:
+            entry = self._directory_entry(resolver.lookup(name), name, display_name, email, phone)
+            display_name, email, phone = entry.display_name, entry.email, entry.phone
         now = time.time()
         with self._store.write() as conn:
             if store.get_user(conn, name.realm, name.name) is not None:
@@ -75,7 +80,7 @@ class UserAdmin:
                 conn,
                 realm=name.realm,
                 name=name.name,
-                resolver=self._resolver.name,
+                resolver=resolver.name,
                 display_name=display_name,
                 email=email,
                 phone=phone,
@@ -83,8 +88,21 @@ class UserAdmin:
                 created=now,
                 deactivated=None,
             )
+            row = self._row(conn, name)
+            if entry is not None:
+                store.bind_directory_entry(conn, row.id, entry.directory_id)
             audit_log.append(conn, "user_add", None, now, user=str(name))
-            return _info(self._row(conn, name), [])
+            return _info(row, [])
+
+    @staticmethod
+    def _directory_entry(found: Account | None, name: UserName, *given: str) -> Account:
+        """The directory's entry for a user being added; its attributes are the directory's
+        own, so none may be given."""
+        if any(given):
+            raise InvalidRequest(f"the attributes of {str(name)!r} come from its directory")
+        if found is None:
+            raise UnknownUser(f"the directory of realm {name.realm!r} has no user {name.name!r}")
+        return found
 
     def list_users(self) -> list[dict[str, Any]]:
         with self._store.read() as conn:

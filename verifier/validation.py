@@ -5,6 +5,7 @@ audit row and the event a channel takes (verifier/outbox.py), then commit, so th
 audit row and its event land together or not at all."""
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,8 @@ from sqlalchemy.engine import Connection, Row
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.engine import (
+    DIRECTORY_ERROR,
+    NO_TOKEN,
     REPLAY,
     UNKNOWN_REALM,
     UNKNOWN_USER,
@@ -28,12 +31,19 @@ from baoling.verifier.engine import check as engine_check
 from baoling.verifier.engine import check_user as engine_check_user
 from baoling.verifier.engine import resync as engine_resync
 from baoling.verifier.engine import wrong_pin as engine_wrong_pin
+from baoling.verifier.errors import DirectoryError
 from baoling.verifier.events import TokenLocked, ValidationAccepted, ValidationReplay
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import TOTP
 from baoling.verifier.outbox import Outbox
-from baoling.verifier.resolvers import Resolver
+from baoling.verifier.resolvers import Account, RealmResolvers
 from baoling.verifier.user_names import UserName
+
+# Why a directory user's row was deactivated at a validation (docs/users.md).
+GONE_FROM_DIRECTORY = "gone_from_directory"
+ENTRY_REPLACED = "directory_entry_replaced"
+
+_log = logging.getLogger(__name__)
 
 # Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
 MAX_CACHED_TOKENS = 10_000
@@ -53,7 +63,12 @@ class Validation:
     """Code checks against one store, under one lockout policy."""
 
     def __init__(
-        self, db: store.Store, key: CurrentKey, policy: Policy, resolver: Resolver, outbox: Outbox
+        self,
+        db: store.Store,
+        key: CurrentKey,
+        policy: Policy,
+        resolver: RealmResolvers,
+        outbox: Outbox,
     ) -> None:
         self._store, self._key, self.policy, self._resolver = db, key, policy, resolver
         self._outbox = outbox
@@ -73,12 +88,19 @@ class Validation:
         An unknown realm or user, a deactivated user or one without a token is a rejection
         whose reason only the audit trail tells."""
         now = time.time() if now is None else now
-        reason = self._refusal(user)
+        try:  # outside the transaction: a slow directory must not hold the store's writer
+            account = self._resolver.lookup(user)
+            known_realm = account is not None or self._resolver.has_realm(user.realm)
+        except DirectoryError as exc:  # fail closed; the administrator reads why in the audit
+            _log.error("validation for %s rejected: %s", user, exc)
+            with self._store.write() as conn:
+                return self._reject_user(conn, user, DIRECTORY_ERROR, now, problem=str(exc))
         with self._store.write() as conn:
-            row = None if reason else store.get_user(conn, user.realm, user.name)
-            if row is None or not row.active:
-                reason = reason or (UNKNOWN_USER if row is None else USER_DEACTIVATED)
+            row = store.get_user(conn, user.realm, user.name)
+            reason = self._refusal(conn, user, account, known_realm, row, now)
+            if reason is not None:
                 return self._reject_user(conn, user, reason, now)
+            assert row is not None  # _refusal: no row is a refusal
             rows = store.user_tokens(conn, row.id)
             tried = [(self._otp(conn, token), _state(token)) for token in rows]
             decided = engine_check_user(tried, code, now, self.policy)
@@ -94,20 +116,46 @@ class Validation:
         return dataclasses.replace(decided, decisions=tuple(applied))
 
     @staticmethod
-    def _reject_user(conn: Connection, user: UserName, reason: str, now: float) -> UserDecision:
+    def _reject_user(
+        conn: Connection, user: UserName, reason: str, now: float, **detail: str
+    ) -> UserDecision:
         """A rejection before any token was tried, audited with its reason."""
         audit_log.append(
-            conn, "validate", None, now, user=str(user), result="reject", reason=reason
+            conn, "validate", None, now, user=str(user), result="reject", reason=reason, **detail
         )
         return UserDecision(False, reason)
 
-    def _refusal(self, user: UserName) -> str | None:
-        """What the resolver says against `user`: an unknown realm or user, an inactive
-        account; None when it knows an active account."""
-        account = self._resolver.lookup(user)
+    def _refusal(
+        self,
+        conn: Connection,
+        user: UserName,
+        account: Account | None,
+        known_realm: bool,
+        row: Row[Any] | None,
+        now: float,
+    ) -> str | None:
+        """Why `user` cannot validate: an unknown realm or user, an inactive account or row,
+        a directory user never added (no token); None when it may. A directory user whose
+        entry is gone, or was replaced by a new one of the same name, is deactivated here for
+        good, audited: its tokens stay, and the new entry does not inherit them."""
+        if (
+            row is not None
+            and row.active
+            and row.resolver == self._resolver.for_realm(user.realm).name
+        ):
+            bound_to = store.directory_entry(conn, row.id)
+            if bound_to is not None and (account is None or account.directory_id != bound_to):
+                why = GONE_FROM_DIRECTORY if account is None else ENTRY_REPLACED
+                store.deactivate_user(conn, row.id, now)
+                audit_log.append(conn, "user_deactivate", None, now, user=str(user), reason=why)
+                return USER_DEACTIVATED
+        if row is not None and not row.active:
+            return USER_DEACTIVATED
         if account is None:
-            return UNKNOWN_USER if self._resolver.has_realm(user.realm) else UNKNOWN_REALM
-        return None if account.active else USER_DEACTIVATED
+            return UNKNOWN_USER if known_realm else UNKNOWN_REALM
+        if not account.active:
+            return USER_DEACTIVATED
+        return NO_TOKEN if row is None else None
 
     def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
         """Find two consecutive codes in the wide window and move the token's offset there."""

@@ -33,6 +33,7 @@ LIBRARY_ERRORS: dict[type[errors.VerifierError], tuple[int, str]] = {
     errors.PSKCImportError: (422, "invalid_pskc"),
     errors.MasterKeyError: (503, "unavailable"),
     errors.StoreError: (503, "unavailable"),
+    errors.DirectoryError: (503, "unavailable"),
     errors.VerifierError: (400, "bad_request"),
 }
 

@@ -1,0 +1,211 @@
+"""The LDAP / Active Directory resolver (docs/users.md, "LDAP and Active Directory"): who a name
+is in a realm whose users a directory holds, looked up at every validation, so a user removed
+from the directory is refused at once.
+
+One bound connection per realm, reused under a lock: a lookup is one short search, and binding
+again for each would double its round trips and the directory's work. ldap3's own pooled
+strategies keep several connections alive behind the caller's back; one connection and a lock
+are easy to reason about and enough for a node's rate of validations. A connection the directory
+closed while idle is opened again once; if that fails too, or the directory cannot be reached,
+refuses the bind or gives no single answer, the lookup raises DirectoryError, which a
+validation turns into a rejection with the reason in the audit trail (verifier/validation.py).
+
+The name enters the search filter only through ldap3's escape_filter_chars, even though
+verifier/user_names.py has already refused every filter metacharacter.
+"""
+
+import contextlib
+import ssl
+import threading
+from pathlib import Path
+
+from ldap3 import (
+    FIRST,
+    NONE,
+    SUBTREE,
+    Connection,
+    Server,
+    ServerPool,
+    Tls,
+)
+from ldap3.core.exceptions import (
+    LDAPException,
+    LDAPSizeLimitExceededResult,
+)
+from ldap3.utils.conv import escape_filter_chars
+
+from baoling.verifier import ldap_config
+from baoling.verifier.errors import DirectoryError
+from baoling.verifier.ldap_config import DirectorySettings
+from baoling.verifier.resolvers import Account
+from baoling.verifier.user_names import UserName
+
+# The users table's text columns hold at most this many characters.
+MAX_ATTRIBUTE_CHARS = 256
+
+
+def _text(values: list[bytes]) -> str:
+    """An attribute's first value as text ("" when absent), cut to what the store holds."""
+    return values[0].decode("utf-8", "replace")[:MAX_ATTRIBUTE_CHARS] if values else ""
+
+
+def _entry_id(values: list[bytes]) -> str:
+    """The entry's lasting id: entryUUID is text; Active Directory's objectGUID is 16 bytes,
+    kept as hex."""
+    if not values:
+        return ""
+    try:
+        text = values[0].decode("ascii")
+    except UnicodeDecodeError:
+        return values[0].hex()
+    return text if text.isprintable() else values[0].hex()
+
+
+class LdapResolver:
+    """The users of one realm, from its directory."""
+
+    name = "ldap"
+
+    def __init__(self, realm: str, settings: DirectorySettings) -> None:
+        self.realm, self._settings = realm, settings
+        self._password = settings.bind_password()  # SettingsError now, not at the first login
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        tls = Tls(
+            validate=ssl.CERT_REQUIRED if settings.tls_verify else ssl.CERT_NONE,
+            ca_certs_file=None if settings.ca_file is None else str(settings.ca_file),
+        )
+        servers = [
+            Server(
+                url,
+                use_ssl=settings.tls == "ldaps",
+                tls=tls,
+                get_info=NONE,
+                connect_timeout=settings.timeout_seconds,
+            )
+            for url in settings.urls
+        ]
+        # Each server in turn, once per attempt: never loop waiting for one to come back
+        # (ldap3 takes a count of rounds; its stubs say bool).
+        self._servers = ServerPool(servers, FIRST, active=1, exhaust=False)  # type: ignore[arg-type]
+
+    def has_realm(self, realm: str) -> bool:
+        return realm == self.realm
+
+    def lookup(self, user: UserName) -> Account | None:
+        """The directory's entry for `user`, or None when it has none; DirectoryError when the
+        directory cannot say."""
+        with self._lock:
+            reused = self._conn is not None
+            try:
+                return self._search(user)
+            except LDAPException as exc:
+                self.close_connection()
+                if not reused:
+                    raise DirectoryError(self._explain(exc)) from None
+            try:  # the directory may have dropped the idle connection: one fresh try
+                return self._search(user)
+            except LDAPException as exc:
+                self.close_connection()
+                raise DirectoryError(self._explain(exc)) from None
+
+    def close_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(LDAPException):  # a broken one holds nothing there
+                self._conn.unbind()
+            self._conn = None
+
+    def _connection(self) -> Connection:
+        """The bound connection, opened step by step so that a failure says which step."""
+        if self._conn is not None:
+            return self._conn
+        conn = Connection(
+            self._servers,
+            user=self._settings.bind_dn,
+            password=self._password,
+            receive_timeout=self._settings.timeout_seconds,
+            read_only=True,
+            raise_exceptions=True,
+        )
+        where, urls = f"realm {self.realm!r}", ", ".join(self._settings.urls)
+        try:
+            conn.open()
+        except (LDAPException, OSError) as exc:
+            raise DirectoryError(f"{where}: cannot reach the directory at {urls}: {exc}") from None
+        try:
+            if self._settings.tls == "starttls":
+                conn.start_tls()
+        except (LDAPException, OSError) as exc:
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
+            raise DirectoryError(f"{where}: StartTLS with {urls} failed: {exc}") from None
+        try:
+            bound = conn.bind()
+        except (LDAPException, OSError):
+            bound = False
+        if not bound:
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
+            raise DirectoryError(
+                f"{where}: the directory refused the bind as {self._settings.bind_dn!r} "
+                "(wrong bind DN or password, or the account is locked)"
+            )
+        self._conn = conn
+        return conn
+
+    def _search(self, user: UserName) -> Account | None:
+        attributes = self._settings.attributes
+        search = (
+            f"(&{self._settings.user_filter}({attributes.login}={escape_filter_chars(user.name)}))"
+        )
+        conn = self._connection()
+        wanted = [
+            attributes.login,
+            attributes.display_name,
+            attributes.email,
+            attributes.phone,
+            attributes.id,
+        ]
+        conn.search(self._settings.base_dn, search, SUBTREE, attributes=wanted, size_limit=2)
+        entries = [found for found in conn.response or [] if found.get("type") == "searchResEntry"]
+        if len(entries) > 1:
+            raise DirectoryError(f"realm {self.realm!r}: {len(entries)} entries match {search}")
+        if not entries:
+            return None
+        raw = {name.lower(): values for name, values in entries[0]["raw_attributes"].items()}
+
+        def values(attribute: str) -> list[bytes]:
+            return list(raw.get(attribute.lower(), []))
+
+        # The login attribute matches without regard to case; Baoling's names do not
+        # (docs/users.md), so `Alice` is not alice's entry.
+        if user.name.encode() not in values(attributes.login):
+            return None
+        directory_id = _entry_id(values(attributes.id))
+        if not directory_id:
+            raise DirectoryError(
+                f"realm {self.realm!r}: {entries[0]['dn']} has no {attributes.id} attribute"
+            )
+        return Account(
+            user,
+            True,
+            _text(values(attributes.display_name)),
+            _text(values(attributes.email)),
+            _text(values(attributes.phone)),
+            directory_id,
+        )
+
+    def _explain(self, exc: LDAPException) -> str:
+        """What went wrong with a search, for the administrator: never the password."""
+        where, urls = f"realm {self.realm!r}", ", ".join(self._settings.urls)
+        if isinstance(exc, LDAPSizeLimitExceededResult):
+            return f"{where}: more than one directory entry has the name"
+        return f"{where}: the directory at {urls} did not answer: {type(exc).__name__}: {exc}"
+
+
+def open_directories(config: Path | None) -> dict[str, LdapResolver]:
+    """A resolver for each realm of the ldap_config file (none without one); SettingsError for a
+    wrong file or an unreadable bind password."""
+    if config is None:
+        return {}
+    return {realm: LdapResolver(realm, found) for realm, found in ldap_config.load(config).items()}
