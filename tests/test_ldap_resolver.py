@@ -2,7 +2,9 @@
 (tests/fixtures_ldap.py)."""
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +67,7 @@ def ldap_config(
     **more: str,
 ) -> Path:
     """An ldap_config file naming the fixture's directory for the realm `corp`."""
+    tmp_path.mkdir(exist_ok=True)
     password_file = tmp_path / "bind-password"
     password_file.write_text(password + "\n")
     extra = "".join(f"{key} = {value}\n" for key, value in more.items())
@@ -258,3 +261,34 @@ def test_starttls_checks_the_directorys_certificate(
             other.add_user("alice@corp")
     finally:
         other.close()
+
+
+def baoling(data_dir: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a child process, with this suite's BAOLING_ settings kept out."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BAOLING_")}
+    command = ["verifier", "--data-dir", str(data_dir), "--ldap-config", str(config), *args]
+    return subprocess.run(
+        [sys.executable, "-m", "baoling.host_tools", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_the_command_line_adds_directory_users_and_names_a_refused_bind_in_one_line(
+    tmp_path: Path, ldap_server: LdapServer
+) -> None:
+    data = tmp_path / "data"
+    good = ldap_config(tmp_path / "good", ldap_server)
+    added = baoling(data, good, "user", "add", "carol@corp")
+    assert (added.returncode, added.stdout, added.stderr) == (0, "Added carol@corp.\n", "")
+    shown = json.loads(baoling(data, good, "user", "show", "carol@corp", "--json").stdout)
+    assert (shown["resolver"], shown["display_name"]) == ("ldap", PEOPLE_SEEDED[2].display_name)
+    wrong = ldap_config(tmp_path / "wrong", ldap_server, password="not-it")
+    refused = baoling(data, wrong, "user", "add", "bob@corp")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        f"Error: realm 'corp': the directory refused the bind as '{SERVICE_DN}' "
+        "(wrong bind DN or password, or the account is locked)\n"
+    )
