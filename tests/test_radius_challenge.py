@@ -26,6 +26,7 @@ from test_radius_radclient import (
     enrol,
     radius_counts,
     start,
+    via,
 )
 
 from baoling.host_tools.verifier_process import ServerProcess
@@ -155,7 +156,8 @@ def logged(server: ServerProcess, line: str) -> bool:
     return True
 
 
-WRONG_PASSWORD_ROW = ("validate", {"result": "reject", "reason": "wrong_pin"})
+def wrong_password_row(user: str) -> tuple[str, dict]:
+    return ("validate", {"result": "reject", "reason": "wrong_pin", **via(user)})
 
 
 # ------------------------------------------------------------------------------ both rounds
@@ -177,7 +179,8 @@ def test_right_password_gets_a_challenge_with_state_and_reply_message(shared, po
 def test_state_and_right_code_get_access_accept(shared, port, user, totp):
     state = state_for(port, user)
     assert second_round(port, user, state, totp.now()) == "Access-Accept"
-    assert token_rows(shared[1], user) == [("validate", {"result": "accept", "reason": "accepted"})]
+    accepted = {"result": "accept", "reason": "accepted", **via(user)}
+    assert token_rows(shared[1], user) == [("validate", accepted)]
 
 
 def test_each_challenge_has_a_state_of_its_own(port, user):
@@ -192,7 +195,7 @@ def test_state_and_wrong_code_get_access_reject(port, user, totp):
 def test_wrong_password_never_gets_a_challenge_and_counts_as_a_failure(shared, port, user, totp):
     assert first_round(port, user, "1234") == ("Access-Reject", None)
     assert first_round(port, user, PIN + totp.now()) == ("Access-Reject", None)  # one round
-    assert token_rows(shared[1], user) == [WRONG_PASSWORD_ROW] * 2
+    assert token_rows(shared[1], user) == [wrong_password_row(user)] * 2
 
 
 def test_wrong_passwords_lock_the_token_which_then_gets_no_challenge(shared, port, user, totp):

@@ -351,12 +351,18 @@ def test_pin_then_code_gets_access_accept(pin_server, pin_user, totp):
     assert radclient(pin_server.radius_port, pin_user, PIN + totp.now()) == "accept"
 
 
-WRONG_PIN_ROW = ("validate", {"result": "reject", "reason": "wrong_pin"})
+def via(user: str) -> dict[str, str]:
+    """What every audit row of a RADIUS request carries: the client entry and User-Name."""
+    return {"radius_client": "127.0.0.1", "radius_user": user}
+
+
+def wrong_pin_row(user: str) -> tuple[str, dict]:
+    return ("validate", {"result": "reject", "reason": "wrong_pin", **via(user)})
 
 
 def test_code_without_its_pin_gets_access_reject(pin_server, pin_user, pin_audit, totp):
     assert radclient(pin_server.radius_port, pin_user, totp.now()) == "reject"
-    assert pin_audit(pin_user) == [WRONG_PIN_ROW]
+    assert pin_audit(pin_user) == [wrong_pin_row(pin_user)]
 
 
 def test_wrong_pin_is_audited_as_wrong_pin_without_pin_or_code(
@@ -364,7 +370,7 @@ def test_wrong_pin_is_audited_as_wrong_pin_without_pin_or_code(
 ):
     # The whole row is compared: it holds the reason, and neither the PIN nor the code.
     assert radclient(pin_server.radius_port, pin_user, "1234" + totp.now()) == "reject"
-    assert pin_audit(pin_user) == [WRONG_PIN_ROW]
+    assert pin_audit(pin_user) == [wrong_pin_row(pin_user)]
 
 
 def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_audit, totp):
@@ -372,12 +378,12 @@ def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_a
         assert radclient(pin_server.radius_port, pin_user, f"{guess:04d}" + totp.now()) == "reject"
     assert radclient(pin_server.radius_port, pin_user, PIN + totp.now()) == "reject"
     rows = pin_audit(pin_user)
-    assert rows[: LOCKOUT_AFTER - 1] == [WRONG_PIN_ROW] * (LOCKOUT_AFTER - 1)
+    assert rows[: LOCKOUT_AFTER - 1] == [wrong_pin_row(pin_user)] * (LOCKOUT_AFTER - 1)
     assert rows[LOCKOUT_AFTER - 1][0] == "lock"
     assert rows[LOCKOUT_AFTER - 1][1]["fail_count"] == LOCKOUT_AFTER
     assert rows[LOCKOUT_AFTER:] == [
-        WRONG_PIN_ROW,
-        ("validate", {"result": "reject", "reason": "locked"}),
+        wrong_pin_row(pin_user),
+        ("validate", {"result": "reject", "reason": "locked", **via(pin_user)}),
     ]
 
 

@@ -47,8 +47,6 @@ SIGNING_SOURCE = "127.0.0.2"  # a RADIUS client entry that requires Message-Auth
 # pam_radius_auth asks with echo.
 UNIX_PROMPTS = [("Password: ", False), ("Token code: ", False)]
 CHALLENGE_PROMPTS = [("Baoling PIN: ", False), ("Enter the code shown on your token", True)]
-ACCEPTED = {"result": "accept", "reason": "accepted"}
-WRONG_PIN = {"result": "reject", "reason": "wrong_pin"}
 
 
 @pytest.fixture(scope="module")
@@ -314,13 +312,20 @@ def token_audit(data_dir: Path, token_id: str) -> list[tuple[str, dict]]:
         v.close()
 
 
+def validation(door: Door, result: str, reason: str) -> tuple[str, dict]:
+    """A validation's audit row as the test expects it: with the RADIUS client entry the
+    request came through (127.0.0.1's) and the User-Name, never a code or a password."""
+    detail = {"result": result, "reason": reason}
+    return ("validate", {**detail, "radius_client": "127.0.0.1", "radius_user": door.user})
+
+
 def test_password_then_right_code_logs_in_and_runs_a_command(
     door: Door, totp: pyotp.TOTP, verifier
 ) -> None:
     asked, output = login(door, [door.password, totp.now()])
     assert asked == door.prompts
     assert output == f"{door.user}\n"
-    assert token_audit(verifier[1], door.user) == [("validate", ACCEPTED)]
+    assert token_audit(verifier[1], door.user) == [validation(door, "accept", "accepted")]
 
 
 def test_wrong_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> None:
@@ -328,9 +333,7 @@ def test_wrong_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> None:
     with pytest.raises(paramiko.AuthenticationException):
         login(door, [door.password, wrong_code(totp)], asked)
     assert asked == door.prompts
-    assert token_audit(verifier[1], door.user) == [
-        ("validate", {"result": "reject", "reason": "wrong_code"})
-    ]
+    assert token_audit(verifier[1], door.user) == [validation(door, "reject", "wrong_code")]
 
 
 def test_replayed_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> None:
@@ -339,8 +342,8 @@ def test_replayed_code_is_refused(door: Door, totp: pyotp.TOTP, verifier) -> Non
     with pytest.raises(paramiko.AuthenticationException):
         login(door, [door.password, code])
     assert token_audit(verifier[1], door.user) == [
-        ("validate", ACCEPTED),
-        ("validate", {"result": "reject", "reason": "replay"}),
+        validation(door, "accept", "accepted"),
+        validation(door, "reject", "replay"),
     ]
 
 
@@ -354,7 +357,7 @@ def test_wrong_password_is_refused_before_the_code_is_asked(
     with pytest.raises(paramiko.AuthenticationException):
         login(door, ["7" + door.password, totp.now()], asked)
     assert asked == door.prompts[:1]
-    expected = [] if door.password == PASSWORD else [("validate", WRONG_PIN)]
+    expected = [] if door.password == PASSWORD else [validation(door, "reject", "wrong_pin")]
     assert token_audit(verifier[1], door.user) == expected
 
 

@@ -16,6 +16,8 @@ the database and `verify` can walk all of it.
 Rows hold what happened and why, never a secret or a code.
 """
 
+import contextlib
+import contextvars
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -64,6 +66,24 @@ class ArchiveError(ValueError):
 
 _INSERT = audit.insert()
 
+# Fields that every row written in this thread or task carries besides its own detail: where
+# the request came from, set by a front end around its call (`origin`).
+_ORIGIN: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "origin", default=()
+)
+
+
+@contextlib.contextmanager
+def origin(**fields: str) -> Iterator[None]:
+    """Add `fields` to the detail of every row appended inside the with-block (in this thread
+    or task), such as the RADIUS client and User-Name a validation came with; the rows' own
+    detail wins a clash. Never pass a secret, a code or a PIN."""
+    token = _ORIGIN.set(tuple({**dict(_ORIGIN.get()), **fields}.items()))
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
+
 
 def row_hash(
     seq: int, ts: float, action: str, token_id: str | None, detail: str, prev_hash: str
@@ -86,6 +106,7 @@ def append(
     now = float(now)  # hashed as the database returns it
     prev_seq, prev_hash = _parse_point(get_meta(conn, AUDIT_HEAD))
     seq = prev_seq + 1
+    detail = {**dict(_ORIGIN.get()), **detail}
     detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
     digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
     conn.execute(

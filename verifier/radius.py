@@ -35,6 +35,7 @@ from pyrad import packet
 from pyrad.dictionary import Dictionary
 from pyrad.server import Server
 
+from baoling.verifier import audit
 from baoling.verifier.errors import UnknownToken, VerifierError
 from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
@@ -531,7 +532,8 @@ class RadiusServer(Server):
         state = pkt["State"][0] if "State" in pkt else None
         try:
             password = pkt.PwDecrypt(pkt["User-Password"][0]) if "User-Password" in pkt else ""
-            outcome = respond(self.verifier, self.config, client, user_name, password, state)
+            with audit.origin(radius_client=client.name, radius_user=user_name):
+                outcome = respond(self.verifier, self.config, client, user_name, password, state)
         except VerifierError as exc:
             raise Dropped("verifier_unavailable", f"verifier unavailable: {exc}") from None
         reply = self.CreateReplyPacket(pkt)  # an Access-Accept with a Message-Authenticator
