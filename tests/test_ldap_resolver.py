@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +293,16 @@ def test_the_command_line_adds_directory_users_and_names_a_refused_bind_in_one_l
         f"Error: realm 'corp': the directory refused the bind as '{SERVICE_DN}' "
         "(wrong bind DN or password, or the account is locked)\n"
     )
+
+
+def test_concurrent_validations_share_the_directory_connection_and_accept_once(
+    alice: Verifier,
+) -> None:
+    right = code_at(SECRET, T0)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda _: alice.check_user("alice@corp", right, now=T0), range(40)))
+    reasons = sorted(result.reason for result in results)
+    # Each later one is a replay, counted as a failure, so the token locks on the way.
+    assert reasons[0] == "accepted" and set(reasons[1:]) <= {"replay", "locked"}
+    assert [result.accepted for result in results].count(True) == 1
+    assert not any(row["reason"] == "directory_error" for row in audit_rows(alice, "validate"))
