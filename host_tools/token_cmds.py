@@ -352,8 +352,8 @@ profile_options = [
         type=click.IntRange(MIN_PERIOD_S, MAX_PERIOD_S),
         help=f"Seconds per code, usually 30 or 60 [default: {DEFAULT_PERIOD_S}].",
     ),
-    click.option("--label", help="Account name shown on the token (printable ASCII, <= 32)."),
-    click.option("--issuer", help="Issuer shown on the token (printable ASCII, <= 32)."),
+    click.option("--label", help="Account name shown on the token (any script, <= 32 characters)."),
+    click.option("--issuer", help="Issuer shown on the token (any script, <= 32 characters)."),
 ]
 
 
