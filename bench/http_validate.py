@@ -14,8 +14,8 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
-import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,51 +24,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from baoling.host_tools.verifier_process import ServerProcess  # noqa: E402
 from baoling.verifier.service import Verifier  # noqa: E402
+from bench.load import Door, Send, alternate  # noqa: E402
 
 TARGET_RATIO = 0.60
-ROUNDS = 6
+Request = Callable[[httpx.Client, int, int], httpx.Response]  # client, client number, i
 
 
-def drive(
-    url: str, make_request, total: int, concurrency: int, limit_s: float
-) -> tuple[int, float]:
-    """Send `total` requests over `concurrency` connections, or stop at `limit_s`;
-    returns (requests answered, seconds)."""
-    sent = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + limit_s
-    failures: list[str] = []
+def http_door(url: str, request: Request) -> Door:
+    """Each client a keep-alive connection; any answer but 200 fails the run."""
 
-    def worker(n: int) -> None:
-        nonlocal sent
+    @contextmanager
+    def door(n: int) -> Iterator[Send]:
         with httpx.Client(base_url=url, timeout=10) as client:
-            i = 0
-            while time.monotonic() < deadline:
-                with lock:
-                    if sent >= total:
-                        return
-                    sent += 1
-                response = make_request(client, n, i)
+
+            def send(i: int) -> None:
+                response = request(client, n, i)
                 if response.status_code != 200:
-                    failures.append(f"{response.status_code} {response.text}")
-                i += 1
+                    raise RuntimeError(f"{response.status_code} {response.text}")
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"{len(failures)} requests failed, first: {failures[0]}")
-    return sent, elapsed
+            yield send
 
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return door
 
 
 def main() -> None:
@@ -98,29 +74,19 @@ def main() -> None:
 
         lockout = str(10 * args.requests)
         with ServerProcess(["--data-dir", str(data)], ["--lockout-after", lockout]) as server:
-            drive(server.url, healthz, 200, args.concurrency, args.time_limit)  # warm up
-            # Alternate short rounds, so a change in the machine's other load hits both alike.
-            per_round = args.requests // ROUNDS
-            limit = args.time_limit / ROUNDS
-            pid = server.process.pid
-            totals = {healthz: [0, 0.0, 0.0], validate: [0, 0.0, 0.0]}  # sent, s, server CPU s
-            for _ in range(ROUNDS):
-                for endpoint, total in totals.items():
-                    cpu_before = cpu_seconds(pid)
-                    sent, seconds = drive(server.url, endpoint, per_round, args.concurrency, limit)
-                    total[0] += sent
-                    total[1] += seconds
-                    total[2] += cpu_seconds(pid) - cpu_before
-            health_rps, validate_rps = (sent / s for sent, s, _ in totals.values())
-            health_cpu, validate_cpu = (cpu / sent for sent, _, cpu in totals.values())
+            doors = {
+                name: http_door(server.url, request)
+                for name, request in (("GET /healthz", healthz), ("POST /v1/validate", validate))
+            }
+            rates = alternate(
+                doors, server.process.pid, args.requests, args.concurrency, args.time_limit
+            )
 
+    (health_rps, health_cpu), (validate_rps, validate_cpu) = rates.values()
     ratio = validate_rps / health_rps
     load = os.getloadavg()[0]
     print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
-    for name, rps, cpu in (
-        ("GET /healthz", health_rps, health_cpu),
-        ("POST /v1/validate", validate_rps, validate_cpu),
-    ):
+    for name, (rps, cpu) in rates.items():
         print(f"{name:<18} {rps:6.0f} requests/s, {cpu * 1000:5.2f} ms of server CPU each")
     print("(validate: wrong codes spread over the tokens, each failure persisted)")
     print(

@@ -18,10 +18,8 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,51 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from baoling.host_tools.verifier_process import ServerProcess  # noqa: E402
 from baoling.verifier.radius import DICTIONARY_PATH  # noqa: E402
 from baoling.verifier.service import Verifier  # noqa: E402
-from bench.http_validate import cpu_seconds  # noqa: E402
+from bench.load import Send, alternate  # noqa: E402
 
-ROUNDS = 6
 SHARED_SECRET = b"bench shared secret"
-Send = Callable[[int], None]  # sends request number i; raises if the answer is not a reject
-
-
-def drive(
-    open_sender: Callable[[int], AbstractContextManager[Send]],
-    total: int,
-    concurrency: int,
-    limit_s: float,
-) -> tuple[int, float]:
-    """Send `total` requests from `concurrency` clients, or stop at `limit_s`;
-    returns (requests answered, seconds)."""
-    sent = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + limit_s
-    failures: list[str] = []
-
-    def worker(n: int) -> None:
-        nonlocal sent
-        with open_sender(n) as send:
-            i = 0
-            while time.monotonic() < deadline:
-                with lock:
-                    if sent >= total:
-                        return
-                    sent += 1
-                try:
-                    send(i)
-                except Exception as error:  # noqa: BLE001 - every failure is reported below
-                    failures.append(f"{type(error).__name__}: {error}")
-                i += 1
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit(f"{len(failures)} requests failed, first: {failures[0]}")
-    return sent, elapsed
 
 
 def wrong_code(n: int, i: int) -> str:
@@ -151,29 +107,14 @@ def main() -> None:
                     client._CloseSocket()  # pyrad's client has no public close
 
             doors = {"HTTP POST /v1/validate": http_sender, "RADIUS Access-Request": radius_sender}
-            for sender in doors.values():  # warm up both
-                drive(sender, 200, args.concurrency, args.time_limit)
-            per_round = args.requests // ROUNDS
-            limit = args.time_limit / ROUNDS
-            pid = server.process.pid
-            totals = {name: [0, 0.0, 0.0] for name in doors}  # sent, s, server CPU s
-            for _ in range(ROUNDS):
-                for name, sender in doors.items():
-                    cpu_before = cpu_seconds(pid)
-                    sent, seconds = drive(sender, per_round, args.concurrency, limit)
-                    totals[name][0] += sent
-                    totals[name][1] += seconds
-                    totals[name][2] += cpu_seconds(pid) - cpu_before
+            rates = alternate(
+                doors, server.process.pid, args.requests, args.concurrency, args.time_limit
+            )
 
-    (http_rps, http_cpu), (radius_rps, radius_cpu) = (
-        (sent / s, cpu / sent) for sent, s, cpu in totals.values()
-    )
+    (http_rps, http_cpu), (radius_rps, radius_cpu) = rates.values()
     load = os.getloadavg()[0]
     print(f"machine load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
-    for name, rps, cpu in (
-        ("HTTP POST /v1/validate", http_rps, http_cpu),
-        ("RADIUS Access-Request", radius_rps, radius_cpu),
-    ):
+    for name, (rps, cpu) in rates.items():
         print(f"{name:<23} {rps:6.0f} requests/s, {cpu * 1000:5.2f} ms of server CPU each")
     print("(both: wrong codes spread over the tokens, each failure persisted and audited)")
     print(
