@@ -91,12 +91,15 @@ def test_firmware_that_exits_is_booted_again_with_its_files(sim: Simulator, link
     assert ask(link, "echo again") == "again"
 
 
-def button_levels(link: serial.Serial, presser: threading.Thread) -> list[tuple[float, str]]:
-    """Read the button (as the firmware does, by polling) until the presser is done."""
+def button_levels(link: serial.Serial, presser: threading.Thread) -> list[tuple[float, str, float]]:
+    """Read the button (as the firmware does, by polling) until the presser is done: each read's
+    level between the time it was asked and the time it was answered (the read is in between)."""
     levels = []
     presser.start()
     while presser.is_alive():
-        levels.append((time.monotonic(), ask(link, "button")))
+        asked = time.monotonic()
+        level = ask(link, "button")
+        levels.append((asked, level, time.monotonic()))
     presser.join()
     return levels
 
@@ -106,10 +109,14 @@ def test_a_press_lasts_its_time_from_the_first_read_that_saw_it(
 ):
     assert ask(link, "button") == "0"
     levels = button_levels(link, threading.Thread(target=sim.press, args=(1.0,)))
-    held = [at for at, level in levels if level == "1"]
-    assert held[-1] - held[0] >= 0.9
+    first_held = next(i for i, (_, level, _) in enumerate(levels) if level == "1")
+    released = next(i for i, (_, level, _) in enumerate(levels) if i > first_held and level == "0")
+    # The press began at or after the first read that saw it was asked, and ended at or before
+    # the first read that saw the release was answered: however slow the polling, at least 1 s.
+    assert levels[released][2] - levels[first_held][0] >= 1.0
     assert levels[-1][1] == "0"  # press() returned only after a read saw the release
-    assert [level for _, level in levels].count("1") == len(held)  # one unbroken press
+    assert all(level == "1" for _, level, _ in levels[first_held:released])  # one unbroken press
+    assert all(level == "0" for _, level, _ in levels[released:])
 
 
 def test_a_short_press_is_seen_by_two_reads_even_when_reads_are_slow(
