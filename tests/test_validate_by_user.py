@@ -5,8 +5,6 @@ of the user itself is only a "reject" whose reason the audit trail names."""
 
 import base64
 import re
-import subprocess
-import sys
 import threading
 import time
 
@@ -20,6 +18,7 @@ from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.http import create_app
 from baoling.verifier.http.schemas import USER_PATTERN
 from baoling.verifier.user_names import parse_user_name
+from tests.test_verifier_concurrency import NODE, _node
 from tests.test_verifier_service import T0, code_at, wrong_code
 
 ATTEMPTS = 50
@@ -159,43 +158,13 @@ def test_50_threads_one_right_code_for_the_user_exactly_one_accept(make_verifier
     assert len(accepted) == 1
 
 
-# A node in its own process: argv = store URL ("" = SQLite), data folder, user, code, now,
-# threads. Prints "ready", waits for a line so both nodes start together, prints the accepts.
-NODE = """
-import sys, threading
-from pathlib import Path
-from baoling.verifier import Verifier
-url, data, user, code, now, threads = sys.argv[1:]
-v = Verifier(url or None, data_dir=Path(data))
-barrier = threading.Barrier(int(threads))
-results = []
-def attempt():
-    barrier.wait()
-    results.append(v.validate_user(user, code, now=float(now)))
-workers = [threading.Thread(target=attempt) for _ in range(int(threads))]
-print("ready", flush=True)
-sys.stdin.readline()
-for w in workers: w.start()
-for w in workers: w.join()
-print(sum(results), flush=True)
-"""
-
-
 def test_two_nodes_50_submissions_for_the_user_exactly_one_accept(
     make_verifier, store_url, data_dir
 ):
     alice_with_two_tokens(make_verifier())
     code = code_at(HARDWARE_SECRET, T0)
-    args = [store_url or "", str(data_dir), "alice@corp", code, str(T0), str(ATTEMPTS // 2)]
-    nodes = [
-        subprocess.Popen(
-            [sys.executable, "-c", NODE, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    args = ("validate_user", "alice@corp", code, T0, ATTEMPTS // 2)
+    nodes = [_node(NODE, store_url, data_dir, *args) for _ in range(2)]
     for node in nodes:
         assert node.stdout.readline() == "ready\n"
     for node in nodes:

@@ -15,19 +15,21 @@ from tests.test_verifier_service import SECRET, T0, code_at
 ATTEMPTS = 50
 
 # A verifier node in its own process: argv = store URL ("" = SQLite in the data folder),
-# data folder, token, code, now, threads. It prints "ready", waits for a line on stdin so all
-# nodes start together, validates from `threads` threads at once and prints the accept count.
+# data folder, the Verifier method (validate or validate_user), token or user, code, now,
+# threads. It prints "ready", waits for a line on stdin so all nodes start together, validates
+# from `threads` threads at once and prints the accept count.
 NODE = """
 import sys, threading
 from pathlib import Path
 from baoling.verifier import Verifier
-url, data, token, code, now, threads = sys.argv[1:]
+url, data, method, who, code, now, threads = sys.argv[1:]
 v = Verifier(url or None, data_dir=Path(data))
+check = getattr(v, method)
 barrier = threading.Barrier(int(threads))
 results = []
 def attempt():
     barrier.wait()
-    results.append(v.validate(token, code, now=float(now)))
+    results.append(check(who, code, now=float(now)))
 workers = [threading.Thread(target=attempt) for _ in range(int(threads))]
 print("ready", flush=True)
 sys.stdin.readline()
@@ -85,7 +87,10 @@ def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
 def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, store_url, data_dir):
     make_verifier().enrol("alice", SECRET)
     code = code_at(SECRET, T0)
-    nodes = [_node(NODE, store_url, data_dir, "alice", code, T0, ATTEMPTS // 2) for _ in range(2)]
+    nodes = [
+        _node(NODE, store_url, data_dir, "validate", "alice", code, T0, ATTEMPTS // 2)
+        for _ in range(2)
+    ]
     for node in nodes:
         assert node.stdout.readline() == "ready\n"
     for node in nodes:
