@@ -13,11 +13,11 @@ from baoling.verifier.radius import (
     Client,
     RadiusConfigError,
     User,
-    check_pin,
     hash_pin,
     load_config,
     parse_config,
 )
+from baoling.verifier.slow_hash import check_secret
 
 GOOD = """
 host = "0.0.0.0"
@@ -164,8 +164,8 @@ def test_a_file_that_is_not_toml_is_refused(tmp_path):
 
 def test_a_pin_hash_checks_its_pin_and_no_other():
     stored = hash_pin("4321")
-    assert check_pin("4321", stored)
-    assert not check_pin("1234", stored)
+    assert check_secret("4321", stored)
+    assert not check_secret("1234", stored)
 
 
 def test_two_hashes_of_one_pin_differ_by_their_salt():

@@ -16,13 +16,9 @@ first attribute (RFC 3579 section 3.2): pyrad's `AuthPacket.CreateReply` asks fo
 `Packet.ReplyPacket` inserts it first and signs it before the Response Authenticator.
 """
 
-import base64
 import errno
-import hashlib
-import hmac
 import ipaddress
 import logging
-import os
 import socket
 import time
 import tomllib
@@ -39,15 +35,11 @@ from baoling.verifier import audit
 from baoling.verifier.errors import UnknownToken, VerifierError
 from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
+from baoling.verifier.slow_hash import check_secret, hash_secret, is_slow_hash
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary.radius")
 DEFAULT_RADIUS_PORT = 1812
 DEFAULT_RADIUS_HOST = "127.0.0.1"
-# scrypt cost for PIN hashes: 16 MiB and about 50 ms per check on these machines.
-PIN_SCRYPT_N = 2**14
-PIN_SCRYPT_R = 8
-PIN_SCRYPT_P = 1
-PIN_SALT_BYTES = 16
 # How long an answer is kept for a retransmitted request: longer than clients retry
 # (radclient and most NASes: 3 tries, 3 to 5 s apart).
 DUPLICATE_WINDOW_S = 30.0
@@ -130,36 +122,14 @@ class RadiusConfig:
 
 
 def hash_pin(pin: str) -> str:
-    """`scrypt$N$r$p$salt$hash` (base64) of a PIN, for the configuration file."""
+    """The slow hash of a PIN (verifier/slow_hash.py), for the configuration file."""
     if not pin:
         raise RadiusConfigError("the PIN is empty")
-    salt = os.urandom(PIN_SALT_BYTES)
-    digest = _scrypt(pin, salt, PIN_SCRYPT_N, PIN_SCRYPT_R, PIN_SCRYPT_P)
-    fields = ["scrypt", str(PIN_SCRYPT_N), str(PIN_SCRYPT_R), str(PIN_SCRYPT_P)]
-    return "$".join([*fields, _b64(salt), _b64(digest)])
-
-
-def check_pin(pin: str, stored: str) -> bool:
-    """Whether `pin` matches a `hash_pin` string, compared in constant time."""
-    kind, n, r, p, salt, digest = stored.split("$")
-    expected = base64.b64decode(digest)
-    return hmac.compare_digest(
-        _scrypt(pin, base64.b64decode(salt), int(n), int(r), int(p)), expected
-    )
-
-
-def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=2**26, dklen=32)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return hash_secret(pin)
 
 
 def _check_pin_hash_format(stored: str, where: str) -> None:
-    parts = stored.split("$")
-    ok = len(parts) == 6 and parts[0] == "scrypt" and all(p.isdigit() for p in parts[1:4])
-    if not ok:
+    if not is_slow_hash(stored):
         raise RadiusConfigError(f"{where} is not a hash made by 'baoling verifier radius-pin'")
 
 
@@ -366,7 +336,7 @@ def respond(
 def check_password(user: User, password: str) -> bool:
     """The first round's factor: today the user's static PIN from the configuration. A
     directory password check (the user's resolver, such as an LDAP bind) belongs here."""
-    return user.pin_hash is not None and check_pin(password, user.pin_hash)
+    return user.pin_hash is not None and check_secret(password, user.pin_hash)
 
 
 def _first_round(
@@ -423,7 +393,7 @@ def authenticate(verifier: Verifier, config: RadiusConfig, user_name: str, passw
     if user.pin_hash is None:
         return verifier.validate(user.token, password)
     pin, code = password[:-digits], password[-digits:]
-    if len(password) <= digits or not check_pin(pin, user.pin_hash):
+    if len(password) <= digits or not check_secret(pin, user.pin_hash):
         # A failed attempt like a wrong code, so guessing PINs runs into the lockout too.
         verifier.wrong_pin(user.token)
         return False
