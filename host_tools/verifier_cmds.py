@@ -419,6 +419,42 @@ def user_deactivate(ctx: click.Context, name: str, as_json: bool) -> None:
     emit(as_json, info, f"Deactivated {info['user']}.")
 
 
+@user.command("set-pin")
+@click.argument("name")
+@click.pass_context
+def user_set_pin(ctx: click.Context, name: str) -> None:
+    """Give a user a static PIN, asked before the code at RADIUS and /validate/check.
+
+    The PIN is read from stdin when piped, else prompted for; it is stored as a slow hash
+    and never shown. It replaces a PIN the user had.
+
+    \b
+    Examples:
+      baoling verifier user set-pin alice@corp
+      echo 4711 | baoling verifier user set-pin bob@corp
+    """
+    v = open_verifier(ctx)
+    v.show_user(name)  # an unknown user fails before the question
+    v.set_user_pin(name, read_secret("PIN"))
+    click.echo(f"Set the PIN of {v.show_user(name)['user']}.", err=True)
+
+
+@user.command("clear-pin")
+@click.argument("name")
+@click.pass_context
+def user_clear_pin(ctx: click.Context, name: str) -> None:
+    """Take a user's static PIN away: it then logs in with the code alone.
+
+    \b
+    Examples:
+      baoling verifier user clear-pin alice@corp
+    """
+    v = open_verifier(ctx)
+    user = v.show_user(name)["user"]
+    cleared = v.clear_user_pin(name)
+    click.echo(f"Cleared the PIN of {user}." if cleared else f"{user} has no PIN.", err=True)
+
+
 @verifier.command()
 @click.argument("token_id")
 @click.argument("name")

@@ -52,6 +52,10 @@ class DirectorySettings(BaseModel):
     # Whole seconds: ldap3 packs the receive timeout as an integer.
     timeout_seconds: int = Field(DEFAULT_TIMEOUT_S, ge=1)
     attributes: AttributeMap = AttributeMap()
+    # What a door that carries a password (RADIUS, /validate/check) asks before the code: the
+    # user's static PIN in the store, or the directory password, checked by a bind as the
+    # user's entry (docs/users.md, "Password and code").
+    first_factor: Literal["pin", "ldap_bind"] = "pin"
 
     @field_validator("urls")
     @classmethod

@@ -17,7 +17,9 @@ verifier/user_names.py has already refused every filter metacharacter.
 import contextlib
 import ssl
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ldap3 import (
     FIRST,
@@ -30,6 +32,7 @@ from ldap3 import (
 )
 from ldap3.core.exceptions import (
     LDAPException,
+    LDAPInvalidCredentialsResult,
     LDAPSizeLimitExceededResult,
 )
 from ldap3.utils.conv import escape_filter_chars
@@ -40,6 +43,7 @@ from baoling.verifier.ldap_config import DirectorySettings
 from baoling.verifier.resolvers import Account
 from baoling.verifier.user_names import UserName
 
+T = TypeVar("T")
 # The users table's text columns hold at most this many characters.
 MAX_ATTRIBUTE_CHARS = 256
 
@@ -47,6 +51,11 @@ MAX_ATTRIBUTE_CHARS = 256
 def _text(values: list[bytes]) -> str:
     """An attribute's first value as text ("" when absent), cut to what the store holds."""
     return values[0].decode("utf-8", "replace")[:MAX_ATTRIBUTE_CHARS] if values else ""
+
+
+def _values(raw: dict[str, list[bytes]], attribute: str) -> list[bytes]:
+    """An attribute's values from an entry whose attribute names are in lower case."""
+    return list(raw.get(attribute.lower(), []))
 
 
 def _entry_id(values: list[bytes]) -> str:
@@ -68,6 +77,7 @@ class LdapResolver:
 
     def __init__(self, realm: str, settings: DirectorySettings) -> None:
         self.realm, self._settings = realm, settings
+        self.binds_passwords = settings.first_factor == "ldap_bind"
         self._password = settings.bind_password()  # SettingsError now, not at the first login
         self._lock = threading.Lock()
         self._conn: Connection | None = None
@@ -95,16 +105,45 @@ class LdapResolver:
     def lookup(self, user: UserName) -> Account | None:
         """The directory's entry for `user`, or None when it has none; DirectoryError when the
         directory cannot say."""
+        found = self._retrying(lambda: self._entry(user))
+        return None if found is None else self._account(user, *found)
+
+    def check_password(self, user: UserName, password: str) -> bool:
+        """Whether the directory takes `password` for `user`: a simple bind as the user's entry
+        on a connection of its own (the service connection stays bound as the service). An
+        empty password is refused without asking: a bind with a DN and no password is an
+        unauthenticated bind, which many directories accept (RFC 4513 section 5.1.2). A name
+        the directory does not hold is refused like a wrong password; DirectoryError when the
+        directory cannot say."""
+        if not password:
+            return False
+        found = self._retrying(lambda: self._entry(user))
+        if found is None:
+            return False
+        conn = self._open(found[0], password)
+        try:
+            return bool(conn.bind())
+        except LDAPInvalidCredentialsResult:
+            return False
+        except (LDAPException, OSError) as exc:
+            raise DirectoryError(self._explain(exc)) from None
+        finally:
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
+
+    def _retrying(self, ask: Callable[[], T]) -> T:
+        """`ask` on the bound connection, under the lock; once more on a fresh connection when
+        the directory dropped an idle one."""
         with self._lock:
             reused = self._conn is not None
             try:
-                return self._search(user)
+                return ask()
             except LDAPException as exc:
                 self.close_connection()
                 if not reused:
                     raise DirectoryError(self._explain(exc)) from None
             try:  # the directory may have dropped the idle connection: one fresh try
-                return self._search(user)
+                return ask()
             except LDAPException as exc:
                 self.close_connection()
                 raise DirectoryError(self._explain(exc)) from None
@@ -115,14 +154,13 @@ class LdapResolver:
                 self._conn.unbind()
             self._conn = None
 
-    def _connection(self) -> Connection:
-        """The bound connection, opened step by step so that a failure says which step."""
-        if self._conn is not None:
-            return self._conn
+    def _open(self, dn: str, password: str) -> Connection:
+        """A connection to the first server that answers, with StartTLS done if configured,
+        not yet bound (as `dn` with `password` when bound)."""
         conn = Connection(
             self._servers,
-            user=self._settings.bind_dn,
-            password=self._password,
+            user=dn,
+            password=password,
             receive_timeout=self._settings.timeout_seconds,
             read_only=True,
             raise_exceptions=True,
@@ -139,6 +177,14 @@ class LdapResolver:
             with contextlib.suppress(LDAPException):
                 conn.unbind()
             raise DirectoryError(f"{where}: StartTLS with {urls} failed: {exc}") from None
+        return conn
+
+    def _connection(self) -> Connection:
+        """The bound connection, opened step by step so that a failure says which step."""
+        if self._conn is not None:
+            return self._conn
+        conn = self._open(self._settings.bind_dn, self._password)
+        where = f"realm {self.realm!r}"
         try:
             bound = conn.bind()
         except (LDAPException, OSError):
@@ -153,7 +199,9 @@ class LdapResolver:
         self._conn = conn
         return conn
 
-    def _search(self, user: UserName) -> Account | None:
+    def _entry(self, user: UserName) -> tuple[str, dict[str, list[bytes]]] | None:
+        """The DN and raw attributes (names in lower case) of `user`'s entry; None when the
+        directory has none."""
         attributes = self._settings.attributes
         search = (
             f"(&{self._settings.user_filter}({attributes.login}={escape_filter_chars(user.name)}))"
@@ -173,25 +221,23 @@ class LdapResolver:
         if not entries:
             return None
         raw = {name.lower(): values for name, values in entries[0]["raw_attributes"].items()}
-
-        def values(attribute: str) -> list[bytes]:
-            return list(raw.get(attribute.lower(), []))
-
         # The login attribute matches without regard to case; Baoling's names do not
         # (docs/users.md), so `Alice` is not alice's entry.
-        if user.name.encode() not in values(attributes.login):
+        if user.name.encode() not in _values(raw, attributes.login):
             return None
-        directory_id = _entry_id(values(attributes.id))
+        return entries[0]["dn"], raw
+
+    def _account(self, user: UserName, dn: str, raw: dict[str, list[bytes]]) -> Account:
+        attributes = self._settings.attributes
+        directory_id = _entry_id(_values(raw, attributes.id))
         if not directory_id:
-            raise DirectoryError(
-                f"realm {self.realm!r}: {entries[0]['dn']} has no {attributes.id} attribute"
-            )
+            raise DirectoryError(f"realm {self.realm!r}: {dn} has no {attributes.id} attribute")
         return Account(
             user,
             True,
-            _text(values(attributes.display_name)),
-            _text(values(attributes.email)),
-            _text(values(attributes.phone)),
+            _text(_values(raw, attributes.display_name)),
+            _text(_values(raw, attributes.email)),
+            _text(_values(raw, attributes.phone)),
             directory_id,
         )
 

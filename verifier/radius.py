@@ -1,7 +1,9 @@
 """RADIUS front end (RFC 2865 PAP): network gear and VPNs ask the same Verifier as HTTP.
 
-User-Name names the token (directly, or through the configuration's user table); User-Password
-is the code, or a static PIN followed by the code when the user has a PIN. The answer is
+User-Name names a user (`alice`, `alice@corp`: the code is tried against the user's tokens,
+verifier/logins.py) or, as before users existed, a token (directly, or through the
+configuration's [users] table; `names_user` says which). User-Password is the code, or the
+user's first factor (static PIN or directory password) followed by the code. The answer is
 Access-Accept or Access-Reject, never why. A user with a PIN may instead log in in two rounds
 (`respond`): the PIN alone, answered by an Access-Challenge with a State
 (verifier/radius_challenge.py), then that State with the code.
@@ -32,7 +34,7 @@ from pyrad.dictionary import Dictionary
 from pyrad.server import Server
 
 from baoling.verifier import audit
-from baoling.verifier.errors import UnknownToken, VerifierError
+from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser, VerifierError
 from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
 from baoling.verifier.slow_hash import check_secret, hash_secret, is_slow_hash
@@ -325,12 +327,46 @@ def respond(
     first round for a user with a PIN whose entry or client asks for two rounds, else PAP."""
     if not user_name or not password:
         return Outcome(REJECT, note="no User-Name or User-Password")
+    if names_user(verifier, config, user_name):
+        if state is not None:
+            login = verifier.answer_challenge(state, user_name, password, door=client.name)
+        else:
+            login = verifier.login(
+                user_name,
+                password,
+                door=client.name,
+                two_rounds=client.challenge,
+                timeout_s=config.challenge_timeout_s,
+            )
+        return Outcome(login.result, login.state, login.reason)
     if state is not None:
         return _second_round(verifier, config, client, user_name, password, state)
     user = config.user(user_name)
     if user.pin_hash is not None and (user.challenge or client.challenge):
         return _first_round(verifier, config, client, user_name, user, password)
     return Outcome(ACCEPT if authenticate(verifier, config, user_name, password) else REJECT)
+
+
+def names_user(verifier: Verifier, config: RadiusConfig, user_name: str) -> bool:
+    """Whether User-Name names a user (`alice`, `alice@corp`; docs/verifier.md, "Who
+    User-Name names"): a name of the configuration's [users] table names that entry's token,
+    as before users existed; otherwise a user of the store is that user, a token of that id
+    is that token, and any other well-formed name is looked up as a user (a directory user not
+    yet added, or nobody: rejected, with the reason in the audit trail)."""
+    if user_name in config.users:
+        return False
+    try:
+        verifier.show_user(user_name)
+        return True
+    except UnknownUser:
+        pass
+    except InvalidRequest:  # not a user name: only a token may be called that
+        return False
+    try:
+        verifier.show(user_name)
+        return False
+    except UnknownToken:
+        return True
 
 
 def check_password(user: User, password: str) -> bool:

@@ -66,9 +66,15 @@ class LocalResolver:
 
 
 class Directory(Resolver, Protocol):
-    """A resolver that holds a connection to release."""
+    """A resolver that holds a connection to release, and may check its users' passwords."""
+
+    binds_passwords: bool  # its users' first factor is their directory password
 
     def close_connection(self) -> None: ...
+
+    def check_password(self, user: UserName, password: str) -> bool:
+        """Whether the directory takes `password` for `user`."""
+        ...
 
 
 class RealmResolvers:
@@ -88,6 +94,11 @@ class RealmResolvers:
 
     def lookup(self, user: UserName) -> Account | None:
         return self.for_realm(user.realm).lookup(user)
+
+    def password_directory(self, realm: str) -> Directory | None:
+        """The realm's directory when its users' first factor is their directory password."""
+        directory = self._directories.get(realm)
+        return directory if directory is not None and directory.binds_passwords else None
 
     def close(self) -> None:
         for directory in self._directories.values():

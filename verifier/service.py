@@ -20,10 +20,12 @@ from baoling.verifier.audit_trail import AuditTrail
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.ldap_resolver import open_directories
+from baoling.verifier.logins import Login, Logins
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import LocalResolver, RealmResolvers
 from baoling.verifier.tokens import TokenAdmin
+from baoling.verifier.user_pins import UserPins
 from baoling.verifier.users import PRIMARY, UserAdmin
 from baoling.verifier.validation import Validation
 
@@ -76,6 +78,8 @@ class Verifier:
         self._api_keys = ApiKeys(self._store)
         self._challenges = Challenges(self._store)
         self._audit = AuditTrail(self._store)
+        self._pins = UserPins(self._store)
+        self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
         self._users = UserAdmin(self._store, self._resolver, self._realms)
 
     def close(self) -> None:
@@ -172,6 +176,18 @@ class Verifier:
         """Take a token from its user; the token stays enrolled."""
         self._users.unassign(token_id)
 
+    def set_user_pin(self, user: str, pin: str) -> None:
+        """Give the user a static PIN (4 to 64 printable characters), replacing one it had;
+        stored as a slow hash, never shown or logged (docs/users.md, "PINs")."""
+        self._pins.set(self._users.parse(user), pin)
+
+    def clear_user_pin(self, user: str) -> bool:
+        """Take the user's PIN away; False when it had none."""
+        return self._pins.clear(self._users.parse(user))
+
+    def user_has_pin(self, user: str) -> bool:
+        return self._pins.has_pin(self._users.parse(user))
+
     # --------------------------------------------------------------- validation
 
     def validate(self, token_id: str, code: str, now: float | None = None) -> bool:
@@ -201,6 +217,33 @@ class Verifier:
         """Count a wrong or missing static PIN (checked by a front end such as RADIUS) as one
         failed attempt, audited with reason "wrong_pin"; the PIN itself never reaches here."""
         return self._validation.wrong_pin(token_id, now)
+
+    # ------------------------------------------------- password-and-code logins
+
+    def login(
+        self, user: str, password: str, *, door: str, two_rounds: bool, timeout_s: float
+    ) -> Login:
+        """A login by user name through a door that carries a password (verifier/logins.py):
+        first factor and code in one round, or with `two_rounds` the first factor alone,
+        answered by a challenge. A malformed name raises InvalidRequest."""
+        return self._logins.login(
+            self._users.parse(user),
+            password,
+            door=door,
+            two_rounds=two_rounds,
+            timeout_s=timeout_s,
+        )
+
+    def login_either(self, user: str, password: str, *, door: str, timeout_s: float) -> Login:
+        """privacyIDEA's reading: the first factor alone earns a challenge, with a code
+        appended it is one round."""
+        return self._logins.login_either(
+            self._users.parse(user), password, door=door, timeout_s=timeout_s
+        )
+
+    def answer_challenge(self, state: bytes, user: str, code: str, *, door: str) -> Login:
+        """The second round of a login: the State `login` issued, then the code."""
+        return self._logins.answer(state, self._users.parse(user), code, door=door)
 
     # ------------------------------------------------------- RADIUS challenges
 

@@ -138,6 +138,16 @@ radius_challenges = sa.Table(
     sa.Column("expires", sa.Double, nullable=False, index=True),
 )
 
+# The static PIN a user may have (docs/users.md, "PINs"), as verifier/slow_hash.py's salted
+# scrypt: a door that carries a password (RADIUS, /validate/check) asks for it before the code.
+user_pins = sa.Table(
+    "user_pins",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey(users.c.id), primary_key=True),
+    sa.Column("pin_hash", sa.String(256), nullable=False),
+    sa.Column("set_at", sa.Double, nullable=False),
+)
+
 AUDIT_HEAD = "audit_head"
 # Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
 # until the first archive (docs/operations.md, "Archiving the audit trail").
@@ -213,6 +223,11 @@ def _directory_entries(conn: Connection) -> None:
     metadata.create_all(conn, tables=[directory_entries])
 
 
+def _user_pins(conn: Connection) -> None:
+    """Users' static PINs, hashed (verifier/user_pins.py)."""
+    metadata.create_all(conn, tables=[user_pins])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -220,6 +235,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _events_outbox,
     _radius_challenges,
     _directory_entries,
+    _user_pins,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -708,3 +724,21 @@ def take_challenge(conn: Connection, state_key: str) -> Row | None:
             radius_challenges.c.expires,
         )
     ).first()
+
+
+def user_pin(conn: Connection, user_id: int) -> str | None:
+    """The hash of the user's static PIN; None when the user has none."""
+    return conn.execute(
+        sa.select(user_pins.c.pin_hash).where(user_pins.c.user_id == user_id)
+    ).scalar()
+
+
+def set_user_pin(conn: Connection, user_id: int, pin_hash: str, now: float) -> None:
+    """Give the user a PIN, replacing the one it had."""
+    conn.execute(user_pins.delete().where(user_pins.c.user_id == user_id))
+    conn.execute(user_pins.insert().values(user_id=user_id, pin_hash=pin_hash, set_at=now))
+
+
+def clear_user_pin(conn: Connection, user_id: int) -> bool:
+    """Take the user's PIN away; False when it had none."""
+    return conn.execute(user_pins.delete().where(user_pins.c.user_id == user_id)).rowcount > 0

@@ -140,6 +140,22 @@ def create_app(
         **admin,
     )
     route(
+        "/v1/users/set-pin",
+        endpoints.set_user_pin,
+        methods=["POST"],
+        status_code=204,
+        response_class=Response,
+        responses=user_errors,
+        **admin,
+    )
+    route(
+        "/v1/users/clear-pin",
+        endpoints.clear_user_pin,
+        methods=["POST"],
+        responses=user_errors,
+        **admin,
+    )
+    route(
         "/v1/tokens/{token_id}/assign",
         endpoints.assign,
         methods=["POST"],

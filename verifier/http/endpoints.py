@@ -21,6 +21,8 @@ from baoling.verifier.http.schemas import (
     EnrolRequest,
     EnrolResult,
     Health,
+    PinCleared,
+    PinRequest,
     PSKCRequest,
     PSKCResult,
     ResyncRequest,
@@ -141,6 +143,17 @@ def show_user(user: UserQuery, v: V) -> UserInfo:
 def deactivate_user(body: UserNameRequest, v: V) -> UserInfo:
     """Refuse every code for the user from now on; its tokens stay assigned."""
     return UserInfo(**v.deactivate_user(body.user))
+
+
+def set_user_pin(body: PinRequest, v: V) -> Response:
+    """Give the user a static PIN, replacing one it had (docs/users.md, "PINs")."""
+    v.set_user_pin(body.user, body.pin)
+    return Response(status_code=204)
+
+
+def clear_user_pin(body: UserNameRequest, v: V) -> PinCleared:
+    """Take the user's PIN away."""
+    return PinCleared(cleared=v.clear_user_pin(body.user))
 
 
 def assign(token_id: TokenPath, body: AssignRequest, v: V) -> UserInfo:

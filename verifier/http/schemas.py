@@ -29,6 +29,7 @@ from baoling.core.limits import (
 )
 from baoling.verifier.inputs import MAX_TEXT_CHARS
 from baoling.verifier.user_names import LDAP_SPECIAL, MAX_USER_BYTES, REALM_SEPARATOR
+from baoling.verifier.user_pins import MAX_PIN_CHARS, MIN_PIN_CHARS
 
 # The secret's text, separators and padding included: room for any spacing of 103 characters.
 MAX_SECRET_CHARS = 1024
@@ -211,6 +212,23 @@ class UserRequest(Strict):
 
 class UserNameRequest(Strict):
     user: User
+
+
+class PinRequest(Strict):
+    user: User
+    pin: Annotated[
+        str,
+        Field(
+            pattern=PRINTABLE_PATTERN,
+            min_length=MIN_PIN_CHARS,
+            max_length=MAX_PIN_CHARS,
+            description="the user's static PIN; stored as a slow hash, never shown again",
+        ),
+    ]
+
+
+class PinCleared(BaseModel):
+    cleared: bool = Field(description="false when the user had no PIN")
 
 
 class AssignRequest(Strict):
