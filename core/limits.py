@@ -18,6 +18,8 @@ DEFAULT_DIGITS = 6
 MIN_PERIOD_S = 10
 MAX_PERIOD_S = 300
 DEFAULT_PERIOD_S = 30
+# RFC 4226 counters are 8-byte unsigned integers.
+MAX_COUNTER = 2**64 - 1
 # Secret (HMAC key) lengths in bytes: 10 bytes are the 80-bit secrets many websites still issue
 # (RFC 4226 asks for 16); 64 bytes are SHA-512's output and block size, past which HMAC
 # hashes the key down anyway.

@@ -1,4 +1,5 @@
-"""The Key-URI format (otpauth://totp/...) of Google Authenticator, built and read in one place.
+"""The Key-URI format (otpauth://totp/..., otpauth://hotp/...) of Google Authenticator, built and
+read in one place.
 
 Built: the label is `issuer:account` with each part percent-encoded (a colon inside either is
 encoded too, so only the separator is a literal colon), every parameter is written even when it
@@ -10,7 +11,9 @@ after it), `secret`
 follows baoling/core/base32.py's rules, `issuer`, `algorithm` (any case), `digits` and `period`
 are optional, parameters the format does not define are ignored, and each defined one may
 appear once. What a TOTP token cannot do (HOTP, limits from core/limits.py, issuers that
-disagree) is refused with CoreError rather than guessed.
+disagree) is refused with CoreError rather than guessed. HOTP (counter) URIs, which the verifier
+enrols, carry `counter` instead of `period`: built with `KeyUri.counter` set, read only when the
+caller asks for them (`parse(uri, hotp=True)`), the counter then required.
 """
 
 from dataclasses import dataclass
@@ -22,10 +25,11 @@ from baoling.core.limits import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
+    MAX_COUNTER,
     check_parameters,
 )
 
-_KNOWN = ("secret", "issuer", "algorithm", "digits", "period")
+_KNOWN = ("secret", "issuer", "algorithm", "digits", "period", "counter")
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,14 @@ class KeyUri:
     algorithm: str = DEFAULT_ALGORITHM
     digits: int = DEFAULT_DIGITS
     period_s: int = DEFAULT_PERIOD_S
+    # An HOTP key's next counter (RFC 4226's C); None for a TOTP key, which has `period_s`.
+    counter: int | None = None
 
     def __repr__(self) -> str:
+        timing = f"period_s={self.period_s}" if self.counter is None else f"counter={self.counter}"
         return (
             f"KeyUri(account={self.account!r}, issuer={self.issuer!r}, "
-            f"algorithm={self.algorithm!r}, digits={self.digits}, period_s={self.period_s})"
+            f"algorithm={self.algorithm!r}, digits={self.digits}, {timing})"
         )
 
 
@@ -51,27 +58,37 @@ def build(key: KeyUri) -> str:
     label = quote(key.account, safe="@")
     if key.issuer:
         label = f"{quote(key.issuer, safe='')}:{label}"
+    timing = {"period": key.period_s} if key.counter is None else {"counter": key.counter}
     query = {
         "secret": base32.encode(key.secret),
         **({"issuer": key.issuer} if key.issuer else {}),
         "algorithm": key.algorithm.upper(),
         "digits": key.digits,
-        "period": key.period_s,
+        **timing,
     }
-    return f"otpauth://totp/{label}?{urlencode(query, quote_via=quote)}"
+    kind = "totp" if key.counter is None else "hotp"
+    return f"otpauth://{kind}/{label}?{urlencode(query, quote_via=quote)}"
 
 
-def parse(uri: str) -> KeyUri:
-    """The key an otpauth://totp/ URI holds; CoreError says what is wrong (never the secret)."""
+def parse(uri: str, *, hotp: bool = False) -> KeyUri:
+    """The key an otpauth://totp/ URI holds, or with `hotp` also an otpauth://hotp/ one;
+    CoreError says what is wrong (never the secret)."""
     parts = urlsplit(uri.strip())
     kind = parts.netloc.lower()
-    if parts.scheme.lower() == "otpauth" and kind == "hotp":
+    if parts.scheme.lower() == "otpauth" and kind == "hotp" and not hotp:
         raise CoreError(
             "The otpauth URI is for HOTP (counter-based codes); a Baoling token shows TOTP only."
         )
-    if parts.scheme.lower() != "otpauth" or kind != "totp":
+    if parts.scheme.lower() != "otpauth" or kind not in ("totp", "hotp"):
         raise CoreError("Not an otpauth URI: it must start with otpauth://totp/.")
     params = _params(parts.query)
+    counter = None
+    if kind == "hotp":
+        if "counter" not in params:
+            raise CoreError("The otpauth URI is for HOTP and has no counter parameter.")
+        counter = _number(params, "counter", 0)
+        if counter > MAX_COUNTER:
+            raise CoreError(f"The otpauth URI's counter must be at most {MAX_COUNTER}.")
     label_issuer, account = _split_label(parts.path.lstrip("/"))
     issuer = params.get("issuer", label_issuer)
     if label_issuer and issuer != label_issuer:
@@ -92,6 +109,7 @@ def parse(uri: str) -> KeyUri:
         params.get("algorithm", DEFAULT_ALGORITHM).lower(),
         _number(params, "digits", DEFAULT_DIGITS),
         _number(params, "period", DEFAULT_PERIOD_S),
+        counter,
     )
     try:
         check_parameters(key.secret, key.algorithm, key.digits, key.period_s)

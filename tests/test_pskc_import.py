@@ -156,24 +156,26 @@ def test_corrupt_file_is_refused(make_verifier):
     )
 
 
-def test_hotp_key_is_refused_and_nothing_of_the_file_imported(make_verifier):
+def test_an_ocra_key_is_refused_and_nothing_of_the_file_imported(make_verifier):
+    ocra = "urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1:HOTP-SHA1-6:QN08"
     data = (
         pskc_file()
         .decode()
-        .replace(f'Algorithm="{TOTP_URN}" Id="SN101-0"', f'Algorithm="{HOTP_URN}" Id="SN101-0"')
+        .replace(f'Algorithm="{TOTP_URN}" Id="SN101-0"', f'Algorithm="{ocra}" Id="SN101-0"')
     )
     assert_refused(
         make_verifier(),
         data.encode(),
-        "key 'SN101-0' is an HOTP (counter) key; this verifier checks TOTP codes only",
+        f"key 'SN101-0' has algorithm '{ocra}' (OCRA), which this verifier does not check: "
+        "only TOTP and HOTP keys are imported",
     )
 
 
 def test_unknown_algorithm_is_refused(make_verifier):
     assert_refused(
         make_verifier(),
-        pskc_file(algorithm="urn:example:ocra"),
-        "key 'SN100-0' has algorithm 'urn:example:ocra', not TOTP",
+        pskc_file(algorithm="urn:example:chronos"),
+        "key 'SN100-0' has algorithm 'urn:example:chronos', not TOTP or HOTP",
     )
 
 

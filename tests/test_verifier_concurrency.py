@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.test_verifier_service import SECRET, T0, code_at
@@ -59,23 +60,45 @@ def _node(script: str, store_url: str | None, data_dir: Path, *args: object) -> 
     )
 
 
+def at_once(attempt: Callable[[], bool], threads: int = ATTEMPTS) -> list[bool]:
+    """Run `attempt` from `threads` threads released together; their results, sorted."""
+    barrier = threading.Barrier(threads)
+    results: list[bool] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(attempt())
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sorted(results)
+
+
+def on_two_nodes(
+    store_url: str | None, data_dir: Path, method: str, who: str, code: str, now: float
+) -> int:
+    """ATTEMPTS submissions of `code` for `who` (Verifier.<method>), half from each of two
+    verifier processes, all released together; how many were accepted."""
+    nodes = [
+        _node(NODE, store_url, data_dir, method, who, code, now, ATTEMPTS // 2) for _ in range(2)
+    ]
+    for node in nodes:
+        assert node.stdout.readline() == "ready\n"
+    for node in nodes:
+        node.stdin.write("go\n")
+        node.stdin.flush()
+    return sum(int(node.communicate(timeout=120)[0]) for node in nodes)
+
+
 def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
     v = make_verifier()
     v.enrol("alice", SECRET)
     code = code_at(SECRET, T0)
-    barrier = threading.Barrier(ATTEMPTS)
-    results: list[bool] = []
-
-    def attempt() -> None:
-        barrier.wait()
-        results.append(v.validate("alice", code, now=T0))
-
-    threads = [threading.Thread(target=attempt) for _ in range(ATTEMPTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * (ATTEMPTS - 1) + [True]
+    results = at_once(lambda: v.validate("alice", code, now=T0))
+    assert results == [False] * (ATTEMPTS - 1) + [True]
     results_audited = [
         row["detail"]["result"]
         for row in v.audit(limit=2 * ATTEMPTS)
@@ -87,17 +110,7 @@ def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
 def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, store_url, data_dir):
     make_verifier().enrol("alice", SECRET)
     code = code_at(SECRET, T0)
-    nodes = [
-        _node(NODE, store_url, data_dir, "validate", "alice", code, T0, ATTEMPTS // 2)
-        for _ in range(2)
-    ]
-    for node in nodes:
-        assert node.stdout.readline() == "ready\n"
-    for node in nodes:
-        node.stdin.write("go\n")
-        node.stdin.flush()
-    accepts = [int(node.communicate(timeout=120)[0]) for node in nodes]
-    assert sum(accepts) == 1
+    assert on_two_nodes(store_url, data_dir, "validate", "alice", code, T0) == 1
     assert make_verifier().verify_audit().ok
 
 

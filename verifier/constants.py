@@ -4,14 +4,16 @@ The OTP parameter limits (algorithms, digits, period, secret length) are the sha
 core/limits.py. Docs and docstrings name these constants instead of repeating their values.
 """
 
-# RFC 4226 counters are 8-byte unsigned integers.
-MAX_COUNTER = 2**64 - 1
-
 # Engine policy defaults (docs/engine.md).
 DEFAULT_WINDOW_STEPS = 1
 # Twenty 30-second steps: ten minutes either side at the default period.
 DEFAULT_RESYNC_WINDOW_STEPS = 20
 LOCKOUT_AFTER_FAILS = 10
+# HOTP (counter) tokens: the codes checked from the expected one on (RFC 4226 section 7.4's
+# look-ahead window s), and the wider look-ahead a resync's two consecutive codes are sought
+# in (a token pressed that often unseen; two codes in a row cannot be guessed, docs/engine.md).
+DEFAULT_HOTP_WINDOW = 10
+DEFAULT_HOTP_RESYNC_WINDOW = 1000
 DEFAULT_LOCKOUT_TZ = "UTC"
 
 # Drift learning (verifier/drift.py).

@@ -1,9 +1,10 @@
 """The verifier's decisions (docs/engine.md): pure, with `now` as an argument.
 
 `check`, `resync` and `wrong_pin` take a token's state and return a Decision: accepted or
-not, why, the step matched, and the state to store after it. They do no I/O and read no clock,
-so the store applies a decision with its own atomic updates (a conditional UPDATE on last_step
-for an accept, an SQL increment for a failure) and tests need no clock patching. docs/engine.md
+not, why, the step (TOTP) or counter (HOTP) matched, and the state to store after it. They do
+no I/O and read no clock, so the store applies a decision with its own atomic updates (a
+conditional UPDATE on last_step, or on the HOTP counter, for an accept; an SQL increment for a
+failure) and tests need no clock patching. docs/engine.md
 explains the window, drift learning, replay protection and the lockout trade-off.
 """
 
@@ -12,7 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from baoling.core.limits import MAX_COUNTER
 from baoling.verifier.constants import (
+    DEFAULT_HOTP_RESYNC_WINDOW,
+    DEFAULT_HOTP_WINDOW,
     DEFAULT_LOCKOUT_TZ,
     DEFAULT_RESYNC_WINDOW_STEPS,
     DEFAULT_WINDOW_STEPS,
@@ -21,7 +25,7 @@ from baoling.verifier.constants import (
 )
 from baoling.verifier.drift import Drift
 from baoling.verifier.errors import InvalidRequest
-from baoling.verifier.otp import TOTP
+from baoling.verifier.otp import HOTP, TOTP
 
 # Decision.reason values.
 ACCEPTED = "accepted"
@@ -59,10 +63,15 @@ class Policy:
     lockout_seconds: int | None = None  # None: locked until the end of the day in lockout_tz
     lockout_tz: str = DEFAULT_LOCKOUT_TZ
     drift_learning: bool = True
+    # HOTP tokens: how many codes from the expected one are checked, and for a resync.
+    hotp_window: int = DEFAULT_HOTP_WINDOW
+    hotp_resync_window: int = DEFAULT_HOTP_RESYNC_WINDOW
 
     def __post_init__(self) -> None:
         _whole("window_steps", self.window_steps, 0)
         _whole("resync_window_steps", self.resync_window_steps, 1)
+        _whole("hotp_window", self.hotp_window, 1)
+        _whole("hotp_resync_window", self.hotp_resync_window, 2)
         _whole("lockout_after_fails", self.lockout_after_fails, 1)
         if self.lockout_seconds is not None:
             _whole("lockout_seconds", self.lockout_seconds, 1)
@@ -95,6 +104,9 @@ class TokenState:
     locked_until: float | None = None  # unix time; locked while now < locked_until
     enabled: bool = True
     drift: Drift = field(default_factory=Drift)
+    # HOTP tokens only: the next counter expected (RFC 4226's C); codes for counters below it
+    # are used. None for a TOTP token.
+    counter: int | None = None
 
     def locked(self, now: float) -> bool:
         return self.locked_until is not None and now < self.locked_until
@@ -132,15 +144,18 @@ def observed_offset_s(otp: TOTP, step: int, now: float) -> float:
     return (step + 0.5) * otp.period_s - now
 
 
-def check(otp: TOTP, state: TokenState, code: str, now: float, policy: Policy) -> Decision:
+def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -> Decision:
     """Accept `code` if it is the token's code at a step in the window of +-window_steps around
-    the predicted step, and later than the last accepted step."""
+    the predicted step, and later than the last accepted step; for an HOTP token (`otp` not a
+    TOTP), at a counter among the hotp_window from the expected one (`_check_counter`)."""
     refused = _refuse(state, now)
     if refused is not None:
         return refused
     value = otp.parse(code)
     if value is None:
         return _failure(state, MALFORMED, None, now, policy)
+    if not isinstance(otp, TOTP):
+        return _check_counter(otp, state, value, now, policy)
     centre = predicted_step(otp, state.drift, now)
     low = max(centre - policy.window_steps, 0)
     high = centre + policy.window_steps
@@ -159,8 +174,28 @@ def check(otp: TOTP, state: TokenState, code: str, now: float, policy: Policy) -
     return _accept(state, ACCEPTED, step, drift)
 
 
+def _check_counter(
+    otp: HOTP, state: TokenState, value: int, now: float, policy: Policy
+) -> Decision:
+    """RFC 4226 section 7.4: the codes of counters C .. C + hotp_window - 1, C the next counter
+    expected; a match moves C past it, so it and every earlier code are used up. A match among
+    the hotp_window counters before C is a replay."""
+    expected = state.counter or 0
+    found = otp.find(value, _counters(expected, policy.hotp_window))
+    if found is None:
+        replayed = otp.find(value, range(max(expected - policy.hotp_window, 0), expected))
+        reason = WRONG_CODE if replayed is None else REPLAY
+        return _failure(state, reason, replayed, now, policy)
+    return _accept_counter(state, ACCEPTED, found)
+
+
+def _counters(first: int, count: int) -> range:
+    """`count` counters from `first`, none past the largest an HOTP counter can be."""
+    return range(first, min(first + count, MAX_COUNTER + 1))
+
+
 def check_user(
-    tokens: Sequence[tuple[TOTP, TokenState]], code: str, now: float, policy: Policy
+    tokens: Sequence[tuple[HOTP, TokenState]], code: str, now: float, policy: Policy
 ) -> UserDecision:
     """Try `code` against each of a user's tokens. One that accepts it is the only one that
     changes: the others were not wrong, the user just holds the right one. A code that is a
@@ -185,14 +220,15 @@ def check_user(
 
 
 def resync(
-    otp: TOTP, state: TokenState, code1: str, code2: str, now: float, policy: Policy
+    otp: HOTP, state: TokenState, code1: str, code2: str, now: float, policy: Policy
 ) -> Decision:
     """Accept two consecutive codes found within +-resync_window_steps of the predicted step,
     later than the last accepted step, and set the drift estimate's offset at the second one
-    (verifier.drift.Drift.resync).
+    (verifier.drift.Drift.resync). For an HOTP token, two consecutive codes among the
+    hotp_resync_window counters from the expected one; the counter moves past the second.
 
-    Costs one code per step of the window (2 * resync_window_steps + 1), plus one (code2's)
-    for each step where code1 matches (docs/engine.md).
+    Costs one code per step of the window (2 * resync_window_steps + 1, or hotp_resync_window),
+    plus one (code2's) for each step where code1 matches (docs/engine.md).
     """
     refused = _refuse(state, now)
     if refused is not None:
@@ -200,19 +236,33 @@ def resync(
     value1, value2 = otp.parse(code1), otp.parse(code2)
     if value1 is None or value2 is None:
         return _failure(state, MALFORMED, None, now, policy)
+    if not isinstance(otp, TOTP):
+        counters = _counters(state.counter or 0, policy.hotp_resync_window)
+        second = _consecutive(otp, value1, value2, counters)
+        if second is None:
+            return _failure(state, RESYNC_FAILED, None, now, policy)
+        return _accept_counter(state, RESYNCED, second)
     centre = predicted_step(otp, state.drift, now)
     low = max(centre - policy.resync_window_steps, 0)
     if state.last_step is not None:
         low = max(low, state.last_step + 1)
-    high = centre + policy.resync_window_steps
-    first = otp.find(value1, range(low, high + 1))
+    second = _consecutive(otp, value1, value2, range(low, centre + policy.resync_window_steps + 1))
+    if second is None:
+        return _failure(state, RESYNC_FAILED, None, now, policy)
+    drift = state.drift.resync(now, observed_offset_s(otp, second, now))
+    return _accept(state, RESYNCED, second, drift)
+
+
+def _consecutive(otp: HOTP, value1: int, value2: int, candidates: range) -> int | None:
+    """The counter of `value2` where `value1` is the code at one of `candidates` and `value2`
+    the code right after it; None when there is no such pair."""
+    first = otp.find(value1, candidates)
     while first is not None:
         second = first + 1
-        if otp.find(value2, (second,)) == second:
-            drift = state.drift.resync(now, observed_offset_s(otp, second, now))
-            return _accept(state, RESYNCED, second, drift)
-        first = otp.find(value1, range(second, high + 1))
-    return _failure(state, RESYNC_FAILED, None, now, policy)
+        if second <= MAX_COUNTER and otp.find(value2, (second,)) == second:
+            return second
+        first = otp.find(value1, range(second, candidates.stop))
+    return None
 
 
 def wrong_pin(state: TokenState, now: float, policy: Policy) -> Decision:
@@ -237,6 +287,12 @@ def _refuse(state: TokenState, now: float) -> Decision | None:
 def _accept(state: TokenState, reason: str, step: int, drift: Drift) -> Decision:
     accepted = replace(state, last_step=step, fail_count=0, locked_until=None, drift=drift)
     return Decision(True, reason, step, accepted)
+
+
+def _accept_counter(state: TokenState, reason: str, counter: int) -> Decision:
+    """An HOTP accept at `counter`: the next counter expected is the one after it."""
+    accepted = replace(state, counter=counter + 1, fail_count=0, locked_until=None)
+    return Decision(True, reason, counter, accepted)
 
 
 def _failure(

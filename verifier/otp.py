@@ -16,12 +16,12 @@ from baoling.core.limits import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
+    MAX_COUNTER,
     MAX_DIGITS,
     MAX_PERIOD_S,
     MIN_DIGITS,
     MIN_PERIOD_S,
 )
-from baoling.verifier.constants import MAX_COUNTER
 
 # RFC 2104 pads: XOR every key byte with 0x36 (inner) or 0x5c (outer).
 _XOR_36 = bytes(b ^ 0x36 for b in range(256))

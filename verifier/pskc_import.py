@@ -1,12 +1,15 @@
-"""Reading TOTP keys out of PSKC (RFC 6030) files, with python-pskc doing the XML and the
-cryptography.
+"""Reading TOTP and HOTP keys out of PSKC (RFC 6030) files, with python-pskc doing the XML and
+the cryptography.
 
 Everything a key says is either mapped exactly or refused, naming the key: the algorithm must
-be the TOTP profile (its RFC URN or the draft-era `pskc#totp`); the hash comes from
-`AlgorithmParameters/Suite`, its text or a `hashalgo` attribute, in any spelling of SHA-1,
-SHA-256 or SHA-512 (absent means the profile's HMAC-SHA1); digits from `ResponseFormat Length`;
-the period from `TimeInterval` (absent means the profile's DEFAULT_PERIOD_S); `TimeDrift`
-counts the intervals the token's clock is ahead (RFC 6030). A non-zero `Time` (T0) is refused.
+be the TOTP profile (its RFC URN or the draft-era `pskc#totp`) or HOTP (RFC 6030's URN, also as
+drafts write it), whose `Counter` (absent: 0) is the next counter the token will show; OCRA and
+vendors' own algorithms (RSA SecurID, ActivIdentity, Yubico OTP) are refused by name;
+the hash comes from `AlgorithmParameters/Suite`, its text or a `hashalgo` attribute, in any
+spelling of SHA-1, SHA-256 or SHA-512 (absent means the profile's HMAC-SHA1);
+digits from `ResponseFormat Length`; the period from
+`TimeInterval` (absent means the profile's DEFAULT_PERIOD_S); `TimeDrift` counts
+the intervals the token's clock is ahead (RFC 6030). A non-zero `Time` (T0) is refused.
 A key without an `Id` is named after its `DeviceInfo/SerialNo` (core/identity.py). Encrypted
 secrets must carry a `ValueMAC`, so a wrong key cannot pass as a garbled secret. A file
 python-pskc cannot read, or whose values have the wrong type, is refused as a whole.
@@ -28,15 +31,24 @@ from pskc.xml import find, findall, findtext, remove_namespaces
 
 from baoling.core import identity
 from baoling.core.errors import CoreError
-from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_PERIOD_S
+from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_PERIOD_S, MAX_COUNTER
 from baoling.verifier.errors import PSKCImportError
+from baoling.verifier.store import HOTP, TOTP
 
 _PROFILE = "urn:ietf:params:xml:ns:keyprov:pskc"
 # The RFC 6030 URNs and the draft-era ones (`pskc#totp`), compared lower-cased; HOTP also
-# as older drafts and ActivIdentity's files write it, so that its refusal says HOTP.
+# as older drafts and ActivIdentity's files write it.
 TOTP_ALGORITHMS = frozenset({f"{_PROFILE}:totp", f"{_PROFILE}#totp"})
 HOTP_ALGORITHMS = frozenset(
     {f"{_PROFILE}:hotp", f"{_PROFILE}#hotp", "http://www.ietf.org/keyprov/pskc#hotp", "hotp"}
+)
+# Algorithm families this verifier does not compute, by a word of their URIs (OCRA's suites
+# contain HOTP, so these are looked for first): a refusal names the family.
+_OTHER_FAMILIES = (
+    ("ocra", "OCRA"),
+    ("securid", "RSA SecurID"),
+    ("actividentity", "ActivIdentity"),
+    ("yubi", "Yubico OTP"),
 )
 # HMAC-SHA1, hmac-sha256, SHA256, SHA-512, sha1 and xmldsig URIs ending in #hmac-sha256.
 _SUITE = re.compile(r"(?:.*#)?(?:HMAC-?)?SHA-?(1|256|512)", re.IGNORECASE)
@@ -57,7 +69,7 @@ _MAX_REASON_CHARS = 160
 
 @dataclass(frozen=True)
 class PSKCKey:
-    """One TOTP key from a PSKC file, in the verifier's terms."""
+    """One TOTP or HOTP key from a PSKC file, in the verifier's terms."""
 
     token_id: str
     secret: bytes
@@ -68,6 +80,9 @@ class PSKCKey:
     label: str
     # How far the token's clock is ahead, in seconds: TimeDrift intervals times the period.
     clock_offset_s: int
+    kind: str = TOTP
+    # An HOTP key's next counter (its Counter); 0 for a TOTP key.
+    counter: int = 0
 
 
 def read_pskc(
@@ -225,16 +240,22 @@ def _token_ids(keys: Sequence[Key]) -> list[str]:
     return ids
 
 
-def _check_algorithm(name: str, key: Key) -> None:
+def _kind(name: str, key: Key) -> str:
+    """TOTP or HOTP, by the key's algorithm; anything else is refused, naming it."""
     uri = (key.algorithm or "").strip().lower()
+    if uri in TOTP_ALGORITHMS:
+        return TOTP
     if uri in HOTP_ALGORITHMS:
-        raise PSKCImportError(
-            f"key {name!r} is an HOTP (counter) key; this verifier checks TOTP codes only"
-        )
+        return HOTP
     if not key.algorithm:
         raise PSKCImportError(f"key {name!r} names no algorithm")
-    if uri not in TOTP_ALGORITHMS:
-        raise PSKCImportError(f"key {name!r} has algorithm {key.algorithm!r}, not TOTP")
+    for word, family in _OTHER_FAMILIES:
+        if word in uri:
+            raise PSKCImportError(
+                f"key {name!r} has algorithm {key.algorithm!r} ({family}), which this verifier "
+                "does not check: only TOTP and HOTP keys are imported"
+            )
+    raise PSKCImportError(f"key {name!r} has algorithm {key.algorithm!r}, not TOTP or HOTP")
 
 
 def _hash(name: str, element: Element) -> str:
@@ -277,7 +298,7 @@ def _check_policy(name: str, key: Key) -> None:
 
 
 def _read_key(key: Key, name: str, element: Element) -> PSKCKey:
-    _check_algorithm(name, key)
+    kind = _kind(name, key)
     algorithm = _hash(name, element)
     _check_policy(name, key)
     # python-pskc keeps the encrypted form in `_secret`; its MAC is checked only if present.
@@ -316,7 +337,17 @@ def _read_key(key: Key, name: str, element: Element) -> PSKCKey:
         issuer=key.issuer or "",
         label=key.friendly_name or "",
         clock_offset_s=drift * period_s,
+        kind=kind,
+        counter=_counter(name, key) if kind == HOTP else 0,
     )
+
+
+def _counter(name: str, key: Key) -> int:
+    """An HOTP key's Counter: where the token's next code is (RFC 6030 section 4.3.4)."""
+    counter = key.counter or 0
+    if not 0 <= counter <= MAX_COUNTER:
+        raise PSKCImportError(f"key {name!r} has a Counter of {counter}, not 0 to {MAX_COUNTER}")
+    return counter
 
 
 def _wrong_type(exc: ValueError | TypeError) -> str:

@@ -99,8 +99,12 @@ class Verifier:
         period_s: int = DEFAULT_PERIOD_S,
         issuer: str = "",
         label: str = "",
+        kind: str = "totp",
+        counter: int = 0,
     ) -> str:
-        """Enrol a TOTP token; returns its otpauth URI (holds the secret: show it once).
+        """Enrol a TOTP token, or with `kind` "hotp" an HOTP (counter) token whose next code is
+        the one at `counter` (`period_s` does not apply); returns its otpauth URI (holds the
+        secret: show it once).
 
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
@@ -113,13 +117,16 @@ class Verifier:
             period_s=period_s,
             issuer=issuer,
             label=label,
+            kind=kind,
+            counter=counter,
         )
 
     def import_pskc(
         self, data: bytes, *, key: bytes | None = None, password: str | None = None
     ) -> list[str]:
-        """Enrol every TOTP key of a PSKC file in one transaction: all, or none on any error.
-        Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its drift."""
+        """Enrol every TOTP and HOTP key of a PSKC file in one transaction: all, or none on any
+        error. Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its
+        drift, an HOTP key's Counter its counter."""
         return self._tokens.import_pskc(data, key=key, password=password)
 
     def list_tokens(self) -> list[dict[str, Any]]:

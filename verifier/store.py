@@ -28,6 +28,9 @@ from baoling.verifier.errors import StoreError, UnknownToken
 
 log = logging.getLogger(__name__)
 
+# tokens.kind values.
+TOTP, HOTP = "totp", "hotp"
+
 metadata = sa.MetaData()
 
 tokens = sa.Table(
@@ -38,7 +41,7 @@ tokens = sa.Table(
     sa.Column("secret", sa.LargeBinary, nullable=False),
     sa.Column("algorithm", sa.String(16), nullable=False),
     sa.Column("digits", sa.Integer, nullable=False),
-    sa.Column("period_s", sa.Integer, nullable=False),
+    sa.Column("period_s", sa.Integer, nullable=False),  # 0 for an HOTP token, which has none
     sa.Column("issuer", sa.String(256), nullable=False),
     sa.Column("label", sa.String(256), nullable=False),
     sa.Column("last_step", sa.BigInteger, nullable=True),
@@ -47,6 +50,10 @@ tokens = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("drift", sa.Text, nullable=False),
     sa.Column("created", sa.Double, nullable=False),
+    # Added by _hotp_tokens: "totp", or "hotp" for a counter token (RFC 4226), whose next
+    # expected counter is `counter` (NULL for TOTP tokens, which use last_step).
+    sa.Column("kind", sa.String(8), nullable=False, server_default=TOTP),
+    sa.Column("counter", sa.BigInteger, nullable=True),
 )
 
 api_keys = sa.Table(
@@ -228,6 +235,19 @@ def _user_pins(conn: Connection) -> None:
     metadata.create_all(conn, tables=[user_pins])
 
 
+def _hotp_tokens(conn: Connection) -> None:
+    """A token's kind and an HOTP token's counter. A store created by this code already has
+    the columns (_v1 creates the tokens table as declared above), so they are added only where
+    missing."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(tokens.name)}
+    if "kind" not in present:
+        conn.exec_driver_sql(
+            f"ALTER TABLE tokens ADD COLUMN kind VARCHAR(8) NOT NULL DEFAULT '{TOTP}'"
+        )
+    if "counter" not in present:
+        conn.exec_driver_sql("ALTER TABLE tokens ADD COLUMN counter BIGINT")
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -236,6 +256,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _radius_challenges,
     _directory_entries,
     _user_pins,
+    _hotp_tokens,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -426,6 +447,17 @@ _ACCEPT = (
         drift=sa.bindparam("new_drift"),
     )
 )
+# An HOTP accept: the counter only moves forward, whoever else accepts at the same time.
+_ACCEPT_COUNTER = (
+    tokens.update()
+    .where(
+        tokens.c.id == sa.bindparam("token_id"),
+        tokens.c.enabled == sa.true(),
+        tokens.c.counter < sa.bindparam("counter"),
+        sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= sa.bindparam("now")),
+    )
+    .values(counter=sa.bindparam("counter"), fail_count=0, locked_until=None)
+)
 _NEW_COUNT = tokens.c.fail_count + 1
 _FAIL = (
     tokens.update()
@@ -498,6 +530,14 @@ def accept_step(conn: Connection, token_id: str, step: int, drift: str, now: flo
     result = conn.execute(
         _ACCEPT, {"token_id": token_id, "step": step, "now": now, "new_drift": drift}
     )
+    return result.rowcount == 1
+
+
+def accept_counter(conn: Connection, token_id: str, counter: int, now: float) -> bool:
+    """Move an HOTP token's counter forward to `counter` and clear failures, in one conditional
+    UPDATE. False when another thread or node moved it as far or further first, or the token
+    was disabled or locked meanwhile: the caller treats that as a rejection."""
+    result = conn.execute(_ACCEPT_COUNTER, {"token_id": token_id, "counter": counter, "now": now})
     return result.rowcount == 1
 
 

@@ -18,6 +18,7 @@ from baoling.core.limits import (
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
     GENERATED_SECRET_BYTES,
+    MAX_COUNTER,
     check_parameters,
 )
 from baoling.verifier import audit as audit_log
@@ -43,13 +44,15 @@ def _info(row: Row[Any]) -> dict[str, Any]:
         "token": row.id,
         "algorithm": row.algorithm,
         "digits": row.digits,
-        "period": row.period_s,
+        "kind": row.kind,
+        "period": None if row.kind == store.HOTP else row.period_s,
         "issuer": row.issuer,
         "label": row.label,
         "enabled": row.enabled,
         "fail_count": row.fail_count,
         "locked_until": row.locked_until,
         "last_step": row.last_step,
+        "counter": row.counter,
         "drift": json.loads(row.drift),
         "created": row.created,
     }
@@ -85,6 +88,18 @@ def _new_token(
     }
 
 
+def kind_columns(kind: str, counter: int) -> dict[str, Any]:
+    """The columns that make a token TOTP, or HOTP starting at `counter` (its period_s 0: it
+    has none)."""
+    if kind == store.TOTP:
+        return {"kind": store.TOTP, "counter": None}
+    if kind != store.HOTP:
+        raise InvalidRequest(f"kind must be totp or hotp, not {kind!r}")
+    if isinstance(counter, bool) or not isinstance(counter, int) or not 0 <= counter <= MAX_COUNTER:
+        raise InvalidRequest(f"counter must be a whole number from 0 to {MAX_COUNTER}")
+    return {"kind": store.HOTP, "counter": counter, "period_s": 0}
+
+
 class TokenAdmin:
     """The tokens of one store."""
 
@@ -101,23 +116,35 @@ class TokenAdmin:
         period_s: int = DEFAULT_PERIOD_S,
         issuer: str = "",
         label: str = "",
+        kind: str = store.TOTP,
+        counter: int = 0,
     ) -> str:
-        """Enrol a TOTP token; returns its otpauth URI (holds the secret: show it once).
+        """Enrol a TOTP token, or with `kind` "hotp" an HOTP (counter) token whose next code is
+        the one at `counter`; returns its otpauth URI (holds the secret: show it once).
 
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
         """
         token = _new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
+        token |= kind_columns(kind, counter)
         self._insert([token], source="enrol")
-        return otpauth.build(
-            otpauth.KeyUri(token["secret"], label or token_id, issuer, algorithm, digits, period_s)
+        key = otpauth.KeyUri(
+            token["secret"],
+            label or token_id,
+            issuer,
+            algorithm,
+            digits,
+            period_s,
+            token["counter"],
         )
+        return otpauth.build(key)
 
     def import_pskc(
         self, data: bytes, *, key: bytes | None = None, password: str | None = None
     ) -> list[str]:
-        """Enrol every TOTP key of a PSKC file in one transaction: all, or none on any error.
-        Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its drift."""
+        """Enrol every TOTP and HOTP key of a PSKC file in one transaction: all, or none on any
+        error. Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its
+        drift, an HOTP key's Counter its counter."""
         new_tokens = []
         for found in read_pskc(data, key=key, password=password):
             try:
@@ -130,6 +157,7 @@ class TokenAdmin:
                     found.issuer,
                     found.label,
                 )
+                token |= kind_columns(found.kind, found.counter)
                 new_tokens.append(token | {"drift": Drift(offset_s=found.clock_offset_s)})
             except InvalidRequest as exc:
                 raise PSKCImportError(f"key {found.token_id!r}: {exc}") from None

@@ -34,7 +34,7 @@ from baoling.verifier.engine import wrong_pin as engine_wrong_pin
 from baoling.verifier.errors import DirectoryError
 from baoling.verifier.events import TokenLocked, ValidationAccepted, ValidationReplay
 from baoling.verifier.master_key import CurrentKey
-from baoling.verifier.otp import TOTP
+from baoling.verifier.otp import HOTP, TOTP
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import Account, RealmResolvers
 from baoling.verifier.user_names import UserName
@@ -45,7 +45,7 @@ ENTRY_REPLACED = "directory_entry_replaced"
 
 _log = logging.getLogger(__name__)
 
-# Tokens whose TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
+# Tokens whose HOTP/TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
 MAX_CACHED_TOKENS = 10_000
 
 
@@ -56,6 +56,7 @@ def _state(row: Row[Any]) -> TokenState:
         locked_until=row.locked_until,
         enabled=row.enabled,
         drift=Drift.from_json(row.drift),
+        counter=row.counter,
     )
 
 
@@ -72,7 +73,7 @@ class Validation:
     ) -> None:
         self._store, self._key, self.policy, self._resolver = db, key, policy, resolver
         self._outbox = outbox
-        self._otps: dict[tuple[object, ...], TOTP] = {}
+        self._otps: dict[tuple[object, ...], HOTP] = {}
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
@@ -179,7 +180,7 @@ class Validation:
         action: str,
         token_id: str,
         now: float | None,
-        decide: Callable[[TOTP, TokenState, float], Decision],
+        decide: Callable[[HOTP, TokenState, float], Decision],
     ) -> Decision:
         """Run `decide` on the token's current state inside one write transaction, apply
         its decision atomically and audit it."""
@@ -204,9 +205,14 @@ class Validation:
         name the code came with, if any)."""
         if decision.accepted:
             assert decision.step is not None  # an accepted decision names its step
-            if not store.accept_step(
-                conn, token_id, decision.step, decision.state.drift.to_json(), now
-            ):
+            counter = decision.state.counter
+            if counter is None:
+                moved = store.accept_step(
+                    conn, token_id, decision.step, decision.state.drift.to_json(), now
+                )
+            else:
+                moved = store.accept_counter(conn, token_id, counter, now)
+            if not moved:
                 decision = Decision(False, REPLAY, decision.step, state)
         elif decision.state.fail_count > state.fail_count:
             decision = self._count_failure(conn, token_id, state, decision, now)
@@ -244,21 +250,23 @@ class Validation:
             state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),
         )
 
-    def _otp(self, conn: Connection, row: Row[Any]) -> TOTP:
-        """The token's TOTP, kept while its sealed secret is unchanged: decrypting and
+    def _otp(self, conn: Connection, row: Row[Any]) -> HOTP:
+        """The token's TOTP (HOTP for a counter token), kept while its sealed secret is
+        unchanged: decrypting and
         precomputing the HMAC states again for every check would cost more than the check
         (docs/performance.md). The key is the sealed bytes, so a rotation or a new secret
         never meets a stale entry."""
-        cache_key = (row.id, row.secret, row.algorithm, row.digits, row.period_s)
+        cache_key = (row.id, row.secret, row.algorithm, row.digits, row.period_s, row.kind)
         otp = self._otps.get(cache_key)
         if otp is None:
             if len(self._otps) >= MAX_CACHED_TOKENS:
                 self._otps.clear()
-            otp = TOTP(
-                self._key.open(conn, row),
-                algorithm=row.algorithm,
-                digits=row.digits,
-                period_s=row.period_s,
-            )
+            secret = self._key.open(conn, row)
+            if row.kind == store.HOTP:
+                otp = HOTP(secret, algorithm=row.algorithm, digits=row.digits)
+            else:
+                otp = TOTP(
+                    secret, algorithm=row.algorithm, digits=row.digits, period_s=row.period_s
+                )
             self._otps[cache_key] = otp
         return otp

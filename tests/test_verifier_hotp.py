@@ -1,0 +1,191 @@
+"""HOTP (RFC 4226) counter tokens in the verifier, on both stores: enrolment, the look-ahead
+window, one accept per code under concurrency (threads, and two nodes), resync, lockout, users,
+and PSKC files with a Counter. Codes come from RFC 4226's own table and pyotp, never from the
+code under test."""
+
+import base64
+import io
+
+import pyotp
+import pytest
+from pskc import PSKC
+
+from baoling.core import otpauth
+from baoling.verifier.engine import Policy
+from baoling.verifier.errors import InvalidRequest
+from tests.test_pskc_import import HOTP_URN, PSK
+from tests.test_verifier_concurrency import ATTEMPTS, at_once, on_two_nodes
+
+# RFC 4226 Appendix D: the secret "12345678901234567890" and its codes for counts 0 to 9.
+RFC4226_SECRET = b"12345678901234567890"
+RFC4226_HOTP = [
+    "755224",
+    "287082",
+    "359152",
+    "969429",
+    "338314",
+    "254676",
+    "287922",
+    "162583",
+    "399871",
+    "520489",
+]
+NOW = 1_800_000_000.0  # HOTP ignores the time; the verifier still stamps its audit rows with it
+SECRET = bytes(range(1, 21))
+REFERENCE = pyotp.HOTP(base64.b32encode(SECRET).decode())
+
+
+def hotp_code(counter: int) -> str:
+    return REFERENCE.at(counter)
+
+
+def reasons(v, action: str = "validate") -> list[str]:
+    """The reasons of the audit rows of `action`, oldest first."""
+    return [row["detail"]["reason"] for row in reversed(v.audit()) if row["action"] == action]
+
+
+def test_rfc4226_appendix_d_codes_are_accepted_in_order_and_once(make_verifier):
+    v = make_verifier()
+    v.enrol("rfc", RFC4226_SECRET, kind="hotp")
+    for count, code in enumerate(RFC4226_HOTP):
+        assert v.validate("rfc", code, now=NOW), count
+        assert not v.validate("rfc", code, now=NOW), count
+    assert v.show("rfc")["counter"] == len(RFC4226_HOTP)
+
+
+def test_a_code_5_presses_ahead_is_accepted_then_every_earlier_one_refused(make_verifier):
+    v = make_verifier()
+    v.enrol("tok", SECRET, kind="hotp")
+    assert v.check("tok", hotp_code(5), now=NOW).accepted
+    for earlier in range(6):
+        decision = v.check("tok", hotp_code(earlier), now=NOW)
+        assert (decision.accepted, decision.reason) == (False, "replay"), earlier
+    assert v.validate("tok", hotp_code(6), now=NOW)
+
+
+def test_the_look_ahead_window_is_10_codes_by_default_and_a_setting(make_verifier):
+    v = make_verifier()
+    v.enrol("tok", SECRET, kind="hotp")
+    assert v.check("tok", hotp_code(10), now=NOW).reason == "wrong_code"
+    assert v.validate("tok", hotp_code(9), now=NOW)
+    wide = make_verifier(Policy(hotp_window=30))
+    wide.enrol("wide", SECRET, kind="hotp")
+    assert wide.validate("wide", hotp_code(29), now=NOW)
+
+
+def test_enrolment_gives_an_hotp_uri_and_shows_the_counter(make_verifier):
+    v = make_verifier()
+    uri = v.enrol("tok", SECRET, kind="hotp", counter=7, issuer="Bank", digits=8)
+    parsed = pyotp.parse_uri(uri)
+    assert isinstance(parsed, pyotp.HOTP)
+    assert (parsed.initial_count, parsed.digits, parsed.issuer) == (7, 8, "Bank")
+    assert base64.b32decode(parsed.secret) == SECRET
+    assert otpauth.parse(uri, hotp=True).counter == 7
+    info = v.show("tok")
+    assert (info["kind"], info["counter"], info["period"]) == ("hotp", 7, None)
+    assert not v.validate("tok", pyotp.HOTP(parsed.secret, digits=8).at(6), now=NOW)
+    assert v.validate("tok", pyotp.HOTP(parsed.secret, digits=8).at(7), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "kind, counter, message",
+    [
+        ("event", 0, "kind must be totp or hotp, not 'event'"),
+        ("hotp", -1, "counter must be a whole number from 0 to 18446744073709551615"),
+        ("hotp", 2**64, "counter must be a whole number from 0 to 18446744073709551615"),
+    ],
+)
+def test_a_bad_kind_or_counter_is_refused_and_nothing_enrolled(
+    make_verifier, kind, counter, message
+):
+    v = make_verifier()
+    with pytest.raises(InvalidRequest, match=f"^{message}$"):
+        v.enrol("tok", SECRET, kind=kind, counter=counter)
+    assert v.list_tokens() == []
+
+
+def test_50_threads_one_hotp_code_exactly_one_accept(make_verifier):
+    v = make_verifier()
+    v.enrol("tok", SECRET, kind="hotp")
+    code = hotp_code(3)
+    assert at_once(lambda: v.validate("tok", code, now=NOW)) == [False] * (ATTEMPTS - 1) + [True]
+    assert v.show("tok")["counter"] == 4
+    assert reasons(v).count("accepted") == 1
+
+
+def test_two_nodes_50_submissions_of_one_hotp_code_exactly_one_accept(
+    make_verifier, store_url, data_dir
+):
+    make_verifier().enrol("tok", SECRET, kind="hotp")
+    assert on_two_nodes(store_url, data_dir, "validate", "tok", hotp_code(2), NOW) == 1
+    v = make_verifier()
+    assert v.show("tok")["counter"] == 3
+    assert v.verify_audit().ok
+
+
+def test_resync_with_two_consecutive_codes_50_ahead(make_verifier):
+    v = make_verifier()
+    v.enrol("tok", SECRET, kind="hotp")
+    assert v.check("tok", hotp_code(50), now=NOW).reason == "wrong_code"
+    assert not v.resync("tok", hotp_code(50), hotp_code(52), now=NOW)
+    assert v.resync("tok", hotp_code(50), hotp_code(51), now=NOW)
+    assert v.show("tok")["counter"] == 52
+    assert not v.validate("tok", hotp_code(51), now=NOW)
+    assert v.validate("tok", hotp_code(52), now=NOW)
+    assert reasons(v, "resync") == ["resync_failed", "resynced"]
+
+
+def test_resync_beyond_the_wide_window_fails(make_verifier):
+    v = make_verifier(Policy(hotp_resync_window=40))
+    v.enrol("tok", SECRET, kind="hotp")
+    assert not v.resync("tok", hotp_code(50), hotp_code(51), now=NOW)
+    assert v.show("tok")["counter"] == 0
+
+
+def test_wrong_codes_lock_an_hotp_token_as_a_totp_one(make_verifier):
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=60))
+    v.enrol("tok", SECRET, kind="hotp")
+    right = hotp_code(0)
+    wrong = next(c for c in (f"{n:06d}" for n in range(123456, 999999, 7)) if c != right)
+    for _ in range(3):
+        assert v.check("tok", wrong, now=NOW).reason == "wrong_code"
+    assert v.check("tok", right, now=NOW + 1).reason == "locked"
+    assert v.validate("tok", right, now=NOW + 61)
+    assert v.show("tok")["fail_count"] == 0
+
+
+def test_a_user_with_a_totp_and_an_hotp_token_signs_in_with_either(make_verifier):
+    v = make_verifier()
+    v.enrol("phone", bytes(range(30, 50)))
+    v.enrol("keyfob", SECRET, kind="hotp")
+    v.add_user("alice")
+    v.assign("phone", "alice")
+    v.assign("keyfob", "alice", role="spare")
+    assert v.validate_user("alice", hotp_code(1), now=NOW)
+    assert not v.validate_user("alice", hotp_code(1), now=NOW)
+    assert v.show("keyfob")["counter"] == 2
+    totp = pyotp.TOTP(base64.b32encode(bytes(range(30, 50))).decode())
+    assert v.validate_user("alice", totp.at(NOW), now=NOW)
+
+
+def test_a_pre_shared_key_pskc_file_with_a_counter_imports_and_validates(make_verifier):
+    pskc = PSKC()
+    pskc.mac.setup(algorithm="hmac-sha256")
+    pskc.encryption.setup_preshared_key(key=PSK, algorithm="aes128-cbc")
+    pskc.add_key(
+        id="FOB-1",
+        serial="FOB",
+        secret=SECRET,
+        algorithm=HOTP_URN,
+        response_length=6,
+        response_encoding="DECIMAL",
+        counter=1000,
+    )
+    out = io.BytesIO()
+    pskc.write(out)
+    v = make_verifier()
+    assert v.import_pskc(out.getvalue(), key=PSK) == ["FOB-1"]
+    assert (v.show("FOB-1")["kind"], v.show("FOB-1")["counter"]) == ("hotp", 1000)
+    assert not v.validate("FOB-1", hotp_code(999), now=NOW)
+    assert v.validate("FOB-1", hotp_code(1004), now=NOW)
+    assert v.show("FOB-1")["counter"] == 1005
