@@ -55,6 +55,7 @@ SAMPLES = {
         Path("/etc/r.toml"),
     ),
     "window_steps": (["--window", "3"], "3", "3", 3),
+    "hotp_window": (["--hotp-window", "20"], "20", "20", 20),
     "lockout_after": (["--lockout-after", "5"], "5", "5", 5),
     "lockout_seconds": (["--lockout-for", "900"], "900", "900", 900),
     "lockout_tz": (

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from baoling.verifier.constants import DEFAULT_LOCKOUT_TZ, DEFAULT_WINDOW_STEPS, LOCKOUT_AFTER_FAILS
+from baoling.verifier.constants import (
+    DEFAULT_HOTP_WINDOW,
+    DEFAULT_LOCKOUT_TZ,
+    DEFAULT_WINDOW_STEPS,
+    LOCKOUT_AFTER_FAILS,
+)
 from baoling.verifier.user_names import DEFAULT_REALM
 
 if TYPE_CHECKING:
@@ -55,6 +60,11 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "STEPS",
         "Time steps accepted either side of the token's predicted step.",
         str(DEFAULT_WINDOW_STEPS),
+    ),
+    "hotp_window": (
+        "CODES",
+        "HOTP codes accepted from the token's expected counter on (look-ahead).",
+        str(DEFAULT_HOTP_WINDOW),
     ),
     "lockout_after": ("N", "Consecutive failures that lock a token.", str(LOCKOUT_AFTER_FAILS)),
     "lockout_seconds": (

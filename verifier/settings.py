@@ -25,7 +25,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from baoling.verifier.constants import DEFAULT_LOCKOUT_TZ, DEFAULT_WINDOW_STEPS, LOCKOUT_AFTER_FAILS
+from baoling.verifier.constants import (
+    DEFAULT_HOTP_WINDOW,
+    DEFAULT_LOCKOUT_TZ,
+    DEFAULT_WINDOW_STEPS,
+    LOCKOUT_AFTER_FAILS,
+)
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest, VerifierError
 from baoling.verifier.options import (
@@ -74,6 +79,7 @@ class Settings(BaseSettings):
     radius: bool = False
     radius_config: Path | None = None
     window_steps: int = Field(DEFAULT_WINDOW_STEPS, ge=0)
+    hotp_window: int = Field(DEFAULT_HOTP_WINDOW, ge=1)
     lockout_after: int = Field(LOCKOUT_AFTER_FAILS, ge=1)
     lockout_seconds: int | None = Field(None, ge=1)
     lockout_tz: str = DEFAULT_LOCKOUT_TZ
@@ -177,6 +183,7 @@ class Settings(BaseSettings):
     def policy(self) -> Policy:
         return Policy(
             window_steps=self.window_steps,
+            hotp_window=self.hotp_window,
             lockout_after_fails=self.lockout_after,
             lockout_seconds=self.lockout_seconds,
             lockout_tz=self.lockout_tz,
