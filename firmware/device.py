@@ -22,7 +22,7 @@ from protocol import (
 )
 from store import SLOTS
 
-FIRMWARE = "0.1.0"  # public: provisioning/flash.py reads it to confirm a flash
+FIRMWARE = "0.2.0"  # public: provisioning/flash.py reads it to confirm a flash
 _NONCE = const(16)  # nonce bytes
 _NONCE_MS = const(60000)  # a nonce expires after this
 _JUMP_MS = const(300000)  # a clock change after lock larger than this needs the button
@@ -214,8 +214,11 @@ class Device:
         only(args, ("slot", "challenge"))
         slot = self._slot(args)
         challenge = hexbytes(args, "challenge", _CHALLENGE_MIN, _CHALLENGE_MAX)
-        usable(self._store.status(slot), slot)
-        return {"mac": _hex(self._store.prove(slot, challenge))}
+        store = self._store
+        usable(store.status(slot), slot)
+        mac = store.prove(slot, challenge)
+        usable(store.status(slot), slot)  # None: its file failed its check just now
+        return {"mac": _hex(mac)}
 
     def _profile_erase(self, args):
         only(args, ("slot",))

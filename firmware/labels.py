@@ -31,7 +31,7 @@ def write(store, slot, args):
     size = (width + 7) // 8 * height
     bitmap = hexbytes(args, "bitmap", size, size)
     usable(store.status(slot), slot)
-    if not needs_label(store._slots[slot]):
+    if not needs_label(store.record(slot)):
         raise Refused("label_refused", "slot %d has an ASCII label" % slot)
     if read(store, slot) is not None:  # a damaged one may be written again
         raise Refused("label_refused", "slot %d already has its label bitmap" % slot)

@@ -16,6 +16,7 @@ _HUNG_UP = const(0x18)  # select.POLLHUP | select.POLLERR, the same on every por
 _BURST = const(64)  # bytes read per call before main's loop samples the button again
 
 TOO_LONG = const(1)  # feed() result when a protocol line went past MAX_LINE
+_GENERATOR = type(i for i in ())
 
 
 class Lines:
@@ -91,13 +92,36 @@ class Port:
             time.sleep_ms(ms)
 
     def send(self, message):
-        """Send one answer line: '@', the message as JSON, newline. json.dump writes the JSON
-        piece by piece, so a large answer is never built as one string in the heap."""
-        import json
-
+        """Send one answer line: '@', the message as JSON, newline. It is written piece by
+        piece, so a large answer is never built as one string in the heap."""
         out = self._out
         out.write("@")
-        json.dump(message, out)
+        _dump(out, message)
         out.write("\n")
         if hasattr(out, "flush"):
             out.flush()
+
+
+def _dump(out, value):
+    """json.dump, but a generator is written as a list, one item at a time, as it yields them
+    (info's 32 profiles: never all in the heap at once)."""
+    import json
+
+    if type(value) is dict:
+        sep = "{"
+        for key in value:
+            out.write(sep)
+            json.dump(key, out)
+            out.write(": ")
+            _dump(out, value[key])
+            sep = ", "
+        out.write("{}" if sep == "{" else "}")
+    elif type(value) is _GENERATOR:
+        sep = "["
+        for item in value:
+            out.write(sep)
+            json.dump(item, out)
+            sep = ", "
+        out.write("[]" if sep == "[" else "]")
+    else:
+        json.dump(value, out)

@@ -1,4 +1,5 @@
-# Buffering and padding shared by the pure-Python SHA fallbacks (sha1.py, sha2.py).
+# Buffering and padding shared by the pure-Python SHA fallbacks (sha1.py, sha256.py,
+# sha512.py).
 #
 # SHA-1, SHA-256 and SHA-512 all cut the message into blocks, pad it with 0x80, zeros and the
 # big-endian bit length, and output their state words big-endian; only the block size, the

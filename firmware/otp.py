@@ -2,7 +2,8 @@
 #
 # MicroPython has no hmac module (micropython-lib's defaults to MD5), and ports differ in which
 # hashes their hashlib has (the unix port lacks SHA-512), so each algorithm is taken from
-# hashlib when it is there and from the pure-Python fallbacks (sha1.py, sha2.py) when not.
+# hashlib when it is there and from the pure-Python fallbacks (sha1.py, sha256.py, sha512.py)
+# when not.
 # Pure logic: no clock, no hardware; the caller passes the time.
 import hashlib
 import time
@@ -19,8 +20,8 @@ _DAYS_1970_TO_2000 = const(10957)
 
 # algorithm name -> [hash constructor, block size in bytes]. Whether the port's hashlib has the
 # algorithm is decided here, at import; a missing one is None until first used, and then the
-# pure-Python fallback is loaded (sha2.py alone costs about 10 KB of RAM, and most profiles
-# never use SHA-512).
+# pure-Python fallback is loaded (sha512.py and mdhash.py cost about 4 KB of RAM, and most
+# profiles never use SHA-512).
 _HASHES = {
     "sha1": [getattr(hashlib, "sha1", None), 64],
     "sha256": [getattr(hashlib, "sha256", None), 64],
@@ -120,15 +121,18 @@ def hmac_digest(algorithm, key, msg):
 
 
 def _load_fallback(algorithm):
-    """Import the pure-Python hash for an algorithm the port's hashlib lacks, once."""
-    if algorithm == "sha1":
-        from sha1 import sha1 as new
-    else:
-        import sha2
+    """The pure-Python hash for an algorithm the port's hashlib lacks: module sha1, sha256 or
+    sha512, whose class has the algorithm's name; imported at each use after forget()."""
+    return getattr(__import__(algorithm), algorithm)
 
-        new = getattr(sha2, algorithm)
-    _HASHES[algorithm][0] = new
-    return new
+
+def forget():
+    """Drop the fallbacks from sys.modules, so their RAM is free between uses (the token calls
+    this after each request and each code drawn; docs/firmware-memory.md)."""
+    import sys
+
+    for name in ("sha1", "sha256", "sha512", "mdhash"):
+        sys.modules.pop(name, None)
 
 
 def hotp(key, counter, digits=6, algorithm="sha1"):

@@ -1,4 +1,7 @@
 # The token's flash store: one file per slot plus one settings file (lock, admin key, drift).
+# RAM holds one state byte per slot and the last profile read, never all of them: 32 profiles
+# cost the heap what one does (docs/firmware-memory.md); a profile is read from flash, checked
+# and decrypted again when the screen or a request moves to another slot.
 #
 # Each file is written whole to "<name>.new" and renamed over the old one, so a power cut
 # leaves the old or the new file (littlefs renames atomically; POSIX too; FAT cannot rename
@@ -18,7 +21,7 @@ from micropython import const
 
 import otp
 
-SLOTS = const(4)
+SLOTS = const(32)
 _MAGIC = b"BLS1"
 _PLAIN = const(0)  # file flag: body stored as is
 _AES = const(1)  # file flag: body AES-256-CBC encrypted
@@ -31,7 +34,12 @@ _SETTINGS = const(-1)  # slot number of the settings file
 _ENOENT = const(2)  # errno: no such file
 LABEL = ".lbl"  # file name ending of a slot's label bitmap (labels.py)
 
-_CORRUPT = "corrupt"  # a slot whose file failed its check
+_FREE = const(0)  # slot state bytes
+_OK = const(1)
+_BAD = const(2)  # the slot's file failed its check
+_WIDE = const(4)  # flag: the slot's label line needs a bitmap (needs_label)
+
+_CORRUPT = "corrupt"  # _read's answer for a file that failed its check
 
 
 class StoreError(Exception):
@@ -53,7 +61,10 @@ class Store:
         except ImportError:
             self._crypto = False
         self.encrypted = self._crypto if encrypt is None else encrypt
-        self._slots = [None] * SLOTS
+        self._state = bytearray(SLOTS)
+        self._usable = []  # usable slots in order, rebuilt when a state changes
+        self._cached = -1  # the slot whose profile tuple is in _record
+        self._record = None
         self._admin = None
         self.locked = False
         self.drift_ppb = 0
@@ -63,17 +74,12 @@ class Store:
     # --- reading ---------------------------------------------------------------------------
 
     def load(self):
-        """Read every file; a file that fails its check is marked corrupt, never raised."""
-        buf = bytearray(_MAX_FILE)  # one buffer for every file, dropped after loading
+        """Check every file; a file that fails its check is marked corrupt, never raised."""
         for slot in range(SLOTS):
-            record = self._read(slot, buf)
-            if record is not None and record is not _CORRUPT:
-                try:
-                    record = _profile(record)
-                except (KeyError, TypeError, ValueError):
-                    record = _CORRUPT
-            self._slots[slot] = record
-        record = self._read(_SETTINGS, buf)
+            _forget(self._path(slot) + ".new")  # a write cut before its rename: the old stands
+            self.record(slot)
+        _forget(self._path(_SETTINGS) + ".new")
+        record = self._read(_SETTINGS)
         if record is not None and record is not _CORRUPT:
             try:
                 self.locked = record["lock"] is not False
@@ -88,28 +94,54 @@ class Store:
             self._admin = None
         self.settings_corrupt = record is _CORRUPT
 
+    def record(self, slot):
+        """The slot's profile tuple (secret, algorithm, digits, period, label, issuer), or
+        None when it is free or its file fails its check (the slot is then marked corrupt)."""
+        if slot == self._cached:
+            return self._record
+        record = self._read(slot)
+        if record is not None and record is not _CORRUPT:
+            try:
+                record = _profile(record)
+            except (KeyError, TypeError, ValueError):
+                record = _CORRUPT
+        if record is _CORRUPT:
+            self._set(slot, _BAD, None)
+            return None
+        self._set(slot, _FREE if record is None else _OK, record)
+        return record
+
+    def _set(self, slot, state, record):
+        """Note a slot's new state (and cache its record): the one place that changes them."""
+        if record is not None and needs_label(record):
+            state |= _WIDE
+        self._state[slot] = state
+        self._cached = slot
+        self._record = record
+        self._usable = [s for s in range(SLOTS) if self._state[s] & 3 == _OK]
+
     def corrupt(self):
         """Whether any file failed its check."""
-        return self.settings_corrupt or _CORRUPT in self._slots
+        for state in self._state:
+            if state & _BAD:
+                return True
+        return self.settings_corrupt
 
     def state(self):
         """empty, provisioned or locked (docs/protocol.md)."""
         if self.locked:
             return "locked"
-        for entry in self._slots:
-            if entry is not None:
-                return "provisioned"
-        return "empty"
+        return "provisioned" if any(self._state) else "empty"
 
     def status(self, slot):
         """None (free), _CORRUPT, or "ok"."""
-        entry = self._slots[slot]
-        return entry if entry is None or entry is _CORRUPT else "ok"
+        state = self._state[slot] & 3
+        return "ok" if state == _OK else None if state == _FREE else _CORRUPT
 
     def describe(self, slot):
         """The public part of a profile: everything but the secret."""
-        entry = self._slots[slot]
-        if entry is _CORRUPT:
+        entry = self.record(slot)
+        if entry is None:
             return {"slot": slot, "corrupt": True}
         return {
             "slot": slot,
@@ -121,32 +153,36 @@ class Store:
         }
 
     def profiles(self):
-        """Public descriptions of the occupied slots, in slot order."""
-        return [self.describe(s) for s in range(SLOTS) if self._slots[s] is not None]
+        """Public descriptions of the occupied slots, in slot order, one at a time: link.py
+        writes each as it comes, so 32 of them are never in the heap at once."""
+        for slot in range(SLOTS):
+            if self._state[slot]:
+                yield self.describe(slot)
 
     def free_slots(self):
-        return [s for s in range(SLOTS) if self._slots[s] is None]
+        return [s for s in range(SLOTS) if not self._state[s]]
 
     def usable(self):
-        """Slots that can show a code."""
-        return [s for s in range(SLOTS) if self.status(s) == "ok"]
+        """Slots that can show a code, in order (the store's own list: do not change it)."""
+        return self._usable
 
     # --- using the secrets, inside ----------------------------------------------------------
 
     def code(self, slot, unix_s):
-        """The TOTP code of a slot at unix_s."""
-        entry = self._slots[slot]
-        return otp.totp(entry[0], unix_s, entry[3], entry[2], entry[1])
+        """The TOTP code of a slot at unix_s (None when its file no longer checks)."""
+        entry = self.record(slot)
+        return entry and otp.totp(entry[0], unix_s, entry[3], entry[2], entry[1])
 
     def prove(self, slot, challenge):
-        """HMAC under the slot's secret over the domain-separated challenge (never a counter)."""
-        entry = self._slots[slot]
-        return otp.hmac_digest(entry[1], entry[0], b"baoling-prove-v1\x00" + challenge)
+        """HMAC under the slot's secret over the domain-separated challenge (never a counter);
+        None when its file no longer checks."""
+        entry = self.record(slot)
+        return entry and otp.hmac_digest(entry[1], entry[0], b"baoling-prove-v1\x00" + challenge)
 
     def label(self, slot):
-        """How display.show_code draws the slot's label line: None with the font, else its
-        bitmap (rows, width, height) from labels.read, or () when it has no valid one."""
-        if not needs_label(self._slots[slot]):
+        """How display.py draws the slot's label line: None with the font, else its bitmap
+        (rows, width, height) from labels.read, or () when it has no valid one."""
+        if not self._state[slot] & _WIDE:
             return None
         import labels
 
@@ -174,12 +210,12 @@ class Store:
             "i": issuer,
         }
         self._write(slot, record)
-        self._slots[slot] = _profile(record)
+        self._set(slot, _OK, _profile(record))
 
     def erase(self, slot):
         self._drop_label(slot)
         self._remove(self._path(slot))
-        self._slots[slot] = None
+        self._set(slot, _FREE, None)
 
     def set_lock(self, admin_key):
         self._save_settings(True, admin_key, self.drift_ppb, self.synced_ms)
@@ -195,7 +231,8 @@ class Store:
     def wipe(self):
         """Erase every profile, the admin key, the lock and the drift correction."""
         for slot in range(SLOTS):
-            self.erase(slot)
+            if self._state[slot]:
+                self.erase(slot)
         self._remove(self._path(_SETTINGS))
         self.locked = False
         self._admin = None
@@ -221,14 +258,26 @@ class Store:
         return self._folder + ("blset" if slot == _SETTINGS else "bl%d" % slot) + ending
 
     def _write(self, slot, record):
+        """The file of a record, built in one buffer and encrypted in place: no copies of it."""
         body = json.dumps(record).encode()
-        iv = os.urandom(_IV)
+        size = len(body)
+        end = _HEAD + _IV + size
+        if self.encrypted:
+            end += 16 - size % 16
+        data = bytearray(end)
+        data[:4] = _MAGIC
+        data[4] = _AES if self.encrypted else _PLAIN
+        data[5] = slot & 0xFF
+        data[_HEAD : _HEAD + _IV] = os.urandom(_IV)
+        data[_HEAD + _IV : _HEAD + _IV + size] = body
         if self.encrypted:
             import cryptolib
 
-            pad = 16 - len(body) % 16
-            body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).encrypt(body + bytes([pad]) * pad)
-        data = _MAGIC + bytes((_AES if self.encrypted else _PLAIN, slot & 0xFF)) + iv + body
+            view = memoryview(data)
+            for i in range(_HEAD + _IV + size, end):
+                data[i] = end - _HEAD - _IV - size  # PKCS#7 padding
+            aes = cryptolib.aes(self._enc_key, _MODE_CBC, view[_HEAD : _HEAD + _IV])
+            aes.encrypt(view[_HEAD + _IV :], view[_HEAD + _IV :])
         self._save(self._path(slot), data)
 
     def _save(self, path, data):
@@ -248,8 +297,7 @@ class Store:
     def _drop_label(self, slot):
         """Remove the slot's label bitmap file. Only a slot whose line is not ASCII (or that is
         corrupt) can have one: others are skipped, sparing a failed remove's heap on writes."""
-        entry = self._slots[slot]
-        if entry is _CORRUPT or entry is not None and needs_label(entry):
+        if self._state[slot] & (_WIDE | _BAD):
             self._remove(self._path(slot, LABEL))
 
     def _remove(self, path):
@@ -260,13 +308,12 @@ class Store:
             if exc.errno != _ENOENT:
                 raise StoreError("could not erase the store")
 
-    def _read(self, slot, buf):
+    def _read(self, slot):
         """The record of a file, None when absent, _CORRUPT when it fails a check. The file is
-        read into buf and looked at through memoryviews, which copy nothing."""
-        path = self._path(slot)
-        _forget(path + ".new")  # a write cut before its rename: the old file stands
+        read into one buffer and looked at through memoryviews, which copy nothing."""
+        buf = bytearray(_MAX_FILE)
         try:
-            with open(path, "rb") as f:
+            with open(self._path(slot), "rb") as f:
                 n = f.readinto(buf)
         except OSError as exc:
             return None if exc.errno == _ENOENT else _CORRUPT

@@ -102,16 +102,16 @@ def test_a_short_press_shows_the_next_profile(token: TokenLink) -> None:
 
 
 def test_the_display_sleeps_when_idle_and_a_press_only_wakes_it(tmp_path: Path) -> None:
-    """Real boards set hw.sleep_s (the sim board does not): main.py's loop, run under
+    """Real boards set hw.sleep_s (the sim board does not): app.py's loop, run under
     MicroPython on the sim board with sleep_s = 1, turns the display off after a second
     without a press, and the next short press wakes it without moving to the next profile."""
     code = f"""\
 import json, os, time
 from boards import sim
-import main
+import app
 hw = sim.make()
 hw.sleep_s = 1
-token = main.Token(hw)
+token = app.Token(hw)
 token.clock.set({now_ms()})
 token.store.write(0, b"0123456789abcdef", "sha1", 6, 30, "first", "")
 token.store.write(1, b"fedcba9876543210", "sha1", 6, 30, "second", "")

@@ -1,4 +1,4 @@
-"""The pure-Python SHA fallbacks (firmware/sha1.py, firmware/sha2.py) under real MicroPython.
+"""The pure-Python SHA fallbacks (firmware/sha1.py, sha256.py, sha512.py) under real MicroPython.
 
 Source of truth: CPython's hashlib. Messages of every length around the block boundaries
 (55/56 and 111/112 bytes decide whether the length field needs an extra block), fed whole and
@@ -15,10 +15,11 @@ _LENGTHS = [*range(0, 140), 200, 255, 256, 257, 1000]
 
 _PROGRAM = """\
 import sha1
-import sha2
+import sha256
+import sha512
 
 data = bytes(i * 7 % 251 for i in range(1000))
-for name, new in (("sha1", sha1.sha1), ("sha256", sha2.sha256), ("sha512", sha2.sha512)):
+for name, new in (("sha1", sha1.sha1), ("sha256", sha256.sha256), ("sha512", sha512.sha512)):
     for n in LENGTHS:
         print(name, "whole", n, new(data[:n]).digest().hex())
         h = new()
@@ -29,7 +30,7 @@ for name, new in (("sha1", sha1.sha1), ("sha256", sha2.sha256), ("sha512", sha2.
             i += step
             step = step * 3 % 61 + 1
         print(name, "pieces", n, h.digest().hex())
-h = sha2.sha512(b"abc")
+h = sha512.sha512(b"abc")
 print("digest_twice", h.digest().hex(), h.digest().hex())
 h.update(b"more")
 print("digest_after_more", h.digest().hex())
@@ -52,14 +53,14 @@ def test_fallbacks_match_cpython_hashlib() -> None:
     assert lines[-1] == f"digest_after_more {hashlib.sha512(b'abcmore').hexdigest()}"
 
 
-# SHA-512 computes on 32-bit halves with explicit carries (firmware/sha2.py): bytes with the
+# SHA-512 computes on 32-bit halves with explicit carries (firmware/sha512.py): bytes with the
 # top bits set (0xff runs) and a pseudo-random mix make the low-half sums carry in every way.
 _SHA512_PROGRAM = """\
-import sha2
+import sha512
 
 mixed = bytes((i * 167 + 13) % 256 for i in range(300))
 for n in range(301):
-    print(sha2.sha512(mixed[:n]).digest().hex(), sha2.sha512(b"\\xff" * n).digest().hex())
+    print(sha512.sha512(mixed[:n]).digest().hex(), sha512.sha512(b"\\xff" * n).digest().hex())
 """
 
 

@@ -121,13 +121,13 @@ def test_info_reports_what_the_document_lists(token: TokenLink) -> None:
     uid = (token.sim.state_dir / ".sim" / "unique_id").read_bytes()
     assert info["serial"] == uid.hex()
     assert {k: info[k] for k in info if k not in ("serial", "time_ms", "uptime_ms")} == {
-        "firmware": "0.1.0",
+        "firmware": "0.2.0",
         "protocol": 2,
         "board": "sim",
         "state": "empty",
         "clock_trusted": False,
-        "slots": 4,
-        "free_slots": [0, 1, 2, 3],
+        "slots": 32,
+        "free_slots": list(range(32)),
         "profiles": [],
         "store": "ok",
         "encrypted": True,
@@ -175,7 +175,7 @@ def test_profile_write_stores_every_field_and_shows_the_pyotp_code(token: TokenL
     assert result == {"profile": profile}
     info = token.ok("info")
     assert info["profiles"] == [profile]
-    assert info["free_slots"] == [0, 1, 3] and info["state"] == "provisioned"
+    assert info["free_slots"] == [0, 1, *range(3, 32)] and info["state"] == "provisioned"
     screen = token.sim.wait_screen(lambda s: s.get("screen") == "code")
     device_s = token.ok("time.get")["time_ms"] // 1000
     reference = pyotp.TOTP(SECRET_B32, digits=8, interval=60, digest=hashlib.sha256)
@@ -207,7 +207,7 @@ def test_profile_erase_frees_the_slot(token: TokenLink) -> None:
     token.write(0)
     token.write(3)
     assert token.ok("profile.erase", {"slot": 0}) == {"slot": 0}
-    assert token.ok("info")["free_slots"] == [0, 1, 2]
+    assert token.ok("info")["free_slots"] == [0, 1, 2, *range(4, 32)]
     assert token.refused("profile.erase", {"slot": 0}) == ("empty_slot", "slot 0 is empty")
 
 
@@ -242,9 +242,9 @@ BAD_ARGS = [
     ("drift.set", {"drift_ppm": 1000.5}, "drift_ppm must be a number -1000..1000"),
     ("drift.set", {"drift_ppm": "5"}, "drift_ppm must be a number -1000..1000"),
     ("drift.set", {"drift_ppm": True}, "drift_ppm must be a number -1000..1000"),
-    ("profile.write", {"secret": SECRET_B32}, "slot must be an integer 0..3"),
-    ("profile.write", {"slot": 4, "secret": SECRET_B32}, "slot must be an integer 0..3"),
-    ("profile.write", {"slot": True, "secret": SECRET_B32}, "slot must be an integer 0..3"),
+    ("profile.write", {"secret": SECRET_B32}, "slot must be an integer 0..31"),
+    ("profile.write", {"slot": 32, "secret": SECRET_B32}, "slot must be an integer 0..31"),
+    ("profile.write", {"slot": True, "secret": SECRET_B32}, "slot must be an integer 0..31"),
     ("profile.write", {"slot": 0}, "secret must be a base32 string"),
     ("profile.write", {"slot": 0, "secret": 12}, "secret must be a base32 string"),
     (
@@ -291,7 +291,7 @@ BAD_ARGS = [
     ("profile.prove", {"slot": 0, "challenge": "00" * 65}, "challenge must be 16..64 bytes in hex"),
     ("profile.prove", {"slot": 0, "challenge": "zz" * 16}, "challenge must be 16..64 bytes in hex"),
     ("profile.prove", {"slot": 0, "challenge": "0" * 33}, "challenge must be 16..64 bytes in hex"),
-    ("profile.erase", {"slot": -1}, "slot must be an integer 0..3"),
+    ("profile.erase", {"slot": -1}, "slot must be an integer 0..31"),
     ("lock", {"admin_key": "11" * 31}, "admin_key must be 32 bytes in hex"),
     ("lock", {}, "admin_key must be 32 bytes in hex"),
     ("wipe", {"timeout_s": 121}, "timeout_s must be an integer 1..120"),
@@ -375,15 +375,15 @@ def test_lock_twice_and_erase_after_lock_are_locked(token: TokenLink) -> None:
 
 
 def test_an_unexpected_fault_is_answered_as_internal() -> None:
-    # No request can make the firmware fail on purpose, so the answer path of main.py is
+    # No request can make the firmware fail on purpose, so the answer path of app.py is
     # driven directly under MicroPython with a device whose handler raises.
     code = """\
 import json
-import main
+import app
 class Broken:
     def handle(self, op, args):
         raise KeyError("boom")
-class Bare(main.Token):
+class Bare(app.Token):
     def __init__(self):
         self.dev = Broken()
 print(json.dumps(Bare().respond(b'{"v":1,"id":5,"op":"info"}')))

@@ -63,7 +63,7 @@ def test_random_bytes_and_long_lines_then_info_answers_and_profiles_are_unchange
                     b'@{"v":1,"id":1,"op":"profile.write","args":{"slot":0,"secret":"!!"}}\n',
                     b'@{"v":1,"id":2,"op":"profile.write","args":{"slot":"0"}}\n',
                     b'@{"v":1,"id":3,"op":"no.such.op"}\n',
-                    b'@{"v":1,"id":4,"op":"profile.erase","args":{"slot":9}}\n',
+                    b'@{"v":1,"id":4,"op":"profile.erase","args":{"slot":32}}\n',
                     b"@" + b"[" * 400 + b"\n",
                     b'@{"v":1,"id":5,"op":"time.set","args":{"time_ms":-1}}\n',
                 ]
@@ -89,7 +89,7 @@ def test_no_device_output_ever_contains_a_stored_secret(token: TokenLink) -> Non
         token.ok("profile.prove", {"slot": slot, "challenge": "ab" * 16})
     token.ok("info")
     token.ok("time.get")
-    token.refused("profile.write", {"slot": 9, "secret": base64.b32encode(SECRETS[0]).decode()})
+    token.refused("profile.write", {"slot": 32, "secret": base64.b32encode(SECRETS[0]).decode()})
     token.refused("profile.write", {"slot": 0, "secret": SECRETS[0].hex() + "!"})
     token.refused("profile.read", {"slot": 0})
     token.sim.restart()

@@ -146,14 +146,19 @@ def test_an_old_host_speaking_version_1_is_answered_as_before(token):
 
 @pytest.fixture
 def old_token(tmp_path: Path) -> Iterator[Simulator]:
-    """A token whose firmware speaks protocol 1 only: today's firmware with its version set
-    back to 1, so its info says 1 and it refuses every version-2 request (bad_version)."""
+    """A token whose firmware speaks protocol 1 only: today's firmware with its versions set
+    back to 0.1.0 and 1, so its info says 1 and it refuses every version-2 request
+    (bad_version)."""
     firmware = tmp_path / "firmware-v1"
     shutil.copytree(FIRMWARE_DIR, firmware, ignore=shutil.ignore_patterns("__pycache__"))
     protocol = firmware / "protocol.py"
     text = protocol.read_text()
     assert "VERSION = const(2)" in text
     protocol.write_text(text.replace("VERSION = const(2)", "VERSION = const(1)"))
+    device = firmware / "device.py"
+    text = device.read_text()
+    assert re.search(r'^FIRMWARE = "[^"]+"', text, re.M)
+    device.write_text(re.sub(r'^FIRMWARE = "[^"]+"', 'FIRMWARE = "0.1.0"', text, flags=re.M))
     with Simulator(tmp_path / "old", firmware_dir=firmware) as sim:
         yield sim
 

@@ -1,0 +1,255 @@
+# The running token (main.py starts it): boot (board, store, clock), then one loop forever that
+# answers the serial link (docs/protocol.md), samples the button every 20 ms and redraws the
+# display at period boundaries and once a second for the countdown. It sleeps in select.poll()
+# between samples: no busy wait, and no asyncio (its tasks cost heap a 64 KB port lacks).
+# Before the production lock Ctrl-C ends main so `micropython -i` and mpremote reach the
+# REPL; after lock main never exits.
+import time
+
+import micropython
+from micropython import const
+
+import otp
+from buttons import LONG, SHORT, Button
+from clock import Clock
+from device import Confirm, Device
+from link import TOO_LONG, Lines, Port
+from protocol import Refused, answer, parse, refusal
+from store import Store, StoreError
+
+_BUTTON_MS = const(20)  # button sample interval, and the longest sleep of the loop
+_FRAME_MS = const(100)  # longest wait between display checks
+_FLASH_MS = const(2000)  # how long "locked"/"wiped" stays on screen
+_RESTART_MS = const(1000)  # pause before the loop restarts after an unexpected fault
+_CTRL_C = const(3)
+_NO_INTR = const(-1)
+
+
+class Screen:
+    """Decides what the display shows and redraws only when that changes."""
+
+    def __init__(self, hw, dev, store, clock):
+        from display import Display
+
+        self._hw = hw
+        self._dev = dev
+        self._store = store
+        self._clock = clock
+        self._display = Display(hw.display)
+        self._sleep_ms = getattr(hw, "sleep_s", 0) * 1000  # 0: never sleeps (sim)
+        self._idle_since = time.ticks_ms()
+        self.awake = True
+        self.slot = 0
+        self.pending = None  # a Confirm waiting for the button
+        self._key = None
+        self._left = -1
+        self._flash = None
+        self._flash_at = 0
+
+    def touch(self):
+        """Something happened (press, request): wake the display and restart the idle timer."""
+        self._idle_since = time.ticks_ms()
+        if not self.awake:
+            self.awake = True
+            self._hw.display.poweron()
+            self._key = None
+
+    def next_profile(self):
+        usable = self._store.usable()
+        if usable:
+            later = [s for s in usable if s > self.slot]
+            self.slot = later[0] if later else usable[0]
+            self._key = None
+
+    def update(self):
+        """Redraw what changed; called often, draws rarely."""
+        dev = self._dev
+        if dev.flash:
+            self._flash = dev.flash
+            self._flash_at = time.ticks_ms()
+            dev.flash = None
+        if dev.changed:
+            dev.changed = False
+            self._key = None
+        if self.pending is not None:
+            self.touch()
+        if not self.awake:
+            return
+        if self._sleep_ms and time.ticks_diff(time.ticks_ms(), self._idle_since) > self._sleep_ms:
+            self.awake = False
+            self._hw.display.poweroff()
+            return
+        status = self._status()
+        display = self._display
+        if status is not None:
+            if status != self._key:
+                self._key = status
+                display.show_status(status[0], status[1])
+                self._hw.publish(display.description)
+            return
+        store = self._store
+        usable = store.usable()
+        if self.slot not in usable:
+            self.slot = usable[0]
+        slot = self.slot
+        now_s = self._clock.now_ms() // 1000
+        profile = store.describe(slot)
+        period = profile["period"]
+        left = period - now_s % period
+        key = (slot, now_s // period)
+        if key != self._key:
+            self._key = key
+            self._left = left
+            label, issuer = profile["label"], profile["issuer"]
+            label = issuer + ":" + label if issuer and label else label or issuer
+            display.show_code(
+                store.code(slot, now_s),
+                label,
+                left,
+                period,
+                usable.index(slot),
+                len(usable),
+                store.label(slot),
+            )
+            self._hw.publish(display.description)
+        elif left != self._left:
+            self._left = left
+            display.tick(left, period)
+            self._hw.publish(display.description)
+
+    def _status(self):
+        """The status screen to show as (kind, detail), or None for the code."""
+        pending = self.pending
+        if pending is not None:
+            return ("wipe_confirm", "") if pending.kind == "wipe" else ("set_time", "PRESS 1S")
+        if self._flash is not None:
+            if time.ticks_diff(time.ticks_ms(), self._flash_at) < _FLASH_MS:
+                return (self._flash, "")
+            self._flash = None
+        store = self._store
+        if store.settings_corrupt:
+            return ("store_error", "")
+        if not self._clock.trusted():
+            return ("set_time", "")
+        if not store.usable():
+            return ("store_error", "") if store.corrupt() else ("no_secret", "")
+        return None
+
+
+class Token:
+    """The running token: its parts and its loop."""
+
+    def __init__(self, hw):
+        self.hw = hw
+        store = Store(hw.storage_dir, hw.unique_id())
+        store.load()
+        clock = Clock(hw, store.drift_ppb, store.synced_ms)
+        clock.restore()
+        self.store = store
+        self.clock = clock
+        self.dev = Device(hw, store, clock)
+        self.screen = Screen(hw, self.dev, store, clock)
+        self.button = Button(hw.button)
+        self.lines = Lines()
+        self.port = Port()
+        self._draw_at = time.ticks_ms()
+        self.guard()
+
+    def guard(self):
+        """After lock, Ctrl-C must not reach the REPL: neither as an interrupt nor as a byte."""
+        locked = self.store.locked
+        self.lines.interrupt = not locked
+        micropython.kbd_intr(_NO_INTR if locked else _CTRL_C)
+
+    def run(self):
+        """The loop: answer waiting requests, else sample the button and redraw when due,
+        sleeping in poll() until a byte arrives or the next button sample is due."""
+        port = self.port
+        lines = self.lines
+        while True:
+            line = port.poll_line(lines)
+            if line is not None:
+                self.screen.touch()
+                port.send(self.respond(line))
+                self.guard()
+                otp.forget()
+            self.tick()  # also between requests, so a flood cannot freeze the screen
+            if line is None:
+                port.wait(_BUTTON_MS)
+
+    def respond(self, line):
+        """The answer message for one protocol line."""
+        if line == TOO_LONG:
+            return refusal(None, "too_long", "line longer than 512 bytes")
+        try:
+            rid, op, args = parse(line)
+        except Refused as exc:
+            return refusal(exc.rid, exc.code, exc.message)
+        try:
+            result = self.dev.handle(op, args)
+            if isinstance(result, Confirm):
+                result = self.confirm(result)
+            return answer(rid, result)
+        except Refused as exc:
+            return refusal(rid, exc.code, exc.message)
+        except StoreError as exc:
+            return refusal(rid, "store_error", exc.args[0])
+        except Exception:  # noqa: BLE001 - the device must answer and keep running
+            return refusal(rid, "internal", "internal error")
+
+    def confirm(self, pending):
+        """Show the confirmation screen and wait for a long press; run the operation or refuse.
+        Requests arriving meanwhile wait in the serial buffer: the host waits for this answer."""
+        screen = self.screen
+        screen.pending = pending
+        self.dev.changed = True
+        deadline = time.ticks_add(pending.started, pending.timeout_s * 1000)
+        try:
+            while not pending.pressed and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+                self.tick()
+                time.sleep_ms(_BUTTON_MS)
+        finally:
+            screen.pending = None
+            self.dev.changed = True
+        if not pending.pressed:
+            raise Refused("button_timeout", "no button press within %d s" % pending.timeout_s)
+        return pending.run()
+
+    def tick(self):
+        """Sample the button; redraw if a second boundary passed or something changed."""
+        screen = self.screen
+        event = self.button.poll()
+        if event == LONG:
+            screen.touch()
+            if screen.pending is not None:
+                screen.pending.pressed = True
+        elif event == SHORT:
+            if screen.awake and screen.pending is None:
+                screen.next_profile()
+            screen.touch()
+        now = time.ticks_ms()
+        if event or self.dev.changed or time.ticks_diff(now, self._draw_at) >= 0:
+            try:
+                screen.update()
+            except Exception:  # noqa: BLE001 - a drawing fault must not stop the link
+                self.dev.changed = True
+            otp.forget()
+            to_next_second = 1001 - self.clock.now_ms() % 1000
+            self._draw_at = time.ticks_add(now, min(to_next_second, _FRAME_MS))
+
+
+def main():
+    import board
+
+    token = Token(board.make())
+    while True:
+        try:
+            token.run()
+        except KeyboardInterrupt:
+            if not token.store.locked:
+                micropython.kbd_intr(_CTRL_C)
+                return
+        except Exception:  # noqa: BLE001 - a token keeps showing codes after any fault
+            pass
+        time.sleep_ms(_RESTART_MS)
+
