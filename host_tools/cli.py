@@ -12,6 +12,7 @@ from baoling.host_tools.options import wants_json
 from baoling.host_tools.sim_cmd import sim
 from baoling.host_tools.token_cmds import token
 from baoling.host_tools.verifier_cmds import verifier
+from baoling.host_tools.verifier_console_cmds import console_account
 from baoling.host_tools.verifier_events_cmds import events
 from baoling.provisioning.errors import BaolingError
 from baoling.verifier.errors import VerifierError
@@ -28,6 +29,7 @@ cli.add_command(verifier)
 cli.add_command(sim)
 cli.add_command(demo)
 verifier.add_command(events)
+verifier.add_command(console_account)
 
 
 def main() -> None:

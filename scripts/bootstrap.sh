@@ -20,6 +20,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
 ls /lib/*/security/pam_radius_auth.so >/dev/null 2>&1 || need_debs+=(libpam-radius-auth)
 command -v /usr/sbin/slapd >/dev/null 2>&1 || need_debs+=(slapd)  # tests/fixtures_ldap.py
 command -v ldapadd >/dev/null 2>&1 || need_debs+=(ldap-utils)  # seeds its entries
+[ -x /usr/bin/chromium ] || need_debs+=(chromium)  # the console's browser tests
+[ -x /usr/bin/chromedriver ] || need_debs+=(chromium-driver)  # Selenium drives it through this
 if [ ${#need_debs[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${need_debs[*]}" >&2
     sudo_cmd=()

@@ -100,6 +100,9 @@ SAMPLES = {
         '"10.0.0.0/8"',
         "10.0.0.0/8",
     ),
+    "console": (["--no-console"], "false", "false", False),
+    "console_idle_seconds": (["--console-idle-seconds", "60"], "60", "60", 60),
+    "console_session_seconds": (["--console-session-seconds", "3600"], "3600", "3600", 3600),
 }
 
 

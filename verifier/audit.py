@@ -127,16 +127,56 @@ def append(
 def recent(conn: Connection, limit: int) -> list[dict]:
     """The newest `limit` rows, newest first, as JSON-ready dicts."""
     rows = conn.execute(sa.select(audit).order_by(audit.c.seq.desc()).limit(limit))
-    return [
-        {
-            "seq": row.seq,
-            "ts": row.ts,
-            "action": row.action,
-            "token": row.token_id,
-            "detail": json.loads(row.detail),
-        }
-        for row in rows
-    ]
+    return [_shaped(row) for row in rows]
+
+
+def _shaped(row: Any) -> dict:
+    return {
+        "seq": row.seq,
+        "ts": row.ts,
+        "action": row.action,
+        "token": row.token_id,
+        "detail": json.loads(row.detail),
+    }
+
+
+def search(
+    conn: Connection,
+    *,
+    token: str | None = None,
+    action: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    detail: dict[str, str] | None = None,
+    limit: int = 100,
+) -> list[dict]:
+    """The newest `limit` rows that match every filter given, newest first, shaped as `recent`
+    shapes them. A `detail` filter matches rows whose detail has each key with exactly that
+    value (a user, a console account)."""
+    query = sa.select(audit).order_by(audit.c.seq.desc()).limit(limit)
+    if token is not None:
+        query = query.where(audit.c.token_id == token)
+    if action is not None:
+        query = query.where(audit.c.action == action)
+    if since is not None:
+        query = query.where(audit.c.ts >= since)
+    if until is not None:
+        query = query.where(audit.c.ts < until)
+    for key, value in (detail or {}).items():
+        # The detail text is canonical JSON (`append`), so the pair appears exactly like this.
+        pair = json.dumps(key) + ":" + json.dumps(value)
+        query = query.where(audit.c.detail.contains(pair, autoescape=True))
+    return [_shaped(row) for row in conn.execute(query)]
+
+
+def results_since(conn: Connection, action: str, since: float) -> list[tuple[float, str | None]]:
+    """(time, result) of every `action` row written at or after `since`, oldest first."""
+    rows = conn.execute(
+        sa.select(audit.c.ts, audit.c.detail)
+        .where(audit.c.action == action, audit.c.ts >= since)
+        .order_by(audit.c.seq)
+    )
+    return [(row.ts, json.loads(row.detail).get("result")) for row in rows]
 
 
 class _Walk:

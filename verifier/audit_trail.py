@@ -26,6 +26,16 @@ class AuditTrail:
         with self._store.read() as conn:
             return audit_log.recent(conn, limit)
 
+    def search(self, **filters: Any) -> list[dict[str, Any]]:
+        """The newest rows that match the filters (verifier/audit.py, `search`)."""
+        with self._store.read() as conn:
+            return audit_log.search(conn, **filters)
+
+    def results_since(self, action: str, since: float) -> list[tuple[float, str | None]]:
+        """(time, result) of every `action` row since `since`, oldest first."""
+        with self._store.read() as conn:
+            return audit_log.results_since(conn, action, since)
+
     def verify(self, archives: Sequence[Path]) -> AuditReport:
         """Check the hash chain, through `archives` (oldest first, from the first ever
         written) and on through the database; `ok` is False with the first problem if broken."""

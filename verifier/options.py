@@ -33,6 +33,9 @@ DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 10
 DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS = 10.0
 DEFAULT_EVENTS_RETRY_SECONDS = 5.0
 DEFAULT_EVENTS_MAX_AGE_SECONDS = 86400.0
+# The web console's sessions (docs/console.md): 15 minutes idle, a working day at most.
+DEFAULT_CONSOLE_IDLE_SECONDS = 900
+DEFAULT_CONSOLE_SESSION_SECONDS = 8 * 3600
 
 # name: (metavar, or None for an on/off flag; help; default in words).
 _OPTIONS: dict[str, tuple[str | None, str, str]] = {
@@ -107,6 +110,17 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "NETWORKS",
         "Addresses or networks (comma-separated) whose /validate/check needs no API key.",
         "none: an API key is needed",
+    ),
+    "console": (None, "Serve the web console under /ui/.", "on"),
+    "console_idle_seconds": (
+        "SECONDS",
+        "A console session ends after this long without a request.",
+        str(DEFAULT_CONSOLE_IDLE_SECONDS),
+    ),
+    "console_session_seconds": (
+        "SECONDS",
+        "A console session ends this long after sign-in, however busy.",
+        str(DEFAULT_CONSOLE_SESSION_SECONDS),
     ),
 }
 NAMES = tuple(_OPTIONS)

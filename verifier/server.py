@@ -81,6 +81,11 @@ def serve(settings: Settings) -> None:
             verifier,
             body_timeout_s=settings.http_body_timeout_seconds,
             privacyidea_allow=settings.privacyidea_networks,
+            console_session_s=(
+                (settings.console_idle_seconds, settings.console_session_seconds)
+                if settings.console
+                else None
+            ),
         )
         if radius is not None:
             # RADIUS counters join the HTTP app's registry, so /metrics shows both.

@@ -18,6 +18,7 @@ from baoling.verifier.api_keys import ApiKeys
 from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
 from baoling.verifier.challenges import Challenges
+from baoling.verifier.console.accounts import ConsoleAccounts
 from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.ldap_resolver import open_directories
 from baoling.verifier.logins import Login, Logins
@@ -81,6 +82,8 @@ class Verifier:
         self._pins = UserPins(self._store)
         self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
         self._users = UserAdmin(self._store, self._resolver, self._realms)
+        # The web console's accounts and sessions (docs/console.md).
+        self.console = ConsoleAccounts(self._store, self._validation)
 
     def close(self) -> None:
         """Release the database and directory connections."""
@@ -297,6 +300,15 @@ class Verifier:
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` audit rows, newest first."""
         return self._audit.recent(limit)
+
+    def search_audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """The newest audit rows matching token, action, since, until, detail (a dict of
+        fields such as user or console_account) and limit, newest first."""
+        return self._audit.search(**filters)
+
+    def validation_results(self, since: float) -> list[tuple[float, str | None]]:
+        """(time, "accept" or "reject") of every validation since `since`, oldest first."""
+        return self._audit.results_since("validate", since)
 
     def verify_audit(self, archives: Sequence[Path] = ()) -> AuditReport:
         """Check the hash chain, through `archives` (oldest first, from the first ever

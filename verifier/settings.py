@@ -36,6 +36,8 @@ from baoling.verifier.errors import InvalidRequest, VerifierError
 from baoling.verifier.options import (
     CONFIG_ENV,
     CONFIG_FLAG,
+    DEFAULT_CONSOLE_IDLE_SECONDS,
+    DEFAULT_CONSOLE_SESSION_SECONDS,
     DEFAULT_EVENTS_MAX_AGE_SECONDS,
     DEFAULT_EVENTS_RETRY_SECONDS,
     DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS,
@@ -94,6 +96,9 @@ class Settings(BaseSettings):
     events_retry_seconds: float = Field(DEFAULT_EVENTS_RETRY_SECONDS, gt=0)
     events_max_age_seconds: float = Field(DEFAULT_EVENTS_MAX_AGE_SECONDS, gt=0)
     privacyidea_allow: str = ""
+    console: bool = True
+    console_idle_seconds: int = Field(DEFAULT_CONSOLE_IDLE_SECONDS, ge=1)
+    console_session_seconds: int = Field(DEFAULT_CONSOLE_SESSION_SECONDS, ge=1)
 
     @classmethod
     def settings_customise_sources(

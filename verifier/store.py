@@ -155,6 +155,32 @@ user_pins = sa.Table(
     sa.Column("set_at", sa.Double, nullable=False),
 )
 
+# Console accounts (docs/console.md): who may sign in to the web console, with what role, and
+# which Baoling token gives their second factor. The password is a slow hash
+# (verifier/slow_hash.py), never the password.
+console_accounts = sa.Table(
+    "console_accounts",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("token_id", sa.String(128), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+)
+
+# Signed-in console sessions, kept server-side so signing out (or an administrator) ends them on
+# every node. The key is the cookie's SHA-256, never the cookie.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(64), nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created", sa.Double, nullable=False),
+    sa.Column("seen", sa.Double, nullable=False),
+)
+
 AUDIT_HEAD = "audit_head"
 # Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
 # until the first archive (docs/operations.md, "Archiving the audit trail").
@@ -248,6 +274,11 @@ def _hotp_tokens(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE tokens ADD COLUMN counter BIGINT")
 
 
+def _console(conn: Connection) -> None:
+    """The web console's accounts and sessions (docs/console.md)."""
+    metadata.create_all(conn, tables=[console_accounts, console_sessions])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -257,6 +288,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _directory_entries,
     _user_pins,
     _hotp_tokens,
+    _console,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -782,3 +814,48 @@ def set_user_pin(conn: Connection, user_id: int, pin_hash: str, now: float) -> N
 def clear_user_pin(conn: Connection, user_id: int) -> bool:
     """Take the user's PIN away; False when it had none."""
     return conn.execute(user_pins.delete().where(user_pins.c.user_id == user_id)).rowcount > 0
+
+
+def insert_console_account(conn: Connection, **values: object) -> None:
+    conn.execute(console_accounts.insert().values(**values))
+
+
+def get_console_account(conn: Connection, name: str) -> Row | None:
+    return conn.execute(console_accounts.select().where(console_accounts.c.name == name)).first()
+
+
+def list_console_accounts(conn: Connection) -> list[Row]:
+    return list(conn.execute(console_accounts.select().order_by(console_accounts.c.name)))
+
+
+def insert_console_session(
+    conn: Connection, key_hash: str, account: str, csrf: str, now: float, stale: float
+) -> None:
+    """Store a new session, and drop sessions not seen since `stale` (nobody can use them)."""
+    conn.execute(console_sessions.delete().where(console_sessions.c.seen < stale))
+    conn.execute(
+        console_sessions.insert().values(
+            key_hash=key_hash, account=account, csrf=csrf, created=now, seen=now
+        )
+    )
+
+
+def get_console_session(conn: Connection, key_hash: str) -> Row | None:
+    return conn.execute(
+        console_sessions.select().where(console_sessions.c.key_hash == key_hash)
+    ).first()
+
+
+def touch_console_session(conn: Connection, key_hash: str, now: float) -> None:
+    conn.execute(
+        console_sessions.update().where(console_sessions.c.key_hash == key_hash).values(seen=now)
+    )
+
+
+def delete_console_session(conn: Connection, key_hash: str) -> str | None:
+    """End a session; returns its account's name (None: there was no such session)."""
+    return conn.execute(
+        console_sessions.delete()
+        .where(console_sessions.c.key_hash == key_hash)
+        .returning(console_sessions.c.account)
+    ).scalar()

@@ -43,8 +43,10 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
     privacyidea_allow: Sequence[IPNetwork] = (),
+    console_session_s: tuple[float, float] | None = None,
 ) -> FastAPI:
-    """The HTTP API over `verifier`: every route, error handler and middleware, listed here."""
+    """The HTTP API over `verifier`: every route, error handler and middleware, listed here.
+    With `console_session_s` (idle, absolute), the web console is mounted under /ui/."""
     # No /docs or /redoc: they would answer without a key and load their scripts from a CDN;
     # /openapi.json serves the same description to any viewer run locally (docs/verifier.md).
     app = FastAPI(
@@ -173,6 +175,11 @@ def create_app(
     )
     route("/v1/audit", endpoints.audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
     privacyidea.add_routes(app, allow=privacyidea_allow)  # /validate/check, /validate/radiuscheck
+    if console_session_s is not None:  # the web console (docs/console.md), not in OpenAPI
+        from baoling.verifier.console.app import PREFIX, create_console
+
+        idle_s, max_s = console_session_s
+        app.mount(PREFIX, create_console(verifier, idle_s=idle_s, max_s=max_s))
     route("/healthz", endpoints.healthz, methods=["GET"], tags=["service"])
     route(
         "/metrics",

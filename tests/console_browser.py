@@ -1,0 +1,203 @@
+"""The web console's browser harness (docs/console.md): a verifier served on 127.0.0.1 from a
+temporary data folder, and a real headless Chromium driven by Selenium through Debian's
+chromedriver, which records the page's console messages and every network request.
+
+The tests (tests/test_console_*.py) and scripts/console_screenshots.py use it. One browser and
+one server per test module: starting Chromium costs seconds.
+"""
+
+import base64
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyotp
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
+
+from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier.service import Verifier
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Account:
+    """A console account made for a test, with the TOTP of its own token."""
+
+    name: str
+    role: str
+    token_id: str
+    totp: pyotp.TOTP
+    used_steps: set[int] = field(default_factory=set)
+
+    def code(self) -> str:
+        """A code the verifier has not seen: this step's, else one of the next steps' (the
+        window accepts one step ahead, so two sign-ins need not wait 30 s)."""
+        step = int(time.time()) // 30
+        while step in self.used_steps:
+            step += 1
+        self.used_steps.add(step)
+        return self.totp.at(step * 30)
+
+
+@dataclass
+class Console:
+    """A served verifier with its console, a browser, and the data folder they share."""
+
+    server: ServerProcess
+    driver: WebDriver
+    data_dir: Path
+    _accounts: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def verifier(self) -> Verifier:
+        """A Verifier on the served store (SQLite in WAL mode: both may use it at once)."""
+        return Verifier(data_dir=self.data_dir)
+
+    def token(self, token_id: str, **enrol: Any) -> pyotp.TOTP:
+        """Enrol a token with a fresh secret; returns its TOTP."""
+        secret = os.urandom(20)
+        with closing(self.verifier()) as v:
+            v.enrol(token_id, secret, **enrol)
+        return pyotp.TOTP(base64.b32encode(secret).decode())
+
+    def account(self, role: str, name: str | None = None) -> Account:
+        """A new console account with a token of its own."""
+        self._accounts += 1
+        name = name or f"{role}{self._accounts}"
+        totp = self.token(f"console-{name}")
+        with closing(self.verifier()) as v:
+            v.console.add(name, role, PASSWORD, f"console-{name}")
+        return Account(name, role, f"console-{name}", totp)
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.url + path)
+
+    def fill(self, element_id: str, text: str) -> None:
+        field_ = self.driver.find_element(By.ID, element_id)
+        field_.clear()
+        field_.send_keys(text)
+
+    def click(self, element_id: str) -> None:
+        """Click the element and wait for the page it leads to (a form sent, a link followed)."""
+        self.follow(self.driver.find_element(By.ID, element_id))
+
+    def follow(self, element: WebElement) -> None:
+        """Click `element` and wait until the browser has left the page."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, 20).until(staleness_of(page))
+
+    def text(self, element_id: str) -> str:
+        return self.driver.find_element(By.ID, element_id).text
+
+    def sign_in(
+        self, account: Account, *, password: str = PASSWORD, code: str | None = None
+    ) -> None:
+        """Fill and send the sign-in form (the page that follows is left open)."""
+        self.sign_out()
+        self.open("/ui/sign-in")
+        self.fill("account", account.name)
+        self.fill("password", password)
+        self.fill("code", code if code is not None else account.code())
+        self.click("sign-in")
+
+    def sign_out(self) -> None:
+        """Sign out if signed in, and forget the cookies."""
+        if self.driver.find_elements(By.ID, "sign-out"):
+            self.click("sign-out")
+        self.driver.delete_all_cookies()
+
+    def console_errors(self) -> list[str]:
+        """The page's console messages of level SEVERE since the last call (CSP violations,
+        script errors, failed loads)."""
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def requested_urls(self) -> list[str]:
+        """Every URL the browser requested since the last call (its performance log)."""
+        urls = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                urls.append(message["params"]["request"]["url"])
+        return urls
+
+    def foreign_requests(self) -> list[str]:
+        """Requested URLs whose host and port are not the console's (data: URLs are local)."""
+        ours = urlsplit(self.url).netloc
+        return [
+            url
+            for url in self.requested_urls()
+            if not url.startswith("data:") and urlsplit(url).netloc != ours
+        ]
+
+    def set_accept_language(self, value: str) -> None:
+        """The Accept-Language header the browser sends from now on."""
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        self.driver.execute_cdp_cmd(
+            "Network.setExtraHTTPHeaders", {"headers": {"Accept-Language": value}}
+        )
+
+
+@contextmanager
+def closing(verifier: Verifier) -> Iterator[Verifier]:
+    try:
+        yield verifier
+    finally:
+        verifier.close()
+
+
+def browser(download_dir: Path) -> WebDriver:
+    """Headless Chromium with its console and network logged, English by default."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # the tests may run as root (containers, CI)
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+        f"--user-data-dir={download_dir / 'profile'}",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@contextmanager
+def running_console(serve_args: Sequence[str] = ()) -> Iterator[Console]:
+    """A verifier serving its console from a new data folder, and a browser; both stopped
+    and the folder removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="baoling-console-"))
+    data_dir = folder / "data"
+    try:
+        Verifier(data_dir=data_dir).close()  # the store and key exist before the server starts
+        with ServerProcess(["--data-dir", str(data_dir)], serve_args) as server:
+            driver = browser(folder)
+            try:
+                yield Console(server, driver, data_dir)
+            finally:
+                driver.quit()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

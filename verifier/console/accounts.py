@@ -1,0 +1,197 @@
+"""Console accounts and their sessions (docs/console.md): who may sign in to the web console.
+
+An account has a role (admin or helpdesk), a password kept as a slow hash
+(verifier/slow_hash.py) and a Baoling token of its own: signing in takes the password and a code
+from that token, checked by the same validation as every other code (verifier/validation.py),
+so replay protection and the token's lockout apply to the console too. A wrong password never
+reaches the token: the code stays unused and no failure is counted against it.
+
+Sessions live in the store, keyed by the SHA-256 of the cookie, so signing out ends a session
+on every node, and a session ends after `idle_s` without a request or `max_s` after sign-in.
+"""
+
+import functools
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from baoling.verifier import audit as audit_log
+from baoling.verifier import store
+from baoling.verifier.engine import DISABLED, LOCKED, REPLAY
+from baoling.verifier.errors import InvalidRequest, UnknownToken
+from baoling.verifier.inputs import check_token_id
+from baoling.verifier.slow_hash import check_secret, hash_secret
+from baoling.verifier.validation import Validation
+
+ADMIN, HELPDESK = "admin", "helpdesk"
+ROLES = (ADMIN, HELPDESK)
+MIN_PASSWORD_CHARS = 12
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+# SignInRefused.reason values: what the sign-in page tells the person.
+WRONG = "wrong"  # the name, the password or the code (never said which)
+REPLAYED = "replay"
+TOKEN_LOCKED = "locked"
+TOKEN_DISABLED = "disabled"
+
+
+class SignInRefused(Exception):
+    """A sign-in that failed; `reason` is one of WRONG, REPLAYED, TOKEN_LOCKED, TOKEN_DISABLED.
+    Not a VerifierError: only the sign-in page sees it, and it says no more than `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"sign-in refused: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in console session: whose, in which role, and the token its forms carry."""
+
+    account: str
+    role: str
+    csrf: str
+    created: float
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the account does not exist, so a wrong name takes as long as a wrong
+    password (made on first use: hashing costs every import of the service otherwise)."""
+    return hash_secret("not an account")
+
+
+def _digest(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def check_account_name(name: str) -> str:
+    """`name`, or InvalidRequest: lower-case letters, digits, dot, hyphen, underscore."""
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise InvalidRequest(
+            "an account name is 1 to 64 lower-case letters, digits, '.', '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class ConsoleAccounts:
+    """The console accounts and sessions of one store."""
+
+    def __init__(self, db: store.Store, validation: Validation) -> None:
+        self._store, self._validation = db, validation
+
+    def add(self, name: str, role: str, password: str, token_id: str) -> dict[str, Any]:
+        """A new account whose second factor is the enrolled token `token_id`."""
+        check_account_name(name)
+        check_token_id(token_id)
+        if role not in ROLES:
+            raise InvalidRequest(f"role must be {' or '.join(ROLES)}")
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise InvalidRequest(f"a password has at least {MIN_PASSWORD_CHARS} characters")
+        hashed = hash_secret(password)  # slow: before the write transaction
+        now = time.time()
+        with self._store.write() as conn:
+            store.get_token(conn, token_id)  # UnknownToken when it is not enrolled
+            if store.get_console_account(conn, name) is not None:
+                raise InvalidRequest(f"console account {name!r} already exists")
+            store.insert_console_account(
+                conn,
+                name=name,
+                role=role,
+                password_hash=hashed,
+                token_id=token_id,
+                active=True,
+                created=now,
+            )
+            audit_log.append(
+                conn, "console_account_add", token_id, now, console_account=name, role=role
+            )
+        return {"account": name, "role": role, "token": token_id}
+
+    def list_accounts(self) -> list[dict[str, Any]]:
+        with self._store.read() as conn:
+            return [
+                {"account": row.name, "role": row.role, "token": row.token_id, "active": row.active}
+                for row in store.list_console_accounts(conn)
+            ]
+
+    def sign_in(
+        self, name: str, password: str, code: str, now: float | None = None
+    ) -> tuple[str, Session]:
+        """Check the password, then the code from the account's token; returns the new
+        session's cookie value (shown to the browser only) and the session."""
+        now = time.time() if now is None else now
+        with self._store.read() as conn:
+            row = store.get_console_account(conn, name)
+        known = row is not None and row.active
+        password_ok = check_secret(password, row.password_hash if known else _dummy_hash())
+        if row is None or not known or not password_ok:
+            self._refused(name, "wrong_password" if known else "unknown_account", now)
+            raise SignInRefused(WRONG)
+        with audit_log.origin(console_account=name):
+            try:
+                decision = self._validation.check(row.token_id, code, now)
+            except UnknownToken:
+                self._refused(name, "no_token", now)
+                raise SignInRefused(WRONG) from None
+        if not decision.accepted:
+            self._refused(name, decision.reason, now)
+            reason = {REPLAY: REPLAYED, LOCKED: TOKEN_LOCKED, DISABLED: TOKEN_DISABLED}
+            raise SignInRefused(reason.get(decision.reason, WRONG))
+        cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self._store.write() as conn:
+            store.insert_console_session(conn, _digest(cookie), name, csrf, now, now - 86400)
+            audit_log.append(
+                conn, "console_sign_in", None, now, console_account=name, result="accept"
+            )
+        return cookie, Session(name, row.role, csrf, now)
+
+    def _refused(self, name: str, reason: str, now: float) -> None:
+        with self._store.write() as conn:
+            audit_log.append(
+                conn,
+                "console_sign_in",
+                None,
+                now,
+                console_account=name,
+                result="reject",
+                reason=reason,
+            )
+
+    def session(self, cookie: str, idle_s: float, max_s: float) -> Session | None:
+        """The live session of this cookie, its last use moved to now; None when there is
+        none, it timed out (then it is ended), or its account was deactivated."""
+        now = time.time()
+        key = _digest(cookie)
+        with self._store.write() as conn:
+            row = store.get_console_session(conn, key)
+            if row is None:
+                return None
+            account = store.get_console_account(conn, row.account)
+            expired = now - row.seen > idle_s or now - row.created > max_s
+            if expired or account is None or not account.active:
+                store.delete_console_session(conn, key)
+                audit_log.append(
+                    conn, "console_session_end", None, now, console_account=row.account
+                )
+                return None
+            store.touch_console_session(conn, key, now)
+            return Session(row.account, account.role, row.csrf, row.created)
+
+    def sign_out(self, cookie: str) -> None:
+        """End the session of this cookie (on every node: it is gone from the store)."""
+        now = time.time()
+        with self._store.write() as conn:
+            account = store.delete_console_session(conn, _digest(cookie))
+            if account is not None:
+                audit_log.append(conn, "console_sign_out", None, now, console_account=account)
+
+    def audit(self, action: str, account: str, token_id: str | None = None, **detail: str) -> None:
+        """An audit row for a console event no other module records (a refused page)."""
+        now = time.time()
+        with self._store.write() as conn:
+            audit_log.append(conn, action, token_id, now, console_account=account, **detail)

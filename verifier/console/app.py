@@ -1,0 +1,554 @@
+"""The web console's pages (docs/console.md): a Starlette app that verifier/http/app.py mounts
+under /ui/. Every page but sign-in needs a live session (verifier/console/accounts.py); every
+form carries the session's CSRF token; every change runs with the account's name on its audit
+rows (audit.origin). The work of each page is a call of the Verifier, run in a worker thread.
+"""
+
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import segno
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from baoling.verifier import audit as audit_log
+from baoling.verifier.console import charts, i18n
+from baoling.verifier.console.accounts import (
+    ADMIN,
+    REPLAYED,
+    ROLES,
+    TOKEN_DISABLED,
+    TOKEN_LOCKED,
+    Session,
+    SignInRefused,
+)
+from baoling.verifier.console.security import SecurityHeaders, SignInLimit
+from baoling.verifier.drift import Drift
+from baoling.verifier.errors import VerifierError
+from baoling.verifier.service import Verifier
+
+PREFIX = "/ui"
+SESSION_COOKIE = "baoling_console"
+SIGN_IN_COOKIE = "baoling_console_sign_in"  # the sign-in form's CSRF token, before a session
+LANGUAGE_COOKIE = "baoling_console_language"
+# A token whose predicted clock offset is this many steps or more away is listed as far drift.
+FAR_DRIFT_STEPS = 3
+AUDIT_ROWS = 100
+
+_SIGN_IN_MESSAGES = {
+    REPLAYED: "This code was used already: wait for the next one.",
+    TOKEN_LOCKED: "Your token is locked: ask an administrator to unlock it.",
+    TOKEN_DISABLED: "Your token is disabled: ask an administrator.",
+}
+# What a finished action says on the page it returns to (?done=...).
+_DONE = {
+    "disable": "The token is disabled.",
+    "enable": "The token is enabled.",
+    "unlock": "The token is unlocked.",
+    "resync": "The token is resynchronised.",
+    "resync_failed": "The two codes were not found together: nothing changed.",
+    "reset-drift": "The drift is reset.",
+    "assign": "The token is assigned.",
+    "unassign": "The token is unassigned.",
+    "delete": "The token is deleted.",
+    "not_deleted": "The typed id does not match: nothing was deleted.",
+    "wrong_code": "The code is wrong: the token was not assigned.",
+}
+# Token actions and who may do them; the rest of the console is open to both roles.
+TOKEN_ACTIONS = {
+    "disable": ROLES,
+    "enable": ROLES,
+    "unlock": ROLES,
+    "resync": ROLES,
+    "assign": ROLES,
+    "unassign": ROLES,
+    "reset-drift": (ADMIN,),
+    "delete": (ADMIN,),
+}
+
+
+class Refused(Exception):
+    """A request the console answers with an error page: `status` and a message key."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Page:
+    """What a page handler gets: the request's form, session and language."""
+
+    request: Request
+    session: Session
+    language: str
+    form: FormData | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def arg(self, name: str) -> str:
+        """A form field (POST) or query parameter (GET), stripped; empty when absent."""
+        source = self.form if self.form is not None else self.request.query_params
+        value = source.get(name, "")
+        return value.strip() if isinstance(value, str) else ""
+
+
+def when(ts: float | None) -> str:
+    """Unix time as the console shows it: UTC, to the second."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _day(text: str) -> float | None:
+    """A YYYY-MM-DD date field as the Unix time of its UTC midnight; None when empty."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise Refused(400, "Not found.") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+class Console:
+    """The console of one Verifier: its routes, templates and sign-in limit."""
+
+    def __init__(self, verifier: Verifier, idle_s: float, max_s: float) -> None:
+        self.verifier, self.idle_s, self.max_s = verifier, idle_s, max_s
+        self.limit = SignInLimit()
+        self.templates = Environment(
+            loader=PackageLoader("baoling.verifier.console", "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters["when"] = when
+
+    # ------------------------------------------------------------------ plumbing
+
+    def render(
+        self,
+        request: Request,
+        language: str,
+        name: str,
+        status: int = 200,
+        session: Session | None = None,
+        **values: Any,
+    ) -> HTMLResponse:
+        template = self.templates.get_template(name)
+        html = template.render(
+            t=lambda text: i18n.translate(language, text),
+            language=language,
+            languages=i18n.LANGUAGE_NAMES,
+            session=session,
+            path=request.url.path,
+            prefix=PREFIX,
+            frame=charts.FRAME,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @staticmethod
+    def language(request: Request) -> str:
+        return i18n.choose(
+            request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+        )
+
+    @staticmethod
+    def _secure(request: Request) -> bool:
+        """Cookies are Secure when the browser talks TLS (to us, or to a proxy in front that
+        says so in X-Forwarded-Proto, which uvicorn honours from 127.0.0.1 only)."""
+        return request.url.scheme == "https"
+
+    def _to_sign_in(self, request: Request) -> Response:
+        response = RedirectResponse(f"{PREFIX}/sign-in?ended=1", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict")
+        return response
+
+    def page(
+        self, handler: Callable[[Page], Response], roles: tuple[str, ...] = ROLES
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint for `handler`: a live session, the CSRF token on a POST, the role,
+        then the handler in a worker thread with the account's name on its audit rows."""
+
+        async def endpoint(request: Request) -> Response:
+            language = self.language(request)
+            cookie = request.cookies.get(SESSION_COOKIE)
+            session = None
+            if cookie:
+                session = await run_in_threadpool(
+                    self.verifier.console.session, cookie, self.idle_s, self.max_s
+                )
+            if session is None:
+                return self._to_sign_in(request)
+            form = await request.form() if request.method == "POST" else None
+            page = Page(request, session, language, form)
+            try:
+                if form is not None and not hmac.compare_digest(
+                    str(form.get("csrf", "")), session.csrf
+                ):
+                    raise Refused(403, _CSRF_MESSAGE)
+                if session.role not in roles:
+                    await run_in_threadpool(
+                        self.verifier.console.audit,
+                        "console_denied",
+                        session.account,
+                        None,
+                        path=request.url.path,
+                        role=session.role,
+                    )
+                    raise Refused(403, "Your role may not do this; the attempt was recorded.")
+                return await run_in_threadpool(self._run, handler, page)
+            except Refused as exc:
+                return self.render(
+                    request, language, "error.html", exc.status, session, message=exc.message
+                )
+
+        return endpoint
+
+    def _run(self, handler: Callable[[Page], Response], page: Page) -> Response:
+        with audit_log.origin(console_account=page.session.account):
+            try:
+                return handler(page)
+            except VerifierError as exc:
+                return self.render(
+                    page.request,
+                    page.language,
+                    "error.html",
+                    400,
+                    page.session,
+                    message=str(exc),
+                )
+
+    def view(self, page: Page, name: str, **values: Any) -> HTMLResponse:
+        return self.render(page.request, page.language, name, 200, page.session, **values)
+
+    # ------------------------------------------------------------------ sign-in
+
+    async def sign_in(self, request: Request) -> Response:
+        language = self.language(request)
+        if request.method == "GET":
+            token = secrets.token_urlsafe(32)
+            message = (
+                "Your session has ended: sign in again."
+                if "ended" in request.query_params
+                else None
+            )
+            response = self.render(
+                request, language, "sign_in.html", csrf=token, message=message, account=""
+            )
+            response.set_cookie(
+                SIGN_IN_COOKIE,
+                token,
+                path=PREFIX,
+                httponly=True,
+                samesite="strict",
+                secure=self._secure(request),
+            )
+            return response
+        form = await request.form()
+        expected = request.cookies.get(SIGN_IN_COOKIE, "")
+        given = str(form.get("csrf", ""))
+        if not expected or not hmac.compare_digest(given, expected):
+            return self.render(request, language, "error.html", 403, message=_CSRF_MESSAGE)
+        account = str(form.get("account", "")).strip()
+        address = request.client.host if request.client else ""
+        if not self.limit.allowed(account, address):
+            message = "Too many failed sign-ins: wait a few minutes."
+            return self._sign_in_again(request, language, expected, account, message, 429)
+        try:
+            cookie, _ = await run_in_threadpool(
+                self.verifier.console.sign_in,
+                account,
+                str(form.get("password", "")),
+                str(form.get("code", "")).strip(),
+            )
+        except SignInRefused as exc:
+            self.limit.failed(account, address)
+            message = _SIGN_IN_MESSAGES.get(exc.reason, "Wrong name, password or code.")
+            return self._sign_in_again(request, language, expected, account, message, 200)
+        response = RedirectResponse(f"{PREFIX}/overview", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            path=PREFIX,
+            httponly=True,
+            samesite="strict",
+            secure=self._secure(request),
+        )
+        response.delete_cookie(SIGN_IN_COOKIE, path=PREFIX, httponly=True, samesite="strict")
+        return response
+
+    def _sign_in_again(
+        self, request: Request, language: str, csrf: str, account: str, message: str, status: int
+    ) -> Response:
+        return self.render(
+            request,
+            language,
+            "sign_in.html",
+            status,
+            csrf=csrf,
+            message=message,
+            account=account,
+        )
+
+    def sign_out(self, page: Page) -> Response:
+        cookie = page.request.cookies.get(SESSION_COOKIE, "")
+        self.verifier.console.sign_out(cookie)
+        response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict")
+        return response
+
+    async def choose_language(self, request: Request) -> Response:
+        chosen = request.query_params.get("to", "")
+        back = request.query_params.get("back", "")
+        if not back.startswith(PREFIX + "/") or "//" in back or "\\" in back:
+            back = f"{PREFIX}/overview"
+        response = RedirectResponse(back, status_code=303)
+        if chosen in i18n.LANGUAGES:
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                chosen,
+                path=PREFIX,
+                samesite="strict",
+                secure=self._secure(request),
+                max_age=365 * 86400,
+            )
+        return response
+
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/overview", status_code=303)
+
+    # ------------------------------------------------------------------ pages
+
+    def overview(self, page: Page) -> Response:
+        now = time.time()
+        results = self.verifier.validation_results(now - charts.MINUTES * 60)
+        tokens = self.verifier.list_tokens()
+        locked = [t for t in tokens if t["locked_until"] is not None and t["locked_until"] > now]
+        far = [row for row in (_token_row(t, {}, now) for t in tokens) if row["far"]]
+        events = None
+        if self.verifier.outbox.types:
+            events = {
+                "pending": len(self.verifier.list_events("pending")),
+                "dead": len(self.verifier.list_events("dead")),
+            }
+        return self.view(
+            page,
+            "overview.html",
+            chart=charts.minute_chart(results, now),
+            locked=locked,
+            far=far,
+            chain=self.verifier.verify_audit(),
+            events=events,
+        )
+
+    def tokens(self, page: Page) -> Response:
+        now = time.time()
+        owners = _owners(self.verifier.list_users())
+        rows = [_token_row(t, owners, now) for t in self.verifier.list_tokens()]
+        filters = {
+            name: page.arg(name) for name in ("q", "state", "user", "realm", "drift", "used")
+        }
+        shown = [row for row in rows if _matches(row, filters, now)]
+        realms = sorted({row["realm"] for row in rows if row["realm"]})
+        return self.view(page, "tokens.html", rows=shown, filters=filters, realms=realms)
+
+    def token(self, page: Page) -> Response:
+        token_id = page.arg("id")
+        now = time.time()
+        info = self.verifier.show(token_id)
+        owners = _owners(self.verifier.list_users())
+        row = _token_row(info, owners, now)
+        drift = Drift.from_json(_drift_text(info))
+        return self.view(
+            page,
+            "token.html",
+            token=info,
+            row=row,
+            chart=charts.drift_chart(drift, now),
+            rate_ppm=drift.rate_ppm,
+            offset_s=drift.offset_at(now),
+            audit_rows=self.verifier.search_audit(token=token_id, limit=AUDIT_ROWS),
+            done=_DONE.get(page.arg("done")),
+            admin=page.session.role == ADMIN,
+        )
+
+    def token_action(self, action: str) -> Callable[[Page], Response]:
+        def act(page: Page) -> Response:
+            token_id = page.arg("token")
+            done = action
+            if action == "resync":
+                if not self.verifier.resync(token_id, page.arg("code1"), page.arg("code2")):
+                    done = "resync_failed"
+            elif action == "assign":
+                self.verifier.assign(token_id, page.arg("user"), page.arg("role") or "primary")
+            elif action == "unassign":
+                self.verifier.unassign(token_id)
+            elif action == "delete":
+                if page.arg("confirm") != token_id:
+                    return _back(f"/token?id={token_id}", "not_deleted")
+                self.verifier.delete(token_id)
+                return _back("/tokens", "delete")
+            else:
+                getattr(self.verifier, action.replace("-", "_"))(token_id)
+            return _back(f"/token?id={token_id}", done)
+
+        return act
+
+    def users(self, page: Page) -> Response:
+        query = page.arg("q").lower()
+        users = [u for u in self.verifier.list_users() if query in u["user"].lower()]
+        return self.view(page, "users.html", users=users, q=page.arg("q"))
+
+    def user(self, page: Page) -> Response:
+        info = self.verifier.show_user(page.arg("user"))
+        rows = self.verifier.search_audit(detail={"user": info["user"]}, limit=AUDIT_ROWS)
+        return self.view(
+            page, "user.html", user=info, audit_rows=rows, done=_DONE.get(page.arg("done"))
+        )
+
+    def enrol(self, page: Page) -> Response:
+        if page.form is None:
+            suggested = f"phone-{secrets.token_hex(4)}"
+            return self.view(page, "enrol.html", token_id=suggested, user=page.arg("user"))
+        token_id, user = page.arg("token_id"), page.arg("user")
+        label = page.arg("label") or user
+        self.verifier.show_user(user)  # an unknown user stops here, before a token exists
+        uri = self.verifier.enrol(token_id, label=label, issuer="Baoling")
+        self.verifier.assign(token_id, user)
+        qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=False)
+        return self.view(page, "enrolled.html", token_id=token_id, user=user, qr=qr)
+
+    def audit(self, page: Page) -> Response:
+        detail = {
+            key: value
+            for key, value in (("user", page.arg("user")), ("console_account", page.arg("account")))
+            if value
+        }
+        rows = self.verifier.search_audit(
+            token=page.arg("token") or None,
+            action=page.arg("action") or None,
+            since=_day(page.arg("since")),
+            until=_day(page.arg("until")),
+            detail=detail,
+            limit=AUDIT_ROWS,
+        )
+        report = self.verifier.verify_audit() if page.form is not None else None
+        filters = {n: page.arg(n) for n in ("token", "user", "account", "action", "since", "until")}
+        return self.view(page, "audit.html", rows=rows, filters=filters, report=report)
+
+    # ------------------------------------------------------------------ routes
+
+    def app(self) -> Starlette:
+        page = self.page
+        routes = [
+            Route("/", self.home),
+            Route("/sign-in", self.sign_in, methods=["GET", "POST"]),
+            Route("/sign-out", page(self.sign_out), methods=["POST"]),
+            Route("/language", self.choose_language),
+            Route("/overview", page(self.overview)),
+            Route("/tokens", page(self.tokens)),
+            Route("/token", page(self.token)),
+            Route("/users", page(self.users)),
+            Route("/user", page(self.user)),
+            Route("/enrol", page(self.enrol), methods=["GET", "POST"]),
+            Route("/audit", page(self.audit), methods=["GET", "POST"]),
+            Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
+        ]
+        for action, roles in TOKEN_ACTIONS.items():
+            routes.append(
+                Route(f"/token/{action}", page(self.token_action(action), roles), methods=["POST"])
+            )
+        console = Starlette(routes=routes)
+        console.add_middleware(SecurityHeaders)
+        return console
+
+
+_CSRF_MESSAGE = "The form has expired or did not come from this console; nothing was changed."
+
+
+def create_console(verifier: Verifier, *, idle_s: float, max_s: float) -> Starlette:
+    """The console app for `verifier`, to be mounted at PREFIX."""
+    return Console(verifier, idle_s, max_s).app()
+
+
+def _back(path: str, done: str) -> Response:
+    joiner = "&" if "?" in path else "?"
+    return RedirectResponse(f"{PREFIX}{path}{joiner}done={done}", status_code=303)
+
+
+def _drift_text(info: dict[str, Any]) -> str:
+    return json.dumps(info["drift"])
+
+
+def _owners(users: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each assigned token's user, by token id."""
+    return {t["token"]: u for u in users for t in u["tokens"]}
+
+
+def _token_row(
+    info: dict[str, Any], owners: dict[str, dict[str, Any]], now: float
+) -> dict[str, Any]:
+    """A token as the lists show it: state, user, drift in steps, when last used."""
+    drift = Drift.from_json(_drift_text(info))
+    offset = drift.offset_at(now)
+    steps = offset / info["period"]
+    locked = info["locked_until"] is not None and info["locked_until"] > now
+    state = "disabled" if not info["enabled"] else "locked" if locked else "active"
+    last_used = None
+    if info["last_step"] is not None:
+        last_used = info["last_step"] * info["period"] - offset
+    owner = owners.get(info["token"])
+    return {
+        "token": info["token"],
+        "label": info["label"],
+        "state": state,
+        "user": owner["user"] if owner else "",
+        "realm": owner["realm"] if owner else "",
+        "drift_steps": steps,
+        "far": abs(steps) >= FAR_DRIFT_STEPS,
+        "last_used": last_used,
+    }
+
+
+def _matches(row: dict[str, Any], filters: dict[str, str], now: float) -> bool:
+    """Whether a token row passes the list's filters (each empty filter passes)."""
+    query = filters["q"].lower()
+    if query and query not in row["token"].lower() and query not in row["label"].lower():
+        return False
+    if filters["state"] and row["state"] != filters["state"]:
+        return False
+    if filters["user"] and filters["user"].lower() not in row["user"].lower():
+        return False
+    if filters["realm"] and row["realm"] != filters["realm"]:
+        return False
+    if filters["drift"]:
+        try:
+            if abs(row["drift_steps"]) < float(filters["drift"]):
+                return False
+        except ValueError:
+            return False
+    if filters["used"]:
+        if filters["used"] == "never":
+            return row["last_used"] is None
+        try:
+            days = float(filters["used"])
+        except ValueError:
+            return False
+        if row["last_used"] is None or row["last_used"] < now - days * 86400:
+            return False
+    return True
