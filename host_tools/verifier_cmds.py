@@ -19,6 +19,7 @@ from baoling.core.limits import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
+    MAX_COUNTER,
     MAX_DIGITS,
     MAX_PERIOD_S,
     MIN_DIGITS,
@@ -165,7 +166,19 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
     type=click.IntRange(MIN_PERIOD_S, MAX_PERIOD_S),
     default=DEFAULT_PERIOD_S,
     show_default=True,
-    help="Seconds per code.",
+    help="Seconds per code (TOTP).",
+)
+@click.option(
+    "--hotp",
+    is_flag=True,
+    help="An HOTP (counter) token, such as a key fob with a button, instead of TOTP.",
+)
+@click.option(
+    "--counter",
+    type=click.IntRange(0, MAX_COUNTER),
+    default=0,
+    show_default=True,
+    help="With --hotp: the counter of the token's next code.",
 )
 @click.option("--issuer", default="", help="Shown by authenticator apps.")
 @click.option("--label", default="", help="Account name; defaults to the token id.")
@@ -178,6 +191,8 @@ def enrol(
     algorithm: str,
     digits: int,
     period: int,
+    hotp: bool,
+    counter: int,
     issuer: str,
     label: str,
     as_json: bool,
@@ -188,7 +203,10 @@ def enrol(
     Examples:
       baoling verifier enrol alice --issuer Example
       echo JBSWY3DPEHPK3PXP | baoling verifier enrol bob --secret --digits 8 --period 60
+      echo JBSWY3DPEHPK3PXP | baoling verifier enrol fob7 --secret --hotp --counter 12
     """
+    if counter and not hotp:
+        raise click.BadParameter("a counter is for HOTP tokens: add --hotp", param_hint="--counter")
     secret = None
     if given:
         try:
@@ -203,6 +221,8 @@ def enrol(
         period_s=period,
         issuer=issuer,
         label=label,
+        kind="hotp" if hotp else "totp",
+        counter=counter,
     )
     shown = None if given else uri
     emit(as_json, {"token": token_id, "uri": shown}, shown or f"Enrolled {token_id}.")

@@ -41,11 +41,15 @@ def token_list(tokens: Sequence[dict[str, Any]]) -> str:
     return table(
         ["TOKEN", "ALGORITHM", "DIGITS", "PERIOD", "STATE"],
         [
-            [t["token"], t["algorithm"].upper(), str(t["digits"]), f"{t['period']} s"]
-            + [token_state(t)]
+            [t["token"], t["algorithm"].upper(), str(t["digits"]), _timing(t)] + [token_state(t)]
             for t in tokens
         ],
     )
+
+
+def _timing(info: dict[str, Any]) -> str:
+    """A TOTP token's period, or where an HOTP token's next code is."""
+    return f"counter {info['counter']}" if info["kind"] == "hotp" else f"{info['period']} s"
 
 
 def token_fields(info: dict[str, Any]) -> str:
@@ -71,8 +75,21 @@ def token_fields(info: dict[str, Any]) -> str:
         ("Last resync", "never" if drift["since"] is None else iso_utc(drift["since"])),
         ("Enrolled", iso_utc(info["created"])),
     ]
+    if info["kind"] == "hotp":  # a counter token has no period and no clock to learn
+        fields = [(name, value) for name, value in fields if name not in _TOTP_ONLY]
+        fields.insert(5, ("Next counter", str(info["counter"])))
     width = max(len(name) for name, _ in fields) + 1
     return "\n".join(f"{name + ':':<{width}}  {value}" for name, value in fields)
+
+
+_TOTP_ONLY = (
+    "Period",
+    "Last accepted code",
+    "Clock offset",
+    "Clock rate",
+    "Clock observations",
+    "Last resync",
+)
 
 
 def _offset(offset_s: float, at: float | None) -> str:

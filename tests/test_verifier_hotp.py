@@ -5,14 +5,20 @@ code under test."""
 
 import base64
 import io
+import re
 
 import pyotp
 import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from pskc import PSKC
 
 from baoling.core import otpauth
+from baoling.host_tools.cli import cli
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.http import create_app
+from baoling.verifier.service import Verifier
 from tests.test_pskc_import import HOTP_URN, PSK
 from tests.test_verifier_concurrency import ATTEMPTS, at_once, on_two_nodes
 
@@ -189,3 +195,63 @@ def test_a_pre_shared_key_pskc_file_with_a_counter_imports_and_validates(make_ve
     assert not v.validate("FOB-1", hotp_code(999), now=NOW)
     assert v.validate("FOB-1", hotp_code(1004), now=NOW)
     assert v.show("FOB-1")["counter"] == 1005
+
+
+# ------------------------------------------------------------------- CLI and HTTP
+
+
+def test_the_cli_enrols_an_hotp_token_and_shows_its_counter(tmp_path):
+    data = str(tmp_path / "data")
+    b32 = base64.b32encode(SECRET).decode()
+    runner = CliRunner()
+    enrolled = runner.invoke(
+        cli,
+        ["verifier", "--data-dir", data, "enrol", "fob", "--secret", "--hotp", "--counter", "3"],
+        input=b32 + "\n",
+    )
+    assert (enrolled.exit_code, enrolled.output) == (0, "Enrolled fob.\n")
+    v = Verifier(data_dir=tmp_path / "data")
+    try:
+        assert v.validate("fob", hotp_code(3), now=NOW)
+    finally:
+        v.close()
+    shown = runner.invoke(cli, ["verifier", "--data-dir", data, "show", "fob"])
+    assert shown.exit_code == 0
+    assert re.search(r"^Next counter: +4$", shown.output, re.MULTILINE)
+    assert "Period" not in shown.output and "Clock" not in shown.output
+    listed = runner.invoke(cli, ["verifier", "--data-dir", data, "list"])
+    assert "counter 4" in listed.output
+
+
+def test_the_cli_refuses_a_counter_without_hotp(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["verifier", "--data-dir", str(tmp_path), "enrol", "fob", "--counter", "3"],
+    )
+    assert result.exit_code == 2
+    assert "a counter is for HOTP tokens: add --hotp" in result.output
+
+
+def test_http_enrols_an_hotp_token_that_then_validates(tmp_path):
+    v = Verifier(data_dir=tmp_path)
+    try:
+        client = TestClient(create_app(v))
+        admin = {"Authorization": f"Bearer {v.create_api_key('ops', ['admin'])}"}
+        gate = {"Authorization": f"Bearer {v.create_api_key('vpn', ['validate'])}"}
+        body = {"token": "fob", "kind": "hotp", "counter": 8}
+        enrolled = client.post("/v1/tokens", json=body, headers=admin)
+        assert enrolled.status_code == 201
+        uri = pyotp.parse_uri(enrolled.json()["uri"])
+        assert isinstance(uri, pyotp.HOTP) and uri.initial_count == 8
+        code = pyotp.HOTP(uri.secret).at(9)
+        check = {"token": "fob", "code": code}
+        assert client.post("/v1/validate", json=check, headers=gate).json() == {"result": "accept"}
+        assert client.post("/v1/validate", json=check, headers=gate).json() == {"result": "reject"}
+        shown = client.get("/v1/tokens/fob", headers=admin).json()
+        assert (shown["kind"], shown["counter"], shown["period"]) == ("hotp", 10, None)
+        bad = client.post("/v1/tokens", json={**body, "token": "x", "kind": "event"}, headers=admin)
+        assert bad.status_code == 422
+        negative = client.post("/v1/tokens", json={**body, "counter": -1}, headers=admin)
+        assert negative.status_code == 422
+    finally:
+        v.close()

@@ -9,9 +9,11 @@ T = 1769851800.0
 
 FRESH = {
     "token": "alice",
+    "kind": "totp",
     "algorithm": "sha1",
     "digits": 6,
     "period": 30,
+    "counter": None,
     "issuer": "",
     "label": "",
     "enabled": True,

@@ -84,6 +84,8 @@ def enrol(body: EnrolRequest, v: V) -> EnrolResult:
         period_s=body.period,
         issuer=body.issuer,
         label=body.label,
+        kind=body.kind,
+        counter=body.counter,
     )
     return EnrolResult(token=body.token, uri=uri if secret is None else None)
 

@@ -20,6 +20,7 @@ from baoling.core.limits import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
+    MAX_COUNTER,
     MAX_DIGITS,
     MAX_PERIOD_S,
     MAX_SECRET_BYTES,
@@ -271,6 +272,10 @@ class EnrolRequest(Strict):
     period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S)
     issuer: Text = ""
     label: Text = ""
+    kind: Literal["totp", "hotp"] = Field(default="totp", description="hotp: a counter token")
+    counter: int = Field(
+        default=0, ge=0, le=MAX_COUNTER, description="hotp: the counter of the next code"
+    )
 
 
 class EnrolResult(BaseModel):
