@@ -181,16 +181,6 @@ console_sessions = sa.Table(
     sa.Column("seen", sa.Double, nullable=False),
 )
 
-# The static PIN a user may have (docs/users.md, "PINs"), as verifier/slow_hash.py's salted
-# scrypt: a door that carries a password (RADIUS, /validate/check) asks for it before the code.
-user_pins = sa.Table(
-    "user_pins",
-    metadata,
-    sa.Column("user_id", sa.Integer, sa.ForeignKey(users.c.id), primary_key=True),
-    sa.Column("pin_hash", sa.String(256), nullable=False),
-    sa.Column("set_at", sa.Double, nullable=False),
-)
-
 AUDIT_HEAD = "audit_head"
 # Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
 # until the first archive (docs/operations.md, "Archiving the audit trail").
@@ -287,11 +277,6 @@ def _hotp_tokens(conn: Connection) -> None:
 def _console(conn: Connection) -> None:
     """The web console's accounts and sessions (docs/console.md)."""
     metadata.create_all(conn, tables=[console_accounts, console_sessions])
-
-
-def _user_pins(conn: Connection) -> None:
-    """Users' static PINs, hashed (verifier/user_pins.py)."""
-    metadata.create_all(conn, tables=[user_pins])
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
