@@ -28,6 +28,7 @@ from baoling.core.limits import (
 from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
 from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.import_formats import FORMATS
 from baoling.verifier.options import (
     COMMON_NAMES,
     SERVE_NAMES,
@@ -228,6 +229,20 @@ def enrol(
     emit(as_json, {"token": token_id, "uri": shown}, shown or f"Enrolled {token_id}.")
 
 
+def pskc_protection(with_key: bool, with_password: bool) -> tuple[bytes | None, str | None]:
+    """The PSKC file's pre-shared key (hex) or password, read when the flag asks for it."""
+    key = password = None
+    if with_key:
+        text = read_secret("Pre-shared key (hex)")
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            raise click.BadParameter("the pre-shared key must be hex", param_hint="--key") from None
+    if with_password:
+        password = read_secret("PSKC password")
+    return key, password
+
+
 @verifier.command("import-pskc")
 @click.argument("pskc_file", type=click.File("rb"))
 @click.option(
@@ -254,17 +269,71 @@ def import_pskc(
       baoling verifier import-pskc tokens.pskc
       cat psk.hex | baoling verifier import-pskc tokens.pskc --key
     """
-    key = password = None
-    if with_key:
-        text = read_secret("Pre-shared key (hex)")
-        try:
-            key = bytes.fromhex(text)
-        except ValueError:
-            raise click.BadParameter("the pre-shared key must be hex", param_hint="--key") from None
-    if with_password:
-        password = read_secret("PSKC password")
+    key, password = pskc_protection(with_key, with_password)
     ids = open_verifier(ctx).import_pskc(pskc_file.read(), key=key, password=password)
     emit(as_json, {"tokens": ids}, "\n".join(f"Imported {i}." for i in ids))
+
+
+@verifier.command("import")
+@click.argument("import_file", type=click.File("rb"))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(FORMATS),
+    required=True,
+    help="csv: serial, slot, secret or secret_hex, user...; uris: uri, user, token; pskc.",
+)
+@click.option(
+    "--user-map",
+    type=click.File("rb"),
+    help="PSKC only: a CSV with the columns serial, user and optionally role.",
+)
+@click.option(
+    "--key",
+    "with_key",
+    is_flag=True,
+    help="PSKC only: the file's pre-shared key (hex, read from stdin or a prompt).",
+)
+@click.option(
+    "--password",
+    "with_password",
+    is_flag=True,
+    help="PSKC only: the file's password (read from stdin or a prompt).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would change; change nothing.")
+@json_option
+@click.pass_context
+def import_tokens(
+    ctx: click.Context,
+    import_file: Any,
+    file_format: str,
+    user_map: Any,
+    with_key: bool,
+    with_password: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Import tokens with their users from a file: all or none (docs/users.md).
+
+    Users named in the file are added when missing and given their tokens. A refused line
+    is named by its number and nothing is imported.
+
+    \b
+    Examples:
+      baoling verifier import tokens.csv --format csv --dry-run
+      baoling verifier import phones.csv --format uris
+      baoling verifier import tokens.pskc --format pskc --user-map owners.csv
+    """
+    key, password = pskc_protection(with_key, with_password)
+    result = open_verifier(ctx).import_tokens(
+        import_file.read(),
+        file_format=file_format,
+        user_map=None if user_map is None else user_map.read(),
+        key=key,
+        password=password,
+        dry_run=dry_run,
+    )
+    emit(as_json, result, verifier_text.import_result(result))
 
 
 @verifier.command("list")

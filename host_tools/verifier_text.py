@@ -152,3 +152,19 @@ def user_fields(info: dict[str, Any]) -> str:
 
 def _user_tokens(info: dict[str, Any]) -> str:
     return ", ".join(f"{t['token']} ({t['role']})" for t in info["tokens"]) or "none"
+
+
+def import_result(result: dict[str, Any]) -> str:
+    """A dry run: each token with its user and each user to add, then the totals; an import:
+    the totals."""
+    tokens, added = result["tokens"], result["users_added"]
+    owned = sum(1 for t in tokens if t["user"] is not None)
+    if result["dry_run"]:
+        rows = [[t["token"], t["user"] or "-", t["role"] or "-"] for t in tokens]
+        lines = [table(["TOKEN", "USER", "ROLE"], rows), *(f"New user: {u}" for u in added)]
+        lines.append(
+            f"Dry run: would enrol {len(tokens)} tokens, add {len(added)} users and assign "
+            f"{owned} tokens; nothing was changed."
+        )
+        return "\n".join(lines)
+    return f"Imported {len(tokens)} tokens, added {len(added)} users, assigned {owned} tokens."

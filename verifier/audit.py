@@ -103,24 +103,36 @@ def append(
     conn: Connection, action: str, token_id: str | None, now: float, **detail: object
 ) -> None:
     """Add one row inside the caller's write transaction (which holds the head)."""
-    now = float(now)  # hashed as the database returns it
-    prev_seq, prev_hash = _parse_point(get_meta(conn, AUDIT_HEAD))
-    seq = prev_seq + 1
-    detail = {**dict(_ORIGIN.get()), **detail}
-    detail_text = json.dumps(detail, sort_keys=True, separators=(",", ":"))
-    digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
-    conn.execute(
-        _INSERT,
-        {
-            "seq": seq,
-            "ts": now,
-            "action": action,
-            "token_id": token_id,
-            "detail": detail_text,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
+    append_many(conn, [(action, token_id, detail)], now)
+
+
+def append_many(
+    conn: Connection, rows: Sequence[tuple[str, str | None, dict[str, object]]], now: float
+) -> None:
+    """Add rows (action, token id, detail) in order, chained as `append` chains them, with one
+    executemany and one head update: a bulk import writes thousands at once."""
+    if not rows:
+        return
+    now = float(now)
+    seq, digest = _parse_point(get_meta(conn, AUDIT_HEAD))
+    origin_fields = dict(_ORIGIN.get())
+    values = []
+    for action, token_id, detail in rows:
+        seq, prev_hash = seq + 1, digest
+        detail_text = json.dumps({**origin_fields, **detail}, sort_keys=True, separators=(",", ":"))
+        digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
+        values.append(
+            {
+                "seq": seq,
+                "ts": now,
+                "action": action,
+                "token_id": token_id,
+                "detail": detail_text,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+    conn.execute(_INSERT, values[0] if len(values) == 1 else values)
     set_meta(conn, AUDIT_HEAD, f"{seq}:{digest}")
 
 

@@ -53,5 +53,10 @@ class PSKCImportError(VerifierError):
     nothing from it was imported."""
 
 
+class BulkImportError(VerifierError):
+    """A bulk import file (CSV, otpauth URIs, PSKC with a user map) has a line or key the
+    verifier refuses, named by its number; nothing from it was imported."""
+
+
 class AuditError(VerifierError):
     """The audit chain is broken, so an operation that needs it whole (archiving) was refused."""

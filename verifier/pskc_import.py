@@ -83,6 +83,8 @@ class PSKCKey:
     kind: str = TOTP
     # An HOTP key's next counter (its Counter); 0 for a TOTP key.
     counter: int = 0
+    # The key's DeviceInfo SerialNo ("" when it has none): a bulk import's user map names it.
+    serial: str = ""
 
 
 def read_pskc(
@@ -339,6 +341,7 @@ def _read_key(key: Key, name: str, element: Element) -> PSKCKey:
         clock_offset_s=drift * period_s,
         kind=kind,
         counter=_counter(name, key) if kind == HOTP else 0,
+        serial=key.serial or "",
     )
 
 

@@ -17,9 +17,11 @@ from baoling.verifier import settings, store
 from baoling.verifier.api_keys import ApiKeys
 from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
+from baoling.verifier.bulk_import import BulkImport
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.console.accounts import ConsoleAccounts
 from baoling.verifier.engine import Decision, Policy, UserDecision
+from baoling.verifier.import_formats import read_import
 from baoling.verifier.ldap_resolver import open_directories
 from baoling.verifier.logins import Login, Logins
 from baoling.verifier.master_key import CurrentKey
@@ -82,6 +84,7 @@ class Verifier:
         self._pins = UserPins(self._store)
         self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
         self._users = UserAdmin(self._store, self._resolver, self._realms)
+        self._bulk_import = BulkImport(self._store, self._tokens, self._realms, self._users.parse)
         # The web console's accounts and sessions (docs/console.md).
         self.console = ConsoleAccounts(self._store, self._validation)
 
@@ -131,6 +134,26 @@ class Verifier:
         error. Returns the token ids (verifier/pskc_import.py); a key's TimeDrift starts its
         drift, an HOTP key's Counter its counter."""
         return self._tokens.import_pskc(data, key=key, password=password)
+
+    def import_tokens(
+        self,
+        data: bytes,
+        *,
+        file_format: str,
+        user_map: bytes | None = None,
+        key: bytes | None = None,
+        password: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Import a file of tokens with their users, all or nothing: `file_format` "csv" (a
+        token CSV), "uris" (a CSV of otpauth URIs) or "pskc" (with a CSV `user_map`; `key` or
+        `password` for an encrypted file). With `dry_run`, only say what would change
+        (docs/users.md, "Bulk import"). A refused line raises BulkImportError naming it."""
+        return self._bulk_import.run(
+            read_import(data, file_format, user_map=user_map, key=key, password=password),
+            source=f"import-{file_format}",
+            dry_run=dry_run,
+        )
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Every token's settings and state, without secrets, by id."""

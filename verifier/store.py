@@ -661,6 +661,53 @@ def unassign_token(conn: Connection, token_id: str) -> None:
     conn.execute(token_owners.delete().where(token_owners.c.token_id == token_id))
 
 
+# Bulk import (verifier/bulk_import.py): a few statements for thousands of rows, in chunks
+# that keep each IN list within every database's limit on bound parameters.
+_CHUNK_ROWS = 500
+
+
+def enrolled_token_ids(conn: Connection, token_ids: list[str]) -> set[str]:
+    """Which of `token_ids` are enrolled already."""
+    found: set[str] = set()
+    for start in range(0, len(token_ids), _CHUNK_ROWS):
+        chunk = token_ids[start : start + _CHUNK_ROWS]
+        found.update(conn.execute(sa.select(tokens.c.id).where(tokens.c.id.in_(chunk))).scalars())
+    return found
+
+
+def insert_tokens(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Insert many token rows (each with every column) in one executemany."""
+    if rows:
+        conn.execute(tokens.insert(), rows)
+
+
+def insert_users(conn: Connection, rows: list[dict[str, object]]) -> dict[tuple[str, str], int]:
+    """Insert many user rows in one executemany; returns each new (realm, name)'s id."""
+    if not rows:
+        return {}
+    conn.execute(users.insert(), rows)
+    wanted = {(str(row["realm"]), str(row["name"])) for row in rows}
+    realms = sorted({realm for realm, _ in wanted})
+    query = sa.select(users.c.id, users.c.realm, users.c.name).where(users.c.realm.in_(realms))
+    return {
+        (row.realm, row.name): row.id
+        for row in conn.execute(query)
+        if (row.realm, row.name) in wanted
+    }
+
+
+def assign_tokens(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Assign many tokens (token_id, user_id, role, assigned) in one executemany."""
+    if rows:
+        conn.execute(token_owners.insert(), rows)
+
+
+def bind_directory_entries(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Record many directory users' entries (user_id, entry_id) in one executemany."""
+    if rows:
+        conn.execute(directory_entries.insert(), rows)
+
+
 def bind_directory_entry(conn: Connection, user_id: int, entry_id: str) -> None:
     """Record which directory entry the user is (when a directory user is added)."""
     conn.execute(directory_entries.insert().values(user_id=user_id, entry_id=entry_id))

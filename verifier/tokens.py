@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 
 from baoling.core import otpauth
 from baoling.core.errors import CoreError
@@ -58,7 +58,7 @@ def _info(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _new_token(
+def new_token(
     token_id: str,
     secret: bytes | None,
     algorithm: str,
@@ -125,7 +125,7 @@ class TokenAdmin:
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
         """
-        token = _new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
+        token = new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
         token |= kind_columns(kind, counter)
         self._insert([token], source="enrol")
         key = otpauth.KeyUri(
@@ -148,7 +148,7 @@ class TokenAdmin:
         new_tokens = []
         for found in read_pskc(data, key=key, password=password):
             try:
-                token = _new_token(
+                token = new_token(
                     found.token_id,
                     found.secret,
                     found.algorithm,
@@ -165,41 +165,52 @@ class TokenAdmin:
 
     def _insert(self, new_tokens: list[dict[str, Any]], *, source: str) -> list[str]:
         """Add tokens in one transaction: all of them, or none if any id is taken."""
-        now = time.time()
         with self._store.write() as conn:
-            for token in new_tokens:
-                if store.token_exists(conn, token["id"]):
-                    raise TokenExists(f"token {token['id']!r} is already enrolled")
-                sealed = self._key.seal(token["id"], token["secret"])
-                drift = token.get("drift", Drift()).to_json()
-                store.insert_token(
-                    conn,
-                    **token | {"secret": sealed, "drift": drift},
-                    last_step=None,
-                    fail_count=0,
-                    locked_until=None,
-                    enabled=True,
-                    created=now,
-                )
-                audit_log.append(
-                    conn,
-                    "enrol",
-                    token["id"],
-                    now,
-                    source=source,
-                    algorithm=token["algorithm"],
-                    digits=token["digits"],
-                    period=token["period_s"],
-                )
-                enrolled = TokenEnrolled(
-                    token=token["id"],
-                    source=source,
-                    algorithm=token["algorithm"],
-                    digits=token["digits"],
-                    period=token["period_s"],
-                )
-                self._outbox.emit(conn, enrolled, now)
+            self.insert(conn, new_tokens, source=source, now=time.time())
         return [token["id"] for token in new_tokens]
+
+    def insert(
+        self, conn: Connection, new_tokens: list[dict[str, Any]], *, source: str, now: float
+    ) -> None:
+        """Add checked tokens (`new_token`) in the caller's write transaction, each secret
+        sealed once, with a few statements for any number: TokenExists if an id is taken."""
+        taken = store.enrolled_token_ids(conn, [token["id"] for token in new_tokens])
+        if taken:
+            first = next(token["id"] for token in new_tokens if token["id"] in taken)
+            raise TokenExists(f"token {first!r} is already enrolled")
+        rows, audit_rows = [], []
+        for token in new_tokens:
+            sealed = self._key.seal(token["id"], token["secret"])
+            drift = token.get("drift", Drift()).to_json()
+            rows.append(
+                token
+                | {
+                    "secret": sealed,
+                    "drift": drift,
+                    "last_step": None,
+                    "fail_count": 0,
+                    "locked_until": None,
+                    "enabled": True,
+                    "created": now,
+                }
+            )
+            parameters = {
+                "algorithm": token["algorithm"],
+                "digits": token["digits"],
+                "period": token["period_s"],
+            }
+            audit_rows.append(("enrol", token["id"], {"source": source, **parameters}))
+        store.insert_tokens(conn, rows)
+        audit_log.append_many(conn, audit_rows, now)
+        for token in new_tokens:
+            enrolled = TokenEnrolled(
+                token=token["id"],
+                source=source,
+                algorithm=token["algorithm"],
+                digits=token["digits"],
+                period=token["period_s"],
+            )
+            self._outbox.emit(conn, enrolled, now)
 
     def list_tokens(self) -> list[dict[str, Any]]:
         with self._store.read() as conn:

@@ -117,6 +117,13 @@ def create_app(
         responses=_errors(*_BODY_ERRORS, 409),
         **admin,
     )
+    route(
+        "/v1/import",
+        endpoints.import_tokens,
+        methods=["POST"],
+        responses=_errors(*_BODY_ERRORS, 503),
+        **admin,
+    )
     user_errors = _errors(*_BODY_ERRORS, 404)
     route(
         "/v1/users",

@@ -21,6 +21,8 @@ from baoling.verifier.http.schemas import (
     EnrolRequest,
     EnrolResult,
     Health,
+    ImportRequest,
+    ImportResult,
     PinCleared,
     PinRequest,
     PSKCRequest,
@@ -94,6 +96,19 @@ def import_pskc(body: PSKCRequest, v: V) -> PSKCResult:
     """Import every key of a PSKC (RFC 6030) document, or none."""
     key = None if body.key is None else bytes.fromhex(body.key)
     return PSKCResult(tokens=v.import_pskc(body.pskc.encode(), key=key, password=body.password))
+
+
+def import_tokens(body: ImportRequest, v: V) -> ImportResult:
+    """Import tokens with their users, all or none; a dry run changes nothing."""
+    result = v.import_tokens(
+        body.data.encode(),
+        file_format=body.format,
+        user_map=None if body.user_map is None else body.user_map.encode(),
+        key=None if body.key is None else bytes.fromhex(body.key),
+        password=body.password,
+        dry_run=body.dry_run,
+    )
+    return ImportResult(**result)
 
 
 def list_tokens(v: V) -> TokenList:

@@ -31,6 +31,7 @@ LIBRARY_ERRORS: dict[type[errors.VerifierError], tuple[int, str]] = {
     errors.AssignmentConflict: (409, "assignment_conflict"),
     errors.InvalidRequest: (422, "invalid_request"),
     errors.PSKCImportError: (422, "invalid_pskc"),
+    errors.BulkImportError: (422, "invalid_import"),
     errors.MasterKeyError: (503, "unavailable"),
     errors.StoreError: (503, "unavailable"),
     errors.DirectoryError: (503, "unavailable"),

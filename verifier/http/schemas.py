@@ -295,6 +295,29 @@ class PSKCResult(BaseModel):
     tokens: list[str]
 
 
+class ImportRequest(Strict):
+    """A bulk import file (docs/users.md, "Bulk import"); its text travels as a JSON string."""
+
+    format: Literal["csv", "uris", "pskc"]
+    data: str = Field(min_length=1, description="the file: token CSV, URI CSV or PSKC XML")
+    user_map: str | None = Field(default=None, description="PSKC: CSV of serial, user, role")
+    key: str | None = Field(default=None, pattern=HEX_PATTERN, description="pre-shared key, hex")
+    password: str | None = None
+    dry_run: bool = False
+
+
+class ImportedToken(BaseModel):
+    token: str
+    user: str | None
+    role: Literal["primary", "spare"] | None
+
+
+class ImportResult(BaseModel):
+    dry_run: bool
+    tokens: list[ImportedToken]
+    users_added: list[str]
+
+
 class ResyncRequest(Strict):
     code1: Code
     code2: Code
