@@ -23,6 +23,8 @@ import pyotp
 import pytest
 
 from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier.channels import Channels
+from baoling.verifier.channels_config import EventsConfig
 from baoling.verifier.delivery import Delivery, Retry
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest, TokenExists, UnknownEvent
@@ -122,8 +124,11 @@ def delivery(
     timeout_s: float = 5.0,
 ) -> Delivery:
     webhook = Webhook(receiver.url, read_secret(secret_file), timeout_s)
+    routes = Channels(
+        EventsConfig(), unsubscribed=ALL_TYPES, contact=verifier.outbox.contact, webhook=webhook
+    )
     return Delivery(
-        verifier.outbox, webhook.send, retry or Retry(0.2, 60), lease_s=2 * timeout_s + 1
+        verifier.outbox, routes.send, retry or Retry(0.2, 60), lease_s=2 * timeout_s + 1
     )
 
 
@@ -249,7 +254,7 @@ def test_a_receiver_down_gets_retries_with_backoff_then_the_event_is_dead_and_re
         assert gaps[-1] > gaps[0]
         assert len(set(receiver.ids())) == 1
         (dead,) = v.list_events("dead")
-        assert dead["last_error"] == "the receiver answered 503"
+        assert dead["last_error"] == "webhook: the receiver answered 503"
         assert dead["attempts"] == len(receiver.got)
         assert v.list_events("pending") == []
 
@@ -276,7 +281,10 @@ def test_a_redirect_is_not_followed_and_a_hanging_receiver_is_cut_by_the_timeout
         worker = delivery(v, receiver, secret_file, Retry(first_delay_s=60, max_age_s=600))
         assert worker.run_once() == 1
         (pending,) = v.list_events("pending")
-        assert (pending["attempts"], pending["last_error"]) == (1, "the receiver answered 307")
+        assert (pending["attempts"], pending["last_error"]) == (
+            1,
+            "webhook: the receiver answered 307",
+        )
         assert len(receiver.got) == 1
 
         v.enrol("bob", base64.b32decode(SECRET))
@@ -286,7 +294,7 @@ def test_a_redirect_is_not_followed_and_a_hanging_receiver_is_cut_by_the_timeout
         assert hanging.run_once() == 1
         assert time.monotonic() - started < 5
         bob = [e for e in v.list_events("pending") if e["event"]["data"]["token"] == "bob"]
-        assert bob[0]["last_error"] == "no answer within the timeout"
+        assert bob[0]["last_error"] == "webhook: no answer within the timeout"
     finally:
         v.close()
 
@@ -325,11 +333,11 @@ def test_the_admin_lists_dead_events_and_replays_one(tmp_path, receiver, secret_
     assert listed.returncode == 0, listed.stderr
     (dead,) = json.loads(listed.stdout)
     assert (dead["type"], dead["state"], dead["attempts"]) == ("token.enrolled", "dead", 1)
-    assert dead["last_error"] == "the receiver answered 410"
+    assert dead["last_error"] == "webhook: the receiver answered 410"
     assert dead["event"]["data"]["token"] == "alice"
     text = baoling("verifier", "--data-dir", data_dir, "events", "list", "--dead").stdout
     assert text.startswith(f"{dead['id']}  token.enrolled       dead        1 tries  ")
-    assert text.endswith("  (the receiver answered 410)\n")
+    assert text.endswith("  (webhook: the receiver answered 410)\n")
 
     replayed = baoling("verifier", "--data-dir", data_dir, "events", "replay", dead["id"])
     assert (replayed.returncode, replayed.stderr) == (
@@ -493,7 +501,15 @@ def test_no_event_holds_a_secret_code_or_key(tmp_path, receiver, secret_file):
         deliver_all(worker, lambda: len(receiver.got) == 7)
     finally:
         v.close()
-    assert {b["type"] for b in receiver.bodies()} == ALL_TYPES
+    assert {b["type"] for b in receiver.bodies()} == {
+        "token.enrolled",
+        "validation.accepted",
+        "validation.replay",
+        "token.locked",
+        "token.unlocked",
+        "token.disabled",
+        "token.deleted",
+    }
     forbidden = [
         code,
         wrong(code, 1),

@@ -94,6 +94,23 @@ SAMPLES = {
     "events_delivery": (["--no-events-delivery"], "false", "false", False),
     "events_retry_seconds": (["--events-retry-seconds", "0.5"], "0.5", "0.5", 0.5),
     "events_max_age_seconds": (["--events-max-age-seconds", "600"], "600", "600", 600.0),
+    "events_config": (
+        ["--events-config", "/etc/baoling/events.toml"],
+        "/etc/baoling/events.toml",
+        '"/etc/baoling/events.toml"',
+        Path("/etc/baoling/events.toml"),
+    ),
+    "events_failed_burst": (["--events-failed-burst", "50"], "50", "50", 50),
+    "events_failed_burst_seconds": (
+        ["--events-failed-burst-seconds", "60"],
+        "60",
+        "60",
+        60.0,
+    ),
+    "events_drift_far_seconds": (["--events-drift-far-seconds", "45"], "45", "45", 45.0),
+    "events_backlog_ready": (["--events-backlog-ready", "500"], "500", "500", 500),
+    "events_keep_seconds": (["--events-keep-seconds", "3600"], "3600", "3600", 3600.0),
+    "log_format": (["--log-format", "json"], "json", '"json"', "json"),
     "privacyidea_allow": (
         ["--privacyidea-allow", "10.0.0.0/8"],
         "10.0.0.0/8",

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from baoling.verifier import store
-from baoling.verifier.errors import StoreError
-from baoling.verifier.outbox import Outbox
-from baoling.verifier.webhook import DeliveryFailed
+from baoling.verifier.errors import DeliveryFailed, StoreError
+from baoling.verifier.outbox import Due, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,51 +49,72 @@ def node_name() -> str:
 
 
 class Delivery:
-    """Delivers one store's outbox through `send(event_id, body)`."""
+    """Delivers one store's outbox through `send(due, done)` (verifier/channels.py), which adds
+    each recipient that took the event to `done` and raises DeliveryFailed if any did not."""
 
     def __init__(
         self,
         outbox: Outbox,
-        send: Callable[[str, bytes], None],
+        send: Callable[[Due, set[str]], None],
         retry: Retry,
         *,
         lease_s: float,
         poll_s: float = 1.0,
         node: str | None = None,
+        idle: Callable[[], object] | None = None,
     ) -> None:
+        """`idle` runs once per round (the channels' summaries of held-back messages)."""
         self._outbox, self._send, self._retry = outbox, send, retry
-        self._lease_s, self._poll_s = lease_s, poll_s
+        self._lease_s, self._poll_s, self._idle = lease_s, poll_s, idle
         self.node = node or node_name()
 
     def run_once(self) -> int:
-        """Claim a batch of due events and attempt each; returns how many were attempted."""
-        claimed = self._outbox.claim(self.node, time.time(), self._lease_s, BATCH)
+        """Claim a batch of due events and attempt each; returns how many were attempted.
+        Once half the claim's lease is gone the rest of the batch is left for the next claim,
+        so no attempt starts that the lease may not cover (another node would send it too)."""
+        started = time.time()
+        claimed = self._outbox.claim(self.node, started, self._lease_s, BATCH)
+        attempted = 0
         for row in claimed:
-            self._attempt(row.id, row.body.encode(), row.attempts, row.since)
-        return len(claimed)
+            if time.time() - started > self._lease_s / 2:
+                break
+            self._attempt(Due.of(row), row.attempts, row.since)
+            attempted += 1
+        return attempted
 
-    def _attempt(self, event_id: str, body: bytes, attempts: int, since: float) -> None:
+    def _attempt(self, due: Due, attempts: int, since: float) -> None:
+        done = set(due.done)
         try:
-            self._send(event_id, body)
+            self._send(due, done)
         except DeliveryFailed as failed:
             now = time.time()
             error = failed.reason[:_MAX_ERROR]
             delay = self._retry.delay(attempts + 1)
             if not failed.retry or now + delay - since > self._retry.max_age_s:
-                log.warning("event %s is dead: %s", event_id, error)
-                self._outbox.finish(event_id, self.node, state=store.DEAD, now=now, error=error)
+                log.warning("event %s is dead: %s", due.id, error)
+                self._outbox.finish(
+                    due.id, self.node, state=store.DEAD, now=now, error=error, done=done
+                )
             else:
                 self._outbox.finish(
-                    event_id, self.node, state=store.PENDING, now=now, due=now + delay, error=error
+                    due.id,
+                    self.node,
+                    state=store.PENDING,
+                    now=now,
+                    due=now + delay,
+                    error=error,
+                    done=done,
                 )
             return
-        self._outbox.finish(event_id, self.node, state=store.DELIVERED, now=time.time())
+        self._outbox.finish(due.id, self.node, state=store.DELIVERED, now=time.time(), done=done)
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set: at once while events are due, else every poll_s."""
         while not stop.is_set():
             try:
                 busy = self.run_once() > 0
+                if self._idle is not None:
+                    self._idle()
             except StoreError as exc:  # the database is away: try again later
                 log.warning("cannot deliver events: %s", exc)
                 busy = False

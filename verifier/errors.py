@@ -60,3 +60,13 @@ class BulkImportError(VerifierError):
 
 class AuditError(VerifierError):
     """The audit chain is broken, so an operation that needs it whole (archiving) was refused."""
+
+
+class DeliveryFailed(Exception):
+    """One attempt to deliver an event through a channel failed (verifier/delivery.py retries
+    it): `reason` is a short line for the outbox, never a secret; `retry` False when the
+    receiver refused the event for good."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(reason)
+        self.reason, self.retry = reason, retry

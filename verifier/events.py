@@ -94,16 +94,69 @@ class TokenDeleted(TokenEvent):
     example = {"token": "TK0001-1"}
 
 
+class ValidationFailedBurst(TokenEvent):
+    """Many failed codes for one token within a window: reported when the count reaches the
+    threshold, then each time it doubles within the same window (so a storm of failures
+    yields a handful of events, each with its count)."""
+
+    name = "validation.failed_burst"
+    example = {"token": "TK0001-1", "failures": 40, "window_start": 1767225600.0}
+    failures: int = Field(description="Failed codes since window_start.")
+    window_start: float = Field(description="Unix time the counting window began.")
+
+
+class TokenDriftFar(TokenEvent):
+    """An accepted code moved the token's learned clock offset beyond the threshold."""
+
+    name = "token.drift_far"
+    example = {"token": "TK0001-1", "offset_seconds": 95.0, "threshold_seconds": 90.0}
+    offset_seconds: float = Field(description="The learned offset (token ahead: positive).")
+    threshold_seconds: float
+
+
+class TokenAssigned(TokenEvent):
+    """An administrator gave the token to a user."""
+
+    name = "token.assigned"
+    example = {"token": "TK0001-1", "user": "alice@example.com", "role": "primary"}
+    user: str
+    role: str = Field(description="primary or spare.")
+
+
+class AuditChainBroken(EventData):
+    """A verify of the audit trail (on demand or periodic) found the hash chain broken."""
+
+    name = "audit.chain_broken"
+    example = {"rows_checked": 1200, "problem": "row 812: its hash does not match its content"}
+    rows_checked: int
+    problem: str
+
+
+class AdminKeyCreated(EventData):
+    """An API key was created (never the key: its id, name and scopes)."""
+
+    name = "admin.key_created"
+    example = {"key_id": "3f9c2a7b1d4e5f60", "key_name": "vpn-gateway", "scopes": ["validate"]}
+    key_id: str = Field(description="The key's public id (the bl_<id>_ part), not the key.")
+    key_name: str = Field(description="The name the administrator gave it.")
+    scopes: list[str]
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.name: model
     for model in (
         ValidationAccepted,
         ValidationReplay,
+        ValidationFailedBurst,
         TokenLocked,
         TokenUnlocked,
         TokenEnrolled,
+        TokenAssigned,
+        TokenDriftFar,
         TokenDisabled,
         TokenDeleted,
+        AuditChainBroken,
+        AdminKeyCreated,
     )
 }
 # Reported only when asked for (setting events_validation_accepted): one row per accepted code.

@@ -33,6 +33,15 @@ DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 10
 DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS = 10.0
 DEFAULT_EVENTS_RETRY_SECONDS = 5.0
 DEFAULT_EVENTS_MAX_AGE_SECONDS = 86400.0
+# validation.failed_burst: this many failures of one token within the window (docs/events.md).
+DEFAULT_EVENTS_FAILED_BURST = 20
+DEFAULT_EVENTS_FAILED_BURST_SECONDS = 300.0
+# token.drift_far: three 30-second steps, where the default window (one step) no longer reaches.
+DEFAULT_EVENTS_DRIFT_FAR_SECONDS = 90.0
+# /readyz fails while more events than this wait (a stuck or far-behind delivery).
+DEFAULT_EVENTS_BACKLOG_READY = 10000
+# Delivered events are pruned after a week; dead ones stay until replayed or pruned by hand.
+DEFAULT_EVENTS_KEEP_SECONDS = 7 * 86400.0
 # The web console's sessions (docs/console.md): 15 minutes idle, a working day at most.
 DEFAULT_CONSOLE_IDLE_SECONDS = 900
 DEFAULT_CONSOLE_SESSION_SECONDS = 8 * 3600
@@ -106,6 +115,37 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "Age after which an undelivered event is dead.",
         str(DEFAULT_EVENTS_MAX_AGE_SECONDS),
     ),
+    "events_config": (
+        "FILE",
+        "E-mail, SMS and syslog channels, subscriptions and templates (TOML).",
+        "none",
+    ),
+    "events_failed_burst": (
+        "N",
+        "Failures of one token within the burst window that report validation.failed_burst.",
+        str(DEFAULT_EVENTS_FAILED_BURST),
+    ),
+    "events_failed_burst_seconds": (
+        "SECONDS",
+        "The window failures are counted in for validation.failed_burst.",
+        str(DEFAULT_EVENTS_FAILED_BURST_SECONDS),
+    ),
+    "events_drift_far_seconds": (
+        "SECONDS",
+        "A learned clock offset beyond this reports token.drift_far.",
+        str(DEFAULT_EVENTS_DRIFT_FAR_SECONDS),
+    ),
+    "events_backlog_ready": (
+        "N",
+        "/readyz fails while more events than this wait for delivery.",
+        str(DEFAULT_EVENTS_BACKLOG_READY),
+    ),
+    "events_keep_seconds": (
+        "SECONDS",
+        "Delivered events older than this are pruned.",
+        str(DEFAULT_EVENTS_KEEP_SECONDS),
+    ),
+    "log_format": ("FORMAT", "Log lines as text or json (one object per line).", "text"),
     "privacyidea_allow": (
         "NETWORKS",
         "Addresses or networks (comma-separated) whose /validate/check needs no API key.",

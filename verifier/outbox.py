@@ -9,6 +9,8 @@ Only event types some channel takes are written (`types`), so without a channel,
 
 import json
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Row
@@ -29,8 +31,28 @@ def _info(row: Row[Any]) -> dict[str, Any]:
         "created": row.created,
         "attempts": row.attempts,
         "last_error": row.last_error,
+        "realm": row.realm,
+        "user": row.owner,
+        "done": json.loads(row.done or "[]"),
         "event": json.loads(row.body),
     }
+
+
+@dataclass(frozen=True)
+class Due:
+    """A claimed event: its id, envelope (JSON bytes), the realm and name of its token's user
+    when it was written, and the recipients that took it in earlier attempts."""
+
+    id: str
+    body: bytes
+    realm: str | None
+    user: str | None
+    done: frozenset[str]
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> "Due":
+        done = frozenset(json.loads(row.done)) if row.done else frozenset()
+        return cls(row.id, row.body.encode(), row.realm, row.owner, done)
 
 
 class Outbox:
@@ -40,10 +62,16 @@ class Outbox:
         self._store, self.types = db, types
 
     def emit(self, conn: Connection, data: EventData, now: float) -> None:
-        """Write the event in `conn`'s transaction, if a channel takes its type."""
+        """Write the event in `conn`'s transaction, if a channel takes its type, with the
+        realm and name of the token's user (per-realm subscriptions, messages to the user)."""
         if data.name in self.types:
             event = envelope(data, now)
-            store.insert_event(conn, event.id, event.type, event.model_dump_json(), now)
+            token = getattr(data, "token", None)
+            owner = None if token is None else store.token_owner(conn, token)
+            realm, name = (None, None) if owner is None else (owner.realm, owner.name)
+            store.insert_event(
+                conn, event.id, event.type, event.model_dump_json(), now, realm, name
+            )
 
     def claim(self, node: str, now: float, lease_s: float, limit: int) -> list[Row[Any]]:
         """Due events for `node` to deliver within `lease_s` seconds (store.claim_events)."""
@@ -59,12 +87,22 @@ class Outbox:
         now: float,
         due: float | None = None,
         error: str | None = None,
+        done: Collection[str] = (),
     ) -> bool:
-        """Record a delivery attempt; False when `node` no longer held the claim."""
+        """Record a delivery attempt and the recipients that took the event so far; False when
+        `node` no longer held the claim."""
+        taken = json.dumps(sorted(done)) if done else None
         with self._store.write_outbox() as conn:
             return store.finish_event(
-                conn, event_id, node, state=state, now=now, due=due, error=error
+                conn, event_id, node, state=state, now=now, due=due, error=error, done=taken
             )
+
+    def contact(self, realm: str, name: str) -> tuple[str, str] | None:
+        """The (e-mail, phone) of a user, for messages to the token's user; None when the user
+        is gone or deactivated."""
+        with self._store.read() as conn:
+            row = store.get_user(conn, realm, name)
+        return None if row is None or not row.active else (row.email, row.phone)
 
     def list_events(
         self, state: str | None = None, limit: int = LIST_LIMIT

@@ -1,6 +1,6 @@
 """The verifier's server: the composition root that `python -m baoling.verifier` and `baoling
 verifier serve` run. It opens the store, binds HTTP (and RADIUS), and runs the HTTP API under
-uvicorn until it is stopped. With a webhook set, it also runs the events delivery worker
+uvicorn until it is stopped. With an events channel set, it also runs the events delivery worker
 (verifier/delivery.py) in a thread, off the request path, unless events_delivery is off.
 
 It prints the addresses it listens on to stderr, the HTTP one last: once that line is out, every
@@ -18,11 +18,10 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from baoling.verifier.errors import VerifierError
-from baoling.verifier.settings import Settings, SettingsError
+from baoling.verifier.settings import Settings
 
 if TYPE_CHECKING:
     from baoling.verifier.service import Verifier
-    from baoling.verifier.webhook import Webhook
 
 HTTP_LINE_PREFIX = "HTTP on "
 RADIUS_LINE_PREFIX = "RADIUS on udp "
@@ -63,7 +62,7 @@ def serve(settings: Settings) -> None:
                 "BAOLING_RADIUS_CONFIG; docs/verifier.md, RADIUS)"
             )
         radius = load_config(settings.radius_config)
-    webhook = _webhook(settings)
+    settings.events()  # a bad events file stops here, before the store is opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     verifier = Verifier(
         settings.store_url,
@@ -75,8 +74,8 @@ def serve(settings: Settings) -> None:
         event_types=settings.event_types(),
     )
     try:
-        if webhook is not None:
-            _start_delivery(settings, webhook, verifier, stop)
+        if settings.events_delivery:
+            _start_delivery(settings, verifier, stop)
         http_app = create_app(
             verifier,
             body_timeout_s=settings.http_body_timeout_seconds,
@@ -105,33 +104,14 @@ def serve(settings: Settings) -> None:
         verifier.close()
 
 
-def _webhook(settings: Settings) -> "Webhook | None":
-    """The webhook this node delivers events to; None without one or with delivery off. A
-    webhook without a readable secret is refused before anything starts."""
-    from baoling.verifier.webhook import Webhook, read_secret
+def _start_delivery(settings: Settings, verifier: "Verifier", stop: threading.Event) -> None:
+    """The events delivery worker, as a daemon thread that ends when `stop` is set; none
+    without a channel."""
+    from baoling.verifier.channel_setup import delivery
 
-    if settings.events_webhook_url is None or not settings.events_delivery:
-        return None
-    if settings.events_webhook_secret_file is None:
-        raise SettingsError(
-            "events_webhook_url is set but events_webhook_secret_file is not: a webhook's "
-            "events are always signed (docs/events.md)"
-        )
-    key = read_secret(settings.events_webhook_secret_file)
-    return Webhook(settings.events_webhook_url, key, settings.events_webhook_timeout_seconds)
-
-
-def _start_delivery(
-    settings: Settings, webhook: "Webhook", verifier: "Verifier", stop: threading.Event
-) -> None:
-    """The events delivery worker, as a daemon thread that ends when `stop` is set."""
-    from baoling.verifier.delivery import Delivery, Retry
-
-    timeout_s = settings.events_webhook_timeout_seconds
-    retry = Retry(settings.events_retry_seconds, settings.events_max_age_seconds)
-    # A claim outlives an attempt twice over; after it, another node may deliver the event.
-    delivery = Delivery(verifier.outbox, webhook.send, retry, lease_s=2 * timeout_s + 1)
-    threading.Thread(target=delivery.run, args=(stop,), name="events", daemon=True).start()
+    worker = delivery(settings, verifier.outbox)
+    if worker is not None:
+        threading.Thread(target=worker.run, args=(stop,), name="events", daemon=True).start()
 
 
 def _say(line: str) -> None:

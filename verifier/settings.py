@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
@@ -38,6 +38,11 @@ from baoling.verifier.options import (
     CONFIG_FLAG,
     DEFAULT_CONSOLE_IDLE_SECONDS,
     DEFAULT_CONSOLE_SESSION_SECONDS,
+    DEFAULT_EVENTS_BACKLOG_READY,
+    DEFAULT_EVENTS_DRIFT_FAR_SECONDS,
+    DEFAULT_EVENTS_FAILED_BURST,
+    DEFAULT_EVENTS_FAILED_BURST_SECONDS,
+    DEFAULT_EVENTS_KEEP_SECONDS,
     DEFAULT_EVENTS_MAX_AGE_SECONDS,
     DEFAULT_EVENTS_RETRY_SECONDS,
     DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS,
@@ -49,6 +54,9 @@ from baoling.verifier.options import (
     flag,
 )
 from baoling.verifier.user_names import DEFAULT_REALM, check_realm
+
+if TYPE_CHECKING:
+    from baoling.verifier.channels_config import EventsConfig
 
 MASTER_KEY_FILENAME = "master.key"
 SQLITE_FILENAME = "verifier.sqlite3"
@@ -95,6 +103,13 @@ class Settings(BaseSettings):
     events_delivery: bool = True
     events_retry_seconds: float = Field(DEFAULT_EVENTS_RETRY_SECONDS, gt=0)
     events_max_age_seconds: float = Field(DEFAULT_EVENTS_MAX_AGE_SECONDS, gt=0)
+    events_config: Path | None = None
+    events_failed_burst: int = Field(DEFAULT_EVENTS_FAILED_BURST, ge=1)
+    events_failed_burst_seconds: float = Field(DEFAULT_EVENTS_FAILED_BURST_SECONDS, gt=0)
+    events_drift_far_seconds: float = Field(DEFAULT_EVENTS_DRIFT_FAR_SECONDS, gt=0)
+    events_backlog_ready: int = Field(DEFAULT_EVENTS_BACKLOG_READY, ge=1)
+    events_keep_seconds: float = Field(DEFAULT_EVENTS_KEEP_SECONDS, gt=0)
+    log_format: Literal["text", "json"] = "text"
     privacyidea_allow: str = ""
     console: bool = True
     console_idle_seconds: int = Field(DEFAULT_CONSOLE_IDLE_SECONDS, ge=1)
@@ -147,15 +162,24 @@ class Settings(BaseSettings):
             raise ValueError("not an http:// or https:// URL")
         return url
 
-    def event_types(self) -> frozenset[str]:
-        """The event types the outbox records: none without a channel; `validation.accepted`
+    def events(self) -> "EventsConfig":
+        """The events channels file (verifier/channels_config.py), or an empty one."""
+        from baoling.verifier.channels_config import EventsConfig, load
+
+        return EventsConfig() if self.events_config is None else load(self.events_config)
+
+    def unsubscribed_types(self) -> frozenset[str]:
+        """What a channel no subscription narrows takes: every type, `validation.accepted`
         only when asked for (one more row per accepted code)."""
         from baoling.verifier.events import EVENT_TYPES, OPT_IN
 
-        if self.events_webhook_url is None:
-            return frozenset()
         opted_out = frozenset() if self.events_validation_accepted else OPT_IN
         return frozenset(EVENT_TYPES) - opted_out
+
+    def event_types(self) -> frozenset[str]:
+        """The event types the outbox records: those some channel takes (none without one)."""
+        webhook = self.events_webhook_url is not None
+        return self.events().types(webhook, self.unsubscribed_types())
 
     @field_validator("privacyidea_allow")
     @classmethod

@@ -237,13 +237,29 @@ events = sa.Table(
     sa.Column("claimed_until", sa.Double, nullable=True),
     sa.Column("last_error", sa.String(512), nullable=True),
     sa.Column("finished", sa.Double, nullable=True),
+    # Added by _events_routing: the realm and user of the event's token when it was written
+    # (per-realm subscriptions, e-mail and SMS to the user), and the channels' recipients that
+    # already took the event (JSON list), so a retry sends only to the others.
+    sa.Column("realm", sa.String(256), nullable=True),
+    sa.Column("owner", sa.String(256), nullable=True),
+    sa.Column("done", sa.Text, nullable=True),
     sa.Index("events_state_due", "state", "due"),
 )
+_EVENTS_ROUTING = ("realm VARCHAR(256)", "owner VARCHAR(256)", "done TEXT")
 
 
 def _events_outbox(conn: Connection) -> None:
     """Version 4: the events outbox (verifier/outbox.py)."""
     metadata.create_all(conn, tables=[events])
+
+
+def _events_routing(conn: Connection) -> None:
+    """The events outbox's routing columns (realm, owner, done). Added only where
+    missing: a store created at version 4 by this code already has them."""
+    have = {column["name"] for column in sa.inspect(conn).get_columns("events")}
+    for column in _EVENTS_ROUTING:
+        if column.split()[0] not in have:
+            conn.execute(sa.text(f"ALTER TABLE events ADD COLUMN {column}"))
 
 
 def _radius_challenges(conn: Connection) -> None:
@@ -287,6 +303,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _radius_challenges,
     _directory_entries,
     _user_pins,
+    _events_routing,
     _hotp_tokens,
     _console,
 )
@@ -729,13 +746,31 @@ _INSERT_EVENT = events.insert().values(
     attempts=0,
     due=sa.bindparam("now"),
     since=sa.bindparam("now"),
+    realm=sa.bindparam("realm"),
+    owner=sa.bindparam("owner"),
 )
 
 
-def insert_event(conn: Connection, event_id: str, event_type: str, body: str, now: float) -> None:
+def insert_event(
+    conn: Connection,
+    event_id: str,
+    event_type: str,
+    body: str,
+    now: float,
+    realm: str | None = None,
+    owner: str | None = None,
+) -> None:
     """One INSERT, in the transaction of the change the event reports."""
     conn.execute(
-        _INSERT_EVENT, {"event_id": event_id, "event_type": event_type, "body": body, "now": now}
+        _INSERT_EVENT,
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "body": body,
+            "now": now,
+            "realm": realm,
+            "owner": owner,
+        },
     )
 
 
@@ -762,7 +797,16 @@ def claim_events(conn: Connection, node: str, now: float, until: float, limit: i
         events.update()
         .where(events.c.seq.in_(due), _claimable(now))
         .values(claimed_by=node, claimed_until=until)
-        .returning(events.c.seq, events.c.id, events.c.body, events.c.attempts, events.c.since)
+        .returning(
+            events.c.seq,
+            events.c.id,
+            events.c.body,
+            events.c.attempts,
+            events.c.since,
+            events.c.realm,
+            events.c.owner,
+            events.c.done,
+        )
     )
     return sorted(claimed, key=lambda row: row.seq)
 
@@ -776,8 +820,10 @@ def finish_event(
     now: float,
     due: float | None = None,
     error: str | None = None,
+    done: str | None = None,
 ) -> bool:
-    """Record an attempt of `node`'s claim: delivered, dead, or pending again at `due`.
+    """Record an attempt of `node`'s claim: delivered, dead, or pending again at `due`, with
+    the recipients that took the event so far (`done`, JSON).
     False when the claim was lost (it expired and another node took the event)."""
     values: dict[str, object] = {
         "state": state,
@@ -785,6 +831,7 @@ def finish_event(
         "claimed_by": None,
         "claimed_until": None,
         "last_error": error,
+        "done": done,
     }
     if state == PENDING:
         values["due"] = due

@@ -227,13 +227,13 @@ class TokenAdmin:
         reported as `event`, if any."""
         now = time.time()
         with self._store.write() as conn:
+            if event is not None:  # first: the event is routed by the token's user, if any
+                self._outbox.emit(conn, event(token=token_id), now)
             if action == "delete":
                 store.delete_token(conn, token_id)
             else:
                 store.update_token(conn, token_id, **values)
             audit_log.append(conn, action, token_id, now)
-            if event is not None:
-                self._outbox.emit(conn, event(token=token_id), now)
 
     def disable(self, token_id: str) -> None:
         self._change("disable", token_id, TokenDisabled, enabled=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from baoling.verifier.errors import VerifierError
+from baoling.verifier.errors import DeliveryFailed, VerifierError
 
 SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES, MAX_SECRET_BYTES = 24, 64
@@ -26,15 +26,6 @@ _RETRIED_4XX = (408, 429)
 
 class WebhookSecretError(VerifierError):
     """The webhook secret file is missing, unreadable or not a `whsec_` secret."""
-
-
-class DeliveryFailed(Exception):
-    """One attempt failed: `reason` is a short line for the outbox; `retry` False when the
-    receiver refused the event for good."""
-
-    def __init__(self, reason: str, *, retry: bool) -> None:
-        super().__init__(reason)
-        self.reason, self.retry = reason, retry
 
 
 def read_secret(path: Path) -> bytes:

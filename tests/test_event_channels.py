@@ -1,0 +1,630 @@
+"""The e-mail, SMS and syslog channels against real receivers this test starts on 127.0.0.1
+(docs/events.md, "Channels"): a real SMTP server (aiosmtpd, STARTTLS and AUTH required), a
+small HTTP SMS gateway, a UDP and a TCP syslog listener whose lines are parsed as RFC 5424.
+Subscriptions route per event type and realm, messages come in the subscriber's language, a
+storm is held to the rate limit with every held message counted, and configuration errors are
+one line naming the setting."""
+
+import base64
+import email
+import email.policy
+import json
+import os
+import re
+import socket
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from baoling.verifier import settings as verifier_settings
+from baoling.verifier.channel_setup import delivery
+from baoling.verifier.channels import Channels, Recipient
+from baoling.verifier.channels_config import EventsConfig
+from baoling.verifier.delivery import Delivery
+from baoling.verifier.engine import Policy
+from baoling.verifier.events import EVENT_TYPES
+from baoling.verifier.outbox import Due
+from baoling.verifier.service import Verifier
+from tests.fixtures_ldap import _free_port, _write_certificates
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+SMTP_USER, SMTP_PASSWORD = "baoling", "smtp-password-" + os.urandom(6).hex()
+SMS_KEY = "gateway-key-" + os.urandom(6).hex()
+ALL_TYPES = frozenset(EVENT_TYPES)
+
+
+@dataclass
+class Mail:
+    to: list[str]
+    message: email.message.EmailMessage
+    tls: bool
+    authenticated: bool
+
+
+@dataclass
+class SmtpServer:
+    port: int
+    ca_file: Path
+    got: list[Mail] = field(default_factory=list)
+
+    def subjects(self, to: str) -> list[str]:
+        return [m.message["Subject"] for m in self.got if to in m.to]
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1 that takes mail only after STARTTLS and a login."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    _write_certificates(certs)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs / "server.pem", certs / "server.key")
+    server = SmtpServer(_free_port(), certs / "ca.pem")
+
+    class Handler:
+        async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            message = email.message_from_bytes(
+                envelope.original_content, policy=email.policy.default
+            )
+            server.got.append(
+                Mail(envelope.rcpt_tos, message, session.ssl is not None, session.authenticated)
+            )
+            return "250 OK"
+
+    def authenticator(smtp: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            SMTP_USER.encode(),
+            SMTP_PASSWORD.encode(),
+        )
+        return AuthResult(success=ok)
+
+    controller = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=server.port,
+        tls_context=context,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+    controller.start()
+    yield server
+    controller.stop()
+
+
+@dataclass
+class Gateway:
+    url: str
+    got: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    """An SMS gateway on 127.0.0.1 that records each JSON request."""
+    state = Gateway("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["content-length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state.got.append((headers, json.loads(body)))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class SyslogListener:
+    port: int
+    lines: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+def syslog_udp() -> Iterator[SyslogListener]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    listener = SyslogListener(sock.getsockname()[1])
+
+    def receive() -> None:
+        while True:
+            try:
+                data, _ = sock.recvfrom(65535)
+            except OSError:
+                return
+            listener.lines.append(data)
+
+    threading.Thread(target=receive, daemon=True).start()
+    yield listener
+    sock.close()
+
+
+@pytest.fixture
+def syslog_tcp() -> Iterator[SyslogListener]:
+    """A TCP collector reading octet-counted frames (RFC 6587: LENGTH SP MESSAGE)."""
+    listener = SyslogListener(0)
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while True:
+                length = b""
+                while (char := self.rfile.read(1)) not in (b" ", b""):
+                    length += char
+                if not length:
+                    return
+                listener.lines.append(self.rfile.read(int(length)))
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    listener.port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield listener
+    server.shutdown()
+    server.server_close()
+
+
+# RFC 5424, section 6 (the ABNF), as a regular expression.
+RFC5424 = re.compile(
+    rb"<(?P<pri>\d{1,3})>(?P<version>[1-9]\d{0,2}) "
+    rb"(?P<timestamp>-|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})) "
+    rb"(?P<hostname>[!-~]{1,255}) (?P<app>[!-~]{1,48}) (?P<procid>[!-~]{1,128}) "
+    rb"(?P<msgid>[!-~]{1,32}) "
+    rb"(?P<sd>-|(?:\[[!#-<>-\\^-~]{1,32}(?: [!#-<>-\\^-~]{1,32}=\"(?:[^\"\\\]]|\\.)*\")*\])+)"
+    rb"(?: (?P<msg>.*))?",
+    re.S,
+)
+SD_PARAM = re.compile(r'([!#-<>-\\^-~]{1,32})="((?:[^"\\\]]|\\.)*)"')
+
+
+def parse_syslog(line: bytes) -> dict[str, Any]:
+    """One RFC 5424 message: its header fields, structured data params and MSG."""
+    match = RFC5424.fullmatch(line)
+    assert match is not None, line
+    sd = match["sd"].decode()
+    params = {k: re.sub(r"\\(.)", r"\1", v) for k, v in SD_PARAM.findall(sd)}
+    msg = match["msg"] or b""
+    assert msg.startswith(b"\xef\xbb\xbf"), "a UTF-8 MSG starts with the BOM (RFC 5424, 6.4)"
+    return {
+        "pri": int(match["pri"]),
+        "version": int(match["version"]),
+        "timestamp": match["timestamp"].decode(),
+        "app": match["app"].decode(),
+        "msgid": match["msgid"].decode(),
+        "sd_id": sd[1:].split(" ", 1)[0].rstrip("]"),
+        "params": params,
+        "msg": json.loads(msg[3:].decode()),
+    }
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def smtp_table(server: SmtpServer, tmp_path: Path) -> str:
+    password = tmp_path / "smtp.password"
+    password.write_text(SMTP_PASSWORD + "\n")
+    return f"""
+[smtp]
+host = "127.0.0.1"
+port = {server.port}
+security = "starttls"
+ca_file = "{server.ca_file}"
+username = "{SMTP_USER}"
+password_file = "{password}"
+sender = "Baoling <baoling@example.com>"
+timeout_seconds = 5
+"""
+
+
+def setup(tmp_path: Path, config: str, **more: Any) -> tuple[Verifier, Delivery]:
+    """A verifier whose settings read this events file, and its delivery worker."""
+    path = write_config(tmp_path / "events.toml", config)
+    given = {"data_dir": tmp_path / "data", "events_config": path, **more}
+    settings = verifier_settings.load(given)
+    v = Verifier(
+        data_dir=tmp_path / "data",
+        event_types=settings.event_types(),
+        policy=Policy(lockout_after_fails=2),
+    )
+    worker = delivery(settings, v.outbox)
+    assert worker is not None
+    return v, worker
+
+
+def deliver_all(worker: Delivery, v: Verifier, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while v.list_events("pending"):
+        assert time.monotonic() < deadline, v.list_events("pending")
+        if worker.run_once() == 0:
+            time.sleep(0.05)
+
+
+def wrong(code: str, n: int = 1) -> str:
+    return str((int(code[0]) + n) % 10) + code[1:]
+
+
+def lock(v: Verifier, token: str) -> str:
+    """Two wrong codes (the lockout is 2 here) and return the right one, never used."""
+    code = pyotp.TOTP(SECRET).now()
+    v.validate(token, wrong(code, 1))
+    v.validate(token, wrong(code, 2))
+    return code
+
+
+def test_email_reaches_the_user_in_chinese_and_the_operators_in_english(tmp_path, smtp):
+    config = (
+        smtp_table(smtp, tmp_path)
+        + """
+[[subscriptions]]
+channel = "email"
+events = ["token.locked"]
+realms = ["bank.example"]
+to = "user"
+language = "zh-CN"
+
+[[subscriptions]]
+channel = "email"
+events = ["token.locked", "token.enrolled"]
+to = ["ops@example.com", "soc@example.com"]
+"""
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        v.add_user("alice@bank.example", email="alice@bank.example")
+        v.add_user("bob@other.example", email="bob@other.example")
+        for token, user in (("TK-A", "alice@bank.example"), ("TK-B", "bob@other.example")):
+            v.enrol(token, base64.b32decode(SECRET))
+            v.assign(token, user, override=True)
+        codes = [lock(v, "TK-A"), lock(v, "TK-B")]
+        deliver_all(worker, v)
+        locked = [e for e in v.list_events() if e["type"] == "token.locked"]
+    finally:
+        v.close()
+    assert smtp.subjects("alice@bank.example") == ["令牌 TK-A 已被锁定"]
+    assert smtp.subjects("bob@other.example") == []  # not in the subscribed realm
+    for ops in ("ops@example.com", "soc@example.com"):
+        assert sorted(smtp.subjects(ops)) == sorted(
+            ["Token TK-A was enrolled", "Token TK-B was enrolled"]
+            + ["Token TK-A is locked", "Token TK-B is locked"]
+        )
+    (alice,) = [m for m in smtp.got if m.to == ["alice@bank.example"]]
+    body = alice.message.get_content()
+    assert "令牌 TK-A 因连续 2 次错误验证码被锁定" in body
+    assert alice.message["Content-Language"] == "zh-CN"
+    assert alice.message["From"] == "Baoling <baoling@example.com>"
+    event_a = next(e for e in locked if e["event"]["data"]["token"] == "TK-A")
+    assert alice.message["Message-ID"].startswith(f"<{event_a['id']}.")
+    assert event_a["done"] == [
+        "email:alice@bank.example",
+        "email:ops@example.com",
+        "email:soc@example.com",
+    ]
+    assert all(m.tls and m.authenticated for m in smtp.got)
+    for mail in smtp.got:
+        text = mail.message.as_string()
+        for value in (*codes, SECRET, SMTP_PASSWORD):
+            assert value not in text
+
+
+def test_sms_goes_through_the_gateway_template(tmp_path, gateway):
+    key_file = tmp_path / "sms.key"
+    key_file.write_text(SMS_KEY + "\n")
+    config = f"""
+[sms]
+url = "{gateway.url}"
+encoding = "json"
+secret_file = "{key_file}"
+params = {{ to = "${{to}}", message = "${{text}}" }}
+headers = {{ Authorization = "Bearer ${{secret}}" }}
+
+[[subscriptions]]
+channel = "sms"
+events = ["token.locked"]
+to = "user"
+language = "zh-CN"
+"""
+    v, worker = setup(tmp_path, config)
+    try:
+        v.add_user("alice", phone="+86 138 0000 0000")
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        v.assign("TK-A", "alice", override=True)
+        code = lock(v, "TK-A")
+        deliver_all(worker, v)
+    finally:
+        v.close()
+    ((headers, body),) = gateway.got
+    assert headers["authorization"] == f"Bearer {SMS_KEY}"
+    assert body["to"] == "+86 138 0000 0000"
+    assert body["message"].startswith("令牌 TK-A 因连续 2 次错误验证码被锁定，解锁时间 ")
+    assert code not in json.dumps(body)
+
+
+@pytest.mark.parametrize("protocol", ["udp", "tcp"])
+def test_syslog_lines_parse_as_rfc_5424(tmp_path, protocol, syslog_udp, syslog_tcp):
+    listener = syslog_udp if protocol == "udp" else syslog_tcp
+    config = f"""
+[syslog]
+host = "127.0.0.1"
+port = {listener.port}
+protocol = "{protocol}"
+"""
+    v, worker = setup(tmp_path, config)
+    try:
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        code = lock(v, "TK-A")
+        deliver_all(worker, v)
+        events = {e["type"]: e for e in v.list_events()}
+    finally:
+        v.close()
+    deadline = time.monotonic() + 10
+    while len(listener.lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parsed = [parse_syslog(line) for line in listener.lines]
+    assert [p["msgid"] for p in parsed] == ["token.enrolled", "token.locked"]
+    enrolled, locked = parsed
+    assert locked["version"] == 1
+    assert locked["app"] == "baoling"
+    # authpriv (10) and warning (4); the enrolment is a notice (5).
+    assert (locked["pri"], enrolled["pri"]) == (10 * 8 + 4, 10 * 8 + 5)
+    assert locked["sd_id"] == "baoling@32473"
+    assert locked["params"]["id"] == events["token.locked"]["id"]
+    assert locked["params"]["token"] == "TK-A"
+    assert locked["params"]["fail_count"] == "2"
+    assert locked["msg"] == events["token.locked"]["event"]
+    for line in listener.lines:
+        assert code.encode() not in line
+
+
+def test_subscriptions_narrow_syslog_and_the_webhook_by_type_and_realm(tmp_path, syslog_udp):
+    config = f"""
+[syslog]
+host = "127.0.0.1"
+port = {syslog_udp.port}
+
+[[subscriptions]]
+channel = "syslog"
+events = ["token.locked"]
+realms = ["bank.example"]
+"""
+    v, worker = setup(tmp_path, config)
+    try:
+        v.add_user("alice@bank.example")
+        for token in ("TK-A", "TK-B"):
+            v.enrol(token, base64.b32decode(SECRET))
+        v.assign("TK-A", "alice@bank.example", override=True)
+        lock(v, "TK-A")
+        lock(v, "TK-B")  # no user, so no realm: not taken
+        assert {e["type"] for e in v.list_events()} == {"token.locked"}
+        deliver_all(worker, v)
+    finally:
+        v.close()
+    deadline = time.monotonic() + 10
+    while not syslog_udp.lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert [parse_syslog(line)["params"]["token"] for line in syslog_udp.lines] == ["TK-A"]
+
+
+def test_a_failing_channel_is_retried_alone(tmp_path, smtp, syslog_udp):
+    """The syslog message went out; the mail server refused: the retry sends only the mail."""
+    config = smtp_table(smtp, tmp_path).replace(f"port = {smtp.port}", f"port = {_free_port()}")
+    config += f"""
+[syslog]
+host = "127.0.0.1"
+port = {syslog_udp.port}
+
+[[subscriptions]]
+channel = "syslog"
+
+[[subscriptions]]
+channel = "email"
+to = ["ops@example.com"]
+"""
+    v, worker = setup(tmp_path, config, events_retry_seconds=0.1)
+    try:
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        assert worker.run_once() == 1
+        (pending,) = v.list_events("pending")
+        assert pending["done"] == ["syslog"]
+        assert pending["last_error"].startswith(
+            "email:ops@example.com: cannot reach the mail server 127.0.0.1:"
+        )
+        time.sleep(0.2)
+        assert worker.run_once() == 1
+        (pending,) = v.list_events("pending")
+        assert (pending["attempts"], pending["done"]) == (2, ["syslog"])
+    finally:
+        v.close()
+    time.sleep(0.3)
+    assert len(syslog_udp.lines) == 1
+
+
+def test_a_storm_of_10000_failures_yields_a_bounded_number_of_mails_with_counts(tmp_path, smtp):
+    """10,000 failure alerts for one operator within a minute: at most `messages` mails per
+    window get through, and one summary per window counts the rest, so every alert is
+    accounted for."""
+    config = EventsConfig.model_validate(
+        {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "ca_file": str(smtp.ca_file),
+                "username": SMTP_USER,
+                "password_file": str(write_config(tmp_path / "pw", SMTP_PASSWORD)),
+                "sender": "baoling@example.com",
+            },
+            "subscriptions": [{"channel": "email", "to": ["ops@example.com"]}],
+            "rate_limit": {"messages": 5, "window_seconds": 2},
+        }
+    )
+    from baoling.verifier.email_channel import Mailer
+
+    routes = Channels(
+        config, unsubscribed=ALL_TYPES, contact=lambda realm, user: None, mailer=Mailer(config.smtp)
+    )
+    started = time.monotonic()
+    for n in range(10_000):
+        event = {
+            "id": f"evt_{n:032x}",
+            "type": "validation.failed_burst",
+            "version": 1,
+            "time": time.time(),
+            "data": {"token": f"TK{n}", "failures": 20, "window_start": time.time()},
+        }
+        done: set[str] = set()
+        routes.send(Due(event["id"], json.dumps(event).encode(), None, None, frozenset()), done)
+        assert done == {"email:ops@example.com"}  # sent or counted: never retried
+    elapsed = time.monotonic() - started
+    assert elapsed < 60
+    time.sleep(2.1)
+    summaries = routes.flush()
+    windows = int(elapsed // 2) + 2
+    mails = smtp.got
+    singles = [m for m in mails if " wrong codes for token TK" in m.message["Subject"]]
+    held = [m for m in mails if m.message["Subject"].endswith("more Baoling alerts")]
+    assert len(singles) + len(held) == len(mails)
+    assert len(singles) <= 5 * windows
+    assert 1 <= len(held) == summaries <= windows
+    counted = [int(m.message["Subject"].split()[0]) for m in held]
+    assert len(singles) + sum(counted) == 10_000
+    for mail in held:
+        count = mail.message["Subject"].split()[0]
+        assert f"{count} × validation.failed_burst" in mail.message.get_content()
+    assert Recipient("email", "ops@example.com").key == "email:ops@example.com"
+
+
+def baoling(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "baoling.host_tools", *args],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BAOLING_")},
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            '[sms]\nurl = "ftp://sms.example.com/"\nparams = { to = "${to}" }\n',
+            "{path}: sms.url: not an http:// or https:// URL",
+        ),
+        (
+            '[sms]\nurl = "https://sms.example.com/"\nparams = { to = "${phone}" }\n',
+            "{path}: sms: params.to: unknown placeholder phone "
+            "(known: ${{to}}, ${{text}}, ${{secret}})",
+        ),
+        (
+            '[templates."token.locked".en]\nsubject = "Locked ${tokn}"\ntext = "x"\n',
+            "{path}: templates.token.locked.en.subject: unknown placeholder tokn "
+            "(known: ${{id}}, ${{type}}, ${{time}}, ${{token}}, ${{fail_count}}, "
+            "${{locked_until}})",
+        ),
+        (
+            '[[subscriptions]]\nchannel = "email"\nto = ["ops@example.com"]\n',
+            "{path}: subscriptions.0: channel 'email' needs a [smtp] table",
+        ),
+        (
+            '[[subscriptions]]\nchannel = "syslog"\nevents = ["token.lost"]\n',
+            "{path}: subscriptions.0.events: unknown event type 'token.lost' "
+            "(docs/events.md lists them)",
+        ),
+        (
+            '[syslog]\nhost = "127.0.0.1"\nprotocol = "sctp"\n',
+            "{path}: syslog.protocol: Input should be 'udp' or 'tcp'",
+        ),
+    ],
+)
+def test_a_bad_events_file_stops_serve_with_one_line_naming_the_setting(tmp_path, config, message):
+    path = write_config(tmp_path / "events.toml", config)
+    proc = baoling(
+        "verifier", "--data-dir", str(tmp_path / "d"), "serve", "--events-config", str(path)
+    )
+    assert (proc.returncode, proc.stderr) == (1, "Error: " + message.format(path=path) + "\n")
+
+
+def test_events_test_sends_through_a_channel_or_names_the_setting_that_fails(
+    tmp_path, smtp, syslog_udp
+):
+    good = write_config(
+        tmp_path / "good.toml",
+        smtp_table(smtp, tmp_path)
+        + f'[syslog]\nhost = "127.0.0.1"\nport = {syslog_udp.port}\n'
+        + '[[subscriptions]]\nchannel = "email"\nto = ["ops@example.com"]\n',
+    )
+    data = ["verifier", "--data-dir", str(tmp_path / "d"), "events", "test"]
+    sent = baoling(*data, "email", "--language", "zh-CN", "--events-config", str(good))
+    assert (sent.returncode, sent.stderr) == (
+        0,
+        "Sent a test message through email to ops@example.com.\n",
+    )
+    ((mail),) = smtp.got
+    assert (mail.to, mail.message["Subject"]) == (["ops@example.com"], "Baoling 测试消息")
+    to = baoling(*data, "email", "--to", "me@example.com", "--events-config", str(good))
+    assert to.returncode == 0, to.stderr
+    assert smtp.subjects("me@example.com") == ["Baoling test message"]
+    logged = baoling(*data, "syslog", "--events-config", str(good))
+    assert (logged.returncode, logged.stderr) == (
+        0,
+        f"Sent a test message through syslog to udp 127.0.0.1:{syslog_udp.port}.\n",
+    )
+    deadline = time.monotonic() + 10
+    while not syslog_udp.lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert parse_syslog(syslog_udp.lines[0])["msgid"] == "channel.test"
+
+    port = _free_port()
+    refused = write_config(
+        tmp_path / "refused.toml",
+        smtp_table(smtp, tmp_path).replace(f"port = {smtp.port}", f"port = {port}"),
+    )
+    failed = baoling(*data, "email", "--to", "me@example.com", "--events-config", str(refused))
+    assert (failed.returncode, failed.stderr) == (
+        1,
+        f"Error: {refused}: smtp: cannot reach the mail server 127.0.0.1:{port}: "
+        "Connection refused\n",
+    )
+    wrong_password = write_config(tmp_path / "pw.toml", smtp_table(smtp, tmp_path))
+    (tmp_path / "smtp.password").write_text("not-the-password\n")
+    denied = baoling(
+        *data, "email", "--to", "me@example.com", "--events-config", str(wrong_password)
+    )
+    # aiosmtpd answers a failed login with 535 or, after its retries, not at all: either is
+    # one line naming the setting, never the password.
+    assert denied.returncode == 1
+    assert denied.stderr.startswith(f"Error: {wrong_password}: smtp: ")
+    assert denied.stderr.count("\n") == 1
+    assert "not-the-password" not in denied.stderr
+    no_hook = baoling(*data, "webhook")
+    assert (no_hook.returncode, no_hook.stderr) == (
+        1,
+        "Error: events_webhook_url is not set: there is no webhook to test\n",
+    )
+    no_sms = baoling(*data, "sms", "--events-config", str(good))
+    assert (no_sms.returncode, no_sms.stderr) == (
+        1,
+        f"Error: {good}: there is no [sms] table to test\n",
+    )
