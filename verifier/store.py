@@ -303,9 +303,9 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _radius_challenges,
     _directory_entries,
     _user_pins,
-    _events_routing,
     _hotp_tokens,
     _console,
+    _events_routing,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
