@@ -40,6 +40,7 @@ class Screen:
         self._idle_since = time.ticks_ms()
         self.awake = True
         self.slot = 0
+        self.menu = -1  # the menu's cursor (an index into store.usable()), -1 while closed
         self.pending = None  # a Confirm waiting for the button
         self._key = None
         self._left = -1
@@ -60,6 +61,27 @@ class Screen:
             later = [s for s in usable if s > self.slot]
             self.slot = later[0] if later else usable[0]
             self._key = None
+
+    def long_press(self):
+        """On the code screen a long press opens the menu at the profile shown; in the menu it
+        shows the profile under the cursor."""
+        usable = self._store.usable()
+        if self.menu >= 0:
+            if self.menu < len(usable):
+                self.slot = usable[self.menu]
+            self.menu = -1
+        elif self.slot in usable and self._status() is None:
+            self.menu = usable.index(self.slot)
+        self._key = None
+
+    def short_press(self):
+        """Next profile on the code screen, next label in the menu (round)."""
+        if self.menu < 0:
+            self.next_profile()
+            return
+        count = len(self._store.usable())
+        self.menu = (self.menu + 1) % count if count else -1
+        self._key = None
 
     def update(self):
         """Redraw what changed; called often, draws rarely."""
@@ -91,6 +113,9 @@ class Screen:
         usable = store.usable()
         if self.slot not in usable:
             self.slot = usable[0]
+        if self.menu >= 0:
+            self._show_menu(usable)
+            return
         slot = self.slot
         now_s = self._clock.now_ms() // 1000
         profile = store.describe(slot)
@@ -100,11 +125,9 @@ class Screen:
         if key != self._key:
             self._key = key
             self._left = left
-            label, issuer = profile["label"], profile["issuer"]
-            label = issuer + ":" + label if issuer and label else label or issuer
             display.show_code(
                 store.code(slot, now_s),
-                label,
+                _line(profile),
                 left,
                 period,
                 usable.index(slot),
@@ -116,6 +139,22 @@ class Screen:
             self._left = left
             display.tick(left, period)
             self._hw.publish(display.description)
+
+    def _show_menu(self, usable):
+        count = len(usable)
+        if self.menu >= count:
+            self.menu = count - 1
+        key = ("menu", self.menu, count)
+        if key == self._key:
+            return
+        self._key = key
+        store = self._store
+
+        def row(i):
+            return _line(store.describe(usable[i])), store.label(usable[i])
+
+        self._display.show_menu(count, self.menu, row)
+        self._hw.publish(self._display.description)
 
     def _status(self):
         """The status screen to show as (kind, detail), or None for the code."""
@@ -219,13 +258,14 @@ class Token:
         """Sample the button; redraw if a second boundary passed or something changed."""
         screen = self.screen
         event = self.button.poll()
-        if event == LONG:
-            screen.touch()
-            if screen.pending is not None:
-                screen.pending.pressed = True
-        elif event == SHORT:
-            if screen.awake and screen.pending is None:
-                screen.next_profile()
+        if event and screen.awake and screen.pending is None:
+            if event == LONG:
+                screen.long_press()
+            else:
+                screen.short_press()
+        elif event == LONG and screen.pending is not None:
+            screen.pending.pressed = True
+        if event:
             screen.touch()
         now = time.ticks_ms()
         if event or self.dev.changed or time.ticks_diff(now, self._draw_at) >= 0:
@@ -236,6 +276,13 @@ class Token:
             otp.forget()
             to_next_second = 1001 - self.clock.now_ms() % 1000
             self._draw_at = time.ticks_add(now, min(to_next_second, _FRAME_MS))
+
+
+def _line(profile):
+    """A profile's label line, as the code screen and the menu show it: issuer:label, or the
+    one that is set."""
+    label, issuer = profile["label"], profile["issuer"]
+    return issuer + ":" + label if issuer and label else label or issuer
 
 
 def main():

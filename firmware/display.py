@@ -25,6 +25,9 @@ _TITLE_H = const(12)  # inverted title band of status screens
 _LINE_Y = const(18)  # first message line of status screens
 _LINE_STEP = const(11)
 _DETAIL_Y = const(56)
+_MENU_ROWS = const(5)  # labels on one page of the menu
+_MENU_STEP = const(13)  # menu row pitch: a 12-row label bitmap and one blank row
+_MENU_X = const(8)  # labels start after the cursor mark
 
 # Seven-segment patterns of 0..9: bit 0 = a (top), b (top right), c (bottom right), d (bottom),
 # e (bottom left), f (top left), bit 6 = g (middle).
@@ -114,7 +117,7 @@ class Display:
         if bitmap:
             import labels  # loaded already: the store read the bitmap with it
 
-            labels.draw(fb, bitmap, room * _CHAR)
+            labels.draw(fb, bitmap, 0, 0, room * _CHAR)
         elif bitmap is None:
             fb.text(label[:room], 0, 0, 1)
         if indicator:
@@ -150,6 +153,29 @@ class Display:
         filled = _BAR_FILL_W * left // period
         self.fb.fill_rect(_BAR_INSET, inner_y, _BAR_FILL_W, inner_h, 0)
         self.fb.fill_rect(_BAR_INSET, inner_y, filled, inner_h, 1)
+
+    def show_menu(self, count, cursor, row):
+        """The menu: the page of labels holding item `cursor` of `count`, a '>' before it.
+        row(i) gives item i's label line and its bitmap as for show_code; it is called once
+        per row and its bitmap drawn before the next call (labels.read shares one buffer)."""
+        fb = self.fb
+        fb.fill(0)
+        first = cursor - cursor % _MENU_ROWS
+        shown = []
+        for i in range(first, min(first + _MENU_ROWS, count)):
+            y = (i - first) * _MENU_STEP
+            label, bitmap = row(i)
+            if i == cursor:
+                fb.text(">", 0, y + 2, 1)
+            if bitmap:
+                import labels
+
+                labels.draw(fb, bitmap, _MENU_X, y, _WIDTH)
+            elif bitmap is None:
+                fb.text(label[: _MAX_CHARS - 1], _MENU_X, y + 2, 1)
+            shown.append(label)
+        self.description = {"screen": "menu", "cursor": cursor, "count": count, "labels": shown}
+        fb.show()
 
     def show_status(self, kind, detail=""):
         """A status screen: inverted title band, its message lines, an optional detail line."""

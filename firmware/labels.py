@@ -61,12 +61,12 @@ def read(store, slot):
     return data[_HEAD:-_TAG], width, height
 
 
-def draw(fb, bitmap, right):
-    """Blit bitmap (rows, width, height) at the top left of fb, cut at column right as text
-    is cut before the slot indicator."""
+def draw(fb, bitmap, x, y, right):
+    """Blit bitmap (rows, width, height) at x, y of fb, cut at column right as text is cut
+    before the slot indicator."""
     import framebuf
 
     rows, width, height = bitmap
-    fb.blit(framebuf.FrameBuffer(rows, width, height, framebuf.MONO_HLSB), 0, 0)
-    if right < width:
-        fb.fill_rect(right, 0, width - right, height, 0)
+    fb.blit(framebuf.FrameBuffer(rows, width, height, framebuf.MONO_HLSB), x, y)
+    if right < x + width:
+        fb.fill_rect(right, y, x + width - right, height, 0)

@@ -58,7 +58,8 @@ def press(state_dir: Path, seconds: float = 0.1) -> None:
 
     The sim board reports its reads of the button (file BUTTON_SEEN), so the hold is timed
     from the firmware's first read and lasts at least two reads (its debounce), and press()
-    returns once a read saw the release: a busy machine cannot shorten or merge presses.
+    returns once two reads saw the release (the debounce again): a busy machine cannot
+    shorten or merge presses.
     A board that does not read the button within PRESS_WAIT_S (off, or no firmware polling
     it) gets a press of that long.
     """

@@ -19,6 +19,9 @@ from baoling.provisioning.label_bitmap import render as render_label
 
 WIDTH, HEIGHT, SCALE = 128, 64, 4
 CHINESE_LABEL = "工商银行:张三"  # issuer:label of a profile at a Chinese bank
+# the menu's labels, slot 7 the Chinese one (drawn from its bitmap)
+MENU = ["GitHub:alice", "VPN", "bank.example", "AWS:root", "Mail:bob", "Shop:carol"]
+MENU += ["GitLab:alice", CHINESE_LABEL, "Cloud:dave", "SSH:erin"] + [f"site{i}" for i in range(22)]
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 
 # file name: the Display call that draws it
@@ -27,7 +30,8 @@ SCREENS = {
     "code-8-digits": "d.show_code('80369214', 'VPN', 44, 60, 0, 1)",
     "code-last-seconds": "d.show_code('390125', 'bank.example', 3, 30, 2, 3)",
     "code-chinese-label": f"d.show_code('731046', {CHINESE_LABEL!r}, 21, 30, 0, 2, LABEL)",
-    "hello": "d.show_status('hello', 'v0.1.0')",
+    "menu": "d.show_menu(32, 6, lambda i: (MENU[i], LABEL if i == 7 else None))",
+    "hello": "d.show_status('hello', 'v0.2.0')",
     "no-secret": "d.show_status('no_secret')",
     "set-time": "d.show_status('set_time')",
     "locked": "d.show_status('locked')",
@@ -44,6 +48,7 @@ import framebuf
 import display
 
 LABEL = (bytearray(unhexlify({label_rows!r})), {label_width}, {label_height})
+MENU = {menu!r}
 
 class Screen(framebuf.FrameBuffer):
     def __init__(self):
@@ -72,6 +77,7 @@ def render(out_dir: Path) -> list[Path]:
         label_rows=label.rows.hex(),
         label_width=label.width,
         label_height=label.height,
+        menu=MENU,
     )
     done = subprocess.run(
         [find_micropython(), "-c", program], capture_output=True, text=True, timeout=60

@@ -413,7 +413,7 @@ def test_render_screens_script_writes_the_documented_pngs(out: dict, tmp_path: P
     names = {path.name for path in tmp_path.iterdir()}
     statuses = {f"{kind.replace('_', '-')}.png" for kind in STATUS_PHRASES}
     codes = {"code-6-digits.png", "code-8-digits.png", "code-last-seconds.png"}
-    assert names == statuses | codes | {"code-chinese-label.png"}
+    assert names == statuses | codes | {"code-chinese-label.png", "menu.png"}
     assert set(done.stdout.split()) == {str(tmp_path / name) for name in names}
     with Image.open(tmp_path / "set-time.png") as image:
         assert image.size == (4 * W, 4 * H)
@@ -429,6 +429,16 @@ def test_render_screens_script_writes_the_documented_pngs(out: dict, tmp_path: P
     for y in range(12):
         row = [label.pixel(x, y) if x < label.width and y < label.height else 0 for x in range(104)]
         assert top[y][:104] == row, y
+    # the menu: the same bitmap on the third row of its page, after the cursor column
+    with Image.open(tmp_path / "menu.png") as image:
+        small = image.convert("1").resize((W, H), Image.NEAREST)
+        third = [[1 if small.getpixel((x, y)) else 0 for x in range(W)] for y in range(26, 38)]
+    for y in range(12):
+        inside = y < label.height
+        row = [
+            label.pixel(x - 8, y) if inside and 8 <= x < 8 + label.width else 0 for x in range(W)
+        ]
+        assert third[y] == row, y
 
 
 def test_a_bad_code_leaves_the_screen_as_it_was(out: dict) -> None:

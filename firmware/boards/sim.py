@@ -2,8 +2,9 @@
 # its working folder as the device filesystem; the host launcher (host_tools/simulator.py)
 # drives the "hardware" through small files in .sim/ (docs/simulator.md):
 #   .sim/button       exists while the button is held
-#   .sim/button_seen  how many reads saw it held (1, 2, then no more writes), "0" once a read
-#                     saw it released: the host times presses by what the firmware saw
+#   .sim/button_seen  how many reads saw it held (1, 2, then no more writes), "0" once two
+#                     reads saw it released (the debounce): the host times presses by what the
+#                     firmware saw
 #   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery"}: host's clock knobs
 #   .sim/clock_base.json  the running clock's last setting; rewritten by the host at power-up
 #   .sim/rtc.json     the battery-backed RTC (erased by the host at power-up without battery)
@@ -139,18 +140,20 @@ class Button:
     # Held while the host keeps .sim/button in place; reports what it saw (see above).
 
     def __init__(self):
-        self._held = 0
+        self._held = 0  # reads that saw it held; -1: one read saw the release
 
     def value(self):
         try:
             os.stat(_BUTTON)
         except OSError:
-            if self._held:
+            if self._held > 0:
+                self._held = -1  # the firmware's debounce needs a second read of the release
+            elif self._held:
                 self._held = 0
                 _replace(_SEEN, b"0")
             return 0
         if self._held < _SEEN_REPORTS:
-            self._held += 1
+            self._held = max(self._held, 0) + 1
             _replace(_SEEN, b"%d" % self._held)
         return 1
 
