@@ -234,20 +234,22 @@ def test_serial_with_its_user_is_checked_and_with_another_user_refused(
     assert_error(response, 400, 905, "ERR905: Given serial does not belong to given user!")
 
 
-def test_a_transaction_id_matches_no_challenge_and_the_code_is_not_used(client, key, alice):
+def test_a_transaction_id_of_no_challenge_matches_nothing_and_the_code_is_not_used(
+    client, key, alice
+):
+    """Challenges themselves: tests/test_privacyidea_challenge.py."""
     code = alice.now()
+    no_match = {"message": "Response did not match the challenge."}
     for answer in ({"transaction_id": "12345678901234567890"}, {"state": "1234"}):
         form = {"user": "alice@corp", "pass": code, **answer}
         assert_result(
-            client.post("/validate/check", data=form, headers=key).json(),
-            False,
-            {"message": "wrong otp pin"},
+            client.post("/validate/check", data=form, headers=key).json(), False, no_match
         )
     form = {"user": "alice@corp", "pass": code}
     assert_result(client.post("/validate/check", data=form, headers=key).json(), True, ACCEPTED)
     form = {"user": "nobody@corp", "pass": code, "transaction_id": "1234"}
     response = client.post("/validate/check", data=form, headers=key)
-    assert_result(response.json(), False, {"message": "wrong otp pin"})
+    assert_result(response.json(), False, no_match)
 
 
 # ------------------------------------------------------------------------- radiuscheck

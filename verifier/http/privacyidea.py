@@ -39,6 +39,8 @@ from baoling.verifier.engine import (
 )
 from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser
 from baoling.verifier.http.auth import KeyCache
+from baoling.verifier.logins import NO_FIT_TOKEN
+from baoling.verifier.radius_challenge import DEFAULT_CHALLENGE_TIMEOUT_S, STATE_BYTES
 from baoling.verifier.service import Verifier
 from baoling.verifier.settings import IPNetwork
 from baoling.verifier.user_names import REALM_SEPARATOR, check_realm
@@ -72,10 +74,21 @@ MESSAGES: dict[str, tuple[str, bool]] = {
 # An unknown realm or user, a deactivated user or one without tokens: one answer for all, so
 # a caller cannot tell which users exist (privacyIDEA answers an unknown user with ERR904).
 NO_TOKEN_MESSAGE = "The user has no tokens assigned"
-# The answer to a transaction_id: Baoling issues no challenges here, so none can match
-# (privacyIDEA's answer to a transaction id it holds no challenge for, tokenclass.py
-# has_db_challenge_response, then check_token_list).
-NO_CHALLENGE_MESSAGE = "wrong otp pin"
+# A challenge: a user with a first factor (docs/users.md, "PINs and passwords") whose `pass`
+# is that factor alone gets one, as privacyIDEA's challenge-response tokens do
+# (lib/tokenclass.py create_challenge, lib/token.py create_challenges_from_tokens).
+CHALLENGE = "CHALLENGE"
+CHALLENGE_TEXT = "please enter otp: "  # privacyIDEA's text for an HOTP or TOTP challenge
+CLIENT_MODE = "interactive"  # the code is typed in (privacyIDEA's CLIENTMODE.INTERACTIVE)
+# The door a challenge is bound to: a State issued here is not answered through RADIUS.
+DOOR = "/validate/check"
+# A transaction_id is the State's 128 random bits as decimal digits (privacyIDEA's are digits).
+TRANSACTION_DIGITS = 39
+# The answers to a transaction_id (lib/token.py check_token_list): the code answered the
+# challenge, or it did not (a wrong code, or a transaction_id unknown, used, expired, issued to
+# another user or for a serial: the same answer).
+MATCHED_CHALLENGE = "Found matching challenge"
+NO_CHALLENGE_MESSAGE = "Response did not match the challenge."
 PARAMETERS = ("user", "realm", "pass", "serial", "otponly", "transaction_id", "state")
 
 
@@ -98,6 +111,7 @@ class Answer:
 
     accepted: bool
     detail: dict[str, Any] = field(default_factory=dict)
+    challenge: bool = False  # a challenge was issued: authentication CHALLENGE
 
 
 def result_body(answer: Answer) -> dict[str, Any]:
@@ -107,7 +121,9 @@ def result_body(answer: Answer) -> dict[str, Any]:
         "result": {
             "status": True,
             "value": answer.accepted,
-            "authentication": ACCEPT if answer.accepted else REJECT,
+            "authentication": CHALLENGE
+            if answer.challenge
+            else (ACCEPT if answer.accepted else REJECT),
         },
         "version": VERSION,
         "versionnumber": VERSION_NUMBER,
@@ -248,7 +264,7 @@ def decide(v: Verifier, params: dict[str, str]) -> Answer:
     if password is None:
         raise parameter_error("Missing parameter: pass")
     name = user_name(params["user"], params.get("realm", "")) if user else None
-    answered = bool(params.get("transaction_id") or params.get("state"))
+    answered = params.get("transaction_id") or params.get("state") or ""
     if serial:
         return _by_serial(v, serial, name, password, answered)
     assert name is not None
@@ -265,7 +281,7 @@ def _answer(decision: Decision, token_id: str, digits: int) -> Answer:
     return Answer(decision.accepted, detail)
 
 
-def _by_serial(v: Verifier, serial: str, name: str | None, password: str, answered: bool) -> Answer:
+def _by_serial(v: Verifier, serial: str, name: str | None, password: str, answered: str) -> Answer:
     try:
         digits = v.show(serial)["digits"]
         if name is not None and serial not in _tokens_of(v, name):
@@ -286,11 +302,19 @@ def _tokens_of(v: Verifier, name: str) -> list[str]:
         raise parameter_error(f"{exc}.") from None
 
 
-def _by_user(v: Verifier, name: str, password: str, answered: bool) -> Answer:
+def _by_user(v: Verifier, name: str, password: str, answered: str) -> Answer:
     tokens = _tokens_of(v, name)  # also refuses a malformed name
     if answered:  # the same answer whoever the user is
-        return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
-    decided = v.check_user(name, password)
+        return _answer_challenge(v, name, password, answered, tokens)
+    login = v.login_either(name, password, door=DOOR, timeout_s=DEFAULT_CHALLENGE_TIMEOUT_S)
+    if login.state is not None:
+        return _challenge(v, login.state, [token for token, _ in login.tokens])
+    if login.decision is None:  # a wrong first factor, or a directory that could not say
+        # A right PIN for a locked or disabled token reads as a wrong one: no hint either way.
+        wrong_pin = login.reason in (WRONG_PIN, NO_FIT_TOKEN)
+        message = MESSAGES[WRONG_PIN][0] if wrong_pin else NO_TOKEN_MESSAGE
+        return Answer(False, {"message": message})
+    decided = login.decision
     if decided.reason not in MESSAGES:  # the user's name led to no token
         return Answer(False, {"message": NO_TOKEN_MESSAGE})
     # The token named: the one that accepted, or the only one (privacyIDEA names one token).
@@ -305,6 +329,68 @@ def _by_user(v: Verifier, name: str, password: str, answered: bool) -> Answer:
         token_id, decision = tried[0]
         return _answer(decision, token_id, v.show(token_id)["digits"])
     return Answer(decided.accepted, {"message": MESSAGES[decided.reason][0]})
+
+
+def transaction_id(state: bytes) -> str:
+    return f"{int.from_bytes(state, 'big'):0{TRANSACTION_DIGITS}d}"
+
+
+def _state(transaction: str) -> bytes | None:
+    """The State a transaction_id stands for; None when it cannot be one."""
+    if len(transaction) != TRANSACTION_DIGITS or not transaction.isdigit():
+        return None
+    try:
+        return int(transaction).to_bytes(STATE_BYTES, "big")
+    except OverflowError:
+        return None
+
+
+def _challenge(v: Verifier, state: bytes, tokens: list[str]) -> Answer:
+    """privacyIDEA's challenge answer: one challenge per token fit to answer, all under one
+    transaction_id."""
+    transaction = transaction_id(state)
+    kinds = {token: v.show(token)["kind"] for token in tokens}
+    challenges = [
+        {
+            "client_mode": CLIENT_MODE,
+            "message": CHALLENGE_TEXT,
+            "serial": token,
+            "transaction_id": transaction,
+            "type": kinds[token],
+        }
+        for token in tokens
+    ]
+    detail = {
+        "client_mode": CLIENT_MODE,
+        "message": CHALLENGE_TEXT,
+        "messages": [CHALLENGE_TEXT],
+        "multi_challenge": challenges,
+        "preferred_client_mode": CLIENT_MODE,
+        "serial": tokens[0],
+        "transaction_id": transaction,
+        "transaction_ids": [transaction for _ in tokens],
+        "type": kinds[tokens[0]],
+    }
+    return Answer(False, detail, challenge=True)
+
+
+def _answer_challenge(
+    v: Verifier, name: str, code: str, transaction: str, tokens: list[str]
+) -> Answer:
+    """The second round: the transaction_id's State is used up, then the code is checked
+    against the user's tokens."""
+    state = _state(transaction)
+    if state is None:
+        return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
+    login = v.answer_challenge(state, name, code, door=DOOR)
+    if login.decision is None or not login.decision.accepted:
+        return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
+    accepted = [
+        token
+        for token, decision in zip(tokens, login.decision.decisions, strict=False)
+        if decision is not None and decision.accepted
+    ]
+    return Answer(True, {"message": MATCHED_CHALLENGE, "serial": accepted[0]})
 
 
 # ---------------------------------------------------------------------------------- routes
