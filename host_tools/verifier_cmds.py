@@ -19,7 +19,6 @@ from baoling.core.limits import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
-    MAX_COUNTER,
     MAX_DIGITS,
     MAX_PERIOD_S,
     MIN_DIGITS,
@@ -27,6 +26,7 @@ from baoling.core.limits import (
 )
 from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
+from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.import_formats import FORMATS
 from baoling.verifier.options import (
@@ -176,7 +176,7 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
 )
 @click.option(
     "--counter",
-    type=click.IntRange(0, MAX_COUNTER),
+    type=click.IntRange(0, MAX_HOTP_COUNTER),
     default=0,
     show_default=True,
     help="With --hotp: the counter of the token's next code.",

@@ -97,8 +97,8 @@ def test_enrolment_gives_an_hotp_uri_and_shows_the_counter(make_verifier):
     "kind, counter, message",
     [
         ("event", 0, "kind must be totp or hotp, not 'event'"),
-        ("hotp", -1, "counter must be a whole number from 0 to 18446744073709551615"),
-        ("hotp", 2**64, "counter must be a whole number from 0 to 18446744073709551615"),
+        ("hotp", -1, "counter must be a whole number from 0 to 9223372036854775807"),
+        ("hotp", 2**63, "counter must be a whole number from 0 to 9223372036854775807"),
     ],
 )
 def test_a_bad_kind_or_counter_is_refused_and_nothing_enrolled(
@@ -108,6 +108,16 @@ def test_a_bad_kind_or_counter_is_refused_and_nothing_enrolled(
     with pytest.raises(InvalidRequest, match=f"^{message}$"):
         v.enrol("tok", SECRET, kind=kind, counter=counter)
     assert v.list_tokens() == []
+
+
+def test_the_last_counter_the_store_keeps_is_reached_and_not_passed(make_verifier):
+    # The store's counter is a signed 64-bit column: 2**63 - 1 is the last next-counter it keeps.
+    v = make_verifier()
+    v.enrol("tok", SECRET, kind="hotp", counter=2**63 - 2)
+    assert v.validate("tok", hotp_code(2**63 - 2), now=NOW)
+    assert v.show("tok")["counter"] == 2**63 - 1
+    assert v.check("tok", hotp_code(2**63 - 1), now=NOW).reason == "wrong_code"
+    assert not v.resync("tok", hotp_code(2**63 - 1), hotp_code(2**63), now=NOW)
 
 
 def test_50_threads_one_hotp_code_exactly_one_accept(make_verifier):

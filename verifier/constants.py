@@ -14,6 +14,9 @@ LOCKOUT_AFTER_FAILS = 10
 # in (a token pressed that often unseen; two codes in a row cannot be guessed, docs/engine.md).
 DEFAULT_HOTP_WINDOW = 10
 DEFAULT_HOTP_RESYNC_WINDOW = 1000
+# The largest HOTP counter the verifier keeps: its store's signed 64-bit column. RFC 4226 allows
+# 2**64 - 1 (MAX_COUNTER in core/limits.py); a press a second reaches neither in 290 billion years.
+MAX_HOTP_COUNTER = 2**63 - 1
 DEFAULT_LOCKOUT_TZ = "UTC"
 
 # Drift learning (verifier/drift.py).

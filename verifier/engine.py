@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from baoling.core.limits import MAX_COUNTER
 from baoling.verifier.constants import (
     DEFAULT_HOTP_RESYNC_WINDOW,
     DEFAULT_HOTP_WINDOW,
@@ -22,6 +21,7 @@ from baoling.verifier.constants import (
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
     MAX_DRIFT_UPDATE_STEPS,
+    MAX_HOTP_COUNTER,
 )
 from baoling.verifier.drift import Drift
 from baoling.verifier.errors import InvalidRequest
@@ -190,8 +190,8 @@ def _check_counter(
 
 
 def _counters(first: int, count: int) -> range:
-    """`count` counters from `first`, none past the largest an HOTP counter can be."""
-    return range(first, min(first + count, MAX_COUNTER + 1))
+    """`count` counters from `first`, none whose next counter the store could not keep."""
+    return range(first, min(first + count, MAX_HOTP_COUNTER))
 
 
 def check_user(
@@ -259,7 +259,7 @@ def _consecutive(otp: HOTP, value1: int, value2: int, candidates: range) -> int 
     first = otp.find(value1, candidates)
     while first is not None:
         second = first + 1
-        if second <= MAX_COUNTER and otp.find(value2, (second,)) == second:
+        if second < MAX_HOTP_COUNTER and otp.find(value2, (second,)) == second:
             return second
         first = otp.find(value1, range(second, candidates.stop))
     return None

@@ -31,7 +31,8 @@ from pskc.xml import find, findall, findtext, remove_namespaces
 
 from baoling.core import identity
 from baoling.core.errors import CoreError
-from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_PERIOD_S, MAX_COUNTER
+from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_PERIOD_S
+from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.errors import PSKCImportError
 from baoling.verifier.store import HOTP, TOTP
 
@@ -348,8 +349,10 @@ def _read_key(key: Key, name: str, element: Element) -> PSKCKey:
 def _counter(name: str, key: Key) -> int:
     """An HOTP key's Counter: where the token's next code is (RFC 6030 section 4.3.4)."""
     counter = key.counter or 0
-    if not 0 <= counter <= MAX_COUNTER:
-        raise PSKCImportError(f"key {name!r} has a Counter of {counter}, not 0 to {MAX_COUNTER}")
+    if not 0 <= counter <= MAX_HOTP_COUNTER:
+        raise PSKCImportError(
+            f"key {name!r} has a Counter of {counter}, not 0 to {MAX_HOTP_COUNTER}"
+        )
     return counter
 
 

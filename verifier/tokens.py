@@ -18,11 +18,11 @@ from baoling.core.limits import (
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
     GENERATED_SECRET_BYTES,
-    MAX_COUNTER,
     check_parameters,
 )
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
+from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.engine import Drift
 from baoling.verifier.errors import InvalidRequest, PSKCImportError, TokenExists
 from baoling.verifier.events import (
@@ -95,8 +95,12 @@ def kind_columns(kind: str, counter: int) -> dict[str, Any]:
         return {"kind": store.TOTP, "counter": None}
     if kind != store.HOTP:
         raise InvalidRequest(f"kind must be totp or hotp, not {kind!r}")
-    if isinstance(counter, bool) or not isinstance(counter, int) or not 0 <= counter <= MAX_COUNTER:
-        raise InvalidRequest(f"counter must be a whole number from 0 to {MAX_COUNTER}")
+    if (
+        isinstance(counter, bool)
+        or not isinstance(counter, int)
+        or not 0 <= counter <= MAX_HOTP_COUNTER
+    ):
+        raise InvalidRequest(f"counter must be a whole number from 0 to {MAX_HOTP_COUNTER}")
     return {"kind": store.HOTP, "counter": counter, "period_s": 0}
 
 

@@ -20,7 +20,6 @@ from baoling.core.limits import (
     DEFAULT_ALGORITHM,
     DEFAULT_DIGITS,
     DEFAULT_PERIOD_S,
-    MAX_COUNTER,
     MAX_DIGITS,
     MAX_PERIOD_S,
     MAX_SECRET_BYTES,
@@ -28,6 +27,7 @@ from baoling.core.limits import (
     MIN_PERIOD_S,
     MIN_SECRET_BYTES,
 )
+from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.inputs import MAX_TEXT_CHARS
 from baoling.verifier.user_names import LDAP_SPECIAL, MAX_USER_BYTES, REALM_SEPARATOR
 from baoling.verifier.user_pins import MAX_PIN_CHARS, MIN_PIN_CHARS
@@ -274,7 +274,7 @@ class EnrolRequest(Strict):
     label: Text = ""
     kind: Literal["totp", "hotp"] = Field(default="totp", description="hotp: a counter token")
     counter: int = Field(
-        default=0, ge=0, le=MAX_COUNTER, description="hotp: the counter of the next code"
+        default=0, ge=0, le=MAX_HOTP_COUNTER, description="hotp: the counter of the next code"
     )
 
 
