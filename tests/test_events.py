@@ -28,9 +28,11 @@ from baoling.verifier.channels_config import EventsConfig
 from baoling.verifier.delivery import Delivery, Retry
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest, TokenExists, UnknownEvent
-from baoling.verifier.events import EVENT_TYPES
+from baoling.verifier.events import EVENT_TYPES, EventRules, burst_reached
 from baoling.verifier.service import Verifier
+from baoling.verifier.store import audit
 from baoling.verifier.webhook import Webhook, read_secret
+from tests.test_audit_chain import tamper
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -479,41 +481,73 @@ def test_a_hanging_receiver_never_slows_validations(tmp_path, receiver, secret_f
             assert validate(server, wrong(code, n + 1)) == "reject"
 
 
-def test_no_event_holds_a_secret_code_or_key(tmp_path, receiver, secret_file):
+def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
+    tmp_path, receiver, secret_file
+):
+    """Every type is emitted by the action that causes it, and no payload holds a secret,
+    code, PIN or key (searched for in every body delivered)."""
     secret = os.urandom(20)
+    rules = EventRules(failed_burst=2, failed_burst_window_s=300, drift_far_s=60)
     v = Verifier(
-        data_dir=tmp_path / "data", event_types=ALL_TYPES, policy=Policy(lockout_after_fails=2)
+        data_dir=tmp_path / "data",
+        event_types=ALL_TYPES,
+        event_rules=rules,
+        policy=Policy(lockout_after_fails=4),
     )
+    b32 = base64.b32encode(secret).decode().rstrip("=")
+    totp = pyotp.TOTP(b32)
+    now = time.time()
     try:
-        key = v.create_api_key("k", ["validate"])
-        uri = v.enrol("alice", secret)
-        b32 = base64.b32encode(secret).decode().rstrip("=")
-        now = time.time()
-        code = pyotp.TOTP(b32).at(now)
-        v.validate("alice", code, now)
-        v.validate("alice", code, now)
-        v.validate("alice", wrong(code, 1), now)
-        v.validate("alice", wrong(code, 2), now)
-        v.unlock("alice")
-        v.disable("alice")
-        v.delete("alice")
+        key = v.create_api_key("vpn-gateway", ["validate"])
+        uri = v.enrol("alice-token", secret)
+        v.add_user("alice@bank.example", email="alice@bank.example")
+        v.assign("alice-token", "alice@bank.example", override=True)
+        code = totp.at(now)
+        v.validate("alice-token", code, now)
+        v.validate("alice-token", code, now)  # replay
+        wrong_codes = [wrong(code, n) for n in range(1, 5)]
+        for attempt in wrong_codes:  # bursts at 2 and 4 failures; the lock at 4
+            v.validate("alice-token", attempt, now + 1)
+        v.unlock("alice-token")
+        # The token's clock runs 120 s ahead: a resync (two consecutive codes) learns it.
+        ahead = [totp.at(now + 120 + 30 * n) for n in (0, 1)]
+        assert v.resync("alice-token", *ahead, now + 2)
+        v.disable("alice-token")
+        v.delete("alice-token")
+        tamper(
+            None,
+            tmp_path / "data",
+            audit.update().where(audit.c.seq == 2).values(action="tampered"),
+        )
+        report = v.verify_audit()
+        assert not report.ok
         worker = delivery(v, receiver, secret_file)
-        deliver_all(worker, lambda: len(receiver.got) == 7)
+        deliver_all(worker, lambda: len(receiver.got) == 13)
     finally:
         v.close()
-    assert {b["type"] for b in receiver.bodies()} == {
-        "token.enrolled",
-        "validation.accepted",
-        "validation.replay",
-        "token.locked",
-        "token.unlocked",
-        "token.disabled",
-        "token.deleted",
-    }
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for body in receiver.bodies():
+        by_type.setdefault(body["type"], []).append(body["data"])
+    assert set(by_type) == ALL_TYPES
+    assert by_type["admin.key_created"] == [
+        {"key_id": key.split("_")[1], "key_name": "vpn-gateway", "scopes": ["validate"]}
+    ]
+    assert by_type["token.assigned"] == [
+        {"token": "alice-token", "user": "alice@bank.example", "role": "primary"}
+    ]
+    bursts = by_type["validation.failed_burst"]
+    assert [b["failures"] for b in bursts] == [2, 4]
+    assert [b["window_start"] for b in bursts] == [pytest.approx(now + 1)] * 2
+    (far,) = by_type["token.drift_far"]
+    assert far["threshold_seconds"] == 60
+    assert 90 <= far["offset_seconds"] <= 150
+    (broken,) = by_type["audit.chain_broken"]
+    assert broken["problem"] == report.problem
+    assert broken["rows_checked"] == report.rows
     forbidden = [
         code,
-        wrong(code, 1),
-        wrong(code, 2),
+        *wrong_codes,
+        *ahead,
         b32,
         b32.lower(),
         secret.hex(),
@@ -527,3 +561,35 @@ def test_no_event_holds_a_secret_code_or_key(tmp_path, receiver, secret_file):
         text = got.body.decode()
         for value in forbidden:
             assert value not in text
+
+
+def test_a_storm_of_failures_is_a_handful_of_burst_events_each_with_its_count(tmp_path):
+    """10,000 failures of one token in a window: the threshold and each doubling, no more."""
+    assert [n for n in range(1, 10_001) if burst_reached(n, 20)] == [
+        20,
+        40,
+        80,
+        160,
+        320,
+        640,
+        1280,
+        2560,
+        5120,
+    ]
+    rules = EventRules(failed_burst=10, failed_burst_window_s=60)
+    v = Verifier(
+        data_dir=tmp_path / "data",
+        event_types=ALL_TYPES,
+        event_rules=rules,
+        policy=Policy(lockout_after_fails=1000),
+    )
+    try:
+        v.enrol("alice", base64.b32decode(SECRET))
+        code = pyotp.TOTP(SECRET).now()
+        for n in range(200):
+            assert not v.validate("alice", wrong(code, 1 + n % 9))
+        bursts = [e["event"]["data"] for e in v.list_events()][::-1]
+        bursts = [b for b in bursts if "failures" in b]
+    finally:
+        v.close()
+    assert [b["failures"] for b in bursts] == [10, 20, 40, 80, 160]

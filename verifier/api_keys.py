@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.errors import InvalidRequest
+from baoling.verifier.events import AdminKeyCreated
 from baoling.verifier.inputs import check_text
+from baoling.verifier.outbox import Outbox
 
 API_KEY_SCOPES = ("validate", "admin")
 # bl_<key id: 16 hex>_<256 random bits, URL-safe base64>: the id finds the row, the rest is secret.
@@ -24,8 +26,8 @@ def _digest(key: str) -> str:
 class ApiKeys:
     """The API keys of one store."""
 
-    def __init__(self, db: store.Store) -> None:
-        self._store = db
+    def __init__(self, db: store.Store, outbox: Outbox) -> None:
+        self._store, self._outbox = db, outbox
 
     def create(self, name: str, scopes: Sequence[str]) -> str:
         """A new API key (shown once; only its SHA-256 is stored)."""
@@ -41,6 +43,8 @@ class ApiKeys:
             audit_log.append(
                 conn, "api_key_create", None, now, key_id=key_id, name=name, scopes=chosen
             )
+            created = AdminKeyCreated(key_id=key_id, key_name=name, scopes=chosen)
+            self._outbox.emit(conn, created, now)
         return key
 
     def check(self, key: str, scope: str) -> bool:

@@ -12,14 +12,16 @@ from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.audit import AuditReport
 from baoling.verifier.errors import AuditError, InvalidRequest
+from baoling.verifier.events import AuditChainBroken
 from baoling.verifier.files import write_new
+from baoling.verifier.outbox import Outbox
 
 
 class AuditTrail:
     """The audit trail of one store."""
 
-    def __init__(self, db: store.Store) -> None:
-        self._store = db
+    def __init__(self, db: store.Store, outbox: Outbox) -> None:
+        self._store, self._outbox = db, outbox
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` audit rows, newest first."""
@@ -47,7 +49,12 @@ class AuditTrail:
             except OSError as exc:
                 raise InvalidRequest(f"cannot read {exc.filename}: {exc.strerror}") from None
             with self._store.read() as conn:
-                return audit_log.verify(conn, lines)
+                report = audit_log.verify(conn, lines)
+        if not report.ok:
+            broken = AuditChainBroken(rows_checked=report.rows, problem=report.problem or "")
+            with self._store.write() as conn:
+                self._outbox.emit(conn, broken, time.time())
+        return report
 
     def archive(self, path: Path, *, before: float) -> int:
         """Move the audit rows written before `before` (Unix time) to a new file at `path`;

@@ -8,9 +8,16 @@ makes a new version.
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from baoling.verifier.options import (
+    DEFAULT_EVENTS_DRIFT_FAR_SECONDS,
+    DEFAULT_EVENTS_FAILED_BURST,
+    DEFAULT_EVENTS_FAILED_BURST_SECONDS,
+)
 
 EVENT_VERSION = 1
 
@@ -185,3 +192,28 @@ def envelope(data: EventData, now: float) -> Envelope:
         time=now,
         data=data.model_dump(mode="json"),
     )
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """When the events that need a threshold are reported (settings events_failed_burst,
+    events_failed_burst_seconds, events_drift_far_seconds)."""
+
+    failed_burst: int = DEFAULT_EVENTS_FAILED_BURST
+    failed_burst_window_s: float = DEFAULT_EVENTS_FAILED_BURST_SECONDS
+    drift_far_s: float = DEFAULT_EVENTS_DRIFT_FAR_SECONDS
+
+
+def burst_reached(failures: int, threshold: int) -> bool:
+    """True at the threshold and each time the count doubles (N, 2N, 4N, ...): a storm of
+    failures is a handful of events, each with its count."""
+    if failures < threshold or failures % threshold:
+        return False
+    multiple = failures // threshold
+    return multiple & (multiple - 1) == 0
+
+
+def drifted_far(before_s: float, after_s: float, threshold_s: float) -> bool:
+    """True when the offset crosses the threshold (either way from zero), not while it stays
+    beyond it."""
+    return abs(after_s) > threshold_s >= abs(before_s)

@@ -16,10 +16,20 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from baoling.verifier import store
+from baoling.verifier.drift import Drift
 from baoling.verifier.errors import InvalidRequest, UnknownEvent
-from baoling.verifier.events import EventData, envelope
+from baoling.verifier.events import (
+    EventData,
+    EventRules,
+    TokenDriftFar,
+    ValidationFailedBurst,
+    burst_reached,
+    drifted_far,
+    envelope,
+)
 
 LIST_LIMIT = 100
+PRUNE_BATCH = 1000
 
 
 def _info(row: Row[Any]) -> dict[str, Any]:
@@ -58,8 +68,10 @@ class Due:
 class Outbox:
     """The events of one store: written with their change, claimed, finished, listed."""
 
-    def __init__(self, db: store.Store, types: frozenset[str]) -> None:
-        self._store, self.types = db, types
+    def __init__(
+        self, db: store.Store, types: frozenset[str], rules: EventRules | None = None
+    ) -> None:
+        self._store, self.types, self.rules = db, types, rules or EventRules()
 
     def emit(self, conn: Connection, data: EventData, now: float) -> None:
         """Write the event in `conn`'s transaction, if a channel takes its type, with the
@@ -72,6 +84,42 @@ class Outbox:
             store.insert_event(
                 conn, event.id, event.type, event.model_dump_json(), now, realm, name
             )
+
+    def failure(self, conn: Connection, token_id: str, now: float) -> None:
+        """Count a failed code of the token in `conn`'s transaction and report a burst
+        (validation.failed_burst) at the threshold and each doubling within the window.
+        Nothing is counted while no channel takes that event."""
+        if ValidationFailedBurst.name not in self.types:
+            return
+        window_s = self.rules.failed_burst_window_s
+        failures, start = store.count_burst(conn, token_id, now, window_s)
+        if burst_reached(failures, self.rules.failed_burst):
+            burst = ValidationFailedBurst(token=token_id, failures=failures, window_start=start)
+            self.emit(conn, burst, now)
+
+    def drift(
+        self, conn: Connection, token_id: str, before: Drift, after: Drift, now: float
+    ) -> None:
+        """Report token.drift_far when an accepted code moved the learned offset beyond the
+        threshold."""
+        old_s, new_s = before.offset_at(now), after.offset_at(now)
+        if drifted_far(old_s, new_s, self.rules.drift_far_s):
+            far = TokenDriftFar(
+                token=token_id,
+                offset_seconds=round(new_s, 1),
+                threshold_seconds=self.rules.drift_far_s,
+            )
+            self.emit(conn, far, now)
+
+    def backlog(self) -> int:
+        """Events waiting for delivery."""
+        with self._store.read() as conn:
+            return store.count_pending_events(conn)
+
+    def prune(self, before: float, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to `limit` events delivered before `before` (Unix time)."""
+        with self._store.write_outbox() as conn:
+            return store.prune_events(conn, before, limit)
 
     def claim(self, node: str, now: float, lease_s: float, limit: int) -> list[Row[Any]]:
         """Due events for `node` to deliver within `lease_s` seconds (store.claim_events)."""

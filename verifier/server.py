@@ -18,12 +18,15 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from baoling.verifier.errors import VerifierError
+from baoling.verifier.events import AuditChainBroken
 from baoling.verifier.settings import Settings
 
 if TYPE_CHECKING:
     from baoling.verifier.service import Verifier
 
 HTTP_LINE_PREFIX = "HTTP on "
+# How often a delivering node verifies the audit chain (docs/events.md, audit.chain_broken).
+AUDIT_VERIFY_INTERVAL_S = 3600.0
 RADIUS_LINE_PREFIX = "RADIUS on udp "
 
 
@@ -110,8 +113,22 @@ def _start_delivery(settings: Settings, verifier: "Verifier", stop: threading.Ev
     from baoling.verifier.channel_setup import delivery
 
     worker = delivery(settings, verifier.outbox)
-    if worker is not None:
-        threading.Thread(target=worker.run, args=(stop,), name="events", daemon=True).start()
+    if worker is None:
+        return
+    threading.Thread(target=worker.run, args=(stop,), name="events", daemon=True).start()
+    if AuditChainBroken.name in verifier.outbox.types:
+        args = (verifier, stop)
+        threading.Thread(target=_verify_audit, args=args, name="audit", daemon=True).start()
+
+
+def _verify_audit(verifier: "Verifier", stop: threading.Event) -> None:
+    """Verify the audit chain every AUDIT_VERIFY_INTERVAL_S, so a broken chain is reported
+    (audit.chain_broken) without waiting for an administrator to look."""
+    while not stop.wait(AUDIT_VERIFY_INTERVAL_S):
+        try:
+            verifier.verify_audit()
+        except VerifierError as exc:  # the store is away: try again next time
+            logging.getLogger(__name__).warning("cannot verify the audit chain: %s", exc)
 
 
 def _say(line: str) -> None:

@@ -21,6 +21,7 @@ from baoling.verifier.bulk_import import BulkImport
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.console.accounts import ConsoleAccounts
 from baoling.verifier.engine import Decision, Policy, UserDecision
+from baoling.verifier.events import EventRules
 from baoling.verifier.import_formats import read_import
 from baoling.verifier.ldap_resolver import open_directories
 from baoling.verifier.logins import Login, Logins
@@ -46,6 +47,7 @@ class Verifier:
         default_realm: str | None = None,
         ldap_config: Path | None = None,
         event_types: Collection[str] | None = None,
+        event_rules: EventRules | None = None,
     ) -> None:
         """Where the data lives, the realm of names given without one and the event types the
         outbox records (docs/events.md): the arguments given, else the settings
@@ -71,19 +73,19 @@ class Verifier:
         except BaseException:
             self._store.close()
             raise
-        self.outbox = Outbox(self._store, types)
+        self.outbox = Outbox(self._store, types, event_rules or where.event_rules())
         self._tokens = TokenAdmin(self._store, self._key, self.outbox)
         self._resolver = LocalResolver(self._store, self.default_realm)
         self._realms = RealmResolvers(self._resolver, directories)
         self._validation = Validation(
             self._store, self._key, self.policy, self._realms, self.outbox
         )
-        self._api_keys = ApiKeys(self._store)
+        self._api_keys = ApiKeys(self._store, self.outbox)
         self._challenges = Challenges(self._store)
-        self._audit = AuditTrail(self._store)
+        self._audit = AuditTrail(self._store, self.outbox)
         self._pins = UserPins(self._store)
         self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
-        self._users = UserAdmin(self._store, self._resolver, self._realms)
+        self._users = UserAdmin(self._store, self._resolver, self._realms, self.outbox)
         self._bulk_import = BulkImport(self._store, self._tokens, self._realms, self._users.parse)
         # The web console's accounts and sessions (docs/console.md).
         self.console = ConsoleAccounts(self._store, self._validation)

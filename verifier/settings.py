@@ -57,6 +57,7 @@ from baoling.verifier.user_names import DEFAULT_REALM, check_realm
 
 if TYPE_CHECKING:
     from baoling.verifier.channels_config import EventsConfig
+    from baoling.verifier.events import EventRules
 
 MASTER_KEY_FILENAME = "master.key"
 SQLITE_FILENAME = "verifier.sqlite3"
@@ -180,6 +181,16 @@ class Settings(BaseSettings):
         """The event types the outbox records: those some channel takes (none without one)."""
         webhook = self.events_webhook_url is not None
         return self.events().types(webhook, self.unsubscribed_types())
+
+    def event_rules(self) -> "EventRules":
+        """When the events with a threshold are reported."""
+        from baoling.verifier.events import EventRules
+
+        return EventRules(
+            failed_burst=self.events_failed_burst,
+            failed_burst_window_s=self.events_failed_burst_seconds,
+            drift_far_s=self.events_drift_far_seconds,
+        )
 
     @field_validator("privacyidea_allow")
     @classmethod

@@ -181,6 +181,17 @@ console_sessions = sa.Table(
     sa.Column("seen", sa.Double, nullable=False),
 )
 
+# The _failure_bursts migration: failed codes per token in the current counting window of the
+# validation.failed_burst event (verifier/outbox.py). Written only while a channel takes that
+# event, in the transaction of the failure it counts.
+failure_bursts = sa.Table(
+    "failure_bursts",
+    metadata,
+    sa.Column("token_id", sa.String(128), primary_key=True),
+    sa.Column("window_start", sa.Double, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+)
+
 AUDIT_HEAD = "audit_head"
 # Where the chain kept in the database starts (`seq:hash` of the last archived row); absent
 # until the first archive (docs/operations.md, "Archiving the audit trail").
@@ -295,6 +306,11 @@ def _console(conn: Connection) -> None:
     metadata.create_all(conn, tables=[console_accounts, console_sessions])
 
 
+def _failure_bursts(conn: Connection) -> None:
+    """Failure counts of validation.failed_burst (verifier/outbox.py)."""
+    metadata.create_all(conn, tables=[failure_bursts])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -306,6 +322,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _hotp_tokens,
     _console,
     _events_routing,
+    _failure_bursts,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -843,6 +860,48 @@ def finish_event(
         .values(**values)
     )
     return result.rowcount == 1
+
+
+def count_burst(conn: Connection, token_id: str, now: float, window_s: float) -> tuple[int, float]:
+    """Count one failure of the token in its burst window, a new window when the last one is
+    over; returns (failures in the window, its start). Runs in the failure's write
+    transaction, which holds the audit-chain head, so counts never race."""
+    row = conn.execute(
+        sa.select(failure_bursts.c.window_start, failure_bursts.c.failures).where(
+            failure_bursts.c.token_id == token_id
+        )
+    ).first()
+    if row is None:
+        conn.execute(
+            failure_bursts.insert().values(token_id=token_id, window_start=now, failures=1)
+        )
+        return 1, now
+    start, failures = (row.window_start, row.failures + 1)
+    if now - start >= window_s:
+        start, failures = now, 1
+    conn.execute(
+        failure_bursts.update()
+        .where(failure_bursts.c.token_id == token_id)
+        .values(window_start=start, failures=failures)
+    )
+    return failures, start
+
+
+def count_pending_events(conn: Connection) -> int:
+    """Events waiting for delivery (the outbox backlog of /readyz and /metrics)."""
+    found = conn.execute(sa.select(sa.func.count()).where(events.c.state == PENDING)).scalar()
+    return int(found or 0)
+
+
+def prune_events(conn: Connection, before: float, limit: int) -> int:
+    """Delete up to `limit` events delivered before `before`; returns how many."""
+    old = (
+        sa.select(events.c.seq)
+        .where(events.c.state == DELIVERED, events.c.finished < before)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return conn.execute(events.delete().where(events.c.seq.in_(old))).rowcount
 
 
 def list_events(conn: Connection, state: str | None, limit: int) -> list[Row]:

@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection, Row
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.errors import AssignmentConflict, InvalidRequest, UnknownUser, UserExists
+from baoling.verifier.events import TokenAssigned
 from baoling.verifier.inputs import check_text
+from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import Account, LocalResolver, RealmResolvers
 from baoling.verifier.user_names import UserName, parse_user_name
 
@@ -46,8 +48,10 @@ def _info(row: Row[Any], token_rows: list[Row[Any]]) -> dict[str, Any]:
 class UserAdmin:
     """The users of one store, and which tokens they hold."""
 
-    def __init__(self, db: store.Store, resolver: LocalResolver, realms: RealmResolvers) -> None:
-        self._store, self._resolver, self._realms = db, resolver, realms
+    def __init__(
+        self, db: store.Store, resolver: LocalResolver, realms: RealmResolvers, outbox: Outbox
+    ) -> None:
+        self._store, self._resolver, self._realms, self._outbox = db, resolver, realms, outbox
 
     def parse(self, user: str) -> UserName:
         """`user` checked and split (verifier/user_names.py), in the default realm if it has
@@ -146,6 +150,8 @@ class UserAdmin:
                     "unassign it first"
                 )
             store.assign_token(conn, token_id, row.id, role, now)
+            assigned = TokenAssigned(token=token_id, user=str(name), role=role)
+            self._outbox.emit(conn, assigned, now)
             audit_log.append(
                 conn, "assign", token_id, now, user=str(name), role=role, possession="not checked"
             )

@@ -216,6 +216,8 @@ class Validation:
                 decision = Decision(False, REPLAY, decision.step, state)
         elif decision.state.fail_count > state.fail_count:
             decision = self._count_failure(conn, token_id, state, decision, now)
+        if decision.accepted:
+            self._outbox.drift(conn, token_id, state.drift, decision.state.drift, now)
         by_user = {} if user is None else {"user": str(user)}
         if action == "validate" and decision.accepted:
             self._outbox.emit(conn, ValidationAccepted(token=token_id, **by_user), now)
@@ -235,7 +237,8 @@ class Validation:
     def _count_failure(
         self, conn: Connection, token_id: str, state: TokenState, decision: Decision, now: float
     ) -> Decision:
-        """Apply the engine's failure with the atomic SQL increment; audit a new lock."""
+        """Apply the engine's failure with the atomic SQL increment; audit a new lock; count
+        it towards a burst (verifier/outbox.py)."""
         fail_count, locked_until = store.count_failure(
             conn, token_id, now, self.policy.lockout_after_fails, self.policy.lock_end(now)
         )
@@ -245,6 +248,7 @@ class Validation:
             )
             locked = TokenLocked(token=token_id, fail_count=fail_count, locked_until=locked_until)
             self._outbox.emit(conn, locked, now)
+        self._outbox.failure(conn, token_id, now)
         return dataclasses.replace(
             decision,
             state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),
