@@ -18,6 +18,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
 [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_debs+=(fonts-wqy-zenhei)
 [ -x /usr/sbin/sshd ] || need_debs+=(openssh-server)  # tests/test_ssh_pam.py
 ls /lib/*/security/pam_radius_auth.so >/dev/null 2>&1 || need_debs+=(libpam-radius-auth)
+[ -x /usr/bin/sudo ] || need_debs+=(sudo)  # tests/test_ssh_pam.py runs sudo in a session
 command -v /usr/sbin/slapd >/dev/null 2>&1 || need_debs+=(slapd)  # tests/fixtures_ldap.py
 command -v ldapadd >/dev/null 2>&1 || need_debs+=(ldap-utils)  # seeds its entries
 [ -x /usr/bin/chromium ] || need_debs+=(chromium)  # the console's browser tests

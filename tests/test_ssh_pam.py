@@ -5,8 +5,11 @@ keyboard-interactive. Two doors, each its own sshd: the Unix password (pam_unix)
 (pam_radius_auth, one RADIUS round), and the user's Baoling PIN then the code in two RADIUS
 rounds (Access-Challenge).
 
-What the test adds to the system (PAM service files, users, /run/sshd if missing) is removed
-afterwards, also when it fails. Its sshd runs under a name of its own (a link to
+The same harness runs sudo in such a session, with its own PAM stack: the Unix password, then
+the code (the end of this file).
+
+What the test adds to the system (PAM service files, sudoers files, users, /run/sshd if
+missing) is removed afterwards, also when it fails. Its sshd runs under a name of its own (a link to
 /usr/sbin/sshd): OpenSSH names its PAM service after the program, so the test installs
 /etc/pam.d/<that name> and never touches the machine's /etc/pam.d/sshd."""
 
@@ -20,6 +23,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -379,3 +383,145 @@ def test_pam_radius_auth_sends_no_message_authenticator(
         point_pam_at(radius_conf, verifier[0])
         remove_user(name)
     assert dropped(verifier[0], "missing_message_authenticator") > before
+
+
+# ------------------------------------------------------------------------------------- sudo
+#
+# A test user logs in through the Unix-password door and runs `sudo -S` in that session;
+# sudo's own PAM stack asks the Unix password (pam_unix) and then the token code
+# (pam_radius_auth, one RADIUS round). sudo names its PAM service in sudoers (`pam_service`),
+# so the test installs /etc/pam.d/<a name of its own> and an /etc/sudoers.d file giving only
+# its user that service, one try and no cached credentials; the machine's /etc/pam.d/sudo and
+# /etc/sudoers are never touched, and both files go with the user afterwards.
+
+SUDO = Path("/usr/bin/sudo")
+# What sudo asks through its PAM stack: pam_unix's password (sudo shows its own prompt for a
+# PAM "Password: ") and pam_radius_auth's prompt= option (sudo shows other PAM prompts as they
+# are, unless -p gives a prompt of one's own, which then replaces them all).
+SUDO_PROMPTS = ["[sudo] password for {user}: ", "Token code: "]
+
+
+@dataclass(frozen=True)
+class SudoUser:
+    """A system user made for one test, who may run `/usr/bin/id` as root through sudo."""
+
+    name: str
+    port: int  # the sshd it logs in through
+
+
+@pytest.fixture
+def sudo_user(unix_sshd: int, verifier, radius_conf: Path) -> Iterator[SudoUser]:
+    if not SUDO.exists():
+        pytest.fail(f"{SUDO} is missing: run scripts/bootstrap.sh (Debian package sudo)")
+    name = USER_PREFIX + secrets.token_hex(4)
+    service = "baoling-test-sudo-" + secrets.token_hex(4)
+    pam_file = Path("/etc/pam.d") / service
+    sudoers = Path("/etc/sudoers.d") / service
+    subprocess.run(
+        ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", name],
+        check=True,
+    )
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:{PASSWORD}", text=True, check=True)
+        with closing(Verifier(data_dir=verifier[1])) as v:
+            v.enrol(name, base64.b32decode(SECRET))
+        # requisite: a wrong password ends sudo's authentication before the code is asked.
+        pam_file.write_text(
+            "auth requisite pam_unix.so\n"
+            f"auth required pam_radius_auth.so conf={radius_conf} force_prompt "
+            "[prompt=Token code]\n"
+            "account required pam_unix.so\n"
+            "session required pam_unix.so\n"
+        )
+        text = (
+            f"Defaults:{name} pam_service={service}, passwd_tries=1, timestamp_timeout=0, "
+            "!lecture\n"
+            f"{name} ALL=(root) /usr/bin/id\n"
+        )
+        checked = subprocess.run(
+            ["visudo", "-c", "-q", "-f", "-"], input=text, text=True, capture_output=True
+        )
+        assert checked.returncode == 0, checked.stderr
+        sudoers.touch(mode=0o440)  # never readable by others, not even for a moment
+        sudoers.write_text(text)
+        yield SudoUser(name, unix_sshd)
+    finally:
+        sudoers.unlink(missing_ok=True)
+        pam_file.unlink(missing_ok=True)
+        remove_user(name)
+
+
+@dataclass(frozen=True)
+class Ran:
+    status: int
+    stdout: str
+    stderr: str
+
+
+def sudo_in_ssh_session(user: SudoUser, login_code: str, typed: list[str]) -> Ran:
+    """Log in through sshd (Unix password, then `login_code`) and run `sudo -S -k id -un` in
+    the session, typing `typed` one line each into sudo's prompts."""
+    answers = iter([PASSWORD, login_code])
+
+    def answer(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+        assert prompts == UNIX_PROMPTS[: len(prompts)] or prompts == UNIX_PROMPTS[1:]
+        return [next(answers) for _ in prompts]
+
+    with paramiko.Transport(("127.0.0.1", user.port)) as transport:
+        transport.connect()
+        transport.auth_interactive(user.name, answer)
+        channel = transport.open_session()
+        channel.exec_command("sudo -S -k /usr/bin/id -un")
+        channel.sendall("".join(line + "\n" for line in typed).encode())
+        channel.shutdown_write()
+        stdout = channel.makefile("r").read().decode()
+        stderr = channel.makefile_stderr("r").read().decode()
+        return Ran(channel.recv_exit_status(), stdout, stderr)
+
+
+def validations(data_dir: Path, user: SudoUser) -> list[tuple[str, str]]:
+    return [
+        (detail["result"], detail["reason"])
+        for action, detail in token_audit(data_dir, user.name)
+        if action == "validate"
+    ]
+
+
+def test_sudo_asks_password_then_code_and_runs_the_command(sudo_user: SudoUser, verifier) -> None:
+    totp = pyotp.TOTP(SECRET)
+    now = time.time()
+    ran = sudo_in_ssh_session(sudo_user, totp.at(now), [PASSWORD, totp.at(now + 30)])
+    assert (ran.status, ran.stdout) == (0, "root\n")
+    # Both prompts, in order, on stderr (sudo -S writes its prompts there).
+    asked = "".join(SUDO_PROMPTS).format(user=sudo_user.name)
+    assert ran.stderr.endswith(asked), ran.stderr
+    assert validations(verifier[1], sudo_user) == [("accept", "accepted"), ("accept", "accepted")]
+    rows = token_audit(verifier[1], sudo_user.name)
+    assert {detail["radius_user"] for _, detail in rows} == {sudo_user.name}
+    assert {detail["radius_client"] for _, detail in rows} == {"127.0.0.1"}
+
+
+def test_sudo_refuses_a_wrong_code(sudo_user: SudoUser, verifier) -> None:
+    totp = pyotp.TOTP(SECRET)
+    ran = sudo_in_ssh_session(sudo_user, totp.now(), [PASSWORD, wrong_code(totp)])
+    assert ran.status == 1 and ran.stdout == ""
+    assert "1 incorrect password attempt" in ran.stderr
+    assert validations(verifier[1], sudo_user) == [("accept", "accepted"), ("reject", "wrong_code")]
+
+
+def test_sudo_refuses_a_replayed_code(sudo_user: SudoUser, verifier) -> None:
+    """The code the SSH login used, typed again for sudo: a replay."""
+    totp = pyotp.TOTP(SECRET)
+    code = totp.now()
+    ran = sudo_in_ssh_session(sudo_user, code, [PASSWORD, code])
+    assert ran.status == 1 and ran.stdout == ""
+    assert validations(verifier[1], sudo_user) == [("accept", "accepted"), ("reject", "replay")]
+
+
+def test_a_wrong_password_ends_sudo_before_the_code_is_asked(sudo_user: SudoUser, verifier) -> None:
+    totp = pyotp.TOTP(SECRET)
+    now = time.time()
+    ran = sudo_in_ssh_session(sudo_user, totp.at(now), ["7" + PASSWORD, totp.at(now + 30)])
+    assert ran.status == 1 and ran.stdout == ""
+    assert SUDO_PROMPTS[1] not in ran.stderr
+    assert validations(verifier[1], sudo_user) == [("accept", "accepted")]
