@@ -241,7 +241,7 @@ class LdapResolver:
             directory_id,
         )
 
-    def _explain(self, exc: LDAPException) -> str:
+    def _explain(self, exc: LDAPException | OSError) -> str:
         """What went wrong with a search, for the administrator: never the password."""
         where, urls = f"realm {self.realm!r}", ", ".join(self._settings.urls)
         if isinstance(exc, LDAPSizeLimitExceededResult):

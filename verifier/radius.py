@@ -370,8 +370,8 @@ def names_user(verifier: Verifier, config: RadiusConfig, user_name: str) -> bool
 
 
 def check_password(user: User, password: str) -> bool:
-    """The first round's factor: today the user's static PIN from the configuration. A
-    directory password check (the user's resolver, such as an LDAP bind) belongs here."""
+    """The first round's factor for an entry of the [users] table: its static PIN. A user
+    of the store has its own (verifier/logins.py: its PIN, or its directory password)."""
     return user.pin_hash is not None and check_secret(password, user.pin_hash)
 
 
