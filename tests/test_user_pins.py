@@ -98,6 +98,9 @@ def test_with_a_pin_the_password_is_pin_then_code(alice: Verifier) -> None:
     right = code_at(SECRET, now)
     wrong_pin = login(alice, "s3cret-PIM" + right)
     assert (wrong_pin.result, wrong_pin.reason) == ("reject", "wrong_pin")
+    row = alice.audit(limit=1)[0]
+    assert (row["action"], row["token"]) == ("validate", "BL0001-1")
+    assert row["detail"] == {"result": "reject", "reason": "wrong_pin", "user": "alice@corp"}
     accepted = login(alice, PIN + right)
     assert (accepted.result, accepted.reason) == ("accept", "accepted")
     assert alice.show("BL0001-1")["fail_count"] == 0

@@ -153,8 +153,9 @@ class Logins:
         as validation refuses it (unknown, deactivated, no token), audited there."""
         if not holder.tokens:
             return self._code(user, "", None)
-        for token, _, _ in holder.tokens:
-            self._validation.wrong_pin(token)
+        with audit_log.origin(user=str(user)):  # the rows name the user, as by-user rows do
+            for token, _, _ in holder.tokens:
+                self._validation.wrong_pin(token)
         return Login(REJECT, WRONG_PIN)
 
     def _refused(self, user: UserName, problem: DirectoryError) -> Login:
