@@ -65,13 +65,14 @@ def test_a_code_from_either_token_is_accepted_once(make_verifier):
     ]
 
 
-def test_a_wrong_code_counts_on_every_token_and_a_right_one_clears_only_its_own(make_verifier):
+def test_a_wrong_code_given_with_the_user_name_counts_on_no_token(make_verifier):
+    # It counts in the rate limits instead (tests/test_rate_limits.py): a token's lock, which
+    # lasts the day, is no weapon for whoever knows the user's name.
     v = make_verifier()
     alice_with_two_tokens(v)
     assert not v.validate_user("alice@corp", wrong_code(HARDWARE_SECRET, T0), now=T0)
-    assert [v.show(t)["fail_count"] for t in (HARDWARE_TOKEN, "alice-phone")] == [1, 1]
+    assert [v.show(t)["fail_count"] for t in (HARDWARE_TOKEN, "alice-phone")] == [0, 0]
     assert v.validate_user("alice@corp", code_at(HARDWARE_SECRET, T0), now=T0)
-    assert [v.show(t)["fail_count"] for t in (HARDWARE_TOKEN, "alice-phone")] == [0, 1]
 
 
 def test_two_tokens_sharing_a_secret_accept_a_code_once(make_verifier):

@@ -200,9 +200,10 @@ def check_user(
     """Try `code` against each of a user's tokens. One that accepts it is the only one that
     changes: the others were not wrong, the user just holds the right one. A code that is a
     replay for any of them is refused for all, so one code is never accepted twice across the
-    user's tokens, even two that share a secret. When none accepts it, each token counts the
-    failure (or refuses it, disabled or locked) as if the code had been given for it alone, so
-    a token's lock still bounds the guesses at its codes."""
+    user's tokens, even two that share a secret. When none accepts it, no token changes: a
+    failure given with a user name counts in the rate limits (verifier/rate_limits.py), which
+    slow a guesser down, never in the tokens' locks, which anyone who knows the user name
+    could otherwise close for the day. A locked or disabled token still refuses."""
     if not tokens:
         return UserDecision(False, NO_TOKEN)
     decisions = [check(otp, state, code, now, policy) for otp, state in tokens]
@@ -215,7 +216,10 @@ def check_user(
                     True, ACCEPTED, (None,) * index + (decision,) + (None,) * untouched
                 )
     reason = next(reason for reason in _USER_REASONS if reason in reasons)
-    failed = tuple(None if decision.accepted else decision for decision in decisions)
+    failed = tuple(
+        None if decision.accepted else replace(decision, state=state)
+        for decision, (_, state) in zip(decisions, tokens, strict=True)
+    )
     return UserDecision(False, reason, failed)
 
 
@@ -299,7 +303,11 @@ def _failure(
     state: TokenState, reason: str, step: int | None, now: float, policy: Policy
 ) -> Decision:
     """One more failure; reaching lockout_after_fails locks the token from `now` (a lock that
-    has expired is not cleared by time: the next failure locks again at once)."""
+    has expired is not cleared by time: the next failure locks again at once). A replay is
+    rejected but not counted: a copy of a right code is no guess, and counting copies would
+    let a double submit or a client's retries lock the token."""
+    if reason == REPLAY:
+        return Decision(False, reason, step, state)
     fail_count = state.fail_count + 1
     locked_until = state.locked_until
     if fail_count >= policy.lockout_after_fails and not state.locked(now):

@@ -17,6 +17,14 @@ from baoling.verifier.constants import (
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
 )
+from baoling.verifier.rate_limits import (
+    DEFAULT_DELAY_S,
+    DEFAULT_MAX_DELAY_S,
+    DEFAULT_SOURCE_AFTER,
+    DEFAULT_USER_AFTER,
+    DEFAULT_USER_SOURCE_AFTER,
+    DEFAULT_WINDOW_S,
+)
 from baoling.verifier.user_names import DEFAULT_REALM
 
 if TYPE_CHECKING:
@@ -150,6 +158,46 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "NETWORKS",
         "Addresses or networks (comma-separated) whose /validate/check needs no API key.",
         "none: an API key is needed",
+    ),
+    "rate_limit_user_source_after": (
+        "N",
+        "Failures of one user from one address before its attempts wait (0: off).",
+        str(DEFAULT_USER_SOURCE_AFTER),
+    ),
+    "rate_limit_user_after": (
+        "N",
+        "Failures of one user from any address before its attempts wait (0: off).",
+        str(DEFAULT_USER_AFTER),
+    ),
+    "rate_limit_source_after": (
+        "N",
+        "Failures from one address, any user, before its attempts wait (0: off).",
+        str(DEFAULT_SOURCE_AFTER),
+    ),
+    "rate_limit_delay_seconds": (
+        "SECONDS",
+        "The first wait; doubled per further failure.",
+        f"{DEFAULT_DELAY_S:g}",
+    ),
+    "rate_limit_max_delay_seconds": (
+        "SECONDS",
+        "The longest wait.",
+        f"{DEFAULT_MAX_DELAY_S:g}",
+    ),
+    "rate_limit_window_seconds": (
+        "SECONDS",
+        "Time without a failure after which a count is forgotten.",
+        f"{DEFAULT_WINDOW_S:g}",
+    ),
+    "http_trusted_proxies": (
+        "NETWORKS",
+        "Proxies (comma-separated) whose X-Forwarded-For names the client.",
+        "none: the TCP peer is the client",
+    ),
+    "radius_trusted_proxies": (
+        "NETWORKS",
+        "RADIUS clients (comma-separated) whose NAS-IP-Address names the NAS.",
+        "none: the packet's source is the NAS",
     ),
     "console": (None, "Serve the web console under /ui/.", "on"),
     "console_idle_seconds": (

@@ -75,6 +75,7 @@ def serve(settings: Settings) -> None:
         default_realm=settings.default_realm,
         ldap_config=settings.ldap_config,
         event_types=settings.event_types(),
+        rate_limits=settings.rate_limits(),
     )
     try:
         if settings.events_delivery:
@@ -83,6 +84,7 @@ def serve(settings: Settings) -> None:
             verifier,
             body_timeout_s=settings.http_body_timeout_seconds,
             privacyidea_allow=settings.privacyidea_networks,
+            trusted_proxies=settings.http_proxy_networks,
             console_session_s=(
                 (settings.console_idle_seconds, settings.console_session_seconds)
                 if settings.console
@@ -98,7 +100,9 @@ def serve(settings: Settings) -> None:
         with _listening("tcp", settings.http_host, settings.http_port):
             sock = listen_tcp(settings.http_host, settings.http_port)
         _say(f"{HTTP_LINE_PREFIX}http://{settings.http_host}:{sock.getsockname()[1]}")
-        app = uvicorn.Config(http_app, access_log=False, log_config=None)
+        # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the
+        # client; which proxies are trusted is the http_trusted_proxies setting's one rule.
+        app = uvicorn.Config(http_app, access_log=False, log_config=None, proxy_headers=False)
         server = uvicorn.Server(app)
         server.should_exit = stop.is_set()
         server.run(sockets=[sock])

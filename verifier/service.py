@@ -27,6 +27,7 @@ from baoling.verifier.ldap_resolver import open_directories
 from baoling.verifier.logins import Login, Logins
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
+from baoling.verifier.rate_limits import RateLimits
 from baoling.verifier.resolvers import LocalResolver, RealmResolvers
 from baoling.verifier.tokens import TokenAdmin
 from baoling.verifier.user_pins import UserPins
@@ -48,10 +49,12 @@ class Verifier:
         ldap_config: Path | None = None,
         event_types: Collection[str] | None = None,
         event_rules: EventRules | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         """Where the data lives, the realm of names given without one and the event types the
         outbox records (docs/events.md): the arguments given, else the settings
-        (verifier/settings.py: BAOLING_ variables, the BAOLING_CONFIG file, the defaults)."""
+        (verifier/settings.py: BAOLING_ variables, the BAOLING_CONFIG file, the defaults).
+        `policy` and `rate_limits` (verifier/rate_limits.py) are their defaults unless given."""
         self.policy = policy or Policy()
         where = settings.load(
             {
@@ -78,7 +81,12 @@ class Verifier:
         self._resolver = LocalResolver(self._store, self.default_realm)
         self._realms = RealmResolvers(self._resolver, directories)
         self._validation = Validation(
-            self._store, self._key, self.policy, self._realms, self.outbox
+            self._store,
+            self._key,
+            self.policy,
+            self._realms,
+            self.outbox,
+            rate_limits or RateLimits(),
         )
         self._api_keys = ApiKeys(self._store, self.outbox)
         self._challenges = Challenges(self._store)
@@ -233,16 +241,22 @@ class Verifier:
         """The engine's decision for `code`, applied to the store, with its reason."""
         return self._validation.check(token_id, code, now)
 
-    def validate_user(self, user: str, code: str, now: float | None = None) -> bool:
+    def validate_user(
+        self, user: str, code: str, now: float | None = None, source: str | None = None
+    ) -> bool:
         """True when `code` is accepted for one of the user's active tokens (`name@realm`, or
         `name` in the default realm). An unknown realm or user, a deactivated user and one
         without tokens are rejected, with the reason in the audit trail; a malformed name
-        raises InvalidRequest (docs/users.md)."""
-        return self.check_user(user, code, now).accepted
+        raises InvalidRequest (docs/users.md). `source`, the client's address, is what the
+        rate limits count by besides the user (docs/users.md, "Abuse control")."""
+        return self.check_user(user, code, now, source).accepted
 
-    def check_user(self, user: str, code: str, now: float | None = None) -> UserDecision:
-        """The engine's decision for `code` given with a user name, applied, with its reason."""
-        return self._validation.check_user(self._users.parse(user), code, now)
+    def check_user(
+        self, user: str, code: str, now: float | None = None, source: str | None = None
+    ) -> UserDecision:
+        """The engine's decision for `code` given with a user name, applied, with its reason
+        (rate_limited while one of the attempt's rate-limit keys waits)."""
+        return self._validation.check_user(self._users.parse(user), code, now, source)
 
     def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
         """Find two consecutive codes in the wide window and move the token's offset there."""

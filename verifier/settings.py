@@ -53,6 +53,15 @@ from baoling.verifier.options import (
     env_var,
     flag,
 )
+from baoling.verifier.rate_limits import (
+    DEFAULT_DELAY_S,
+    DEFAULT_MAX_DELAY_S,
+    DEFAULT_SOURCE_AFTER,
+    DEFAULT_USER_AFTER,
+    DEFAULT_USER_SOURCE_AFTER,
+    DEFAULT_WINDOW_S,
+    RateLimits,
+)
 from baoling.verifier.user_names import DEFAULT_REALM, check_realm
 
 if TYPE_CHECKING:
@@ -112,6 +121,14 @@ class Settings(BaseSettings):
     events_keep_seconds: float = Field(DEFAULT_EVENTS_KEEP_SECONDS, gt=0)
     log_format: Literal["text", "json"] = "text"
     privacyidea_allow: str = ""
+    rate_limit_user_source_after: int = Field(DEFAULT_USER_SOURCE_AFTER, ge=0)
+    rate_limit_user_after: int = Field(DEFAULT_USER_AFTER, ge=0)
+    rate_limit_source_after: int = Field(DEFAULT_SOURCE_AFTER, ge=0)
+    rate_limit_delay_seconds: float = Field(DEFAULT_DELAY_S, gt=0)
+    rate_limit_max_delay_seconds: float = Field(DEFAULT_MAX_DELAY_S, gt=0)
+    rate_limit_window_seconds: float = Field(DEFAULT_WINDOW_S, gt=0)
+    http_trusted_proxies: str = ""
+    radius_trusted_proxies: str = ""
     console: bool = True
     console_idle_seconds: int = Field(DEFAULT_CONSOLE_IDLE_SECONDS, ge=1)
     console_session_seconds: int = Field(DEFAULT_CONSOLE_SESSION_SECONDS, ge=1)
@@ -192,7 +209,7 @@ class Settings(BaseSettings):
             drift_far_s=self.events_drift_far_seconds,
         )
 
-    @field_validator("privacyidea_allow")
+    @field_validator("privacyidea_allow", "http_trusted_proxies", "radius_trusted_proxies")
     @classmethod
     def _networks(cls, text: str) -> str:
         for word in _words(text):
@@ -207,7 +224,27 @@ class Settings(BaseSettings):
     @property
     def privacyidea_networks(self) -> tuple[IPNetwork, ...]:
         """The addresses whose privacyIDEA-style requests need no API key."""
-        return tuple(ipaddress.ip_network(word) for word in _words(self.privacyidea_allow))
+        return _parse_networks(self.privacyidea_allow)
+
+    @property
+    def http_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The HTTP peers whose X-Forwarded-For names the client (docs/users.md)."""
+        return _parse_networks(self.http_trusted_proxies)
+
+    @property
+    def radius_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The RADIUS clients whose NAS-IP-Address names the NAS (docs/users.md)."""
+        return _parse_networks(self.radius_trusted_proxies)
+
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(
+            user_source_after=self.rate_limit_user_source_after,
+            user_after=self.rate_limit_user_after,
+            source_after=self.rate_limit_source_after,
+            delay_s=self.rate_limit_delay_seconds,
+            max_delay_s=self.rate_limit_max_delay_seconds,
+            window_s=self.rate_limit_window_seconds,
+        )
 
     @property
     def key_file(self) -> Path:
@@ -234,6 +271,10 @@ class Settings(BaseSettings):
 def _words(text: str) -> list[str]:
     """A list setting's items: separated by commas, spaces or both."""
     return text.replace(",", " ").split()
+
+
+def _parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(word) for word in _words(text))
 
 
 def load(

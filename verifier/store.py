@@ -18,10 +18,12 @@ them to a database in use is `Store.prepare`'s rule.
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
 from baoling.verifier.errors import StoreError, UnknownToken
@@ -311,6 +313,27 @@ def _failure_bursts(conn: Connection) -> None:
     metadata.create_all(conn, tables=[failure_bursts])
 
 
+# Rate limits on validation by user name (verifier/rate_limits.py): one row per key that has
+# failed lately (a user from one source address, a user from anywhere, one source address),
+# so every node counts the same failures. `user_name` or `source` is "" when the key's kind
+# leaves it out. Rows whose count is forgotten leave when failures are next counted.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("user_name", sa.String(256), primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure", sa.Double, nullable=False, index=True),
+    sa.Column("blocked_until", sa.Double, nullable=True),
+)
+
+
+def _rate_limits(conn: Connection) -> None:
+    """Failure counts of the rate limits, shared by nodes (verifier/rate_limits.py)."""
+    metadata.create_all(conn, tables=[rate_limits])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -323,6 +346,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _console,
     _events_routing,
     _failure_bursts,
+    _rate_limits,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -1012,3 +1036,74 @@ def delete_console_session(conn: Connection, key_hash: str) -> str | None:
         .where(console_sessions.c.key_hash == key_hash)
         .returning(console_sessions.c.account)
     ).scalar()
+
+
+# A rate-limit key is (kind, user_name, source), as verifier/rate_limits.py's Key.
+RateKey = tuple[str, str, str]
+_RATE_KEY = (rate_limits.c.kind, rate_limits.c.user_name, rate_limits.c.source)
+
+
+def _rate_key_is(key: RateKey) -> sa.ColumnElement[bool]:
+    return sa.and_(*(column == value for column, value in zip(_RATE_KEY, key, strict=True)))
+
+
+def rate_limit_rows(conn: Connection, keys: Sequence[RateKey]) -> list[Row]:
+    """The stored counts of these keys (a key that never failed lately has no row)."""
+    if not keys:
+        return []
+    return list(conn.execute(sa.select(rate_limits).where(sa.or_(*map(_rate_key_is, keys)))))
+
+
+def count_rate_failure(conn: Connection, key: RateKey, now: float, forget_before: float) -> int:
+    """Add one failure to the key in one upsert (INSERT ... ON CONFLICT DO UPDATE, on SQLite
+    and PostgreSQL alike) and return its new count; a count whose last failure is older than
+    `forget_before` starts again at one, and its wait ends. Rows forgotten by then (their wait
+    over too) are deleted first, so the table holds only keys that failed lately."""
+    conn.execute(
+        rate_limits.delete().where(
+            rate_limits.c.last_failure < forget_before,
+            sa.or_(rate_limits.c.blocked_until.is_(None), rate_limits.c.blocked_until <= now),
+        )
+    )
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    forgotten = rate_limits.c.last_failure < forget_before
+    kind, user_name, source = key
+    statement = (
+        insert(rate_limits)
+        .values(
+            kind=kind,
+            user_name=user_name,
+            source=source,
+            failures=1,
+            last_failure=now,
+            blocked_until=None,
+        )
+        .on_conflict_do_update(
+            index_elements=list(_RATE_KEY),
+            set_={
+                "failures": sa.case((forgotten, 1), else_=rate_limits.c.failures + 1),
+                "blocked_until": sa.case((forgotten, None), else_=rate_limits.c.blocked_until),
+                "last_failure": now,
+            },
+        )
+        .returning(rate_limits.c.failures)
+    )
+    return int(conn.execute(statement).scalar_one())
+
+
+def block_rate_key(conn: Connection, key: RateKey, until: float) -> None:
+    """Make the key wait until `until`, unless it already waits longer."""
+    conn.execute(
+        rate_limits.update()
+        .where(
+            _rate_key_is(key),
+            sa.or_(rate_limits.c.blocked_until.is_(None), rate_limits.c.blocked_until < until),
+        )
+        .values(blocked_until=until)
+    )
+
+
+def clear_rate_keys(conn: Connection, keys: Sequence[RateKey]) -> None:
+    """Forget these keys' failures and waits (an accepted code)."""
+    if keys:
+        conn.execute(rate_limits.delete().where(sa.or_(*map(_rate_key_is, keys))))

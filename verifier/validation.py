@@ -36,6 +36,15 @@ from baoling.verifier.events import TokenLocked, ValidationAccepted, ValidationR
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import HOTP, TOTP
 from baoling.verifier.outbox import Outbox
+from baoling.verifier.rate_limits import (
+    NOT_COUNTED,
+    RATE_LIMITED,
+    Count,
+    Key,
+    RateLimits,
+    cleared_by_accept,
+    waiting,
+)
 from baoling.verifier.resolvers import Account, RealmResolvers
 from baoling.verifier.user_names import UserName
 
@@ -70,9 +79,10 @@ class Validation:
         policy: Policy,
         resolver: RealmResolvers,
         outbox: Outbox,
+        limits: RateLimits,
     ) -> None:
         self._store, self._key, self.policy, self._resolver = db, key, policy, resolver
-        self._outbox = outbox
+        self._outbox, self.limits = outbox, limits
         self._otps: dict[tuple[object, ...], HOTP] = {}
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
@@ -84,11 +94,28 @@ class Validation:
             lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
         )
 
-    def check_user(self, user: UserName, code: str, now: float | None = None) -> UserDecision:
+    def check_user(
+        self, user: UserName, code: str, now: float | None = None, source: str | None = None
+    ) -> UserDecision:
         """Try `code` against each token of `user` (engine.check_user) and apply the result.
         An unknown realm or user, a deactivated user or one without a token is a rejection
-        whose reason only the audit trail tells."""
+        whose reason only the audit trail tells. `source` is the client's address for the
+        rate limits (verifier/rate_limits.py): while one of the attempt's keys waits, the
+        attempt is rejected untried (reason rate_limited); the source is in its audit rows."""
         now = time.time() if now is None else now
+        keys = self.limits.keys(str(user), source)
+        with audit_log.origin(**({} if source is None else {"source": source})):
+            # First, so an attempt that waits costs no slow hash and no directory search.
+            with self._store.read() as conn:
+                waits = self._waiting(conn, keys, now)
+            if waits is not None:
+                with self._store.write() as conn:
+                    return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
+            return self._check_user(user, code, now, keys)
+
+    def _check_user(
+        self, user: UserName, code: str, now: float, keys: tuple[Key, ...]
+    ) -> UserDecision:
         try:  # outside the transaction: a slow directory must not hold the store's writer
             account = self._resolver.lookup(user)
             known_realm = account is not None or self._resolver.has_realm(user.realm)
@@ -97,24 +124,68 @@ class Validation:
             with self._store.write() as conn:
                 return self._reject_user(conn, user, DIRECTORY_ERROR, now, problem=str(exc))
         with self._store.write() as conn:
+            waits = self._waiting(conn, keys, now)  # again: others may have counted meanwhile
+            if waits is not None:
+                return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
             row = store.get_user(conn, user.realm, user.name)
             reason = self._refusal(conn, user, account, known_realm, row, now)
             if reason is not None:
-                return self._reject_user(conn, user, reason, now)
+                return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
             assert row is not None  # _refusal: no row is a refusal
             rows = store.user_tokens(conn, row.id)
             tried = [(self._otp(conn, token), _state(token)) for token in rows]
             decided = engine_check_user(tried, code, now, self.policy)
             if not rows:
-                return self._reject_user(conn, user, decided.reason, now)
+                rejected = self._reject_user(conn, user, decided.reason, now)
+                return self._count(conn, keys, rejected, now)
             applied: list[Decision | None] = []
             for token, (_, state), decision in zip(rows, tried, decided.decisions, strict=True):
                 if decision is not None:
                     decision = self._apply(conn, "validate", token.id, state, decision, now, user)
                 applied.append(decision)
-        if decided.accepted and not any(d is not None and d.accepted for d in applied):
-            return UserDecision(False, REPLAY, tuple(applied))  # another node accepted it first
-        return dataclasses.replace(decided, decisions=tuple(applied))
+            if decided.accepted and not any(d is not None and d.accepted for d in applied):
+                decided = UserDecision(False, REPLAY, tuple(applied))  # another node was first
+            else:
+                decided = dataclasses.replace(decided, decisions=tuple(applied))
+            return self._count(conn, keys, decided, now)
+
+    def _waiting(self, conn: Connection, keys: tuple[Key, ...], now: float) -> Key | None:
+        """The first of the attempt's keys that waits at `now`, or None."""
+        counts = {
+            Key(row.kind, row.user_name, row.source): Count(
+                row.failures, row.last_failure, row.blocked_until
+            )
+            for row in store.rate_limit_rows(conn, keys)
+        }
+        return waiting({key: counts[key] for key in keys if key in counts}, now)
+
+    def _count(
+        self, conn: Connection, keys: tuple[Key, ...], decided: UserDecision, now: float
+    ) -> UserDecision:
+        """Record the attempt in its rate-limit keys, in the transaction of its answer: an
+        accept clears the user's keys; a counted failure adds one to each key, and a key
+        past its allowance starts to wait (audited as `rate_limit`)."""
+        if decided.accepted:
+            store.clear_rate_keys(conn, cleared_by_accept(keys))
+        elif decided.reason not in NOT_COUNTED:
+            forget = self.limits.forgotten_before(now)
+            for key in keys:
+                failures = store.count_rate_failure(conn, key, now, forget)
+                delay_s = self.limits.delay_s_after(key.kind, failures)
+                if delay_s > 0:
+                    store.block_rate_key(conn, key, now + delay_s)
+                    named = {"user": key.user} if key.user else {}
+                    audit_log.append(
+                        conn,
+                        "rate_limit",
+                        None,
+                        now,
+                        limit=key.kind,
+                        failures=failures,
+                        blocked_until=now + delay_s,
+                        **named,
+                    )
+        return decided
 
     @staticmethod
     def _reject_user(

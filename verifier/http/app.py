@@ -43,6 +43,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
     privacyidea_allow: Sequence[IPNetwork] = (),
+    trusted_proxies: Sequence[IPNetwork] = (),
     console_session_s: tuple[float, float] | None = None,
 ) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here.
@@ -59,6 +60,8 @@ def create_app(
     app.state.verifier = verifier
     app.state.keys = KeyCache(verifier)
     app.state.metrics = Metrics()
+    # Peers whose X-Forwarded-For names the client, for the rate limits (client_address.py).
+    app.state.trusted_proxies = tuple(trusted_proxies)
 
     route = app.add_api_route
     validate_scope = [Depends(require("validate"))]

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from baoling.core import base32
 from baoling.verifier.engine import MALFORMED
+from baoling.verifier.http.client_address import client_address
 from baoling.verifier.http.errors import HTTPError
 from baoling.verifier.http.middleware import Metrics
 from baoling.verifier.http.schemas import (
@@ -62,7 +63,7 @@ def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
     which lengths a user's tokens have.
     """
     if body.user is not None:
-        accepted = v.check_user(body.user, body.code).accepted
+        accepted = v.check_user(body.user, body.code, source=client_address(request)).accepted
     else:
         assert body.token is not None  # ValidateRequest holds exactly one of the two
         decision = v.check(body.token, body.code)
