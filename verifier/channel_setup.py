@@ -11,6 +11,7 @@ from baoling.verifier.channels import Channels, Recipient
 from baoling.verifier.delivery import Delivery, Retry
 from baoling.verifier.email_channel import Mailer
 from baoling.verifier.errors import DeliveryFailed
+from baoling.verifier.event_metrics import EventMetrics
 from baoling.verifier.events import EVENT_VERSION
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.settings import Settings, SettingsError
@@ -34,7 +35,9 @@ def webhook(settings: Settings) -> Webhook | None:
     return Webhook(settings.events_webhook_url, key, settings.events_webhook_timeout_seconds)
 
 
-def channels(settings: Settings, outbox: Outbox) -> Channels | None:
+def channels(
+    settings: Settings, outbox: Outbox, metrics: EventMetrics | None = None
+) -> Channels | None:
     """Every channel of the settings, routed by the events file; None when there is none."""
     config = settings.events()
     hook = webhook(settings)
@@ -48,12 +51,15 @@ def channels(settings: Settings, outbox: Outbox) -> Channels | None:
         mailer=None if config.smtp is None else Mailer(config.smtp),
         sms=None if config.sms is None else SmsGateway(config.sms),
         syslog=None if config.syslog is None else Syslog(config.syslog),
+        metrics=metrics,
     )
 
 
-def delivery(settings: Settings, outbox: Outbox) -> Delivery | None:
+def delivery(
+    settings: Settings, outbox: Outbox, metrics: EventMetrics | None = None
+) -> Delivery | None:
     """The delivery worker of the settings' channels; None without a channel."""
-    routes = channels(settings, outbox)
+    routes = channels(settings, outbox, metrics)
     if routes is None:
         return None
     config = settings.events()
@@ -63,7 +69,14 @@ def delivery(settings: Settings, outbox: Outbox) -> Delivery | None:
     retry = Retry(settings.events_retry_seconds, settings.events_max_age_seconds)
     # A claim outlives one attempt on the slowest channel twice over; after it, another node
     # may deliver the event (verifier/delivery.py stops a batch whose claim is running out).
-    return Delivery(outbox, routes.send, retry, lease_s=2 * max(timeouts) + 1, idle=routes.flush)
+    return Delivery(
+        outbox,
+        routes.send,
+        retry,
+        lease_s=2 * max(timeouts) + 1,
+        idle=routes.flush,
+        keep_s=settings.events_keep_seconds,
+    )
 
 
 def send_test(settings: Settings, channel: str, to: str | None, language: str) -> list[str]:

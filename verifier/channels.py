@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from baoling.verifier.channels_config import PERSONAL, EventsConfig, RateLimit, Subscription
 from baoling.verifier.errors import DeliveryFailed
+from baoling.verifier.event_metrics import EventMetrics
 from baoling.verifier.outbox import Due
 from baoling.verifier.templates import HELD_TYPE, render
 
@@ -110,12 +111,14 @@ class Channels:
         mailer: Mailer | None = None,
         sms: Sms | None = None,
         syslog: Syslog | None = None,
+        metrics: EventMetrics | None = None,
     ) -> None:
         """`unsubscribed`: the types a channel without subscriptions takes; `contact(realm,
         user)`: the user's (e-mail, phone), None when the user is gone."""
         self._config, self._unsubscribed, self._contact = config, unsubscribed, contact
         self._webhook, self._mailer, self._sms, self._syslog = webhook, mailer, sms, syslog
         self._limiter = RateLimiter(config.rate_limit)
+        self._metrics = metrics
 
     def recipients(self, event_type: str, realm: str | None, user: str | None) -> list[Recipient]:
         """Where an event of this type, about a token of `user` in `realm`, goes."""
@@ -149,14 +152,23 @@ class Channels:
         for recipient in self.recipients(event["type"], due.realm, due.user):
             if recipient.key in done:
                 continue
+            started = time.monotonic()
             try:
                 self._send_one(recipient, event, due.body, time.time())
             except DeliveryFailed as failed:
+                if self._metrics is not None:
+                    self._metrics.failures.labels(recipient.channel).inc()
                 failures.append(
                     DeliveryFailed(f"{recipient.key}: {failed.reason}", retry=failed.retry)
                 )
                 continue
+            finally:
+                if self._metrics is not None:
+                    elapsed = time.monotonic() - started
+                    self._metrics.seconds.labels(recipient.channel).observe(elapsed)
             done.add(recipient.key)
+        if not failures and self._metrics is not None:
+            self._metrics.lag.observe(max(0.0, time.time() - event["time"]))
         if failures:
             raise DeliveryFailed(
                 "; ".join(f.reason for f in failures), retry=any(f.retry for f in failures)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 MAX_DELAY_S = 3600.0
+PRUNE_INTERVAL_S = 60.0
 _MAX_ERROR = 500
 
 
@@ -62,11 +63,21 @@ class Delivery:
         poll_s: float = 1.0,
         node: str | None = None,
         idle: Callable[[], object] | None = None,
+        keep_s: float | None = None,
     ) -> None:
-        """`idle` runs once per round (the channels' summaries of held-back messages)."""
+        """`idle` runs once per round (the channels' summaries of held-back messages);
+        delivered events older than `keep_s` are pruned every PRUNE_INTERVAL_S."""
         self._outbox, self._send, self._retry = outbox, send, retry
         self._lease_s, self._poll_s, self._idle = lease_s, poll_s, idle
+        self._keep_s, self._pruned = keep_s, 0.0
         self.node = node or node_name()
+
+    def prune(self, now: float) -> int:
+        """Delete delivered events older than keep_s, a batch at most; returns how many."""
+        self._pruned = now
+        if self._keep_s is None:
+            return 0
+        return self._outbox.prune(now - self._keep_s)
 
     def run_once(self) -> int:
         """Claim a batch of due events and attempt each; returns how many were attempted.
@@ -96,6 +107,9 @@ class Delivery:
                     due.id, self.node, state=store.DEAD, now=now, error=error, done=done
                 )
             else:
+                log.warning(
+                    "event %s not delivered, next attempt in %.0f s: %s", due.id, delay, error
+                )
                 self._outbox.finish(
                     due.id,
                     self.node,
@@ -115,6 +129,8 @@ class Delivery:
                 busy = self.run_once() > 0
                 if self._idle is not None:
                     self._idle()
+                if time.time() - self._pruned >= PRUNE_INTERVAL_S:
+                    self.prune(time.time())
             except StoreError as exc:  # the database is away: try again later
                 log.warning("cannot deliver events: %s", exc)
                 busy = False

@@ -22,6 +22,7 @@ from baoling.verifier.events import AuditChainBroken
 from baoling.verifier.settings import Settings
 
 if TYPE_CHECKING:
+    from baoling.verifier.event_metrics import EventMetrics
     from baoling.verifier.service import Verifier
 
 HTTP_LINE_PREFIX = "HTTP on "
@@ -39,7 +40,9 @@ def serve(settings: Settings) -> None:
     # Imported here: FastAPI and uvicorn take about a second, which `--help` need not wait for.
     import uvicorn
 
+    from baoling.verifier.event_metrics import EventMetrics
     from baoling.verifier.http import create_app
+    from baoling.verifier.log_format import configure as configure_logging
     from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
     from baoling.verifier.service import Verifier
 
@@ -66,7 +69,7 @@ def serve(settings: Settings) -> None:
             )
         radius = load_config(settings.radius_config)
     settings.events()  # a bad events file stops here, before the store is opened
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(settings.log_format)
     verifier = Verifier(
         settings.store_url,
         data_dir=settings.data_dir,
@@ -78,10 +81,9 @@ def serve(settings: Settings) -> None:
         rate_limits=settings.rate_limits(),
     )
     try:
-        if settings.events_delivery:
-            _start_delivery(settings, verifier, stop)
         http_app = create_app(
             verifier,
+            backlog_ready=settings.events_backlog_ready,
             body_timeout_s=settings.http_body_timeout_seconds,
             privacyidea_allow=settings.privacyidea_networks,
             trusted_proxies=settings.http_proxy_networks,
@@ -91,6 +93,9 @@ def serve(settings: Settings) -> None:
                 else None
             ),
         )
+        metrics = EventMetrics(http_app.state.metrics.registry, verifier.outbox.backlog)
+        if settings.events_delivery:
+            _start_delivery(settings, verifier, metrics, stop)
         if radius is not None:
             # RADIUS counters join the HTTP app's registry, so /metrics shows both.
             registry = http_app.state.metrics.registry
@@ -111,12 +116,14 @@ def serve(settings: Settings) -> None:
         verifier.close()
 
 
-def _start_delivery(settings: Settings, verifier: "Verifier", stop: threading.Event) -> None:
+def _start_delivery(
+    settings: Settings, verifier: "Verifier", metrics: "EventMetrics", stop: threading.Event
+) -> None:
     """The events delivery worker, as a daemon thread that ends when `stop` is set; none
     without a channel."""
     from baoling.verifier.channel_setup import delivery
 
-    worker = delivery(settings, verifier.outbox)
+    worker = delivery(settings, verifier.outbox, metrics)
     if worker is None:
         return
     threading.Thread(target=worker.run, args=(stop,), name="events", daemon=True).start()

@@ -21,6 +21,7 @@ from baoling.verifier.bulk_import import BulkImport
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.console.accounts import ConsoleAccounts
 from baoling.verifier.engine import Decision, Policy, UserDecision
+from baoling.verifier.errors import StoreError
 from baoling.verifier.events import EventRules
 from baoling.verifier.import_formats import read_import
 from baoling.verifier.ldap_resolver import open_directories
@@ -348,6 +349,26 @@ class Verifier:
     def validation_results(self, since: float) -> list[tuple[float, str | None]]:
         """(time, "accept" or "reject") of every validation since `since`, oldest first."""
         return self._audit.results_since("validate", since)
+
+    def readiness(self, backlog_limit: int) -> dict[str, str]:
+        """What /readyz reports (docs/operations.md): the store answers, its schema is the one
+        this code needs, fewer than `backlog_limit` events wait; each "ok" or the problem."""
+        try:
+            version = self._store.version()
+            backlog = self.outbox.backlog()
+        except StoreError as exc:
+            return {"store": str(exc)}
+        schema = "ok"
+        if version != store.SCHEMA_VERSION:
+            schema = (
+                f"the store's schema is version {version}, this code needs {store.SCHEMA_VERSION}"
+            )
+        waiting = (
+            "ok"
+            if backlog < backlog_limit
+            else f"{backlog} events wait for delivery (limit {backlog_limit})"
+        )
+        return {"store": "ok", "schema": schema, "events_backlog": waiting}
 
     def verify_audit(self, archives: Sequence[Path] = ()) -> AuditReport:
         """Check the hash chain, through `archives` (oldest first, from the first ever

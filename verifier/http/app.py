@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baoling.verifier import errors
-from baoling.verifier.http import endpoints, privacyidea
+from baoling.verifier.http import endpoints, privacyidea, readiness
 from baoling.verifier.http.auth import KeyCache, require
 from baoling.verifier.http.errors import (
     HTTPError,
@@ -21,7 +21,10 @@ from baoling.verifier.http.errors import (
 )
 from baoling.verifier.http.middleware import MAX_BODY_BYTES, CountRequests, LimitBody, Metrics
 from baoling.verifier.http.schemas import ErrorBody
-from baoling.verifier.options import DEFAULT_HTTP_BODY_TIMEOUT_SECONDS
+from baoling.verifier.options import (
+    DEFAULT_EVENTS_BACKLOG_READY,
+    DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
+)
 from baoling.verifier.service import Verifier
 from baoling.verifier.settings import IPNetwork
 
@@ -45,6 +48,7 @@ def create_app(
     privacyidea_allow: Sequence[IPNetwork] = (),
     trusted_proxies: Sequence[IPNetwork] = (),
     console_session_s: tuple[float, float] | None = None,
+    backlog_ready: int = DEFAULT_EVENTS_BACKLOG_READY,
 ) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here.
     With `console_session_s` (idle, absolute), the web console is mounted under /ui/."""
@@ -60,6 +64,8 @@ def create_app(
     app.state.verifier = verifier
     app.state.keys = KeyCache(verifier)
     app.state.metrics = Metrics()
+    # /readyz fails while this many events wait for delivery (readiness.py).
+    app.state.backlog_ready = backlog_ready
     # Peers whose X-Forwarded-For names the client, for the rate limits (client_address.py).
     app.state.trusted_proxies = tuple(trusted_proxies)
 
@@ -191,6 +197,14 @@ def create_app(
         idle_s, max_s = console_session_s
         app.mount(PREFIX, create_console(verifier, idle_s=idle_s, max_s=max_s))
     route("/healthz", endpoints.healthz, methods=["GET"], tags=["service"])
+    route(
+        "/readyz",
+        readiness.readyz,
+        methods=["GET"],
+        response_model=readiness.Readiness,
+        responses={503: {"model": readiness.Readiness}},
+        tags=["service"],
+    )
     route(
         "/metrics",
         endpoints.metrics,
