@@ -491,6 +491,25 @@ def user_show(ctx: click.Context, name: str, as_json: bool) -> None:
     emit(as_json, info, verifier_text.user_fields(info))
 
 
+@user.command("refresh")
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+def user_refresh(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Copy directory users' name, e-mail and phone from the directory again.
+
+    Without NAME every active directory user is refreshed; one whose entry is gone or was
+    re-created is deactivated, as a validation would. Local users are left alone.
+
+    \b
+    Examples:
+      baoling verifier user refresh
+      baoling verifier user refresh alice@corp --json
+    """
+    results = open_verifier(ctx).refresh_users(name)
+    emit(as_json, results, verifier_text.refresh_results(results))
+
+
 @user.command("deactivate")
 @click.argument("name")
 @json_option

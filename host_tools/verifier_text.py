@@ -168,3 +168,18 @@ def import_result(result: dict[str, Any]) -> str:
         )
         return "\n".join(lines)
     return f"Imported {len(tokens)} tokens, added {len(added)} users, assigned {owned} tokens."
+
+
+def refresh_results(results: Sequence[dict[str, Any]]) -> str:
+    """One line per directory user refreshed: what changed, or why it was deactivated."""
+    if not results:
+        return "No directory user to refresh."
+    lines = []
+    for r in results:
+        if r["result"] == "updated":
+            lines.append(f"{r['user']}: updated {', '.join(r['changed'])}")
+        elif r["result"] == "deactivated":
+            lines.append(f"{r['user']}: deactivated ({r['reason']})")
+        else:
+            lines.append(f"{r['user']}: unchanged")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ manager, so the fixture does not lean on the client library under test (ldap3). 
 clients may read nothing: the verifier must bind.
 """
 
+import contextlib
 import datetime
 import ipaddress
 import os
@@ -227,6 +228,30 @@ class LdapServer:
 
     def add_person(self, person: Person) -> None:
         self.add(person.ldif())
+
+    def replace(self, dn: str, attribute: str, value: str) -> None:
+        """Give the entry's `attribute` this one value (ldapmodify)."""
+        self._ldap(
+            "ldapmodify",
+            ldif=f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}: {value}\n",
+        )
+
+    def connections_from(self, pid: int) -> int:
+        """How many TCP connections process `pid` holds open to this server."""
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        count = 0
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if remote_port == self.port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+        return count
 
     def delete(self, dn: str) -> None:
         self._ldap("ldapdelete", dn)

@@ -18,6 +18,12 @@ from baoling.verifier.settings import SettingsError
 from baoling.verifier.user_names import check_realm
 
 DEFAULT_TIMEOUT_S = 5
+# Bound connections a realm keeps for lookups; more validations at once wait for one.
+DEFAULT_POOL_SIZE = 4
+MAX_POOL_SIZE = 64
+# How long a user the directory found is taken as found without asking it again: a user
+# deleted from the directory is refused at the latest this long after (docs/users.md).
+MAX_CACHE_S = 3600
 
 
 class AttributeMap(BaseModel):
@@ -56,6 +62,9 @@ class DirectorySettings(BaseModel):
     # user's static PIN in the store, or the directory password, checked by a bind as the
     # user's entry (docs/users.md, "Password and code").
     first_factor: Literal["pin", "ldap_bind"] = "pin"
+    pool_size: int = Field(DEFAULT_POOL_SIZE, ge=1, le=MAX_POOL_SIZE)
+    # 0: every lookup asks the directory.
+    cache_seconds: int = Field(0, ge=0, le=MAX_CACHE_S)
 
     @field_validator("urls")
     @classmethod

@@ -1,14 +1,16 @@
 """The LDAP / Active Directory resolver (docs/users.md, "LDAP and Active Directory"): who a name
-is in a realm whose users a directory holds, looked up at every validation, so a user removed
-from the directory is refused at once.
+is in a realm whose users a directory holds, looked up at every validation (or kept for
+`cache_seconds` once found, verifier/resolution_cache.py), so a user removed from the directory
+is refused at once (or within that time).
 
-One bound connection per realm, reused under a lock: a lookup is one short search, and binding
-again for each would double its round trips and the directory's work. ldap3's own pooled
-strategies keep several connections alive behind the caller's back; one connection and a lock
-are easy to reason about and enough for a node's rate of validations. A connection the directory
-closed while idle is opened again once; if that fails too, or the directory cannot be reached,
-refuses the bind or gives no single answer, the lookup raises DirectoryError, which a
-validation turns into a rejection with the reason in the audit trail (verifier/validation.py).
+A pool of up to `pool_size` connections bound as the service account, each used by one lookup
+at a time: a lookup is one short search, and binding again for each would double its round
+trips and the directory's work. The pool is ours, not one of ldap3's pooled strategies, which
+keep connections alive behind the caller's back: here a connection is opened when a lookup
+needs one and none is idle, and closed when it fails. A connection the directory closed while
+idle is opened again once; if that fails too, or the directory cannot be reached, refuses the
+bind or gives no single answer, the lookup raises DirectoryError, which a validation turns
+into a rejection with the reason in the audit trail (verifier/validation.py).
 
 The name enters the search filter only through ldap3's escape_filter_chars, even though
 verifier/user_names.py has already refused every filter metacharacter.
@@ -40,6 +42,7 @@ from ldap3.utils.conv import escape_filter_chars
 from baoling.verifier import ldap_config
 from baoling.verifier.errors import DirectoryError
 from baoling.verifier.ldap_config import DirectorySettings
+from baoling.verifier.resolution_cache import ResolutionCache
 from baoling.verifier.resolvers import Account
 from baoling.verifier.user_names import UserName
 
@@ -79,8 +82,11 @@ class LdapResolver:
         self.realm, self._settings = realm, settings
         self.binds_passwords = settings.first_factor == "ldap_bind"
         self._password = settings.bind_password()  # SettingsError now, not at the first login
-        self._lock = threading.Lock()
-        self._conn: Connection | None = None
+        # The pool: bound connections not in use, and a slot for each that may exist.
+        self._idle: list[Connection] = []
+        self._idle_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.pool_size)
+        self.cache = ResolutionCache(settings.cache_seconds)
         tls = Tls(
             validate=ssl.CERT_REQUIRED if settings.tls_verify else ssl.CERT_NONE,
             ca_certs_file=None if settings.ca_file is None else str(settings.ca_file),
@@ -103,10 +109,22 @@ class LdapResolver:
         return realm == self.realm
 
     def lookup(self, user: UserName) -> Account | None:
-        """The directory's entry for `user`, or None when it has none; DirectoryError when the
+        """The directory's entry for `user` (kept for cache_seconds once found:
+        verifier/resolution_cache.py), or None when it has none; DirectoryError when the
         directory cannot say."""
-        found = self._retrying(lambda: self._entry(user))
-        return None if found is None else self._account(user, *found)
+        account = self.cache.get(user)
+        return account if account is not None else self.lookup_now(user)
+
+    def lookup_now(self, user: UserName) -> Account | None:
+        """As `lookup`, asking the directory whatever the cache holds, and keeping its
+        answer."""
+        found = self._retrying(lambda conn: self._entry(conn, user))
+        if found is None:
+            self.cache.forget(user)
+            return None
+        account = self._account(user, *found)
+        self.cache.put(account)
+        return account
 
     def check_password(self, user: UserName, password: str) -> bool:
         """Whether the directory takes `password` for `user`: a simple bind as the user's entry
@@ -117,7 +135,7 @@ class LdapResolver:
         directory cannot say."""
         if not password:
             return False
-        found = self._retrying(lambda: self._entry(user))
+        found = self._retrying(lambda conn: self._entry(conn, user))
         if found is None:
             return False
         conn = self._open(found[0], password)
@@ -131,28 +149,68 @@ class LdapResolver:
             with contextlib.suppress(LDAPException):
                 conn.unbind()
 
-    def _retrying(self, ask: Callable[[], T]) -> T:
-        """`ask` on the bound connection, under the lock; once more on a fresh connection when
-        the directory dropped an idle one."""
-        with self._lock:
-            reused = self._conn is not None
+    def _retrying(self, ask: Callable[[Connection], T]) -> T:
+        """`ask` on a bound connection of the pool; once more on a fresh connection when a
+        reused one fails, as the directory may have dropped idle connections (then all of them
+        are closed: a restarted directory dropped every one)."""
+        for attempt in (1, 2):
+            conn, reused = self._take()
             try:
-                return ask()
+                result = ask(conn)
             except LDAPException as exc:
-                self.close_connection()
-                if not reused:
-                    raise DirectoryError(self._explain(exc)) from None
-            try:  # the directory may have dropped the idle connection: one fresh try
-                return ask()
-            except LDAPException as exc:
-                self.close_connection()
+                self._drop(conn)
+                if reused and attempt == 1:
+                    self.close_connection()
+                    continue
                 raise DirectoryError(self._explain(exc)) from None
+            except DirectoryError:
+                self._give_back(conn)  # the directory answered; its answer was refused
+                raise
+            except BaseException:
+                self._drop(conn)
+                raise
+            self._give_back(conn)
+            return result
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _take(self) -> tuple[Connection, bool]:
+        """An idle bound connection (reused: True), or a new one while the pool has room;
+        waits up to timeout_seconds for one to come back."""
+        timeout = self._settings.timeout_seconds
+        if not self._slots.acquire(timeout=timeout):
+            raise DirectoryError(
+                f"realm {self.realm!r}: all {self._settings.pool_size} directory connections "
+                f"stayed busy for {timeout} s (raise pool_size)"
+            )
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is not None:
+            return conn, True
+        try:
+            return self._bound(), False
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _give_back(self, conn: Connection) -> None:
+        with self._idle_lock:
+            self._idle.append(conn)
+        self._slots.release()
+
+    def _drop(self, conn: Connection) -> None:
+        """Close a connection that failed and free its slot."""
+        with contextlib.suppress(LDAPException, OSError):  # a broken one holds nothing there
+            conn.unbind()
+        self._slots.release()
 
     def close_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(LDAPException):  # a broken one holds nothing there
-                self._conn.unbind()
-            self._conn = None
+        """Close the idle connections (those in use are closed when they come back broken, or
+        kept)."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(LDAPException, OSError):
+                conn.unbind()
 
     def _open(self, dn: str, password: str) -> Connection:
         """A connection to the first server that answers, with StartTLS done if configured,
@@ -179,10 +237,9 @@ class LdapResolver:
             raise DirectoryError(f"{where}: StartTLS with {urls} failed: {exc}") from None
         return conn
 
-    def _connection(self) -> Connection:
-        """The bound connection, opened step by step so that a failure says which step."""
-        if self._conn is not None:
-            return self._conn
+    def _bound(self) -> Connection:
+        """A new connection bound as bind_dn, opened step by step so that a failure says which
+        step."""
         conn = self._open(self._settings.bind_dn, self._password)
         where = f"realm {self.realm!r}"
         try:
@@ -196,17 +253,15 @@ class LdapResolver:
                 f"{where}: the directory refused the bind as {self._settings.bind_dn!r} "
                 "(wrong bind DN or password, or the account is locked)"
             )
-        self._conn = conn
         return conn
 
-    def _entry(self, user: UserName) -> tuple[str, dict[str, list[bytes]]] | None:
+    def _entry(self, conn: Connection, user: UserName) -> tuple[str, dict[str, list[bytes]]] | None:
         """The DN and raw attributes (names in lower case) of `user`'s entry; None when the
         directory has none."""
         attributes = self._settings.attributes
         search = (
             f"(&{self._settings.user_filter}({attributes.login}={escape_filter_chars(user.name)}))"
         )
-        conn = self._connection()
         wanted = [
             attributes.login,
             attributes.display_name,

@@ -28,6 +28,20 @@ class Account:
     directory_id: str = ""
 
 
+# Why a directory user's row no longer matches its directory (docs/users.md): the entry is gone,
+# or an entry of that name now has another lasting id (the account was re-created).
+GONE_FROM_DIRECTORY = "gone_from_directory"
+ENTRY_REPLACED = "directory_entry_replaced"
+
+
+def lost_entry(bound_to: str | None, account: Account | None) -> str | None:
+    """Why a user row bound to the directory entry `bound_to` (None: a local user) has lost it,
+    given what the directory says now; None while it still has it."""
+    if bound_to is None or (account is not None and account.directory_id == bound_to):
+        return None
+    return GONE_FROM_DIRECTORY if account is None else ENTRY_REPLACED
+
+
 class Resolver(Protocol):
     """Who a name is, and which realms a resolver answers for."""
 
@@ -72,6 +86,10 @@ class Directory(Resolver, Protocol):
 
     def close_connection(self) -> None: ...
 
+    def lookup_now(self, user: UserName) -> Account | None:
+        """As `lookup`, asking the directory itself, never a cache."""
+        ...
+
     def check_password(self, user: UserName, password: str) -> bool:
         """Whether the directory takes `password` for `user`."""
         ...
@@ -88,6 +106,10 @@ class RealmResolvers:
 
     def for_realm(self, realm: str) -> Resolver:
         return self._directories.get(realm, self.local)
+
+    def directory(self, realm: str) -> Directory | None:
+        """The realm's directory; None for a realm of local users."""
+        return self._directories.get(realm)
 
     def has_realm(self, realm: str) -> bool:
         return self.for_realm(realm).has_realm(realm)

@@ -20,6 +20,7 @@ from baoling.verifier.audit_trail import AuditTrail
 from baoling.verifier.bulk_import import BulkImport
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.console.accounts import ConsoleAccounts
+from baoling.verifier.directory_sync import DirectorySync
 from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.errors import StoreError
 from baoling.verifier.events import EventRules
@@ -95,6 +96,7 @@ class Verifier:
         self._pins = UserPins(self._store)
         self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
         self._users = UserAdmin(self._store, self._resolver, self._realms, self.outbox)
+        self._directory_sync = DirectorySync(self._store, self._realms)
         self._bulk_import = BulkImport(self._store, self._tokens, self._realms, self._users.parse)
         # The web console's accounts and sessions (docs/console.md).
         self.console = ConsoleAccounts(self._store, self._validation)
@@ -207,6 +209,13 @@ class Verifier:
     def show_user(self, user: str) -> dict[str, Any]:
         """A user's attributes, state and tokens (with their roles)."""
         return self._users.show(user)
+
+    def refresh_users(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Copy the display name, e-mail and phone of `user`, or of every active directory
+        user, from the directory again; deactivate those whose entry is gone or re-created
+        (verifier/directory_sync.py). Returns what became of each."""
+        name = None if user is None else self._users.parse(user)
+        return self._directory_sync.refresh(name)
 
     def deactivate_user(self, user: str) -> dict[str, Any]:
         """Refuse every validation for the user from now on; its tokens stay assigned."""

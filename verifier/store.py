@@ -691,6 +691,11 @@ def realm_has_users(conn: Connection, realm: str) -> bool:
     )
 
 
+def update_user_attributes(conn: Connection, user_id: int, **values: str) -> None:
+    """Set a user's display_name, email or phone (copied again from its directory)."""
+    conn.execute(users.update().where(users.c.id == user_id).values(**values))
+
+
 def deactivate_user(conn: Connection, user_id: int, now: float) -> None:
     conn.execute(users.update().where(users.c.id == user_id).values(active=False, deactivated=now))
 

@@ -45,12 +45,8 @@ from baoling.verifier.rate_limits import (
     cleared_by_accept,
     waiting,
 )
-from baoling.verifier.resolvers import Account, RealmResolvers
+from baoling.verifier.resolvers import Account, RealmResolvers, lost_entry
 from baoling.verifier.user_names import UserName
-
-# Why a directory user's row was deactivated at a validation (docs/users.md).
-GONE_FROM_DIRECTORY = "gone_from_directory"
-ENTRY_REPLACED = "directory_entry_replaced"
 
 _log = logging.getLogger(__name__)
 
@@ -215,9 +211,8 @@ class Validation:
             and row.active
             and row.resolver == self._resolver.for_realm(user.realm).name
         ):
-            bound_to = store.directory_entry(conn, row.id)
-            if bound_to is not None and (account is None or account.directory_id != bound_to):
-                why = GONE_FROM_DIRECTORY if account is None else ENTRY_REPLACED
+            why = lost_entry(store.directory_entry(conn, row.id), account)
+            if why is not None:
                 store.deactivate_user(conn, row.id, now)
                 audit_log.append(conn, "user_deactivate", None, now, user=str(user), reason=why)
                 return USER_DEACTIVATED

@@ -127,6 +127,13 @@ def create_app(
         **admin,
     )
     route(
+        "/v1/users/refresh",
+        endpoints.refresh_users,
+        methods=["POST"],
+        responses=_errors(*_BODY_ERRORS, 404, 503),
+        **admin,
+    )
+    route(
         "/v1/import",
         endpoints.import_tokens,
         methods=["POST"],

@@ -28,6 +28,8 @@ from baoling.verifier.http.schemas import (
     PinRequest,
     PSKCRequest,
     PSKCResult,
+    RefreshList,
+    RefreshRequest,
     ResyncRequest,
     ResyncResult,
     TokenList,
@@ -110,6 +112,11 @@ def import_tokens(body: ImportRequest, v: V) -> ImportResult:
         dry_run=body.dry_run,
     )
     return ImportResult(**result)
+
+
+def refresh_users(body: RefreshRequest, v: V) -> RefreshList:
+    """Copy directory users' attributes from their directory again (docs/users.md)."""
+    return RefreshList(users=v.refresh_users(body.user))
 
 
 def list_tokens(v: V) -> TokenList:

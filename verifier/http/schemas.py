@@ -306,6 +306,14 @@ class ImportRequest(Strict):
     dry_run: bool = False
 
 
+class RefreshRequest(Strict):
+    user: User | None = Field(default=None, description="one user; default: every one")
+
+
+class RefreshList(BaseModel):
+    users: list[dict[str, Any]]
+
+
 class ImportedToken(BaseModel):
     token: str
     user: str | None
