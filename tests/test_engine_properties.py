@@ -1,14 +1,16 @@
 """Properties of verifier.engine.check over random tokens, times, windows and offsets
 (hypothesis): the window is exactly +-window_steps around the predicted step, and no step is
-ever accepted twice or after a later one (RFC 6238 section 5.2)."""
+ever accepted twice or after a later one (RFC 6238 section 5.2); the state given is never
+changed."""
 
+import copy
 import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baoling.verifier.drift import Drift
-from baoling.verifier.engine import Policy, TokenState, check
+from baoling.verifier.engine import Policy, TokenState, check, resync, wrong_pin
 from baoling.verifier.otp import TOTP
 
 tokens = st.builds(
@@ -56,3 +58,35 @@ def test_no_step_is_accepted_twice_or_after_a_later_one(
         state = decision.state
     assert accepted == sorted(set(accepted))
     assert state.last_step == (accepted[-1] if accepted else None)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    tokens,
+    times,
+    st.one_of(st.none(), st.integers(min_value=0, max_value=2 * 10**8)),
+    st.integers(min_value=0, max_value=12),
+    st.one_of(st.none(), times),
+    st.booleans(),
+    st.integers(min_value=-1, max_value=1),
+)
+def test_the_engine_never_changes_the_state_it_is_given(
+    otp: TOTP,
+    now: float,
+    last_step: int | None,
+    fail_count: int,
+    locked_until: float | None,
+    enabled: bool,
+    shift: int,
+) -> None:
+    # TokenState and Decision are slotted, not frozen, dataclasses (verifier/engine.py): they
+    # stay values because the engine builds new ones and never assigns to one it was given.
+    state = TokenState(last_step, fail_count, locked_until, enabled, Drift(offset_s=5.0, at=now))
+    before = copy.deepcopy(state)
+    code = otp.code_at_step(otp.step_at(now) + shift)
+    policy = Policy(lockout_after_fails=3)
+    check(otp, state, code, now, policy)
+    check(otp, state, "x" * otp.digits, now, policy)
+    resync(otp, state, code, code, now, policy)
+    wrong_pin(state, now, policy)
+    assert state == before

@@ -95,7 +95,12 @@ class Policy:
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
 
 
-@dataclass(frozen=True)
+# TokenState and Decision are values that are never changed once made (the engine builds new
+# ones), but not frozen dataclasses: a frozen one's constructor sets each field through
+# object.__setattr__, three times the cost of a slotted one's, and every validation builds
+# both (bench/engine_check.py). tests/test_engine_properties.py checks that the engine leaves
+# the state it is given as it was.
+@dataclass(slots=True)
 class TokenState:
     """What the store keeps about a token besides its secret."""
 
@@ -112,7 +117,7 @@ class TokenState:
         return self.locked_until is not None and now < self.locked_until
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """The engine's answer: `state` is what to store after it (for a rejection, with the failure
     counted and the lock set when the count reaches the policy's threshold)."""
@@ -156,17 +161,23 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
         return _failure(state, MALFORMED, None, now, policy)
     if not isinstance(otp, TOTP):
         return _check_counter(otp, state, value, now, policy)
-    centre = predicted_step(otp, state.drift, now)
-    low = max(centre - policy.window_steps, 0)
-    high = centre + policy.window_steps
-    fresh_from = low if state.last_step is None else max(low, state.last_step + 1)
+    # predicted_step and the window's bounds, inline: this is every validation's path, and a
+    # call or a built-in per bound costs as much as the arithmetic (bench/engine_check.py).
+    drift = state.drift
+    centre = otp.step_at(now + drift.offset_at(now))
+    window = policy.window_steps
+    low = centre - window if centre > window else 0
+    high = centre + window
+    last_step = state.last_step
+    fresh_from = low if last_step is None or last_step < low else last_step + 1
     step = otp.find(value, range(fresh_from, high + 1))
     if step is None:
         # The steps skipped as already used: a match there is a replay (RFC 6238 section 5.2).
-        replayed = otp.find(value, range(low, min(fresh_from, high + 1)))
+        replayed = None
+        if fresh_from > low:
+            replayed = otp.find(value, range(low, fresh_from if fresh_from <= high else high + 1))
         reason = WRONG_CODE if replayed is None else REPLAY
         return _failure(state, reason, replayed, now, policy)
-    drift = state.drift
     if policy.drift_learning:
         drift = drift.observe(
             now, observed_offset_s(otp, step, now), MAX_DRIFT_UPDATE_STEPS * otp.period_s
@@ -312,7 +323,10 @@ def _failure(
     locked_until = state.locked_until
     if fail_count >= policy.lockout_after_fails and not state.locked(now):
         locked_until = policy.lock_end(now)
-    failed = replace(state, fail_count=fail_count, locked_until=locked_until)
+    # The constructor, not dataclasses.replace, which looks the fields up on every call.
+    failed = TokenState(
+        state.last_step, fail_count, locked_until, state.enabled, state.drift, state.counter
+    )
     return Decision(False, reason, step, failed)
 
 
