@@ -540,7 +540,8 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
     assert [b["window_start"] for b in bursts] == [pytest.approx(now + 1)] * 2
     (far,) = by_type["token.drift_far"]
     assert far["threshold_seconds"] == 60
-    assert 90 <= far["offset_seconds"] <= 150
+    # The codes of steps 120 s and 150 s ahead, seen 2 s in: the offset is within a step of them.
+    assert 90 <= far["offset_seconds"] <= 180
     (broken,) = by_type["audit.chain_broken"]
     assert broken["problem"] == report.problem
     assert broken["rows_checked"] == report.rows
