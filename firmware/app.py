@@ -4,12 +4,12 @@
 # between samples: no busy wait, and no asyncio (its tasks cost heap a 64 KB port lacks).
 # Before the production lock Ctrl-C ends main so `micropython -i` and mpremote reach the
 # REPL; after lock main never exits.
+import sys
 import time
 
 import micropython
 from micropython import const
 
-import otp
 from buttons import LONG, SHORT, Button
 from clock import Clock
 from device import Confirm, Device
@@ -23,6 +23,9 @@ _FLASH_MS = const(2000)  # how long "locked"/"wiped" stays on screen
 _RESTART_MS = const(1000)  # pause before the loop restarts after an unexpected fault
 _CTRL_C = const(3)
 _NO_INTR = const(-1)
+# Modules loaded for one request or one code and dropped after it (their RAM is free between
+# uses, docs/firmware-memory.md): the provisioning operations, the PIN, the hash fallbacks.
+_TRANSIENT = ("admin", "pin", "sha1", "sha256", "sha512", "mdhash")
 
 
 class Screen:
@@ -41,6 +44,8 @@ class Screen:
         self.awake = True
         self.slot = 0
         self.menu = -1  # the menu's cursor (an index into store.usable()), -1 while closed
+        self._entry = ""  # PIN digits entered so far
+        self._digit = 0  # the PIN digit being chosen
         self.pending = None  # a Confirm waiting for the button
         self._key = None
         self._left = -1
@@ -62,9 +67,18 @@ class Screen:
             self.slot = later[0] if later else usable[0]
             self._key = None
 
+    def _pin_due(self):
+        """Whether the PIN screen is up: a PIN is set, the secrets are closed, and there are
+        profiles to show."""
+        store = self._store
+        return not store.unlocked() and bool(store.usable())
+
     def long_press(self):
         """On the code screen a long press opens the menu at the profile shown; in the menu it
-        shows the profile under the cursor."""
+        shows the profile under the cursor; on the PIN screen it takes the digit."""
+        if self._pin_due():
+            self._take_digit()
+            return
         usable = self._store.usable()
         if self.menu >= 0:
             if self.menu < len(usable):
@@ -75,7 +89,12 @@ class Screen:
         self._key = None
 
     def short_press(self):
-        """Next profile on the code screen, next label in the menu (round)."""
+        """Next profile on the code screen, next label in the menu (round), next digit on the
+        PIN screen (9 is followed by 0)."""
+        if self._pin_due():
+            self._digit = (self._digit + 1) % 10
+            self._key = None
+            return
         if self.menu < 0:
             self.next_profile()
             return
@@ -95,6 +114,12 @@ class Screen:
             self._key = None
         if self.pending is not None:
             self.touch()
+        store = self._store
+        if store.pin is not None and store.unlocked():
+            if time.ticks_diff(time.ticks_ms(), dev.hold_until) >= 0:
+                store.lock_secrets()  # the PIN's time is over: codes hidden until the next
+                self.menu = -1
+                self._key = None
         if not self.awake:
             return
         if self._sleep_ms and time.ticks_diff(time.ticks_ms(), self._idle_since) > self._sleep_ms:
@@ -140,6 +165,27 @@ class Screen:
             display.tick(left, period)
             self._hw.publish(display.description)
 
+    def _take_digit(self):
+        """Add the digit chosen; with the PIN's length reached, check it (pin.py: slow on
+        purpose, about 1.5 s on a Pico; a wrong one counts, the tenth wipes)."""
+        store = self._store
+        self._entry += str(self._digit)
+        self._digit = 0
+        self._key = None
+        if len(self._entry) < store.pin["n"]:
+            return
+        import pin
+
+        digits = self._entry
+        self._entry = ""
+        if pin.check(store, digits, self._hw.unique_id()) is not None:
+            self._dev.opened(store.pin["h"])
+        elif store.pin is None:  # that was the last try: the store is wiped
+            self._dev.wiped()
+        else:
+            self._dev.flash = "wrong_pin"
+            self._dev.changed = True
+
     def _show_menu(self, usable):
         count = len(usable)
         if self.menu >= count:
@@ -172,6 +218,9 @@ class Screen:
             return ("set_time", "")
         if not store.usable():
             return ("store_error", "") if store.corrupt() else ("no_secret", "")
+        if not store.unlocked():
+            left = store.pin["n"] - len(self._entry)
+            return ("pin", "*" * len(self._entry) + str(self._digit) + "_" * (left - 1))
         return None
 
 
@@ -211,7 +260,7 @@ class Token:
                 self.screen.touch()
                 port.send(self.respond(line))
                 self.guard()
-                otp.forget()
+                _drop_transient()
             self.tick()  # also between requests, so a flood cannot freeze the screen
             if line is None:
                 port.wait(_BUTTON_MS)
@@ -273,9 +322,14 @@ class Token:
                 screen.update()
             except Exception:  # noqa: BLE001 - a drawing fault must not stop the link
                 self.dev.changed = True
-            otp.forget()
+            _drop_transient()
             to_next_second = 1001 - self.clock.now_ms() % 1000
             self._draw_at = time.ticks_add(now, min(to_next_second, _FRAME_MS))
+
+
+def _drop_transient():
+    for name in _TRANSIENT:
+        sys.modules.pop(name, None)
 
 
 def _line(profile):

@@ -46,6 +46,8 @@ _STATUS = (
     "\nwipe_confirm|WIPE?|press button|to wipe"
     "\nstore_error|STORE ERROR|Stored profiles|are damaged.|Wipe to reset."
     "\nwiped|WIPED|All secrets|erased."
+    "\npin|ENTER PIN|short: digit+1|long: next digit"
+    "\nwrong_pin|WRONG PIN|Try again."
     "\n"
 )
 

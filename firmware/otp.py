@@ -122,17 +122,9 @@ def hmac_digest(algorithm, key, msg):
 
 def _load_fallback(algorithm):
     """The pure-Python hash for an algorithm the port's hashlib lacks: module sha1, sha256 or
-    sha512, whose class has the algorithm's name; imported at each use after forget()."""
+    sha512, whose class has the algorithm's name. Not kept here: app.py drops the module after
+    each request and each code, so its RAM is free between uses (docs/firmware-memory.md)."""
     return getattr(__import__(algorithm), algorithm)
-
-
-def forget():
-    """Drop the fallbacks from sys.modules, so their RAM is free between uses (the token calls
-    this after each request and each code drawn; docs/firmware-memory.md)."""
-    import sys
-
-    for name in ("sha1", "sha256", "sha512", "mdhash"):
-        sys.modules.pop(name, None)
 
 
 def hotp(key, counter, digits=6, algorithm="sha1"):

@@ -1,12 +1,12 @@
-# Serial protocol version 2 (docs/protocol.md): a received line becomes a request, a result or
+# Serial protocol version 3 (docs/protocol.md): a received line becomes a request, a result or
 # a refusal becomes an answer message. Pure: no I/O here; link.py moves the bytes and device.py
 # carries out the operations. Nothing in an answer may come from a stored secret.
 import json
 
 from micropython import const
 
-VERSION = const(2)  # protocol version; info reports it
-_OLDEST = const(1)  # requests of versions _OLDEST..VERSION are answered (1 is a subset of 2)
+VERSION = const(3)  # protocol version; info reports it
+_OLDEST = const(1)  # requests of versions _OLDEST..VERSION are answered (each a subset of the next)
 MAX_LINE = const(512)  # longest request line in bytes, marker included
 _MAX_ID = const(2147483647)
 _ECHO = const(32)  # longest piece of host input echoed in a message
@@ -49,7 +49,7 @@ def parse(line):
         raise Refused("bad_request", "request needs v, id, op and optional args", rid)
     if not _OLDEST <= version <= VERSION:
         raise Refused(
-            "bad_version", "protocol version %d not supported (device speaks 1..2)" % version, rid
+            "bad_version", "protocol version %d not supported (device speaks 1..3)" % version, rid
         )
     return rid, op, args
 

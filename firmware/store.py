@@ -22,6 +22,7 @@ from micropython import const
 import otp
 
 SLOTS = const(32)
+PIN_TRIES = const(10)  # wrong PINs in a row that wipe the token (pin.py)
 _MAGIC = b"BLS1"
 _PLAIN = const(0)  # file flag: body stored as is
 _AES = const(1)  # file flag: body AES-256-CBC encrypted
@@ -69,6 +70,8 @@ class Store:
         self.locked = False
         self.drift_ppb = 0
         self.synced_ms = None
+        self.pin = None  # the device PIN's record (pin.py), None when the token has none
+        self._dk = None  # the data key that seals the secrets, in RAM only while unlocked
         self.settings_corrupt = False
 
     # --- reading ---------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class Store:
                 self._admin = _unhex(record["adm"])
                 self.drift_ppb = int(record["ppb"])
                 self.synced_ms = record["sync"]
+                self.pin = record.get("pin")
             except (KeyError, TypeError, ValueError):
                 record = _CORRUPT
         if record is _CORRUPT:
@@ -93,6 +97,8 @@ class Store:
             self.locked = True
             self._admin = None
         self.settings_corrupt = record is _CORRUPT
+        if self.pin is not None and self.pin["f"] >= PIN_TRIES:
+            self.wipe()  # a power cut during the wipe of pin.py: finish it before anything else
 
     def record(self, slot):
         """The slot's profile tuple (secret, algorithm, digits, period, label, issuer), or
@@ -102,7 +108,7 @@ class Store:
         record = self._read(slot)
         if record is not None and record is not _CORRUPT:
             try:
-                record = _profile(record)
+                record = self._profile(record)
             except (KeyError, TypeError, ValueError):
                 record = _CORRUPT
         if record is _CORRUPT:
@@ -166,6 +172,14 @@ class Store:
         """Slots that can show a code, in order (the store's own list: do not change it)."""
         return self._usable
 
+    def _profile(self, record):
+        """Slot tuple: (secret, algorithm, digits, period, label, issuer); the secret is None
+        while it is sealed under the PIN's data key and the token is not unlocked."""
+        secret = _unhex(record["k"])
+        if record.get("e"):
+            secret = self._dk and unseal(self._dk, secret)
+        return (secret, record["a"], record["d"], record["p"], record["l"], record["i"])
+
     # --- using the secrets, inside ----------------------------------------------------------
 
     def code(self, slot, unix_s):
@@ -209,8 +223,11 @@ class Store:
             "l": label,
             "i": issuer,
         }
+        if self.pin is not None:  # sealed under the data key: unreadable without the PIN
+            record["k"] = hexlify(_seal(self._dk, secret)).decode()
+            record["e"] = 1
         self._write(slot, record)
-        self._set(slot, _OK, _profile(record))
+        self._set(slot, _OK, (bytes(secret), algorithm, digits, period, label, issuer))
 
     def erase(self, slot):
         self._drop_label(slot)
@@ -218,15 +235,36 @@ class Store:
         self._set(slot, _FREE, None)
 
     def set_lock(self, admin_key):
-        self._save_settings(True, admin_key, self.drift_ppb, self.synced_ms)
+        self._save_settings(True, admin_key, self.drift_ppb, self.synced_ms, self.pin)
         self.locked = True
         self._admin = bytes(admin_key)
 
     def set_clock(self, drift_ppb, synced_ms):
         """Keep the drift correction and the last sync point across restarts."""
-        self._save_settings(self.locked, self._admin, drift_ppb, synced_ms)
+        self._save_settings(self.locked, self._admin, drift_ppb, synced_ms, self.pin)
         self.drift_ppb = drift_ppb
         self.synced_ms = synced_ms
+
+    def set_pin(self, pin):
+        """Store the device PIN's record (pin.py: salt, wrapped data key, check, length,
+        failures, hold time) in the settings file, atomically with the rest of it."""
+        self._save_settings(self.locked, self._admin, self.drift_ppb, self.synced_ms, pin)
+        self.pin = pin
+
+    def unlock(self, data_key):
+        """A right PIN: the secrets can be read until lock_secrets()."""
+        self._dk = data_key
+        self._cached = -1
+
+    def lock_secrets(self):
+        """Forget the data key and the cached profile (the PIN's time is over)."""
+        self._dk = None
+        self._cached = -1
+        self._record = None
+
+    def unlocked(self):
+        """Whether the secrets can be read: no PIN, or a right one entered."""
+        return self.pin is None or self._dk is not None
 
     def wipe(self):
         """Erase every profile, the admin key, the lock and the drift correction."""
@@ -238,9 +276,11 @@ class Store:
         self._admin = None
         self.drift_ppb = 0
         self.synced_ms = None
+        self.pin = None
+        self._dk = None
         self.settings_corrupt = False
 
-    def _save_settings(self, locked, admin, drift_ppb, synced_ms):
+    def _save_settings(self, locked, admin, drift_ppb, synced_ms, pin):
         from binascii import hexlify
 
         record = {
@@ -248,6 +288,7 @@ class Store:
             "adm": None if admin is None else hexlify(admin).decode(),
             "ppb": drift_ppb,
             "sync": synced_ms,
+            "pin": pin,
         }
         self._write(_SETTINGS, record)
         self.settings_corrupt = False
@@ -357,9 +398,26 @@ def needs_label(entry):
     return False
 
 
-def _profile(record):
-    """Slot tuple: (secret, algorithm, digits, period, label, issuer)."""
-    return (_unhex(record["k"]), record["a"], record["d"], record["p"], record["l"], record["i"])
+def _seal(key, data):
+    """AES-256-CBC of data under key with a fresh IV and PKCS#7 padding: IV + ciphertext."""
+    import cryptolib
+
+    iv = os.urandom(_IV)
+    pad = 16 - len(data) % 16
+    return iv + cryptolib.aes(key, _MODE_CBC, iv).encrypt(bytes(data) + bytes((pad,)) * pad)
+
+
+def unseal(key, blob):
+    """The data _seal sealed, or None when the padding does not check (a wrong key)."""
+    import cryptolib
+
+    if len(blob) < 2 * _IV or len(blob) % 16:
+        return None
+    data = cryptolib.aes(key, _MODE_CBC, blob[:_IV]).decrypt(blob[_IV:])
+    pad = data[-1]
+    if not 1 <= pad <= 16 or data[-pad:] != bytes((pad,)) * pad:
+        return None
+    return data[:-pad]
 
 
 def _unhex(text):

@@ -38,6 +38,8 @@ SCREENS = {
     "wipe-confirm": "d.show_status('wipe_confirm', '10 s left')",
     "store-error": "d.show_status('store_error')",
     "wiped": "d.show_status('wiped')",
+    "pin": "d.show_status('pin', '**3___')",
+    "wrong-pin": "d.show_status('wrong_pin')",
 }
 
 _PROGRAM = """\

@@ -35,6 +35,8 @@ STATUS_PHRASES = {
     "wipe_confirm": ["press button", "to wipe"],
     "store_error": ["STORE ERROR"],
     "wiped": ["WIPED"],
+    "pin": ["ENTER PIN"],
+    "wrong_pin": ["WRONG PIN"],
 }
 
 CODES = ["012345", "678901", "2345678", "23456789", "90817263"]

@@ -124,12 +124,12 @@ def test_bad_lines_get_the_documented_error_codes_and_messages() -> None:
         ),
         (b'@{"v":1,"id":9,"op":"info","x":1}', refused(9, "bad_request", "unknown key: x")),
         (
-            b'@{"v":3,"id":9,"op":"info"}',
-            refused(9, "bad_version", "protocol version 3 not supported (device speaks 1..2)"),
+            b'@{"v":4,"id":9,"op":"info"}',
+            refused(9, "bad_version", "protocol version 4 not supported (device speaks 1..3)"),
         ),
         (
             b'@{"v":0,"id":9,"op":"info"}',
-            refused(9, "bad_version", "protocol version 0 not supported (device speaks 1..2)"),
+            refused(9, "bad_version", "protocol version 0 not supported (device speaks 1..3)"),
         ),
     ]
     data = b"".join(line + b"\n" for line, _ in cases)

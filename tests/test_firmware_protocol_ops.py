@@ -121,8 +121,8 @@ def test_info_reports_what_the_document_lists(token: TokenLink) -> None:
     uid = (token.sim.state_dir / ".sim" / "unique_id").read_bytes()
     assert info["serial"] == uid.hex()
     assert {k: info[k] for k in info if k not in ("serial", "time_ms", "uptime_ms")} == {
-        "firmware": "0.2.0",
-        "protocol": 2,
+        "firmware": "0.3.0",
+        "protocol": 3,
         "board": "sim",
         "state": "empty",
         "clock_trusted": False,
@@ -132,6 +132,8 @@ def test_info_reports_what_the_document_lists(token: TokenLink) -> None:
         "store": "ok",
         "encrypted": True,
         "max_line": 512,
+        "pin": False,
+        "pin_tries_left": None,
     }
     assert type(info["time_ms"]) is int and type(info["uptime_ms"]) is int
 

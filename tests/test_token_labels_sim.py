@@ -135,7 +135,7 @@ def test_bad_bitmaps_on_the_link_are_refused_and_the_token_keeps_running(token, 
 def test_an_old_host_speaking_version_1_is_answered_as_before(token):
     link = TokenLink(token)  # sends "v": 1, as hosts written for version 1 do
     try:
-        assert link.ok("info")["protocol"] == 2
+        assert link.ok("info")["protocol"] == 3
         link.set_time(int(time.time() * 1000))
         link.write(0, b"old-host-secret-0123", label="alice")
     finally:
@@ -147,14 +147,13 @@ def test_an_old_host_speaking_version_1_is_answered_as_before(token):
 @pytest.fixture
 def old_token(tmp_path: Path) -> Iterator[Simulator]:
     """A token whose firmware speaks protocol 1 only: today's firmware with its versions set
-    back to 0.1.0 and 1, so its info says 1 and it refuses every version-2 request
-    (bad_version)."""
+    back to 0.1.0 and 1, so its info says 1 and it refuses every later request (bad_version)."""
     firmware = tmp_path / "firmware-v1"
     shutil.copytree(FIRMWARE_DIR, firmware, ignore=shutil.ignore_patterns("__pycache__"))
     protocol = firmware / "protocol.py"
     text = protocol.read_text()
-    assert "VERSION = const(2)" in text
-    protocol.write_text(text.replace("VERSION = const(2)", "VERSION = const(1)"))
+    assert "VERSION = const(3)" in text
+    protocol.write_text(text.replace("VERSION = const(3)", "VERSION = const(1)"))
     device = firmware / "device.py"
     text = device.read_text()
     assert re.search(r'^FIRMWARE = "[^"]+"', text, re.M)
