@@ -2,6 +2,7 @@
 independent reference for what authenticator apps read out of a URI and write into one."""
 
 import base64
+import dataclasses
 
 import pyotp
 import pytest
@@ -147,3 +148,46 @@ def test_what_a_totp_token_cannot_do_is_refused_with_the_reason(uri, message):
 def test_seven_digits_and_hyphenated_secrets_are_read():
     key = otpauth.parse("otpauth://totp/a?secret=gezd-gnbv-gy3t-qojq&digits=7")
     assert (key.secret, key.digits) == (b"1234567890", 7)
+
+
+# ------------------------------------------------------------------ HOTP (the verifier's)
+
+
+@given(KEYS, st.integers(0, 2**64 - 1))
+def test_an_hotp_key_is_built_as_hotp_and_read_back_when_asked_for(key, counter):
+    hotp = dataclasses.replace(key, counter=counter)
+    uri = otpauth.build(hotp)
+    assert uri.startswith("otpauth://hotp/") and "period=" not in uri
+    parsed = otpauth.parse(uri, hotp=True)
+    assert (parsed.counter, parsed.secret, parsed.account) == (counter, key.secret, key.account)
+    assert otpauth.parse(otpauth.build(key), hotp=True) == key  # a TOTP URI stays TOTP
+
+
+@given(st.binary(min_size=14, max_size=64), st.integers(0, 10**6))
+def test_pyotp_reads_an_hotp_uri_with_its_counter(secret, counter):
+    reference = pyotp.parse_uri(otpauth.build(KeyUri(secret, "fob", counter=counter)))
+    assert isinstance(reference, pyotp.HOTP)
+    assert (reference.initial_count, reference.byte_secret()) == (counter, secret)
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        (
+            "otpauth://hotp/a?secret=GEZDGNBVGY3TQOJQ",
+            "The otpauth URI is for HOTP and has no counter parameter.",
+        ),
+        (
+            "otpauth://hotp/a?secret=GEZDGNBVGY3TQOJQ&counter=18446744073709551616",
+            "The otpauth URI's counter must be at most 18446744073709551615.",
+        ),
+        (
+            "otpauth://hotp/a?secret=GEZDGNBVGY3TQOJQ&counter=-1",
+            "The otpauth URI's counter must be a whole number, not '-1'.",
+        ),
+    ],
+)
+def test_an_hotp_uri_without_a_usable_counter_is_refused(uri, message):
+    with pytest.raises(CoreError) as caught:
+        otpauth.parse(uri, hotp=True)
+    assert str(caught.value) == message
