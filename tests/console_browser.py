@@ -2,8 +2,9 @@
 temporary data folder, and a real headless Chromium driven by Selenium through Debian's
 chromedriver, which records the page's console messages and every network request.
 
-The tests (tests/test_console_*.py) and scripts/console_screenshots.py use it. One browser and
-one server per test module: starting Chromium costs seconds.
+The tests (tests/test_console_*.py) and scripts/console_screenshots.py use it; `tour` shows
+every page with sample data, for both. One browser and one server per test module: starting
+Chromium costs seconds.
 """
 
 import base64
@@ -34,6 +35,8 @@ from baoling.verifier.service import Verifier
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 PASSWORD = "correct horse battery staple"
+# URL schemes that never leave the browser.
+_LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome"})
 
 
 @dataclass
@@ -141,13 +144,14 @@ class Console:
                 urls.append(message["params"]["request"]["url"])
         return urls
 
-    def foreign_requests(self) -> list[str]:
-        """Requested URLs whose host and port are not the console's (data: URLs are local)."""
+    def foreign(self, urls: list[str]) -> list[str]:
+        """The URLs whose host and port are not the console's; data: URLs and the browser's
+        own pages (chrome:, about:) go nowhere, so only they are let through."""
         ours = urlsplit(self.url).netloc
         return [
             url
-            for url in self.requested_urls()
-            if not url.startswith("data:") and urlsplit(url).netloc != ours
+            for url in urls
+            if urlsplit(url).scheme not in _LOCAL_SCHEMES and urlsplit(url).netloc != ours
         ]
 
     def set_accept_language(self, value: str) -> None:
@@ -196,8 +200,89 @@ def running_console(serve_args: Sequence[str] = ()) -> Iterator[Console]:
         with ServerProcess(["--data-dir", str(data_dir)], serve_args) as server:
             driver = browser(folder)
             try:
-                yield Console(server, driver, data_dir)
+                console = Console(server, driver, data_dir)
+                console.requested_urls()  # the browser's own start-up pages are not the tests'
+                yield console
             finally:
                 driver.quit()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- the tour
+
+# Every page of the console, in the order the tour shows them: docs/console.md's table lists
+# the same names, and scripts/console_screenshots.py saves each as docs/console/NAME.png.
+PAGES = (
+    "sign-in",
+    "overview",
+    "tokens",
+    "token",
+    "users",
+    "user",
+    "enrol",
+    "enrolled",
+    "backup-codes",
+    "audit",
+)
+
+
+def _sample_data(console: Console) -> None:
+    """Users, tokens and an hour of validations, so every page has something to show: a token
+    with nine months of clock drift, a locked one, accepted and rejected codes."""
+    now = time.time()
+    busy = console.token("BL0101-0", label="VPN")
+    drifty = console.token("BL0102-0", label="GitHub")
+    console.token("BL0103-0", label="Bank")
+    with closing(console.verifier()) as v:
+        for user, name in (("alice", "Alice Wang"), ("bob", "Bob Li"), ("carol", "Carol Zhang")):
+            v.add_user(user, display_name=name)
+        v.assign("BL0101-0", "alice", override=True)
+        v.assign("BL0102-0", "bob", override=True)
+        v.assign("BL0103-0", "carol", override=True)
+        start = now - 280 * 86400
+        for day in range(0, 271, 5):  # BL0102-0's clock runs 25 ppm fast
+            at = start + day * 86400
+            v.check("BL0102-0", drifty.at(at + 25e-6 * (at - start)), now=at)
+        for minute in range(59, 0, -1):  # an hour of traffic on BL0101-0
+            at = now - minute * 60
+            for _ in range(minute % 4):
+                v.check("BL0101-0", "000000", now=at)
+            v.check("BL0101-0", busy.at(at), now=at)
+        for _ in range(10):
+            v.check("BL0103-0", "000000", now=now)  # locked until midnight
+
+
+def tour(console: Console) -> Iterator[str]:
+    """Sign in as an administrator and show every page in PAGES, with sample data; yields each
+    page's name while the browser shows it."""
+    _sample_data(console)
+    admin = console.account("admin", "alice.admin")
+    console.sign_out()
+    console.open("/ui/sign-in")
+    console.fill("account", admin.name)
+    yield "sign-in"
+    console.fill("password", PASSWORD)
+    console.fill("code", admin.code())
+    console.click("sign-in")
+    yield "overview"
+    console.open("/ui/tokens")
+    yield "tokens"
+    console.open("/ui/token?id=BL0102-0")
+    yield "token"
+    console.open("/ui/users")
+    yield "users"
+    console.open("/ui/user?user=alice")
+    yield "user"
+    console.open("/ui/enrol?user=alice")
+    yield "enrol"
+    console.fill("enrol-token", "phone-alice")
+    console.fill("enrol-label", "alice's phone")
+    console.click("enrol")
+    yield "enrolled"
+    console.open("/ui/user?user=carol")
+    console.click("lost")
+    yield "backup-codes"
+    console.open("/ui/audit")
+    console.click("verify-chain")
+    yield "audit"

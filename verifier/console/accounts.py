@@ -128,7 +128,8 @@ class ConsoleAccounts:
         with self._store.read() as conn:
             row = store.get_console_account(conn, name)
         known = row is not None and row.active
-        password_ok = check_secret(password, row.password_hash if known else _dummy_hash())
+        stored = row.password_hash if row is not None and known else _dummy_hash()
+        password_ok = check_secret(password, stored)
         if row is None or not known or not password_ok:
             self._refused(name, "wrong_password" if known else "unknown_account", now)
             raise SignInRefused(WRONG)

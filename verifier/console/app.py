@@ -8,11 +8,12 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import segno
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -37,8 +38,11 @@ from baoling.verifier.console.accounts import (
 )
 from baoling.verifier.console.security import SecurityHeaders, SignInLimit
 from baoling.verifier.drift import Drift
-from baoling.verifier.errors import VerifierError
+from baoling.verifier.errors import UnknownToken, UnknownUser, VerifierError
+from baoling.verifier.http.client_address import forwarded_client
 from baoling.verifier.service import Verifier
+from baoling.verifier.settings import IPNetwork
+from baoling.verifier.users import PRIMARY
 
 PREFIX = "/ui"
 SESSION_COOKIE = "baoling_console"
@@ -46,7 +50,8 @@ SIGN_IN_COOKIE = "baoling_console_sign_in"  # the sign-in form's CSRF token, bef
 LANGUAGE_COOKIE = "baoling_console_language"
 # A token whose predicted clock offset is this many steps or more away is listed as far drift.
 FAR_DRIFT_STEPS = 3
-AUDIT_ROWS = 100
+AUDIT_ROWS = 100  # on the audit page; a token's or a user's page shows its newest PAGE_ROWS
+PAGE_ROWS = 30
 
 _SIGN_IN_MESSAGES = {
     REPLAYED: "This code was used already: wait for the next one.",
@@ -65,7 +70,6 @@ _DONE = {
     "unassign": "The token is unassigned.",
     "delete": "The token is deleted.",
     "not_deleted": "The typed id does not match: nothing was deleted.",
-    "wrong_code": "The code is wrong: the token was not assigned.",
 }
 # Token actions and who may do them; the rest of the console is open to both roles.
 TOKEN_ACTIONS = {
@@ -96,7 +100,6 @@ class Page:
     session: Session
     language: str
     form: FormData | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def arg(self, name: str) -> str:
         """A form field (POST) or query parameter (GET), stripped; empty when absent."""
@@ -119,15 +122,22 @@ def _day(text: str) -> float | None:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise Refused(400, "Not found.") from None
+        raise Refused(400, "A date is written YYYY-MM-DD.") from None
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 class Console:
     """The console of one Verifier: its routes, templates and sign-in limit."""
 
-    def __init__(self, verifier: Verifier, idle_s: float, max_s: float) -> None:
+    def __init__(
+        self,
+        verifier: Verifier,
+        idle_s: float,
+        max_s: float,
+        trusted_proxies: Sequence[IPNetwork],
+    ) -> None:
         self.verifier, self.idle_s, self.max_s = verifier, idle_s, max_s
+        self.trusted_proxies = tuple(trusted_proxies)
         self.limit = SignInLimit()
         self.templates = Environment(
             loader=PackageLoader("baoling.verifier.console", "templates"),
@@ -169,12 +179,16 @@ class Console:
 
     @staticmethod
     def _secure(request: Request) -> bool:
-        """Cookies are Secure when the browser talks TLS (to us, or to a proxy in front that
-        says so in X-Forwarded-Proto, which uvicorn honours from 127.0.0.1 only)."""
-        return request.url.scheme == "https"
+        """Cookies are Secure when the browser talks TLS: to us, or to a proxy in front that
+        says so in X-Forwarded-Proto. The header is believed from any peer: all it can do is
+        make the sender's own cookie Secure, which never weakens it."""
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return request.url.scheme == "https" or forwarded == "https"
 
-    def _to_sign_in(self, request: Request) -> Response:
-        response = RedirectResponse(f"{PREFIX}/sign-in?ended=1", status_code=303)
+    @staticmethod
+    def _to_sign_in(ended: bool) -> Response:
+        """To sign-in, saying so when a session cookie came that no longer names a session."""
+        response = RedirectResponse(f"{PREFIX}/sign-in{'?ended=1' if ended else ''}", 303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response
 
@@ -193,7 +207,7 @@ class Console:
                     self.verifier.console.session, cookie, self.idle_s, self.max_s
                 )
             if session is None:
-                return self._to_sign_in(request)
+                return self._to_sign_in(ended=bool(cookie))
             form = await request.form() if request.method == "POST" else None
             page = Page(request, session, language, form)
             try:
@@ -228,7 +242,7 @@ class Console:
                     page.request,
                     page.language,
                     "error.html",
-                    400,
+                    404 if isinstance(exc, UnknownToken | UnknownUser) else 400,
                     page.session,
                     message=str(exc),
                 )
@@ -265,7 +279,10 @@ class Console:
         if not expected or not hmac.compare_digest(given, expected):
             return self.render(request, language, "error.html", 403, message=_CSRF_MESSAGE)
         account = str(form.get("account", "")).strip()
-        address = request.client.host if request.client else ""
+        address = ""
+        if request.client is not None:  # the client behind a trusted proxy, as the API counts it
+            forwarded = request.headers.getlist("x-forwarded-for")
+            address = forwarded_client(request.client.host, forwarded, self.trusted_proxies)
         if not self.limit.allowed(account, address):
             message = "Too many failed sign-ins: wait a few minutes."
             return self._sign_in_again(request, language, expected, account, message, 429)
@@ -280,8 +297,8 @@ class Console:
             self.limit.failed(account, address)
             message = _SIGN_IN_MESSAGES.get(exc.reason, "Wrong name, password or code.")
             return self._sign_in_again(request, language, expected, account, message, 200)
-        response = RedirectResponse(f"{PREFIX}/overview", status_code=303)
-        response.set_cookie(
+        signed_in = RedirectResponse(f"{PREFIX}/overview", status_code=303)
+        signed_in.set_cookie(
             SESSION_COOKIE,
             cookie,
             path=PREFIX,
@@ -289,8 +306,8 @@ class Console:
             samesite="strict",
             secure=self._secure(request),
         )
-        response.delete_cookie(SIGN_IN_COOKIE, path=PREFIX, httponly=True, samesite="strict")
-        return response
+        signed_in.delete_cookie(SIGN_IN_COOKIE, path=PREFIX, httponly=True, samesite="strict")
+        return signed_in
 
     def _sign_in_again(
         self, request: Request, language: str, csrf: str, account: str, message: str, status: int
@@ -365,7 +382,8 @@ class Console:
         }
         shown = [row for row in rows if _matches(row, filters, now)]
         realms = sorted({row["realm"] for row in rows if row["realm"]})
-        return self.view(page, "tokens.html", rows=shown, filters=filters, realms=realms)
+        done = _DONE.get(page.arg("done"))
+        return self.view(page, "tokens.html", rows=shown, filters=filters, realms=realms, done=done)
 
     def token(self, page: Page) -> Response:
         token_id = page.arg("id")
@@ -379,10 +397,10 @@ class Console:
             "token.html",
             token=info,
             row=row,
-            chart=charts.drift_chart(drift, now),
+            chart=charts.drift_chart(drift, now) if info["period"] else None,
             rate_ppm=drift.rate_ppm,
             offset_s=drift.offset_at(now),
-            audit_rows=self.verifier.search_audit(token=token_id, limit=AUDIT_ROWS),
+            audit_rows=self.verifier.search_audit(token=token_id, limit=PAGE_ROWS),
             done=_DONE.get(page.arg("done")),
             admin=page.session.role == ADMIN,
         )
@@ -394,18 +412,22 @@ class Console:
             if action == "resync":
                 if not self.verifier.resync(token_id, page.arg("code1"), page.arg("code2")):
                     done = "resync_failed"
-            elif action == "assign":
-                self.verifier.assign(token_id, page.arg("user"), page.arg("role") or "primary")
+            elif action == "assign":  # proof of possession: a code from the token
+                user = page.arg("user")
+                role = page.arg("role") or PRIMARY
+                self.verifier.assign(token_id, user, role, code=page.arg("code"))
+                if page.arg("back") == "user":
+                    return _back(f"/user?user={quote(user)}", done)
             elif action == "unassign":
                 self.verifier.unassign(token_id)
             elif action == "delete":
                 if page.arg("confirm") != token_id:
-                    return _back(f"/token?id={token_id}", "not_deleted")
+                    return _back(f"/token?id={quote(token_id)}", "not_deleted")
                 self.verifier.delete(token_id)
                 return _back("/tokens", "delete")
             else:
                 getattr(self.verifier, action.replace("-", "_"))(token_id)
-            return _back(f"/token?id={token_id}", done)
+            return _back(f"/token?id={quote(token_id)}", done)
 
         return act
 
@@ -416,9 +438,29 @@ class Console:
 
     def user(self, page: Page) -> Response:
         info = self.verifier.show_user(page.arg("user"))
-        rows = self.verifier.search_audit(detail={"user": info["user"]}, limit=AUDIT_ROWS)
+        rows = self.verifier.search_audit(detail={"user": info["user"]}, limit=PAGE_ROWS)
+        week = datetime.fromtimestamp(time.time(), UTC).date() + timedelta(days=7)
         return self.view(
-            page, "user.html", user=info, audit_rows=rows, done=_DONE.get(page.arg("done"))
+            page,
+            "user.html",
+            user=info,
+            audit_rows=rows,
+            done=_DONE.get(page.arg("done")),
+            expires=week.isoformat(),
+        )
+
+    def lost_token(self, page: Page) -> Response:
+        """The lost-token flow: disable the token, then give its user backup codes, shown on
+        this page once (only their slow hashes are kept)."""
+        user, token_id = page.arg("user"), page.arg("token")
+        try:
+            last_day = date.fromisoformat(page.arg("expires"))
+        except ValueError:
+            raise Refused(400, "The last day is not a date.") from None
+        self.verifier.report_lost(token_id)
+        codes, expires = self.verifier.issue_backup_codes(user, last_day)
+        return self.view(
+            page, "backup_codes.html", user=user, token_id=token_id, codes=codes, expires=expires
         )
 
     def enrol(self, page: Page) -> Response:
@@ -429,8 +471,9 @@ class Console:
         label = page.arg("label") or user
         self.verifier.show_user(user)  # an unknown user stops here, before a token exists
         uri = self.verifier.enrol(token_id, label=label, issuer="Baoling")
-        self.verifier.assign(token_id, user)
-        qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=False)
+        # The QR code is on this answer only; the token is the user's once the phone shows a
+        # code from it (assign with proof of possession, from the form under the QR code).
+        qr = segno.make(uri, error="m").svg_inline(scale=4, omitsize=True)
         return self.view(page, "enrolled.html", token_id=token_id, user=user, qr=qr)
 
     def audit(self, page: Page) -> Response:
@@ -449,7 +492,7 @@ class Console:
         )
         report = self.verifier.verify_audit() if page.form is not None else None
         filters = {n: page.arg(n) for n in ("token", "user", "account", "action", "since", "until")}
-        return self.view(page, "audit.html", rows=rows, filters=filters, report=report)
+        return self.view(page, "audit.html", audit_rows=rows, filters=filters, report=report)
 
     # ------------------------------------------------------------------ routes
 
@@ -465,6 +508,7 @@ class Console:
             Route("/token", page(self.token)),
             Route("/users", page(self.users)),
             Route("/user", page(self.user)),
+            Route("/user/lost-token", page(self.lost_token), methods=["POST"]),
             Route("/enrol", page(self.enrol), methods=["GET", "POST"]),
             Route("/audit", page(self.audit), methods=["GET", "POST"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
@@ -481,9 +525,16 @@ class Console:
 _CSRF_MESSAGE = "The form has expired or did not come from this console; nothing was changed."
 
 
-def create_console(verifier: Verifier, *, idle_s: float, max_s: float) -> Starlette:
-    """The console app for `verifier`, to be mounted at PREFIX."""
-    return Console(verifier, idle_s, max_s).app()
+def create_console(
+    verifier: Verifier,
+    *,
+    idle_s: float,
+    max_s: float,
+    trusted_proxies: Sequence[IPNetwork] = (),
+) -> Starlette:
+    """The console app for `verifier`, to be mounted at PREFIX; `trusted_proxies` are the
+    peers whose X-Forwarded-For names the client (the http_trusted_proxies setting)."""
+    return Console(verifier, idle_s, max_s, trusted_proxies).app()
 
 
 def _back(path: str, done: str) -> Response:
@@ -506,11 +557,12 @@ def _token_row(
     """A token as the lists show it: state, user, drift in steps, when last used."""
     drift = Drift.from_json(_drift_text(info))
     offset = drift.offset_at(now)
-    steps = offset / info["period"]
+    timed = bool(info["period"])  # an HOTP token (period 0) has a counter, not a clock
+    steps = offset / info["period"] if timed else 0.0
     locked = info["locked_until"] is not None and info["locked_until"] > now
     state = "disabled" if not info["enabled"] else "locked" if locked else "active"
     last_used = None
-    if info["last_step"] is not None:
+    if timed and info["last_step"] is not None:
         last_used = info["last_step"] * info["period"] - offset
     owner = owners.get(info["token"])
     return {

@@ -93,7 +93,7 @@ def minute_chart(results: list[tuple[float, str | None]], now: float) -> MinuteC
         )
 
     y_ticks = tuple(Tick(scale.y(v), str(v)) for v in sorted({0, top // 2, top}))
-    x_ticks = tuple(Tick(scale.x(MINUTES - m), f"-{m}") for m in (60, 45, 30, 15, 0))
+    x_ticks = tuple(Tick(scale.x(MINUTES - m), f"-{m}" if m else "0") for m in (60, 45, 30, 15, 0))
     return MinuteChart(
         bars(accepted, 0.0),
         bars(rejected, slot / 2),

@@ -39,7 +39,7 @@ _ZH: dict[str, str] = {
     "Your role may not do this; the attempt was recorded.": (
         "您的角色无权执行此操作，已记录此次尝试。"
     ),
-    "Not found.": "未找到。",
+    "A date is written YYYY-MM-DD.": "日期格式为 YYYY-MM-DD。",
     "Validations in the last hour": "最近一小时的验证",
     "accepted": "通过",
     "rejected": "拒绝",
@@ -107,8 +107,7 @@ _ZH: dict[str, str] = {
     "Deactivated": "已停用",
     "primary": "主令牌",
     "spare": "备用令牌",
-    "Lost token": "令牌丢失",
-    "Disable the user's tokens and make backup codes": "停用该用户的令牌并生成备用码",
+    "Disable the token and make backup codes": "停用该令牌并生成备用码",
     "Backup codes": "备用码",
     "Shown once: print them or hand them over now. They cannot be shown again.": (
         "只显示一次：请立即打印或交给用户，之后无法再次显示。"
@@ -138,7 +137,14 @@ _ZH: dict[str, str] = {
     "The token is unassigned.": "令牌已取消分配。",
     "The token is deleted.": "令牌已删除。",
     "The typed id does not match: nothing was deleted.": "输入的编号不匹配，未删除任何内容。",
-    "The code is wrong: the token was not assigned.": "动态码错误，未分配令牌。",
+    "The last day is not a date.": "最后一天不是有效日期。",
+    "Valid through": "有效期至",
+    "Lost token": "令牌丢失",
+    "Confirm with a code from the phone": "用手机上显示的动态码确认",
+    "Until a code is confirmed the token belongs to nobody.": (
+        "确认动态码之前，该令牌不属于任何用户。"
+    ),
+    "Each code works once, until": "每个备用码只能使用一次，有效期至",
     "Refused": "已拒绝",
     "Language": "语言",
     "Console action": "控制台操作",

@@ -202,7 +202,10 @@ def create_app(
         from baoling.verifier.console.app import PREFIX, create_console
 
         idle_s, max_s = console_session_s
-        app.mount(PREFIX, create_console(verifier, idle_s=idle_s, max_s=max_s))
+        console = create_console(
+            verifier, idle_s=idle_s, max_s=max_s, trusted_proxies=trusted_proxies
+        )
+        app.mount(PREFIX, console)
     route("/healthz", endpoints.healthz, methods=["GET"], tags=["service"])
     route(
         "/readyz",

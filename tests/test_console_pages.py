@@ -1,0 +1,411 @@
+"""The web console's pages in a real headless Chromium (tests/console_browser.py): every page
+renders without a console error and asks no other host; unlocking a locked token; the lost-token
+flow with backup codes accepted once over /v1/validate; the drift chart's points and line; markup
+shown as text; a form without its CSRF token refused; the helpdesk role cannot delete."""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+
+from tests.console_browser import Account, Console, closing, running_console
+
+XSS = "<img src=x onerror=alert(1)>"
+CSRF_REFUSED = "The form has expired or did not come from this console; nothing was changed."
+DAY = 86400.0
+
+
+@pytest.fixture(scope="module")
+def console() -> Iterator[Console]:
+    with running_console(["--lockout-after", "3"]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin(console: Console) -> Account:
+    return console.account("admin")
+
+
+@pytest.fixture(scope="module")
+def helpdesk(console: Console) -> Account:
+    return console.account("helpdesk")
+
+
+@pytest.fixture(scope="module")
+def api_key(console: Console) -> str:
+    with closing(console.verifier()) as v:
+        return v.create_api_key("console-tests", ["validate"])
+
+
+def as_(console: Console, account: Account) -> None:
+    """Signed in as `account` (again only when another account is signed in)."""
+    console.open("/ui/overview")
+    signed_in = console.driver.find_elements(By.ID, "signed-in")
+    if not signed_in or f" {account.name} " not in signed_in[0].text:
+        console.sign_in(account)
+    assert f" {account.name} " in console.text("signed-in")
+
+
+def validate(console: Console, api_key: str, **body: str) -> str:
+    answer = httpx.post(
+        console.url + "/v1/validate", json=body, headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["result"]
+
+
+def no_alert(console: Console) -> bool:
+    try:
+        console.driver.switch_to.alert  # noqa: B018 (raises when there is none)
+    except NoAlertPresentException:
+        return True
+    return False
+
+
+def test_every_page_renders_without_a_console_error_and_asks_no_other_host(
+    console: Console, admin: Account
+) -> None:
+    console.token("pages-1", label="first")
+    with closing(console.verifier()) as v:
+        v.add_user("pat")
+        v.assign("pages-1", "pat", override=True)
+        v.enrol("pages-hotp", kind="hotp")  # a counter token: no clock, no drift chart
+    as_(console, admin)
+    console.console_errors()
+    console.requested_urls()
+    pages = [
+        "/ui/overview",
+        "/ui/tokens",
+        "/ui/tokens?state=active&drift=0&used=30",
+        "/ui/token?id=pages-1",
+        "/ui/token?id=pages-hotp",
+        "/ui/users",
+        "/ui/user?user=pat",
+        "/ui/enrol",
+        "/ui/audit",
+        "/ui/audit?user=pat&since=2020-01-01",
+    ]
+    for page in pages:
+        console.open(page)
+        assert console.driver.find_element(By.TAG_NAME, "h1").text, page
+        assert console.console_errors() == [], page
+    requested = console.requested_urls()
+    assert console.url + "/ui/static/console.js" in requested
+    assert console.url + "/ui/static/console.css" in requested
+    assert console.foreign(requested) == []
+    assert [u for u in requested if not u.startswith((console.url + "/ui/", "data:"))] == []
+
+
+def test_unlock_a_locked_token_then_its_next_code_is_accepted_over_http(
+    console: Console, admin: Account, api_key: str
+) -> None:
+    totp = console.token("locked-1")
+    for _ in range(3):  # --lockout-after 3
+        assert validate(console, api_key, token="locked-1", code="000000") == "reject"
+    assert validate(console, api_key, token="locked-1", code=totp.now()) == "reject"  # locked
+    as_(console, admin)
+    console.open("/ui/token?id=locked-1")
+    assert console.text("token-state") == "locked"
+    assert console.console_errors() == []
+    console.click("unlock")
+    assert console.text("token-state") == "active"
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is unlocked."
+    code = totp.at(time.time() + 30)  # the next step: the one refused above was this step's
+    assert validate(console, api_key, token="locked-1", code=code) == "accept"
+    with closing(console.verifier()) as v:
+        rows = v.search_audit(token="locked-1", action="unlock")
+    assert rows[0]["detail"]["console_account"] == admin.name
+
+
+def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
+    console: Console, helpdesk: Account, api_key: str
+) -> None:
+    console.token("lost-1")
+    with closing(console.verifier()) as v:
+        v.add_user("bob")
+        v.assign("lost-1", "bob", override=True)
+    as_(console, helpdesk)
+    console.open("/ui/user?user=bob")
+    console.click("lost")
+    codes = [
+        item.text for item in console.driver.find_elements(By.CSS_SELECTOR, "#backup-codes li")
+    ]
+    assert len(codes) == 10
+    assert all(len(code) == 10 and code.isdigit() for code in codes)
+    assert console.driver.find_element(By.ID, "print").is_displayed()
+    assert console.console_errors() == []
+    with closing(console.verifier()) as v:
+        assert v.show("lost-1")["enabled"] is False
+    # Never shown again: not on the user's page, the token's page or the audit page.
+    for page in ("/ui/user?user=bob", "/ui/token?id=lost-1", "/ui/audit?user=bob"):
+        console.open(page)
+        assert not any(code in console.driver.page_source for code in codes), page
+    assert validate(console, api_key, user="bob", code=codes[3]) == "accept"
+    assert validate(console, api_key, user="bob", code=codes[3]) == "reject"  # once
+
+
+def learn_drift(console: Console, token_id: str, rate_ppm: float) -> dict:
+    """A token whose clock runs `rate_ppm` fast, used every 4 days over 300 days (codes
+    checked at those times, each read from the token's own clock); returns its drift."""
+    totp = console.token(token_id)
+    start = time.time() - 320 * DAY
+    with closing(console.verifier()) as v:
+        for day in range(0, 301, 4):
+            at = start + day * DAY
+            token_clock = at + rate_ppm * 1e-6 * (at - start)
+            assert v.check(token_id, totp.at(token_clock), now=at).accepted
+        return v.show(token_id)["drift"]
+
+
+def test_the_drift_chart_draws_the_observations_and_the_learned_rate_line(
+    console: Console, admin: Account
+) -> None:
+    drift = learn_drift(console, "drifty-1", 30.0)
+    history = drift["history"]
+    assert len(history) >= 10
+    assert 20 < drift["rate_ppm"] < 40
+    as_(console, admin)
+    console.open("/ui/token?id=drifty-1")
+    assert console.console_errors() == []
+    circles = console.driver.find_elements(By.CSS_SELECTOR, "#drift-chart circle.observation")
+    points = [(float(c.get_attribute("cx")), float(c.get_attribute("cy"))) for c in circles]
+    assert len(points) == len(history)
+    # The scale, from the first and last observation: x grows with time, y with the offset
+    # upwards (SVG y grows downwards), each linearly.
+    (t0, o0), (t1, o1) = history[0], history[-1]
+    (x0, y0), (x1, y1) = points[0], points[-1]
+    x_per_s = (x1 - x0) / (t1 - t0)
+    y_per_s = (y1 - y0) / (o1 - o0)
+    assert x_per_s > 0 and y_per_s < 0
+
+    def x_of(t: float) -> float:
+        return x0 + (t - t0) * x_per_s
+
+    def y_of(offset: float) -> float:
+        return y0 + (offset - o0) * y_per_s
+
+    for (t, offset), (x, y) in zip(history, points, strict=True):
+        assert x == pytest.approx(x_of(t), abs=0.01)
+        assert y == pytest.approx(y_of(offset), abs=0.01)
+    line = console.driver.find_element(By.ID, "rate-line")
+    lx1, ly1, lx2, ly2 = (float(line.get_attribute(a)) for a in ("x1", "y1", "x2", "y2"))
+
+    def learned(t: float) -> float:  # the estimate the verifier stored: offset and rate
+        return drift["offset_s"] + drift["rate_ppm"] * 1e-6 * (t - drift["at"])
+
+    assert lx1 == pytest.approx(x0, abs=0.01)  # from the first observation...
+    assert ly1 == pytest.approx(y_of(learned(t0)), abs=0.01)
+    t_end = t0 + (lx2 - x0) / x_per_s  # ...to now
+    assert t_end == pytest.approx(time.time(), abs=120)
+    assert ly2 == pytest.approx(y_of(learned(t_end)), abs=0.01)
+    # The observations lie near the line (within a step: quantization and the bounded moves).
+    for t, offset in history:
+        assert abs(offset - learned(t)) < 30
+
+
+def test_markup_in_a_label_and_a_name_is_shown_as_text(console: Console, admin: Account) -> None:
+    console.token("xss-1", label=XSS)
+    quoted = 'Robert "Bobby" <script>alert(2)</script>'
+    with closing(console.verifier()) as v:
+        v.add_user("quotes", display_name=quoted)
+        v.assign("xss-1", "quotes", override=True)
+    as_(console, admin)
+    console.console_errors()
+    console.open("/ui/token?id=xss-1")
+    assert console.text("token-label") == XSS
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#token-label img") == []
+    console.open("/ui/tokens?q=xss")
+    assert console.driver.find_element(By.CSS_SELECTOR, "tr[data-token='xss-1'] .label").text == XSS
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#tokens img") == []
+    console.open("/ui/user?user=quotes")
+    assert console.text("display-name") == quoted
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#display-name script") == []
+    assert no_alert(console)
+    assert console.console_errors() == []  # no image loaded, no inline handler blocked
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
+    console: Console, admin: Account
+) -> None:
+    console.token("csrf-1")
+    as_(console, admin)
+    console.open("/ui/token?id=csrf-1")
+    console.driver.execute_script(
+        "document.querySelector('form[action$=\"/token/disable\"] input[name=csrf]').remove()"
+    )
+    console.click("disable")
+    assert console.text("message") == CSRF_REFUSED
+    with closing(console.verifier()) as v:
+        assert v.show("csrf-1")["enabled"] is True
+        assert v.search_audit(token="csrf-1", action="disable") == []
+
+
+def post_by_hand(console: Console, path: str, **fields: str) -> None:
+    """Send a POST form the page does not offer, with the session's own CSRF token, as
+    someone typing the URL would (the browser then shows the answer)."""
+    page = console.driver.find_element(By.TAG_NAME, "html")
+    console.driver.execute_script(
+        """
+        const [path, fields] = arguments;
+        const form = document.createElement("form");
+        form.method = "post";
+        form.action = path;
+        const csrf = document.querySelector("input[name=csrf]").value;
+        for (const [name, value] of Object.entries({...fields, csrf})) {
+          const input = document.createElement("input");
+          input.type = "hidden"; input.name = name; input.value = value;
+          form.appendChild(input);
+        }
+        document.body.appendChild(form);
+        form.submit();
+        """,
+        path,
+        fields,
+    )
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    WebDriverWait(console.driver, 20).until(staleness_of(page))
+
+
+def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
+    console: Console, helpdesk: Account
+) -> None:
+    console.token("keep-1")
+    as_(console, helpdesk)
+    console.open("/ui/token?id=keep-1")
+    assert console.driver.find_elements(By.ID, "delete") == []
+    assert console.driver.find_elements(By.ID, "reset-drift") == []
+    assert console.driver.find_element(By.ID, "unlock").is_displayed()
+    post_by_hand(console, "/ui/token/delete", token="keep-1", confirm="keep-1")
+    assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    with closing(console.verifier()) as v:
+        assert v.show("keep-1")["token"] == "keep-1"
+        denied = v.search_audit(action="console_denied", detail={"console_account": helpdesk.name})
+    assert denied[0]["detail"]["path"] == "/ui/token/delete"
+    assert denied[0]["detail"]["role"] == "helpdesk"
+
+
+def test_an_admin_deletes_after_typing_the_token_id(console: Console, admin: Account) -> None:
+    console.token("gone-1")
+    as_(console, admin)
+    console.open("/ui/token?id=gone-1")
+    button = console.driver.find_element(By.ID, "delete")
+    assert not button.is_enabled()
+    console.fill("confirm", "gone-")
+    assert not button.is_enabled()
+    console.fill("confirm", "gone-1")
+    assert button.is_enabled()
+    console.click("delete")
+    assert console.driver.current_url == console.url + "/ui/tokens?done=delete"
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is deleted."
+    with closing(console.verifier()) as v:
+        assert all(t["token"] != "gone-1" for t in v.list_tokens())
+        rows = v.search_audit(token="gone-1", action="delete")
+    assert rows[0]["detail"]["console_account"] == admin.name
+
+
+def test_an_enrolled_phone_token_shows_its_qr_code_once(
+    console: Console, helpdesk: Account
+) -> None:
+    with closing(console.verifier()) as v:
+        v.add_user("carol")
+    as_(console, helpdesk)
+    console.console_errors()  # forget the 403 pages of the tests before
+    console.open("/ui/enrol?user=carol")
+    console.fill("enrol-token", "phone-carol")
+    console.click("enrol")
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#qr svg")
+    assert console.console_errors() == []
+    console.fill("confirm-code", "000000")  # not what the phone shows: nothing is assigned
+    console.click("confirm")
+    assert console.text("message") == (
+        "token 'phone-carol' refused the code (wrong_code); nothing was assigned"
+    )
+    for page in ("/ui/token?id=phone-carol", "/ui/enrol?user=carol", "/ui/audit"):
+        console.open(page)
+        assert console.driver.find_elements(By.CSS_SELECTOR, "#qr") == [], page
+        assert "otpauth" not in console.driver.page_source, page
+    with closing(console.verifier()) as v:  # nobody's until the phone shows a code
+        assert v.show_user("carol")["tokens"] == []
+
+
+def test_the_overview_shows_locked_tokens_far_drift_and_the_last_hour(
+    console: Console, admin: Account, api_key: str
+) -> None:
+    console.token("over-locked")
+    for _ in range(3):
+        assert validate(console, api_key, token="over-locked", code="000000") == "reject"
+    learn_drift(console, "over-drift", 30.0)  # about 26 steps ahead by now
+    as_(console, admin)
+    console.console_errors()  # forget the refused pages of the tests before
+    console.open("/ui/overview")
+    assert "over-locked" in console.text("locked")
+    assert "over-drift" in console.text("far-drift")
+    assert "over-locked" not in console.text("far-drift")
+    assert console.text("chain-status").startswith("intact, ")
+    bars = console.driver.find_elements(By.CSS_SELECTOR, "#minute-chart rect")
+    for kind in ("accepted", "rejected"):
+        counted = sum(
+            int(b.get_attribute("data-count")) for b in bars if b.get_attribute("class") == kind
+        )
+        assert counted == int(console.text(f"total-{kind}")), kind
+    assert int(console.text("total-rejected")) >= 3  # this test's three, within the last minute
+    newest = [b for b in bars if b.get_attribute("data-minute") == "1"]
+    assert any(b.get_attribute("class") == "rejected" for b in newest)
+    assert console.console_errors() == []
+
+
+def test_the_audit_page_filters_by_account_and_verifies_the_chain(
+    console: Console, admin: Account, helpdesk: Account
+) -> None:
+    console.token("audited-1")
+    as_(console, helpdesk)
+    console.open("/ui/token?id=audited-1")
+    console.click("disable")
+    as_(console, admin)
+    console.open(f"/ui/audit?account={helpdesk.name}&action=disable")
+    rows = console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr")
+    assert [row.get_attribute("data-action") for row in rows] == ["disable"]
+    assert "audited-1" in rows[0].text
+    assert f"console_account={helpdesk.name}" in rows[0].text
+    console.open("/ui/audit?token=audited-1")
+    actions = [
+        row.get_attribute("data-action")
+        for row in console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr")
+    ]
+    assert actions == ["disable", "enrol"]  # newest first
+    console.click("verify-chain")
+    assert console.text("chain-report").startswith("The audit chain is intact. ")
+    assert console.console_errors() == []
+
+
+def test_the_tokens_list_filters(console: Console, admin: Account, api_key: str) -> None:
+    used = console.token("flt-used")
+    console.token("flt-off")
+    console.token("flt-never")
+    learn_drift(console, "flt-drift", 30.0)
+    with closing(console.verifier()) as v:
+        v.add_user("fay@corp")
+        v.assign("flt-off", "fay@corp", override=True)
+        v.disable("flt-off")
+    assert validate(console, api_key, token="flt-used", code=used.now()) == "accept"
+    as_(console, admin)
+
+    def listed(query: str) -> list[str]:
+        console.open("/ui/tokens?q=flt-&" + query)
+        rows = console.driver.find_elements(By.CSS_SELECTOR, "#tokens tbody tr[data-token]")
+        return sorted(row.get_attribute("data-token") for row in rows)
+
+    assert listed("") == ["flt-drift", "flt-never", "flt-off", "flt-used"]
+    assert listed("state=disabled") == ["flt-off"]
+    assert listed("state=active") == ["flt-drift", "flt-never", "flt-used"]
+    assert listed("user=fay") == ["flt-off"]
+    assert listed("realm=corp") == ["flt-off"]
+    assert listed("drift=3") == ["flt-drift"]
+    assert listed("used=1") == ["flt-used"]
+    assert listed("used=never") == ["flt-never", "flt-off"]
+    assert console.console_errors() == []
