@@ -409,3 +409,41 @@ def test_the_tokens_list_filters(console: Console, admin: Account, api_key: str)
     assert listed("used=1") == ["flt-used"]
     assert listed("used=never") == ["flt-never", "flt-off"]
     assert console.console_errors() == []
+
+
+def test_resync_with_two_codes_from_the_token_page(
+    console: Console, helpdesk: Account, api_key: str
+) -> None:
+    totp = console.token("resync-1")
+    ahead = time.time() + 6 * 30  # the token's clock runs six steps ahead: outside the window
+    assert validate(console, api_key, token="resync-1", code=totp.at(ahead)) == "reject"
+    as_(console, helpdesk)
+    console.open("/ui/token?id=resync-1")
+    console.fill("code1", totp.at(ahead))
+    console.fill("code2", totp.at(ahead + 30))
+    console.click("resync")
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is resynchronised."
+    assert validate(console, api_key, token="resync-1", code=totp.at(ahead + 60)) == "accept"
+    console.fill("code1", "000000")
+    console.fill("code2", "111111")
+    console.click("resync")
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == (
+        "The two codes were not found together: nothing changed."
+    )
+
+
+def test_assign_a_token_by_serial_with_a_code_from_it(console: Console, helpdesk: Account) -> None:
+    totp = console.token("serial-1")
+    with closing(console.verifier()) as v:
+        v.add_user("dan")
+    as_(console, helpdesk)
+    console.open("/ui/user?user=dan")
+    console.fill("assign-token", "serial-1")
+    console.fill("assign-code", totp.now())
+    console.click("assign")
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is assigned."
+    assert "serial-1 (primary)" in console.text("user-tokens")
+    with closing(console.verifier()) as v:
+        rows = v.search_audit(token="serial-1", action="assign")
+    assert rows[0]["detail"]["possession"] == "proven"
+    assert rows[0]["detail"]["console_account"] == helpdesk.name
