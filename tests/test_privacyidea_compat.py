@@ -198,7 +198,12 @@ def test_user_and_realm_with_the_right_code_is_accept(client, key, alice, verifi
     assert_result(response.json(), True, ACCEPTED)
     row = verifier.audit(limit=1)[0]
     assert (row["action"], row["token"]) == ("validate", "alice-token")
-    assert row["detail"] == {"result": "accept", "reason": "accepted", "user": "alice@corp"}
+    assert row["detail"] == {
+        "result": "accept",
+        "reason": "accepted",
+        "user": "alice@corp",
+        "source": "testclient",  # the TCP peer as the test client names itself
+    }
 
 
 def test_user_with_a_wrong_code_is_reject(client, key, alice):

@@ -105,7 +105,8 @@ def test_user_name_with_or_without_realm_is_the_directory_user(served) -> None:
     # In the directory, never added: no token; not in the directory: nobody.
     assert answer(server.radius_port, "bob@staff", code) == "Access-Reject"
     assert answer(server.radius_port, "nobody", code) == "Access-Reject"
-    origin = {"radius_client": "127.0.0.1"}
+    # The NAS is the source the rate limits count by (docs/users.md, "Abuse control").
+    origin = {"radius_client": "127.0.0.1", "source": "127.0.0.1"}
     assert validations(data_dir) == [
         (
             "alice-token",
@@ -181,10 +182,22 @@ def test_with_a_pin_two_rounds_are_pin_then_code(served) -> None:
     assert second_round(port, "bob", state, totp.now(), secret=SHARED_SECRET, **vpn) == (
         "Access-Accept"
     )
-    # A wrong PIN never gets a challenge, and counts as a failed attempt.
+    # A wrong PIN never gets a challenge, and counts as a failed attempt in the rate limits,
+    # not in the token's lock (tests/test_rate_limits.py).
     assert first_round(port, "bob", "4712", secret=SHARED_SECRET, **vpn) == ("Access-Reject", None)
     with closing(Verifier(data_dir=data_dir)) as v:
-        assert v.show("bob-token")["fail_count"] == 1
+        assert v.show("bob-token")["fail_count"] == 0
+    assert validations(data_dir)[-1] == (
+        None,
+        {
+            "result": "reject",
+            "reason": "wrong_pin",
+            "user": "bob@corp",
+            "radius_client": "vpn",
+            "radius_user": "bob",
+            "source": CHALLENGE_CLIENT,
+        },
+    )
     # The State was issued to bob, under this name, on this client: used up.
     assert second_round(port, "bob", state, totp.now(), secret=SHARED_SECRET, **vpn) == (
         "Access-Reject"
@@ -208,10 +221,10 @@ def test_the_directory_password_is_checked_by_a_bind(served, ldap_server: LdapSe
     )
     reasons = [(token, detail["reason"]) for token, detail in validations(data_dir)]
     assert reasons == [
-        ("carol-token", "wrong_pin"),
+        (None, "wrong_pin"),
         ("carol-token", "accepted"),
         ("carol-token", "accepted"),
-        ("carol-token", "wrong_pin"),
+        (None, "wrong_pin"),
     ]
     # A directory that cannot be asked refuses the first round: no challenge. ldap3 waits
     # out its server pool's loop (10 s) before it gives up, so radclient waits longer here.

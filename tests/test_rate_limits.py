@@ -307,3 +307,58 @@ def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(data_dir):
     assert [(d["reason"], d["source"]) for d in details] == [("wrong_code", STRANGER)] * 3 + [
         ("accepted", ALICE_DESK)
     ]
+
+
+# ------------------------------------------------------------------------- RADIUS: the NAS
+
+
+def test_radius_counts_by_the_nas_and_trusts_nas_ip_address_only_from_a_proxy(tmp_path):
+    """Three wrong codes for alice through the NAS at 127.0.0.3 make that NAS wait for her,
+    not the other NAS; a request from the proxy at 127.0.0.1 counts by the NAS its
+    NAS-IP-Address names, and that attribute from a plain NAS is ignored."""
+    from test_radius_challenge import radclient
+
+    from baoling.verifier import Verifier
+
+    data_dir, secret = tmp_path / "data", "nas-shared-secret"
+    v = Verifier(data_dir=data_dir)
+    v.enrol("alice-token", HARDWARE_SECRET)
+    v.add_user("alice@corp")
+    v.assign("alice-token", "alice@corp")
+    v.close()
+    radius = tmp_path / "radius.toml"
+    radius.write_text(
+        f'port = 0\n[clients.proxy]\naddress = "127.0.0.1"\nsecret = "{secret}"\n'
+        f'[clients.nas]\naddress = "127.0.0.3"\nsecret = "{secret}"\n'
+    )
+    serve = ["--radius", "--radius-config", str(radius), "--radius-trusted-proxies", "127.0.0.1"]
+    serve += ["--rate-limit-delay-seconds", "600"]
+
+    def send(code: str, source: str, nas: str | None = None) -> str:
+        attributes = f"User-Name = alice@corp, User-Password = {code}"
+        if nas is not None:
+            attributes += f", NAS-IP-Address = {nas}"
+        return radclient(port, attributes, source=source, secret=secret)[0]
+
+    with ServerProcess(["--data-dir", str(data_dir)], serve) as server:
+        port = server.radius_port
+        assert port is not None
+        wrong = wrong_code(HARDWARE_SECRET, time.time())
+        # From the plain NAS: its own address counts, whatever NAS-IP-Address it sends.
+        assert [send(wrong, "127.0.0.3", nas="192.0.2.44") for _ in range(3)] == [
+            "Access-Reject"
+        ] * 3
+        totp = pyotp.TOTP(base64.b32encode(HARDWARE_SECRET).decode())
+        assert send(totp.now(), "127.0.0.3") == "Access-Reject"  # that NAS waits for alice
+        # Through the proxy the named NAS counts: 192.0.2.44 has no failures, so she is in.
+        assert send(totp.now(), "127.0.0.1", nas="192.0.2.44") == "Access-Accept"
+    v = Verifier(data_dir=data_dir)
+    details = rows(v, "validate")
+    v.close()
+    assert [(d["reason"], d["source"], d["radius_client"]) for d in details] == [
+        ("wrong_code", "127.0.0.3", "nas"),
+        ("wrong_code", "127.0.0.3", "nas"),
+        ("wrong_code", "127.0.0.3", "nas"),
+        ("rate_limited", "127.0.0.3", "nas"),
+        ("accepted", "192.0.2.44", "proxy"),
+    ]

@@ -11,8 +11,10 @@ says `first_factor = "ldap_bind"`, its directory password, checked by a bind as 
   (verifier/radius_challenge.py) bound to the user's name and the door, kept in the store
   (verifier/challenges.py); the State with the code finishes the login.
 
-A wrong first factor never earns a challenge and counts as one failed attempt of each of the
-user's tokens (reason wrong_pin), as a wrong code does, so guessing PINs runs into the lockout.
+A wrong first factor never earns a challenge and counts as one failed attempt (reason
+wrong_pin) in the rate limits (verifier/rate_limits.py), as a wrong code given with the user's
+name does, so guessing PINs slows down as guessing codes does; an attempt that waits is
+refused before the first factor is checked (no PIN hash, no directory bind).
 A user who could not log in anyway (unknown, deactivated, no token fit to answer) gets no
 challenge either, whatever the password, so a challenge says nothing about who exists.
 """
@@ -82,35 +84,58 @@ class Logins:
         two_rounds: bool,
         timeout_s: float,
         now: float | None = None,
+        source: str | None = None,
     ) -> Login:
         """The first (or only) round: with `two_rounds` the password is the first factor alone,
         else the first factor followed by the code. A user without a first factor sends the
-        code alone either way."""
+        code alone either way. `source` is the client's address for the rate limits
+        (verifier/rate_limits.py), asked before the first factor is checked."""
+        waiting = self._validation.waiting_for(user, source, now)
+        if waiting is not None:
+            return Login(REJECT, waiting.reason, decision=waiting)
         holder = self._holder(user, now)
         if not self._has_first_factor(user, holder):
-            return self._code(user, password, now)
+            return self._code(user, password, now, source)
         try:
             if two_rounds:
-                return self._first_round(user, password, holder, door, timeout_s)
-            return self._one_round(user, password, holder, now)
+                return self._first_round(user, password, holder, door, timeout_s, source)
+            return self._one_round(user, password, holder, now, source)
         except DirectoryError as exc:
             return self._refused(user, exc)
 
-    def login_either(self, user: UserName, password: str, *, door: str, timeout_s: float) -> Login:
+    def login_either(
+        self,
+        user: UserName,
+        password: str,
+        *,
+        door: str,
+        timeout_s: float,
+        source: str | None = None,
+    ) -> Login:
         """privacyIDEA's reading of a password: the first factor alone earns a challenge, the
         first factor and a code are one round."""
+        waiting = self._validation.waiting_for(user, source)
+        if waiting is not None:
+            return Login(REJECT, waiting.reason, decision=waiting)
         holder = self._holder(user, None)
         if not self._has_first_factor(user, holder):
-            return self._code(user, password, None)
+            return self._code(user, password, None, source)
         try:
             if self._first_factor_is(user, holder, password):
                 return self._challenge(user, holder, door, timeout_s)
-            return self._one_round(user, password, holder, None)
+            return self._one_round(user, password, holder, None, source)
         except DirectoryError as exc:
             return self._refused(user, exc)
 
     def answer(
-        self, state: bytes, user: UserName, code: str, *, door: str, now: float | None = None
+        self,
+        state: bytes,
+        user: UserName,
+        code: str,
+        *,
+        door: str,
+        now: float | None = None,
+        source: str | None = None,
     ) -> Login:
         """The second round: the State is used up first, whatever follows; the code is
         checked only when the State was issued to this user on this door and has not
@@ -118,15 +143,21 @@ class Logins:
         refused = self._challenges.redeem(state, str(user), door)
         if refused is not None:
             return Login(REJECT, f"State {refused}")
-        return self._code(user, code, now)
+        return self._code(user, code, now, source)
 
     # ------------------------------------------------------------------------------ rounds
 
     def _first_round(
-        self, user: UserName, password: str, holder: _Holder, door: str, timeout_s: float
+        self,
+        user: UserName,
+        password: str,
+        holder: _Holder,
+        door: str,
+        timeout_s: float,
+        source: str | None,
     ) -> Login:
         if not self._first_factor_is(user, holder, password):
-            return self._wrong_first_factor(user, holder)
+            return self._wrong_first_factor(user, holder, source)
         return self._challenge(user, holder, door, timeout_s)
 
     def _challenge(self, user: UserName, holder: _Holder, door: str, timeout_s: float) -> Login:
@@ -137,25 +168,30 @@ class Logins:
         return Login(CHALLENGE, "first factor right", state, fit)
 
     def _one_round(
-        self, user: UserName, password: str, holder: _Holder, now: float | None
+        self,
+        user: UserName,
+        password: str,
+        holder: _Holder,
+        now: float | None,
+        source: str | None,
     ) -> Login:
         for digits in sorted({digits for _, digits, _ in holder.tokens}, reverse=True):
             if len(password) > digits and self._first_factor_is(user, holder, password[:-digits]):
-                return self._code(user, password[-digits:], now)
-        return self._wrong_first_factor(user, holder)
+                return self._code(user, password[-digits:], now, source)
+        return self._wrong_first_factor(user, holder, source)
 
-    def _code(self, user: UserName, code: str, now: float | None) -> Login:
-        decision = self._validation.check_user(user, code, now)
+    def _code(self, user: UserName, code: str, now: float | None, source: str | None) -> Login:
+        decision = self._validation.check_user(user, code, now, source)
         return Login(ACCEPT if decision.accepted else REJECT, decision.reason, decision=decision)
 
-    def _wrong_first_factor(self, user: UserName, holder: _Holder) -> Login:
-        """One failed attempt of each of the user's tokens; a user without tokens is refused
-        as validation refuses it (unknown, deactivated, no token), audited there."""
+    def _wrong_first_factor(self, user: UserName, holder: _Holder, source: str | None) -> Login:
+        """One failed attempt in the rate limits, as a wrong code given with the user's name
+        is, never in the tokens' locks (which anyone who knows the name could close for the
+        day); a user without tokens is refused as validation refuses it (unknown,
+        deactivated, no token), audited there."""
         if not holder.tokens:
-            return self._code(user, "", None)
-        with audit_log.origin(user=str(user)):  # the rows name the user, as by-user rows do
-            for token, _, _ in holder.tokens:
-                self._validation.wrong_pin(token)
+            return self._code(user, "", None, source)
+        self._validation.refuse_user(user, WRONG_PIN, source)
         return Login(REJECT, WRONG_PIN)
 
     def _refused(self, user: UserName, problem: DirectoryError) -> Login:

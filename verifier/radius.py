@@ -24,6 +24,7 @@ import logging
 import socket
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,14 +323,18 @@ def respond(
     user_name: str,
     password: str,
     state: bytes | None,
+    source: str | None = None,
 ) -> Outcome:
     """The answer to a request: the second round of a challenge when it carries a State, the
-    first round for a user with a PIN whose entry or client asks for two rounds, else PAP."""
+    first round for a user with a PIN whose entry or client asks for two rounds, else PAP.
+    `source`, the NAS (`nas_address`), is what a login by user name is rate-limited by."""
     if not user_name or not password:
         return Outcome(REJECT, note="no User-Name or User-Password")
     if names_user(verifier, config, user_name):
         if state is not None:
-            login = verifier.answer_challenge(state, user_name, password, door=client.name)
+            login = verifier.answer_challenge(
+                state, user_name, password, door=client.name, source=source
+            )
         else:
             login = verifier.login(
                 user_name,
@@ -337,6 +342,7 @@ def respond(
                 door=client.name,
                 two_rounds=client.challenge,
                 timeout_s=config.challenge_timeout_s,
+                source=source,
             )
         return Outcome(login.result, login.state, login.reason)
     if state is not None:
@@ -367,6 +373,22 @@ def names_user(verifier: Verifier, config: RadiusConfig, user_name: str) -> bool
         return False
     except UnknownToken:
         return True
+
+
+def nas_address(pkt: packet.AuthPacket, trusted_proxies: Sequence[IPNetwork]) -> str:
+    """The client address a request is rate-limited by (docs/users.md, "Abuse control"): the
+    NAS that sent it, the datagram's source; for a request from a trusted proxy (such as a
+    FreeRADIUS in front, radius_trusted_proxies), the NAS its NAS-IP-Address or
+    NAS-IPv6-Address names. From anyone else those attributes are ignored."""
+    sender = ipaddress.ip_address(pkt.source[0].split("%")[0])
+    if isinstance(sender, ipaddress.IPv6Address) and sender.ipv4_mapped:
+        sender = sender.ipv4_mapped
+    if any(sender in network for network in trusted_proxies):
+        for attribute in ("NAS-IP-Address", "NAS-IPv6-Address"):
+            named = pkt.get(attribute)
+            if named:
+                return str(ipaddress.ip_address(named[0]))
+    return str(sender)
 
 
 def check_password(user: User, password: str) -> bool:
@@ -444,7 +466,11 @@ class RadiusServer(Server):
     with `authenticate`; its counters go into `registry`."""
 
     def __init__(
-        self, verifier: Verifier, config: RadiusConfig, registry: CollectorRegistry
+        self,
+        verifier: Verifier,
+        config: RadiusConfig,
+        registry: CollectorRegistry,
+        trusted_proxies: Sequence[IPNetwork] = (),
     ) -> None:
         super().__init__(
             addresses=[config.host],
@@ -453,6 +479,7 @@ class RadiusServer(Server):
             acct_enabled=False,
         )
         self.verifier, self.config = verifier, config
+        self.trusted_proxies = tuple(trusted_proxies)  # whose NAS-IP-Address names the NAS
         self.metrics = RadiusMetrics(registry)
         for client in config.clients.values():
             if not client.require_message_authenticator:
@@ -539,7 +566,10 @@ class RadiusServer(Server):
         try:
             password = pkt.PwDecrypt(pkt["User-Password"][0]) if "User-Password" in pkt else ""
             with audit.origin(radius_client=client.name, radius_user=user_name):
-                outcome = respond(self.verifier, self.config, client, user_name, password, state)
+                source = nas_address(pkt, self.trusted_proxies)
+                outcome = respond(
+                    self.verifier, self.config, client, user_name, password, state, source
+                )
         except VerifierError as exc:
             raise Dropped("verifier_unavailable", f"verifier unavailable: {exc}") from None
         reply = self.CreateReplyPacket(pkt)  # an Access-Accept with a Message-Authenticator

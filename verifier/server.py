@@ -99,7 +99,9 @@ def serve(settings: Settings) -> None:
         if radius is not None:
             # RADIUS counters join the HTTP app's registry, so /metrics shows both.
             registry = http_app.state.metrics.registry
-            radius_server = RadiusServer(verifier, radius, registry)  # a taken port: error
+            radius_server = RadiusServer(
+                verifier, radius, registry, trusted_proxies=settings.radius_proxy_networks
+            )  # a taken port: error
             threading.Thread(target=radius_server.Run, name="radius", daemon=True).start()
             _say(f"{RADIUS_LINE_PREFIX}{radius.host}:{radius_server.port}")
         with _listening("tcp", settings.http_host, settings.http_port):

@@ -280,29 +280,42 @@ class Verifier:
     # ------------------------------------------------- password-and-code logins
 
     def login(
-        self, user: str, password: str, *, door: str, two_rounds: bool, timeout_s: float
+        self,
+        user: str,
+        password: str,
+        *,
+        door: str,
+        two_rounds: bool,
+        timeout_s: float,
+        source: str | None = None,
     ) -> Login:
         """A login by user name through a door that carries a password (verifier/logins.py):
         first factor and code in one round, or with `two_rounds` the first factor alone,
-        answered by a challenge. A malformed name raises InvalidRequest."""
+        answered by a challenge; rate-limited by user and by the client's address `source`.
+        A malformed name raises InvalidRequest."""
         return self._logins.login(
             self._users.parse(user),
             password,
             door=door,
             two_rounds=two_rounds,
             timeout_s=timeout_s,
+            source=source,
         )
 
-    def login_either(self, user: str, password: str, *, door: str, timeout_s: float) -> Login:
+    def login_either(
+        self, user: str, password: str, *, door: str, timeout_s: float, source: str | None = None
+    ) -> Login:
         """privacyIDEA's reading: the first factor alone earns a challenge, with a code
         appended it is one round."""
         return self._logins.login_either(
-            self._users.parse(user), password, door=door, timeout_s=timeout_s
+            self._users.parse(user), password, door=door, timeout_s=timeout_s, source=source
         )
 
-    def answer_challenge(self, state: bytes, user: str, code: str, *, door: str) -> Login:
+    def answer_challenge(
+        self, state: bytes, user: str, code: str, *, door: str, source: str | None = None
+    ) -> Login:
         """The second round of a login: the State `login` issued, then the code."""
-        return self._logins.answer(state, self._users.parse(user), code, door=door)
+        return self._logins.answer(state, self._users.parse(user), code, door=door, source=source)
 
     # ------------------------------------------------------- RADIUS challenges
 

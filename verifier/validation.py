@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy.engine import Connection, Row
@@ -52,6 +53,11 @@ _log = logging.getLogger(__name__)
 
 # Tokens whose HOTP/TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
 MAX_CACHED_TOKENS = 10_000
+
+
+def _origin(source: str | None) -> AbstractContextManager[None]:
+    """The client's address on every audit row of the attempt, when it is known."""
+    return audit_log.origin(**({} if source is None else {"source": source}))
 
 
 def _state(row: Row[Any]) -> TokenState:
@@ -99,15 +105,38 @@ class Validation:
         rate limits (verifier/rate_limits.py): while one of the attempt's keys waits, the
         attempt is rejected untried (reason rate_limited); the source is in its audit rows."""
         now = time.time() if now is None else now
+        # First, so an attempt that waits costs no slow hash and no directory search.
+        refused = self.waiting_for(user, source, now)
+        if refused is not None:
+            return refused
+        with _origin(source):
+            return self._check_user(user, code, now, self.limits.keys(str(user), source))
+
+    def waiting_for(
+        self, user: UserName, source: str | None, now: float | None = None
+    ) -> UserDecision | None:
+        """The rejection (reason rate_limited, audited) of an attempt for `user` from `source`
+        while one of its rate-limit keys waits; None when it may go on. A front end asks this
+        before any check of its own, such as a first factor (verifier/logins.py)."""
+        now = time.time() if now is None else now
         keys = self.limits.keys(str(user), source)
-        with audit_log.origin(**({} if source is None else {"source": source})):
-            # First, so an attempt that waits costs no slow hash and no directory search.
-            with self._store.read() as conn:
-                waits = self._waiting(conn, keys, now)
-            if waits is not None:
-                with self._store.write() as conn:
-                    return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
-            return self._check_user(user, code, now, keys)
+        with self._store.read() as conn:
+            waits = self._waiting(conn, keys, now)
+        if waits is None:
+            return None
+        with _origin(source), self._store.write() as conn:
+            return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
+
+    def refuse_user(
+        self, user: UserName, reason: str, source: str | None, now: float | None = None
+    ) -> UserDecision:
+        """Reject an attempt for `user` for a reason found before any code was tried, such as
+        a wrong first factor: audited, and counted in the rate limits as a wrong code is, never
+        in the tokens' locks."""
+        now = time.time() if now is None else now
+        keys = self.limits.keys(str(user), source)
+        with _origin(source), self._store.write() as conn:
+            return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
 
     def _check_user(
         self, user: UserName, code: str, now: float, keys: tuple[Key, ...]

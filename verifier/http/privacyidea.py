@@ -39,8 +39,10 @@ from baoling.verifier.engine import (
 )
 from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser
 from baoling.verifier.http.auth import KeyCache
+from baoling.verifier.http.client_address import client_address
 from baoling.verifier.logins import NO_FIT_TOKEN
 from baoling.verifier.radius_challenge import DEFAULT_CHALLENGE_TIMEOUT_S, STATE_BYTES
+from baoling.verifier.rate_limits import RATE_LIMITED
 from baoling.verifier.service import Verifier
 from baoling.verifier.settings import IPNetwork
 from baoling.verifier.user_names import REALM_SEPARATOR, check_realm
@@ -69,6 +71,8 @@ MESSAGES: dict[str, tuple[str, bool]] = {
     MALFORMED: ("wrong otp pin", False),
     WRONG_PIN: ("wrong otp pin", False),
     LOCKED: ("Failcounter exceeded", False),
+    # Waiting on a rate limit: worded as a wrong code, so the caller learns nothing from it.
+    RATE_LIMITED: ("wrong otp value", False),
     DISABLED: ("Token is disabled", False),
 }
 # An unknown realm or user, a deactivated user or one without tokens: one answer for all, so
@@ -250,8 +254,9 @@ def user_name(user: str, realm: str) -> str:
 # -------------------------------------------------------------------------------- checking
 
 
-def decide(v: Verifier, params: dict[str, str]) -> Answer:
-    """Check `params` as privacyIDEA's check() does: by serial (the token id), else by user."""
+def decide(v: Verifier, params: dict[str, str], source: str | None = None) -> Answer:
+    """Check `params` as privacyIDEA's check() does: by serial (the token id), else by user
+    (rate-limited by the client's address `source` too, as `POST /v1/validate` is)."""
     user = params.get("user", "").strip()
     serial = params.get("serial", "").strip()
     if not user and not serial:
@@ -268,7 +273,7 @@ def decide(v: Verifier, params: dict[str, str]) -> Answer:
     if serial:
         return _by_serial(v, serial, name, password, answered)
     assert name is not None
-    return _by_user(v, name, password, answered)
+    return _by_user(v, name, password, answered, source)
 
 
 def _token_detail(token_id: str, digits: int) -> dict[str, Any]:
@@ -302,11 +307,13 @@ def _tokens_of(v: Verifier, name: str) -> list[str]:
         raise parameter_error(f"{exc}.") from None
 
 
-def _by_user(v: Verifier, name: str, password: str, answered: str) -> Answer:
+def _by_user(v: Verifier, name: str, password: str, answered: str, source: str | None) -> Answer:
     tokens = _tokens_of(v, name)  # also refuses a malformed name
     if answered:  # the same answer whoever the user is
-        return _answer_challenge(v, name, password, answered, tokens)
-    login = v.login_either(name, password, door=DOOR, timeout_s=DEFAULT_CHALLENGE_TIMEOUT_S)
+        return _answer_challenge(v, name, password, answered, tokens, source)
+    login = v.login_either(
+        name, password, door=DOOR, timeout_s=DEFAULT_CHALLENGE_TIMEOUT_S, source=source
+    )
     if login.state is not None:
         return _challenge(v, login.state, [token for token, _ in login.tokens])
     if login.decision is None:  # a wrong first factor, or a directory that could not say
@@ -375,14 +382,14 @@ def _challenge(v: Verifier, state: bytes, tokens: list[str]) -> Answer:
 
 
 def _answer_challenge(
-    v: Verifier, name: str, code: str, transaction: str, tokens: list[str]
+    v: Verifier, name: str, code: str, transaction: str, tokens: list[str], source: str | None
 ) -> Answer:
     """The second round: the transaction_id's State is used up, then the code is checked
     against the user's tokens."""
     state = _state(transaction)
     if state is None:
         return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
-    login = v.answer_challenge(state, name, code, door=DOOR)
+    login = v.answer_challenge(state, name, code, door=DOOR, source=source)
     if login.decision is None or not login.decision.accepted:
         return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
     accepted = [
@@ -402,7 +409,8 @@ async def check(request: Request) -> Response:
     try:
         admit(request)
         params = await parameters(request)
-        answer = await run_in_threadpool(decide, request.app.state.verifier, params)
+        source = client_address(request)
+        answer = await run_in_threadpool(decide, request.app.state.verifier, params, source)
     except PIError as error:
         return JSONResponse(error_body(error), status_code=error.status)
     if request.url.path == RADIUSCHECK_PATH:
