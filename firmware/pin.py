@@ -97,7 +97,7 @@ def set_pin(store, device_key, args):
             raise Refused("pin_required", "old_pin required to change the PIN")
         data_key = check(store, _digits(args, "old_pin"), device_key)
         if data_key is None:
-            raise Refused("auth_failed", "old_pin is wrong")
+            raise Refused("wrong_pin", "old_pin is wrong")
     store.set_pin(_record(digits, data_key, device_key, hold_s))
     store.unlock(data_key)
     return {"pin": True, "hold_s": hold_s}

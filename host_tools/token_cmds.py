@@ -49,7 +49,7 @@ from baoling.provisioning.pskc_export import (
 from baoling.provisioning.secrets import new_secret
 from baoling.provisioning.sync import sync_time
 from baoling.provisioning.timesync import MIN_DRIFT_BASELINE_S
-from baoling.provisioning.token import BUTTON_TIMEOUT_S, Token
+from baoling.provisioning.token import BUTTON_TIMEOUT_S, Token, check_pin
 
 PSKC_PASSWORD_ENV = "BAOLING_PSKC_PASSWORD"
 KEYS_PASSWORD_ENV = "BAOLING_KEYS_PASSWORD"
@@ -547,6 +547,52 @@ def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
         {"serial": tok.serial, "state": "empty"},
         f"Token {tok.serial} wiped.",
     )
+
+
+@token.command()
+@port_option()
+@click.option(
+    "--hold",
+    "hold_s",
+    type=click.IntRange(10, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds the token shows codes after its PIN was entered.",
+)
+@click.option("--change", is_flag=True, help="The token has a PIN: ask for it first.")
+@json_option
+def pin(port: str, hold_s: int, change: bool, as_json: bool) -> None:
+    """Give the token a device PIN (4 to 8 digits), entered on its button before codes show.
+
+    The PIN is typed here (twice), or read from stdin when piped (with --change the old PIN
+    on the first line, the new on the second), sent once and never stored. A first PIN needs
+    a token without profiles: set it, then provision. Ten wrong PINs on the token wipe it.
+
+    \b
+    Examples:
+      baoling token pin --port /dev/ttyACM0
+      baoling token pin --port /dev/ttyACM0 --change --hold 120
+    """
+    old_pin = _read_pin("Current PIN", confirm=False) if change else None
+    new_pin = _read_pin("New PIN", confirm=True)
+    check_pin(new_pin)
+    if old_pin is not None:
+        check_pin(old_pin)
+    with open_token(port) as tok:
+        tok.set_pin(new_pin, old_pin, hold_s)
+    emit(
+        as_json,
+        {"serial": tok.serial, "pin": True, "hold_s": hold_s},
+        f"Token {tok.serial} has a device PIN; codes show for {hold_s} s after it is entered "
+        "on the token.",
+    )
+
+
+def _read_pin(prompt: str, *, confirm: bool) -> str:
+    """A PIN from the terminal (hidden, twice when confirm) or one line of piped stdin."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
 @token.command()

@@ -69,6 +69,10 @@ class BadProfile(BaolingError):
     """Raised when an algorithm, digits, period, label or slot is outside what a token accepts."""
 
 
+class BadPin(BaolingError):
+    """Raised when a device PIN typed here is not 4 to 8 digits (checked before the token)."""
+
+
 class ExportError(BaolingError):
     """Raised when a PSKC export is asked for with an incomplete protection setup."""
 

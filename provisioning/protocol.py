@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOL_VERSION = 2  # the newest this host speaks; a token's info names its own
+PROTOCOL_VERSION = 3  # the newest this host speaks; a token's info names its own
 HANDSHAKE_VERSION = 1  # info is asked in version 1, which every token's firmware answers
 LABEL_BITMAP_VERSION = 2  # the first version with any-script labels and profile.label
+DEVICE_PIN_VERSION = 3  # pin.set (docs/protocol.md)
 MARKER = b"@"
 MAX_LINE_BYTES = 512  # a request line, marker included, newline excluded
 PROVE_PREFIX = b"baoling-prove-v1\x00"

@@ -11,12 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from baoling.provisioning.errors import NotAToken, ProveMismatch, TokenError, TokenTimeout
+from baoling.provisioning.errors import (
+    BadPin,
+    NotAToken,
+    ProveMismatch,
+    TokenError,
+    TokenTimeout,
+)
 from baoling.provisioning.label_bitmap import LabelBitmap
 from baoling.provisioning.link import Link
 from baoling.provisioning.profile import Profile
 from baoling.provisioning.protocol import (
     CHALLENGE_BYTES,
+    DEVICE_PIN_VERSION,
     LABEL_BITMAP_VERSION,
     PROTOCOL_VERSION,
     drift_mac,
@@ -129,6 +136,20 @@ class Token:
         """Whether the token's firmware shows labels the font cannot draw (protocol 2 on)."""
         return self.link.version >= LABEL_BITMAP_VERSION
 
+    def set_pin(self, pin: str, old_pin: str | None, hold_s: int) -> dict[str, Any]:
+        """pin.set: the device PIN, sent once (docs/protocol.md); old_pin to change it."""
+        if self.link.version < DEVICE_PIN_VERSION:
+            raise TokenError(
+                f"The token on {self.port} runs firmware {self.info.get('firmware', '?')} "
+                f"(protocol {self.info.get('protocol', 1)}), which has no device PIN: update it "
+                "(`baoling token flash`).",
+                "old_protocol",
+            )
+        args: dict[str, Any] = {"pin": check_pin(pin), "hold_s": hold_s}
+        if old_pin is not None:
+            args["old_pin"] = check_pin(old_pin)
+        return self.link.call("pin.set", args)
+
     def write(self, slot: int, profile: Profile, bitmap: LabelBitmap | None = None) -> None:
         """profile.write, then profile.label with `bitmap` when the label line needs one."""
         self.link.call(
@@ -175,3 +196,11 @@ class Token:
 
     def wipe(self, button_timeout_s: int = BUTTON_TIMEOUT_S) -> None:
         self.link.call("wipe", {"timeout_s": button_timeout_s}, wait_s=button_timeout_s)
+
+
+def check_pin(pin: str) -> str:
+    """A device PIN as the token takes it (4 to 8 digits 0-9), refused here before the token
+    is touched; the message never repeats what was typed."""
+    if not (4 <= len(pin) <= 8 and pin.isascii() and pin.isdigit()):
+        raise BadPin("The PIN must be 4 to 8 digits.")
+    return pin

@@ -20,7 +20,7 @@ from baoling.provisioning.protocol import (
 def test_request_is_marker_json_newline():
     line = encode_request(7, "time.get", {})
     assert line.startswith(b"@") and line.endswith(b"\n") and line.count(b"\n") == 1
-    assert json.loads(line[1:]) == {"v": 2, "id": 7, "op": "time.get", "args": {}}
+    assert json.loads(line[1:]) == {"v": 3, "id": 7, "op": "time.get", "args": {}}
 
 
 def test_request_carries_the_version_asked_for_and_utf8_text_unescaped():

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from provisioning_sim import run_baoling
 
 from baoling.host_tools.simulator import Simulator
 from baoling.verifier.otp import TOTP
@@ -192,3 +193,32 @@ def test_the_store_and_the_device_key_without_the_pin_do_not_decrypt(
     data_key = unseal(pin_key, bytes.fromhex(out["w"]))
     assert unseal(data_key, bytes.fromhex(out["k"])) == SECRET
     assert os.path.getsize(copy / "bl0.dat") > 0
+
+
+def test_the_host_sends_the_pin_once_and_refuses_a_bad_one_before_the_token(
+    tmp_path: Path,
+) -> None:
+    with Simulator(tmp_path / "token") as sim:
+        serial = call(sim, "info")["result"]["serial"]
+        for bad in ("12a4", "123", "123456789", "١٢٣٤"):  # the last: Arabic-Indic digits
+            proc = run_baoling("token", "pin", "--port", sim.port, stdin=bad + "\n")
+            assert (proc.returncode, proc.stderr) == (1, "Error: The PIN must be 4 to 8 digits.\n")
+            assert bad not in proc.stdout + proc.stderr
+        info = call(sim, "info")["result"]
+        assert (info["pin"], info["uptime_ms"] > 0) == (False, True)
+        proc = run_baoling("token", "pin", "--port", sim.port, "--hold", "30", stdin=PIN + "\n")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == (
+            f"Token {serial} has a device PIN; codes show for 30 s after it is entered on the "
+            "token.\n"
+        )
+        assert PIN not in proc.stdout + proc.stderr
+        assert call(sim, "info")["result"]["pin"] is True
+        proc = run_baoling("token", "pin", "--port", sim.port, "--change", stdin="1234\n56789\n")
+        assert proc.returncode == 1
+        assert proc.stderr == (
+            f"Error: The token on {sim.port} refused pin.set: old_pin is wrong (wrong_pin).\n"
+        )
+        assert call(sim, "info")["result"]["pin_tries_left"] == 9
+        device_output = sim.device_output()
+    assert PIN.encode() not in device_output.replace(b'"pin_tries_left"', b"")
