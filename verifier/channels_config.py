@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from baoling.verifier.events import EVENT_TYPES, OPT_IN
+from baoling.verifier.inputs import http_url
 from baoling.verifier.settings import SettingsError
 from baoling.verifier.templates import (
     BUILT_IN,
@@ -246,14 +247,6 @@ class EventsConfig(_Strict):
 
     def subscribed(self, channel: str) -> list[Subscription]:
         return [s for s in self.subscriptions if s.channel == channel]
-
-
-def http_url(url: str) -> str:
-    """`url` if it is an http:// or https:// URL with a host."""
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
-        raise ValueError("not an http:// or https:// URL")
-    return url
 
 
 def _check_template(where: str, template: str, allowed: tuple[str, ...]) -> None:

@@ -24,3 +24,12 @@ def check_text(name: str, value: str) -> str:
             f"{name} must be printable text of at most {MAX_TEXT_CHARS} characters"
         )
     return value
+
+
+def http_url(url: str) -> str:
+    """`url` if it is an http:// or https:// URL with a host (a webhook, an SMS gateway), else
+    ValueError, which the settings show as one line naming the setting."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+        raise ValueError("not an http:// or https:// URL")
+    return url

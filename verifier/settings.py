@@ -33,6 +33,7 @@ from baoling.verifier.constants import (
 )
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest, VerifierError
+from baoling.verifier.inputs import http_url
 from baoling.verifier.options import (
     CONFIG_ENV,
     CONFIG_FLAG,
@@ -173,12 +174,7 @@ class Settings(BaseSettings):
     @field_validator("events_webhook_url")
     @classmethod
     def _a_webhook_url(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        scheme, _, rest = url.partition("://")
-        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
-            raise ValueError("not an http:// or https:// URL")
-        return url
+        return None if url is None else http_url(url)
 
     def events(self) -> "EventsConfig":
         """The events channels file (verifier/channels_config.py), or an empty one."""
