@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -513,6 +514,7 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
         ahead = [totp.at(now + 120 + 30 * n) for n in (0, 1)]
         assert v.resync("alice-token", *ahead, now + 2)
         v.disable("alice-token")
+        backup, _ = v.issue_backup_codes("alice@bank.example", date.today() + timedelta(days=7))
         v.delete("alice-token")
         tamper(
             None,
@@ -522,7 +524,7 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
         report = v.verify_audit()
         assert not report.ok
         worker = delivery(v, receiver, secret_file)
-        deliver_all(worker, lambda: len(receiver.got) == 13)
+        deliver_all(worker, lambda: len(receiver.got) == 14)
     finally:
         v.close()
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -542,6 +544,8 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
     assert far["threshold_seconds"] == 60
     # The codes of steps 120 s and 150 s ahead, seen 2 s in: the offset is within a step of them.
     assert 90 <= far["offset_seconds"] <= 180
+    (issued,) = by_type["backup_codes.issued"]
+    assert (issued["user"], issued["count"]) == ("alice@bank.example", 10)
     (broken,) = by_type["audit.chain_broken"]
     assert broken["problem"] == report.problem
     assert broken["rows_checked"] == report.rows
@@ -549,6 +553,7 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
         code,
         *wrong_codes,
         *ahead,
+        *backup,
         b32,
         b32.lower(),
         secret.hex(),

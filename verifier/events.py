@@ -149,6 +149,16 @@ class AdminKeyCreated(EventData):
     scopes: list[str]
 
 
+class BackupCodesIssued(EventData):
+    """Backup codes were issued for a user whose token is lost (never the codes)."""
+
+    name = "backup_codes.issued"
+    example = {"user": "alice@example.com", "count": 10, "expires": 1767225600.0}
+    user: str
+    count: int
+    expires: float = Field(description="Unix time the codes expire.")
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.name: model
     for model in (
@@ -164,6 +174,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         TokenDeleted,
         AuditChainBroken,
         AdminKeyCreated,
+        BackupCodesIssued,
     )
 }
 # Reported only when asked for (setting events_validation_accepted): one row per accepted code.

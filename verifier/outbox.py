@@ -27,6 +27,7 @@ from baoling.verifier.events import (
     drifted_far,
     envelope,
 )
+from baoling.verifier.user_names import UserName
 
 LIST_LIMIT = 100
 PRUNE_BATCH = 1000
@@ -73,14 +74,19 @@ class Outbox:
     ) -> None:
         self._store, self.types, self.rules = db, types, rules or EventRules()
 
-    def emit(self, conn: Connection, data: EventData, now: float) -> None:
+    def emit(
+        self, conn: Connection, data: EventData, now: float, user: UserName | None = None
+    ) -> None:
         """Write the event in `conn`'s transaction, if a channel takes its type, with the
-        realm and name of the token's user (per-realm subscriptions, messages to the user)."""
+        realm and name of the token's user, or `user` for an event about a user
+        (per-realm subscriptions, messages to the user)."""
         if data.name in self.types:
             event = envelope(data, now)
             token = getattr(data, "token", None)
             owner = None if token is None else store.token_owner(conn, token)
             realm, name = (None, None) if owner is None else (owner.realm, owner.name)
+            if user is not None:
+                realm, name = user.realm, user.name
             store.insert_event(
                 conn, event.id, event.type, event.model_dump_json(), now, realm, name
             )

@@ -22,7 +22,7 @@ MESSAGE_TYPES = {TEST_TYPE: (), HELD_TYPE: ("count", "counts")}
 # Fields every event has (the envelope's), beside its type's own fields.
 ENVELOPE_FIELDS = ("id", "type", "time")
 # Fields holding a Unix time: shown as a UTC date and time.
-TIME_FIELDS = frozenset({"time", "locked_until", "window_start"})
+TIME_FIELDS = frozenset({"time", "locked_until", "window_start", "expires"})
 
 # type: {language: (subject, text)}
 BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
@@ -125,6 +125,18 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": (
             "已创建 API 密钥 ${key_name}",
             "API 密钥 ${key_name}（编号 ${key_id}，权限 ${scopes}）于 ${time} 创建。",
+        ),
+    },
+    "backup_codes.issued": {
+        "en": (
+            "Backup codes were issued for ${user}",
+            "${count} backup codes were issued for ${user} at ${time}, valid until ${expires}. "
+            "If you did not ask for them, tell your administrator at once.",
+        ),
+        "zh-CN": (
+            "已为 ${user} 发放备用码",
+            "已于 ${time} 为 ${user} 发放 ${count} 个备用码，有效期至 ${expires}。"
+            "如非本人申请，请立即联系管理员。",
         ),
     },
     TEST_TYPE: {
