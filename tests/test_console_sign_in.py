@@ -9,7 +9,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.console_browser import Console, closing, running_console
+from tests.console_browser import PASSWORD, Console, closing, running_console
 
 WRONG = "Wrong name, password or code."
 
@@ -145,3 +145,19 @@ def test_chinese_by_accept_language_and_the_switch(console: Console) -> None:
     finally:
         console.set_accept_language("en-US,en")
         console.driver.delete_all_cookies()
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(console: Console) -> None:
+    admin = console.account("admin")
+    console.sign_in(admin)
+    first = console.driver.get_cookie("baoling_console")
+    assert first is not None
+    console.open("/ui/sign-in")  # still signed in; sign in once more over it
+    console.fill("account", admin.name)
+    console.fill("password", PASSWORD)
+    console.fill("code", admin.code())
+    console.click("sign-in")
+    second = console.driver.get_cookie("baoling_console")
+    assert second is not None and second["value"] != first["value"]
+    answer = httpx.get(console.url + "/ui/overview", cookies={"baoling_console": first["value"]})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/sign-in?ended=1")

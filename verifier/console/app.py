@@ -297,6 +297,9 @@ class Console:
             self.limit.failed(account, address)
             message = _SIGN_IN_MESSAGES.get(exc.reason, "Wrong name, password or code.")
             return self._sign_in_again(request, language, expected, account, message, 200)
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:  # a session this browser had ends: one browser, one session
+            await run_in_threadpool(self.verifier.console.sign_out, old)
         signed_in = RedirectResponse(f"{PREFIX}/overview", status_code=303)
         signed_in.set_cookie(
             SESSION_COOKIE,

@@ -48,6 +48,9 @@ class SecurityHeaders:
 WINDOW_S = 300.0
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 30
+# Keys kept at most: beyond, every key's old failures are dropped first (many made-up names must
+# not grow the memory without end).
+MAX_KEYS = 10_000
 
 
 class SignInLimit:
@@ -76,5 +79,8 @@ class SignInLimit:
 
     def failed(self, account: str, address: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
+        if len(self._failures) >= MAX_KEYS:
+            for key in list(self._failures):
+                self._recent(key, now)
         self._failures["account:" + account].append(now)
         self._failures["address:" + address].append(now)
