@@ -21,6 +21,8 @@ _KEY_MIN = const(10)  # secret bytes
 _KEY_MAX = const(64)
 _ADMIN_KEY = const(32)
 _TEXT = const(32)  # label, issuer
+_MIN_SLEEP_S = const(5)
+_MAX_SLEEP_S = const(3600)
 _TIME_PREFIX = b"baoling-time-v1\x00"
 _DRIFT_PREFIX = b"baoling-drift-v1\x00"
 
@@ -153,6 +155,19 @@ def pin_set(dev, args):
     result = pin.set_pin(dev._store, dev._hw.unique_id(), args)
     dev.opened(result["hold_s"])
     return result
+
+
+def sleep_set(dev, args):
+    """sleep.set: the display's idle time in seconds (0: never off); null: the board's own."""
+    only(args, ("sleep_s",))
+    sleep_s = args.get("sleep_s")
+    if sleep_s is not None:
+        sleep_s = integer(args, "sleep_s", 0, _MAX_SLEEP_S)
+        if 0 < sleep_s < _MIN_SLEEP_S:
+            raise Refused("bad_args", "sleep_s must be 0 or an integer 5..3600, or null")
+    dev._store.set_sleep(sleep_s)
+    dev.changed = True
+    return {"sleep_s": dev.sleep_s()}
 
 
 def _round(x):

@@ -39,7 +39,6 @@ class Screen:
         self._store = store
         self._clock = clock
         self._display = Display(hw.display)
-        self._sleep_ms = getattr(hw, "sleep_s", 0) * 1000  # 0: never sleeps (sim)
         self._idle_since = time.ticks_ms()
         self.awake = True
         self.slot = 0
@@ -122,7 +121,8 @@ class Screen:
                 self._key = None
         if not self.awake:
             return
-        if self._sleep_ms and time.ticks_diff(time.ticks_ms(), self._idle_since) > self._sleep_ms:
+        sleep_ms = dev.sleep_s() * 1000  # 0: never off
+        if sleep_ms and time.ticks_diff(time.ticks_ms(), self._idle_since) > sleep_ms:
             self.awake = False
             self._hw.display.poweroff()
             return

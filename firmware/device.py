@@ -17,7 +17,16 @@ _CHALLENGE_MIN = const(16)
 _CHALLENGE_MAX = const(64)
 _OPS = ("info", "time.get", "time.nonce", "profile.label", "profile.prove")
 # admin.py's, each a function named as the op with "_" for "."
-_ADMIN_OPS = ("time.set", "drift.set", "profile.write", "profile.erase", "lock", "wipe", "pin.set")
+_ADMIN_OPS = (
+    "time.set",
+    "drift.set",
+    "profile.write",
+    "profile.erase",
+    "lock",
+    "wipe",
+    "pin.set",
+    "sleep.set",
+)
 
 
 class Confirm:
@@ -87,6 +96,7 @@ class Device:
             "max_line": MAX_LINE,
             "pin": store.pin is not None,
             "pin_tries_left": PIN_TRIES - store.pin["f"] if store.pin else None,
+            "sleep_s": self.sleep_s(),
         }
 
     def _time_get(self, args):
@@ -127,6 +137,12 @@ class Device:
         self.changed = True
         self.flash = "wiped"
         return {"state": "empty"}
+
+    def sleep_s(self):
+        """Seconds without a press or a request before the display turns off (0: never): the
+        one sleep.set stored, else the board's own."""
+        sleep_s = self._store.sleep_s
+        return getattr(self._hw, "sleep_s", 0) if sleep_s is None else sleep_s
 
     def opened(self, hold_s):
         """A right PIN (or a new one): the secrets stay open for hold_s."""

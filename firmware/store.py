@@ -71,6 +71,7 @@ class Store:
         self.drift_ppb = 0
         self.synced_ms = None
         self.pin = None  # the device PIN's record (pin.py), None when the token has none
+        self.sleep_s = None  # display idle time set by sleep.set; None: the board's own
         self._dk = None  # the data key that seals the secrets, in RAM only while unlocked
         self.settings_corrupt = False
 
@@ -90,6 +91,7 @@ class Store:
                 self.drift_ppb = int(record["ppb"])
                 self.synced_ms = record["sync"]
                 self.pin = record.get("pin")
+                self.sleep_s = record.get("sl")
             except (KeyError, TypeError, ValueError):
                 record = _CORRUPT
         if record is _CORRUPT:
@@ -251,6 +253,16 @@ class Store:
         self._save_settings(self.locked, self._admin, self.drift_ppb, self.synced_ms, pin)
         self.pin = pin
 
+    def set_sleep(self, sleep_s):
+        """Keep the display's idle time (seconds, 0: never off) across restarts."""
+        old = self.sleep_s
+        self.sleep_s = sleep_s
+        try:
+            self._save_settings(self.locked, self._admin, self.drift_ppb, self.synced_ms, self.pin)
+        except StoreError:
+            self.sleep_s = old
+            raise
+
     def unlock(self, data_key):
         """A right PIN: the secrets can be read until lock_secrets()."""
         self._dk = data_key
@@ -278,6 +290,7 @@ class Store:
         self.synced_ms = None
         self.pin = None
         self._dk = None
+        self.sleep_s = None
         self.settings_corrupt = False
 
     def _save_settings(self, locked, admin, drift_ppb, synced_ms, pin):
@@ -289,6 +302,7 @@ class Store:
             "ppb": drift_ppb,
             "sync": synced_ms,
             "pin": pin,
+            "sl": self.sleep_s,
         }
         self._write(_SETTINGS, record)
         self.settings_corrupt = False

@@ -134,6 +134,7 @@ def test_info_reports_what_the_document_lists(token: TokenLink) -> None:
         "max_line": 512,
         "pin": False,
         "pin_tries_left": None,
+        "sleep_s": 0,
     }
     assert type(info["time_ms"]) is int and type(info["uptime_ms"]) is int
 
