@@ -14,6 +14,7 @@ from baoling.host_tools.token_cmds import token
 from baoling.host_tools.verifier_cmds import verifier
 from baoling.host_tools.verifier_console_cmds import console_account
 from baoling.host_tools.verifier_events_cmds import events
+from baoling.host_tools.verifier_lifecycle_cmds import backup_codes  # noqa: F401 (registers)
 from baoling.provisioning.errors import BaolingError
 from baoling.verifier.errors import VerifierError
 

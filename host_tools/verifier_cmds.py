@@ -5,6 +5,7 @@ secret, a PSKC key or password, a RADIUS PIN) are read from stdin when it is pip
 prompted for without echo; they are never taken from the command line.
 """
 
+import getpass
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from baoling.core.limits import (
 )
 from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
+from baoling.verifier.api_keys import API_KEY_SCOPES
+from baoling.verifier.audit import origin as audit_origin
 from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.import_formats import FORMATS
@@ -72,6 +75,8 @@ def open_verifier(ctx: click.Context) -> Verifier:
         event_types=settings.event_types(),
     )
     ctx.call_on_close(v.close)
+    # Who did it, in every audit row this command writes: the account running it.
+    ctx.with_resource(audit_origin(by=f"cli:{getpass.getuser()}"))
     return v
 
 
@@ -573,17 +578,30 @@ def user_clear_pin(ctx: click.Context, name: str) -> None:
     show_default=True,
     help="A spare token is kept for when the primary one is lost.",
 )
+@click.option("--code", help="A code the token shows now: proof that the user holds it.")
+@click.option("--override", is_flag=True, help="Assign without a code (audited as such).")
 @json_option
 @click.pass_context
-def assign(ctx: click.Context, token_id: str, name: str, role: str, as_json: bool) -> None:
-    """Give a token to a user (a token has at most one user).
+def assign(
+    ctx: click.Context,
+    token_id: str,
+    name: str,
+    role: str,
+    code: str | None,
+    override: bool,
+    as_json: bool,
+) -> None:
+    """Give a token to a user on proof of possession: a code from it (or --override).
+
+    The code is used up as a validated code is; a wrong one counts as a failure.
 
     \b
     Examples:
-      baoling verifier assign BL0001-1 alice@corp
-      baoling verifier assign alice-phone alice@corp --role spare
+      baoling verifier assign BL0001-1 alice@corp --code 123456
+      baoling verifier assign alice-phone alice@corp --role spare --code 654321
+      baoling verifier assign BL0002-1 bob@corp --override
     """
-    info = open_verifier(ctx).assign(token_id, name, role)
+    info = open_verifier(ctx).assign(token_id, name, role, code=code, override=override)
     emit(as_json, info, f"Assigned {token_id} to {info['user']} ({role}).")
 
 
@@ -719,10 +737,10 @@ def rotate_key(ctx: click.Context, force: bool) -> None:
 @click.option(
     "--scope",
     "scopes",
-    type=click.Choice(["validate", "admin"]),
+    type=click.Choice(API_KEY_SCOPES),
     multiple=True,
     required=True,
-    help="Repeat for both.",
+    help="Repeat for several (docs/verifier.md, API keys).",
 )
 @json_option
 @click.pass_context
@@ -733,6 +751,7 @@ def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: boo
     Examples:
       baoling verifier api-key vpn-gateway --scope validate
       baoling verifier api-key ops --scope admin --scope validate --json
+      baoling verifier api-key helpdesk-desk-1 --scope helpdesk
     """
     key = open_verifier(ctx).create_api_key(name, list(scopes))
     emit(as_json, {"name": name, "scopes": sorted(scopes), "key": key}, key)

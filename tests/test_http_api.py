@@ -30,6 +30,9 @@ from baoling.verifier.service import Verifier
 
 LOCKOUT_AFTER = 3
 
+# A code given for a token or a user: a token code, or a user's backup code.
+VALIDATE_CODE_RULE = "code: must be 6 to 8 digits, or a 10-digit backup code"
+
 
 @pytest.fixture
 def verifier(tmp_path) -> Verifier:
@@ -110,13 +113,13 @@ def test_validate_of_an_unknown_token_is_404(client, validate_auth):
 def test_validate_refuses_a_code_with_letters(client, validate_auth, token):
     response = post_validate(client, validate_auth, "12a456")
     assert response.status_code == 422
-    assert response.json() == {"error": "invalid_request", "message": "code: must be 6 to 8 digits"}
+    assert response.json() == {"error": "invalid_request", "message": VALIDATE_CODE_RULE}
 
 
 def test_validate_refuses_a_code_of_five_digits(client, validate_auth, token):
     response = post_validate(client, validate_auth, "12345")
     assert response.status_code == 422
-    assert response.json() == {"error": "invalid_request", "message": "code: must be 6 to 8 digits"}
+    assert response.json() == {"error": "invalid_request", "message": VALIDATE_CODE_RULE}
 
 
 def test_validate_refuses_seven_digits_for_a_six_digit_token(client, validate_auth, token):
@@ -132,7 +135,7 @@ def test_validate_refuses_a_code_followed_by_a_newline(client, validate_auth, to
     """The schema's `$` ends the text; it does not also allow a newline before the end."""
     response = post_validate(client, validate_auth, token.now() + "\n")
     assert response.status_code == 422
-    assert response.json() == {"error": "invalid_request", "message": "code: must be 6 to 8 digits"}
+    assert response.json() == {"error": "invalid_request", "message": VALIDATE_CODE_RULE}
 
 
 def test_validate_refuses_a_code_sent_as_a_number(client, validate_auth, token):
@@ -244,7 +247,7 @@ def test_a_validate_key_remembered_after_use_still_cannot_administer(client, val
 def test_a_validate_key_cannot_list_tokens(client, validate_auth, token):
     response = client.get("/v1/tokens", headers=validate_auth)
     assert response.status_code == 403
-    assert response.json()["message"] == "This API key is not valid for the admin scope."
+    assert response.json()["message"] == "This API key is not valid for the helpdesk scope."
 
 
 # ---------------------------------------------------------------------------------- admin

@@ -91,7 +91,7 @@ def alice(make_verifier: Callable[..., Verifier], tmp_path: Path, ldap_server: L
     v = make_verifier(ldap_config=ldap_config(tmp_path, ldap_server))
     v.enrol(TOKEN, SECRET)
     v.add_user(f"alice@{REALM}")
-    v.assign(TOKEN, f"alice@{REALM}")
+    v.assign(TOKEN, f"alice@{REALM}", override=True)
     return v
 
 

@@ -181,7 +181,7 @@ def test_an_unknown_serial_is_privacyideas_resource_not_found(client, key, totp)
 @pytest.fixture
 def alice(verifier, totp) -> pyotp.TOTP:
     verifier.add_user("alice@corp")
-    verifier.assign("alice-token", "alice@corp")
+    verifier.assign("alice-token", "alice@corp", override=True)
     return totp
 
 
@@ -213,7 +213,7 @@ def test_user_with_a_wrong_code_is_reject(client, key, alice):
 
 def test_a_user_login_with_an_at_sign_takes_the_realm_parameter(client, key, verifier, totp):
     verifier.add_user("alice@example.org@corp")
-    verifier.assign("alice-token", "alice@example.org@corp")
+    verifier.assign("alice-token", "alice@example.org@corp", override=True)
     form = {"user": "alice@example.org", "realm": "corp", "pass": totp.now()}
     assert_result(client.post("/validate/check", data=form, headers=key).json(), True, ACCEPTED)
 
@@ -352,7 +352,7 @@ def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Test
     verifier = Verifier(data_dir=tmp_path_factory.mktemp("fuzz"))
     verifier.enrol("alice-token", os.urandom(20))
     verifier.add_user("alice@corp")
-    verifier.assign("alice-token", "alice@corp")
+    verifier.assign("alice-token", "alice@corp", override=True)
     yield TestClient(create_app(verifier)), verifier.create_api_key("fuzz", ["validate"])
     verifier.close()
 
@@ -437,7 +437,7 @@ def test_a_served_node_admits_its_allow_list_without_a_key(tmp_path):
     verifier = Verifier(data_dir=tmp_path)
     verifier.enrol("alice-token", base64.b32decode(secret))
     verifier.add_user("alice@corp")
-    verifier.assign("alice-token", "alice@corp")
+    verifier.assign("alice-token", "alice@corp", override=True)
     verifier.close()
     totp = pyotp.TOTP(secret)
     allow = ["--privacyidea-allow", "127.0.0.1, ::1"]

@@ -41,7 +41,31 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
 
 [[operations]]
 include-name = "POST /v1/tokens/{token_id}/assign"
+# Without a code from the token, or with one it refuses (REFUSED_BY_DESIGN).
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
+[[operations]]
+include-name = "POST /v1/tokens/{token_id}/activate-spare"
+# A token that is not a user's spare (lifecycle_conflict).
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409"]
+
+[[operations]]
+include-name = ["POST /v1/users/backup-codes", "POST /v1/users/reactivate"]
+# A last day in the past or too far ahead (REFUSED_BY_DESIGN); a deactivated or active user.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
+[[operations]]
+include-name = "POST /v1/users/backup-codes/revoke"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
+
+[[operations]]
+include-name = "POST /v1/import"
+# No schema says what a file of tokens holds, or which key opens a PSKC file (REFUSED_BY_DESIGN).
+checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
+
+[[operations]]
+include-name = "POST /v1/users/refresh"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "422"]
 
 [[operations]]
 include-name = "POST /v1/pskc"
@@ -61,10 +85,19 @@ REFUSED_BY_DESIGN = {
         )
     ),
     "POST /v1/pskc": lambda body: body["error"] == "invalid_pskc",
+    "POST /v1/import": lambda body: body["error"] in ("invalid_import", "invalid_pskc"),
+    "POST /v1/users/refresh": lambda body: body == USER_BYTES,
     "POST /v1/users": lambda body: body == USER_BYTES,
     "GET /v1/users/show": lambda body: body == USER_BYTES,
     "POST /v1/users/deactivate": lambda body: body == USER_BYTES,
-    "POST /v1/tokens/{token_id}/assign": lambda body: body == USER_BYTES,
+    "POST /v1/tokens/{token_id}/assign": lambda body: (
+        body == USER_BYTES or body["error"] == "possession_not_proven"
+    ),
+    "POST /v1/users/backup-codes": lambda body: (
+        body == USER_BYTES or body["message"].startswith("expires must be")
+    ),
+    "POST /v1/users/reactivate": lambda body: body == USER_BYTES,
+    "POST /v1/users/backup-codes/revoke": lambda body: body == USER_BYTES,
 }
 
 
@@ -92,7 +125,7 @@ def api(tmp_path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
 def test_generated_requests_get_documented_answers_and_no_5xx(api):
     schema, auth = api
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 20
+    assert len(operations) == 31
     for operation in operations:
 
         @given(case=operation.as_strategy())
@@ -115,10 +148,10 @@ def test_invalid_requests_get_a_documented_4xx_json_error(api):
     schema, auth = api
     documented = documented_errors()
     operations = [result.ok() for result in schema.get_all_operations()]
-    # The four without any parameter or body (token and user lists, health, metrics) have no
-    # invalid form.
+    # The five without any parameter or body (token and user lists, health, readiness, metrics)
+    # have no invalid form.
     with_input = [op for op in operations if op.body or op.path_parameters or op.query]
-    assert len(with_input) == 16
+    assert len(with_input) == 26
     for operation in with_input:
 
         @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))

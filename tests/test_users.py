@@ -155,8 +155,8 @@ def test_assign_and_unassign_tokens_with_roles(make_verifier):
     v.enrol("phone-1", SECRET)
     v.add_user("alice")
     v.add_user("bob")
-    v.assign("phone-1", "alice", role="spare")
-    shown = v.assign("hw-1", "alice@default")
+    v.assign("phone-1", "alice", role="spare", override=True)
+    shown = v.assign("hw-1", "alice@default", override=True)
     assert shown["tokens"] == [
         {"token": "hw-1", "role": "primary"},
         {"token": "phone-1", "role": "spare"},
@@ -177,7 +177,7 @@ def test_assign_and_unassign_tokens_with_roles(make_verifier):
     with pytest.raises(AssignmentConflict) as conflict:
         v.unassign("hw-1")
     assert str(conflict.value) == "token 'hw-1' is not assigned to a user"
-    v.assign("hw-1", "bob")
+    v.assign("hw-1", "bob", override=True)
     v.delete("phone-1")  # a deleted token leaves its user
     assert v.show_user("alice")["tokens"] == []
     assert v.show_user("bob")["tokens"] == [{"token": "hw-1", "role": "primary"}]
@@ -185,15 +185,15 @@ def test_assign_and_unassign_tokens_with_roles(make_verifier):
         (
             "assign",
             "phone-1",
-            {"user": "alice@default", "role": "spare", "possession": "not checked"},
+            {"user": "alice@default", "role": "spare", "possession": "overridden"},
         ),
         (
             "assign",
             "hw-1",
-            {"user": "alice@default", "role": "primary", "possession": "not checked"},
+            {"user": "alice@default", "role": "primary", "possession": "overridden"},
         ),
         ("unassign", "hw-1", {"user": "alice@default"}),
-        ("assign", "hw-1", {"user": "bob@default", "role": "primary", "possession": "not checked"}),
+        ("assign", "hw-1", {"user": "bob@default", "role": "primary", "possession": "overridden"}),
     ]
 
 
@@ -202,7 +202,7 @@ def test_a_deactivated_user_keeps_its_tokens_and_gets_no_new_one(make_verifier):
     v.enrol("hw-1", SECRET)
     v.enrol("hw-2", SECRET)
     v.add_user("alice")
-    v.assign("hw-1", "alice")
+    v.assign("hw-1", "alice", override=True)
     shown = v.deactivate_user("alice")
     assert (shown["active"], shown["tokens"]) == (False, [{"token": "hw-1", "role": "primary"}])
     assert shown["deactivated"] >= shown["created"]
@@ -249,9 +249,11 @@ def test_cli_users_and_assignments(tmp_path):
         data, "--default-realm", "corp", "user", "add", "alice", "--email", "a@c.example"
     )
     assert (added.returncode, added.stdout, added.stderr) == (0, "Added alice@corp.\n", "")
-    assigned = baoling(data, "assign", "BL0001-1", "alice@corp")
+    assigned = baoling(data, "assign", "BL0001-1", "alice@corp", "--override")
     assert assigned.stdout == "Assigned BL0001-1 to alice@corp (primary).\n"
-    spare = baoling(data, "assign", "alice-phone", "alice@corp", "--role", "spare", "--json")
+    spare = baoling(
+        data, "assign", "alice-phone", "alice@corp", "--role", "spare", "--override", "--json"
+    )
     assert json.loads(spare.stdout)["tokens"] == [
         {"token": "BL0001-1", "role": "primary"},
         {"token": "alice-phone", "role": "spare"},
@@ -325,7 +327,9 @@ def test_http_user_routes(admin):
         {"error": "user_exists", "message": "user 'alice@corp' already exists"},
     )
     assigned = client.post(
-        "/v1/tokens/BL0001-1/assign", json={"user": "alice@corp", "role": "spare"}, headers=auth
+        "/v1/tokens/BL0001-1/assign",
+        json={"user": "alice@corp", "role": "spare", "override": True},
+        headers=auth,
     )
     assert assigned.json()["tokens"] == [{"token": "BL0001-1", "role": "spare"}]
     taken = client.post("/v1/tokens/BL0001-1/assign", json={"user": "alice@corp"}, headers=auth)

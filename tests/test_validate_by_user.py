@@ -33,8 +33,8 @@ def alice_with_two_tokens(v) -> bytes:
     v.enrol(HARDWARE_TOKEN, HARDWARE_SECRET)
     uri = v.enrol("alice-phone", issuer="Corp", label="alice@corp")
     v.add_user("alice@corp")
-    v.assign(HARDWARE_TOKEN, "alice@corp")
-    v.assign("alice-phone", "alice@corp", role="spare")
+    v.assign(HARDWARE_TOKEN, "alice@corp", override=True)
+    v.assign("alice-phone", "alice@corp", role="spare", override=True)
     return base64.b32decode(pyotp.parse_uri(uri).secret)
 
 
@@ -80,8 +80,8 @@ def test_two_tokens_sharing_a_secret_accept_a_code_once(make_verifier):
     v.enrol("primary", HARDWARE_SECRET)
     v.enrol("copy", HARDWARE_SECRET)
     v.add_user("bob")
-    v.assign("primary", "bob")
-    v.assign("copy", "bob", role="spare")
+    v.assign("primary", "bob", override=True)
+    v.assign("copy", "bob", role="spare", override=True)
     code = code_at(HARDWARE_SECRET, T0)
     assert v.validate_user("bob", code, now=T0)
     assert v.check_user("bob", code, now=T0 + 1).reason == "replay"
@@ -121,7 +121,7 @@ def test_refusals_of_the_user_are_only_a_reject_with_the_reason_audited(
     v.add_user("dave@corp")
     v.enrol("erin-token", HARDWARE_SECRET)
     v.add_user("erin@corp")
-    v.assign("erin-token", "erin@corp")
+    v.assign("erin-token", "erin@corp", override=True)
     v.deactivate_user("erin@corp")
     decision = v.check_user(user, code_at(HARDWARE_SECRET, T0), now=T0)
     assert (decision.accepted, decision.reason, decision.decisions) == (False, reason, ())

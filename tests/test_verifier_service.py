@@ -242,7 +242,7 @@ def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
     assert v.check_api_key(check, "validate") and not v.check_api_key(check, "admin")
     assert not v.check_api_key(admin[:-1] + ("A" if admin[-1] != "A" else "B"), "admin")
     assert not v.check_api_key("not a key", "admin")
-    with pytest.raises(InvalidRequest, match="^scopes must be some of validate, admin$"):
+    with pytest.raises(InvalidRequest, match="^scopes must be some of validate, helpdesk, admin$"):
         v.create_api_key("x", ["root"])
 
 

@@ -1,4 +1,10 @@
-"""API keys for the HTTP API: made once and shown once, stored as a SHA-256, checked by scope."""
+"""API keys for the HTTP API: made once and shown once, stored as a SHA-256, checked by scope.
+
+Scopes (docs/verifier.md, "API keys"): `validate` checks codes; `helpdesk` handles users'
+tokens without seeing a secret (assign, unassign, disable, enable, unlock, lost and found
+tokens, spare tokens, backup codes, reactivating users, and reading users and token states);
+`admin` may do everything but validate, helpdesk routes included.
+"""
 
 import hashlib
 import hmac
@@ -6,6 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
@@ -14,13 +21,22 @@ from baoling.verifier.events import AdminKeyCreated
 from baoling.verifier.inputs import check_text
 from baoling.verifier.outbox import Outbox
 
-API_KEY_SCOPES = ("validate", "admin")
+API_KEY_SCOPES = ("validate", "helpdesk", "admin")
 # bl_<key id: 16 hex>_<256 random bits, URL-safe base64>: the id finds the row, the rest is secret.
 _API_KEY = re.compile(r"bl_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key as a request presents it: its public id, name and scopes."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[str]
 
 
 class ApiKeys:
@@ -49,11 +65,33 @@ class ApiKeys:
 
     def check(self, key: str, scope: str) -> bool:
         """True when `key` is a stored API key that has `scope`."""
+        found = self.find(key)
+        return found is not None and scope in found.scopes
+
+    def find(self, key: str) -> ApiKey | None:
+        """The stored API key `key` is, or None."""
         match = _API_KEY.fullmatch(key) if isinstance(key, str) else None
         if match is None:
-            return False
+            return None
         with self._store.read() as conn:
             row = store.get_api_key(conn, match.group(1))
-        if row is None:
-            return False
-        return hmac.compare_digest(_digest(key), row.key_hash) and scope in row.scopes.split(",")
+        if row is None or not hmac.compare_digest(_digest(key), row.key_hash):
+            return None
+        return ApiKey(row.id, row.name, frozenset(row.scopes.split(",")))
+
+    def refused(self, key: ApiKey, method: str, path: str, needs: str) -> None:
+        """Audit a request a key made without the scope its route needs (a helpdesk key at
+        an admin route): which key, the route and the scope."""
+        now = time.time()
+        with self._store.write() as conn:
+            audit_log.append(
+                conn,
+                "forbidden",
+                None,
+                now,
+                by=f"api-key:{key.name}",
+                api_key=key.key_id,
+                method=method,
+                path=path,
+                needs=needs,
+            )

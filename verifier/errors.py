@@ -30,6 +30,16 @@ class AssignmentConflict(VerifierError):
     none to unassign, or the user is deactivated."""
 
 
+class PossessionNotProven(VerifierError):
+    """Assigning a token by serial without a valid code from it (proof of possession), or with
+    a code it refused; nothing was assigned (docs/users.md)."""
+
+
+class LifecycleConflict(VerifierError):
+    """A lifecycle step the current state forbids: reactivating an active user, activating a
+    token that is not a spare, backup codes for a deactivated user (docs/users.md)."""
+
+
 class DirectoryError(VerifierError):
     """A realm's directory could not say who a user is: unreachable, the bind refused, TLS
     failed, or no single entry (the message is for administrators and never holds the bind

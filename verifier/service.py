@@ -9,14 +9,16 @@ verifier/audit.py, the audit store.
 """
 
 from collections.abc import Collection, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from baoling.core.limits import DEFAULT_ALGORITHM, DEFAULT_DIGITS, DEFAULT_PERIOD_S
 from baoling.verifier import settings, store
-from baoling.verifier.api_keys import ApiKeys
+from baoling.verifier.api_keys import ApiKey, ApiKeys
 from baoling.verifier.audit import AuditReport
 from baoling.verifier.audit_trail import AuditTrail
+from baoling.verifier.backup_codes import DEFAULT_BACKUP_CODES, BackupCodes
 from baoling.verifier.bulk_import import BulkImport
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.console.accounts import ConsoleAccounts
@@ -26,6 +28,7 @@ from baoling.verifier.errors import StoreError
 from baoling.verifier.events import EventRules
 from baoling.verifier.import_formats import read_import
 from baoling.verifier.ldap_resolver import open_directories
+from baoling.verifier.lifecycle import Lifecycle
 from baoling.verifier.logins import Login, Logins
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
@@ -95,7 +98,11 @@ class Verifier:
         self._audit = AuditTrail(self._store, self.outbox)
         self._pins = UserPins(self._store)
         self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
-        self._users = UserAdmin(self._store, self._resolver, self._realms, self.outbox)
+        self._users = UserAdmin(
+            self._store, self._resolver, self._realms, self._validation.prove, self.outbox
+        )
+        self._lifecycle = Lifecycle(self._store, self._realms, self.outbox)
+        self._backup_codes = BackupCodes(self._store, self.policy.lockout_tz, self.outbox)
         self._directory_sync = DirectorySync(self._store, self._realms)
         self._bulk_import = BulkImport(self._store, self._tokens, self._realms, self._users.parse)
         # The web console's accounts and sessions (docs/console.md).
@@ -221,13 +228,61 @@ class Verifier:
         """Refuse every validation for the user from now on; its tokens stay assigned."""
         return self._users.deactivate(user)
 
-    def assign(self, token_id: str, user: str, role: str = PRIMARY) -> dict[str, Any]:
-        """Give a token to a user as its `primary` or `spare` token; returns the user."""
-        return self._users.assign(token_id, user, role)
+    def assign(
+        self,
+        token_id: str,
+        user: str,
+        role: str = PRIMARY,
+        *,
+        code: str | None = None,
+        override: bool = False,
+    ) -> dict[str, Any]:
+        """Give a token to a user as its `primary` or `spare` token; returns the user. `code`
+        is a code the token shows now (proof of possession, used up like a validated code);
+        `override` assigns without one, audited as such. PossessionNotProven when neither is
+        given or the token refuses the code (docs/users.md)."""
+        return self._users.assign(token_id, user, role, code=code, override=override)
 
     def unassign(self, token_id: str) -> None:
         """Take a token from its user; the token stays enrolled."""
         self._users.unassign(token_id)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def report_lost(self, token_id: str) -> dict[str, Any]:
+        """Disable a token its user lost; returns {token, user, enabled}. Then give the user
+        backup codes (`issue_backup_codes`) or make its spare the primary token
+        (`activate_spare`)."""
+        return self._lifecycle.report_lost(token_id)
+
+    def token_found(self, token_id: str) -> dict[str, Any]:
+        """Enable a lost token that is back and revoke its user's backup codes; returns
+        {token, user, enabled, backup_codes_revoked}."""
+        return self._lifecycle.found(token_id)
+
+    def activate_spare(self, token_id: str) -> dict[str, Any]:
+        """Make a user's spare token its primary one, enabled; returns {token, user, role,
+        enabled}. LifecycleConflict when the token is not a spare of an active user."""
+        return self._lifecycle.activate_spare(token_id)
+
+    def issue_backup_codes(
+        self, user: str, expires: date, count: int = DEFAULT_BACKUP_CODES
+    ) -> tuple[list[str], float]:
+        """`count` (1 to 10) one-time backup codes for an active user, valid through the day
+        `expires` (in the lockout_tz time zone, at most 90 days ahead), replacing any it had.
+        Returns the codes, to be shown once (only slow hashes are stored), and the Unix time
+        they expire. A validation by user name accepts each once (docs/users.md)."""
+        return self._backup_codes.issue(self._users.parse(user), expires, count)
+
+    def revoke_backup_codes(self, user: str) -> int:
+        """Revoke the user's backup codes; returns how many were still usable."""
+        return self._backup_codes.revoke(self._users.parse(user))
+
+    def reactivate_user(self, user: str, *, keep_tokens: bool = False) -> dict[str, Any]:
+        """Let a deactivated user validate again (a directory user must be back in its
+        directory). Its tokens are unassigned unless `keep_tokens`, never for a re-created
+        directory account; returns {user, tokens_kept, tokens_unassigned}."""
+        return self._lifecycle.reactivate(self._users.parse(user), keep_tokens=keep_tokens)
 
     def set_user_pin(self, user: str, pin: str) -> None:
         """Give the user a static PIN (4 to 64 printable characters), replacing one it had;
@@ -349,13 +404,21 @@ class Verifier:
     # ------------------------------------------------------------------ API keys
 
     def create_api_key(self, name: str, scopes: Sequence[str]) -> str:
-        """A new API key with `scopes` (validate, admin); shown once, only its SHA-256 is
-        stored."""
+        """A new API key with `scopes` (validate, helpdesk, admin: verifier/api_keys.py);
+        shown once, only its SHA-256 is stored."""
         return self._api_keys.create(name, scopes)
 
     def check_api_key(self, key: str, scope: str) -> bool:
         """True when `key` is a stored API key that has `scope`."""
         return self._api_keys.check(key, scope)
+
+    def find_api_key(self, key: str) -> ApiKey | None:
+        """The stored API key `key` is (id, name, scopes), or None."""
+        return self._api_keys.find(key)
+
+    def record_forbidden(self, key: ApiKey, method: str, path: str, needs: str) -> None:
+        """Audit a request `key` made to a route that needs the scope `needs`."""
+        self._api_keys.refused(key, method, path, needs)
 
     # --------------------------------------------------------------------- audit
 

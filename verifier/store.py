@@ -134,6 +134,21 @@ directory_entries = sa.Table(
     sa.Column("entry_id", sa.String(256), nullable=False),
 )
 
+# The _backup_codes migration: one-time backup codes of users whose token is lost
+# (verifier/backup_codes.py). Only a slow hash of each code (verifier/slow_hash.py); `slot` is
+# the code's first digit, so a code is checked against one hash; `used` is set once, by the
+# validation that took the code, in the transaction of its audit row.
+backup_codes = sa.Table(
+    "backup_codes",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey(users.c.id), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("code_hash", sa.String(256), nullable=False),
+    sa.Column("issued", sa.Double, nullable=False),
+    sa.Column("expires", sa.Double, nullable=False),
+    sa.Column("used", sa.Double, nullable=True),
+)
+
 # Version 5: RADIUS challenges issued and not yet answered (verifier/radius_challenge.py), so
 # any node can finish a login another node started. The key is the State's SHA-256, never the
 # State; rows leave when presented (once, whoever presents them) or, expired, when the next
@@ -334,6 +349,11 @@ def _rate_limits(conn: Connection) -> None:
     metadata.create_all(conn, tables=[rate_limits])
 
 
+def _backup_codes(conn: Connection) -> None:
+    """Users' one-time backup codes, hashed (verifier/backup_codes.py)."""
+    metadata.create_all(conn, tables=[backup_codes])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -347,6 +367,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _events_routing,
     _failure_bursts,
     _rate_limits,
+    _backup_codes,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -769,6 +790,96 @@ def bind_directory_entries(conn: Connection, rows: list[dict[str, object]]) -> N
     """Record many directory users' entries (user_id, entry_id) in one executemany."""
     if rows:
         conn.execute(directory_entries.insert(), rows)
+
+
+def reactivate_user(conn: Connection, user_id: int) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(active=True, deactivated=None))
+
+
+def set_token_role(conn: Connection, token_id: str, role: str) -> None:
+    conn.execute(token_owners.update().where(token_owners.c.token_id == token_id).values(role=role))
+
+
+def rebind_directory_entry(conn: Connection, user_id: int, entry_id: str) -> None:
+    """Bind the user to another entry of its directory (reactivating a re-created account)."""
+    conn.execute(
+        directory_entries.update()
+        .where(directory_entries.c.user_id == user_id)
+        .values(entry_id=entry_id)
+    )
+
+
+# What use_backup_code found: the code is now used, was used before, has expired, or is no
+# longer stored (revoked or replaced by a new set meanwhile).
+CODE_USED, CODE_TAKEN, CODE_EXPIRED, CODE_GONE = "used", "taken", "expired", "gone"
+
+
+def replace_backup_codes(
+    conn: Connection, user_id: int, hashes: list[str], issued: float, expires: float
+) -> int:
+    """Store a new set of backup code hashes (slot = position) in place of the user's old
+    set; returns how many of the old ones were still usable."""
+    revoked = revoke_backup_codes(conn, user_id, issued)
+    conn.execute(
+        backup_codes.insert(),
+        [
+            {"user_id": user_id, "slot": slot, "code_hash": code_hash, "issued": issued}
+            | {"expires": expires, "used": None}
+            for slot, code_hash in enumerate(hashes)
+        ],
+    )
+    return revoked
+
+
+def revoke_backup_codes(conn: Connection, user_id: int, now: float) -> int:
+    """Delete the user's backup codes; returns how many were still usable."""
+    usable = backup_code_count(conn, user_id, now)
+    conn.execute(backup_codes.delete().where(backup_codes.c.user_id == user_id))
+    return usable
+
+
+def backup_code_count(conn: Connection, user_id: int, now: float) -> int:
+    """How many of the user's backup codes are unused and unexpired."""
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(backup_codes)
+        .where(
+            backup_codes.c.user_id == user_id,
+            backup_codes.c.used.is_(None),
+            backup_codes.c.expires > now,
+        )
+    ).scalar_one()
+
+
+def backup_code_hash(conn: Connection, realm: str, name: str, slot: int) -> str | None:
+    """The stored hash of the user's backup code in `slot`; None when there is none."""
+    return conn.execute(
+        sa.select(backup_codes.c.code_hash)
+        .join(users, users.c.id == backup_codes.c.user_id)
+        .where(users.c.realm == realm, users.c.name == name, backup_codes.c.slot == slot)
+    ).scalar()
+
+
+def use_backup_code(conn: Connection, user_id: int, slot: int, code_hash: str, now: float) -> str:
+    """Mark the code used, in one conditional UPDATE: of two validations with the same code,
+    on any nodes, one gets CODE_USED. Otherwise says why not (CODE_TAKEN, CODE_EXPIRED,
+    CODE_GONE)."""
+    this_code = sa.and_(
+        backup_codes.c.user_id == user_id,
+        backup_codes.c.slot == slot,
+        backup_codes.c.code_hash == code_hash,
+    )
+    used = conn.execute(
+        backup_codes.update()
+        .where(this_code, backup_codes.c.used.is_(None), backup_codes.c.expires > now)
+        .values(used=now)
+    )
+    if used.rowcount == 1:
+        return CODE_USED
+    row = conn.execute(sa.select(backup_codes.c.used).where(this_code)).first()
+    if row is None:
+        return CODE_GONE
+    return CODE_TAKEN if row.used is not None else CODE_EXPIRED
 
 
 def bind_directory_entry(conn: Connection, user_id: int, entry_id: str) -> None:

@@ -7,13 +7,21 @@ is rejected, so a re-created account neither inherits nor silently loses tokens.
 """
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
-from baoling.verifier.errors import AssignmentConflict, InvalidRequest, UnknownUser, UserExists
+from baoling.verifier.engine import Decision
+from baoling.verifier.errors import (
+    AssignmentConflict,
+    InvalidRequest,
+    PossessionNotProven,
+    UnknownUser,
+    UserExists,
+)
 from baoling.verifier.events import TokenAssigned
 from baoling.verifier.inputs import check_text
 from baoling.verifier.outbox import Outbox
@@ -22,6 +30,8 @@ from baoling.verifier.user_names import UserName, parse_user_name
 
 PRIMARY, SPARE = "primary", "spare"
 ROLES = (PRIMARY, SPARE)
+# Checks a code from a token in the caller's write transaction (Validation.prove).
+Prove = Callable[[Connection, str, str, float], Decision]
 
 
 def _name(row: Row[Any]) -> UserName:
@@ -49,9 +59,15 @@ class UserAdmin:
     """The users of one store, and which tokens they hold."""
 
     def __init__(
-        self, db: store.Store, resolver: LocalResolver, realms: RealmResolvers, outbox: Outbox
+        self,
+        db: store.Store,
+        resolver: LocalResolver,
+        realms: RealmResolvers,
+        prove: Prove,
+        outbox: Outbox,
     ) -> None:
-        self._store, self._resolver, self._realms, self._outbox = db, resolver, realms, outbox
+        self._store, self._resolver, self._realms, self._prove = db, resolver, realms, prove
+        self._outbox = outbox
 
     def parse(self, user: str) -> UserName:
         """`user` checked and split (verifier/user_names.py), in the default realm if it has
@@ -131,13 +147,26 @@ class UserAdmin:
                 row = self._row(conn, name)
             return _info(row, store.user_tokens(conn, row.id))
 
-    def assign(self, token_id: str, user: str, role: str = PRIMARY) -> dict[str, Any]:
-        """Give the token to an active user, as its primary or spare token. Proof of
-        possession is not asked yet (docs/users.md): the audit row says so."""
+    def assign(
+        self,
+        token_id: str,
+        user: str,
+        role: str = PRIMARY,
+        *,
+        code: str | None = None,
+        override: bool = False,
+    ) -> dict[str, Any]:
+        """Give the token to an active user, as its primary or spare token, on proof of
+        possession: `code` must be a valid code from the token now, checked by the same engine
+        as a validation (so it is used up, and a wrong one counts as a failure). `override`
+        skips the proof; the audit row says so, and who did it (docs/users.md)."""
         name = self.parse(user)
         if role not in ROLES:
             raise InvalidRequest(f"role must be {' or '.join(ROLES)}")
+        if not isinstance(override, bool):
+            raise InvalidRequest("override must be true or false")
         now = time.time()
+        proof: Decision | None = None
         with self._store.write() as conn:
             store.get_token(conn, token_id)  # UnknownToken when there is none
             row = self._row(conn, name)
@@ -149,13 +178,27 @@ class UserAdmin:
                     f"token {token_id!r} is already assigned to {str(_name(owner))!r}; "
                     "unassign it first"
                 )
-            store.assign_token(conn, token_id, row.id, role, now)
-            assigned = TokenAssigned(token=token_id, user=str(name), role=role)
-            self._outbox.emit(conn, assigned, now)
-            audit_log.append(
-                conn, "assign", token_id, now, user=str(name), role=role, possession="not checked"
-            )
-            return _info(row, store.user_tokens(conn, row.id))
+            if code is None and not override:
+                raise PossessionNotProven(
+                    f"assigning token {token_id!r} needs a code from it (proof of possession), "
+                    "or the administrator's override"
+                )
+            if not override:
+                assert code is not None
+                proof = self._prove(conn, token_id, code, now)  # committed even when refused
+            if proof is None or proof.accepted:
+                store.assign_token(conn, token_id, row.id, role, now)
+                assigned = TokenAssigned(token=token_id, user=str(name), role=role)
+                self._outbox.emit(conn, assigned, now)
+                possession = "overridden" if override else "proven"
+                audit_log.append(
+                    conn, "assign", token_id, now, user=str(name), role=role, possession=possession
+                )
+                return _info(row, store.user_tokens(conn, row.id))
+        assert proof is not None  # no proof asked: assigned above
+        raise PossessionNotProven(
+            f"token {token_id!r} refused the code ({proof.reason}); nothing was assigned"
+        )
 
     def unassign(self, token_id: str) -> None:
         """Take the token from its user (the token itself stays enrolled)."""

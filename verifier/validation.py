@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from baoling.verifier import audit as audit_log
-from baoling.verifier import store
+from baoling.verifier import backup_codes, store
+from baoling.verifier.backup_codes import is_backup_code
 from baoling.verifier.engine import (
     DIRECTORY_ERROR,
     NO_TOKEN,
@@ -141,6 +142,9 @@ class Validation:
     def _check_user(
         self, user: UserName, code: str, now: float, keys: tuple[Key, ...]
     ) -> UserDecision:
+        # A backup code (verifier/backup_codes.py) is checked against its slow hash here,
+        # outside the write transaction, and used up inside it.
+        backup = backup_codes.candidate(self._store, user, code) if is_backup_code(code) else None
         try:  # outside the transaction: a slow directory must not hold the store's writer
             account = self._resolver.lookup(user)
             known_realm = account is not None or self._resolver.has_realm(user.realm)
@@ -157,6 +161,9 @@ class Validation:
             if reason is not None:
                 return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
             assert row is not None  # _refusal: no row is a refusal
+            if backup is not None:
+                redeemed = backup_codes.redeem(conn, row.id, user, backup, now)
+                return self._count(conn, keys, redeemed, now)
             rows = store.user_tokens(conn, row.id)
             tried = [(self._otp(conn, token), _state(token)) for token in rows]
             decided = engine_check_user(tried, code, now, self.policy)
@@ -281,10 +288,32 @@ class Validation:
         its decision atomically and audit it."""
         now = time.time() if now is None else now
         with self._store.write() as conn:
-            row = store.get_token(conn, token_id)
-            state = _state(row)
-            decision = decide(self._otp(conn, row), state, now)
-            return self._apply(conn, action, token_id, state, decision, now)
+            return self._decide_in(conn, action, token_id, now, decide)
+
+    def prove(self, conn: Connection, token_id: str, code: str, now: float) -> Decision:
+        """Check a code given to prove possession of the token (assigning it, verifier/
+        users.py) inside the caller's write transaction, audited as "possession": the same
+        engine as validate, so a right code is used up and a wrong one counts as a failure."""
+        return self._decide_in(
+            conn,
+            "possession",
+            token_id,
+            now,
+            lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
+        )
+
+    def _decide_in(
+        self,
+        conn: Connection,
+        action: str,
+        token_id: str,
+        now: float,
+        decide: Callable[[HOTP, TokenState, float], Decision],
+    ) -> Decision:
+        row = store.get_token(conn, token_id)
+        state = _state(row)
+        decision = decide(self._otp(conn, row), state, now)
+        return self._apply(conn, action, token_id, state, decision, now)
 
     def _apply(
         self,

@@ -73,6 +73,9 @@ def create_app(
     validate_scope = [Depends(require("validate"))]
     admin_scope = [Depends(require("admin"))]
     admin: dict[str, Any] = {"dependencies": admin_scope, "tags": ["admin"]}
+    # Helpdesk routes take helpdesk and admin keys (verifier/api_keys.py).
+    helpdesk_scope = [Depends(require("helpdesk", "admin"))]
+    helpdesk: dict[str, Any] = {"dependencies": helpdesk_scope, "tags": ["helpdesk"]}
     token_errors = _errors(*_AUTH_ERRORS, 404)
     route(
         "/v1/validate",
@@ -91,9 +94,15 @@ def create_app(
         **admin,
     )
     route(
-        "/v1/tokens", endpoints.list_tokens, methods=["GET"], responses=_errors(401, 403), **admin
+        "/v1/tokens",
+        endpoints.list_tokens,
+        methods=["GET"],
+        responses=_errors(401, 403),
+        **helpdesk,
     )
-    route("/v1/tokens/{token_id}", endpoints.show, methods=["GET"], responses=token_errors, **admin)
+    route(
+        "/v1/tokens/{token_id}", endpoints.show, methods=["GET"], responses=token_errors, **helpdesk
+    )
     route(
         "/v1/tokens/{token_id}",
         endpoints.delete,
@@ -103,13 +112,26 @@ def create_app(
         responses=token_errors,
         **admin,
     )
-    for action in ("disable", "enable", "unlock", "reset_drift"):
+    for action, scope in (
+        ("disable", helpdesk),
+        ("enable", helpdesk),
+        ("unlock", helpdesk),
+        ("reset_drift", admin),
+    ):
         route(
             f"/v1/tokens/{{token_id}}/{action.replace('_', '-')}",
             endpoints.admin_action(action),
             methods=["POST"],
             responses=token_errors,
-            **admin,
+            **scope,
+        )
+    for action in ("report_lost", "token_found", "activate_spare"):
+        route(
+            f"/v1/tokens/{{token_id}}/{endpoints.LIFECYCLE_PATHS[action]}",
+            endpoints.lifecycle_action(action),
+            methods=["POST"],
+            responses=_errors(*_AUTH_ERRORS, 404, 409),
+            **helpdesk,
         )
     route(
         "/v1/tokens/{token_id}/resync",
@@ -149,13 +171,37 @@ def create_app(
         responses=_errors(*_BODY_ERRORS, 409),
         **admin,
     )
-    route("/v1/users", endpoints.list_users, methods=["GET"], responses=_errors(401, 403), **admin)
+    route(
+        "/v1/users", endpoints.list_users, methods=["GET"], responses=_errors(401, 403), **helpdesk
+    )
     route(
         "/v1/users/show",
         endpoints.show_user,
         methods=["GET"],
         responses=_errors(*_AUTH_ERRORS, 404),
-        **admin,
+        **helpdesk,
+    )
+    route(
+        "/v1/users/reactivate",
+        endpoints.reactivate_user,
+        methods=["POST"],
+        responses=_errors(*_BODY_ERRORS, 404, 409, 503),
+        **helpdesk,
+    )
+    route(
+        "/v1/users/backup-codes",
+        endpoints.issue_backup_codes,
+        methods=["POST"],
+        status_code=201,
+        responses=_errors(*_BODY_ERRORS, 404, 409),
+        **helpdesk,
+    )
+    route(
+        "/v1/users/backup-codes/revoke",
+        endpoints.revoke_backup_codes,
+        methods=["POST"],
+        responses=user_errors,
+        **helpdesk,
     )
     route(
         "/v1/users/deactivate",
@@ -185,7 +231,7 @@ def create_app(
         endpoints.assign,
         methods=["POST"],
         responses=_errors(*_BODY_ERRORS, 404, 409),
-        **admin,
+        **helpdesk,
     )
     route(
         "/v1/tokens/{token_id}/unassign",
@@ -194,7 +240,7 @@ def create_app(
         status_code=204,
         response_class=Response,
         responses=_errors(*_AUTH_ERRORS, 404, 409),
-        **admin,
+        **helpdesk,
     )
     route("/v1/audit", endpoints.audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
     privacyidea.add_routes(app, allow=privacyidea_allow)  # /validate/check, /validate/radiuscheck

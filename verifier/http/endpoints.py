@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from baoling.core import base32
+from baoling.verifier.api_keys import ApiKey
 from baoling.verifier.engine import MALFORMED
 from baoling.verifier.http.client_address import client_address
 from baoling.verifier.http.errors import HTTPError
@@ -19,6 +20,9 @@ from baoling.verifier.http.middleware import Metrics
 from baoling.verifier.http.schemas import (
     AssignRequest,
     AuditList,
+    BackupCodesRequest,
+    BackupCodesResult,
+    BackupCodesRevoked,
     EnrolRequest,
     EnrolResult,
     Health,
@@ -28,6 +32,8 @@ from baoling.verifier.http.schemas import (
     PinRequest,
     PSKCRequest,
     PSKCResult,
+    ReactivateRequest,
+    ReactivateResult,
     RefreshList,
     RefreshRequest,
     ResyncRequest,
@@ -181,9 +187,49 @@ def clear_user_pin(body: UserNameRequest, v: V) -> PinCleared:
     return PinCleared(cleared=v.clear_user_pin(body.user))
 
 
-def assign(token_id: TokenPath, body: AssignRequest, v: V) -> UserInfo:
-    """Give the token to the user; answers the user with its tokens."""
-    return UserInfo(**v.assign(token_id, body.user, body.role))
+def assign(token_id: TokenPath, body: AssignRequest, v: V, request: Request) -> UserInfo:
+    """Give the token to the user on proof of possession (a code from it), or with an admin
+    key's override; answers the user with its tokens."""
+    key: ApiKey = request.state.api_key
+    if body.override and "admin" not in key.scopes:
+        v.record_forbidden(key, request.method, "/v1/tokens/{token_id}/assign", "admin")
+        raise HTTPError(403, "forbidden", "Only an admin key may assign without a code.")
+    info = v.assign(token_id, body.user, body.role, code=body.code, override=body.override)
+    return UserInfo(**info)
+
+
+# The path of each token lifecycle step (POST /v1/tokens/{id}/<path>).
+LIFECYCLE_PATHS = {
+    "report_lost": "lost",
+    "token_found": "found",
+    "activate_spare": "activate-spare",
+}
+
+
+def lifecycle_action(action: str) -> Callable[[str, Verifier], dict[str, Any]]:
+    """The endpoint for a token's lifecycle step: Verifier.<action>(token), its answer."""
+
+    def endpoint(token_id: TokenPath, v: V) -> dict[str, Any]:
+        answer: dict[str, Any] = getattr(v, action)(token_id)
+        return answer
+
+    endpoint.__name__ = action
+    return endpoint
+
+
+def reactivate_user(body: ReactivateRequest, v: V) -> ReactivateResult:
+    """Let a deactivated user validate again; its tokens go unless kept explicitly."""
+    return ReactivateResult(**v.reactivate_user(body.user, keep_tokens=body.keep_tokens))
+
+
+def issue_backup_codes(body: BackupCodesRequest, v: V) -> BackupCodesResult:
+    """One-time backup codes for a user whose token is lost: in this answer only."""
+    codes, expires = v.issue_backup_codes(body.user, body.expires, body.count)
+    return BackupCodesResult(user=str(v.show_user(body.user)["user"]), codes=codes, expires=expires)
+
+
+def revoke_backup_codes(body: UserNameRequest, v: V) -> BackupCodesRevoked:
+    return BackupCodesRevoked(revoked=v.revoke_backup_codes(body.user))
 
 
 def unassign(token_id: TokenPath, v: V) -> Response:

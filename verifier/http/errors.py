@@ -29,6 +29,8 @@ LIBRARY_ERRORS: dict[type[errors.VerifierError], tuple[int, str]] = {
     errors.UnknownUser: (404, "unknown_user"),
     errors.UserExists: (409, "user_exists"),
     errors.AssignmentConflict: (409, "assignment_conflict"),
+    errors.LifecycleConflict: (409, "lifecycle_conflict"),
+    errors.PossessionNotProven: (422, "possession_not_proven"),
     errors.InvalidRequest: (422, "invalid_request"),
     errors.PSKCImportError: (422, "invalid_pskc"),
     errors.BulkImportError: (422, "invalid_import"),

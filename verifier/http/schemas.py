@@ -7,6 +7,7 @@ token id expression, str.isprintable, MAX_TEXT_CHARS), not restated.
 """
 
 import sys
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
@@ -27,6 +28,7 @@ from baoling.core.limits import (
     MIN_PERIOD_S,
     MIN_SECRET_BYTES,
 )
+from baoling.verifier.backup_codes import BACKUP_CODE_DIGITS, MAX_BACKUP_CODES
 from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.inputs import MAX_TEXT_CHARS
 from baoling.verifier.user_names import LDAP_SPECIAL, MAX_USER_BYTES, REALM_SEPARATOR
@@ -137,6 +139,11 @@ SECRET_PATTERN = _pattern(
     f"the end) of {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes: {_SECRET_CHAR_COUNTS[0]} to "
     f"{_SECRET_CHAR_COUNTS[-1]} characters that end on a whole byte",
 )
+# A code given with a user name may also be a backup code (verifier/backup_codes.py).
+VALIDATE_CODE_PATTERN = _pattern(
+    f"[0-9]{{{MIN_DIGITS},{MAX_DIGITS}}}|[0-9]{{{BACKUP_CODE_DIGITS}}}",
+    f"must be {MIN_DIGITS} to {MAX_DIGITS} digits, or a {BACKUP_CODE_DIGITS}-digit backup code",
+)
 HEX_PATTERN = _pattern("(?:[0-9A-Fa-f]{2})+", "must be hex, two digits per byte")
 PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text")
 USER_PATTERN = _pattern(
@@ -191,7 +198,7 @@ class ValidateRequest(Strict):
     # refused below (a value given is always a string).
     token: TokenId = None  # type: ignore[assignment]
     user: User = None  # type: ignore[assignment]
-    code: Code
+    code: Annotated[str, Field(pattern=VALIDATE_CODE_PATTERN)]
 
     @model_validator(mode="before")
     @classmethod
@@ -235,6 +242,41 @@ class PinCleared(BaseModel):
 class AssignRequest(Strict):
     user: User
     role: Literal["primary", "spare"] = "primary"
+    code: Code | None = Field(
+        default=None, description="a code the token shows now: proof of possession"
+    )
+    override: bool = Field(
+        default=False, description="assign without a code (admin keys only; audited)"
+    )
+
+
+class ReactivateRequest(Strict):
+    user: User
+    keep_tokens: bool = Field(
+        default=False, description="keep the tokens it had; else they are unassigned"
+    )
+
+
+class ReactivateResult(BaseModel):
+    user: str
+    tokens_kept: list[str]
+    tokens_unassigned: list[str]
+
+
+class BackupCodesRequest(Strict):
+    user: User
+    expires: date = Field(description="the last day the codes work (YYYY-MM-DD), lockout_tz")
+    count: int = Field(default=MAX_BACKUP_CODES, ge=1, le=MAX_BACKUP_CODES)
+
+
+class BackupCodesResult(BaseModel):
+    user: str
+    codes: list[str] = Field(description="shown once; only slow hashes are stored")
+    expires: float = Field(description="Unix time the codes stop working")
+
+
+class BackupCodesRevoked(BaseModel):
+    revoked: int = Field(description="how many were still usable")
 
 
 class UserToken(BaseModel):
