@@ -121,7 +121,8 @@ for alg, key, data in cases["hmac"]:
     out["hmac"].append(otp.hmac_digest(alg, bytes.fromhex(key), bytes.fromhex(data)).hex())
 for alg in ("sha1", "sha256", "sha512"):
     native = getattr(hashlib, alg, None)
-    out["source"][alg] = "hashlib" if otp._HASHES[alg][0] is native else "fallback"
+    taken = otp._HASHES[alg][0]  # None: the fallback is loaded at each use
+    out["source"][alg] = "hashlib" if taken is not None and taken is native else "fallback"
 print(json.dumps(out))
 """
 
