@@ -70,7 +70,7 @@ def alice(verifier: Verifier) -> pyotp.TOTP:
     secret = base64.b32encode(os.urandom(20)).decode()
     verifier.enrol("alice-token", base64.b32decode(secret))
     verifier.add_user("alice@corp")
-    verifier.assign("alice-token", "alice@corp")
+    verifier.assign("alice-token", "alice@corp", override=True)
     verifier.set_user_pin("alice@corp", PIN)
     return pyotp.TOTP(secret)
 
@@ -187,7 +187,7 @@ def test_a_wrong_pin_gets_no_challenge(client, key, alice, verifier):
 def test_a_challenge_is_bound_to_its_user(client, key, alice, verifier):
     verifier.enrol("bob-token", os.urandom(20))
     verifier.add_user("bob@corp")
-    verifier.assign("bob-token", "bob@corp")
+    verifier.assign("bob-token", "bob@corp", override=True)
     transaction = assert_challenge(
         check(client, key, user="alice@corp", **{"pass": PIN}), ["alice-token"]
     )
@@ -209,9 +209,9 @@ def test_every_fit_token_of_the_user_is_challenged_under_one_transaction(
 ):
     secret = os.urandom(20)
     verifier.enrol("alice-phone", secret)
-    verifier.assign("alice-phone", "alice@corp", "spare")
+    verifier.assign("alice-phone", "alice@corp", "spare", override=True)
     verifier.enrol("alice-old", os.urandom(20))
-    verifier.assign("alice-old", "alice@corp", "spare")
+    verifier.assign("alice-old", "alice@corp", "spare", override=True)
     verifier.disable("alice-old")
     transaction = assert_challenge(
         check(client, key, user="alice@corp", **{"pass": PIN}), ["alice-token", "alice-phone"]

@@ -65,7 +65,7 @@ def served(tmp_path: Path, ldap_server: LdapServer) -> Iterator[tuple[ServerProc
         ):
             v.enrol(token, base64.b32decode(secret))
             v.add_user(user)
-            v.assign(token, user)
+            v.assign(token, user, override=True)
         v.set_user_pin("bob@corp", PIN)
     radius = tmp_path / "radius.toml"
     radius.write_text(

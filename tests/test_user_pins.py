@@ -30,7 +30,7 @@ def alice(make_verifier) -> Verifier:
     v = make_verifier()
     v.enrol("BL0001-1", SECRET)
     v.add_user("alice@corp")
-    v.assign("BL0001-1", "alice@corp")
+    v.assign("BL0001-1", "alice@corp", override=True)
     return v
 
 
@@ -151,9 +151,10 @@ def test_cli_sets_and_clears_a_pin_read_from_stdin(tmp_path) -> None:
 # ----------------------------------------------------------------------------------- HTTP
 
 
-def test_http_sets_and_clears_a_pin_with_an_admin_key(alice: Verifier) -> None:
+def test_http_sets_and_clears_a_pin_with_a_helpdesk_or_admin_key(alice: Verifier) -> None:
     client = TestClient(create_app(alice))
     admin = {"Authorization": f"Bearer {alice.create_api_key('ops', ['admin'])}"}
+    helpdesk = {"Authorization": f"Bearer {alice.create_api_key('desk', ['helpdesk'])}"}
     validate = {"Authorization": f"Bearer {alice.create_api_key('vpn', ['validate'])}"}
     body = {"user": "alice@corp", "pin": PIN}
     forbidden = client.post("/v1/users/set-pin", json=body, headers=validate)
@@ -173,7 +174,13 @@ def test_http_sets_and_clears_a_pin_with_an_admin_key(alice: Verifier) -> None:
         404,
         {"error": "unknown_user", "message": "no user 'bob@corp'"},
     )
-    cleared = client.post("/v1/users/clear-pin", json={"user": "alice@corp"}, headers=admin)
+    cleared = client.post("/v1/users/clear-pin", json={"user": "alice@corp"}, headers=helpdesk)
     assert (cleared.status_code, cleared.json()) == (200, {"cleared": True})
     again = client.post("/v1/users/clear-pin", json={"user": "alice@corp"}, headers=admin)
     assert again.json() == {"cleared": False}
+    # The helpdesk's own PIN for alice, set through its key (audited as any PIN change).
+    by_desk = client.post(
+        "/v1/users/set-pin", json={"user": "alice@corp", "pin": "9876"}, headers=helpdesk
+    )
+    assert by_desk.status_code == 204
+    assert check_secret("9876", stored_pin(alice, "alice@corp"))

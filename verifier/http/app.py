@@ -217,14 +217,14 @@ def create_app(
         status_code=204,
         response_class=Response,
         responses=user_errors,
-        **admin,
+        **helpdesk,
     )
     route(
         "/v1/users/clear-pin",
         endpoints.clear_user_pin,
         methods=["POST"],
         responses=user_errors,
-        **admin,
+        **helpdesk,
     )
     route(
         "/v1/tokens/{token_id}/assign",
