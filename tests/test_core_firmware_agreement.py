@@ -1,7 +1,7 @@
 """The token's own rules against the shared core's, on the same inputs: the firmware runs
 under real MicroPython (tests/micropython_runner.py) and must accept and refuse exactly what
 baoling.core does. Base32 goes through firmware/otp.py's b32decode (same bytes, same
-messages); secret length, algorithm, digits and period through firmware/device.py's
+messages); secret length, algorithm, digits and period through firmware/admin.py's
 profile.write, the operation that puts a profile on a token, and otp.py's code functions."""
 
 import base64
