@@ -98,7 +98,7 @@ def send_test(settings: Settings, channel: str, to: str | None, language: str) -
             hook = webhook(settings)
             if hook is None:
                 raise SettingsError("events_webhook_url is not set: there is no webhook to test")
-            hook.send(event["id"], json.dumps(event).encode())
+            hook.send(str(event["id"]), json.dumps(event).encode())
             return [hook.url]
         if getattr(config, table) is None:
             named = settings.events_config or "events_config (not set)"
