@@ -7,12 +7,15 @@ port, in a temporary folder that also holds its socket, the first time a test as
 stops and deletes it at the end of the session. Every test gets a fresh database in it.
 """
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,69 +59,164 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL 15 cluster of this worker's own, trust auth on 127.0.0.1."""
+def _temp_folder() -> Path:
+    """A new temporary folder the server may write to (owned by `postgres` when run as root)."""
     base = Path(tempfile.mkdtemp(prefix="baoling-pg-"))
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         os.chown(base, user.pw_uid, user.pw_gid)
-    data = base / "data"
-    subprocess.run(
-        _as_postgres(
-            [
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-A",
-                "trust",
-                "--no-sync",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    return base
+
+
+def _start(base: Path, data: Path, options: str = "") -> int:
+    """Start the cluster in `data` on a free port of 127.0.0.1; returns the port."""
     pg_ctl = str(PG_BIN / "pg_ctl")
     for _attempt in range(3):  # the free port can be taken between probe and start
         port = _free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off "
-            "-c full_page_writes=off -c max_connections=200"
+            f"-c full_page_writes=off -c max_connections=200 {options}"
         )
         started = subprocess.run(
             _as_postgres(
-                [
-                    pg_ctl,
-                    "-D",
-                    str(data),
-                    "-w",
-                    "-l",
-                    str(base / "server.log"),
-                    "-o",
-                    options,
-                    "start",
-                ]
+                [pg_ctl, "-D", str(data), "-w", "-l", str(base / "server.log"), "-o", options]
+                + ["start"]
             ),
             capture_output=True,
         )
         if started.returncode == 0:
-            break
-    else:
-        log = (base / "server.log").read_text(errors="replace")
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start:\n{log}")
+            return port
+    log = (base / "server.log").read_text(errors="replace")
+    shutil.rmtree(base, ignore_errors=True)
+    pytest.fail(f"PostgreSQL did not start:\n{log}")
+
+
+def _stop(data: Path) -> None:
+    subprocess.run(
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+        capture_output=True,
+    )
+
+
+def _new_cluster() -> tuple[Path, Path]:
+    """initdb into a new temporary folder; returns the folder and the data directory in it."""
+    base = _temp_folder()
+    data = base / "data"
+    subprocess.run(
+        _as_postgres(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "--no-sync"]
+            + ["-U", "postgres", "-E", "UTF8"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    return base, data
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL 15 cluster of this worker's own, trust auth on 127.0.0.1."""
+    base, data = _new_cluster()
+    port = _start(base, data)
     try:
         yield PostgresServer("127.0.0.1", port)
     finally:
+        _stop(data)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class ReplicatedPostgres:
+    """A primary and a synchronous streaming standby (pg_basebackup), for failover tests."""
+
+    primary: PostgresServer
+    standby: PostgresServer
+    primary_data: Path
+    standby_data: Path
+
+    def url(self, database: str) -> str:
+        """A multi-host URL that reaches whichever of the two is the read-write primary."""
+        return (
+            f"postgresql://postgres@{self.primary.host}:{self.primary.port},"
+            f"{self.standby.host}:{self.standby.port}/{database}?target_session_attrs=read-write"
+        )
+
+    def stop_sending_wal(self) -> None:
+        """SIGSTOP the primary's WAL sender: from now on no commit reaches the standby, so a
+        commit waiting for it never completes."""
+        with psycopg.connect(
+            host=self.primary.host, port=self.primary.port, user="postgres", autocommit=True
+        ) as conn:
+            (pid,) = conn.execute("SELECT pid FROM pg_stat_replication").fetchone() or (None,)
+        assert pid is not None, "the primary has no WAL sender"
+        os.kill(pid, signal.SIGSTOP)
+
+    def kill_primary(self) -> None:
+        """SIGKILL the primary's postmaster and every process it started, as if its machine
+        had gone: nothing it has not sent to the standby survives in the pair."""
+        postmaster = int((self.primary_data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
+        ).stdout.split()
+        for pid in [postmaster, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):  # gone with its postmaster
+                os.kill(pid, signal.SIGKILL)
+
+    def promote_standby(self) -> None:
         subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.standby_data), "-w", "promote"]),
+            check=True,
             capture_output=True,
         )
-        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def replicated_postgres() -> Iterator[ReplicatedPostgres]:
+    """A primary whose commits wait for the standby's flush (`synchronous_standby_names =
+    '*'`, the store's sessions running `synchronous_commit = on`) and its standby, made with
+    pg_basebackup; both stopped and deleted afterwards. The standby runs without
+    `synchronous_standby_names`, so once promoted its commits do not wait for a standby it
+    does not have."""
+    primary_base, primary_data = _new_cluster()
+    standby_base = _temp_folder()
+    standby_data = standby_base / "data"
+    try:
+        primary_port = _start(primary_base, primary_data, "-c synchronous_standby_names='*'")
+        subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port)]
+                + ["-U", "postgres", "-D", str(standby_data), "-R", "-X", "stream", "--no-sync"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        standby_port = _start(standby_base, standby_data)
+        pair = ReplicatedPostgres(
+            PostgresServer("127.0.0.1", primary_port),
+            PostgresServer("127.0.0.1", standby_port),
+            primary_data,
+            standby_data,
+        )
+        _wait_for_sync_standby(pair.primary)
+        yield pair
+    finally:
+        for data in (primary_data, standby_data):
+            _stop(data)
+        shutil.rmtree(primary_base, ignore_errors=True)
+        shutil.rmtree(standby_base, ignore_errors=True)
+
+
+def _wait_for_sync_standby(primary: PostgresServer, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(
+        host=primary.host, port=primary.port, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        while not conn.execute(
+            "SELECT 1 FROM pg_stat_replication WHERE sync_state = 'sync' AND state = 'streaming'"
+        ).fetchone():
+            if time.monotonic() > deadline:
+                pytest.fail("the standby did not become a synchronous standby")
+            time.sleep(0.05)
 
 
 @pytest.fixture(params=BACKENDS)

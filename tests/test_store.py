@@ -206,6 +206,18 @@ def test_upgrade_from_version_1_with_the_wrong_key_fails_loudly(store_url, data_
             'connection failed: connection to server at "127.0.0.1", port 1 failed: '
             "Connection refused",
         ),
+        (  # libpq's multi-host form: both hosts tried, the last one's refusal reported
+            "postgresql://baoling:s3cret@127.0.0.1:1,127.0.0.1:2/baoling"
+            "?target_session_attrs=read-write",
+            "database postgresql+psycopg://baoling:***@/baoling?host=127.0.0.1%3A1"
+            "&host=127.0.0.1%3A2&target_session_attrs=read-write failed: connection failed: "
+            'connection to server at "127.0.0.1", port 2 failed: Connection refused',
+        ),
+        (
+            "postgresql://baoling:s3cret@db1:x,db2/baoling",
+            "cannot use store URL postgresql+psycopg://baoling:***@/baoling?host=db1%3Ax"
+            "&host=db2: Received non-integer port arguments: ('x', None)",
+        ),
         ("mysql://baoling@db/baoling", "unsupported database 'mysql': use SQLite or PostgreSQL"),
         (
             "not a url",

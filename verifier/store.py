@@ -412,11 +412,28 @@ def _postgres_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API obje
     dbapi_conn.commit()  # a SET in a rolled-back transaction would be undone
 
 
+def _hosts_to_query(url: str) -> str:
+    """libpq's multi-host URI (`postgresql://user@db1:5432,db2:5432/baoling?...`) in the form
+    SQLAlchemy parses (`postgresql://user@/baoling?host=db1:5432&host=db2:5432&...`); psycopg
+    then tries the hosts in turn and, with `target_session_attrs=read-write`, keeps the one that
+    is the primary (docs/operations.md, "Failover to a standby")."""
+    scheme, sep, rest = url.partition("://")
+    authority, _, path = rest.partition("/")
+    user, at, hosts = authority.rpartition("@")
+    if not sep or "," not in hosts or not scheme.startswith("postgresql"):
+        return url
+    database, _, query = path.partition("?")
+    params = "&".join(f"host={host}" for host in hosts.split(","))
+    return f"{scheme}://{user}{at}/{database}?{params}{'&' if query else ''}{query}"
+
+
 def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for `url`; plain postgresql:// URLs use psycopg 3."""
+    """A SQLAlchemy engine for `url`; plain postgresql:// URLs use psycopg 3. Pooled
+    connections are checked before each use (`pool_pre_ping`), so after a database restart or
+    a failover a node drops the dead ones and connects anew by itself."""
     try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+        parsed = sa.make_url(_hosts_to_query(url))
+    except (sa.exc.ArgumentError, ValueError):
         raise StoreError(
             "the store URL is not a database URL such as "
             "postgresql+psycopg://user:password@host/database"
