@@ -125,7 +125,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReplicatedPostgres:
     """A primary and a synchronous streaming standby (pg_basebackup), for failover tests."""
 

@@ -31,7 +31,7 @@ PERIOD_S = 120  # one code serves the whole test, however slow the machine
 TOKENS = 20  # per node: one validation each, a new token every STEP_S, a stream across the switch
 STEP_S = 0.1
 STALL_S = 1.0  # how long commits wait for the stopped WAL sender before the primary is killed
-DETECTION_S = 1.0  # how long the pair stays without a primary before the standby is promoted
+DETECTION_S = 2.0  # how long the pair stays without a primary before the standby is promoted
 PROCESSING_MARGIN_S = 0.5  # a busy node may reach the database a little after the request left
 HTTP_TIMEOUT_S = 30
 RECONNECT_S = 20.0
@@ -124,8 +124,8 @@ def test_nodes_ride_through_a_failover_to_a_synchronous_standby(
     for stream in streams:
         stream.start()
     time.sleep(TOKENS * STEP_S / 4)
-    stalled = time.monotonic()
     replicated_postgres.stop_sending_wal()
+    stalled = time.monotonic()
     time.sleep(STALL_S)
     replicated_postgres.kill_primary()
     time.sleep(DETECTION_S)
