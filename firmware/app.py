@@ -67,10 +67,9 @@ class Screen:
             self._key = None
 
     def _pin_due(self):
-        """Whether the PIN screen is up: a PIN is set, the secrets are closed, and there are
-        profiles to show."""
-        store = self._store
-        return not store.unlocked() and bool(store.usable())
+        """Whether the PIN screen is up: a PIN is set and the secrets are closed (also with no
+        profile yet: the PIN opens the token for writing them)."""
+        return not self._store.unlocked()
 
     def long_press(self):
         """On the code screen a long press opens the menu at the profile shown; in the menu it
@@ -216,11 +215,11 @@ class Screen:
             return ("store_error", "")
         if not self._clock.trusted():
             return ("set_time", "")
-        if not store.usable():
-            return ("store_error", "") if store.corrupt() else ("no_secret", "")
         if not store.unlocked():
             left = store.pin["n"] - len(self._entry)
             return ("pin", "*" * len(self._entry) + str(self._digit) + "_" * (left - 1))
+        if not store.usable():
+            return ("store_error", "") if store.corrupt() else ("no_secret", "")
         return None
 
 

@@ -222,3 +222,16 @@ def test_the_host_sends_the_pin_once_and_refuses_a_bad_one_before_the_token(
         assert call(sim, "info")["result"]["pin_tries_left"] == 9
         device_output = sim.device_output()
     assert PIN.encode() not in device_output.replace(b'"pin_tries_left"', b"")
+
+
+def test_a_pin_token_without_profiles_asks_for_the_pin_to_take_them(tmp_path: Path) -> None:
+    with Simulator(tmp_path / "token") as sim:
+        assert call(sim, "time.set", {"time_ms": int(time.time() * 1000)})["ok"]
+        assert call(sim, "pin.set", {"pin": PIN, "hold_s": HOLD_S})["ok"]
+        sim.restart()
+        sim.wait_screen(lambda s: s == {"screen": "pin", "detail": "0___"})
+        args = {"slot": 0, "secret": "JBSWY3DPEHPK3PXP", "label": "bob"}
+        assert call(sim, "profile.write", args)["error"] == "pin_required"
+        enter(sim, PIN)
+        sim.wait_screen(lambda s: s.get("screen") == "no_secret")
+        assert call(sim, "profile.write", args)["ok"]
