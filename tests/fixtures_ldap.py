@@ -268,6 +268,13 @@ class LdapServer:
 @pytest.fixture
 def ldap_server() -> Iterator[LdapServer]:
     """A running slapd seeded with the service account and PEOPLE_SEEDED."""
+    with seeded_ldap_server() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def seeded_ldap_server() -> Iterator[LdapServer]:
+    """The ldap_server fixture's slapd, for a script (bench/validate_by_user.py) as well."""
     if not os.access(SLAPD, os.X_OK):
         pytest.fail(f"{SLAPD} is missing: run scripts/bootstrap.sh (Debian package slapd)")
     base = Path(tempfile.mkdtemp(prefix="baoling-ldap-"))

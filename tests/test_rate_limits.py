@@ -31,8 +31,8 @@ def alice(v) -> bytes:
     v.enrol(HARDWARE_TOKEN, HARDWARE_SECRET)
     v.enrol("alice-phone", phone)
     v.add_user("alice@corp")
-    v.assign(HARDWARE_TOKEN, "alice@corp")
-    v.assign("alice-phone", "alice@corp", role="spare")
+    v.assign(HARDWARE_TOKEN, "alice@corp", override=True)
+    v.assign("alice-phone", "alice@corp", role="spare", override=True)
     return phone
 
 
@@ -265,7 +265,7 @@ def _served_stranger_then_alice(data_dir, serve_args: list[str]) -> tuple[str, l
     secret = base64.b32decode("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     v.enrol("alice-token", secret)
     v.add_user("alice@corp")
-    v.assign("alice-token", "alice@corp")
+    v.assign("alice-token", "alice@corp", override=True)
     key = v.create_api_key("test", ["validate"])
     v.close()
     auth = {"Authorization": f"Bearer {key}"}
@@ -324,7 +324,7 @@ def test_radius_counts_by_the_nas_and_trusts_nas_ip_address_only_from_a_proxy(tm
     v = Verifier(data_dir=data_dir)
     v.enrol("alice-token", HARDWARE_SECRET)
     v.add_user("alice@corp")
-    v.assign("alice-token", "alice@corp")
+    v.assign("alice-token", "alice@corp", override=True)
     v.close()
     radius = tmp_path / "radius.toml"
     radius.write_text(

@@ -1176,15 +1176,43 @@ RateKey = tuple[str, str, str]
 _RATE_KEY = (rate_limits.c.kind, rate_limits.c.user_name, rate_limits.c.source)
 
 
-def _rate_key_is(key: RateKey) -> sa.ColumnElement[bool]:
-    return sa.and_(*(column == value for column, value in zip(_RATE_KEY, key, strict=True)))
+_RATE_KEY_IS = sa.and_(
+    rate_limits.c.kind == sa.bindparam("key_kind"),
+    rate_limits.c.user_name == sa.bindparam("key_user"),
+    rate_limits.c.source == sa.bindparam("key_source"),
+)
+# The rows of every key an attempt by `user_name` from `source` can have, in one statement
+# built once (verifier/rate_limits.py's Key kinds: user_source, user, source).
+_RATE_ROWS = sa.select(rate_limits).where(
+    sa.or_(
+        sa.and_(
+            rate_limits.c.kind == "user_source",
+            rate_limits.c.user_name == sa.bindparam("key_user"),
+            rate_limits.c.source == sa.bindparam("key_source"),
+        ),
+        sa.and_(
+            rate_limits.c.kind == "user",
+            rate_limits.c.user_name == sa.bindparam("key_user"),
+            rate_limits.c.source == "",
+        ),
+        sa.and_(
+            rate_limits.c.kind == "source",
+            rate_limits.c.user_name == "",
+            rate_limits.c.source == sa.bindparam("key_source"),
+        ),
+    )
+)
 
 
-def rate_limit_rows(conn: Connection, keys: Sequence[RateKey]) -> list[Row]:
-    """The stored counts of these keys (a key that never failed lately has no row)."""
-    if not keys:
-        return []
-    return list(conn.execute(sa.select(rate_limits).where(sa.or_(*map(_rate_key_is, keys)))))
+def _key_values(key: RateKey) -> dict[str, str]:
+    kind, user_name, source = key
+    return {"key_kind": kind, "key_user": user_name, "key_source": source}
+
+
+def rate_limit_rows(conn: Connection, user_name: str, source: str) -> list[Row]:
+    """The stored counts of an attempt's keys (a key that never failed lately has no row);
+    `source` is "" when the attempt's is not known."""
+    return list(conn.execute(_RATE_ROWS, {"key_user": user_name, "key_source": source}))
 
 
 def count_rate_failure(conn: Connection, key: RateKey, now: float, forget_before: float) -> int:
@@ -1226,17 +1254,24 @@ def count_rate_failure(conn: Connection, key: RateKey, now: float, forget_before
 
 def block_rate_key(conn: Connection, key: RateKey, until: float) -> None:
     """Make the key wait until `until`, unless it already waits longer."""
-    conn.execute(
-        rate_limits.update()
-        .where(
-            _rate_key_is(key),
-            sa.or_(rate_limits.c.blocked_until.is_(None), rate_limits.c.blocked_until < until),
-        )
-        .values(blocked_until=until)
-    )
+    conn.execute(_BLOCK, {**_key_values(key), "until": until})
 
 
 def clear_rate_keys(conn: Connection, keys: Sequence[RateKey]) -> None:
     """Forget these keys' failures and waits (an accepted code)."""
-    if keys:
-        conn.execute(rate_limits.delete().where(sa.or_(*map(_rate_key_is, keys))))
+    for key in keys:
+        conn.execute(_CLEAR, _key_values(key))
+
+
+_BLOCK = (
+    rate_limits.update()
+    .where(
+        _RATE_KEY_IS,
+        sa.or_(
+            rate_limits.c.blocked_until.is_(None),
+            rate_limits.c.blocked_until < sa.bindparam("until"),
+        ),
+    )
+    .values(blocked_until=sa.bindparam("until"))
+)
+_CLEAR = rate_limits.delete().where(_RATE_KEY_IS)

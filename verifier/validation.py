@@ -7,7 +7,7 @@ audit row and its event land together or not at all."""
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -61,6 +61,14 @@ def _origin(source: str | None) -> AbstractContextManager[None]:
     return audit_log.origin(**({} if source is None else {"source": source}))
 
 
+def _user_and_source(keys: tuple[Key, ...]) -> tuple[str, str]:
+    """The user name and source address an attempt's keys name ("" for one not known)."""
+    return (
+        next((key.user for key in keys if key.user), ""),
+        next((key.source for key in keys if key.source), ""),
+    )
+
+
 def _state(row: Row[Any]) -> TokenState:
     return TokenState(
         last_step=row.last_step,
@@ -106,10 +114,12 @@ class Validation:
         rate limits (verifier/rate_limits.py): while one of the attempt's keys waits, the
         attempt is rejected untried (reason rate_limited); the source is in its audit rows."""
         now = time.time() if now is None else now
-        # First, so an attempt that waits costs no slow hash and no directory search.
-        refused = self.waiting_for(user, source, now)
-        if refused is not None:
-            return refused
+        # Before a slow hash or a directory search, so an attempt that waits costs neither;
+        # any other attempt is checked inside its write transaction (_check_user) only.
+        if is_backup_code(code) or self._resolver.directory(user.realm) is not None:
+            refused = self.waiting_for(user, source, now)
+            if refused is not None:
+                return refused
         with _origin(source):
             return self._check_user(user, code, now, self.limits.keys(str(user), source))
 
@@ -153,23 +163,25 @@ class Validation:
             with self._store.write() as conn:
                 return self._reject_user(conn, user, DIRECTORY_ERROR, now, problem=str(exc))
         with self._store.write() as conn:
-            waits = self._waiting(conn, keys, now)  # again: others may have counted meanwhile
+            stored = self._counts(conn, keys)  # again: others may have counted meanwhile
+            waits = waiting(stored, now)
             if waits is not None:
                 return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
             row = store.get_user(conn, user.realm, user.name)
             reason = self._refusal(conn, user, account, known_realm, row, now)
             if reason is not None:
-                return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
+                rejected = self._reject_user(conn, user, reason, now)
+                return self._count(conn, keys, rejected, now, stored)
             assert row is not None  # _refusal: no row is a refusal
             if backup is not None:
                 redeemed = backup_codes.redeem(conn, row.id, user, backup, now)
-                return self._count(conn, keys, redeemed, now)
+                return self._count(conn, keys, redeemed, now, stored)
             rows = store.user_tokens(conn, row.id)
             tried = [(self._otp(conn, token), _state(token)) for token in rows]
             decided = engine_check_user(tried, code, now, self.policy)
             if not rows:
                 rejected = self._reject_user(conn, user, decided.reason, now)
-                return self._count(conn, keys, rejected, now)
+                return self._count(conn, keys, rejected, now, stored)
             applied: list[Decision | None] = []
             for token, (_, state), decision in zip(rows, tried, decided.decisions, strict=True):
                 if decision is not None:
@@ -179,26 +191,40 @@ class Validation:
                 decided = UserDecision(False, REPLAY, tuple(applied))  # another node was first
             else:
                 decided = dataclasses.replace(decided, decisions=tuple(applied))
-            return self._count(conn, keys, decided, now)
+            return self._count(conn, keys, decided, now, stored)
 
     def _waiting(self, conn: Connection, keys: tuple[Key, ...], now: float) -> Key | None:
         """The first of the attempt's keys that waits at `now`, or None."""
-        counts = {
+        return waiting(self._counts(conn, keys), now)
+
+    @staticmethod
+    def _counts(conn: Connection, keys: tuple[Key, ...]) -> dict[Key, Count]:
+        """The stored counts of the attempt's keys that have one."""
+        found = {
             Key(row.kind, row.user_name, row.source): Count(
                 row.failures, row.last_failure, row.blocked_until
             )
-            for row in store.rate_limit_rows(conn, keys)
+            for row in store.rate_limit_rows(conn, *_user_and_source(keys))
         }
-        return waiting({key: counts[key] for key in keys if key in counts}, now)
+        return {key: found[key] for key in keys if key in found}
 
     def _count(
-        self, conn: Connection, keys: tuple[Key, ...], decided: UserDecision, now: float
+        self,
+        conn: Connection,
+        keys: tuple[Key, ...],
+        decided: UserDecision,
+        now: float,
+        stored: Mapping[Key, Count] | None = None,
     ) -> UserDecision:
         """Record the attempt in its rate-limit keys, in the transaction of its answer: an
-        accept clears the user's keys; a counted failure adds one to each key, and a key
-        past its allowance starts to wait (audited as `rate_limit`)."""
+        accept clears the user's keys (those of `stored`, the counts read in this
+        transaction, when given); a counted failure adds one to each key, and a key past its
+        allowance starts to wait (audited as `rate_limit`)."""
         if decided.accepted:
-            store.clear_rate_keys(conn, cleared_by_accept(keys))
+            cleared = cleared_by_accept(keys)
+            if stored is not None:
+                cleared = tuple(key for key in cleared if key in stored)
+            store.clear_rate_keys(conn, cleared)
         elif decided.reason not in NOT_COUNTED:
             forget = self.limits.forgotten_before(now)
             for key in keys:
