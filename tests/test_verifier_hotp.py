@@ -175,8 +175,8 @@ def test_a_user_with_a_totp_and_an_hotp_token_signs_in_with_either(make_verifier
     v.enrol("phone", bytes(range(30, 50)))
     v.enrol("keyfob", SECRET, kind="hotp")
     v.add_user("alice")
-    v.assign("phone", "alice")
-    v.assign("keyfob", "alice", role="spare")
+    v.assign("phone", "alice", override=True)
+    v.assign("keyfob", "alice", role="spare", override=True)
     assert v.validate_user("alice", hotp_code(1), now=NOW)
     assert not v.validate_user("alice", hotp_code(1), now=NOW)
     assert v.show("keyfob")["counter"] == 2
