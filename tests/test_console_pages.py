@@ -40,6 +40,14 @@ def api_key(console: Console) -> str:
         return v.create_api_key("console-tests", ["validate"])
 
 
+@pytest.fixture(autouse=True)
+def fresh_logs(console: Console) -> None:
+    """Each test reads only its own console errors and requests: the browser is shared by the
+    module, and pytest-xdist runs its tests in any order."""
+    console.console_errors()
+    console.requested_urls()
+
+
 def as_(console: Console, account: Account) -> None:
     """Signed in as `account` (again only when another account is signed in)."""
     console.open("/ui/overview")
