@@ -119,8 +119,12 @@ class Outbox:
 
     def backlog(self) -> int:
         """Events waiting for delivery."""
+        return self.count(store.PENDING)
+
+    def count(self, state: str) -> int:
+        """How many events are in one state (pending, delivered, dead), however many."""
         with self._store.read() as conn:
-            return store.count_pending_events(conn)
+            return store.count_events(conn, state)
 
     def prune(self, before: float, limit: int = PRUNE_BATCH) -> int:
         """Delete up to `limit` events delivered before `before` (Unix time)."""

@@ -1044,9 +1044,9 @@ def count_burst(conn: Connection, token_id: str, now: float, window_s: float) ->
     return failures, start
 
 
-def count_pending_events(conn: Connection) -> int:
-    """Events waiting for delivery (the outbox backlog of /readyz and /metrics)."""
-    found = conn.execute(sa.select(sa.func.count()).where(events.c.state == PENDING)).scalar()
+def count_events(conn: Connection, state: str) -> int:
+    """Events of one state: the backlog (pending) of /readyz and /metrics, the console's dead."""
+    found = conn.execute(sa.select(sa.func.count()).where(events.c.state == state)).scalar()
     return int(found or 0)
 
 

@@ -363,8 +363,8 @@ class Console:
         events = None
         if self.verifier.outbox.types:
             events = {
-                "pending": len(self.verifier.list_events("pending")),
-                "dead": len(self.verifier.list_events("dead")),
+                "pending": self.verifier.outbox.backlog(),
+                "dead": self.verifier.outbox.count("dead"),
             }
         return self.view(
             page,
