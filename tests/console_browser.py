@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,15 +47,16 @@ class Account:
     role: str
     token_id: str
     totp: pyotp.TOTP
-    used_steps: set[int] = field(default_factory=set)
+    last_step: int = -1
 
     def code(self) -> str:
-        """A code the verifier has not seen: this step's, else one of the next steps' (the
-        window accepts one step ahead, so two sign-ins need not wait 30 s)."""
-        step = int(time.time()) // 30
-        while step in self.used_steps:
-            step += 1
-        self.used_steps.add(step)
+        """A code the verifier has not seen: a step after the last one used, this step's or
+        the next one's (the window accepts one step ahead, so two sign-ins need not wait 30 s).
+        A third sign-in within one step waits for the next: a code two steps ahead would be
+        refused and count towards the account token's lock."""
+        step = max(int(time.time()) // 30, self.last_step + 1)
+        time.sleep(max(0.0, (step - 1) * 30 - time.time()))
+        self.last_step = step
         return self.totp.at(step * 30)
 
 
