@@ -20,22 +20,9 @@ from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.http import create_app
 from baoling.verifier.service import Verifier
 from tests.test_pskc_import import HOTP_URN, PSK
+from tests.test_rfc4226 import RFC4226_HOTP, RFC4226_SECRET
 from tests.test_verifier_concurrency import ATTEMPTS, at_once, on_two_nodes
 
-# RFC 4226 Appendix D: the secret "12345678901234567890" and its codes for counts 0 to 9.
-RFC4226_SECRET = b"12345678901234567890"
-RFC4226_HOTP = [
-    "755224",
-    "287082",
-    "359152",
-    "969429",
-    "338314",
-    "254676",
-    "287922",
-    "162583",
-    "399871",
-    "520489",
-]
 NOW = 1_800_000_000.0  # HOTP ignores the time; the verifier still stamps its audit rows with it
 SECRET = bytes(range(1, 21))
 REFERENCE = pyotp.HOTP(base64.b32encode(SECRET).decode())
