@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -102,8 +103,17 @@ class Console:
         field_.send_keys(text)
 
     def click(self, element_id: str) -> None:
-        """Click the element and wait for the page it leads to (a form sent, a link followed)."""
-        self.follow(self.driver.find_element(By.ID, element_id))
+        """Click the element and wait for the page it leads to (a form sent, a link followed).
+        Chromedriver now and then refuses a click on an element it has just found ("Node with
+        given id does not belong to the document") while the page stays put: the click never
+        happened, so it is found and clicked again (at most three times)."""
+        for attempt in range(3):
+            try:
+                self.follow(self.driver.find_element(By.ID, element_id))
+                return
+            except WebDriverException as exc:
+                if "does not belong to the document" not in str(exc.msg) or attempt == 2:
+                    raise
 
     def follow(self, element: WebElement) -> None:
         """Click `element` and wait until the browser has left the page."""
