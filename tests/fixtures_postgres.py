@@ -113,16 +113,23 @@ def _new_cluster() -> tuple[Path, Path]:
     return base, data
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL 15 cluster of this worker's own, trust auth on 127.0.0.1."""
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A new PostgreSQL 15 cluster, trust auth on 127.0.0.1, stopped and deleted on leaving;
+    for the fixture below and for scripts (bench/scale_out.py)."""
     base, data = _new_cluster()
-    port = _start(base, data)
     try:
-        yield PostgresServer("127.0.0.1", port)
+        yield PostgresServer("127.0.0.1", _start(base, data))
     finally:
         _stop(data)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL 15 cluster of this worker's own, trust auth on 127.0.0.1."""
+    with running_postgres() as server:
+        yield server
 
 
 @dataclass(frozen=True)
