@@ -602,10 +602,34 @@ def test_healthz_needs_no_key(client):
     assert response.json() == {"status": "ok"}
 
 
-def test_metrics_count_validations_by_result(client, validate_auth, token):
-    post_validate(client, validate_auth, token.now())
-    text = client.get("/metrics").text
-    assert 'baoling_validations_total{result="accept"} 1.0' in text
+def test_metrics_count_validations_by_result_and_reason(client, validate_auth, token):
+    code = token.now()
+    assert post_validate(client, validate_auth, code).json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, code).json() == {"result": "reject"}
+    assert post_validate(client, validate_auth, "1234567").status_code == 422
+    assert post_validate(client, validate_auth, code, token_id="nobody").status_code == 404
+    user = {"user": "nobody", "code": code}
+    assert client.post("/v1/validate", json=user, headers=validate_auth).status_code == 200
+    # The malformed code was the first failure: LOCKOUT_AFTER - 1 wrong codes lock the token,
+    # and the next one finds it locked.
+    for _ in range(LOCKOUT_AFTER):
+        post_validate(client, validate_auth, wrong_code(token))
+    counted = {
+        (labels["result"], labels["reason"]): float(value)
+        for text, value in re.findall(
+            r"^baoling_validations_total\{([^}]*)\} (\S+)$", client.get("/metrics").text, re.M
+        )
+        for labels in [dict(re.findall(r'(\w+)="([^"]*)"', text))]
+    }
+    assert counted == {
+        ("accept", "accepted"): 1.0,
+        ("reject", "replay"): 1.0,
+        ("reject", "malformed"): 1.0,
+        ("reject", "unknown_token"): 1.0,
+        ("reject", "unknown_user"): 1.0,
+        ("reject", "wrong_code"): float(LOCKOUT_AFTER - 1),
+        ("reject", "locked"): 1.0,
+    }
 
 
 def test_metric_labels_hold_no_code(client, validate_auth, token):

@@ -13,10 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from baoling.core import base32
 from baoling.verifier.api_keys import ApiKey
-from baoling.verifier.engine import MALFORMED
+from baoling.verifier.engine import MALFORMED, Decision, UserDecision
+from baoling.verifier.errors import UnknownToken
 from baoling.verifier.http.client_address import client_address
 from baoling.verifier.http.errors import HTTPError
-from baoling.verifier.http.middleware import Metrics
+from baoling.verifier.http.middleware import UNKNOWN_TOKEN, Metrics
 from baoling.verifier.http.schemas import (
     AssignRequest,
     AuditList,
@@ -70,17 +71,22 @@ def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
     is only a reject: the user's tokens may differ in length, and the caller must not learn
     which lengths a user's tokens have.
     """
+    metrics: Metrics = request.app.state.metrics
     if body.user is not None:
-        accepted = v.check_user(body.user, body.code, source=client_address(request)).accepted
+        decision: Decision | UserDecision = v.check_user(
+            body.user, body.code, source=client_address(request)
+        )
     else:
         assert body.token is not None  # ValidateRequest holds exactly one of the two
-        decision = v.check(body.token, body.code)
-        if decision.reason == MALFORMED:
-            raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
-        accepted = decision.accepted
-    result: Literal["accept", "reject"] = "accept" if accepted else "reject"
-    metrics: Metrics = request.app.state.metrics
-    metrics.validations.labels(result=result).inc()
+        try:
+            decision = v.check(body.token, body.code)
+        except UnknownToken:
+            metrics.validations.labels(result="reject", reason=UNKNOWN_TOKEN).inc()
+            raise
+    result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
+    metrics.validations.labels(result=result, reason=decision.reason).inc()
+    if decision.reason == MALFORMED and body.user is None:
+        raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
     return ValidateResult(result=result)
 
 

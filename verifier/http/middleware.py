@@ -16,6 +16,9 @@ MAX_BODY_BYTES = 1024 * 1024
 # "client closed request"): not a 5xx, so no client can raise the error rate that alerts watch.
 CLIENT_CLOSED_REQUEST = 499
 
+# The validations counter's reason for a code given for a token id that does not exist (404).
+UNKNOWN_TOKEN = "unknown_token"
+
 log = logging.getLogger("baoling.http")
 
 
@@ -38,8 +41,9 @@ class Metrics:
         )
         self.validations = Counter(
             "baoling_validations",
-            "Answers of POST /v1/validate.",
-            ["result"],
+            "Answers of POST /v1/validate, by result and reason (the engine's, such as "
+            "wrong_code, replay or locked; unknown_token for a token that does not exist).",
+            ["result", "reason"],
             registry=self.registry,
         )
 
