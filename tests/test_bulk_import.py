@@ -452,3 +452,34 @@ def test_hotp_tokens_from_a_token_csv_and_a_uri(make_verifier: Callable[..., Ver
         v.import_tokens(
             b"serial,slot,secret_hex,kind\nHT2,1,00112233445566778899,ocra\n", file_format="csv"
         )
+
+
+def test_an_import_reports_each_token_enrolled_and_assigned_in_its_transaction(
+    make_verifier: Callable[..., Verifier],
+) -> None:
+    """Events of an import are written with it (docs/events.md): one token.enrolled per token,
+    one token.assigned per token given a user, routed by that user's realm; a refused file
+    writes none, and none holds a secret."""
+    v = make_verifier(event_types=frozenset({"token.enrolled", "token.assigned"}))
+    lines = csv_lines(3)
+    lines[3] = lines[3].replace("user1@corp", "")  # the third token has no user
+    bad = lines[:2] + [lines[2].replace(",sha1,", ",md5,")]
+    with pytest.raises(BulkImportError):
+        v.import_tokens("\n".join(bad).encode(), file_format="csv")
+    assert v.outbox.list_events() == []
+    v.import_tokens("\n".join(lines).encode(), file_format="csv")
+    events = sorted(v.outbox.list_events(), key=lambda e: (e["type"], e["event"]["data"]["token"]))
+    assert [(e["type"], e["event"]["data"], e["realm"], e["user"]) for e in events] == [
+        ("token.assigned", {"token": tok, "user": "user0@corp", "role": "primary"}, "corp", "user0")
+        for tok in ("BL00000-1", "BL00001-1")
+    ] + [
+        (
+            "token.enrolled",
+            {"token": tok, "source": "import-csv", "algorithm": "sha1", "digits": 6, "period": 30},
+            None,
+            None,
+        )
+        for tok in ("BL00000-1", "BL00001-1", "BL00002-1")
+    ]
+    for n in range(3):
+        assert all(b32(secret_of(n)) not in json.dumps(e["event"]) for e in events)

@@ -22,7 +22,9 @@ from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.engine import Drift
 from baoling.verifier.errors import BulkImportError, InvalidRequest
+from baoling.verifier.events import TokenAssigned
 from baoling.verifier.import_formats import ImportLine
+from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import Account, RealmResolvers
 from baoling.verifier.tokens import TokenAdmin, kind_columns, new_token
 from baoling.verifier.user_names import UserName
@@ -50,9 +52,10 @@ class BulkImport:
         tokens: TokenAdmin,
         realms: RealmResolvers,
         parse_user: Callable[[str], UserName],
+        outbox: Outbox,
     ) -> None:
         self._store, self._tokens, self._realms = db, tokens, realms
-        self._parse_user = parse_user
+        self._parse_user, self._outbox = parse_user, outbox
 
     def run(self, lines: list[ImportLine], *, source: str, dry_run: bool) -> dict[str, Any]:
         """Import `lines` (or, with `dry_run`, only say what that would change): the tokens
@@ -162,7 +165,8 @@ class BulkImport:
         now: float,
     ) -> None:
         """Write the plan: tokens, new users (bound to their directory entries), the
-        assignments, and an audit row for each user added and each token assigned."""
+        assignments, an audit row for each user added and each token assigned, and the events
+        a channel takes (token.enrolled per token, token.assigned per token given a user)."""
         self._tokens.insert(conn, [token.columns for token in checked], source=source, now=now)
         new_rows = []
         for user in added:
@@ -215,6 +219,9 @@ class BulkImport:
             for token, user in owned
         ]
         audit_log.append_many(conn, audit_rows, now)
+        for token, user in owned:
+            assigned = TokenAssigned(token=token.columns["id"], user=str(user), role=token.role)
+            self._outbox.emit(conn, assigned, now, user)
 
 
 def _known_users(conn: Connection) -> dict[UserName, Any]:

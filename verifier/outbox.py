@@ -78,15 +78,17 @@ class Outbox:
         self, conn: Connection, data: EventData, now: float, user: UserName | None = None
     ) -> None:
         """Write the event in `conn`'s transaction, if a channel takes its type, with the
-        realm and name of the token's user, or `user` for an event about a user
-        (per-realm subscriptions, messages to the user)."""
+        realm and name of the token's user (per-realm subscriptions, messages to the user):
+        `user` when the caller gives it (an event about a user, or a token just given to one:
+        no lookup), else the token's user read in `conn`."""
         if data.name in self.types:
             event = envelope(data, now)
             token = getattr(data, "token", None)
-            owner = None if token is None else store.token_owner(conn, token)
-            realm, name = (None, None) if owner is None else (owner.realm, owner.name)
             if user is not None:
                 realm, name = user.realm, user.name
+            else:
+                owner = None if token is None else store.token_owner(conn, token)
+                realm, name = (None, None) if owner is None else (owner.realm, owner.name)
             store.insert_event(
                 conn, event.id, event.type, event.model_dump_json(), now, realm, name
             )

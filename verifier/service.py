@@ -104,7 +104,9 @@ class Verifier:
         self._lifecycle = Lifecycle(self._store, self._realms, self.outbox)
         self._backup_codes = BackupCodes(self._store, self.policy.lockout_tz, self.outbox)
         self._directory_sync = DirectorySync(self._store, self._realms)
-        self._bulk_import = BulkImport(self._store, self._tokens, self._realms, self._users.parse)
+        self._bulk_import = BulkImport(
+            self._store, self._tokens, self._realms, self._users.parse, self.outbox
+        )
         # The web console's accounts and sessions (docs/console.md).
         self.console = ConsoleAccounts(self._store, self._validation)
 
