@@ -22,6 +22,7 @@ _FRAME_MS = const(100)  # longest wait between display checks
 _FLASH_MS = const(2000)  # how long "locked"/"wiped" stays on screen
 _RESTART_MS = const(1000)  # pause before the loop restarts after an unexpected fault
 _CTRL_C = const(3)
+_TAKE = const(3)  # a short press of the second button: what a long press does, but no confirm
 _NO_INTR = const(-1)
 # Modules loaded for one request or one code and dropped after it (their RAM is free between
 # uses, docs/firmware-memory.md): the provisioning operations, the PIN, the hash fallbacks.
@@ -39,6 +40,8 @@ class Screen:
         self._store = store
         self._clock = clock
         self._display = Display(hw.display)
+        # The PIN screen's instructions: one button (short steps, long takes) or two (A, B).
+        self._pin_kind = "pin" if hw.button2 is None else "pin_ab"
         self._idle_since = time.ticks_ms()
         self.awake = True
         self.slot = 0
@@ -217,7 +220,7 @@ class Screen:
             return ("set_time", "")
         if not store.unlocked():
             left = store.pin["n"] - len(self._entry)
-            return ("pin", "*" * len(self._entry) + str(self._digit) + "_" * (left - 1))
+            return (self._pin_kind, "*" * len(self._entry) + str(self._digit) + "_" * (left - 1))
         if not store.usable():
             return ("store_error", "") if store.corrupt() else ("no_secret", "")
         return None
@@ -237,6 +240,10 @@ class Token:
         self.dev = Device(hw, store, clock)
         self.screen = Screen(hw, self.dev, store, clock)
         self.button = Button(hw.button)
+        # A second button (docs/hardware.md) takes the place of the long press: its press
+        # takes a PIN digit, opens the menu or picks from it. Confirmations still need a
+        # long press of either button.
+        self.button2 = None if hw.button2 is None else Button(hw.button2)
         self.lines = Lines()
         self.port = Port()
         self._draw_at = time.ticks_ms()
@@ -306,8 +313,12 @@ class Token:
         """Sample the button; redraw if a second boundary passed or something changed."""
         screen = self.screen
         event = self.button.poll()
+        if self.button2 is not None:
+            second = self.button2.poll()
+            if second:
+                event = second if second == LONG else _TAKE
         if event and screen.awake and screen.pending is None:
-            if event == LONG:
+            if event != SHORT:
                 screen.long_press()
             else:
                 screen.short_press()

@@ -47,6 +47,7 @@ _STATUS = (
     "\nstore_error|STORE ERROR|Stored profiles|are damaged.|Wipe to reset."
     "\nwiped|WIPED|All secrets|erased."
     "\npin|ENTER PIN|short: digit+1|long: next digit"
+    "\npin_ab|ENTER PIN|A: digit+1|B: next digit"
     "\nwrong_pin|WRONG PIN|Try again."
     "\n"
 )

@@ -1,8 +1,9 @@
 # What the real boards (Pico, ESP32) share behind the board interface (name, unique_id(),
-# now_ms(), set_now_ms(), rtc, button, display, publish(); boards/sim.py is the other one):
-# an SSD1306 OLED and an optional DS3231 on one I2C bus, one push button to ground, the
-# port's own RTC as the running clock, and the flash root as the store's folder. A board
-# description (boards/pico.py, boards/esp32.py) only names its pins.
+# now_ms(), set_now_ms(), rtc, button, button2, display, publish(); boards/sim.py is the other
+# one): an SSD1306 OLED and an optional DS3231 on one I2C bus, one or two push buttons to
+# ground (button2 None with one), the port's own RTC as the running clock, and the flash root
+# as the store's folder. A board description (boards/pico.py, boards/esp32.py) only names its
+# pins.
 import time
 
 from micropython import const
@@ -32,7 +33,7 @@ class MachineBoard:
 
     storage_dir = "/"
 
-    def __init__(self, name, bus, sda, scl, button, sleep_s):
+    def __init__(self, name, bus, sda, scl, button, sleep_s, button2=None):
         from machine import I2C, RTC, Pin
 
         import ds3231
@@ -44,6 +45,7 @@ class MachineBoard:
         found = i2c.scan()
         self.display = ssd1306.SSD1306_I2C(_WIDTH, _HEIGHT, i2c, addr=_OLED_ADDR)
         self.button = PullUpButton(button)
+        self.button2 = None if button2 is None else PullUpButton(button2)
         self.rtc = ds3231.DS3231(i2c) if ds3231.ADDRESS in found else None
         self._clock = RTC()
 

@@ -66,6 +66,11 @@ def sim() -> None:
     show_default="the repository's firmware/",
     help="Firmware folder to flash into a new state folder.",
 )
+@click.option(
+    "--buttons",
+    type=click.IntRange(1, 2),
+    help="Buttons on the board: 2 gives it a second one (B) [default: as before, else 1].",
+)
 @offset_option
 @drift_option
 @battery_option
@@ -73,6 +78,7 @@ def run(
     state_dir: Path,
     heap: str | None,
     firmware_dir: Path,
+    buttons: int | None,
     offset_s: float | None,
     drift_ppm: float | None,
     battery: bool | None,
@@ -95,7 +101,9 @@ def run(
       mpremote connect ~/token1/.sim/port fs ls
     """
     try:
-        simulator = Simulator(state_dir, heap=heap, firmware_dir=firmware_dir, png=True)
+        simulator = Simulator(
+            state_dir, heap=heap, firmware_dir=firmware_dir, png=True, buttons=buttons
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--heap") from exc
     if not (firmware_dir / "boards" / "sim.py").is_file():
@@ -122,7 +130,14 @@ def run(
 @click.option(
     "--seconds", default=0.1, show_default=True, type=click.FloatRange(0.05, 60), help="Hold time."
 )
-def press(state_dir: Path, seconds: float) -> None:
+@click.option(
+    "--button",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="Which: 2 is the second button (B) of a board run with --buttons 2.",
+)
+def press(state_dir: Path, seconds: float, button: int) -> None:
     """Press the simulated token's button (hold it longer to confirm a wipe or a time jump).
 
     Examples:
@@ -131,7 +146,7 @@ def press(state_dir: Path, seconds: float) -> None:
 
       baoling sim press --state ~/token1 --seconds 1.5
     """
-    sim_control.press(existing_state(state_dir), seconds)
+    sim_control.press(existing_state(state_dir), seconds, button)
 
 
 @sim.command()

@@ -19,6 +19,8 @@ from PIL import Image, ImageOps
 SIM_DIR = ".sim"
 BUTTON = "button"
 BUTTON_SEEN = "button_seen"
+BUTTONS = "buttons"  # "2": the board has a second button, file BUTTON2 (read at power-up)
+BUTTON2 = "button2"
 PRESS_WAIT_S = 3.0  # longest wait for the board to read the button at each step of a press
 CLOCK = "clock.json"
 CLOCK_BASE = "clock_base.json"
@@ -53,8 +55,20 @@ def _load(path: Path) -> dict[str, Any]:
         return {}
 
 
-def press(state_dir: Path, seconds: float = 0.1) -> None:
-    """Hold the button for `seconds` as the firmware sees it, then let go.
+def set_buttons(state_dir: Path, count: int) -> None:
+    """Give the board one button or two (A and B, docs/hardware.md) from its next power-up."""
+    if count not in (1, 2):
+        raise ValueError(f"a board has 1 or 2 buttons, not {count}")
+    path = control_dir(state_dir) / BUTTONS
+    if count == 2:
+        _replace(path, b"2")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def press(state_dir: Path, seconds: float = 0.1, button: int = 1) -> None:
+    """Hold the button (1, or 2 for a board's second) for `seconds` as the firmware sees it,
+    then let go.
 
     The sim board reports its reads of the button (file BUTTON_SEEN), so the hold is timed
     from the firmware's first read and lasts at least two reads (its debounce), and press()
@@ -64,16 +78,17 @@ def press(state_dir: Path, seconds: float = 0.1) -> None:
     it) gets a press of that long.
     """
     sim = control_dir(state_dir)
-    seen = sim / BUTTON_SEEN
+    held = sim / (BUTTON if button == 1 else BUTTON2)
+    seen = held.with_name(held.name + "_seen")
     seen.unlink(missing_ok=True)
-    (sim / BUTTON).touch()
+    held.touch()
     try:
         if not _wait_seen(seen, lambda reads: reads >= 1):
             return  # nobody reads the button: nothing to time
         time.sleep(seconds)
         _wait_seen(seen, lambda reads: reads >= 2)
     finally:
-        (sim / BUTTON).unlink(missing_ok=True)
+        held.unlink(missing_ok=True)
     _wait_seen(seen, lambda reads: reads == 0)
 
 
@@ -152,7 +167,7 @@ def power_up(state_dir: Path) -> None:
 def power_down(state_dir: Path) -> None:
     """The display goes dark and forgets its picture; the button is let go."""
     sim = control_dir(state_dir)
-    for name in (SCREEN_PBM, SCREEN_JSON, BUTTON, BUTTON_SEEN):
+    for name in (SCREEN_PBM, SCREEN_JSON, BUTTON, BUTTON_SEEN, BUTTON2, BUTTON2 + "_seen"):
         (sim / name).unlink(missing_ok=True)
 
 

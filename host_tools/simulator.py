@@ -119,6 +119,7 @@ class Simulator:
         probe_heap: bool = False,
         compiled: bool = False,
         png: bool = False,
+        buttons: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.firmware_dir = Path(firmware_dir)
@@ -131,6 +132,7 @@ class Simulator:
         self._probe_heap = probe_heap
         self._compiled = compiled
         self._png = png
+        self._buttons = buttons
         self._png_thread: threading.Thread | None = None
         self._png_stop = threading.Event()
         self._lock = threading.Lock()
@@ -191,6 +193,8 @@ class Simulator:
             link.symlink_to(self.port)
             self._wake_r, self._wake_w = os.pipe()
             sim_control.set_heap_probe(self.state_dir, self._probe_heap)
+            if self._buttons is not None:
+                sim_control.set_buttons(self.state_dir, self._buttons)
             self._thread = threading.Thread(target=self._relay, name="sim-relay", daemon=True)
             self._thread.start()
             self._command("restart")  # power up: the relay thread starts the firmware
@@ -259,9 +263,9 @@ class Simulator:
             time.sleep(0.02)
         return output
 
-    def press(self, seconds: float = 0.1) -> None:
-        """Hold the button for `seconds`."""
-        sim_control.press(self.state_dir, seconds)
+    def press(self, seconds: float = 0.1, button: int = 1) -> None:
+        """Hold the button (2: the second one, on a board with two) for `seconds`."""
+        sim_control.press(self.state_dir, seconds, button)
 
     def set_clock(
         self,

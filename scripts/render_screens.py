@@ -39,6 +39,7 @@ SCREENS = {
     "store-error": "d.show_status('store_error')",
     "wiped": "d.show_status('wiped')",
     "pin": "d.show_status('pin', '**3___')",
+    "pin-ab": "d.show_status('pin_ab', '**3___')",
     "wrong-pin": "d.show_status('wrong_pin')",
 }
 

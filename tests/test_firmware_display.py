@@ -36,6 +36,7 @@ STATUS_PHRASES = {
     "store_error": ["STORE ERROR"],
     "wiped": ["WIPED"],
     "pin": ["ENTER PIN"],
+    "pin_ab": ["ENTER PIN", "A: digit+1", "B: next digit"],
     "wrong_pin": ["WRONG PIN"],
 }
 

@@ -5,6 +5,8 @@
 #   .sim/button_seen  how many reads saw it held (1, 2, then no more writes), "0" once two
 #                     reads saw it released (the debounce): the host times presses by what the
 #                     firmware saw
+#   .sim/buttons      "2" at start: the board has a second button, .sim/button2 and
+#                     .sim/button2_seen as above; absent: one button
 #   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery"}: host's clock knobs
 #   .sim/clock_base.json  the running clock's last setting; rewritten by the host at power-up
 #   .sim/rtc.json     the battery-backed RTC (erased by the host at power-up without battery)
@@ -36,7 +38,8 @@ _HEAP_EVERY = const(50)  # heap.json is rewritten when the peak rises and every 
 
 _DIR = ".sim"
 _BUTTON = ".sim/button"
-_SEEN = ".sim/button_seen"
+_BUTTONS = ".sim/buttons"
+_BUTTON2 = ".sim/button2"
 _SEEN_REPORTS = const(2)  # reads reported while held: enough for a debounced press
 _CLOCK = ".sim/clock.json"
 _BASE = ".sim/clock_base.json"
@@ -137,24 +140,26 @@ class Display(framebuf.FrameBuffer):
 
 
 class Button:
-    # Held while the host keeps .sim/button in place; reports what it saw (see above).
+    # Held while the host keeps its file (.sim/button) in place; reports what it saw (above).
 
-    def __init__(self):
+    def __init__(self, path=_BUTTON):
+        self._path = path
+        self._seen = path + "_seen"
         self._held = 0  # reads that saw it held; -1: one read saw the release
 
     def value(self):
         try:
-            os.stat(_BUTTON)
+            os.stat(self._path)
         except OSError:
             if self._held > 0:
                 self._held = -1  # the firmware's debounce needs a second read of the release
             elif self._held:
                 self._held = 0
-                _replace(_SEEN, b"0")
+                _replace(self._seen, b"0")
             return 0
         if self._held < _SEEN_REPORTS:
             self._held = max(self._held, 0) + 1
-            _replace(_SEEN, b"%d" % self._held)
+            _replace(self._seen, b"%d" % self._held)
         return 1
 
 
@@ -189,6 +194,7 @@ class Board:
             self._probe = _NoProbe()
         self.display = Display(self._probe)
         self.button = Button()
+        self.button2 = Button(_BUTTON2) if _load(_BUTTONS) == 2 else None
         self.rtc = RTC()
         self._base = _load(_BASE)
         if self._base is None:
