@@ -49,7 +49,7 @@ from baoling.provisioning.pskc_export import (
 from baoling.provisioning.secrets import new_secret
 from baoling.provisioning.sync import sync_time
 from baoling.provisioning.timesync import MIN_DRIFT_BASELINE_S
-from baoling.provisioning.token import BUTTON_TIMEOUT_S, Token, check_pin
+from baoling.provisioning.token import BUTTON_TIMEOUT_S, PIN_HOLD_S, Token, check_pin
 
 PSKC_PASSWORD_ENV = "BAOLING_PSKC_PASSWORD"
 KEYS_PASSWORD_ENV = "BAOLING_KEYS_PASSWORD"
@@ -362,6 +362,26 @@ profile_options = [
 @with_options(profile_options)
 @click.option("--slot", type=click.IntRange(0), default=0, show_default=True, help="Slot to write.")
 @click.option("--lock", is_flag=True, help="Production-lock the token once the secret is proved.")
+@click.option(
+    "--pin",
+    "ask_pin",
+    is_flag=True,
+    help="First give the (empty) token a device PIN of 4 to 8 digits: typed here twice without "
+    "echo, or the next line of piped stdin; sent once, never shown or kept.",
+)
+@click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Like --pin, the PIN read from the first line of FILE.",
+)
+@click.option(
+    "--pin-hold",
+    "pin_hold_s",
+    type=click.IntRange(10, 3600),
+    default=PIN_HOLD_S,
+    show_default=True,
+    help="With --pin: seconds the token shows codes after its PIN was entered.",
+)
 @keys_option
 @with_options(verifier_options)
 @click.option("--show-uri", is_flag=True, help="Print the otpauth URI and a QR code for a phone.")
@@ -379,6 +399,9 @@ def provision_cmd(
     issuer: str | None,
     slot: int,
     lock: bool,
+    ask_pin: bool,
+    pin_file: Path | None,
+    pin_hold_s: int,
     keys_path: Path | None,
     verifier: str | None,
     api_key: str | None,
@@ -392,21 +415,28 @@ def provision_cmd(
 ) -> None:
     """Write a secret into a token, prove it landed, then register it.
 
-    Steps: info, time sync, write, prove (the token's HMAC over a fresh challenge must match),
-    optional --lock, then register: --verifier enrols it over HTTP, --pskc adds it to a PSKC
-    file, --show-uri prints the otpauth URI and a QR code. Nothing is registered unless the
-    prove step matched. A new secret needs somewhere to go; an existing account's secret
-    (--uri, --secret) needs nothing more.
+    Steps: info, time sync, optional --pin (a first device PIN: the token must be empty), write,
+    prove (the token's HMAC over a fresh challenge must match), optional --lock, then
+    register: --verifier enrols it over HTTP, --pskc adds it to a PSKC file, --show-uri prints
+    the otpauth URI and a QR code. Nothing is registered unless the prove step matched. A new
+    secret needs somewhere to go; an existing account's secret (--uri, --secret) needs nothing
+    more.
 
     \b
     Examples:
       baoling token provision --port /dev/ttyACM0 --uri - < uri.txt
       baoling token provision --port /dev/ttyACM0 --label alice --issuer ACME \\
           --verifier http://127.0.0.1:8000 --pskc tokens.pskc
+      baoling token provision --port /dev/ttyACM0 --label alice --pin --show-uri
     """
     profile = read_profile(
         uri, secret, algorithm=algorithm, digits=digits, period=period, label=label, issuer=issuer
     )
+    device_pin = None
+    if pin_file is not None:
+        device_pin = check_pin(_first_line(pin_file))
+    elif ask_pin:  # after a piped secret's line: the PIN is the next one
+        device_pin = check_pin(_read_pin("Device PIN", confirm=True))
     registrars: list[
         Registrar
     ] = []  # the local file first: it keeps the secret if a verifier fails
@@ -434,12 +464,14 @@ def provision_cmd(
             keys=keys,
             registrars=registrars,
             on_button=lambda: button_prompt("allow the clock change"),
+            pin=device_pin,
+            pin_hold_s=pin_hold_s,
         )
     data = outcome.as_json()
     text = (
         f"Token {data['serial']} slot {slot}: {profile.label or '(no label)'} "
         f"{profile.algorithm.upper()}, {profile.digits} digits, {profile.period_s} s; "
-        f"proved{', locked' if outcome.locked else ''}."
+        f"{'device PIN set, ' if device_pin else ''}proved{', locked' if outcome.locked else ''}."
     )
     if verifier is not None:
         text += f"\nEnrolled as {data['token_id']} at {verifier}."
@@ -555,7 +587,7 @@ def wipe(port: str, button_timeout_s: int, force: bool, as_json: bool) -> None:
     "--hold",
     "hold_s",
     type=click.IntRange(10, 3600),
-    default=60,
+    default=PIN_HOLD_S,
     show_default=True,
     help="Seconds the token shows codes after its PIN was entered.",
 )
@@ -586,6 +618,17 @@ def pin(port: str, hold_s: int, change: bool, as_json: bool) -> None:
         f"Token {tok.serial} has a device PIN; codes show for {hold_s} s after it is entered "
         "on the token.",
     )
+
+
+def _first_line(path: Path) -> str:
+    """The first line of a file the user named (a PIN file): one error line if unreadable."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(
+            f"{path} cannot be read ({type(exc).__name__})", param_hint="--pin-file"
+        ) from None
 
 
 def _read_pin(prompt: str, *, confirm: bool) -> str:

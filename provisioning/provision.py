@@ -1,4 +1,5 @@
-"""Provisioning one slot of one token: info -> time sync -> write -> prove -> lock -> register.
+"""Provisioning one slot of one token: info -> time sync -> [first device PIN] -> write -> prove
+-> lock -> register.
 
 Whatever can be checked before the token changes is checked first (the label line's bitmap
 and whether the token can show it, slot, admin key, the registration targets). Registration
@@ -25,7 +26,7 @@ from baoling.provisioning.keystore import KeyStore
 from baoling.provisioning.label_bitmap import LabelBitmap, label_line, needs_bitmap, render
 from baoling.provisioning.profile import Profile
 from baoling.provisioning.sync import SyncReport, sync_time
-from baoling.provisioning.token import HostClock, Token, system_clock_ms
+from baoling.provisioning.token import PIN_HOLD_S, HostClock, Token, check_pin, system_clock_ms
 
 
 class Registrar(Protocol):
@@ -98,6 +99,26 @@ def label_bitmap_for(token: Token, profile: Profile) -> LabelBitmap | None:
     return bitmap
 
 
+def check_first_pin(token: Token, pin: str) -> None:
+    """Refuse a device PIN given with provisioning before the token changes: a PIN outside 4..8
+    digits, firmware without PINs, a token that has a PIN (changing one needs the old PIN) or
+    holds profiles (a first PIN needs an empty token, docs/protocol.md pin.set)."""
+    check_pin(pin)
+    token.check_pin_support()
+    if token.has_pin:
+        raise TokenError(
+            f"The token on {token.port} already has a device PIN: provision without --pin "
+            "(enter the PIN on the token first), or change it with `baoling token pin --change`.",
+            "pin_set",
+        )
+    if token.occupied_slots():
+        raise TokenError(
+            f"The token on {token.port} already holds profiles, and a first device PIN needs a "
+            "token without any: wipe it first (`baoling token wipe`), or provision without --pin.",
+            "pin_refused",
+        )
+
+
 def provision(
     token: Token,
     profile: Profile,
@@ -109,8 +130,16 @@ def provision(
     registrars: Sequence[Registrar] = (),
     clock: HostClock = system_clock_ms,
     on_button: Callable[[], None] = lambda: None,
+    pin: str | None = None,
+    pin_hold_s: int = PIN_HOLD_S,
 ) -> Outcome:
-    """Put `profile` into `slot` of `token`, prove it landed, optionally lock, then register."""
+    """Put `profile` into `slot` of `token`, prove it landed, optionally lock, then register.
+
+    With `pin`, the token first gets that device PIN (sent once, never kept here), which opens
+    it for `pin_hold_s` seconds: long enough to write and prove the profile right after.
+    """
+    if pin is not None:
+        check_first_pin(token, pin)
     bitmap = label_bitmap_for(token, profile)
     check_slot(token, slot, force=force)
     name = token_id(token.serial, slot)
@@ -118,6 +147,8 @@ def provision(
         registrar.check(name)
     admin_key = keys.get(token.serial) if token.locked else None
     report = sync_time(token, admin_key=admin_key, clock=clock, on_button=on_button)
+    if pin is not None:
+        token.set_pin(pin, None, pin_hold_s)
     token.write(slot, profile, bitmap)
     try:
         token.prove(slot, profile)

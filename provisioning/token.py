@@ -35,6 +35,7 @@ from baoling.provisioning.timesync import Exchange
 
 HostClock = Callable[[], float]
 BUTTON_TIMEOUT_S = 30  # the device's own default for wipe and guarded clock changes
+PIN_HOLD_S = 60  # pin.set's hold_s: the device's own default (docs/protocol.md)
 
 
 def system_clock_ms() -> float:
@@ -136,8 +137,13 @@ class Token:
         """Whether the token's firmware shows labels the font cannot draw (protocol 2 on)."""
         return self.link.version >= LABEL_BITMAP_VERSION
 
-    def set_pin(self, pin: str, old_pin: str | None, hold_s: int) -> dict[str, Any]:
-        """pin.set: the device PIN, sent once (docs/protocol.md); old_pin to change it."""
+    @property
+    def has_pin(self) -> bool:
+        """Whether the token has a device PIN (info's `pin`, protocol 3 on)."""
+        return bool(self.info.get("pin"))
+
+    def check_pin_support(self) -> None:
+        """Refuse before anything changes when the token's firmware has no device PIN."""
         if self.link.version < DEVICE_PIN_VERSION:
             raise TokenError(
                 f"The token on {self.port} runs firmware {self.info.get('firmware', '?')} "
@@ -145,10 +151,16 @@ class Token:
                 "(`baoling token flash`).",
                 "old_protocol",
             )
+
+    def set_pin(self, pin: str, old_pin: str | None, hold_s: int) -> dict[str, Any]:
+        """pin.set: the device PIN, sent once (docs/protocol.md); old_pin to change it."""
+        self.check_pin_support()
         args: dict[str, Any] = {"pin": check_pin(pin), "hold_s": hold_s}
         if old_pin is not None:
             args["old_pin"] = check_pin(old_pin)
-        return self.link.call("pin.set", args)
+        answer = self.link.call("pin.set", args)
+        self.info["pin"] = True
+        return answer
 
     def write(self, slot: int, profile: Profile, bitmap: LabelBitmap | None = None) -> None:
         """profile.write, then profile.label with `bitmap` when the label line needs one."""
