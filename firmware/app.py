@@ -268,8 +268,20 @@ class Token:
                 self.guard()
                 _drop_transient()
             self.tick()  # also between requests, so a flood cannot freeze the screen
-            if line is None:
+            if line is None and not self.doze():
                 port.wait(_BUTTON_MS)
+
+    def doze(self):
+        """With the display off, no press going on and no confirmation waiting, let the board
+        light-sleep until the next second or a press (hw.doze: only off USB power, where no
+        host link can be lost; docs/hardware.md). The clock keeps counting through it.
+        False when the board stayed awake."""
+        screen = self.screen
+        if screen.awake or screen.pending is not None or not self.button.idle():
+            return False
+        if self.button2 is not None and not self.button2.idle():
+            return False
+        return self.hw.doze(1000 - self.clock.now_ms() % 1000)
 
     def respond(self, line):
         """The answer message for one protocol line."""

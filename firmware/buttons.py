@@ -21,6 +21,10 @@ class Button:
         self._since = 0
         self._long = False
 
+    def idle(self):
+        """Up, and seen up: nothing a light sleep could cut short (app.py's doze)."""
+        return not self._down and not self._last
+
     def poll(self, now_ms=None):
         """Sample once; return SHORT, LONG or 0. now_ms: time.ticks_ms() (given by tests)."""
         now = time.ticks_ms() if now_ms is None else now_ms

@@ -1,6 +1,6 @@
 # What the real boards (Pico, ESP32) share behind the board interface (name, unique_id(),
-# now_ms(), set_now_ms(), rtc, button, button2, display, publish(); boards/sim.py is the other
-# one): an SSD1306 OLED and an optional DS3231 on one I2C bus, one or two push buttons to
+# now_ms(), set_now_ms(), rtc, button, button2, display, publish(), doze(); boards/sim.py is
+# the other one): an SSD1306 OLED and an optional DS3231 on one I2C bus, one or two push buttons to
 # ground (button2 None with one), the port's own RTC as the running clock, and the flash root
 # as the store's folder. A board description (boards/pico.py, boards/esp32.py) only names its
 # pins.
@@ -28,12 +28,29 @@ class PullUpButton:
         return 0 if self._pin.value() else 1
 
 
+def _wake_on_press(number):
+    """Ask the port to end a light sleep when the button goes down (pressed reads low): an ESP32
+    takes wake=machine.SLEEP; on an RP2040 an enabled pin interrupt ends the sleep's wait."""
+    import machine
+    from machine import Pin
+
+    pin = Pin(number, Pin.IN, Pin.PULL_UP)
+    try:
+        pin.irq(trigger=Pin.IRQ_FALLING, wake=machine.SLEEP)
+    except (TypeError, AttributeError, ValueError):
+        pin.irq(handler=_ignore, trigger=Pin.IRQ_FALLING)
+
+
+def _ignore(_pin):
+    """The interrupt only wakes the board; the loop reads the button itself."""
+
+
 class MachineBoard:
     """A MicroPython board with the parts of docs/hardware.md on I2C bus `bus`."""
 
     storage_dir = "/"
 
-    def __init__(self, name, bus, sda, scl, button, sleep_s, button2=None):
+    def __init__(self, name, bus, sda, scl, button, sleep_s, button2=None, usb_sense=None):
         from machine import I2C, RTC, Pin
 
         import ds3231
@@ -48,6 +65,23 @@ class MachineBoard:
         self.button2 = None if button2 is None else PullUpButton(button2)
         self.rtc = ds3231.DS3231(i2c) if ds3231.ADDRESS in found else None
         self._clock = RTC()
+        # High while USB power is there (VBUS); None: unknown, so never light-sleep.
+        self._usb = None if usb_sense is None else Pin(usb_sense, Pin.IN)
+        if self._usb is not None:
+            _wake_on_press(button)
+            if button2 is not None:
+                _wake_on_press(button2)
+
+    def doze(self, ms):
+        """Light-sleep up to ms, or until a press, when not on USB power; False (awake) on USB
+        or without a sense pin: a light sleep stops a Pico's USB device and loses an ESP32's
+        serial bytes (docs/hardware.md). The port's RTC, the running clock, keeps counting."""
+        if self._usb is None or self._usb.value():
+            return False
+        import machine
+
+        machine.lightsleep(ms)
+        return True
 
     def unique_id(self):
         from machine import unique_id

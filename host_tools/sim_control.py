@@ -32,6 +32,7 @@ PORT_LINK = "port"
 LOCK = "lock"  # held (flock) by the one launcher running this state folder
 HEAP_PROBE = "heap_probe"
 HEAP = "heap.json"
+SLEEPS = "sleeps.json"  # the board's light sleeps this boot: {"sleeps": n, "slept_ms": ms}
 PNG_SCALE = 4  # one OLED pixel becomes 4x4 on the PNG a person watches
 DISPLAY_SIZE = (128, 64)
 
@@ -137,6 +138,19 @@ def set_clock(
     return knobs
 
 
+def set_usb_power(state_dir: Path, on: bool) -> None:
+    """Run the board on USB power (on, as when the knob "usb" is absent) or off it, as on a
+    battery: only then does it light-sleep while its display is off (docs/hardware.md)."""
+    knobs = clock_knobs(state_dir)
+    knobs["usb"] = bool(on)
+    _write_knobs(state_dir, knobs)
+
+
+def sleeps(state_dir: Path) -> dict[str, Any]:
+    """The board's light sleeps since it booted: {"sleeps": n, "slept_ms": ms}, {} for none."""
+    return _load(control_dir(state_dir) / SLEEPS)
+
+
 def age(state_dir: Path, seconds: float) -> None:
     """Let `seconds` of virtual host time pass: the device clock jumps by seconds*(1+ppm/1e6)."""
     knobs = clock_knobs(state_dir)
@@ -167,7 +181,7 @@ def power_up(state_dir: Path) -> None:
 def power_down(state_dir: Path) -> None:
     """The display goes dark and forgets its picture; the button is let go."""
     sim = control_dir(state_dir)
-    for name in (SCREEN_PBM, SCREEN_JSON, BUTTON, BUTTON_SEEN, BUTTON2, BUTTON2 + "_seen"):
+    for name in (SCREEN_PBM, SCREEN_JSON, BUTTON, BUTTON_SEEN, BUTTON2, BUTTON2 + "_seen", SLEEPS):
         (sim / name).unlink(missing_ok=True)
 
 

@@ -280,6 +280,14 @@ class Simulator:
         """Let virtual host time pass (see sim_control.age)."""
         sim_control.age(self.state_dir, seconds)
 
+    def set_usb_power(self, on: bool) -> None:
+        """On USB power (the default) or off it, as on a battery (see sim_control)."""
+        sim_control.set_usb_power(self.state_dir, on)
+
+    def sleeps(self) -> dict[str, Any]:
+        """The board's light sleeps since it booted (see sim_control.sleeps)."""
+        return sim_control.sleeps(self.state_dir)
+
     def screen(self) -> dict[str, Any]:
         """The last published screen description."""
         return sim_control.screen(self.state_dir)

@@ -13,7 +13,10 @@ _SCL = const(22)
 _BUTTON = const(0)  # BOOT
 _BUTTON2 = None  # one button; 4 (GPIO4) with a second one wired
 _SLEEP_S = const(30)  # display off after 30 s without a press or a request
+# A pin that reads high while USB power is there (the dev board's 5 V through a divider, e.g.
+# 100k/100k to GPIO34): None, the default, means never light-sleep (docs/hardware.md).
+_USB_SENSE = None
 
 
 def make():
-    return MachineBoard("esp32", _I2C_BUS, _SDA, _SCL, _BUTTON, _SLEEP_S, _BUTTON2)
+    return MachineBoard("esp32", _I2C_BUS, _SDA, _SCL, _BUTTON, _SLEEP_S, _BUTTON2, _USB_SENSE)

@@ -12,7 +12,13 @@ _SCL = const(5)  # GP5, pin 7
 _BUTTON = const(15)  # GP15, pin 20
 _BUTTON2 = None  # one button; 14 (GP14, pin 19) with a second one wired
 _SLEEP_S = const(30)  # display off after 30 s without a press or a request
+# VBUS sense: GPIO24 reads high while USB power is there; the board light-sleeps only without
+# it. A Pico W reads VBUS through its wireless chip instead (pin "WL_GPIO2"): make() picks it.
+_USB_SENSE = 24
 
 
 def make():
-    return MachineBoard("pico", _I2C_BUS, _SDA, _SCL, _BUTTON, _SLEEP_S, _BUTTON2)
+    import sys
+
+    usb = "WL_GPIO2" if "Pico W" in sys.implementation._machine else _USB_SENSE
+    return MachineBoard("pico", _I2C_BUS, _SDA, _SCL, _BUTTON, _SLEEP_S, _BUTTON2, usb)

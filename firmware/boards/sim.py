@@ -7,7 +7,9 @@
 #                     firmware saw
 #   .sim/buttons      "2" at start: the board has a second button, .sim/button2 and
 #                     .sim/button2_seen as above; absent: one button
-#   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery"}: host's clock knobs
+#   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery", "usb"}: host's knobs
+#                     ("usb": false runs the board off USB power, where doze() light-sleeps)
+#   .sim/sleeps.json  {"sleeps": n, "slept_ms": ms} of this boot's light sleeps (doze)
 #   .sim/clock_base.json  the running clock's last setting; rewritten by the host at power-up
 #   .sim/rtc.json     the battery-backed RTC (erased by the host at power-up without battery)
 #   .sim/unique_id    8 random bytes, made once: the board's serial number
@@ -40,6 +42,8 @@ _DIR = ".sim"
 _BUTTON = ".sim/button"
 _BUTTONS = ".sim/buttons"
 _BUTTON2 = ".sim/button2"
+_SLEEPS = ".sim/sleeps.json"
+_DOZE_STEP_MS = const(20)  # how often a light sleep looks for a press
 _SEEN_REPORTS = const(2)  # reads reported while held: enough for a debounced press
 _CLOCK = ".sim/clock.json"
 _BASE = ".sim/clock_base.json"
@@ -196,6 +200,8 @@ class Board:
         self.button = Button()
         self.button2 = Button(_BUTTON2) if _load(_BUTTONS) == 2 else None
         self.rtc = RTC()
+        self._sleeps = 0
+        self._slept_ms = 0
         self._base = _load(_BASE)
         if self._base is None:
             self._base = {"device_ms": _host_ms({}), "host_ms": _host_ms({}), "offset_ms": 0}
@@ -228,6 +234,29 @@ class Board:
     def publish(self, description):
         self._probe.sample()
         _replace(_DESC, json.dumps(description))
+
+    def doze(self, ms):
+        # machineboard's light sleep, simulated: only off USB power (knob "usb": false), up to
+        # ms or until a button is held (a pin interrupt wakes a board); counted for the host.
+        # The clock is the host's, so it keeps counting as a board's RTC does.
+        if _knobs().get("usb", True):
+            return False
+        start = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), start) < ms and not self._held():
+            time.sleep_ms(_DOZE_STEP_MS)
+        self._sleeps += 1
+        self._slept_ms += time.ticks_diff(time.ticks_ms(), start)
+        _replace(_SLEEPS, json.dumps({"sleeps": self._sleeps, "slept_ms": self._slept_ms}))
+        return True
+
+    def _held(self):
+        for path in (_BUTTON, _BUTTON2):
+            try:
+                os.stat(path)
+                return True
+            except OSError:
+                pass
+        return False
 
 
 def make():
