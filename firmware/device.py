@@ -3,6 +3,7 @@
 # only provisioning uses are in admin.py, loaded for their request and dropped after it. No I/O
 # of its own: app.py feeds it requests, waits for the press a Confirm asks for, and shows what
 # changed.
+import gc
 import time
 
 from micropython import const
@@ -67,6 +68,7 @@ class Device:
         _OPS and _ADMIN_OPS are reachable."""
         name = op.replace(".", "_")
         if op in _ADMIN_OPS:
+            gc.collect()  # admin's code then lands in the freed runs (docs/firmware-memory.md)
             import admin
 
             return getattr(admin, name)(self, args)

@@ -5,6 +5,7 @@
 # hashlib when it is there and from the pure-Python fallbacks (sha1.py, sha256.py, sha512.py)
 # when not.
 # Pure logic: no clock, no hardware; the caller passes the time.
+import gc
 import hashlib
 import time
 
@@ -123,7 +124,9 @@ def hmac_digest(algorithm, key, msg):
 def _load_fallback(algorithm):
     """The pure-Python hash for an algorithm the port's hashlib lacks: module sha1, sha256 or
     sha512, whose class has the algorithm's name. Not kept here: app.py drops the module after
-    each request and each code, so its RAM is free between uses (docs/firmware-memory.md)."""
+    each request and each code, so its RAM is free between uses (docs/firmware-memory.md).
+    A collection first, so the module's code lands in runs freed since the last one."""
+    gc.collect()
     return getattr(__import__(algorithm), algorithm)
 
 
