@@ -133,7 +133,8 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
     """
     from baoling.verifier.store import SCHEMA_VERSION, Store
 
-    db = Store(command_settings(ctx).url)
+    settings = command_settings(ctx)
+    db = Store(settings.url, settings.store_commit_timeout_seconds)
     try:
         found = db.migrate()
     finally:

@@ -169,6 +169,17 @@ class ReplicatedPostgres:
             with contextlib.suppress(ProcessLookupError):  # gone with its postmaster
                 os.kill(pid, signal.SIGKILL)
 
+    def stop_standby(self) -> None:
+        """Stop the standby at once, as if its machine had gone: the primary's commits wait
+        for it from now on."""
+        _stop(self.standby_data)
+
+    def restart_standby(self) -> None:
+        """Start the stopped standby again (on a new port: use the primary only) and wait until
+        it is the primary's synchronous standby once more."""
+        _start(self.standby_data.parent, self.standby_data)
+        _wait_for_sync_standby(self.primary)
+
     def promote_standby(self) -> None:
         subprocess.run(
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.standby_data), "-w", "promote"]),

@@ -38,6 +38,12 @@ SAMPLES = {
         '"postgresql+psycopg://db/b"',
         "postgresql+psycopg://db/b",
     ),
+    "store_commit_timeout_seconds": (
+        ["--store-commit-timeout-seconds", "2.5"],
+        "2.5",
+        "2.5",
+        2.5,
+    ),
     "master_key_file": (
         ["--master-key-file", "/run/secrets/k"],
         "/run/secrets/k",

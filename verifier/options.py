@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S
 from baoling.verifier.constants import (
     DEFAULT_HOTP_WINDOW,
     DEFAULT_LOCKOUT_TZ,
@@ -61,6 +62,11 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "URL",
         "PostgreSQL URL (postgresql+psycopg://...) shared by several nodes.",
         "SQLite in the data folder",
+    ),
+    "store_commit_timeout_seconds": (
+        "SECONDS",
+        "Time a PostgreSQL commit may wait (a synchronous standby away) before it fails (503).",
+        f"{DEFAULT_COMMIT_TIMEOUT_S:g}",
     ),
     "master_key_file": (
         "FILE",

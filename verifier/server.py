@@ -72,6 +72,7 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_format)
     verifier = Verifier(
         settings.store_url,
+        store_commit_timeout_s=settings.store_commit_timeout_seconds,
         data_dir=settings.data_dir,
         master_key_file=settings.master_key_file,
         policy=settings.policy(),

@@ -47,6 +47,7 @@ class Verifier:
         self,
         store_url: str | None = None,
         *,
+        store_commit_timeout_s: float | None = None,
         data_dir: Path | None = None,
         master_key_file: Path | None = None,
         policy: Policy | None = None,
@@ -64,6 +65,7 @@ class Verifier:
         where = settings.load(
             {
                 "store_url": store_url,
+                "store_commit_timeout_seconds": store_commit_timeout_s,
                 "data_dir": data_dir,
                 "master_key_file": master_key_file,
                 "default_realm": default_realm,
@@ -74,7 +76,7 @@ class Verifier:
         directories = open_directories(where.ldap_config)  # a bad file stops before the store
         types = where.event_types() if event_types is None else frozenset(event_types)
         where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._store = store.Store(where.url)
+        self._store = store.Store(where.url, where.store_commit_timeout_seconds)
         try:
             self._store.prepare()
             self._key = CurrentKey(self._store, where.key_file)

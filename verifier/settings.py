@@ -25,6 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S
 from baoling.verifier.constants import (
     DEFAULT_HOTP_WINDOW,
     DEFAULT_LOCKOUT_TZ,
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     store_url: str | None = None
+    store_commit_timeout_seconds: float = Field(DEFAULT_COMMIT_TIMEOUT_S, gt=0)
     master_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)

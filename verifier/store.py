@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
+from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S, CommitDeadlines
 from baoling.verifier.errors import StoreError, UnknownToken
 
 log = logging.getLogger(__name__)
@@ -460,8 +461,9 @@ class Store:
     """The connection pool and the transactions; the SQL of each operation is a function
     below that takes the transaction's connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S) -> None:
         self.engine = make_engine(url)
+        self._commit_deadlines = CommitDeadlines(commit_timeout_s)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -469,10 +471,16 @@ class Store:
     @contextmanager
     def _transaction(self, **options: bool) -> Iterator[Connection]:
         """A transaction; an unreachable or unusable database becomes one StoreError line
-        (the URL's password is never in it)."""
+        (the URL's password is never in it), and so does a PostgreSQL commit not confirmed
+        within the commit timeout (verifier/commit_deadline.py)."""
         try:
-            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+            with (
+                self.engine.connect().execution_options(**options) as conn,
+                self._commit_deadlines.watch(conn) as arm,
+                conn.begin(),
+            ):
                 yield conn
+                arm()  # the commit, as the block ends, may wait for a standby that is gone
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(
