@@ -14,7 +14,8 @@ alike; idle nodes stay up.
 While the load runs, a direct connection samples `pg_stat_activity` every 10 ms: of the
 database's client backends in a transaction (state active or idle in transaction: requests in
 flight in the database), the share waiting on a lock (wait_event_type 'Lock'). Goal: < 5 %.
-Prints validations/s per setting, that share, the machine's load average, and last
+Prints validations/s per setting, that share, the machine's idle CPU share during the setting's
+rounds (near 0 %: the machine's CPU, not the verifier, was the limit), the load average, and last
 `nodes=4 ratio=X` (4 nodes / 1 node; goal >= 3.0). Figures: docs/performance.md.
 
     .venv/bin/python -m bench.scale_out
@@ -59,6 +60,14 @@ class Tally:
     in_flight: int = 0  # summed over samples: backends in a transaction
     waiting: int = 0  # summed over samples: those of them waiting on a lock
     samples: int = 0
+    cpu_idle: float = 0.0  # the machine's idle CPU time (all cores) over the rounds, in ticks
+    cpu_total: float = 0.0
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """The machine's (idle, total) CPU time so far, all cores, from /proc/stat (Linux)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; without guest time
 
 
 @contextmanager
@@ -197,9 +206,13 @@ def main() -> None:
         for _ in range(args.rounds):
             for count, door in doors.items():
                 sampler.tally = tallies[count]
+                idle_before, total_before = cpu_ticks()
                 sent, seconds = drive(
                     door, 10**9, count * args.clients_per_node, args.round_seconds
                 )
+                idle_after, total_after = cpu_ticks()
+                tallies[count].cpu_idle += idle_after - idle_before
+                tallies[count].cpu_total += total_after - total_before
                 sampler.tally = None
                 tallies[count].validations += sent
                 tallies[count].seconds += seconds
@@ -216,7 +229,8 @@ def main() -> None:
         print(
             f"nodes={count}: {rates[count]:6.1f} validations/s, "
             f"in flight in the database {t.in_flight / max(t.samples, 1):4.1f} on average, "
-            f"waiting on a lock {share:5.1%} (goal < {TARGET_LOCK_SHARE:.0%})"
+            f"waiting on a lock {share:5.1%} (goal < {TARGET_LOCK_SHARE:.0%}), "
+            f"machine CPU idle {t.cpu_idle / max(t.cpu_total, 1):4.0%}"
         )
     print(f"goal: nodes=4 ratio >= {TARGET_RATIO}")
     print(f"nodes=2 ratio={rates[2] / rates[1]:.2f}")
