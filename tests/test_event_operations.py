@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from baoling.verifier.events import EVENT_TYPES
 from baoling.verifier.service import Verifier
 from baoling.verifier.store import SCHEMA_VERSION
 from tests.fixtures_ldap import _free_port
+from tests.fixtures_postgres import PostgresServer, _new_cluster, _start, _stop
+from tests.test_events import receiver  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
@@ -190,3 +193,56 @@ def test_a_bad_log_format_is_one_line(tmp_path, value):
         1,
         f"Error: --log-format: input should be 'text' or 'json': {value!r}\n",
     )
+
+
+def test_readyz_answers_503_naming_the_store_when_postgresql_stops(tmp_path):
+    """A node whose PostgreSQL goes away gets no traffic: /readyz says why (without the URL's
+    password), while /healthz still answers."""
+    base, data = _new_cluster()
+    try:
+        port = _start(base, data)
+        database = PostgresServer("127.0.0.1", port).create_database().rsplit("/", 1)[1]
+        # Trust authentication ignores the password; it is there to be hidden.
+        url = f"postgresql+psycopg://postgres:hunter2@127.0.0.1:{port}/{database}"
+        group = ["--data-dir", str(tmp_path / "data"), "--store-url", url]
+        with ServerProcess(group, served_args(tmp_path)) as server:
+            ready = httpx.get(f"{server.url}/readyz", timeout=TIMEOUT_S)
+            assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+            _stop(data)
+            away = httpx.get(f"{server.url}/readyz", timeout=TIMEOUT_S)
+            assert away.status_code == 503
+            assert away.json()["status"] == "not_ready"
+            (reason,) = away.json()["checks"].values()
+            assert reason.startswith(
+                f"database postgresql+psycopg://postgres:***@127.0.0.1:{port}/{database} failed: "
+            ), reason
+            assert "hunter2" not in away.text
+            assert httpx.get(f"{server.url}/healthz", timeout=TIMEOUT_S).status_code == 200
+    finally:
+        _stop(data)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_delivering_node_verifies_the_audit_chain_and_reports_a_break(
+    tmp_path,
+    receiver,  # noqa: F811 (the fixture of tests/test_events.py)
+):
+    """The periodic verify (events_audit_verify_seconds, an hour by default, a second here)
+    reports audit.chain_broken once a row is changed behind the node's back."""
+    data_dir = tmp_path / "data"
+    auth = admin_key(data_dir)
+    secret = tmp_path / "hook.secret"
+    secret.write_text(WEBHOOK_SECRET + "\n")
+    args = ["--events-webhook-url", receiver.url, "--events-webhook-secret-file", str(secret)]
+    args += ["--events-audit-verify-seconds", "1"]
+    with ServerProcess(["--data-dir", str(data_dir)], args) as server:
+        enrolled = httpx.post(f"{server.url}/v1/tokens", json={"token": "t1"}, headers=auth)
+        assert enrolled.status_code == 201
+        wait_for(lambda: [b["type"] for b in receiver.bodies()] == ["token.enrolled"])
+        time.sleep(2)  # two verifies of the intact chain: nothing to report
+        assert [b["type"] for b in receiver.bodies()] == ["token.enrolled"]
+        with sqlite3.connect(data_dir / "verifier.sqlite3") as db:
+            db.execute("UPDATE audit SET action = 'tampered' WHERE seq = 1")
+        wait_for(lambda: "audit.chain_broken" in [b["type"] for b in receiver.bodies()])
+    (broken,) = [b["data"] for b in receiver.bodies() if b["type"] == "audit.chain_broken"][:1]
+    assert broken["problem"] == "row 1 was altered (its content does not match its hash)"

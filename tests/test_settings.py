@@ -116,6 +116,12 @@ SAMPLES = {
     "events_drift_far_seconds": (["--events-drift-far-seconds", "45"], "45", "45", 45.0),
     "events_backlog_ready": (["--events-backlog-ready", "500"], "500", "500", 500),
     "events_keep_seconds": (["--events-keep-seconds", "3600"], "3600", "3600", 3600.0),
+    "events_audit_verify_seconds": (
+        ["--events-audit-verify-seconds", "60"],
+        "60",
+        "60",
+        60.0,
+    ),
     "log_format": (["--log-format", "json"], "json", '"json"', "json"),
     "privacyidea_allow": (
         ["--privacyidea-allow", "10.0.0.0/8"],

@@ -51,6 +51,8 @@ DEFAULT_EVENTS_DRIFT_FAR_SECONDS = 90.0
 DEFAULT_EVENTS_BACKLOG_READY = 10000
 # Delivered events are pruned after a week; dead ones stay until replayed or pruned by hand.
 DEFAULT_EVENTS_KEEP_SECONDS = 7 * 86400.0
+# A delivering node verifies the audit chain hourly (audit.chain_broken, docs/events.md).
+DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS = 3600.0
 # The web console's sessions (docs/console.md): 15 minutes idle, a working day at most.
 DEFAULT_CONSOLE_IDLE_SECONDS = 900
 DEFAULT_CONSOLE_SESSION_SECONDS = 8 * 3600
@@ -158,6 +160,11 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "SECONDS",
         "Delivered events older than this are pruned.",
         str(DEFAULT_EVENTS_KEEP_SECONDS),
+    ),
+    "events_audit_verify_seconds": (
+        "SECONDS",
+        "How often a delivering node verifies the audit chain (audit.chain_broken).",
+        f"{DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS:g}",
     ),
     "log_format": ("FORMAT", "Log lines as text or json (one object per line).", "text"),
     "privacyidea_allow": (

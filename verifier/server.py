@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from baoling.verifier.service import Verifier
 
 HTTP_LINE_PREFIX = "HTTP on "
-# How often a delivering node verifies the audit chain (docs/events.md, audit.chain_broken).
-AUDIT_VERIFY_INTERVAL_S = 3600.0
 RADIUS_LINE_PREFIX = "RADIUS on udp "
 
 
@@ -131,14 +129,14 @@ def _start_delivery(
         return
     threading.Thread(target=worker.run, args=(stop,), name="events", daemon=True).start()
     if AuditChainBroken.name in verifier.outbox.types:
-        args = (verifier, stop)
+        args = (verifier, settings.events_audit_verify_seconds, stop)
         threading.Thread(target=_verify_audit, args=args, name="audit", daemon=True).start()
 
 
-def _verify_audit(verifier: "Verifier", stop: threading.Event) -> None:
-    """Verify the audit chain every AUDIT_VERIFY_INTERVAL_S, so a broken chain is reported
-    (audit.chain_broken) without waiting for an administrator to look."""
-    while not stop.wait(AUDIT_VERIFY_INTERVAL_S):
+def _verify_audit(verifier: "Verifier", interval_s: float, stop: threading.Event) -> None:
+    """Verify the audit chain every `interval_s` (events_audit_verify_seconds), so a broken
+    chain is reported (audit.chain_broken) without waiting for an administrator to look."""
+    while not stop.wait(interval_s):
         try:
             verifier.verify_audit()
         except VerifierError as exc:  # the store is away: try again next time

@@ -40,6 +40,7 @@ from baoling.verifier.options import (
     CONFIG_FLAG,
     DEFAULT_CONSOLE_IDLE_SECONDS,
     DEFAULT_CONSOLE_SESSION_SECONDS,
+    DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS,
     DEFAULT_EVENTS_BACKLOG_READY,
     DEFAULT_EVENTS_DRIFT_FAR_SECONDS,
     DEFAULT_EVENTS_FAILED_BURST,
@@ -122,6 +123,7 @@ class Settings(BaseSettings):
     events_drift_far_seconds: float = Field(DEFAULT_EVENTS_DRIFT_FAR_SECONDS, gt=0)
     events_backlog_ready: int = Field(DEFAULT_EVENTS_BACKLOG_READY, ge=1)
     events_keep_seconds: float = Field(DEFAULT_EVENTS_KEEP_SECONDS, gt=0)
+    events_audit_verify_seconds: float = Field(DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS, gt=0)
     log_format: Literal["text", "json"] = "text"
     privacyidea_allow: str = ""
     rate_limit_user_source_after: int = Field(DEFAULT_USER_SOURCE_AFTER, ge=0)
