@@ -649,30 +649,42 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="An archive file from `audit archive`; repeat, oldest first, from the first.",
 )
+@click.option(
+    "--anchors",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An anchors file a serving node wrote (audit_anchor_file): its signed heads.",
+)
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, archives: tuple[Path, ...], as_json: bool) -> None:
-    """Check that no audit row was changed or deleted; exit 1 if one was.
+def verify(
+    ctx: click.Context, archives: tuple[Path, ...], anchors: Path | None, as_json: bool
+) -> None:
+    """Check that no audit row was changed, deleted, inserted or moved; exit 1 if one was.
 
-    Without --archive the database's rows are checked from where the last archive ended.
+    Rows appended and not chained yet are chained first. Without --archive the database's
+    rows are checked from where the last archive ended. With --anchors every anchored row must
+    still be on the chain, and the chain must reach the newest anchor.
 
     \b
     Examples:
       baoling verifier audit verify
       baoling verifier audit verify --archive audit-2025.jsonl
+      baoling verifier audit verify --anchors /var/log/baoling/audit-anchors.jsonl
     """
-    report = open_verifier(ctx).verify_audit(archives)
+    report = open_verifier(ctx).verify_audit(archives, anchors)
     data = {
         "ok": report.ok,
         "rows": report.rows,
         "start": report.start,
         "head": report.head,
+        "anchors": report.anchors,
         "problem": report.problem,
     }
+    checked = f", {report.anchors} anchors checked" if anchors is not None else ""
     emit(
         as_json,
         data,
-        f"Audit chain intact: {report.rows} rows, head {report.head}."
+        f"Audit chain intact: {report.rows} rows, head {report.head}{checked}."
         if report.ok
         else f"Audit chain broken: {report.problem}",
     )

@@ -42,6 +42,7 @@ def busy_verifier(make_verifier):
     v.rotate_key()
     v.validate("alice", codes[4], now=T0 + 30)
     v.delete("alice")
+    v.seal_audit()  # as a serving node's sealer does within audit_seal_seconds
     return v, codes
 
 

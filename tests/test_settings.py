@@ -123,6 +123,14 @@ SAMPLES = {
         60.0,
     ),
     "log_format": (["--log-format", "json"], "json", '"json"', "json"),
+    "audit_seal_seconds": (["--audit-seal-seconds", "0.5"], "0.5", "0.5", 0.5),
+    "audit_anchor_file": (
+        ["--audit-anchor-file", "/var/log/anchors.jsonl"],
+        "/var/log/anchors.jsonl",
+        '"/var/log/anchors.jsonl"',
+        Path("/var/log/anchors.jsonl"),
+    ),
+    "audit_anchor_seconds": (["--audit-anchor-seconds", "0"], "0", "0", 0),
     "privacyidea_allow": (
         ["--privacyidea-allow", "10.0.0.0/8"],
         "10.0.0.0/8",

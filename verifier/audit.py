@@ -3,10 +3,15 @@ its own content, and the database keeps the newest (seq, hash) as the chain's he
 is the audit chain's part of the store (its SQL lives here, the rest in verifier/store.py);
 verifier/audit_trail.py is what administrators call.
 
+Appending takes no lock, so validations of different tokens never wait for each other: on
+PostgreSQL a row is inserted unsealed (no `seq`, no hash) and `seal`, run by one node at a time
+under an advisory lock, chains the unsealed rows in `id` order shortly after; on SQLite, which
+has one writer at a time, `append` seals the row in its own transaction.
+
 An edited row no longer matches its hash; a deleted row leaves a gap in `seq` and a broken
 link; a deleted last row leaves the head pointing past the end. Someone who can write the
-database and recompute every later hash and the head is not stopped by this alone: record the
-head that `verify` reports somewhere else from time to time (docs/operations.md).
+database and recompute every later hash and the head is not stopped by this alone: signed
+anchors of the head kept outside the database (verifier/audit_anchors.py) catch that.
 
 Old rows can be archived: written to a file (JSON Lines, `archive_lines`) and deleted from the
 database, which then records where its part of the chain starts (its base) and appends an
@@ -27,7 +32,16 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from baoling.verifier.store import AUDIT_BASE, AUDIT_HEAD, GENESIS_HASH, audit, get_meta, set_meta
+from baoling.verifier.audit_anchors import Anchor
+from baoling.verifier.store import (
+    AUDIT_BASE,
+    AUDIT_HEAD,
+    AUDIT_SEAL_LOCK_ID,
+    GENESIS_HASH,
+    audit,
+    get_meta,
+    set_meta,
+)
 
 ARCHIVE_FORMAT = "baoling-audit-archive"
 ARCHIVE_VERSION = 1
@@ -46,6 +60,8 @@ class AuditReport:
     problem: str | None = None
     # Where the walk started: `0:<genesis>`, or the database's base when no archive was given.
     start: str = _START
+    # How many anchors (verifier/audit_anchors.py) named a row the walk checked.
+    anchors: int = 0
 
 
 class Row(NamedTuple):
@@ -102,43 +118,109 @@ def _parse_point(value: str | None) -> tuple[int, str]:
 def append(
     conn: Connection, action: str, token_id: str | None, now: float, **detail: object
 ) -> None:
-    """Add one row inside the caller's write transaction (which holds the head)."""
+    """Add one row inside the caller's write transaction, taking no lock."""
     append_many(conn, [(action, token_id, detail)], now)
 
 
 def append_many(
     conn: Connection, rows: Sequence[tuple[str, str | None, dict[str, object]]], now: float
 ) -> None:
-    """Add rows (action, token id, detail) in order, chained as `append` chains them, with one
-    executemany and one head update: a bulk import writes thousands at once."""
+    """Add rows (action, token id, detail) in order with one executemany: a bulk import writes
+    thousands at once. Unsealed on PostgreSQL (`seal` chains them); sealed at once on SQLite,
+    whose write transaction is the one writer, so its rows are never unsealed."""
     if not rows:
         return
     now = float(now)
-    seq, digest = _parse_point(get_meta(conn, AUDIT_HEAD))
     origin_fields = dict(_ORIGIN.get())
-    values = []
-    for action, token_id, detail in rows:
-        seq, prev_hash = seq + 1, digest
-        detail_text = json.dumps({**origin_fields, **detail}, sort_keys=True, separators=(",", ":"))
-        digest = row_hash(seq, now, action, token_id, detail_text, prev_hash)
-        values.append(
-            {
-                "seq": seq,
-                "ts": now,
-                "action": action,
-                "token_id": token_id,
-                "detail": detail_text,
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-        )
+    values = [
+        {
+            "ts": now,
+            "action": action,
+            "token_id": token_id,
+            "detail": json.dumps(
+                {**origin_fields, **detail}, sort_keys=True, separators=(",", ":")
+            ),
+            "seq": None,
+            "prev_hash": None,
+            "hash": None,
+        }
+        for action, token_id, detail in rows
+    ]
+    if conn.dialect.name == "sqlite":
+        _chain(conn, values)
     conn.execute(_INSERT, values[0] if len(values) == 1 else values)
+
+
+def _chain(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Give `rows` (dicts with ts, action, token_id, detail), in order, the next places in the
+    chain after its head, with their hashes, and move the head to the last."""
+    seq, digest = _parse_point(get_meta(conn, AUDIT_HEAD))
+    for row in rows:
+        seq, prev_hash = seq + 1, digest
+        digest = row_hash(seq, row["ts"], row["action"], row["token_id"], row["detail"], prev_hash)
+        row.update(seq=seq, prev_hash=prev_hash, hash=digest)
     set_meta(conn, AUDIT_HEAD, f"{seq}:{digest}")
+
+
+_SEAL_BATCH = 1000
+_UNSEALED = (
+    sa.select(audit.c.id, audit.c.ts, audit.c.action, audit.c.token_id, audit.c.detail)
+    .where(audit.c.seq.is_(None))
+    .order_by(audit.c.id)
+    .limit(_SEAL_BATCH)
+)
+_SEAL = (
+    audit.update()
+    .where(audit.c.id == sa.bindparam("row_id"), audit.c.seq.is_(None))
+    .values(
+        seq=sa.bindparam("row_seq"),
+        prev_hash=sa.bindparam("row_prev_hash"),
+        hash=sa.bindparam("row_hash"),
+    )
+)
+
+
+def take_seal_lock(conn: Connection, *, wait: bool) -> bool:
+    """Become the one sealer until the transaction ends (PostgreSQL's advisory lock; SQLite's
+    write transaction already is the one writer). False, without waiting, when another node
+    or thread seals now and `wait` is False."""
+    if conn.dialect.name != "postgresql":
+        return True
+    lock = sa.func.pg_advisory_xact_lock if wait else sa.func.pg_try_advisory_xact_lock
+    taken = conn.execute(sa.select(lock(AUDIT_SEAL_LOCK_ID))).scalar()
+    return wait or bool(taken)
+
+
+def seal(conn: Connection) -> int:
+    """Chain every unsealed row committed so far, in the order they were appended (`id`), after
+    the head; returns how many. Only under `take_seal_lock`."""
+    sealed = 0
+    while rows := [dict(row._mapping) for row in conn.execute(_UNSEALED)]:
+        _chain(conn, rows)
+        conn.execute(
+            _SEAL,
+            [
+                {
+                    "row_id": row["id"],
+                    "row_seq": row["seq"],
+                    "row_prev_hash": row["prev_hash"],
+                    "row_hash": row["hash"],
+                }
+                for row in rows
+            ],
+        )
+        sealed += len(rows)
+    return sealed
+
+
+def head(conn: Connection) -> str:
+    """The chain's head, `seq:hash` of its newest sealed row."""
+    return get_meta(conn, AUDIT_HEAD) or _START
 
 
 def recent(conn: Connection, limit: int) -> list[dict]:
     """The newest `limit` rows, newest first, as JSON-ready dicts."""
-    rows = conn.execute(sa.select(audit).order_by(audit.c.seq.desc()).limit(limit))
+    rows = conn.execute(sa.select(audit).order_by(audit.c.id.desc()).limit(limit))
     return [_shaped(row) for row in rows]
 
 
@@ -165,7 +247,7 @@ def search(
     """The newest `limit` rows that match every filter given, newest first, shaped as `recent`
     shapes them. A `detail` filter matches rows whose detail has each key with exactly that
     value (a user, a console account)."""
-    query = sa.select(audit).order_by(audit.c.seq.desc()).limit(limit)
+    query = sa.select(audit).order_by(audit.c.id.desc()).limit(limit)
     if token is not None:
         query = query.where(audit.c.token_id == token)
     if action is not None:
@@ -186,20 +268,23 @@ def results_since(conn: Connection, action: str, since: float) -> list[tuple[flo
     rows = conn.execute(
         sa.select(audit.c.ts, audit.c.detail)
         .where(audit.c.action == action, audit.c.ts >= since)
-        .order_by(audit.c.seq)
+        .order_by(audit.c.id)
     )
     return [(row.ts, json.loads(row.detail).get("result")) for row in rows]
 
 
 class _Walk:
-    """Follows the chain row by row from a known point and stops at the first problem."""
+    """Follows the chain row by row from a known point and stops at the first problem; a row
+    that an anchor names must be the anchored one."""
 
-    def __init__(self, start: str) -> None:
+    def __init__(self, start: str, anchors: Sequence[Anchor] = ()) -> None:
         self.start = start
         self.seq, self.hash = _parse_point(start)
         self.rows = 0
         self.problem: str | None = None
         self.archived_through: str | None = None  # what the last audit_archive row names
+        self.anchors = {anchor.seq: anchor for anchor in anchors}
+        self.anchors_checked = 0
 
     @property
     def point(self) -> str:
@@ -226,11 +311,21 @@ class _Walk:
         digest = row_hash(row.seq, row.ts, row.action, row.token_id, row.detail, row.prev_hash)
         if digest != row.hash:
             return f"row {row.seq} was altered (its content does not match its hash)"
+        anchor = self.anchors.get(row.seq)
+        if anchor is not None:
+            if anchor.hash != row.hash:
+                return (
+                    f"row {row.seq} is not the row anchored on line {anchor.line} of the "
+                    "anchors (the chain was rewritten)"
+                )
+            self.anchors_checked += 1
         return None
 
     def report(self, problem: str | None = None) -> AuditReport:
         problem = problem or self.problem
-        return AuditReport(problem is None, self.rows, self.point, problem, self.start)
+        return AuditReport(
+            problem is None, self.rows, self.point, problem, self.start, self.anchors_checked
+        )
 
 
 def _archived_through(detail: str) -> str | None:
@@ -243,12 +338,15 @@ def _archived_through(detail: str) -> str | None:
     return fields.get("through") if isinstance(fields, dict) else None
 
 
-def verify(conn: Connection, archives: Sequence[Iterable[str]] = ()) -> AuditReport:
-    """Walk the chain: through `archives` (each file's lines, oldest first, from row 1) and on
-    through the database, or from the database's base when no archive is given; then compare
-    its end with the stored head."""
+def verify(
+    conn: Connection, archives: Sequence[Iterable[str]] = (), anchors: Sequence[Anchor] = ()
+) -> AuditReport:
+    """Walk the sealed chain: through `archives` (each file's lines, oldest first, from row 1)
+    and on through the database, or from the database's base when no archive is given; then
+    compare its end with the stored head and with the newest of `anchors` (checked signed
+    heads, verifier/audit_anchors.py). Rows not sealed yet are not part of it (`seal`)."""
     base = get_meta(conn, AUDIT_BASE) or _START
-    walk = _Walk(_START if archives else base)
+    walk = _Walk(_START if archives else base, anchors)
     for number, lines in enumerate(archives, start=1):
         where = f"archive {number}: "
         try:
@@ -269,6 +367,12 @@ def verify(conn: Connection, archives: Sequence[Iterable[str]] = ()) -> AuditRep
         return walk.report(
             f"the chain ends at row {walk.seq} but its recorded head is row {head_seq}"
             " (rows were deleted from the end, or the head was altered)"
+        )
+    newest = max(anchors, key=lambda anchor: anchor.seq, default=None)
+    if newest is not None and newest.seq > walk.seq:
+        return walk.report(
+            f"the chain ends at row {walk.seq} but line {newest.line} of the anchors says it "
+            f"reached row {newest.seq} (rows were deleted from the end and the head moved back)"
         )
     if base != _START and walk.archived_through != base:
         return walk.report(
@@ -308,7 +412,7 @@ def archive_lines(conn: Connection, through: str) -> Iterator[str]:
     }
     yield json.dumps(header, sort_keys=True) + "\n"
     rows = conn.execute(
-        sa.select(audit)
+        sa.select(*(audit.c[name] for name in Row._fields))
         .where(audit.c.seq > _parse_point(after)[0], audit.c.seq <= through_seq)
         .order_by(audit.c.seq)
     )
@@ -318,11 +422,13 @@ def archive_lines(conn: Connection, through: str) -> Iterator[str]:
 
 def drop_archived(conn: Connection, through: str, now: float) -> int:
     """Delete the rows through `through` (already written to an archive), make it the
-    database's base and chain an audit_archive row naming it; returns the rows deleted."""
+    database's base and chain an audit_archive row naming it; returns the rows deleted. Only
+    under `take_seal_lock`."""
     through_seq, _ = _parse_point(through)
     deleted = conn.execute(sa.delete(audit).where(audit.c.seq <= through_seq)).rowcount
     set_meta(conn, AUDIT_BASE, through)
     append(conn, ARCHIVE_ACTION, None, now, through=through, rows=deleted)
+    seal(conn)
     return deleted
 
 

@@ -29,6 +29,7 @@ from baoling.verifier.files import sync_folder, write_new
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _FINGERPRINT_LABEL = b"baoling-master-key-fingerprint-v1"
+_ANCHOR_LABEL = b"baoling-audit-anchor-key-v1"
 _AAD_LABEL = b"baoling-token-secret-v1\x00"
 _NEW_SUFFIX = ".new"
 _LOCK_SUFFIX = ".lock"
@@ -44,6 +45,7 @@ class MasterKey:
             raise MasterKeyError(f"a master key is {KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
         self.fingerprint = hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:32]
+        self._anchor_key = hmac.new(key, _ANCHOR_LABEL, hashlib.sha256).digest()
 
     @classmethod
     def generate(cls) -> "MasterKey":
@@ -65,6 +67,11 @@ class MasterKey:
                 f"the secret of token {token_id!r} does not open with this master key "
                 "(wrong key file, or the row was altered)"
             ) from exc
+
+    def anchor_mac(self, message: bytes) -> str:
+        """HMAC-SHA256 of an audit anchor (verifier/audit_anchors.py) under a key derived from
+        this one, so the database, which never holds the key, cannot vouch for a head."""
+        return hmac.new(self._anchor_key, message, hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:
         return f"MasterKey(fingerprint={self.fingerprint})"

@@ -54,6 +54,14 @@ class CurrentKey:
             self._key = crypto.resolve_key_file(self._path, fingerprint)
             return self._key.open(row.id, row.secret)
 
+    def in_use(self, conn: Connection) -> crypto.MasterKey:
+        """The key the database records now, the key file reloaded if another node or process
+        rotated it (audit anchors are signed and checked with it)."""
+        fingerprint = store.get_meta(conn, store.KEY_FINGERPRINT)
+        if fingerprint != self._key.fingerprint:
+            self._key = crypto.resolve_key_file(self._path, fingerprint)
+        return self._key
+
     def rotate(self) -> None:
         """Re-encrypt every secret under a new master key, in one transaction.
 

@@ -53,6 +53,9 @@ DEFAULT_EVENTS_BACKLOG_READY = 10000
 DEFAULT_EVENTS_KEEP_SECONDS = 7 * 86400.0
 # A delivering node verifies the audit chain hourly (audit.chain_broken, docs/events.md).
 DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS = 3600.0
+# The audit trail's sealer and anchors (docs/threat-model.md, "Audit tampering").
+DEFAULT_AUDIT_SEAL_SECONDS = 1.0
+DEFAULT_AUDIT_ANCHOR_SECONDS = 60.0
 # The web console's sessions (docs/console.md): 15 minutes idle, a working day at most.
 DEFAULT_CONSOLE_IDLE_SECONDS = 900
 DEFAULT_CONSOLE_SESSION_SECONDS = 8 * 3600
@@ -167,6 +170,21 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         f"{DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS:g}",
     ),
     "log_format": ("FORMAT", "Log lines as text or json (one object per line).", "text"),
+    "audit_seal_seconds": (
+        "SECONDS",
+        "How often appended audit rows are chained (one node at a time).",
+        f"{DEFAULT_AUDIT_SEAL_SECONDS:g}",
+    ),
+    "audit_anchor_file": (
+        "FILE",
+        "Where the audit chain's signed head is appended (keep it off the database host).",
+        "audit-anchors.jsonl in the data folder",
+    ),
+    "audit_anchor_seconds": (
+        "SECONDS",
+        "How often the signed head is appended to the anchors file; 0: never.",
+        f"{DEFAULT_AUDIT_ANCHOR_SECONDS:g}",
+    ),
     "privacyidea_allow": (
         "NETWORKS",
         "Addresses or networks (comma-separated) whose /validate/check needs no API key.",

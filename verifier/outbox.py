@@ -130,12 +130,12 @@ class Outbox:
 
     def prune(self, before: float, limit: int = PRUNE_BATCH) -> int:
         """Delete up to `limit` events delivered before `before` (Unix time)."""
-        with self._store.write_outbox() as conn:
+        with self._store.concurrent_write() as conn:
             return store.prune_events(conn, before, limit)
 
     def claim(self, node: str, now: float, lease_s: float, limit: int) -> list[Row[Any]]:
         """Due events for `node` to deliver within `lease_s` seconds (store.claim_events)."""
-        with self._store.write_outbox() as conn:
+        with self._store.concurrent_write() as conn:
             return store.claim_events(conn, node, now, now + lease_s, limit)
 
     def finish(
@@ -152,7 +152,7 @@ class Outbox:
         """Record a delivery attempt and the recipients that took the event so far; False when
         `node` no longer held the claim."""
         taken = json.dumps(sorted(done)) if done else None
-        with self._store.write_outbox() as conn:
+        with self._store.concurrent_write() as conn:
             return store.finish_event(
                 conn, event_id, node, state=state, now=now, due=due, error=error, done=taken
             )
@@ -173,7 +173,7 @@ class Outbox:
 
     def replay(self, event_id: str) -> None:
         """Deliver a dead event again, as if it were new (its maximum age starts again)."""
-        with self._store.write_outbox() as conn:
+        with self._store.concurrent_write() as conn:
             found = store.replay_event(conn, event_id, time.time())
         if found is None:
             raise UnknownEvent(f"no event {event_id!r} is in the outbox")

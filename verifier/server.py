@@ -1,7 +1,8 @@
 """The verifier's server: the composition root that `python -m baoling.verifier` and `baoling
 verifier serve` run. It opens the store, binds HTTP (and RADIUS), and runs the HTTP API under
 uvicorn until it is stopped. With an events channel set, it also runs the events delivery worker
-(verifier/delivery.py) in a thread, off the request path, unless events_delivery is off.
+(verifier/delivery.py) in a thread, off the request path, unless events_delivery is off; and
+always the audit sealer, which chains appended audit rows and anchors the chain's head.
 
 It prints the addresses it listens on to stderr, the HTTP one last: once that line is out, every
 listener is bound, so a harness may send requests (host_tools waits for it).
@@ -12,6 +13,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -46,6 +48,7 @@ def serve(settings: Settings) -> None:
 
     stop = threading.Event()
     server: uvicorn.Server | None = None
+    sealer: threading.Thread | None = None
 
     def on_stop_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -93,6 +96,10 @@ def serve(settings: Settings) -> None:
             ),
         )
         metrics = EventMetrics(http_app.state.metrics.registry, verifier.outbox.backlog)
+        sealer = threading.Thread(
+            target=_seal_audit, args=(settings, verifier, stop), name="audit-sealer", daemon=True
+        )
+        sealer.start()
         if settings.events_delivery:
             _start_delivery(settings, verifier, metrics, stop)
         if radius is not None:
@@ -114,6 +121,8 @@ def serve(settings: Settings) -> None:
         server.run(sockets=[sock])
     finally:
         stop.set()
+        if sealer is not None:
+            sealer.join()
         verifier.close()
 
 
@@ -141,6 +150,28 @@ def _verify_audit(verifier: "Verifier", interval_s: float, stop: threading.Event
             verifier.verify_audit()
         except VerifierError as exc:  # the store is away: try again next time
             logging.getLogger(__name__).warning("cannot verify the audit chain: %s", exc)
+
+
+def _seal_audit(settings: Settings, verifier: "Verifier", stop: threading.Event) -> None:
+    """Chain the audit rows every node appended, every audit_seal_seconds (the node that gets
+    the seal lock does it), and append the signed head to the anchors file every
+    audit_anchor_seconds; once more when the server stops (docs/threat-model.md, "Audit
+    tampering")."""
+    anchors = settings.anchor_file
+    next_anchor = time.monotonic()
+    while True:
+        stopping = stop.wait(settings.audit_seal_seconds)
+        try:
+            verifier.seal_audit(wait=stopping)
+            if anchors is not None and (stopping or time.monotonic() >= next_anchor):
+                verifier.anchor_audit(anchors)
+                next_anchor = time.monotonic() + settings.audit_anchor_seconds
+        except VerifierError as exc:  # the store is away: try again next time
+            logging.getLogger(__name__).warning("cannot seal the audit trail: %s", exc)
+        except OSError as exc:
+            logging.getLogger(__name__).error("cannot append to %s: %s", anchors, exc.strerror)
+        if stopping:
+            return
 
 
 def _say(line: str) -> None:

@@ -97,7 +97,7 @@ class Verifier:
         )
         self._api_keys = ApiKeys(self._store, self.outbox)
         self._challenges = Challenges(self._store)
-        self._audit = AuditTrail(self._store, self.outbox)
+        self._audit = AuditTrail(self._store, self.outbox, self._key)
         self._pins = UserPins(self._store)
         self._logins = Logins(self._store, self._realms, self._validation, self._challenges)
         self._users = UserAdmin(
@@ -459,10 +459,23 @@ class Verifier:
         )
         return {"store": "ok", "schema": schema, "events_backlog": waiting}
 
-    def verify_audit(self, archives: Sequence[Path] = ()) -> AuditReport:
-        """Check the hash chain, through `archives` (oldest first, from the first ever
-        written) and on through the database; `ok` is False with the first problem if broken."""
-        return self._audit.verify(archives)
+    def verify_audit(
+        self, archives: Sequence[Path] = (), anchors: Path | None = None
+    ) -> AuditReport:
+        """Seal the rows appended so far and check the hash chain, through `archives` (oldest
+        first, from the first ever written) and on through the database, and against the
+        anchors file `anchors`; `ok` is False with the first problem if broken."""
+        return self._audit.verify(archives, anchors)
+
+    def seal_audit(self, *, wait: bool = True) -> int:
+        """Chain the audit rows appended so far (a serving node does it every
+        audit_seal_seconds); returns how many. `wait` False leaves it to a node sealing now."""
+        return self._audit.seal(wait=wait)
+
+    def anchor_audit(self, path: Path) -> str | None:
+        """Append the audit chain's head, signed, to the anchors file `path` (a serving node
+        does it every audit_anchor_seconds); None when it has not moved since the last one."""
+        return self._audit.anchor(path)
 
     def archive_audit(self, path: Path, *, before: float) -> int:
         """Move the audit rows written before `before` (Unix time) to a new file at `path`;

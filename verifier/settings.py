@@ -38,6 +38,8 @@ from baoling.verifier.inputs import http_url
 from baoling.verifier.options import (
     CONFIG_ENV,
     CONFIG_FLAG,
+    DEFAULT_AUDIT_ANCHOR_SECONDS,
+    DEFAULT_AUDIT_SEAL_SECONDS,
     DEFAULT_CONSOLE_IDLE_SECONDS,
     DEFAULT_CONSOLE_SESSION_SECONDS,
     DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS,
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
 
 MASTER_KEY_FILENAME = "master.key"
 SQLITE_FILENAME = "verifier.sqlite3"
+AUDIT_ANCHORS_FILENAME = "audit-anchors.jsonl"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -125,6 +128,9 @@ class Settings(BaseSettings):
     events_keep_seconds: float = Field(DEFAULT_EVENTS_KEEP_SECONDS, gt=0)
     events_audit_verify_seconds: float = Field(DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS, gt=0)
     log_format: Literal["text", "json"] = "text"
+    audit_seal_seconds: float = Field(DEFAULT_AUDIT_SEAL_SECONDS, gt=0)
+    audit_anchor_file: Path | None = None
+    audit_anchor_seconds: float = Field(DEFAULT_AUDIT_ANCHOR_SECONDS, ge=0)
     privacyidea_allow: str = ""
     rate_limit_user_source_after: int = Field(DEFAULT_USER_SOURCE_AFTER, ge=0)
     rate_limit_user_after: int = Field(DEFAULT_USER_AFTER, ge=0)
@@ -249,6 +255,13 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.master_key_file or self.data_dir / MASTER_KEY_FILENAME
+
+    @property
+    def anchor_file(self) -> Path | None:
+        """Where a serving node appends the audit chain's signed head; None when it does not."""
+        if self.audit_anchor_seconds == 0:
+            return None
+        return self.audit_anchor_file or self.data_dir / AUDIT_ANCHORS_FILENAME
 
     @property
     def url(self) -> str:

@@ -1,13 +1,16 @@
 """The verifier's database: one schema on SQLite (embedded, WAL) and PostgreSQL (several nodes).
 
-SQLAlchemy Core, no ORM. Two rules keep several threads and several nodes honest:
+SQLAlchemy Core, no ORM. Three rules keep several threads and several nodes honest:
 
-- every write runs in one transaction that first takes the audit-chain head (SQLite:
-  `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE` of the head row), so audit rows
-  chain in commit order and writers never deadlock;
 - accepting a code is one conditional UPDATE that only succeeds while the stored last step is
   older than the accepted one, and a failure is one UPDATE that increments the counter in SQL,
-  so no read-modify-write window exists even without that lock.
+  so no read-modify-write window exists and validations need no lock beyond their token's row
+  (`Store.concurrent_write`): validations of different tokens never wait for each other;
+- administration that reads, checks, then writes (enrolling, rotating the key) runs in
+  `Store.write`, serialised with every other `write` (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+  an advisory lock held until commit);
+- audit rows are appended without a lock and chained shortly after by one sealer at a time
+  (verifier/audit.py).
 
 Every commit is on disk before it returns, a validation's too: an accept, a failure count or
 a lock that the caller has heard of survives a crash of any process and a power cut.
@@ -70,16 +73,25 @@ api_keys = sa.Table(
     sa.Column("created", sa.Double, nullable=False),
 )
 
+# The audit trail (verifier/audit.py). A row is appended with its `id` and no lock; `seq` (its
+# place in the chain), `prev_hash` and `hash` stay NULL until the sealer chains it (the
+# _audit_sealed migration; SQLite seals each row in its own transaction).
 audit = sa.Table(
     "audit",
     metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("seq", sa.BigInteger, nullable=True, unique=True),
     sa.Column("ts", sa.Double, nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("token_id", sa.String(128), nullable=True),
     sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("hash", sa.String(64), nullable=True),
 )
 
 schema_version = sa.Table(
@@ -355,6 +367,32 @@ def _backup_codes(conn: Connection) -> None:
     metadata.create_all(conn, tables=[backup_codes])
 
 
+_AUDIT_CHAIN_COLUMNS = "seq, ts, action, token_id, detail, prev_hash, hash"
+
+
+def _audit_sealed(conn: Connection) -> None:
+    """The audit table with an append `id` and chain columns that may stay NULL until a row is
+    sealed (verifier/audit.py, `seal`), so appending takes no lock. Rows already chained keep
+    their `seq` and hashes (their `id` is their `seq`), so their chain and its archives verify
+    as before. A store created by this code already has the new table (_v1)."""
+    if "id" in {column["name"] for column in sa.inspect(conn).get_columns(audit.name)}:
+        return
+    conn.exec_driver_sql("ALTER TABLE audit RENAME TO audit_before_sealing")
+    if conn.dialect.name == "postgresql":  # the old primary key's index keeps its name
+        conn.exec_driver_sql("ALTER INDEX audit_pkey RENAME TO audit_before_sealing_pkey")
+    metadata.create_all(conn, tables=[audit])
+    conn.exec_driver_sql(
+        f"INSERT INTO audit (id, {_AUDIT_CHAIN_COLUMNS}) "
+        f"SELECT seq, {_AUDIT_CHAIN_COLUMNS} FROM audit_before_sealing"
+    )
+    conn.exec_driver_sql("DROP TABLE audit_before_sealing")
+    if conn.dialect.name == "postgresql":  # new rows are numbered after the copied ones
+        conn.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('audit', 'id'), "
+            "(SELECT COALESCE(MAX(id), 0) + 1 FROM audit), false)"
+        )
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -369,10 +407,15 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _failure_bursts,
     _rate_limits,
     _backup_codes,
+    _audit_sealed,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
 _MIGRATION_LOCK_ID = 0x6261_6F6C
+# Any other constants: the advisory locks of `Store.write` and of the audit sealer
+# (verifier/audit.py).
+_WRITE_LOCK_ID = 0x6261_6F6D
+AUDIT_SEAL_LOCK_ID = 0x6261_6F6E
 
 
 def sqlite_url(path: str) -> str:
@@ -495,18 +538,22 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction holding the audit-chain head until it commits or rolls back.
-        Its commit is on disk before it returns (_sqlite_connect, _postgres_connect)."""
+        """A write transaction serialised with every other `write` until it commits or rolls
+        back, for administration that reads, checks, then writes (an enrolment racing a key
+        rotation must not seal a secret with the old key). Validations use `concurrent_write`
+        and never wait for it. Its commit is on disk before it returns (_sqlite_connect,
+        _postgres_connect)."""
         with self._transaction(baoling_write=True) as conn:
             if conn.dialect.name == "postgresql":
-                conn.execute(_LOCK_HEAD)
+                conn.execute(_SERIALISE_WRITES)
             yield conn
 
     @contextmanager
-    def write_outbox(self) -> Iterator[Connection]:
-        """A write transaction for the outbox's delivery bookkeeping only: it leaves the
-        audit-chain head alone, so delivering events never waits for validations on PostgreSQL
-        (SQLite has one writer at a time anyway)."""
+    def concurrent_write(self) -> Iterator[Connection]:
+        """A write transaction that takes no store-wide lock, for changes whose conflicts the
+        row locks and conditional updates below settle: validations (of different tokens they
+        never wait for each other, on one node or many) and the outbox's bookkeeping. SQLite
+        has one writer at a time anyway. On disk before it returns, as `write`."""
         with self._transaction(baoling_write=True) as conn:
             yield conn
 
@@ -560,7 +607,7 @@ def current_version(conn: Connection) -> int:
 
 
 # Statements on the validation path are built once; each call only binds its values.
-_LOCK_HEAD = sa.select(meta.c.value).where(meta.c.name == AUDIT_HEAD).with_for_update()
+_SERIALISE_WRITES = sa.select(sa.func.pg_advisory_xact_lock(_WRITE_LOCK_ID))
 _GET_META = sa.select(meta.c.value).where(meta.c.name == sa.bindparam("meta_name"))
 _SET_META = (
     meta.update()
@@ -1030,7 +1077,8 @@ def finish_event(
 def count_burst(conn: Connection, token_id: str, now: float, window_s: float) -> tuple[int, float]:
     """Count one failure of the token in its burst window, a new window when the last one is
     over; returns (failures in the window, its start). Runs in the failure's write
-    transaction, which holds the audit-chain head, so counts never race."""
+    transaction after count_failure, whose UPDATE holds the token's row until commit, so counts
+    of one token never race."""
     row = conn.execute(
         sa.select(failure_bursts.c.window_start, failure_bursts.c.failures).where(
             failure_bursts.c.token_id == token_id

@@ -1,8 +1,9 @@
 """Checking codes: validate (by token, or by user name), resync and a wrong static PIN. Each is
-one write transaction: read the token (or the user's tokens), let the engine decide
-(verifier/engine.py, pure), apply the decision with the store's atomic updates, append the
-audit row and the event a channel takes (verifier/outbox.py), then commit, so the state, its
-audit row and its event land together or not at all."""
+one write transaction that takes no store-wide lock (verifier/store.py, `concurrent_write`):
+read the token (or the user's tokens), let the engine decide (verifier/engine.py, pure), apply
+the decision with the store's atomic updates, append the audit row and the event a channel
+takes (verifier/outbox.py), then commit, so the state, its audit row and its event land
+together or not at all."""
 
 import dataclasses
 import logging
@@ -135,7 +136,7 @@ class Validation:
             waits = self._waiting(conn, keys, now)
         if waits is None:
             return None
-        with _origin(source), self._store.write() as conn:
+        with _origin(source), self._store.concurrent_write() as conn:
             return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
 
     def refuse_user(
@@ -146,7 +147,7 @@ class Validation:
         in the tokens' locks."""
         now = time.time() if now is None else now
         keys = self.limits.keys(str(user), source)
-        with _origin(source), self._store.write() as conn:
+        with _origin(source), self._store.concurrent_write() as conn:
             return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
 
     def _check_user(
@@ -160,9 +161,9 @@ class Validation:
             known_realm = account is not None or self._resolver.has_realm(user.realm)
         except DirectoryError as exc:  # fail closed; the administrator reads why in the audit
             _log.error("validation for %s rejected: %s", user, exc)
-            with self._store.write() as conn:
+            with self._store.concurrent_write() as conn:
                 return self._reject_user(conn, user, DIRECTORY_ERROR, now, problem=str(exc))
-        with self._store.write() as conn:
+        with self._store.concurrent_write() as conn:
             stored = self._counts(conn, keys)  # again: others may have counted meanwhile
             waits = waiting(stored, now)
             if waits is not None:
@@ -313,7 +314,7 @@ class Validation:
         """Run `decide` on the token's current state inside one write transaction, apply
         its decision atomically and audit it."""
         now = time.time() if now is None else now
-        with self._store.write() as conn:
+        with self._store.concurrent_write() as conn:
             return self._decide_in(conn, action, token_id, now, decide)
 
     def prove(self, conn: Connection, token_id: str, code: str, now: float) -> Decision:
