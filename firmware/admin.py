@@ -1,92 +1,22 @@
-# The operations a host uses to provision a token (docs/protocol.md): setting the clock and
-# its drift under the admin key, writing and erasing profiles, lock, wipe, the device PIN.
+# The operations a host uses to provision a token (docs/protocol.md) besides the clock's
+# (clockset.py): writing and erasing profiles, lock, wipe, the device PIN, the sleep time.
 # Apart from device.py because a token in use never needs them: device.py imports this module
 # for one request and app.py drops it afterwards, so showing codes and proving never hold its
 # code in the heap (docs/firmware-memory.md). Each function takes the Device and the args.
-import time
-
 from micropython import const
 
 import otp
-from clock import BUILD_MS, END_MS
 from device import Confirm
-from protocol import Refused, choice, hexbytes, integer, number, only, text
+from protocol import Refused, choice, hexbytes, integer, only, text
 
-_NONCE = const(16)  # nonce bytes
-_JUMP_MS = const(300000)  # a clock change after lock larger than this needs the button
 _TIMEOUT_S = const(30)  # default button wait
 _MAX_TIMEOUT_S = const(120)
-_MAX_DRIFT_PPM = const(1000)
 _KEY_MIN = const(10)  # secret bytes
 _KEY_MAX = const(64)
 _ADMIN_KEY = const(32)
 _TEXT = const(32)  # label, issuer
 _MIN_SLEEP_S = const(5)
 _MAX_SLEEP_S = const(3600)
-_TIME_PREFIX = b"baoling-time-v1\x00"
-_DRIFT_PREFIX = b"baoling-drift-v1\x00"
-
-
-def time_set(dev, args):
-    only(args, ("time_ms", "nonce", "mac", "timeout_s"))
-    new = integer(args, "time_ms", BUILD_MS, END_MS - 1)
-    return _guarded(dev, args, _TIME_PREFIX, new.to_bytes(8, "big"), new, _apply_time, new)
-
-
-def drift_set(dev, args):
-    only(args, ("drift_ppm", "nonce", "mac", "timeout_s"))
-    ppm = number(args, "drift_ppm", -_MAX_DRIFT_PPM, _MAX_DRIFT_PPM)
-    ppb = _round(ppm * 1000)
-    value = (ppb & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")  # two's complement
-    moved = dev._clock.now_with(ppb)
-    return _guarded(dev, args, _DRIFT_PREFIX, value, moved, _apply_drift, ppb)
-
-
-def _guarded(dev, args, prefix, value, moved_to, apply, new):
-    """A clock change: free before lock; after lock the admin MAC, and the button for a
-    change of more than _JUMP_MS or on an untrusted clock."""
-    timeout_s = integer(args, "timeout_s", 1, _MAX_TIMEOUT_S, _TIMEOUT_S)
-    if dev._store.locked:
-        _authenticate(dev, args, prefix, value)
-        clock = dev._clock
-        if not clock.trusted() or abs(moved_to - clock.now_ms()) > _JUMP_MS:
-            return Confirm(dev, "time", timeout_s, apply, new)
-    return apply(dev, new, 0)
-
-
-def _apply_time(dev, new, waited_ms):
-    clock = dev._clock
-    new += waited_ms
-    dev._store.set_clock(clock.drift_ppb, new)
-    clock.set(new)
-    dev.changed = True
-    return clock.describe()
-
-
-def _apply_drift(dev, ppb, _waited_ms):
-    clock = dev._clock
-    dev._store.set_clock(ppb, clock.synced_ms)
-    clock.drift_ppb = ppb
-    dev.changed = True
-    return clock.describe()
-
-
-def _authenticate(dev, args, prefix, value):
-    """After lock: the admin-key MAC over the current nonce and the new value."""
-    if "nonce" not in args or "mac" not in args:
-        raise Refused("auth_failed", "nonce and mac required after lock")
-    current = dev._nonce
-    dev._nonce = None  # single use: any attempt ends the current nonce
-    nonce = hexbytes(args, "nonce", _NONCE, _NONCE)
-    mac = hexbytes(args, "mac", 32, 32)
-    if (
-        current is None
-        or time.ticks_diff(time.ticks_ms(), dev._nonce_at) > dev.nonce_ms
-        or nonce != current
-    ):
-        raise Refused("auth_failed", "nonce is not current")
-    if not dev._store.admin_mac_ok(prefix + nonce + value, mac):
-        raise Refused("auth_failed", "mac does not match")
 
 
 def profile_write(dev, args):
@@ -168,8 +98,3 @@ def sleep_set(dev, args):
     dev._store.set_sleep(sleep_s)
     dev.changed = True
     return {"sleep_s": dev.sleep_s()}
-
-
-def _round(x):
-    """Nearest integer, halves away from zero (the same on every port)."""
-    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)

@@ -1,8 +1,8 @@
 # The token's state machine: what each protocol operation does in each state (empty,
 # provisioned, locked), and which operations wait for the button (Confirm). The operations that
-# only provisioning uses are in admin.py, loaded for their request and dropped after it. No I/O
-# of its own: app.py feeds it requests, waits for the press a Confirm asks for, and shows what
-# changed.
+# only provisioning uses are in clockset.py and admin.py, each loaded for its request and
+# dropped after it. No I/O of its own: app.py feeds it requests, waits for the press a Confirm
+# asks for, and shows what changed.
 import gc
 import time
 
@@ -17,10 +17,9 @@ _NONCE_MS = const(60000)  # a nonce expires after this
 _CHALLENGE_MIN = const(16)
 _CHALLENGE_MAX = const(64)
 _OPS = ("info", "time.get", "time.nonce", "profile.label", "profile.prove")
-# admin.py's, each a function named as the op with "_" for "."
+# clockset.py's and admin.py's, each a function named as the op with "_" for "."
+_CLOCK_OPS = ("time.set", "drift.set")
 _ADMIN_OPS = (
-    "time.set",
-    "drift.set",
     "profile.write",
     "profile.erase",
     "lock",
@@ -64,14 +63,13 @@ class Device:
 
     def handle(self, op, args):
         """Return a result dict or a Confirm, or raise Refused (or store.StoreError).
-        Operation "a.b" is method _a_b here, or function a_b of admin.py; only the names in
-        _OPS and _ADMIN_OPS are reachable."""
+        Operation "a.b" is method _a_b here, or function a_b of clockset.py or admin.py; only
+        the names in _OPS, _CLOCK_OPS and _ADMIN_OPS are reachable."""
         name = op.replace(".", "_")
-        if op in _ADMIN_OPS:
-            gc.collect()  # admin's code then lands in the freed runs (docs/firmware-memory.md)
-            import admin
-
-            return getattr(admin, name)(self, args)
+        if op in _CLOCK_OPS or op in _ADMIN_OPS:
+            gc.collect()  # the module's code then lands in the freed runs (firmware-memory.md)
+            ops = __import__("clockset" if op in _CLOCK_OPS else "admin")
+            return getattr(ops, name)(self, args)
         if op not in _OPS:
             raise Refused("unknown_op", "unknown op: " + op[:32])
         return getattr(self, "_" + name)(args)
