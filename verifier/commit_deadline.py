@@ -70,7 +70,10 @@ class CommitDeadlines:
                     target=self._watch, name="commit-deadlines", daemon=True
                 )
                 self._watcher.start()
-            self._changed.notify()
+            elif len(self._due) == 1:
+                # Wake a watcher with nothing to wait for. Else it sleeps until an earlier
+                # deadline: every deadline is `seconds` after its arming, so this one is last.
+                self._changed.notify()
 
     def _disarm(self, key: int) -> bool:
         """Forget the deadline; True when it had passed and the commit was cancelled."""
