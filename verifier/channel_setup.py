@@ -52,6 +52,7 @@ def channels(
         sms=None if config.sms is None else SmsGateway(config.sms),
         syslog=None if config.syslog is None else Syslog(config.syslog),
         metrics=metrics,
+        limits=outbox,
     )
 
 

@@ -1,7 +1,8 @@
 """Routing events to their channels (docs/events.md, "Channels"): which recipients of which
 channel take a claimed event (the subscriptions of the events file, verifier/channels_config.py),
 the words of each message (verifier/templates.py), and the per-recipient rate limit that turns
-a storm into a few messages, each with its count.
+a storm into a few messages, each with its count (counted in the store by verifier/outbox.py,
+so that nodes share it and a crash loses no held count).
 
 `Channels.send` is what the delivery worker (verifier/delivery.py) calls per event: every
 recipient not yet in `done` is tried; those that take the event are added to `done`, so a retry
@@ -11,17 +12,22 @@ never sends a message twice to who already has it.
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from baoling.verifier.channels_config import PERSONAL, EventsConfig, RateLimit, Subscription
+from baoling.verifier.channels_config import PERSONAL, EventsConfig, Subscription
 from baoling.verifier.errors import DeliveryFailed
 from baoling.verifier.event_metrics import EventMetrics
-from baoling.verifier.outbox import Due
+from baoling.verifier.outbox import Due, Held, Outbox
 from baoling.verifier.templates import HELD_TYPE, render
 
 log = logging.getLogger(__name__)
+
+# How long a node holds the summaries it claimed (verifier/outbox.py, Outbox.held) before
+# another node may send them: longer than any channel's timeout.
+SUMMARY_LEASE_S = 120.0
 
 
 class Webhook(Protocol):
@@ -54,50 +60,6 @@ class Recipient:
         return f"{self.channel}:{self.address}" if self.address else self.channel
 
 
-@dataclass
-class _Window:
-    start: float
-    sent: int = 0
-    held: dict[str, int] = field(default_factory=dict)
-
-
-class RateLimiter:
-    """At most `limit.messages` per recipient per window; the messages over it are counted per
-    event type, and `ended` hands back the counts of windows that are over. Pure (the caller
-    gives the time); per node, so N nodes may send up to N times the limit."""
-
-    def __init__(self, limit: RateLimit) -> None:
-        self._limit = limit
-        self._windows: dict[str, _Window] = {}
-        self._recipients: dict[str, Recipient] = {}
-        self._over: list[tuple[Recipient, float, dict[str, int]]] = []
-
-    def admit(self, recipient: Recipient, event_type: str, now: float) -> bool:
-        """True when a message to `recipient` may go now; else it is counted as held back."""
-        window = self._windows.get(recipient.key)
-        if window is None or now - window.start >= self._limit.window_seconds:
-            if window is not None and window.held:
-                self._over.append((self._recipients[recipient.key], window.start, window.held))
-            window = self._windows[recipient.key] = _Window(now)
-            self._recipients[recipient.key] = recipient
-        if window.sent < self._limit.messages:
-            window.sent += 1
-            return True
-        window.held[event_type] = window.held.get(event_type, 0) + 1
-        return False
-
-    def ended(self, now: float) -> list[tuple[Recipient, float, dict[str, int]]]:
-        """The windows that are over with messages held back: (recipient, start, counts)."""
-        over, self._over = self._over, []
-        for key, window in list(self._windows.items()):
-            if now - window.start >= self._limit.window_seconds:
-                del self._windows[key]
-                recipient = self._recipients.pop(key)
-                if window.held:
-                    over.append((recipient, window.start, window.held))
-        return over
-
-
 class Channels:
     """Sends each event to the recipients its subscriptions give it."""
 
@@ -112,13 +74,15 @@ class Channels:
         sms: Sms | None = None,
         syslog: Syslog | None = None,
         metrics: EventMetrics | None = None,
+        limits: Outbox | None = None,
     ) -> None:
         """`unsubscribed`: the types a channel without subscriptions takes; `contact(realm,
-        user)`: the user's (e-mail, phone), None when the user is gone."""
+        user)`: the user's (e-mail, phone), None when the user is gone; `limits`: the outbox
+        that counts the per-recipient rate limit (None: no limit, for `events test`)."""
         self._config, self._unsubscribed, self._contact = config, unsubscribed, contact
         self._webhook, self._mailer, self._sms, self._syslog = webhook, mailer, sms, syslog
-        self._limiter = RateLimiter(config.rate_limit)
-        self._metrics = metrics
+        self._metrics, self._limits = metrics, limits
+        self._node = uuid.uuid4().hex[:16]  # this process's name in claims of summaries
 
     def recipients(self, event_type: str, realm: str | None, user: str | None) -> list[Recipient]:
         """Where an event of this type, about a token of `user` in `realm`, goes."""
@@ -183,10 +147,23 @@ class Channels:
         elif channel == "syslog" and self._syslog is not None:
             self._syslog.send(event)
         elif channel in PERSONAL:
-            if self._limiter.admit(recipient, event["type"], now):
+            if self._admit(recipient, event["type"], now):
                 self.message(recipient, event)
             else:
                 log.info("held back %s for %s: over its rate limit", event["id"], recipient.key)
+
+    def _admit(self, recipient: Recipient, event_type: str, now: float) -> bool:
+        if self._limits is None:
+            return True
+        limit = self._config.rate_limit
+        return self._limits.admit(
+            recipient.key,
+            event_type,
+            recipient.language,
+            now,
+            messages=limit.messages,
+            window_s=limit.window_seconds,
+        )
 
     def message(self, recipient: Recipient, event: dict[str, Any]) -> None:
         """Send one e-mail or SMS of the event in the recipient's language."""
@@ -204,20 +181,32 @@ class Channels:
 
     def flush(self, now: float | None = None) -> int:
         """Send one summary per recipient whose rate-limit window ended with messages held
-        back, with their count per event type; returns how many were sent."""
+        back, with their count per event type (from any node's windows: the counts are in the
+        store); returns how many were sent. A summary that fails is sent again once this
+        node's claim on it ends."""
+        if self._limits is None:
+            return 0
         now = time.time() if now is None else now
+        window_s = self._config.rate_limit.window_seconds
         sent = 0
-        for recipient, start, held in self._limiter.ended(now):
-            counts = ", ".join(f"{n} × {name}" for name, n in sorted(held.items()))
-            event = {
-                "id": f"held_{int(start)}",
-                "type": HELD_TYPE,
-                "time": start,
-                "data": {"count": sum(held.values()), "counts": counts},
-            }
-            try:
-                self.message(recipient, event)
+        for held in self._limits.held(self._node, now, window_s, SUMMARY_LEASE_S):
+            if self._summary(held):
+                self._limits.summary_sent(self._node, held)
                 sent += 1
-            except DeliveryFailed as failed:  # the events themselves went to the other channels
-                log.warning("summary for %s not sent: %s", recipient.key, failed.reason)
         return sent
+
+    def _summary(self, held: Held) -> bool:
+        channel, address = held.recipient.split(":", 1)
+        counts = ", ".join(f"{n} × {name}" for name, n in sorted(held.counts.items()))
+        event = {
+            "id": f"held_{int(held.start)}",
+            "type": HELD_TYPE,
+            "time": held.start,
+            "data": {"count": sum(held.counts.values()), "counts": counts},
+        }
+        try:
+            self.message(Recipient(channel, address, held.language), event)
+        except DeliveryFailed as failed:  # the events themselves went to the other channels
+            log.warning("summary for %s not sent: %s", held.recipient, failed.reason)
+            return False
+        return True

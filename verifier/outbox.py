@@ -10,7 +10,7 @@ Only event types some channel takes are written (`types`), so without a channel,
 import json
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection, Row
@@ -64,6 +64,17 @@ class Due:
     def of(cls, row: Row[Any]) -> "Due":
         done = frozenset(json.loads(row.done)) if row.done else frozenset()
         return cls(row.id, row.body.encode(), row.realm, row.owner, done)
+
+
+@dataclass(frozen=True)
+class Held:
+    """The messages a recipient's rate limit held back in one window that is over, by event
+    type: what its summary counts. `recipient` is a channels.Recipient's key."""
+
+    recipient: str
+    language: str
+    start: float
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Outbox:
@@ -156,6 +167,43 @@ class Outbox:
             return store.finish_event(
                 conn, event_id, node, state=state, now=now, due=due, error=error, done=taken
             )
+
+    def admit(
+        self,
+        recipient: str,
+        event_type: str,
+        language: str,
+        now: float,
+        *,
+        messages: int,
+        window_s: float,
+    ) -> bool:
+        """Count a message to `recipient` against its rate limit (docs/events.md, "Alert
+        hygiene"), in the store so that every node shares one count: True when it may go now,
+        else it is counted, by type, for the summary of its window (kept across crashes)."""
+        with self._store.concurrent_write() as conn:
+            start, sent = store.admit_message(conn, recipient, now, window_s)
+            if sent <= messages:
+                return True
+            store.hold_message(conn, recipient, start, event_type, language)
+            return False
+
+    def held(self, node: str, now: float, window_s: float, lease_s: float) -> list[Held]:
+        """The held-back counts of windows that are over, claimed for `node` for `lease_s`
+        (another node takes them over after that: a node that dies before their summary went
+        loses none); `summary_sent` forgets one."""
+        with self._store.concurrent_write() as conn:
+            rows = store.claim_held(conn, node, now, window_s, now + lease_s)
+        found: dict[tuple[str, float], Held] = {}
+        for row in rows:
+            key = (row.recipient, row.start)
+            held = found.setdefault(key, Held(row.recipient, row.language, row.start))
+            held.counts[row.event_type] = row.count
+        return list(found.values())
+
+    def summary_sent(self, node: str, held: Held) -> None:
+        with self._store.concurrent_write() as conn:
+            store.drop_held(conn, node, held.recipient, held.start)
 
     def contact(self, realm: str, name: str) -> tuple[str, str] | None:
         """The (e-mail, phone) of a user, for messages to the token's user; None when the user

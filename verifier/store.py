@@ -356,10 +356,37 @@ rate_limits = sa.Table(
     sa.Column("blocked_until", sa.Double, nullable=True),
 )
 
+# The per-recipient rate limit of e-mail and SMS (docs/events.md, "Alert hygiene"), shared by
+# every node and kept across crashes: each recipient's current window and the messages sent in
+# it, and the messages held back per window and event type until a node sends their summary.
+message_windows = sa.Table(
+    "message_windows",
+    metadata,
+    sa.Column("recipient", sa.String(600), primary_key=True),
+    sa.Column("start", sa.Double, nullable=False),
+    sa.Column("sent", sa.Integer, nullable=False),
+)
+held_messages = sa.Table(
+    "held_messages",
+    metadata,
+    sa.Column("recipient", sa.String(600), primary_key=True),
+    sa.Column("start", sa.Double, primary_key=True),
+    sa.Column("event_type", sa.String(64), primary_key=True),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claimed_until", sa.Double, nullable=True),
+)
+
 
 def _rate_limits(conn: Connection) -> None:
     """Failure counts of the rate limits, shared by nodes (verifier/rate_limits.py)."""
     metadata.create_all(conn, tables=[rate_limits])
+
+
+def _message_limits(conn: Connection) -> None:
+    """The per-recipient rate limit of e-mail and SMS, in the store (was each node's memory)."""
+    metadata.create_all(conn, tables=[message_windows, held_messages])
 
 
 def _backup_codes(conn: Connection) -> None:
@@ -408,6 +435,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _rate_limits,
     _backup_codes,
     _audit_sealed,
+    _message_limits,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -1306,6 +1334,78 @@ def count_rate_failure(conn: Connection, key: RateKey, now: float, forget_before
         .returning(rate_limits.c.failures)
     )
     return int(conn.execute(statement).scalar_one())
+
+
+def admit_message(
+    conn: Connection, recipient: str, now: float, window_s: float
+) -> tuple[float, int]:
+    """Count one message to `recipient` in its window (a new window when the last one is over)
+    in one statement, atomic across nodes; returns the window's start and how many messages it
+    has counted, this one included. The held counts of earlier windows stay for their summary."""
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    over = now - message_windows.c.start >= window_s
+    statement = (
+        insert(message_windows)
+        .values(recipient=recipient, start=now, sent=1)
+        .on_conflict_do_update(
+            index_elements=[message_windows.c.recipient],
+            set_={
+                "start": sa.case((over, now), else_=message_windows.c.start),
+                "sent": sa.case((over, 1), else_=message_windows.c.sent + 1),
+            },
+        )
+        .returning(message_windows.c.start, message_windows.c.sent)
+    )
+    start, sent = conn.execute(statement).one()
+    return float(start), int(sent)
+
+
+def hold_message(
+    conn: Connection, recipient: str, start: float, event_type: str, language: str
+) -> None:
+    """Count a message held back in the recipient's window that began at `start`, by type."""
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    conn.execute(
+        insert(held_messages)
+        .values(recipient=recipient, start=start, event_type=event_type, language=language, count=1)
+        .on_conflict_do_update(
+            index_elements=[
+                held_messages.c.recipient,
+                held_messages.c.start,
+                held_messages.c.event_type,
+            ],
+            set_={"count": held_messages.c.count + 1},
+        )
+    )
+
+
+def claim_held(conn: Connection, node: str, now: float, window_s: float, until: float) -> list[Row]:
+    """Claim for `node` until `until` the held counts of windows that are over (their summary
+    is due) and not claimed by a node still within its claim; drops windows that are over."""
+    ended = held_messages.c.start <= now - window_s
+    free = sa.or_(held_messages.c.claimed_until.is_(None), held_messages.c.claimed_until < now)
+    conn.execute(
+        held_messages.update().where(ended, free).values(claimed_by=node, claimed_until=until)
+    )
+    conn.execute(message_windows.delete().where(message_windows.c.start <= now - window_s))
+    return list(
+        conn.execute(
+            sa.select(held_messages)
+            .where(held_messages.c.claimed_by == node, held_messages.c.claimed_until == until)
+            .order_by(held_messages.c.recipient, held_messages.c.start)
+        )
+    )
+
+
+def drop_held(conn: Connection, node: str, recipient: str, start: float) -> None:
+    """Forget a window's held counts once its summary went (only while `node` claims them)."""
+    conn.execute(
+        held_messages.delete().where(
+            held_messages.c.recipient == recipient,
+            held_messages.c.start == start,
+            held_messages.c.claimed_by == node,
+        )
+    )
 
 
 def block_rate_key(conn: Connection, key: RateKey, until: float) -> None:
