@@ -189,6 +189,11 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
 )
 @click.option("--issuer", default="", help="Shown by authenticator apps.")
 @click.option("--label", default="", help="Account name; defaults to the token id.")
+@click.option(
+    "--device-pin",
+    is_flag=True,
+    help="The token asks for a PIN on the device before a code (accepts carry amr pin).",
+)
 @json_option
 @click.pass_context
 def enrol(
@@ -202,6 +207,7 @@ def enrol(
     counter: int,
     issuer: str,
     label: str,
+    device_pin: bool,
     as_json: bool,
 ) -> None:
     """Enrol a token (prints a generated secret's otpauth URI, once).
@@ -230,6 +236,7 @@ def enrol(
         label=label,
         kind="hotp" if hotp else "totp",
         counter=counter,
+        device_pin=device_pin,
     )
     shown = None if given else uri
     emit(as_json, {"token": token_id, "uri": shown}, shown or f"Enrolled {token_id}.")

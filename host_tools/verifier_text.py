@@ -74,6 +74,7 @@ def token_fields(info: dict[str, Any]) -> str:
         ("Clock observations", str(len(drift["history"]))),
         ("Last resync", "never" if drift["since"] is None else iso_utc(drift["since"])),
         ("Enrolled", iso_utc(info["created"])),
+        ("Device PIN", "yes" if info["device_pin"] else "no"),
     ]
     if info["kind"] == "hotp":  # a counter token has no period and no clock to learn
         fields = [(name, value) for name, value in fields if name not in _TOTP_ONLY]

@@ -92,20 +92,20 @@ class VerifierClient:
         return answer.status_code == 200
 
     def register(self, entry: Entry) -> None:
-        """POST the profile; the verifier answers 201 when it stored it."""
+        """POST the profile; the verifier answers 201 when it stored it. `device_pin` is sent
+        only when true, so a verifier from before device PINs still takes a token without."""
         profile = entry.profile
-        answer = self._request(
-            "POST",
-            "/v1/tokens",
-            {
-                "token": entry.key_id,
-                "secret": profile.secret_b32,
-                "algorithm": profile.algorithm,
-                "digits": profile.digits,
-                "period": profile.period_s,
-                "issuer": profile.issuer,
-                "label": profile.label,
-            },
-        )
+        body: dict[str, object] = {
+            "token": entry.key_id,
+            "secret": profile.secret_b32,
+            "algorithm": profile.algorithm,
+            "digits": profile.digits,
+            "period": profile.period_s,
+            "issuer": profile.issuer,
+            "label": profile.label,
+        }
+        if entry.device_pin:
+            body["device_pin"] = True
+        answer = self._request("POST", "/v1/tokens", body)
         if answer.status_code != 201:
             raise self._refusal(answer)

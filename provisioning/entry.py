@@ -18,6 +18,9 @@ class Entry:
     serial: str
     slot: int
     profile: Profile
+    # The token asks for its device PIN before a code (docs/protocol.md pin.set): the verifier
+    # records it (docs/verifier.md, amr). Unknown for an entry read back from a PSKC file.
+    device_pin: bool = False
 
     @property
     def key_id(self) -> str:

@@ -161,7 +161,7 @@ def provision(
         new_key = keys.new_key(token.serial)
         token.lock(new_key)
         token.refresh()
-    entry = Entry(token.serial, slot, profile)
+    entry = Entry(token.serial, slot, profile, device_pin=token.has_pin)
     for done, registrar in enumerate(registrars):
         try:
             registrar.register(entry)

@@ -29,6 +29,8 @@ from baoling.verifier.inputs import MAX_TEXT_CHARS, check_text, check_token_id
 from baoling.verifier.service import Verifier
 
 LOCKOUT_AFTER = 3
+# An accepted code's answer: RFC 8176 amr of a token without a device PIN (docs/verifier.md).
+ACCEPT = {"result": "accept", "amr": ["hwk", "otp"]}
 
 # A code given for a token or a user: a token code, or a user's backup code.
 VALIDATE_CODE_RULE = "code: must be 6 to 8 digits, or a 10-digit backup code"
@@ -83,7 +85,7 @@ def post_validate(client, auth, code, token_id="alice"):
 def test_validate_accepts_the_code_pyotp_computes(client, validate_auth, token):
     response = post_validate(client, validate_auth, token.now())
     assert response.status_code == 200
-    assert response.json() == {"result": "accept"}
+    assert response.json() == ACCEPT
 
 
 def test_validate_rejects_the_same_code_a_second_time(client, validate_auth, token):
@@ -260,7 +262,7 @@ def test_enrol_with_a_generated_secret_returns_a_uri_whose_codes_validate(
     assert response.status_code == 201
     assert response.json()["token"] == "bob"
     totp = pyotp.parse_uri(response.json()["uri"])
-    assert post_validate(client, validate_auth, totp.now(), "bob").json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, totp.now(), "bob").json() == ACCEPT
 
 
 def test_enrol_with_a_given_secret_does_not_echo_it(client, admin_auth, secret):
@@ -277,7 +279,7 @@ def test_enrol_of_a_sha256_8_digit_60_second_token_validates_oathtool_codes(
     body = {"token": "bob", "secret": secret, "algorithm": "sha256", "digits": 8, "period": 60}
     client.post("/v1/tokens", json=body, headers=admin_auth)
     code = pyotp.TOTP(secret, digits=8, interval=60, digest="sha256").now()
-    assert post_validate(client, validate_auth, code, "bob").json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, code, "bob").json() == ACCEPT
 
 
 SECRET_RULE = (
@@ -303,7 +305,7 @@ def test_enrol_accepts_a_secret_typed_in_lower_case_groups_with_padding(
     typed = " ".join(letters[i : i + 4] for i in range(0, len(letters), 4)).lower() + " ======"
     client.post("/v1/tokens", json={"token": "bob", "secret": typed}, headers=admin_auth)
     code = pyotp.TOTP(secret).now()
-    assert post_validate(client, validate_auth, code, "bob").json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, code, "bob").json() == ACCEPT
 
 
 @pytest.mark.parametrize(
@@ -417,14 +419,14 @@ def test_disabled_token_rejects_its_right_code(client, admin_auth, validate_auth
 def test_enable_after_disable_accepts_again(client, admin_auth, validate_auth, token):
     client.post("/v1/tokens/alice/disable", headers=admin_auth)
     client.post("/v1/tokens/alice/enable", headers=admin_auth)
-    assert post_validate(client, validate_auth, token.now()).json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, token.now()).json() == ACCEPT
 
 
 def test_unlock_after_lockout_accepts_again(client, admin_auth, validate_auth, token):
     for _ in range(LOCKOUT_AFTER):
         post_validate(client, validate_auth, wrong_code(token))
     assert client.post("/v1/tokens/alice/unlock", headers=admin_auth).status_code == 200
-    assert post_validate(client, validate_auth, token.now()).json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, token.now()).json() == ACCEPT
 
 
 def test_reset_drift_returns_the_token_without_its_offset(client, admin_auth, token):
@@ -497,7 +499,7 @@ def test_pskc_made_by_python_pskc_imports_and_validates(client, admin_auth, vali
     assert response.status_code == 201
     [token_id] = response.json()["tokens"]
     code = pyotp.TOTP(secret).now()
-    assert post_validate(client, validate_auth, code, token_id).json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, code, token_id).json() == ACCEPT
 
 
 def test_pskc_with_the_wrong_key_is_refused_and_imports_nothing(client, admin_auth, secret):
@@ -604,7 +606,7 @@ def test_healthz_needs_no_key(client):
 
 def test_metrics_count_validations_by_result_and_reason(client, validate_auth, token):
     code = token.now()
-    assert post_validate(client, validate_auth, code).json() == {"result": "accept"}
+    assert post_validate(client, validate_auth, code).json() == ACCEPT
     assert post_validate(client, validate_auth, code).json() == {"result": "reject"}
     assert post_validate(client, validate_auth, "1234567").status_code == 422
     assert post_validate(client, validate_auth, code, token_id="nobody").status_code == 404

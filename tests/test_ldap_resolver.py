@@ -185,7 +185,7 @@ def test_a_stopped_directory_rejects_says_why_in_the_audit_and_recovers(
     assert alice.show(TOKEN)["last_step"] is None  # nothing was tried, nothing accepted
     assert alice.show_user("alice@corp")["active"]  # a directory down deactivates nobody
     ldap_server.start()
-    assert validate(right).json() == {"result": "accept"}
+    assert validate(right).json() == {"result": "accept", "amr": ["hwk", "otp"]}
 
 
 @pytest.mark.parametrize("name", ["*", "alice)(uid=*", "*)(|(uid=*", "alice\0", "\\2a"])

@@ -309,7 +309,7 @@ def test_verifier_down_mid_batch_leaves_a_record_and_the_same_command_finishes(
             json={"token": f"{serial}-0", "code": code},
             headers={"Authorization": f"Bearer {validate_key}"},
         )
-        assert answer.json() == {"result": "accept"}
+        assert answer.json() == {"result": "accept", "amr": ["hwk", "otp"]}
 
 
 def test_verifier_down_after_the_write_says_where_the_secret_is_and_how_to_finish(
@@ -368,4 +368,4 @@ def test_batch_with_a_verifier_enrols_each_token_and_records_it(sim, tmp_path, v
             json={"token": record["token_id"], "code": code},
             headers={"Authorization": f"Bearer {validate_key}"},
         )
-        assert answer.json() == {"result": "accept"}
+        assert answer.json() == {"result": "accept", "amr": ["hwk", "otp"]}

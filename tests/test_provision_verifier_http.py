@@ -75,7 +75,7 @@ def test_enrolled_token_shows_codes_the_verifier_accepts(verifier, token, tmp_pa
         json={"token": token_id, "code": screen["code"]},
         headers={"Authorization": f"Bearer {verifier.keys['validate']}"},
     )
-    assert answer.json() == {"result": "accept"}
+    assert answer.json() == {"result": "accept", "amr": ["hwk", "otp"]}
 
 
 def test_wrong_api_key_fails_before_the_token_changes(verifier, token, tmp_path):

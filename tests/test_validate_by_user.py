@@ -191,7 +191,7 @@ def test_http_validate_by_user(http):
     alice_with_two_tokens(v)
     body = {"user": "alice@corp", "code": code_at(HARDWARE_SECRET, time.time())}  # server's now
     first = client.post("/v1/validate", json=body, headers=auth)
-    assert (first.status_code, first.json()) == (200, {"result": "accept"})
+    assert (first.status_code, first.json()) == (200, {"result": "accept", "amr": ["hwk", "otp"]})
     again = client.post("/v1/validate", json=body, headers=auth)
     assert (again.status_code, again.json()) == (200, {"result": "reject"})
 

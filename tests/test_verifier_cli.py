@@ -147,8 +147,10 @@ def test_show_prints_named_fields_and_iso_utc_times(run, verifier, alice):
         "Clock observations",
         "Last resync",
         "Enrolled",
+        "Device PIN",
     ]
     assert fields["Algorithm"] == "SHA1"
+    assert fields["Device PIN"] == "no"
     assert fields["State"] == "ok"
     enrolled_shown = datetime.strptime(fields["Enrolled"], "%Y-%m-%dT%H:%M:%S%z")
     assert enrolled_shown.utcoffset() == timedelta(0)

@@ -25,6 +25,8 @@ from tests.test_verifier_concurrency import ATTEMPTS, at_once, on_two_nodes
 
 NOW = 1_800_000_000.0  # HOTP ignores the time; the verifier still stamps its audit rows with it
 SECRET = bytes(range(1, 21))
+# An accepted code's answer: RFC 8176 amr of a token without a device PIN (docs/verifier.md).
+ACCEPT = {"result": "accept", "amr": ["hwk", "otp"]}
 REFERENCE = pyotp.HOTP(base64.b32encode(SECRET).decode())
 
 
@@ -242,7 +244,7 @@ def test_http_enrols_an_hotp_token_that_then_validates(tmp_path):
         assert isinstance(uri, pyotp.HOTP) and uri.initial_count == 8
         code = pyotp.HOTP(uri.secret).at(9)
         check = {"token": "fob", "code": code}
-        assert client.post("/v1/validate", json=check, headers=gate).json() == {"result": "accept"}
+        assert client.post("/v1/validate", json=check, headers=gate).json() == ACCEPT
         assert client.post("/v1/validate", json=check, headers=gate).json() == {"result": "reject"}
         shown = client.get("/v1/tokens/fob", headers=admin).json()
         assert (shown["kind"], shown["counter"], shown["period"]) == ("hotp", 10, None)

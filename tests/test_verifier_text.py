@@ -22,6 +22,7 @@ FRESH = {
     "last_step": None,
     "drift": {"v": 1, "offset_s": 0.0, "rate_ppm": 0.0, "at": None, "history": [], "since": None},
     "created": T,
+    "device_pin": False,
 }
 
 USED = FRESH | {
@@ -67,6 +68,7 @@ def test_a_fresh_token_shows_one_named_field_a_line():
         "Clock observations:  0",
         "Last resync:         never",
         "Enrolled:            2026-01-31T09:30:00Z",
+        "Device PIN:          no",
     ]
 
 
@@ -86,6 +88,7 @@ def test_a_used_token_shows_its_lock_last_code_and_learned_clock_as_times():
         "Clock observations:  2",
         "Last resync:         2026-01-31T09:40:00Z",
         "Enrolled:            2026-01-31T09:30:00Z",
+        "Device PIN:          no",
     ]
 
 

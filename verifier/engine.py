@@ -126,6 +126,8 @@ class Decision:
     reason: str
     step: int | None
     state: TokenState
+    # RFC 8176 methods of an accept, set by verifier/validation.py (the engine never knows them).
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class UserDecision:
     accepted: bool
     reason: str
     decisions: tuple[Decision | None, ...] = ()
+    amr: tuple[str, ...] = ()  # as Decision's, of the token (or backup code) that was accepted
 
 
 def predicted_step(otp: TOTP, drift: Drift, now: float) -> int:

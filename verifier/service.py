@@ -131,10 +131,12 @@ class Verifier:
         label: str = "",
         kind: str = "totp",
         counter: int = 0,
+        device_pin: bool = False,
     ) -> str:
         """Enrol a TOTP token, or with `kind` "hotp" an HOTP (counter) token whose next code is
         the one at `counter` (`period_s` does not apply); returns its otpauth URI (holds the
-        secret: show it once).
+        secret: show it once). `device_pin`: the token asks for a PIN before it shows a code,
+        so its accepts carry "pin" in `amr` (docs/verifier.md).
 
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
@@ -149,6 +151,7 @@ class Verifier:
             label=label,
             kind=kind,
             counter=counter,
+            device_pin=device_pin,
         )
 
     def import_pskc(

@@ -60,6 +60,9 @@ tokens = sa.Table(
     # expected counter is `counter` (NULL for TOTP tokens, which use last_step).
     sa.Column("kind", sa.String(8), nullable=False, server_default=TOTP),
     sa.Column("counter", sa.BigInteger, nullable=True),
+    # Added by _device_pins: the token asks for a PIN on the device before it shows a code
+    # (docs/protocol.md pin.set), so an accept of its code is "pin" too (docs/verifier.md, amr).
+    sa.Column("device_pin", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 api_keys = sa.Table(
@@ -420,6 +423,16 @@ def _audit_sealed(conn: Connection) -> None:
         )
 
 
+def _device_pins(conn: Connection) -> None:
+    """Whether a token has a device PIN. A store created by this code already has the column
+    (_v1 creates the tokens table as declared above), so it is added only where missing."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(tokens.name)}
+    if "device_pin" not in present:
+        conn.exec_driver_sql(
+            "ALTER TABLE tokens ADD COLUMN device_pin BOOLEAN NOT NULL DEFAULT false"
+        )
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -436,6 +449,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _backup_codes,
     _audit_sealed,
     _message_limits,
+    _device_pins,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.

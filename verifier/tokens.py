@@ -53,6 +53,7 @@ def _info(row: Row[Any]) -> dict[str, Any]:
         "locked_until": row.locked_until,
         "last_step": row.last_step,
         "counter": row.counter,
+        "device_pin": row.device_pin,
         "drift": json.loads(row.drift),
         "created": row.created,
     }
@@ -122,15 +123,19 @@ class TokenAdmin:
         label: str = "",
         kind: str = store.TOTP,
         counter: int = 0,
+        device_pin: bool = False,
     ) -> str:
         """Enrol a TOTP token, or with `kind` "hotp" an HOTP (counter) token whose next code is
         the one at `counter`; returns its otpauth URI (holds the secret: show it once).
+        `device_pin`: the token has a device PIN (recorded for the answers' amr).
 
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
         """
         token = new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
-        token |= kind_columns(kind, counter)
+        if not isinstance(device_pin, bool):
+            raise InvalidRequest("device_pin must be true or false")
+        token |= kind_columns(kind, counter) | {"device_pin": device_pin}
         self._insert([token], source="enrol")
         key = otpauth.KeyUri(
             token["secret"],
@@ -185,7 +190,9 @@ class TokenAdmin:
         rows, audit_rows = [], []
         for token in new_tokens:
             sealed = self._key.seal(token["id"], token["secret"])
-            drift = token.get("drift", Drift()).to_json()
+            # A token without an estimate of its own (a PSKC key's TimeDrift) is taken to be in
+            # step now: provisioning sets its clock, then enrols it (docs/engine.md, the reach).
+            drift = token.get("drift", Drift.synced_at(now)).to_json()
             rows.append(
                 token
                 | {

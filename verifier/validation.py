@@ -70,6 +70,24 @@ def _user_and_source(keys: tuple[Key, ...]) -> tuple[str, str]:
     )
 
 
+BACKUP_CODE_AMR = ("otp",)  # a one-time code, but not from a hardware key
+
+
+def amr(device_pin: bool) -> tuple[str, ...]:
+    """The RFC 8176 methods an accepted token code shows (docs/verifier.md, "amr"): a hardware
+    key ("hwk") and a one-time password ("otp"), and "pin" when the token has a device PIN,
+    which it asks for before it shows a code."""
+    return ("hwk", "otp", "pin") if device_pin else ("hwk", "otp")
+
+
+def _accepted_amr(rows: list[Row[Any]], applied: list[Decision | None]) -> tuple[str, ...]:
+    """The methods of the one of the user's tokens whose code was accepted, if any."""
+    for token, decision in zip(rows, applied, strict=True):
+        if decision is not None and decision.accepted:
+            return amr(token.device_pin)
+    return ()
+
+
 def _state(row: Row[Any]) -> TokenState:
     return TokenState(
         last_step=row.last_step,
@@ -176,6 +194,8 @@ class Validation:
             assert row is not None  # _refusal: no row is a refusal
             if backup is not None:
                 redeemed = backup_codes.redeem(conn, row.id, user, backup, now)
+                if redeemed.accepted:
+                    redeemed = dataclasses.replace(redeemed, amr=BACKUP_CODE_AMR)
                 return self._count(conn, keys, redeemed, now, stored)
             rows = store.user_tokens(conn, row.id)
             tried = [(self._otp(conn, token), _state(token)) for token in rows]
@@ -191,7 +211,9 @@ class Validation:
             if decided.accepted and not any(d is not None and d.accepted for d in applied):
                 decided = UserDecision(False, REPLAY, tuple(applied))  # another node was first
             else:
-                decided = dataclasses.replace(decided, decisions=tuple(applied))
+                decided = dataclasses.replace(
+                    decided, decisions=tuple(applied), amr=_accepted_amr(rows, applied)
+                )
             return self._count(conn, keys, decided, now, stored)
 
     def _waiting(self, conn: Connection, keys: tuple[Key, ...], now: float) -> Key | None:
@@ -340,7 +362,10 @@ class Validation:
         row = store.get_token(conn, token_id)
         state = _state(row)
         decision = decide(self._otp(conn, row), state, now)
-        return self._apply(conn, action, token_id, state, decision, now)
+        decision = self._apply(conn, action, token_id, state, decision, now)
+        if decision.accepted:
+            decision = dataclasses.replace(decision, amr=amr(row.device_pin))
+        return decision
 
     def _apply(
         self,

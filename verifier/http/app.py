@@ -81,6 +81,7 @@ def create_app(
         "/v1/validate",
         endpoints.validate,
         methods=["POST"],
+        response_model_exclude_none=True,  # a reject is {"result": "reject"} only
         dependencies=validate_scope,
         responses=_errors(*_BODY_ERRORS, 404),
         tags=["validate"],

@@ -87,7 +87,7 @@ def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
     metrics.validations.labels(result=result, reason=decision.reason).inc()
     if decision.reason == MALFORMED and body.user is None:
         raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
-    return ValidateResult(result=result)
+    return ValidateResult(result=result, amr=list(decision.amr) if decision.accepted else None)
 
 
 def enrol(body: EnrolRequest, v: V) -> EnrolResult:
@@ -103,6 +103,7 @@ def enrol(body: EnrolRequest, v: V) -> EnrolResult:
         label=body.label,
         kind=body.kind,
         counter=body.counter,
+        device_pin=body.device_pin,
     )
     return EnrolResult(token=body.token, uri=uri if secret is None else None)
 

@@ -304,6 +304,11 @@ class UserList(BaseModel):
 
 class ValidateResult(BaseModel):
     result: Literal["accept", "reject"]
+    amr: list[str] | None = Field(
+        default=None,
+        description="accept only: RFC 8176 methods, hwk and otp, and pin for a token with a "
+        "device PIN (docs/verifier.md)",
+    )
 
 
 class EnrolRequest(Strict):
@@ -317,6 +322,11 @@ class EnrolRequest(Strict):
     kind: Literal["totp", "hotp"] = Field(default="totp", description="hotp: a counter token")
     counter: int = Field(
         default=0, ge=0, le=MAX_HOTP_COUNTER, description="hotp: the counter of the next code"
+    )
+    device_pin: bool = Field(
+        default=False,
+        strict=True,  # true or false, never "yes" or 1
+        description="the token asks for a PIN on the device before a code",
     )
 
 
