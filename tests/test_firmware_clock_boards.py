@@ -26,8 +26,12 @@ class Pin:
         self.number = number
         self.mode = mode
         self.pull = pull
+    IRQ_FALLING = 4
+    wakes = []
     def value(self):
         return Pin.levels.get(self.number, 1)
+    def irq(self, handler=None, trigger=None):  # the RP2040 port's signature: no wake=
+        Pin.wakes.append([self.number, trigger == Pin.IRQ_FALLING])
 
 class I2C:
     made = []
@@ -77,7 +81,7 @@ REPORT = """\
 out = {
     "name": hw.name, "i2c": I2C.made, "display": hw.display.args,
     "rtc": hw.rtc is not None, "storage": hw.storage_dir, "sleep_s": hw.sleep_s,
-    "uid": hw.unique_id().hex(),
+    "uid": hw.unique_id().hex(), "wake": Pin.wakes,
 }
 Pin.levels[BUTTON] = 1
 out["released"] = hw.button.value()
@@ -89,10 +93,14 @@ print(json.dumps(out))
 
 
 @pytest.mark.parametrize(
-    ("name", "i2c", "button"),
-    [("pico", [0, 4, 5, 400000], 15), ("esp32", [0, 21, 22, 400000], 0)],
+    ("name", "i2c", "button", "wake"),
+    # A Pico senses USB power (VBUS, GPIO24), so a press on the button's falling edge must end
+    # a light sleep; an ESP32 without a sense pin never sleeps and asks for no wake-up.
+    [("pico", [0, 4, 5, 400000], 15, [[15, True]]), ("esp32", [0, 21, 22, 400000], 0, [])],
 )
-def test_board_wiring_matches_the_hardware_guide(name: str, i2c: list, button: int) -> None:
+def test_board_wiring_matches_the_hardware_guide(
+    name: str, i2c: list, button: int, wake: list
+) -> None:
     with_rtc = run_board(name, [0x3C, 0x68], f"BUTTON = {button}\n" + REPORT)
     assert with_rtc == {
         "name": name,
@@ -104,6 +112,7 @@ def test_board_wiring_matches_the_hardware_guide(name: str, i2c: list, button: i
         "uid": "e661385283492a2c",
         "released": 0,
         "pressed": 1,
+        "wake": wake,
     }
     without = run_board(name, [0x3C], f"BUTTON = {button}\n" + REPORT)
     assert without["rtc"] is False
