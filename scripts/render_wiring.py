@@ -1,4 +1,4 @@
-"""Draw how to wire each real board (Pico, ESP32) to the OLED, the optional RTC and the button.
+"""Draw how to wire each real board (Pico, ESP32) to the OLED, the optional RTC and the buttons.
 
 Usage: .venv/bin/python scripts/render_wiring.py OUT_DIR   (docs/wiring/ is the committed output)
 
@@ -6,8 +6,10 @@ The pin numbers are not restated here: they are read with `ast` from the board d
 themselves (the arguments firmware/boards/<board>.py passes to MachineBoard, named by
 MachineBoard.__init__ in firmware/machineboard.py), so a picture cannot drift from the
 firmware. What the firmware does not know (a Pico's physical pin numbers, part outlines, wire
-colours) is hardware fact and lives here. Prints one JSON line per picture: the pins it drew
-(also stored in each PNG's "baoling-wiring" text chunk).
+colours) is hardware fact and lives here. The optional second button is drawn on the board
+file's `_BUTTON2` pin, or, while that is None (one button), on the pin the board file's
+comment names for it (docs/hardware.md "One button or two"). Prints one JSON line per
+picture: the pins it drew (also stored in each PNG's "baoling-wiring" text chunk).
 """
 
 import ast
@@ -21,7 +23,7 @@ from PIL.PngImagePlugin import PngInfo
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 
-WIDTH, HEIGHT = 1200, 1070
+WIDTH, HEIGHT = 1200, 1240
 WIRE_W, DOT_R, PAD = 6, 8, 14
 PNG_KEY = "baoling-wiring"  # PNG text chunk: the pins and labels the picture shows
 
@@ -55,6 +57,7 @@ class Board:
     button_ground: str
     gpio_prefix: str
     button_on_board: bool  # the board already has one on the button's pin: ours is optional
+    button2: int  # where the optional second button goes while the board file says None
     notes: tuple[str, ...]
 
     def gpio(self, number: int) -> str:
@@ -80,6 +83,7 @@ BOARDS = (
         "GND (pin 18)",
         "GP",
         False,
+        14,
         (
             "Any GND pin will do (3, 8, 13, 18, 23,",
             "28, 33, 38): they are all connected.",
@@ -99,6 +103,7 @@ BOARDS = (
         "GND",
         "GPIO",
         True,
+        4,
         (
             "Pin positions differ between ESP32",
             "boards: follow the GPIO names printed",
@@ -112,7 +117,7 @@ BOARDS = (
 )
 
 
-def _const_ints(tree: ast.Module) -> dict[str, int]:
+def _const_ints(tree: ast.Module) -> dict[str, int | str | None]:
     """Module-level `_NAME = const(<int>)` (or plain int) assignments of a firmware file."""
     found = {}
     for node in tree.body:
@@ -136,8 +141,11 @@ def machine_board_params() -> list[str]:
     raise SystemExit("firmware/machineboard.py: MachineBoard.__init__ not found")
 
 
-def board_pins(board_file: Path) -> dict[str, int | str]:
-    """What a board description passes to MachineBoard, by parameter name (e.g. sda -> 4)."""
+DRAWN = ("bus", "sda", "scl", "button", "button2")  # the MachineBoard arguments a picture shows
+
+
+def board_pins(board_file: Path) -> dict[str, int | str | None]:
+    """What a board description passes to MachineBoard for DRAWN, by name (e.g. sda -> 4)."""
     tree = ast.parse(board_file.read_text())
     consts = _const_ints(tree)
     params = machine_board_params()
@@ -145,8 +153,10 @@ def board_pins(board_file: Path) -> dict[str, int | str]:
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "MachineBoard":
             given = list(zip(params, node.args, strict=False))
             given += [(kw.arg, kw.value) for kw in node.keywords]
-            pins: dict[str, int | str] = {}
+            pins: dict[str, int | str | None] = {}
             for name, arg in given:
+                if name not in DRAWN:
+                    continue
                 if isinstance(arg, ast.Constant):
                     pins[name] = arg.value
                 elif isinstance(arg, ast.Name) and arg.id in consts:
@@ -190,15 +200,38 @@ def _dot(draw: ImageDraw.ImageDraw, x: int, y: int, signal: str) -> None:
     draw.ellipse((x - DOT_R, y - DOT_R, x + DOT_R, y + DOT_R), fill=COLOURS[signal])
 
 
-def draw_board(board: Board, pins: dict[str, int | str]) -> tuple[Image.Image, dict[str, str]]:
+def _button(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], caption: str, optional: bool
+) -> tuple[int, int]:
+    """A push button part (two legs, a gap and the plunger that bridges it); its legs' y."""
+    x0, top = box[0], box[1]
+    if optional:
+        _dashed_rect(draw, box)
+    else:
+        draw.rectangle(box, fill=(250, 250, 244), outline=(90, 90, 90), width=3)
+    legs = (top + 40, top + 100)
+    for y, end in zip(legs, (top + 55, top + 85), strict=True):
+        draw.line((x0, y, x0 + 60, y), fill="black", width=4)
+        draw.line((x0 + 60, y, x0 + 60, end), fill="black", width=4)
+    draw.line((x0 + 80, top + 45, x0 + 80, top + 95), fill="black", width=4)
+    draw.line((x0 + 80, top + 70, x0 + 110, top + 70), fill="black", width=4)
+    draw.multiline_text((x0 + 140, top + 25), caption, font=_font(17), fill="black", spacing=6)
+    return legs
+
+
+def draw_board(
+    board: Board, pins: dict[str, int | str | None]
+) -> tuple[Image.Image, dict[str, str]]:
     """Draw one wiring picture; return it and the pin label drawn for each board pin."""
+    button2 = board.button2 if pins.get("button2") is None else int(pins["button2"])
     labels = {
         "3V3": board.power,
         "GND": board.ground,
         "SDA": f"{board.gpio(int(pins['sda']))}  I2C{pins['bus']} SDA",
         "SCL": f"{board.gpio(int(pins['scl']))}  I2C{pins['bus']} SCL",
-        "BUTTON": f"{board.gpio(int(pins['button']))}  button",
+        "BUTTON": f"{board.gpio(int(pins['button']))}  button A",
         "BUTTON_GND": board.button_ground,
+        "BUTTON2": f"{board.gpio(button2)}  button B (optional)",
     }
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
@@ -216,11 +249,12 @@ def draw_board(board: Board, pins: dict[str, int | str]) -> tuple[Image.Image, d
     # Board pins sit above the parts they feed and each trunk runs down from its pin, the
     # first pin's trunk furthest right: so no wire from the board crosses a trunk.
     board_y = {"3V3": 170, "GND": 220, "SDA": 270, "SCL": 320, "BUTTON": 850, "BUTTON_GND": 910}
+    board_y["BUTTON2"] = 1020
     oled = {"GND": 410, "VCC": 445, "SCL": 480, "SDA": 515}
     rtc = {"SCL": 620, "SDA": 655, "VCC": 690, "GND": 725}
     trunk_x = {"3V3": 740, "GND": 700, "SDA": 660, "SCL": 620}
     ends = {"3V3": "VCC", "GND": "GND", "SDA": "SDA", "SCL": "SCL"}
-    bx0, bx1, by0, by1 = 40, 400, 120, 950
+    bx0, bx1, by0, by1 = 40, 400, 120, 1120
     px0, px1 = 780, 1160
 
     draw.rounded_rectangle((bx0, by0, bx1, by1), radius=18, fill=board.fill)
@@ -253,23 +287,18 @@ def draw_board(board: Board, pins: dict[str, int | str]) -> tuple[Image.Image, d
         for name, y in part.items():
             draw.text((px0 + 16, y), name, font=text, fill=colour, anchor="lm")
 
-    # the push button: two legs, a gap and the plunger that bridges it
-    if board.button_on_board:
-        _dashed_rect(draw, (px0, 810, px1, 950))
-    else:
-        draw.rectangle((px0, 810, px1, 950), fill=(250, 250, 244), outline=(90, 90, 90), width=3)
-    legs = (board_y["BUTTON"], board_y["BUTTON_GND"])
-    for y, end in zip(legs, (865, 895), strict=True):
-        draw.line((px0, y, px0 + 60, y), fill="black", width=4)
-        draw.line((px0 + 60, y, px0 + 60, end), fill="black", width=4)
-    draw.line((px0 + 80, 855, px0 + 80, 905), fill="black", width=4)
-    draw.line((px0 + 80, 880, px0 + 110, 880), fill="black", width=4)
-    draw.multiline_text(
-        (px0 + 140, 835),
-        "push button\n(momentary, normally open)",
-        font=small,
-        fill="black",
-        spacing=6,
+    # the button (A) and the optional second one (B), whose ground leg joins A's ground wire
+    legs = _button(
+        draw,
+        (px0, 810, px1, 950),
+        "push button A\n(momentary, normally open)",
+        board.button_on_board,
+    )
+    legs2 = _button(
+        draw,
+        (px0, 980, px1, 1120),
+        f"push button B (optional)\nfitted: set _BUTTON2 = {button2}\nin boards/{board.file}.py",
+        True,
     )
 
     for signal, x in trunk_x.items():
@@ -280,12 +309,15 @@ def draw_board(board: Board, pins: dict[str, int | str]) -> tuple[Image.Image, d
         _dot(draw, x, min(part_ys), signal)  # the trunk goes on to the RTC below
     _wire(draw, [(bx1, legs[0]), (px0, legs[0])], "BUTTON")
     _wire(draw, [(bx1, legs[1]), (px0, legs[1])], "GND")
+    _wire(draw, [(bx1, legs2[0]), (px0, legs2[0])], "BUTTON")
+    _wire(draw, [(px0, legs2[1]), (trunk_x["3V3"], legs2[1]), (trunk_x["3V3"], legs[1])], "GND")
+    _dot(draw, trunk_x["3V3"], legs[1], "GND")
     for y in board_y.values():
         _pad(draw, bx1, y)
-    for y in [*oled.values(), *rtc.values(), *legs]:
+    for y in [*oled.values(), *rtc.values(), *legs, *legs2]:
         _pad(draw, px0, y)
 
-    ly = 990
+    ly = 1160
     x = 40
     for signal, colour in COLOURS.items():
         draw.line((x, ly, x + 40, ly), fill=colour, width=WIRE_W)
@@ -305,8 +337,8 @@ def draw_board(board: Board, pins: dict[str, int | str]) -> tuple[Image.Image, d
         anchor="lm",
     )
     draw.text(
-        (40, 1030),
-        "The button needs no resistor: the firmware turns on the pin's "
+        (40, 1200),
+        "The buttons need no resistor: the firmware turns on each pin's "
         "internal pull-up (pressed reads 0).",
         font=small,
         fill=grey,
@@ -322,7 +354,7 @@ def render(out_dir: Path) -> list[dict]:
         pins = board_pins(FIRMWARE_DIR / "boards" / f"{board.file}.py")
         image, labels = draw_board(board, pins)
         path = out_dir / f"{board.file}.png"
-        wired = {key: pins[key] for key in ("bus", "sda", "scl", "button")}
+        wired = {key: pins[key] for key in DRAWN}
         # the pins also travel inside the PNG, so a test can tell a stale picture from the
         # board file without comparing pixels (which differ between Pillow versions)
         meta = PngInfo()

@@ -21,6 +21,7 @@ from tests.micropython_runner import FIRMWARE_DIR, run_micropython
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "render_wiring.py"
 BOARDS = ("pico", "esp32")
+DRAWN = ("bus", "sda", "scl", "button", "button2")
 
 _RECORD_MAKE = """\
 import sys
@@ -28,8 +29,10 @@ import json
 
 
 class Recorder:
-    def __init__(self, name, bus, sda, scl, button, sleep_s):
-        self.given = {{"name": name, "bus": bus, "sda": sda, "scl": scl, "button": button}}
+    def __init__(self, name, bus, sda, scl, button, sleep_s, button2=None, usb_sense=None):
+        self.given = {{
+            "name": name, "bus": bus, "sda": sda, "scl": scl, "button": button, "button2": button2
+        }}
 
 
 class MachineBoardModule:
@@ -78,7 +81,7 @@ def test_the_picture_shows_the_pins_the_board_file_passes_to_machineboard(
     given = firmware_pins(board)
     assert given["name"] == board
     drawn = pictures[board]
-    assert drawn["pins"] == {key: given[key] for key in ("bus", "sda", "scl", "button")}
+    assert drawn["pins"] == {key: given[key] for key in DRAWN}
     assert drawn["png"] == str(out_dir / f"{board}.png")
     labels = drawn["labels"]
     prefix = "GP" if board == "pico" else "GPIO"
@@ -88,7 +91,7 @@ def test_the_picture_shows_the_pins_the_board_file_passes_to_machineboard(
     assert labels["SCL"].endswith(f"I2C{given['bus']} SCL")
     with Image.open(out_dir / f"{board}.png") as image:
         assert image.format == "PNG"
-        assert image.size == (1200, 1070)
+        assert image.size == (1200, 1240)
 
 
 def test_pico_labels_carry_the_datasheet_pin_numbers(rendered: tuple[Path, dict]) -> None:
@@ -110,13 +113,32 @@ def test_committed_pictures_show_the_board_files_pins_today(
     given = firmware_pins(board)
     with Image.open(REPO / "docs" / "wiring" / f"{board}.png") as committed:
         shown = json.loads(committed.text["baoling-wiring"])
-        assert committed.size == (1200, 1070)
+        assert committed.size == (1200, 1240)
     stale = (
         f"docs/wiring/{board}.png is out of date: run "
         ".venv/bin/python scripts/render_wiring.py docs/wiring"
     )
-    assert shown["pins"] == {key: given[key] for key in ("bus", "sda", "scl", "button")}, stale
+    assert shown["pins"] == {key: given[key] for key in DRAWN}, stale
     assert shown["labels"] == rendered[1][board]["labels"], stale
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_the_optional_second_button_is_drawn_where_the_board_file_and_guide_put_it(
+    board: str, rendered: tuple[Path, dict]
+) -> None:
+    # one button by default (_BUTTON2 None); the board file's comment and docs/hardware.md
+    # name the pin a second one goes on, and the picture draws it there, marked optional
+    given = firmware_pins(board)
+    source = (FIRMWARE_DIR / "boards" / f"{board}.py").read_text()
+    named = re.search(r"set _BUTTON2 = (\d+) when it is fitted", source)
+    assert named, f"boards/{board}.py does not say where a second button goes"
+    pin = int(named.group(1)) if given["button2"] is None else given["button2"]
+    prefix = "GP" if board == "pico" else "GPIO"
+    label = rendered[1][board]["labels"]["BUTTON2"]
+    assert label.startswith(f"{prefix}{pin} "), label
+    assert label.endswith("button B (optional)")
+    guide = (REPO / "docs" / "hardware.md").read_text()
+    assert f"set `_BUTTON2 = {named.group(1)}` in `boards/{board}.py`" in guide
 
 
 def test_a_changed_board_file_changes_the_pins_drawn(tmp_path: Path) -> None:
