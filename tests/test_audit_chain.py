@@ -53,8 +53,8 @@ def test_every_operation_is_audited_in_order(make_verifier):
         ("enrol", None, None),
         ("validate", "accept", "accepted"),
         ("validate", "reject", "wrong_code"),
-        ("lock", None, None),
         ("validate", "reject", "wrong_code"),
+        ("lock", None, None),  # after the failure that locked: its row is written with its count
         ("unlock", None, None),
         ("resync", "accept", "resynced"),
         ("disable", None, None),

@@ -203,8 +203,8 @@ def test_wrong_passwords_lock_the_token_which_then_gets_no_challenge(shared, por
         assert first_round(port, user, f"{guess:04d}") == ("Access-Reject", None)
     assert first_round(port, user, PIN) == ("Access-Reject", None)  # the right one, locked
     rows = token_rows(shared[1], user)
-    assert rows[LOCKOUT_AFTER - 1][0] == "lock"
-    assert rows[LOCKOUT_AFTER - 1][1]["fail_count"] == LOCKOUT_AFTER
+    assert rows[LOCKOUT_AFTER][0] == "lock"  # after the failure that locked
+    assert rows[LOCKOUT_AFTER][1]["fail_count"] == LOCKOUT_AFTER
 
 
 # ------------------------------------------------------------------------- refused States

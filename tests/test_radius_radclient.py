@@ -378,11 +378,10 @@ def test_wrong_pins_lock_the_token_as_wrong_codes_do(pin_server, pin_user, pin_a
         assert radclient(pin_server.radius_port, pin_user, f"{guess:04d}" + totp.now()) == "reject"
     assert radclient(pin_server.radius_port, pin_user, PIN + totp.now()) == "reject"
     rows = pin_audit(pin_user)
-    assert rows[: LOCKOUT_AFTER - 1] == [wrong_pin_row(pin_user)] * (LOCKOUT_AFTER - 1)
-    assert rows[LOCKOUT_AFTER - 1][0] == "lock"
-    assert rows[LOCKOUT_AFTER - 1][1]["fail_count"] == LOCKOUT_AFTER
-    assert rows[LOCKOUT_AFTER:] == [
-        wrong_pin_row(pin_user),
+    assert rows[:LOCKOUT_AFTER] == [wrong_pin_row(pin_user)] * LOCKOUT_AFTER
+    assert rows[LOCKOUT_AFTER][0] == "lock"  # after the failure that locked
+    assert rows[LOCKOUT_AFTER][1]["fail_count"] == LOCKOUT_AFTER
+    assert rows[LOCKOUT_AFTER + 1 :] == [
         ("validate", {"result": "reject", "reason": "locked", **via(pin_user)}),
     ]
 

@@ -44,6 +44,8 @@ SAMPLES = {
         "2.5",
         2.5,
     ),
+    "store_pool_size": (["--store-pool-size", "3"], "3", "3", 3),
+    "store_max_overflow": (["--store-max-overflow", "0"], "0", "0", 0),
     "master_key_file": (
         ["--master-key-file", "/run/secrets/k"],
         "/run/secrets/k",

@@ -51,12 +51,14 @@ def row(db, token_id="alice"):
 
 def accept(db, step, now=T0):
     with db.write() as conn:
-        return store.accept_step(conn, "alice", step, '{"offset": 0}', now)
+        change = store.accepting_step("alice", step, '{"offset": 0}', now)
+        return conn.execute(*change).first() is not None
 
 
-def fail(db, now=T0, lock_after=3):
+def fail(db, now=T0, lock_after=3, lock_end=LOCK_END):
     with db.write() as conn:
-        return store.count_failure(conn, "alice", now, lock_after, LOCK_END)
+        change = store.counting_failure("alice", now, lock_after, lock_end)
+        return tuple(conn.execute(*change).one())
 
 
 def test_accept_is_conditional_on_a_newer_step(db):
@@ -90,14 +92,9 @@ def test_failures_count_in_sql_and_lock_at_the_threshold(db):
     assert fail(db) == (2, None)
     assert fail(db) == (3, LOCK_END)
     # More failures during the lock do not extend it.
-    with db.write() as conn:
-        assert store.count_failure(conn, "alice", T0 + 10, 3, LOCK_END + 10) == (4, LOCK_END)
+    assert fail(db, T0 + 10, lock_end=LOCK_END + 10) == (4, LOCK_END)
     # After it expired, one more failure locks again from then.
-    with db.write() as conn:
-        assert store.count_failure(conn, "alice", LOCK_END, 3, LOCK_END + 600) == (
-            5,
-            LOCK_END + 600,
-        )
+    assert fail(db, LOCK_END, lock_end=LOCK_END + 600) == (5, LOCK_END + 600)
 
 
 @pytest.mark.parametrize("store_url", [None])

@@ -164,8 +164,8 @@ def test_wrong_pins_and_wrong_codes_share_one_failure_count(make_verifier):
     assert rows == [
         ("validate", "wrong_pin"),
         ("validate", "wrong_code"),
-        ("lock", None),
         ("validate", "wrong_pin"),
+        ("lock", None),  # after the failure that locked
         ("validate", "locked"),
     ]
 

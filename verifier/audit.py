@@ -23,6 +23,7 @@ Rows hold what happened and why, never a secret or a code.
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,6 +39,7 @@ from baoling.verifier.store import (
     AUDIT_HEAD,
     AUDIT_SEAL_LOCK_ID,
     GENESIS_HASH,
+    Change,
     audit,
     get_meta,
     set_meta,
@@ -131,15 +133,12 @@ def append_many(
     if not rows:
         return
     now = float(now)
-    origin_fields = dict(_ORIGIN.get())
     values = [
         {
             "ts": now,
             "action": action,
             "token_id": token_id,
-            "detail": json.dumps(
-                {**origin_fields, **detail}, sort_keys=True, separators=(",", ":")
-            ),
+            "detail": _detail_text(detail),
             "seq": None,
             "prev_hash": None,
             "hash": None,
@@ -149,6 +148,58 @@ def append_many(
     if conn.dialect.name == "sqlite":
         _chain(conn, values)
     conn.execute(_INSERT, values[0] if len(values) == 1 else values)
+
+
+def _detail_text(detail: dict[str, object]) -> str:
+    """A row's detail as stored: this thread's origin fields and `detail`, canonical JSON."""
+    return json.dumps({**dict(_ORIGIN.get()), **detail}, sort_keys=True, separators=(",", ":"))
+
+
+def append_with(
+    conn: Connection,
+    change: Change,
+    action: str,
+    token_id: str | None,
+    now: float,
+    changed: dict[str, object],
+    unchanged: dict[str, object],
+) -> sa.Row[Any] | None:
+    """Run `change` (a token's UPDATE ... RETURNING, verifier/store.py) and append its audit
+    row, with `changed` as detail when it updated a row, else `unchanged`; returns its row
+    (None: it changed nothing). On PostgreSQL both are one statement (a CTE), one round trip;
+    on SQLite, which seals its rows in their transaction (`append`), two."""
+    statement, values = change
+    if conn.dialect.name != "postgresql":
+        row = conn.execute(statement, values).first()
+        append(conn, action, token_id, now, **(changed if row is not None else unchanged))
+        return row
+    audited = {
+        "audit_ts": float(now),
+        "audit_action": action,
+        "audit_token": token_id,
+        "detail_changed": _detail_text(changed),
+        "detail_unchanged": _detail_text(unchanged),
+    }
+    return conn.execute(_with_audit_row(statement), {**values, **audited}).first()
+
+
+@functools.cache
+def _with_audit_row(statement: sa.Update) -> sa.Select:
+    """`WITH changed AS (statement), logged AS (INSERT INTO audit ...) SELECT * FROM changed`,
+    built once per statement: PostgreSQL runs a data-modifying WITH exactly once."""
+    changed = statement.cte("changed")
+    detail = sa.case(
+        (sa.exists(sa.select(sa.literal(1)).select_from(changed)), sa.bindparam("detail_changed")),
+        else_=sa.bindparam("detail_unchanged"),
+    )
+    row = sa.select(
+        sa.bindparam("audit_ts", type_=sa.Double),
+        sa.bindparam("audit_action", type_=sa.String),
+        sa.bindparam("audit_token", type_=sa.String),
+        sa.cast(detail, sa.Text),
+    )
+    logged = audit.insert().from_select(["ts", "action", "token_id", "detail"], row).cte("logged")
+    return sa.select(changed).add_cte(logged)
 
 
 def _chain(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

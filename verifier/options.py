@@ -53,6 +53,9 @@ DEFAULT_EVENTS_BACKLOG_READY = 10000
 DEFAULT_EVENTS_KEEP_SECONDS = 7 * 86400.0
 # A delivering node verifies the audit chain hourly (audit.chain_broken, docs/events.md).
 DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS = 3600.0
+# A node's PostgreSQL connections: kept open, and opened beyond those under load.
+DEFAULT_STORE_POOL_SIZE = 8
+DEFAULT_STORE_MAX_OVERFLOW = 8
 # The audit trail's sealer and anchors (docs/threat-model.md, "Audit tampering").
 DEFAULT_AUDIT_SEAL_SECONDS = 1.0
 DEFAULT_AUDIT_ANCHOR_SECONDS = 60.0
@@ -72,6 +75,16 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "SECONDS",
         "Time a PostgreSQL commit may wait (a synchronous standby away) before it fails (503).",
         f"{DEFAULT_COMMIT_TIMEOUT_S:g}",
+    ),
+    "store_pool_size": (
+        "N",
+        "PostgreSQL connections a node keeps open (validations at once without waiting).",
+        str(DEFAULT_STORE_POOL_SIZE),
+    ),
+    "store_max_overflow": (
+        "N",
+        "Further PostgreSQL connections a node opens under load, closed when returned.",
+        str(DEFAULT_STORE_MAX_OVERFLOW),
     ),
     "master_key_file": (
         "FILE",

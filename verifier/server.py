@@ -74,6 +74,7 @@ def serve(settings: Settings) -> None:
     verifier = Verifier(
         settings.store_url,
         store_commit_timeout_s=settings.store_commit_timeout_seconds,
+        store_pool=(settings.store_pool_size, settings.store_max_overflow),
         data_dir=settings.data_dir,
         master_key_file=settings.master_key_file,
         policy=settings.policy(),

@@ -48,6 +48,7 @@ class Verifier:
         store_url: str | None = None,
         *,
         store_commit_timeout_s: float | None = None,
+        store_pool: tuple[int, int] | None = None,
         data_dir: Path | None = None,
         master_key_file: Path | None = None,
         policy: Policy | None = None,
@@ -76,7 +77,8 @@ class Verifier:
         directories = open_directories(where.ldap_config)  # a bad file stops before the store
         types = where.event_types() if event_types is None else frozenset(event_types)
         where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._store = store.Store(where.url, where.store_commit_timeout_seconds)
+        pool = store_pool or (where.store_pool_size, where.store_max_overflow)
+        self._store = store.Store(where.url, where.store_commit_timeout_seconds, pool)
         try:
             self._store.prepare()
             self._key = CurrentKey(self._store, where.key_file)

@@ -53,6 +53,8 @@ from baoling.verifier.options import (
     DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS,
     DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
     DEFAULT_HTTP_PORT,
+    DEFAULT_STORE_MAX_OVERFLOW,
+    DEFAULT_STORE_POOL_SIZE,
     ENV_PREFIX,
     NAMES,
     env_var,
@@ -99,6 +101,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     store_url: str | None = None
     store_commit_timeout_seconds: float = Field(DEFAULT_COMMIT_TIMEOUT_S, gt=0)
+    store_pool_size: int = Field(DEFAULT_STORE_POOL_SIZE, ge=1)
+    store_max_overflow: int = Field(DEFAULT_STORE_MAX_OVERFLOW, ge=0)
     master_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)

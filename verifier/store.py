@@ -23,6 +23,7 @@ them to a database in use is `Store.prepare`'s rule.
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S, CommitDeadlines
 from baoling.verifier.errors import StoreError, UnknownToken
+from baoling.verifier.options import DEFAULT_STORE_MAX_OVERFLOW, DEFAULT_STORE_POOL_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -513,10 +515,18 @@ def _hosts_to_query(url: str) -> str:
     return f"{scheme}://{user}{at}/{database}?{params}{'&' if query else ''}{query}"
 
 
-def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for `url`; plain postgresql:// URLs use psycopg 3. Pooled
-    connections are checked before each use (`pool_pre_ping`), so after a database restart or
-    a failover a node drops the dead ones and connects anew by itself."""
+Pool = tuple[int, int]  # PostgreSQL connections kept open, and opened beyond those under load
+DEFAULT_POOL: Pool = (DEFAULT_STORE_POOL_SIZE, DEFAULT_STORE_MAX_OVERFLOW)
+
+
+def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> Engine:
+    """A SQLAlchemy engine for `url`; plain postgresql:// URLs use psycopg 3, with `pool`'s
+    sizes and every statement prepared from its first use (`prepare_threshold=0`: later uses
+    send only its parameters). Pooled connections are not checked before each use (a round
+    trip per request): after a database restart or a failover the first statement on a dead
+    connection fails, SQLAlchemy then discards every connection opened before it (a disconnect
+    error invalidates the pool), that request fails closed (StoreError, HTTP 503), and the next
+    ones connect anew (tests/test_failover.py, tests/test_crash_durability.py)."""
     try:
         parsed = sa.make_url(_hosts_to_query(url))
     except (sa.exc.ArgumentError, ValueError):
@@ -531,7 +541,14 @@ def make_engine(url: str) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+        if parsed.get_backend_name() == "sqlite":
+            engine = sa.create_engine(parsed)
+        else:
+            size, overflow = pool
+            prepared = {"prepare_threshold": 0}
+            engine = sa.create_engine(
+                parsed, pool_size=size, max_overflow=overflow, connect_args=prepared
+            )
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise StoreError(f"cannot use store URL {parsed.render_as_string()}: {exc}") from None
     if engine.dialect.name == "sqlite":
@@ -546,8 +563,13 @@ class Store:
     """The connection pool and the transactions; the SQL of each operation is a function
     below that takes the transaction's connection."""
 
-    def __init__(self, url: str, commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S) -> None:
-        self.engine = make_engine(url)
+    def __init__(
+        self,
+        url: str,
+        commit_timeout_s: float = DEFAULT_COMMIT_TIMEOUT_S,
+        pool: Pool = DEFAULT_POOL,
+    ) -> None:
+        self.engine = make_engine(url, pool)
         self._commit_deadlines = CommitDeadlines(commit_timeout_s)
 
     def close(self) -> None:
@@ -671,6 +693,7 @@ _ACCEPT = (
         locked_until=None,
         drift=sa.bindparam("new_drift"),
     )
+    .returning(tokens.c.id)
 )
 # An HOTP accept: the counter only moves forward, whoever else accepts at the same time.
 _ACCEPT_COUNTER = (
@@ -682,6 +705,7 @@ _ACCEPT_COUNTER = (
         sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= sa.bindparam("now")),
     )
     .values(counter=sa.bindparam("counter"), fail_count=0, locked_until=None)
+    .returning(tokens.c.id)
 )
 _NEW_COUNT = tokens.c.fail_count + 1
 _FAIL = (
@@ -748,36 +772,32 @@ def delete_token(conn: Connection, token_id: str) -> None:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
 
 
-def accept_step(conn: Connection, token_id: str, step: int, drift: str, now: float) -> bool:
+# A change of a token's row: an UPDATE ... RETURNING built once above and its values, for the
+# caller to run alone or with its audit row in one statement (verifier/audit.py, append_with).
+Change = tuple[sa.Update, dict[str, Any]]
+
+
+def accepting_step(token_id: str, step: int, drift: str, now: float) -> Change:
     """Record an accepted step, clear failures and store the new drift, in one conditional
-    UPDATE. False when another thread or node accepted this step or a later one first, or
-    the token was disabled or locked meanwhile: the caller treats that as a rejection."""
-    result = conn.execute(
-        _ACCEPT, {"token_id": token_id, "step": step, "now": now, "new_drift": drift}
-    )
-    return result.rowcount == 1
+    UPDATE. It returns no row when another thread or node accepted this step or a later one
+    first, or the token was disabled or locked meanwhile: the caller treats that as a
+    rejection."""
+    return _ACCEPT, {"token_id": token_id, "step": step, "now": now, "new_drift": drift}
 
 
-def accept_counter(conn: Connection, token_id: str, counter: int, now: float) -> bool:
+def accepting_counter(token_id: str, counter: int, now: float) -> Change:
     """Move an HOTP token's counter forward to `counter` and clear failures, in one conditional
-    UPDATE. False when another thread or node moved it as far or further first, or the token
-    was disabled or locked meanwhile: the caller treats that as a rejection."""
-    result = conn.execute(_ACCEPT_COUNTER, {"token_id": token_id, "counter": counter, "now": now})
-    return result.rowcount == 1
+    UPDATE; no row when another thread or node moved it as far or further first, or the token
+    was disabled or locked meanwhile (a rejection, as `accepting_step`)."""
+    return _ACCEPT_COUNTER, {"token_id": token_id, "counter": counter, "now": now}
 
 
-def count_failure(
-    conn: Connection, token_id: str, now: float, lock_after: int, lock_end: float
-) -> tuple[int, float | None]:
+def counting_failure(token_id: str, now: float, lock_after: int, lock_end: float) -> Change:
     """Add one failure in SQL; when the count reaches `lock_after` and the token is not
-    already locked, lock it until `lock_end`. Returns the new (fail_count, locked_until)."""
-    row = conn.execute(
-        _FAIL,
-        {"token_id": token_id, "now": now, "lock_after": lock_after, "lock_end": lock_end},
-    ).first()
-    if row is None:
-        raise UnknownToken(f"no token {token_id!r} is enrolled")
-    return row.fail_count, row.locked_until
+    already locked, lock it until `lock_end`. Returns the new (fail_count, locked_until); no
+    row when the token is not enrolled."""
+    values = {"token_id": token_id, "now": now, "lock_after": lock_after, "lock_end": lock_end}
+    return _FAIL, values
 
 
 def insert_api_key(

@@ -34,7 +34,7 @@ from baoling.verifier.engine import check as engine_check
 from baoling.verifier.engine import check_user as engine_check_user
 from baoling.verifier.engine import resync as engine_resync
 from baoling.verifier.engine import wrong_pin as engine_wrong_pin
-from baoling.verifier.errors import DirectoryError
+from baoling.verifier.errors import DirectoryError, UnknownToken
 from baoling.verifier.events import TokenLocked, ValidationAccepted, ValidationReplay
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import HOTP, TOTP
@@ -378,46 +378,55 @@ class Validation:
         user: UserName | None = None,
     ) -> Decision:
         """Apply the engine's decision for one token atomically and audit it (with the user
-        name the code came with, if any)."""
+        name the code came with, if any): the token's conditional UPDATE and its audit row are
+        one statement on PostgreSQL (audit.append_with)."""
+        by_user = {} if user is None else {"user": str(user)}
+        rejected = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
             assert decision.step is not None  # an accepted decision names its step
             counter = decision.state.counter
             if counter is None:
-                moved = store.accept_step(
-                    conn, token_id, decision.step, decision.state.drift.to_json(), now
-                )
+                drift = decision.state.drift.to_json()
+                change = store.accepting_step(token_id, decision.step, drift, now)
             else:
-                moved = store.accept_counter(conn, token_id, counter, now)
-            if not moved:
+                change = store.accepting_counter(token_id, counter, now)
+            accepted = {"result": "accept", "reason": decision.reason, **by_user}
+            replayed = {**rejected, "reason": REPLAY}
+            moved = audit_log.append_with(conn, change, action, token_id, now, accepted, replayed)
+            if moved is None:
                 decision = Decision(False, REPLAY, decision.step, state)
         elif decision.state.fail_count > state.fail_count:
-            decision = self._count_failure(conn, token_id, state, decision, now)
+            decision = self._count_failure(conn, action, token_id, state, decision, now, rejected)
+        else:
+            audit_log.append(conn, action, token_id, now, **rejected)
         if decision.accepted:
             self._outbox.drift(conn, token_id, state.drift, decision.state.drift, now)
-        by_user = {} if user is None else {"user": str(user)}
         if action == "validate" and decision.accepted:
             self._outbox.emit(conn, ValidationAccepted(token=token_id, **by_user), now)
         elif decision.reason == REPLAY:
             self._outbox.emit(conn, ValidationReplay(token=token_id, **by_user), now)
-        audit_log.append(
-            conn,
-            action,
-            token_id,
-            now,
-            result="accept" if decision.accepted else "reject",
-            reason=decision.reason,
-            **by_user,
-        )
         return decision
 
     def _count_failure(
-        self, conn: Connection, token_id: str, state: TokenState, decision: Decision, now: float
+        self,
+        conn: Connection,
+        action: str,
+        token_id: str,
+        state: TokenState,
+        decision: Decision,
+        now: float,
+        rejected: dict[str, object],
     ) -> Decision:
-        """Apply the engine's failure with the atomic SQL increment; audit a new lock; count
-        it towards a burst (verifier/outbox.py)."""
-        fail_count, locked_until = store.count_failure(
-            conn, token_id, now, self.policy.lockout_after_fails, self.policy.lock_end(now)
+        """Apply the engine's failure with the atomic SQL increment, audited as `rejected`;
+        audit a new lock after it; count it towards a burst (verifier/outbox.py)."""
+        policy = self.policy
+        change = store.counting_failure(
+            token_id, now, policy.lockout_after_fails, policy.lock_end(now)
         )
+        counted = audit_log.append_with(conn, change, action, token_id, now, rejected, rejected)
+        if counted is None:
+            raise UnknownToken(f"no token {token_id!r} is enrolled")
+        fail_count, locked_until = counted.fail_count, counted.locked_until
         if locked_until is not None and locked_until > now and not state.locked(now):
             audit_log.append(
                 conn, "lock", token_id, now, fail_count=fail_count, locked_until=locked_until
