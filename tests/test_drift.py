@@ -9,7 +9,7 @@ import random
 import pytest
 
 from baoling.verifier.constants import DRIFT_HISTORY_LEN, MAX_DRIFT_RATE_PPM
-from baoling.verifier.drift import Drift
+from baoling.verifier.drift import Drift, observation_tolerance_s
 from baoling.verifier.engine import Policy, TokenState, check
 from baoling.verifier.errors import StoreError
 from baoling.verifier.otp import TOTP
@@ -17,6 +17,7 @@ from baoling.verifier.otp import TOTP
 PERIOD_S = 30
 DAY_S = 86_400
 START = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+TOLERANCE_S = observation_tolerance_s(PERIOD_S)
 
 
 def token_step(start: float, ppm: float, now: float, delay_s: float) -> int:
@@ -36,7 +37,9 @@ def learn(ppm: float, days: list[float], seed: int) -> Drift:
     drift = Drift()
     for day in days:
         now = START + day * DAY_S + rng.uniform(0, DAY_S)
-        drift = drift.observe(now, observation(START, ppm, now, rng.uniform(2, 12)), PERIOD_S)
+        drift = drift.observe(
+            now, observation(START, ppm, now, rng.uniform(2, 12)), PERIOD_S, TOLERANCE_S
+        )
     return drift
 
 
@@ -74,7 +77,7 @@ def test_engine_accepts_a_token_unused_for_six_months_where_offset_only_fails() 
 
 
 def test_one_update_moves_the_prediction_by_at_most_the_bound() -> None:
-    drift = Drift().observe(START, 300.0, max_change_s=PERIOD_S)
+    drift = Drift().observe(START, 300.0, max_change_s=PERIOD_S, tolerance_s=TOLERANCE_S)
     assert drift.offset_at(START) == PERIOD_S
     assert drift.history == ((START, 300.0),)
 
@@ -83,7 +86,7 @@ def test_one_odd_observation_does_not_move_a_settled_estimate() -> None:
     drift = learn(0.0, [3 * k for k in range(21)], seed=3)
     now = START + 64 * DAY_S
     settled = drift.offset_at(now)
-    odd = drift.observe(now, settled + 2 * PERIOD_S, PERIOD_S)
+    odd = drift.observe(now, settled + 2 * PERIOD_S, PERIOD_S, TOLERANCE_S)
     assert odd.offset_at(now) == pytest.approx(settled, abs=PERIOD_S / 2)
     assert odd.rate_ppm == pytest.approx(drift.rate_ppm, abs=2.0)
 
@@ -92,7 +95,7 @@ def test_rate_is_clamped_to_the_largest_believable_one() -> None:
     drift = Drift()
     for day in (0, 10, 20, 30):
         now = START + day * DAY_S
-        drift = drift.observe(now, day * DAY_S * 1000e-6, max_change_s=1e9)  # 1000 ppm
+        drift = drift.observe(now, day * DAY_S * 1000e-6, 1e9, TOLERANCE_S)  # 1000 ppm
     assert drift.rate_ppm == MAX_DRIFT_RATE_PPM
 
 
@@ -130,7 +133,8 @@ def test_after_the_clock_is_set_again_the_new_segment_gives_the_rate() -> None:
     rng = random.Random(10)
     for day in range(1, 15):
         now = reset_at + day * DAY_S + rng.uniform(0, DAY_S)
-        drift = drift.observe(now, observation(reset_at, 0.0, now, rng.uniform(2, 12)), PERIOD_S)
+        observed = observation(reset_at, 0.0, now, rng.uniform(2, 12))
+        drift = drift.observe(now, observed, PERIOD_S, TOLERANCE_S)
     # Two weeks of codes, each quantized to a 30 s step, pin the new rate to about 10 ppm:
     # far from the old 40, and it sharpens as the segment grows.
     assert drift.rate_ppm == pytest.approx(0.0, abs=15.0)
@@ -193,3 +197,28 @@ def test_a_stored_estimate_that_is_not_ours_is_refused(text: str, message: str) 
     with pytest.raises(StoreError) as caught:
         Drift.from_json(text)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("ppm", [-50.0, -12.5, 0.0, 20.0, 50.0])
+def test_the_rate_range_holds_the_true_rate_and_narrows_as_the_span_grows(ppm: float) -> None:
+    # Each observation is within half a step and half the typing delays' spread of the line,
+    # so the true rate is always inside; two months of use pin it to about +-60 s over 60 days.
+    week = learn(ppm, [0, 3, 7], seed=int(ppm * 10) + 2000)
+    months = learn(ppm, [3 * k for k in range(21)], seed=int(ppm * 10) + 2000)
+    for drift in (week, months):
+        assert drift.rate_range is not None
+        low, high = drift.rate_range
+        assert low <= ppm <= high
+    assert months.rate_range[1] - months.rate_range[0] < 25.0
+    assert week.rate_range[1] - week.rate_range[0] > months.rate_range[1] - months.rate_range[0]
+
+
+def test_one_observation_or_a_resync_bounds_no_rate() -> None:
+    assert Drift().observe(START, 3.0, PERIOD_S, TOLERANCE_S).rate_range is None
+    drift = learn(20.0, [3 * k for k in range(21)], seed=11)
+    assert drift.resync(START + 70 * DAY_S, 0.0).rate_range is None
+
+
+def test_an_estimate_stored_before_rate_ranges_is_read_without_one() -> None:
+    text = '{"v": 1, "offset_s": 4.5, "rate_ppm": 2.0, "at": 10.0, "history": [[10.0, 4.5]]}'
+    assert Drift.from_json(text) == Drift(offset_s=4.5, rate_ppm=2.0, at=10.0, history=((10, 4.5),))

@@ -71,7 +71,8 @@ def test_window_of_zero_steps_accepts_only_the_current_step(otp: TOTP) -> None:
 def test_learned_offset_of_plus_seven_steps_accepts_with_a_window_of_one(
     otp: TOTP, where: str
 ) -> None:
-    state = TokenState(drift=Drift(offset_s=7 * PERIOD_S, at=at("start")))
+    # The estimate holds at `now` (no time for the clock to drift: the reach adds nothing).
+    state = TokenState(drift=Drift(offset_s=7 * PERIOD_S, at=at(where)))
     accepted = [
         offset
         for offset in range(0, 11)
@@ -208,6 +209,14 @@ def test_the_state_given_is_not_changed(otp: TOTP) -> None:
             "not 'Mars/Olympus_Mons'",
         ),
         ({"drift_learning": "yes"}, "drift_learning must be true or false"),
+        (
+            {"drift_bound_ppm": -1.0},
+            "drift_bound_ppm must be a number from 0 to 200, not -1.0",
+        ),
+        (
+            {"window_steps": 3, "max_window_steps": 2},
+            "max_window_steps must be a whole number of at least 3, not 2",
+        ),
     ],
 )
 def test_bad_policy_is_refused_with_a_message_naming_the_parameter(

@@ -33,3 +33,12 @@ MAX_DRIFT_RATE_PPM = 200.0
 # One accepted code moves the predicted offset by at most this many steps, so a stale code at
 # the edge of a wide window cannot drag the window far; resync is exempt (two consecutive codes).
 MAX_DRIFT_UPDATE_STEPS = 1.0
+# How much longer one use's typing delay (reading a code, then sending it) can be than another's:
+# with half a step of quantization, how far an observation can be from the clock's line.
+TYPING_DELAY_SPREAD_S = 30.0
+# The reach (docs/engine.md): a token's crystal is taken to be at most this far off, so its
+# clock can have drifted this much per second since it was last seen; 0 turns the reach off.
+DEFAULT_DRIFT_BOUND_PPM = 50.0
+# However long a token was unused, its codes are looked for at most this many steps from the
+# predicted one (each step more is one more code a guess can hit).
+DEFAULT_MAX_WINDOW_STEPS = 6

@@ -26,6 +26,7 @@ from baoling.verifier.constants import (
     DRIFT_RECENT_OBSERVATIONS,
     MAX_DRIFT_RATE_PPM,
     MIN_RATE_SPAN_S,
+    TYPING_DELAY_SPREAD_S,
 )
 from baoling.verifier.errors import StoreError
 
@@ -47,6 +48,10 @@ class Drift:
     at: float | None = None
     history: tuple[tuple[float, float], ...] = ()
     since: float | None = None
+    # The rates (ppm) consistent with every observation since the last resync, each within
+    # the tolerance given to observe(); None while they do not narrow it (fewer than two
+    # observations, or ones that fit no straight line).
+    rate_range: tuple[float, float] | None = None
 
     @classmethod
     def clock_set_at(cls, when: float) -> "Drift":
@@ -58,22 +63,68 @@ class Drift:
         biases the first rates by that delay over the span; more observations outweigh it."""
         return cls(offset_s=0.0, at=when, history=((when, 0.0),))
 
+    @classmethod
+    def synced_at(cls, when: float) -> "Drift":
+        """The estimate for a token whose clock was in step with the verifier's at `when` (it is
+        enrolled right after provisioning set its clock): offset 0 as of then, and no
+        observation, so the rate is learned from codes alone. It anchors the reach (`reach`)
+        of a token's first code."""
+        return cls(at=when)
+
+    def reach(self, now: float, bound_ppm: float) -> tuple[float, float] | None:
+        """The lowest and highest offsets (seconds) the token's clock can have reached at `now`,
+        for a crystal at most `bound_ppm` off: where it was last seen (its newest observation,
+        else `at`: the enrolment of a token never seen) carried forward at the slowest and the
+        fastest rate it can have. Those are +-bound_ppm, narrowed to `rate_range` (the rates
+        consistent with every observation since the last resync) where the two overlap. None
+        without `at` (nothing says when the clock was right) or before it."""
+        # Comparisons, not min/max calls: every check asks (bench/engine_check.py).
+        history = self.history
+        if history:
+            seen_at, seen = history[-1]
+        elif self.at is not None:
+            seen_at, seen = self.at, self.offset_s
+        else:
+            return None
+        if now <= seen_at:
+            return None
+        slowest, fastest = -bound_ppm, bound_ppm
+        rate_range = self.rate_range
+        if rate_range is not None and rate_range[0] <= fastest and rate_range[1] >= slowest:
+            if rate_range[0] > slowest:
+                slowest = rate_range[0]
+            if rate_range[1] < fastest:
+                fastest = rate_range[1]
+        elapsed = (now - seen_at) * _PPM
+        return seen + slowest * elapsed, seen + fastest * elapsed
+
     def offset_at(self, now: float) -> float:
         """The predicted offset in seconds at `now`: the offset carried forward by the rate."""
         if self.at is None:
             return self.offset_s
         return self.offset_s + self.rate_ppm * _PPM * (now - self.at)
 
-    def observe(self, now: float, offset_s: float, max_change_s: float) -> "Drift":
-        """The estimate after one more observation; the predicted offset at `now` moves by at
-        most `max_change_s` (one odd code cannot drag the window far)."""
+    def observe(
+        self, now: float, offset_s: float, max_change_s: float, tolerance_s: float
+    ) -> "Drift":
+        """The estimate after one more observation, which is within `tolerance_s` of the
+        clock's offset; the predicted offset at `now` moves by at most `max_change_s` (one odd
+        code cannot drag the window far)."""
         history = _thin((*self.history, (now, offset_s)), self.since)
         rate_ppm = _fit_rate_ppm(history, self.since, self.rate_ppm)
-        recent = _segment(history, self.since)[-DRIFT_RECENT_OBSERVATIONS:]
+        segment = _segment(history, self.since)
+        recent = segment[-DRIFT_RECENT_OBSERVATIONS:]
         fitted = _median([o + rate_ppm * _PPM * (now - t) for t, o in recent])
         before = self.offset_at(now)
         bounded = min(max(fitted, before - max_change_s), before + max_change_s)
-        return replace(self, offset_s=bounded, rate_ppm=rate_ppm, at=now, history=history)
+        return replace(
+            self,
+            offset_s=bounded,
+            rate_ppm=rate_ppm,
+            at=now,
+            history=history,
+            rate_range=_rate_range(segment, tolerance_s),
+        )
 
     def resync(self, now: float, offset_s: float) -> "Drift":
         """The estimate after a resync: two consecutive codes are trusted, so the offset is set
@@ -98,6 +149,7 @@ class Drift:
                 "at": self.at,
                 "history": [list(pair) for pair in self.history],
                 "since": self.since,
+                "rate_range": None if self.rate_range is None else list(self.rate_range),
             },
             separators=(",", ":"),
         )
@@ -112,18 +164,30 @@ class Drift:
             at = data["at"]
             since = data.get("since")  # absent in estimates stored before resync segments
             history = tuple((_finite(t), _finite(o)) for t, o in data["history"])
+            # absent in estimates stored before the reach (Drift.reach)
+            rate_range = data.get("rate_range")
+            if rate_range is not None:
+                low, high = rate_range
+                rate_range = (_finite(low), _finite(high))
             drift = cls(
                 offset_s=_finite(data["offset_s"]),
                 rate_ppm=_finite(data["rate_ppm"]),
                 at=None if at is None else _finite(at),
                 history=history,
                 since=None if since is None else _finite(since),
+                rate_range=rate_range,
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise StoreError(f"the stored drift estimate is not valid ({exc})") from None
         if len(history) > DRIFT_HISTORY_LEN or abs(drift.rate_ppm) > MAX_DRIFT_RATE_PPM:
             raise StoreError("the stored drift estimate is out of range")
         return drift
+
+
+def observation_tolerance_s(period_s: int) -> float:
+    """How far an accepted code's observation can be from the clock's offset less a typical
+    typing delay: half a step of quantization and half the spread of typing delays."""
+    return (period_s + TYPING_DELAY_SPREAD_S) / 2
 
 
 def _finite(value: object) -> float:
@@ -178,6 +242,26 @@ def _fit_rate_ppm(
             rate = _weighted_median(slopes)
             return min(max(rate, -MAX_DRIFT_RATE_PPM), MAX_DRIFT_RATE_PPM)
     return current_ppm
+
+
+def _rate_range(
+    points: tuple[tuple[float, float], ...], tolerance_s: float
+) -> tuple[float, float] | None:
+    """The rates (ppm) of the straight lines that pass within `tolerance_s` of every point:
+    each pair of points bounds the rate by its change in offset, +-2 tolerances, over its span
+    (eliminating the line's offset leaves exactly these pairwise bounds). None when no pair
+    bounds it or no line passes near them all."""
+    slowest, fastest = -math.inf, math.inf
+    for i, (t_i, o_i) in enumerate(points):
+        for t_j, o_j in points[i + 1 :]:
+            span = (t_j - t_i) * _PPM
+            if span > 0:
+                change = o_j - o_i
+                slowest = max(slowest, (change - 2 * tolerance_s) / span)
+                fastest = min(fastest, (change + 2 * tolerance_s) / span)
+    if slowest > fastest or math.isinf(slowest):
+        return None
+    return slowest, fastest
 
 
 def _median(values: list[float]) -> float:

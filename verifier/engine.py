@@ -14,16 +14,19 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from baoling.verifier.constants import (
+    DEFAULT_DRIFT_BOUND_PPM,
     DEFAULT_HOTP_RESYNC_WINDOW,
     DEFAULT_HOTP_WINDOW,
     DEFAULT_LOCKOUT_TZ,
+    DEFAULT_MAX_WINDOW_STEPS,
     DEFAULT_RESYNC_WINDOW_STEPS,
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
+    MAX_DRIFT_RATE_PPM,
     MAX_DRIFT_UPDATE_STEPS,
     MAX_HOTP_COUNTER,
 )
-from baoling.verifier.drift import Drift
+from baoling.verifier.drift import Drift, observation_tolerance_s
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.otp import HOTP, TOTP
 
@@ -66,6 +69,11 @@ class Policy:
     # HOTP tokens: how many codes from the expected one are checked, and for a resync.
     hotp_window: int = DEFAULT_HOTP_WINDOW
     hotp_resync_window: int = DEFAULT_HOTP_RESYNC_WINDOW
+    # The reach (docs/engine.md), with drift learning: the most a token's crystal can be off
+    # (ppm; 0 turns the reach off), and the most steps from the predicted one a code is sought.
+    drift_bound_ppm: float = DEFAULT_DRIFT_BOUND_PPM
+    max_window_steps: int = DEFAULT_MAX_WINDOW_STEPS
+    reach_ppm: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
         _whole("window_steps", self.window_steps, 0)
@@ -84,6 +92,19 @@ class Policy:
             ) from None
         if not isinstance(self.drift_learning, bool):
             raise InvalidRequest("drift_learning must be true or false")
+        bound = self.drift_bound_ppm
+        if (
+            isinstance(bound, bool)
+            or not isinstance(bound, int | float)
+            or not 0 <= bound <= MAX_DRIFT_RATE_PPM
+        ):
+            raise InvalidRequest(
+                f"drift_bound_ppm must be a number from 0 to {MAX_DRIFT_RATE_PPM:g}, not {bound!r}"
+            )
+        _whole("max_window_steps", self.max_window_steps, self.window_steps)
+        # The reach's bound as check() uses it: 0 without drift learning, whose last-seen point
+        # never moves (the reach would grow without end).
+        object.__setattr__(self, "reach_ppm", float(bound) if self.drift_learning else 0.0)
 
     def lock_end(self, now: float) -> float:
         """When a lock that starts at `now` ends: now + lockout_seconds, or the next midnight in
@@ -169,8 +190,27 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
     drift = state.drift
     centre = otp.step_at(now + drift.offset_at(now))
     window = policy.window_steps
-    low = centre - window if centre > window else 0
+    low = centre - window
     high = centre + window
+    reach_ppm = policy.reach_ppm
+    if reach_ppm:
+        # The reach: the steps the clock can show by now, half a step either way for the
+        # observations' own error, at most max_window_steps from the predicted step.
+        reach = drift.reach(now, reach_ppm)
+        if reach is not None:
+            period = otp.period_s
+            cap = policy.max_window_steps
+            # A step is below `low` exactly when its time is; only then is it computed.
+            earliest_at = now + reach[0] - period / 2
+            if earliest_at < low * period:
+                earliest = otp.step_at(earliest_at)
+                low = earliest if earliest > centre - cap else centre - cap
+            latest_at = now + reach[1] + period / 2
+            if latest_at >= (high + 1) * period:
+                latest = otp.step_at(latest_at)
+                high = latest if latest < centre + cap else centre + cap
+    if low < 0:
+        low = 0
     last_step = state.last_step
     fresh_from = low if last_step is None or last_step < low else last_step + 1
     step = otp.find(value, range(fresh_from, high + 1))
@@ -183,7 +223,10 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
         return _failure(state, reason, replayed, now, policy)
     if policy.drift_learning:
         drift = drift.observe(
-            now, observed_offset_s(otp, step, now), MAX_DRIFT_UPDATE_STEPS * otp.period_s
+            now,
+            observed_offset_s(otp, step, now),
+            MAX_DRIFT_UPDATE_STEPS * otp.period_s,
+            observation_tolerance_s(otp.period_s),
         )
     return _accept(state, ACCEPTED, step, drift)
 
