@@ -1,6 +1,7 @@
 """A served node at the edges of HTTP: a client that hangs up mid-body is a 499 (client closed
-request) in the log and /metrics, never a 500; a body that arrives too slowly is cut with a 408
-and the connection closed; a 405 names the allowed methods; /docs and /redoc do not exist.
+request) in the log and /metrics, never a 500; request headers or a body that arrive too slowly
+are cut with a 408 and the connection closed; a 405 names the allowed methods; /docs and /redoc
+do not exist.
 
 Raw sockets where an HTTP client would not misbehave on purpose."""
 
@@ -21,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from baoling.host_tools.verifier_process import ServerProcess
 
 BODY_TIMEOUT_S = 2
+HEADER_TIMEOUT_S = 2
 HTTP_TIMEOUT_S = 30  # generous: the suite may share two cores with other test runs
 # Headers of a validate request whose declared body (60 bytes) never fully arrives.
 PARTIAL_REQUEST = (
@@ -32,7 +34,12 @@ PARTIAL_REQUEST = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir: Path = tmp_path_factory.mktemp("data")
-    timeout = ["--http-body-timeout-seconds", str(BODY_TIMEOUT_S)]
+    timeout = [
+        "--http-body-timeout-seconds",
+        str(BODY_TIMEOUT_S),
+        "--http-header-timeout-seconds",
+        str(HEADER_TIMEOUT_S),
+    ]
     with ServerProcess(["--data-dir", str(data_dir)], timeout) as running:
         yield running
 
@@ -125,6 +132,68 @@ def test_a_trickled_body_is_cut_at_the_timeout_however_often_bytes_come(
     sock.close()
     assert_cut_with_408(response)
     assert BODY_TIMEOUT_S <= elapsed < 7 / 4 * BODY_TIMEOUT_S
+
+
+def assert_head_cut_with_408(response: bytes) -> None:
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 408 Request Timeout"
+    assert "connection: close" in (line.lower() for line in lines[1:])
+    assert json.loads(body) == {
+        "error": "header_timeout",
+        "message": f"The request headers took longer than {HEADER_TIMEOUT_S} s to arrive.",
+    }
+
+
+def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_timeout(server: ServerProcess) -> None:
+    """Slowloris: a byte every HEADER_TIMEOUT_S / 4 never leaves the connection idle for long,
+    and the head is never complete; the answer comes HEADER_TIMEOUT_S after the connection
+    opened all the same."""
+    sock = connect(server)
+    started = time.monotonic()
+    interval = HEADER_TIMEOUT_S / 4
+    for byte in PARTIAL_REQUEST[:3]:
+        sock.sendall(bytes([byte]))
+        assert select.select([sock], [], [], interval)[0] == []  # no answer before the timeout
+    sock.sendall(PARTIAL_REQUEST[3:4])  # at 3/4 of the timeout
+    response = read_to_eof(sock)
+    elapsed = time.monotonic() - started
+    sock.close()
+    assert_head_cut_with_408(response)
+    assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+    server: ServerProcess,
+) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    response = read_to_eof(sock)
+    elapsed = time.monotonic() - started
+    sock.close()
+    assert_head_cut_with_408(response)
+    assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
+
+
+def test_the_next_head_on_a_kept_alive_connection_has_the_same_limit(
+    server: ServerProcess,
+) -> None:
+    """A first request answered in time, then the second head trickled: it is cut as well."""
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: verifier\r\n\r\n")
+    first = b""
+    while not first.endswith(b'{"status":"ok"}'):
+        first += sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+    started = time.monotonic()
+    for byte in b"GET /he":  # within uvicorn's keep-alive time, one byte at a time
+        sock.sendall(bytes([byte]))
+        time.sleep(HEADER_TIMEOUT_S / 8)
+    response = read_to_eof(sock)
+    elapsed = time.monotonic() - started
+    sock.close()
+    assert_head_cut_with_408(response)
+    assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
 
 
 @pytest.mark.parametrize(

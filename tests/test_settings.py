@@ -55,6 +55,7 @@ SAMPLES = {
     "http_host": (["--host", "0.0.0.0"], "0.0.0.0", '"0.0.0.0"', "0.0.0.0"),
     "http_port": (["--http-port", "9090"], "9090", "9090", 9090),
     "http_body_timeout_seconds": (["--http-body-timeout-seconds", "30"], "30", "30", 30),
+    "http_header_timeout_seconds": (["--http-header-timeout-seconds", "20"], "20", "20", 20),
     "radius": (["--radius"], "true", "true", True),
     "radius_config": (
         ["--radius-config", "/etc/r.toml"],
@@ -234,6 +235,7 @@ def test_defaults(clean_env, tmp_path):
     )
     assert (s.http_host, s.http_port, s.radius, s.radius_config) == ("127.0.0.1", 8080, False, None)
     assert s.http_body_timeout_seconds == 10
+    assert s.http_header_timeout_seconds == 10
     assert (s.window_steps, s.lockout_after, s.lockout_seconds, s.lockout_tz) == (
         DEFAULT_WINDOW_STEPS,
         10,

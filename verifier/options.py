@@ -49,6 +49,8 @@ DEFAULT_EVENTS_FAILED_BURST_SECONDS = 300.0
 DEFAULT_EVENTS_DRIFT_FAR_SECONDS = 90.0
 # /readyz fails while more events than this wait (a stuck or far-behind delivery).
 DEFAULT_EVENTS_BACKLOG_READY = 10000
+# A request's head (request line and headers) must arrive within this (docs/operations.md).
+DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10
 # Delivered events are pruned after a week; dead ones stay until replayed or pruned by hand.
 DEFAULT_EVENTS_KEEP_SECONDS = 7 * 86400.0
 # A delivering node verifies the audit chain hourly (audit.chain_broken, docs/events.md).
@@ -97,6 +99,11 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "SECONDS",
         "Time a request's whole body may take to arrive (else 408).",
         str(DEFAULT_HTTP_BODY_TIMEOUT_SECONDS),
+    ),
+    "http_header_timeout_seconds": (
+        "SECONDS",
+        "Time a request's line and headers may take to arrive (else 408).",
+        str(DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS),
     ),
     "radius": (None, "Also answer RADIUS Access-Requests (UDP).", "off"),
     "radius_config": ("FILE", "RADIUS clients and users (TOML).", "none"),

@@ -52,6 +52,7 @@ from baoling.verifier.options import (
     DEFAULT_EVENTS_RETRY_SECONDS,
     DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS,
     DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
+    DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS,
     DEFAULT_HTTP_PORT,
     DEFAULT_STORE_MAX_OVERFLOW,
     DEFAULT_STORE_POOL_SIZE,
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
     http_body_timeout_seconds: int = Field(DEFAULT_HTTP_BODY_TIMEOUT_SECONDS, ge=1)
+    http_header_timeout_seconds: int = Field(DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS, ge=1)
     radius: bool = False
     radius_config: Path | None = None
     window_steps: int = Field(DEFAULT_WINDOW_STEPS, ge=0)
