@@ -1,6 +1,8 @@
 """`create_app`: the one place that lists the routes, the error handlers and the middleware."""
 
+import weakref
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -11,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baoling.verifier import errors
 from baoling.verifier.http import endpoints, privacyidea, readiness
-from baoling.verifier.http.auth import KeyCache, require
+from baoling.verifier.http.auth import KeyCache, require, require_validate
 from baoling.verifier.http.errors import (
     HTTPError,
     on_http_error,
@@ -49,9 +51,12 @@ def create_app(
     trusted_proxies: Sequence[IPNetwork] = (),
     console_session_s: tuple[float, float] | None = None,
     backlog_ready: int = DEFAULT_EVENTS_BACKLOG_READY,
+    validate_threads: int = 1,
 ) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here.
-    With `console_session_s` (idle, absolute), the web console is mounted under /ui/."""
+    With `console_session_s` (idle, absolute), the web console is mounted under /ui/.
+    `validate_threads` run the token checks of POST /v1/validate (endpoints.validate): one
+    for SQLite, which has one writer at a time; more for PostgreSQL (server.py)."""
     # No /docs or /redoc: they would answer without a key and load their scripts from a CDN;
     # /openapi.json serves the same description to any viewer run locally (docs/verifier.md).
     app = FastAPI(
@@ -68,9 +73,11 @@ def create_app(
     app.state.backlog_ready = backlog_ready
     # Peers whose X-Forwarded-For names the client, for the rate limits (client_address.py).
     app.state.trusted_proxies = tuple(trusted_proxies)
+    app.state.validations = ThreadPoolExecutor(validate_threads, thread_name_prefix="validate")
+    weakref.finalize(app, app.state.validations.shutdown, wait=False)
 
     route = app.add_api_route
-    validate_scope = [Depends(require("validate"))]
+    validate_scope = [Depends(require_validate())]
     admin_scope = [Depends(require("admin"))]
     admin: dict[str, Any] = {"dependencies": admin_scope, "tags": ["admin"]}
     # Helpdesk routes take helpdesk and admin keys (verifier/api_keys.py).

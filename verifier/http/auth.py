@@ -7,12 +7,15 @@ did each step.
 
 The dependencies are async: FastAPI runs sync ones in its thread pool, a hop per request that
 cost validate 0.4 ms of CPU (bench/http_validate.py). They do not block the event loop, but
-for the one database read per key and minute that KeyCache makes.
+for the one database read per key and minute that KeyCache makes. The validate scope's is a
+plain coroutine, not a generator: it sets no audit origin, and a generator dependency costs
+FastAPI an exit stack per request (about 0.1 ms of CPU, docs/performance.md).
 """
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -56,33 +59,43 @@ class KeyCache:
         return found is not None and scope in found.scopes
 
 
+async def admit(request: Request, scopes: tuple[str, ...]) -> ApiKey:
+    """The request's bearer API key if it has one of `scopes` (the first names the route's
+    scope in the refusal), checked against the app's KeyCache (`app.state.keys`); else a 401,
+    or a 403 and a forbidden audit row for a known key. It is `request.state.api_key` too."""
+    kind, _, key = request.headers.get("authorization", "").partition(" ")
+    if kind.lower() != "bearer" or not key.strip():
+        raise HTTPError(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
+    keys: KeyCache = request.app.state.keys
+    found = keys.find(key.strip())
+    if found is None or not found.scopes & set(scopes):
+        if found is not None:  # a known key out of its scope: who tried what is audited
+            route = request.scope.get("route")
+            path = getattr(route, "path", request.url.path)
+            await run_in_threadpool(
+                keys.verifier.record_forbidden, found, request.method, path, scopes[0]
+            )
+        raise HTTPError(403, "forbidden", f"This API key is not valid for the {scopes[0]} scope.")
+    request.state.api_key = found
+    return found
+
+
+def require_validate() -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """The dependency of the validate scope: `admit` only (a validation's audit rows name the
+    token or user, not the key)."""
+
+    async def check(request: Request) -> None:
+        await admit(request, ("validate",))
+
+    return check
+
+
 def require(*scopes: str) -> Callable[[Request], AsyncIterator[None]]:
-    """A dependency that admits a request only with a bearer API key that has one of
-    `scopes` (the first names the route's scope in the refusal), checked against the app's
-    KeyCache (`app.state.keys`). The key is `request.state.api_key` for the endpoint."""
+    """A dependency that admits a request with a key of one of `scopes` (`admit`); the audit
+    rows the request writes name that key (`audit.origin`)."""
 
     async def check(request: Request) -> AsyncIterator[None]:
-        kind, _, key = request.headers.get("authorization", "").partition(" ")
-        if kind.lower() != "bearer" or not key.strip():
-            raise HTTPError(
-                401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'."
-            )
-        keys: KeyCache = request.app.state.keys
-        found = keys.find(key.strip())
-        if found is None or not found.scopes & set(scopes):
-            if found is not None:  # a known key out of its scope: who tried what is audited
-                route = request.scope.get("route")
-                path = getattr(route, "path", request.url.path)
-                await run_in_threadpool(
-                    keys.verifier.record_forbidden, found, request.method, path, scopes[0]
-                )
-            raise HTTPError(
-                403, "forbidden", f"This API key is not valid for the {scopes[0]} scope."
-            )
-        request.state.api_key = found
-        if scopes == ("validate",):
-            yield
-            return
+        found = await admit(request, scopes)
         with audit.origin(by=f"api-key:{found.name}", api_key=found.key_id):
             yield
 
