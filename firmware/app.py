@@ -26,7 +26,7 @@ _TAKE = const(3)  # a short press of the second button: what a long press does, 
 _NO_INTR = const(-1)
 # Modules loaded for one request or one code and dropped after it (their RAM is free between
 # uses, docs/firmware-memory.md): the provisioning operations, the PIN, the hash fallbacks.
-_TRANSIENT = ("admin", "clockset", "pin", "sha1", "sha256", "sha512", "mdhash")
+_TRANSIENT = const(("admin", "clockset", "pin", "sha1", "sha256", "sha512", "mdhash"))
 
 
 class Screen:
@@ -375,4 +375,3 @@ def main():
         except Exception:  # noqa: BLE001 - a token keeps showing codes after any fault
             pass
         time.sleep_ms(_RESTART_MS)
-

@@ -15,8 +15,8 @@ _JUMP_MS = const(300000)  # a clock change after lock larger than this needs the
 _TIMEOUT_S = const(30)  # default button wait
 _MAX_TIMEOUT_S = const(120)
 _MAX_DRIFT_PPM = const(1000)
-_TIME_PREFIX = b"baoling-time-v1\x00"
-_DRIFT_PREFIX = b"baoling-drift-v1\x00"
+_TIME_PREFIX = const(b"baoling-time-v1\x00")
+_DRIFT_PREFIX = const(b"baoling-drift-v1\x00")
 
 
 def time_set(dev, args):

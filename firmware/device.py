@@ -16,17 +16,10 @@ _NONCE = const(16)  # nonce bytes
 _NONCE_MS = const(60000)  # a nonce expires after this
 _CHALLENGE_MIN = const(16)
 _CHALLENGE_MAX = const(64)
-_OPS = ("info", "time.get", "time.nonce", "profile.label", "profile.prove")
+_OPS = const(("info", "time.get", "time.nonce", "profile.label", "profile.prove"))
 # clockset.py's and admin.py's, each a function named as the op with "_" for "."
-_CLOCK_OPS = ("time.set", "drift.set")
-_ADMIN_OPS = (
-    "profile.write",
-    "profile.erase",
-    "lock",
-    "wipe",
-    "pin.set",
-    "sleep.set",
-)
+_CLOCK_OPS = const(("time.set", "drift.set"))
+_ADMIN_OPS = const(("profile.write", "profile.erase", "lock", "wipe", "pin.set", "sleep.set"))
 
 
 class Confirm:

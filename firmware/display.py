@@ -31,14 +31,14 @@ _MENU_X = const(8)  # labels start after the cursor mark
 
 # Seven-segment patterns of 0..9: bit 0 = a (top), b (top right), c (bottom right), d (bottom),
 # e (bottom left), f (top left), bit 6 = g (middle).
-_SEGMENTS = b"\x3f\x06\x5b\x4f\x66\x6d\x7d\x07\x7f\x6f"
+_SEGMENTS = const(b"\x3f\x06\x5b\x4f\x66\x6d\x7d\x07\x7f\x6f")
 
 # digits in the code: (digit width, space between digits, gap between groups, first group size)
 _LAYOUTS = {6: (16, 4, 12, 3), 7: (14, 3, 10, 4), 8: (12, 3, 8, 4)}
 
 # Status screens, one per line: kind|TITLE|message lines...; every line fits the 16 characters
 # of a row. One string rather than a dict of tuples: about 1.3 KB less RAM for rarely shown text.
-_STATUS = (
+_STATUS = const(
     "\nhello|BAOLING|TOTP token"
     "\nno_secret|NO SECRET|No profile yet:|provision me|over USB."
     "\nset_time|SET TIME|Clock not set.|Connect to the|host to sync."

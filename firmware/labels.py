@@ -14,7 +14,7 @@ from store import LABEL, needs_label, same
 
 LABEL_W = const(128)  # widest bitmap: the whole top line of display.py's code screen
 LABEL_H = const(12)  # tallest bitmap: the rows above the code's digits, less a 2-row gap
-_MAGIC = b"BLL1"
+_MAGIC = const(b"BLL1")
 _HEAD = const(7)  # magic, slot byte, width, height
 _TAG = const(32)
 _FILE = const(231)  # _HEAD + a LABEL_W x LABEL_H bitmap (192 bytes) + _TAG

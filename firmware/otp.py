@@ -32,9 +32,9 @@ _HASHES = {
 _pad64 = bytearray(64)  # HMAC key pad for 64-byte-block hashes, reused and wiped after use
 _pad128 = bytearray(128)  # the same for SHA-512
 _counter = bytearray(8)  # HOTP moving factor, big-endian
-_FORMATS = ("%06d", "%07d", "%08d")  # zero-padded on the left (RFC 4226 section 5.3)
-_MODULI = (10**6, 10**7, 10**8)
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz"  # index & 31 = value
+_FORMATS = const(("%06d", "%07d", "%08d"))  # zero-padded on the left (RFC 4226 section 5.3)
+_MODULI = const((10**6, 10**7, 10**8))
+_B32 = const("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz")  # index & 31 = value
 
 # Seconds from 1970-01-01 to this port's epoch: esp32 counts from 2000, rp2 and unix from 1970.
 _epoch_year = time.gmtime(0)[0]

@@ -11,7 +11,7 @@ MAX_LINE = const(512)  # longest request line in bytes, marker included
 _MAX_ID = const(2147483647)
 _ECHO = const(32)  # longest piece of host input echoed in a message
 
-_TOP_KEYS = ("v", "id", "op", "args")
+_TOP_KEYS = const(("v", "id", "op", "args"))
 
 
 class Refused(Exception):

@@ -23,7 +23,7 @@ import otp
 
 SLOTS = const(32)
 PIN_TRIES = const(10)  # wrong PINs in a row that wipe the token (pin.py)
-_MAGIC = b"BLS1"
+_MAGIC = const(b"BLS1")
 _PLAIN = const(0)  # file flag: body stored as is
 _AES = const(1)  # file flag: body AES-256-CBC encrypted
 _IV = const(16)
@@ -40,7 +40,7 @@ _OK = const(1)
 _BAD = const(2)  # the slot's file failed its check
 _WIDE = const(4)  # flag: the slot's label line needs a bitmap (needs_label)
 
-_CORRUPT = "corrupt"  # _read's answer for a file that failed its check
+_CORRUPT = const("corrupt")  # _read's answer for a file that failed its check
 
 
 class StoreError(Exception):

@@ -38,22 +38,22 @@ _BUF_BYTES = const(1024)  # _WIDTH * _HEIGHT // 8
 _CHUNK = const(64)  # blank rows are written in chunks of this many bytes
 _HEAP_EVERY = const(50)  # heap.json is rewritten when the peak rises and every so many samples
 
-_DIR = ".sim"
-_BUTTON = ".sim/button"
-_BUTTONS = ".sim/buttons"
-_BUTTON2 = ".sim/button2"
-_SLEEPS = ".sim/sleeps.json"
+_DIR = const(".sim")
+_BUTTON = const(".sim/button")
+_BUTTONS = const(".sim/buttons")
+_BUTTON2 = const(".sim/button2")
+_SLEEPS = const(".sim/sleeps.json")
 _DOZE_STEP_MS = const(20)  # how often a light sleep looks for a press
 _SEEN_REPORTS = const(2)  # reads reported while held: enough for a debounced press
-_CLOCK = ".sim/clock.json"
-_BASE = ".sim/clock_base.json"
-_RTC = ".sim/rtc.json"
-_UID = ".sim/unique_id"
-_PBM = ".sim/screen.pbm"
-_DESC = ".sim/screen.json"
-_PROBE = ".sim/heap_probe"
-_HEAP = ".sim/heap.json"
-_PBM_HEADER = b"P4\n128 64\n"
+_CLOCK = const(".sim/clock.json")
+_BASE = const(".sim/clock_base.json")
+_RTC = const(".sim/rtc.json")
+_UID = const(".sim/unique_id")
+_PBM = const(".sim/screen.pbm")
+_DESC = const(".sim/screen.json")
+_PROBE = const(".sim/heap_probe")
+_HEAP = const(".sim/heap.json")
+_PBM_HEADER = const(b"P4\n128 64\n")
 _BLANK = bytes(_CHUNK)
 
 
