@@ -85,6 +85,12 @@ class Outbox:
     ) -> None:
         self._store, self.types, self.rules = db, types, rules or EventRules()
 
+    @property
+    def recorded_types(self) -> frozenset[str]:
+        """Every event type `emit` may write: a validation that may emit none of them needs
+        no transaction for its events (verifier/validation.py)."""
+        return self.types
+
     def emit(
         self, conn: Connection, data: EventData, now: float, user: UserName | None = None
     ) -> None:

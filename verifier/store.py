@@ -580,19 +580,44 @@ class Store:
         """A transaction; an unreachable or unusable database becomes one StoreError line
         (the URL's password is never in it), and so does a PostgreSQL commit not confirmed
         within the commit timeout (verifier/commit_deadline.py)."""
+        with (
+            self._failures(),
+            self.engine.connect().execution_options(**options) as conn,
+            self._commit_deadlines.watch(conn) as arm,
+            conn.begin(),
+        ):
+            yield conn
+            arm()  # the commit, as the block ends, may wait for a standby that is gone
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """An unreachable or unusable database as one StoreError line."""
         try:
-            with (
-                self.engine.connect().execution_options(**options) as conn,
-                self._commit_deadlines.watch(conn) as arm,
-                conn.begin(),
-            ):
-                yield conn
-                arm()  # the commit, as the block ends, may wait for a standby that is gone
+            yield
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreError(
                 f"database {self.engine.url.render_as_string()} failed: {reason}"
             ) from None
+
+    @property
+    def has_single_statements(self) -> bool:
+        """Whether `single_statements` may be used: on PostgreSQL (SQLite's writes begin with
+        its write lock, _sqlite_begin)."""
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def single_statements(self) -> Iterator[tuple[Connection, Callable[[], None]]]:
+        """A connection on which each statement commits by itself (autocommit): no BEGIN and
+        no COMMIT round trip, for a change that is one statement, such as a validation's
+        (verifier/validation.py). Yields it and `arm`, to call right before the statement that
+        writes, whose commit then has the commit timeout as a transaction's has."""
+        with (
+            self._failures(),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+            self._commit_deadlines.watch(conn) as arm,
+        ):
+            yield conn, arm
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
