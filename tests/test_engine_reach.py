@@ -154,3 +154,9 @@ def test_enrolment_is_where_a_new_token_was_last_seen(make_verifier) -> None:
     fast = now + (now - enrolled) * DEFAULT_DRIFT_BOUND_PPM * 1e-6
     assert v.check("alice", totp.at(now + 6 * PERIOD_S), now=now).reason == "wrong_code"
     assert v.validate("alice", totp.at(fast), now=now)
+
+
+def test_a_cap_below_the_window_leaves_the_window_whole(otp: TOTP) -> None:
+    state = TokenState(drift=Drift.synced_at(START))
+    policy = Policy(window_steps=2, max_window_steps=0)
+    assert accepted_offsets(otp, state, MONTH_LATER, policy) == [-2, -1, 0, 1, 2]

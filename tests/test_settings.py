@@ -74,6 +74,8 @@ SAMPLES = {
         "Asia/Shanghai",
     ),
     "drift_learning": (["--no-drift-learning"], "false", "false", False),
+    "drift_bound_ppm": (["--drift-bound-ppm", "100"], "100", "100", 100.0),
+    "max_window_steps": (["--max-window-steps", "10"], "10", "10", 10),
     "default_realm": (["--default-realm", "corp"], "corp", '"corp"', "corp"),
     "ldap_config": (
         ["--ldap-config", "/etc/baoling/ldap.toml"],

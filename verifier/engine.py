@@ -74,6 +74,7 @@ class Policy:
     drift_bound_ppm: float = DEFAULT_DRIFT_BOUND_PPM
     max_window_steps: int = DEFAULT_MAX_WINDOW_STEPS
     reach_ppm: float = field(init=False, repr=False, compare=False, default=0.0)
+    reach_cap: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
         _whole("window_steps", self.window_steps, 0)
@@ -101,10 +102,11 @@ class Policy:
             raise InvalidRequest(
                 f"drift_bound_ppm must be a number from 0 to {MAX_DRIFT_RATE_PPM:g}, not {bound!r}"
             )
-        _whole("max_window_steps", self.max_window_steps, self.window_steps)
-        # The reach's bound as check() uses it: 0 without drift learning, whose last-seen point
-        # never moves (the reach would grow without end).
+        _whole("max_window_steps", self.max_window_steps, 0)
+        # The reach as check() uses it: no bound without drift learning, whose last-seen point
+        # never moves (the reach would grow without end); a cap below the window is the window.
         object.__setattr__(self, "reach_ppm", float(bound) if self.drift_learning else 0.0)
+        object.__setattr__(self, "reach_cap", max(self.max_window_steps, self.window_steps))
 
     def lock_end(self, now: float) -> float:
         """When a lock that starts at `now` ends: now + lockout_seconds, or the next midnight in
@@ -199,7 +201,7 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
         reach = drift.reach(now, reach_ppm)
         if reach is not None:
             period = otp.period_s
-            cap = policy.max_window_steps
+            cap = policy.reach_cap
             # A step is below `low` exactly when its time is; only then is it computed.
             earliest_at = now + reach[0] - period / 2
             if earliest_at < low * period:

@@ -13,8 +13,10 @@ import click
 
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S
 from baoling.verifier.constants import (
+    DEFAULT_DRIFT_BOUND_PPM,
     DEFAULT_HOTP_WINDOW,
     DEFAULT_LOCKOUT_TZ,
+    DEFAULT_MAX_WINDOW_STEPS,
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
 )
@@ -128,6 +130,16 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         None,
         "Learn each token's clock offset and rate from accepted codes.",
         "on",
+    ),
+    "drift_bound_ppm": (
+        "PPM",
+        "The most a token's crystal is off: how far its clock can drift while unused (0: off).",
+        f"{DEFAULT_DRIFT_BOUND_PPM:g}",
+    ),
+    "max_window_steps": (
+        "STEPS",
+        "The most steps from a token's predicted step its codes are sought (the reach's cap).",
+        str(DEFAULT_MAX_WINDOW_STEPS),
     ),
     "default_realm": ("REALM", "The realm of a user name given without @realm.", DEFAULT_REALM),
     "ldap_config": ("FILE", "The realms whose users an LDAP directory holds (TOML).", "none"),

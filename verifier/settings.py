@@ -27,10 +27,13 @@ from pydantic_settings import (
 
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S
 from baoling.verifier.constants import (
+    DEFAULT_DRIFT_BOUND_PPM,
     DEFAULT_HOTP_WINDOW,
     DEFAULT_LOCKOUT_TZ,
+    DEFAULT_MAX_WINDOW_STEPS,
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
+    MAX_DRIFT_RATE_PPM,
 )
 from baoling.verifier.engine import Policy
 from baoling.verifier.errors import InvalidRequest, VerifierError
@@ -117,6 +120,8 @@ class Settings(BaseSettings):
     lockout_seconds: int | None = Field(None, ge=1)
     lockout_tz: str = DEFAULT_LOCKOUT_TZ
     drift_learning: bool = True
+    drift_bound_ppm: float = Field(DEFAULT_DRIFT_BOUND_PPM, ge=0, le=MAX_DRIFT_RATE_PPM)
+    max_window_steps: int = Field(DEFAULT_MAX_WINDOW_STEPS, ge=0)
     default_realm: str = DEFAULT_REALM
     ldap_config: Path | None = None
     events_webhook_url: str | None = None
@@ -284,6 +289,8 @@ class Settings(BaseSettings):
             lockout_seconds=self.lockout_seconds,
             lockout_tz=self.lockout_tz,
             drift_learning=self.drift_learning,
+            drift_bound_ppm=self.drift_bound_ppm,
+            max_window_steps=self.max_window_steps,
         )
 
 
