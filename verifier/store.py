@@ -460,6 +460,9 @@ _MIGRATION_LOCK_ID = 0x6261_6F6C
 # (verifier/audit.py).
 _WRITE_LOCK_ID = 0x6261_6F6D
 AUDIT_SEAL_LOCK_ID = 0x6261_6F6E
+# And the class (first key) of the advisory locks that serialise one user's attempts (one lock
+# per user name, the second key its hash: `lock_user_attempts`).
+_USER_ATTEMPTS_LOCK_CLASS = 0x6261_6F6F
 
 
 def sqlite_url(path: str) -> str:
@@ -697,6 +700,12 @@ def current_version(conn: Connection) -> int:
 
 # Statements on the validation path are built once; each call only binds its values.
 _SERIALISE_WRITES = sa.select(sa.func.pg_advisory_xact_lock(_WRITE_LOCK_ID))
+_LOCK_USER_ATTEMPTS = sa.select(
+    sa.func.pg_advisory_xact_lock(
+        sa.cast(sa.literal(_USER_ATTEMPTS_LOCK_CLASS), sa.Integer),
+        sa.func.hashtext(sa.bindparam("user_key")),
+    )
+)
 _GET_META = sa.select(meta.c.value).where(meta.c.name == sa.bindparam("meta_name"))
 _SET_META = (
     meta.update()
@@ -1350,6 +1359,16 @@ _RATE_ROWS = sa.select(rate_limits).where(
 def _key_values(key: RateKey) -> dict[str, str]:
     kind, user_name, source = key
     return {"key_kind": kind, "key_user": user_name, "key_source": source}
+
+
+def lock_user_attempts(conn: Connection, user_name: str) -> None:
+    """Make the other attempts for `user_name` wait until this transaction ends (PostgreSQL;
+    SQLite has one writer at a time): an attempt reads its rate-limit counts, checks them and
+    counts its failure in one transaction, and attempts sent at once on several connections
+    would otherwise all read the count before any added to it, and all be tried. Attempts
+    for other users never wait for it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_USER_ATTEMPTS, {"user_key": user_name})
 
 
 def rate_limit_rows(conn: Connection, user_name: str, source: str) -> list[Row]:

@@ -174,6 +174,7 @@ class Validation:
         now = time.time() if now is None else now
         keys = self.limits.keys(str(user), source)
         with _origin(source), self._store.concurrent_write() as conn:
+            store.lock_user_attempts(conn, str(user))
             return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
 
     def _check_user(
@@ -190,6 +191,7 @@ class Validation:
             with self._store.concurrent_write() as conn:
                 return self._reject_user(conn, user, DIRECTORY_ERROR, now, problem=str(exc))
         with self._store.concurrent_write() as conn:
+            store.lock_user_attempts(conn, str(user))
             stored = self._counts(conn, keys)  # again: others may have counted meanwhile
             waits = waiting(stored, now)
             if waits is not None:
