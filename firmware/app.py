@@ -25,8 +25,9 @@ _CTRL_C = const(3)
 _TAKE = const(3)  # a short press of the second button: what a long press does, but no confirm
 _NO_INTR = const(-1)
 # Modules loaded for one request or one code and dropped after it (their RAM is free between
-# uses, docs/firmware-memory.md): the provisioning operations, the PIN, the hash fallbacks.
-_TRANSIENT = const(("admin", "clockset", "pin", "sha1", "sha256", "sha512", "mdhash"))
+# uses, docs/firmware-memory.md): the provisioning operations, the PIN, the menu's drawing,
+# the hash fallbacks.
+_TRANSIENT = const(("admin", "clockset", "pin", "menu", "sha1", "sha256", "sha512", "mdhash"))
 
 
 class Screen:
@@ -201,7 +202,9 @@ class Screen:
         def row(i):
             return _line(store.describe(usable[i])), store.label(usable[i])
 
-        self._display.show_menu(count, self.menu, row)
+        import menu
+
+        menu.show(self._display, count, self.menu, row)
         self._hw.publish(self._display.description)
 
     def _status(self):

@@ -11,23 +11,20 @@
 # blits that bitmap where the text would be.
 from micropython import const
 
-_WIDTH = const(128)
+WIDTH = const(128)  # public: menu.py draws on the same screen
 _CHAR = const(8)  # FrameBuffer.text glyphs are 8x8
-_MAX_CHARS = const(16)  # 128 / 8
+MAX_CHARS = const(16)  # 128 / 8
 _DIGIT_Y = const(14)  # top row of the digits
 _DIGIT_H = const(32)  # digit height
 _SEG = const(3)  # segment thickness
 _BAR_Y = const(54)  # countdown bar: outline rows 54..63
 _BAR_H = const(10)
 _BAR_INSET = const(2)  # outline plus one blank pixel around the fill
-_BAR_FILL_W = const(124)  # _WIDTH - 2 * _BAR_INSET
+_BAR_FILL_W = const(124)  # WIDTH - 2 * _BAR_INSET
 _TITLE_H = const(12)  # inverted title band of status screens
 _LINE_Y = const(18)  # first message line of status screens
 _LINE_STEP = const(11)
 _DETAIL_Y = const(56)
-_MENU_ROWS = const(5)  # labels on one page of the menu
-_MENU_STEP = const(13)  # menu row pitch: a 12-row label bitmap and one blank row
-_MENU_X = const(8)  # labels start after the cursor mark
 
 # Seven-segment patterns of 0..9: bit 0 = a (top), b (top right), c (bottom right), d (bottom),
 # e (bottom left), f (top left), bit 6 = g (middle).
@@ -60,7 +57,7 @@ def digit_box(count, index):
         raise ValueError("code must have 6 to 8 digits")
     width, space, gap, first = layout
     total = count * width + (count - 2) * space + gap
-    x = (_WIDTH - total) // 2 + index * (width + space)
+    x = (WIDTH - total) // 2 + index * (width + space)
     if index >= first:
         x += gap - space
     return x, _DIGIT_Y, width, _DIGIT_H
@@ -90,7 +87,7 @@ def _draw_digit(fb, digit, x, y, w, h):
 
 
 def _centred(fb, text, y, colour):
-    fb.text(text, (_WIDTH - len(text) * _CHAR) // 2, y, colour)
+    fb.text(text, (WIDTH - len(text) * _CHAR) // 2, y, colour)
 
 
 class Display:
@@ -112,7 +109,7 @@ class Display:
             raise ValueError("code must be digits")
         fb = self.fb
         fb.fill(0)
-        room = _MAX_CHARS
+        room = MAX_CHARS
         indicator = ""
         if slots > 1:
             indicator = "%d/%d" % (slot + 1, slots)
@@ -124,11 +121,11 @@ class Display:
         elif bitmap is None:
             fb.text(label[:room], 0, 0, 1)
         if indicator:
-            fb.text(indicator, _WIDTH - len(indicator) * _CHAR, 0, 1)
+            fb.text(indicator, WIDTH - len(indicator) * _CHAR, 0, 1)
         for i in range(count):
             x, y, w, h = digit_box(count, i)
             _draw_digit(fb, ord(code[i]) - 48, x, y, w, h)  # "0" is 48
-        fb.rect(0, _BAR_Y, _WIDTH, _BAR_H, 1)
+        fb.rect(0, _BAR_Y, WIDTH, _BAR_H, 1)
         self.description = {
             "screen": "code",
             "code": code,
@@ -157,29 +154,6 @@ class Display:
         self.fb.fill_rect(_BAR_INSET, inner_y, _BAR_FILL_W, inner_h, 0)
         self.fb.fill_rect(_BAR_INSET, inner_y, filled, inner_h, 1)
 
-    def show_menu(self, count, cursor, row):
-        """The menu: the page of labels holding item `cursor` of `count`, a '>' before it.
-        row(i) gives item i's label line and its bitmap as for show_code; it is called once
-        per row and its bitmap drawn before the next call (labels.read shares one buffer)."""
-        fb = self.fb
-        fb.fill(0)
-        first = cursor - cursor % _MENU_ROWS
-        shown = []
-        for i in range(first, min(first + _MENU_ROWS, count)):
-            y = (i - first) * _MENU_STEP
-            label, bitmap = row(i)
-            if i == cursor:
-                fb.text(">", 0, y + 2, 1)
-            if bitmap:
-                import labels
-
-                labels.draw(fb, bitmap, _MENU_X, y, _WIDTH)
-            elif bitmap is None:
-                fb.text(label[: _MAX_CHARS - 1], _MENU_X, y + 2, 1)
-            shown.append(label)
-        self.description = {"screen": "menu", "cursor": cursor, "count": count, "labels": shown}
-        fb.show()
-
     def show_status(self, kind, detail=""):
         """A status screen: inverted title band, its message lines, an optional detail line."""
         start = _STATUS.find("\n" + kind + "|") if "|" not in kind else -1
@@ -188,14 +162,14 @@ class Display:
         fields = _STATUS[start + len(kind) + 2 : _STATUS.find("\n", start + 1)].split("|")
         fb = self.fb
         fb.fill(0)
-        fb.fill_rect(0, 0, _WIDTH, _TITLE_H, 1)
+        fb.fill_rect(0, 0, WIDTH, _TITLE_H, 1)
         _centred(fb, fields[0], (_TITLE_H - _CHAR) // 2, 0)
         y = _LINE_Y
         for i in range(1, len(fields)):
             _centred(fb, fields[i], y, 1)
             y += _LINE_STEP
         if detail:
-            _centred(fb, detail[:_MAX_CHARS], _DETAIL_Y, 1)
+            _centred(fb, detail[:MAX_CHARS], _DETAIL_Y, 1)
             self.description = {"screen": kind, "detail": detail}
         else:
             self.description = {"screen": kind}

@@ -30,7 +30,7 @@ SCREENS = {
     "code-8-digits": "d.show_code('80369214', 'VPN', 44, 60, 0, 1)",
     "code-last-seconds": "d.show_code('390125', 'bank.example', 3, 30, 2, 3)",
     "code-chinese-label": f"d.show_code('731046', {CHINESE_LABEL!r}, 21, 30, 0, 2, LABEL)",
-    "menu": "d.show_menu(32, 6, lambda i: (MENU[i], LABEL if i == 7 else None))",
+    "menu": "import menu; menu.show(d, 32, 6, lambda i: (MENU[i], LABEL if i == 7 else None))",
     "hello": "d.show_status('hello', 'v0.2.0')",
     "no-secret": "d.show_status('no_secret')",
     "set-time": "d.show_status('set_time')",

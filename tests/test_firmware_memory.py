@@ -13,7 +13,7 @@ This is the 64-bit unix port (8-byte pointers and object headers; a 32-bit Pico 
 needs roughly a fifth less for the same code, docs/firmware-memory.md). Both cases run in the
 issue's 64 KB; what brought SHA-512 there (boot loading the modules one at a time with a
 collection after each, a collection before each module loaded for one request) and why the
-issue's 56 KB for SHA-1 is not met yet (62 KB: the resident firmware, its interned names
+issue's 56 KB for SHA-1 is not met yet (61 KB: the resident firmware, its interned names
 and the provisioning module at the first write) are in docs/firmware-memory.md.
 """
 
