@@ -523,6 +523,26 @@ def user_refresh(ctx: click.Context, name: str | None, as_json: bool) -> None:
     emit(as_json, results, verifier_text.refresh_results(results))
 
 
+@user.command("notify-accepted")
+@click.argument("name")
+@click.option("--on/--off", "on", required=True, help="Tell the user of each accepted code.")
+@json_option
+@click.pass_context
+def user_notify_accepted(ctx: click.Context, name: str, on: bool, as_json: bool) -> None:
+    """Tell a user of every accepted code of their tokens, or stop (docs/events.md).
+
+    The message goes through the events file's subscriptions that message users (to =
+    "user") of the user's realm, whatever event types they list.
+
+    \b
+    Examples:
+      baoling verifier user notify-accepted alice@corp --on
+    """
+    info = open_verifier(ctx).set_notify_accepted(name, on)
+    state = "will be told" if on else "will not be told"
+    emit(as_json, info, f"{info['user']} {state} of each accepted code.")
+
+
 @user.command("deactivate")
 @click.argument("name")
 @json_option

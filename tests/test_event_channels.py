@@ -29,6 +29,7 @@ import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from fastapi.testclient import TestClient
 
 from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier import settings as verifier_settings
@@ -38,6 +39,7 @@ from baoling.verifier.channels_config import EventsConfig
 from baoling.verifier.delivery import Delivery
 from baoling.verifier.engine import Policy
 from baoling.verifier.events import EVENT_TYPES
+from baoling.verifier.http import create_app
 from baoling.verifier.outbox import Due
 from baoling.verifier.service import Verifier
 from tests.fixtures_ldap import _free_port, _write_certificates
@@ -249,6 +251,7 @@ def setup(tmp_path: Path, config: str, **more: Any) -> tuple[Verifier, Delivery]
     v = Verifier(
         data_dir=tmp_path / "data",
         event_types=settings.event_types(),
+        per_user_types=settings.per_user_types(),
         policy=Policy(lockout_after_fails=2),
     )
     worker = delivery(settings, v.outbox)
@@ -696,3 +699,59 @@ window_seconds = 20
     assert summary["Subject"] == "10 more Baoling alerts"
     assert "10 × token.disabled" in summary.get_content()
     assert len(smtp.got) == 3
+
+
+def test_a_user_who_opted_in_hears_of_each_accepted_code_and_others_do_not(tmp_path, smtp):
+    """validation.accepted per user: set by Python, the CLI or HTTP; told through the
+    subscription that messages the realm's users, though it lists only token.locked."""
+    config = (
+        smtp_table(smtp, tmp_path)
+        + """
+[[subscriptions]]
+channel = "email"
+events = ["token.locked"]
+realms = ["bank.example"]
+to = "user"
+"""
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        users = ("alice@bank.example", "bob@bank.example", "carol@bank.example")
+        for n, user in enumerate(users):
+            v.add_user(user, email=user)
+            v.enrol(f"TK-{n}", base64.b32decode(SECRET))
+            v.assign(f"TK-{n}", user, override=True)
+        assert v.set_notify_accepted("alice@bank.example", True)["notify_accepted"] is True
+        cli = ["verifier", "--data-dir", str(tmp_path / "data"), "user", "notify-accepted"]
+        done = baoling(*cli, "bob@bank.example", "--on")
+        assert (done.returncode, done.stdout) == (
+            0,
+            "bob@bank.example will be told of each accepted code.\n",
+        ), done.stderr
+        done = baoling(*cli, "bob@bank.example", "--off")
+        assert done.stdout == "bob@bank.example will not be told of each accepted code.\n"
+        key = v.create_api_key("desk", ["helpdesk"])
+        client = TestClient(create_app(v))
+        auth = {"Authorization": f"Bearer {key}"}
+        answer = client.post(
+            "/v1/users/notify-accepted",
+            json={"user": "carol@bank.example", "on": True},
+            headers=auth,
+        )
+        assert (answer.status_code, answer.json()["notify_accepted"]) == (200, True)
+        missing = client.post(
+            "/v1/users/notify-accepted", json={"user": "dan@bank.example", "on": True}, headers=auth
+        )
+        assert missing.status_code == 404
+        assert [v.show_user(user)["notify_accepted"] for user in users] == [True, False, True]
+        code = pyotp.TOTP(SECRET).now()
+        for n in range(3):
+            assert v.validate(f"TK-{n}", code)
+        deliver_all(worker, v)
+    finally:
+        v.close()
+    got = sorted((m.to, m.message["Subject"]) for m in smtp.got)
+    assert got == [
+        (["alice@bank.example"], "Your token TK-0 was used"),
+        (["carol@bank.example"], "Your token TK-2 was used"),
+    ]

@@ -114,6 +114,7 @@ def test_add_show_and_list_users(make_verifier):
         "active": True,
         "created": added["created"],
         "deactivated": None,
+        "notify_accepted": False,
         "tokens": [],
     }
     v.add_user("bob@lab")

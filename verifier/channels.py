@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from baoling.verifier.channels_config import PERSONAL, EventsConfig, Subscription
 from baoling.verifier.errors import DeliveryFailed
 from baoling.verifier.event_metrics import EventMetrics
-from baoling.verifier.outbox import Due, Held, Outbox
+from baoling.verifier.events import OPT_IN
+from baoling.verifier.outbox import Contact, Due, Held, Outbox
 from baoling.verifier.templates import HELD_TYPE, render
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Channels:
         config: EventsConfig,
         *,
         unsubscribed: frozenset[str],
-        contact: Callable[[str, str], tuple[str, str] | None],
+        contact: Callable[[str, str], Contact | None],
         webhook: Webhook | None = None,
         mailer: Mailer | None = None,
         sms: Sms | None = None,
@@ -77,7 +78,7 @@ class Channels:
         limits: Outbox | None = None,
     ) -> None:
         """`unsubscribed`: the types a channel without subscriptions takes; `contact(realm,
-        user)`: the user's (e-mail, phone), None when the user is gone; `limits`: the outbox
+        user)`: the user's addresses and opt-in, None when the user is gone; `limits`: the outbox
         that counts the per-recipient rate limit (None: no limit, for `events test`)."""
         self._config, self._unsubscribed, self._contact = config, unsubscribed, contact
         self._webhook, self._mailer, self._sms, self._syslog = webhook, mailer, sms, syslog
@@ -93,18 +94,30 @@ class Channels:
         for subscription in self._config.subscriptions:
             if subscription.takes(event_type, realm):
                 found.extend(self._addressed(subscription, realm, user))
+            elif event_type in OPT_IN and subscription.to == "user" and subscription.covers(realm):
+                # A user who opted in hears of it through the subscriptions that message users.
+                found.extend(self._addressed(subscription, realm, user, opted_in=True))
         unique = {recipient.key: recipient for recipient in reversed(found)}
         return list(reversed(unique.values()))  # one message per recipient: the first wins
 
     def _addressed(
-        self, subscription: Subscription, realm: str | None, user: str | None
+        self,
+        subscription: Subscription,
+        realm: str | None,
+        user: str | None,
+        *,
+        opted_in: bool = False,
     ) -> list[Recipient]:
+        """The subscription's recipients; with `opted_in`, only the token's user, if they
+        asked to hear of every accepted code."""
         channel, language = subscription.channel, subscription.language
         if channel not in PERSONAL:
             return [Recipient(channel)]
         if subscription.to == "user":
             contact = None if realm is None or user is None else self._contact(realm, user)
-            address = "" if contact is None else contact[0 if channel == "email" else 1]
+            if contact is None or (opted_in and not contact.notify_accepted):
+                return []
+            address = contact.email if channel == "email" else contact.phone
             return [Recipient(channel, address, language)] if address else []
         return [Recipient(channel, address, language) for address in subscription.to or ()]
 

@@ -158,8 +158,11 @@ class Subscription(_Strict):
         return frozenset(self.events)
 
     def takes(self, event_type: str, realm: str | None) -> bool:
-        in_realm = self.realms is None or (realm is not None and realm in self.realms)
-        return event_type in self.types and in_realm
+        return event_type in self.types and self.covers(realm)
+
+    def covers(self, realm: str | None) -> bool:
+        """True for tokens of users in `realm` (or of no user, when no realms are named)."""
+        return self.realms is None or (realm is not None and realm in self.realms)
 
 
 class MessageTemplate(_Strict):

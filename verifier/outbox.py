@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection, Row
 
@@ -66,6 +66,15 @@ class Due:
         return cls(row.id, row.body.encode(), row.realm, row.owner, done)
 
 
+class Contact(NamedTuple):
+    """What messages to a user need: the addresses, and whether the user asked to hear of
+    every accepted code (validation.accepted)."""
+
+    email: str
+    phone: str
+    notify_accepted: bool
+
+
 @dataclass(frozen=True)
 class Held:
     """The messages a recipient's rate limit held back in one window that is over, by event
@@ -81,9 +90,16 @@ class Outbox:
     """The events of one store: written with their change, claimed, finished, listed."""
 
     def __init__(
-        self, db: store.Store, types: frozenset[str], rules: EventRules | None = None
+        self,
+        db: store.Store,
+        types: frozenset[str],
+        rules: EventRules | None = None,
+        per_user: frozenset[str] = frozenset(),
     ) -> None:
+        """`types`: the event types recorded; `per_user`: those recorded only for a token
+        whose user opted in (validation.accepted where messages go to users)."""
         self._store, self.types, self.rules = db, types, rules or EventRules()
+        self.per_user = per_user - types
 
     @property
     def recorded_types(self) -> frozenset[str]:
@@ -98,13 +114,16 @@ class Outbox:
         realm and name of the token's user (per-realm subscriptions, messages to the user):
         `user` when the caller gives it (an event about a user, or a token just given to one:
         no lookup), else the token's user read in `conn`."""
-        if data.name in self.types:
+        opted = data.name in self.per_user
+        if data.name in self.types or opted:
             event = envelope(data, now)
             token = getattr(data, "token", None)
-            if user is not None:
+            if user is not None and not opted:
                 realm, name = user.realm, user.name
             else:
                 owner = None if token is None else store.token_owner(conn, token)
+                if opted and (owner is None or not owner.notify_accepted):
+                    return
                 realm, name = (None, None) if owner is None else (owner.realm, owner.name)
             store.insert_event(
                 conn, event.id, event.type, event.model_dump_json(), now, realm, name
@@ -211,12 +230,14 @@ class Outbox:
         with self._store.concurrent_write() as conn:
             store.drop_held(conn, node, held.recipient, held.start)
 
-    def contact(self, realm: str, name: str) -> tuple[str, str] | None:
-        """The (e-mail, phone) of a user, for messages to the token's user; None when the user
-        is gone or deactivated."""
+    def contact(self, realm: str, name: str) -> Contact | None:
+        """The e-mail, phone and opt-in of a user, for messages to the token's user; None when
+        the user is gone or deactivated."""
         with self._store.read() as conn:
             row = store.get_user(conn, realm, name)
-        return None if row is None or not row.active else (row.email, row.phone)
+        if row is None or not row.active:
+            return None
+        return Contact(row.email, row.phone, row.notify_accepted)
 
     def list_events(
         self, state: str | None = None, limit: int = LIST_LIMIT

@@ -57,6 +57,7 @@ class Verifier:
         event_types: Collection[str] | None = None,
         event_rules: EventRules | None = None,
         rate_limits: RateLimits | None = None,
+        per_user_types: Collection[str] | None = None,
     ) -> None:
         """Where the data lives, the realm of names given without one and the event types the
         outbox records (docs/events.md): the arguments given, else the settings
@@ -76,6 +77,7 @@ class Verifier:
         self.default_realm = where.default_realm
         directories = open_directories(where.ldap_config)  # a bad file stops before the store
         types = where.event_types() if event_types is None else frozenset(event_types)
+        per_user = where.per_user_types() if per_user_types is None else frozenset(per_user_types)
         where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         pool = store_pool or (where.store_pool_size, where.store_max_overflow)
         self._store = store.Store(where.url, where.store_commit_timeout_seconds, pool)
@@ -85,7 +87,7 @@ class Verifier:
         except BaseException:
             self._store.close()
             raise
-        self.outbox = Outbox(self._store, types, event_rules or where.event_rules())
+        self.outbox = Outbox(self._store, types, event_rules or where.event_rules(), per_user)
         self._tokens = TokenAdmin(self._store, self._key, self.outbox)
         self._resolver = LocalResolver(self._store, self.default_realm)
         self._realms = RealmResolvers(self._resolver, directories)
@@ -232,6 +234,11 @@ class Verifier:
         (verifier/directory_sync.py). Returns what became of each."""
         name = None if user is None else self._users.parse(user)
         return self._directory_sync.refresh(name)
+
+    def set_notify_accepted(self, user: str, on: bool) -> dict[str, Any]:
+        """Whether the user hears of every accepted code of their tokens (docs/events.md,
+        "validation.accepted"), whatever their realm's subscriptions say."""
+        return self._users.set_notify_accepted(user, on)
 
     def deactivate_user(self, user: str) -> dict[str, Any]:
         """Refuse every validation for the user from now on; its tokens stay assigned."""

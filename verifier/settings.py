@@ -211,6 +211,15 @@ class Settings(BaseSettings):
         opted_out = frozenset() if self.events_validation_accepted else OPT_IN
         return frozenset(EVENT_TYPES) - opted_out
 
+    def per_user_types(self) -> frozenset[str]:
+        """The opt-in types recorded for users who opted in even where no channel takes them
+        for everyone: those of a subscription that messages users (to = "user")."""
+        from baoling.verifier.events import OPT_IN
+
+        config = self.events()
+        to_users = any(s.to == "user" for s in config.subscriptions)
+        return OPT_IN - self.event_types() if to_users else frozenset()
+
     def event_types(self) -> frozenset[str]:
         """The event types the outbox records: those some channel takes (none without one)."""
         webhook = self.events_webhook_url is not None

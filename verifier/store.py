@@ -129,6 +129,8 @@ users = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created", sa.Double, nullable=False),
     sa.Column("deactivated", sa.Double, nullable=True),
+    # The user asked to hear of every accepted code (validation.accepted, docs/events.md).
+    sa.Column("notify_accepted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("realm", "name", name="users_realm_name"),
 )
 
@@ -394,6 +396,15 @@ def _message_limits(conn: Connection) -> None:
     metadata.create_all(conn, tables=[message_windows, held_messages])
 
 
+def _notify_accepted(conn: Connection) -> None:
+    """Users' opt-in to validation.accepted. Added only where missing: a store created by this
+    code already has it."""
+    if "notify_accepted" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE users ADD COLUMN notify_accepted BOOLEAN NOT NULL DEFAULT false"
+        )
+
+
 def _backup_codes(conn: Connection) -> None:
     """Users' one-time backup codes, hashed (verifier/backup_codes.py)."""
     metadata.create_all(conn, tables=[backup_codes])
@@ -452,6 +463,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _audit_sealed,
     _message_limits,
     _device_pins,
+    _notify_accepted,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -883,6 +895,10 @@ def realm_has_users(conn: Connection, realm: str) -> bool:
 def update_user_attributes(conn: Connection, user_id: int, **values: str) -> None:
     """Set a user's display_name, email or phone (copied again from its directory)."""
     conn.execute(users.update().where(users.c.id == user_id).values(**values))
+
+
+def set_notify_accepted(conn: Connection, user_id: int, on: bool) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(notify_accepted=on))
 
 
 def deactivate_user(conn: Connection, user_id: int, now: float) -> None:

@@ -51,6 +51,7 @@ def _info(row: Row[Any], token_rows: list[Row[Any]]) -> dict[str, Any]:
         "active": row.active,
         "created": row.created,
         "deactivated": row.deactivated,
+        "notify_accepted": row.notify_accepted,
         "tokens": [{"token": token.id, "role": token.role} for token in token_rows],
     }
 
@@ -131,6 +132,19 @@ class UserAdmin:
     def show(self, user: str) -> dict[str, Any]:
         name = self.parse(user)
         with self._store.read() as conn:
+            row = self._row(conn, name)
+            return _info(row, store.user_tokens(conn, row.id))
+
+    def set_notify_accepted(self, user: str, on: bool) -> dict[str, Any]:
+        """Tell the user of every accepted code of their tokens (validation.accepted through
+        the subscriptions that message users, docs/events.md), or stop; audited."""
+        name = self.parse(user)
+        now = time.time()
+        with self._store.write() as conn:
+            row = self._row(conn, name)
+            store.set_notify_accepted(conn, row.id, on)
+            state = "on" if on else "off"
+            audit_log.append(conn, "user_notify_accepted", None, now, user=str(name), state=state)
             row = self._row(conn, name)
             return _info(row, store.user_tokens(conn, row.id))
 

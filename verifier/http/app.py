@@ -219,6 +219,13 @@ def create_app(
         **admin,
     )
     route(
+        "/v1/users/notify-accepted",
+        endpoints.set_notify_accepted,
+        methods=["POST"],
+        responses=user_errors,
+        **helpdesk,
+    )
+    route(
         "/v1/users/set-pin",
         endpoints.set_user_pin,
         methods=["POST"],

@@ -31,6 +31,7 @@ from baoling.verifier.http.schemas import (
     Health,
     ImportRequest,
     ImportResult,
+    NotifyRequest,
     PinCleared,
     PinRequest,
     PSKCRequest,
@@ -192,6 +193,11 @@ def show_user(user: UserQuery, v: V) -> UserInfo:
 def deactivate_user(body: UserNameRequest, v: V) -> UserInfo:
     """Refuse every code for the user from now on; its tokens stay assigned."""
     return UserInfo(**v.deactivate_user(body.user))
+
+
+def set_notify_accepted(body: NotifyRequest, v: V) -> UserInfo:
+    """Tell the user of every accepted code of their tokens (validation.accepted), or stop."""
+    return UserInfo(**v.set_notify_accepted(body.user, body.on))
 
 
 def set_user_pin(body: PinRequest, v: V) -> Response:

@@ -222,6 +222,11 @@ class UserNameRequest(Strict):
     user: User
 
 
+class NotifyRequest(Strict):
+    user: User
+    on: bool = Field(strict=True, description="tell the user of every accepted code, or stop")
+
+
 class PinRequest(Strict):
     user: User
     pin: Annotated[
@@ -295,6 +300,7 @@ class UserInfo(BaseModel):
     active: bool
     created: float
     deactivated: float | None
+    notify_accepted: bool = Field(description="told of every accepted code (docs/events.md)")
     tokens: list[UserToken]
 
 
