@@ -105,7 +105,7 @@ class Outbox:
     def recorded_types(self) -> frozenset[str]:
         """Every event type `emit` may write: a validation that may emit none of them needs
         no transaction for its events (verifier/validation.py)."""
-        return self.types
+        return self.types | self.per_user
 
     def emit(
         self, conn: Connection, data: EventData, now: float, user: UserName | None = None
