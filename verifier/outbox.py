@@ -118,6 +118,8 @@ class Outbox:
         if data.name in self.types or opted:
             event = envelope(data, now)
             token = getattr(data, "token", None)
+            realm: str | None
+            name: str | None
             if user is not None and not opted:
                 realm, name = user.realm, user.name
             else:
@@ -223,7 +225,7 @@ class Outbox:
         for row in rows:
             key = (row.recipient, row.start)
             held = found.setdefault(key, Held(row.recipient, row.language, row.start))
-            held.counts[row.event_type] = row.count
+            held.counts[row.event_type] = row._mapping["count"]  # .count is the tuple's method
         return list(found.values())
 
     def summary_sent(self, node: str, held: Held) -> None:

@@ -428,7 +428,7 @@ class Validation:
         name the code came with, if any): the token's conditional UPDATE and its audit row are
         one statement on PostgreSQL (audit.append_with)."""
         by_user = {} if user is None else {"user": str(user)}
-        rejected = {"result": "reject", "reason": decision.reason, **by_user}
+        rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
             assert decision.step is not None  # an accepted decision names its step
             counter = decision.state.counter
@@ -437,8 +437,8 @@ class Validation:
                 change = store.accepting_step(token_id, decision.step, drift, now)
             else:
                 change = store.accepting_counter(token_id, counter, now)
-            accepted = {"result": "accept", "reason": decision.reason, **by_user}
-            replayed = {**rejected, "reason": REPLAY}
+            accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
+            replayed: dict[str, object] = {**rejected, "reason": REPLAY}
             moved = audit_log.append_with(conn, change, action, token_id, now, accepted, replayed)
             if moved is None:
                 decision = Decision(False, REPLAY, decision.step, state)
