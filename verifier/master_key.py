@@ -43,16 +43,20 @@ class CurrentKey:
 
     def open(self, conn: Connection, row: Row[Any]) -> bytes:
         """The token's secret. If the key was rotated (by another node or process, or by
-        another thread that has not swapped its key in yet), reload the key file once."""
-        key = self._key
+        another thread that has not swapped its key in yet), reload the key file and read the
+        sealed secret again, both under the key file's lock: a rotation holds that lock from
+        inside its transaction until after its rename, so under it the recorded fingerprint,
+        the sealed secret and the key file agree. (Validations take no store-wide lock, so
+        without it a validation could read one rotation's fingerprint and meet the next
+        rotation's key file.)"""
         try:
-            return key.open(row.id, row.secret)
-        except MasterKeyError:
-            fingerprint = store.get_meta(conn, store.KEY_FINGERPRINT)
-            if fingerprint == key.fingerprint:
-                raise
-            self._key = crypto.resolve_key_file(self._path, fingerprint)
             return self._key.open(row.id, row.secret)
+        except MasterKeyError:
+            pass
+        with crypto.key_file_lock(self._path):
+            fingerprint = store.get_meta(conn, store.KEY_FINGERPRINT)
+            self._key = crypto.resolve_key_file(self._path, fingerprint, holding_lock=True)
+            return self._key.open(row.id, store.get_token(conn, row.id).secret)
 
     def in_use(self, conn: Connection) -> crypto.MasterKey:
         """The key the database records now, the key file reloaded if another node or process
