@@ -3,11 +3,15 @@ renders without a console error and asks no other host; unlocking a locked token
 flow with backup codes accepted once over /v1/validate; the drift chart's points and line; markup
 shown as text; a form without its CSRF token refused; the helpdesk role cannot delete."""
 
+import io
 import time
 from collections.abc import Iterator
 
 import httpx
+import pyotp
 import pytest
+import zxingcpp
+from PIL import Image
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
@@ -316,29 +320,77 @@ def test_an_admin_deletes_after_typing_the_token_id(console: Console, admin: Acc
     assert rows[0]["detail"]["console_account"] == admin.name
 
 
-def test_an_enrolled_phone_token_shows_its_qr_code_once(
-    console: Console, helpdesk: Account
+def scan_qr(console: Console) -> str:
+    """The text of the QR code on the page, read from the browser's picture of it by a real
+    decoder (zxing-cpp), as the phone's camera would."""
+    picture = console.driver.find_element(By.ID, "qr").screenshot_as_png
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(picture)))
+    assert len(found) == 1
+    return found[0].text
+
+
+def enrol_phone(console: Console, user: str, token_id: str) -> pyotp.TOTP:
+    """Enrol a phone token from the enrol page; the app the QR code is scanned into."""
+    console.open(f"/ui/enrol?user={user}")
+    console.fill("enrol-token", token_id)
+    console.click("enrol")
+    assert console.text("enrolled-token") == token_id
+    uri = scan_qr(console)
+    assert uri.startswith("otpauth://totp/")
+    totp = pyotp.parse_uri(uri)
+    assert isinstance(totp, pyotp.TOTP)
+    return totp
+
+
+def test_an_enrolled_phone_token_shows_its_qr_code_once_and_its_code_assigns_it(
+    console: Console, helpdesk: Account, api_key: str
 ) -> None:
     with closing(console.verifier()) as v:
         v.add_user("carol")
     as_(console, helpdesk)
     console.console_errors()  # forget the 403 pages of the tests before
-    console.open("/ui/enrol?user=carol")
-    console.fill("enrol-token", "phone-carol")
-    console.click("enrol")
-    assert console.driver.find_elements(By.CSS_SELECTOR, "#qr svg")
+    phone = enrol_phone(console, "carol", "phone-carol")
     assert console.console_errors() == []
-    console.fill("confirm-code", "000000")  # not what the phone shows: nothing is assigned
+    with closing(console.verifier()) as v:  # nobody's until the phone shows a code
+        assert v.show_user("carol")["tokens"] == []
+    console.fill("confirm-code", phone.now())
     console.click("confirm")
-    assert console.text("message") == (
-        "token 'phone-carol' refused the code (wrong_code); nothing was assigned"
-    )
+    assert console.driver.current_url == console.url + "/ui/user?user=carol&done=assign"
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is assigned."
+    assert console.text("user-tokens") == "phone-carol (primary)"
+    with closing(console.verifier()) as v:
+        rows = v.search_audit(token="phone-carol", action="assign")
+    assert rows[0]["detail"]["possession"] == "proven"
+    assert rows[0]["detail"]["console_account"] == helpdesk.name
+    # The phone's next code signs carol in over the API.
+    assert validate(console, api_key, user="carol", code=phone.at(time.time() + 30)) == "accept"
+    # Never shown again: no QR code, no URI, no secret, on any page.
     for page in ("/ui/token?id=phone-carol", "/ui/enrol?user=carol", "/ui/audit"):
         console.open(page)
         assert console.driver.find_elements(By.CSS_SELECTOR, "#qr") == [], page
         assert "otpauth" not in console.driver.page_source, page
-    with closing(console.verifier()) as v:  # nobody's until the phone shows a code
-        assert v.show_user("carol")["tokens"] == []
+        assert phone.secret not in console.driver.page_source, page
+
+
+def test_a_wrong_confirmation_code_assigns_nothing(console: Console, helpdesk: Account) -> None:
+    with closing(console.verifier()) as v:
+        v.add_user("cora")
+    as_(console, helpdesk)
+    phone = enrol_phone(console, "cora", "phone-cora")
+    wrong = f"{(int(phone.now()) + 1) % 1_000_000:06d}"
+    console.fill("confirm-code", wrong)  # not what the phone shows: nothing is assigned
+    console.click("confirm")
+    assert console.text("message") == (
+        "token 'phone-cora' refused the code (wrong_code); nothing was assigned"
+    )
+    with closing(console.verifier()) as v:
+        assert v.show_user("cora")["tokens"] == []
+    # The QR code is gone; the serial and the phone's code still assign it from the user's page.
+    console.open("/ui/user?user=cora")
+    console.fill("assign-token", "phone-cora")
+    console.fill("assign-code", phone.at(time.time() + 30))
+    console.click("assign")
+    assert console.text("user-tokens") == "phone-cora (primary)"
 
 
 def test_the_overview_shows_locked_tokens_far_drift_and_the_last_hour(
