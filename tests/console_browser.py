@@ -155,6 +155,17 @@ class Console:
                 urls.append(message["params"]["request"]["url"])
         return urls
 
+    def page_statuses(self) -> list[int]:
+        """The HTTP status of every page (document) the browser received since the last call
+        (its performance log: a page's status is not in the DOM)."""
+        statuses = []
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message["method"] == "Network.responseReceived" and params["type"] == "Document":
+                statuses.append(params["response"]["status"])
+        return statuses
+
     def foreign(self, urls: list[str]) -> list[str]:
         """The URLs whose host and port are not the console's; data: URLs and the browser's
         own pages (chrome:, about:) go nowhere, so only they are let through."""

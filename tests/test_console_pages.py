@@ -1,7 +1,8 @@
 """The web console's pages in a real headless Chromium (tests/console_browser.py): every page
 renders without a console error and asks no other host; unlocking a locked token; the lost-token
 flow with backup codes accepted once over /v1/validate; the drift chart's points and line; markup
-shown as text; a form without its CSRF token refused; the helpdesk role cannot delete."""
+shown as text; a form without its CSRF token or with another refused (403); the Content-Security-Policy
+enforced; the helpdesk role cannot delete (403)."""
 
 import io
 import time
@@ -239,20 +240,51 @@ def test_markup_in_a_label_and_a_name_is_shown_as_text(console: Console, admin: 
     assert console.console_errors() == []  # no image loaded, no inline handler blocked
 
 
-def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
-    console: Console, admin: Account
+@pytest.mark.parametrize(
+    ("token_id", "tamper"),
+    [("csrf-missing", "field.remove()"), ("csrf-wrong", "field.value = 'A' + field.value")],
+)
+def test_a_form_without_its_csrf_token_is_refused_with_403_and_changes_nothing(
+    console: Console, admin: Account, token_id: str, tamper: str
 ) -> None:
-    console.token("csrf-1")
+    console.token(token_id)
     as_(console, admin)
-    console.open("/ui/token?id=csrf-1")
+    console.open(f"/ui/token?id={token_id}")
     console.driver.execute_script(
-        "document.querySelector('form[action$=\"/token/disable\"] input[name=csrf]').remove()"
+        "const field = document.querySelector("
+        f"'form[action$=\"/token/disable\"] input[name=csrf]'); {tamper};"
     )
+    console.page_statuses()
     console.click("disable")
     assert console.text("message") == CSRF_REFUSED
+    assert console.page_statuses() == [403]
     with closing(console.verifier()) as v:
-        assert v.show("csrf-1")["enabled"] is True
-        assert v.search_audit(token="csrf-1", action="disable") == []
+        assert v.show(token_id)["enabled"] is True
+        assert v.search_audit(token=token_id, action="disable") == []
+
+
+def test_every_answer_carries_a_strict_content_security_policy(
+    console: Console, admin: Account
+) -> None:
+    for path in ("/ui/sign-in", "/ui/overview", "/ui/static/console.js"):
+        policy = httpx.get(console.url + path).headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+        assert directives["default-src"] == "'none'", path
+        assert directives["script-src"] == "'self'", path
+        assert directives["style-src"] == "'self'", path
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, path
+    # The browser enforces it: a script written into the page is not run.
+    as_(console, admin)
+    console.open("/ui/overview")
+    console.console_errors()
+    console.driver.execute_script(
+        "const s = document.createElement('script');"
+        "s.textContent = 'document.title = \"ran\"';"
+        "document.head.appendChild(s);"
+    )
+    assert console.driver.title != "ran"
+    errors = console.console_errors()
+    assert len(errors) == 1 and "Content Security Policy" in errors[0], errors
 
 
 def post_by_hand(console: Console, path: str, **fields: str) -> None:
@@ -292,8 +324,10 @@ def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
     assert console.driver.find_elements(By.ID, "delete") == []
     assert console.driver.find_elements(By.ID, "reset-drift") == []
     assert console.driver.find_element(By.ID, "unlock").is_displayed()
+    console.page_statuses()
     post_by_hand(console, "/ui/token/delete", token="keep-1", confirm="keep-1")
     assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    assert console.page_statuses() == [403]
     with closing(console.verifier()) as v:
         assert v.show("keep-1")["token"] == "keep-1"
         denied = v.search_audit(action="console_denied", detail={"console_account": helpdesk.name})
