@@ -9,10 +9,12 @@ address is sent with `Packet-Src-IP-Address`."""
 import base64
 import itertools
 import re
+import sqlite3
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pyotp
@@ -181,6 +183,17 @@ def test_state_and_right_code_get_access_accept(shared, port, user, totp):
     assert second_round(port, user, state, totp.now()) == "Access-Accept"
     accepted = {"result": "accept", "reason": "accepted", **via(user)}
     assert token_rows(shared[1], user) == [("validate", accepted)]
+
+
+def test_a_state_expires_60_seconds_after_it_is_issued_by_default(shared, port, user):
+    """The store holds when each pending State expires (the configuration sets no timeout)."""
+    issued_from = time.time()
+    state_for(port, user)
+    issued_by = time.time()
+    with closing(sqlite3.connect(shared[1] / "verifier.sqlite3")) as db:
+        expiries = [row[0] for row in db.execute("SELECT expires FROM radius_challenges")]
+    assert [e for e in expiries if issued_from + 60 <= e <= issued_by + 60] != []
+    assert all(e <= issued_by + 60 for e in expiries)
 
 
 def test_each_challenge_has_a_state_of_its_own(port, user):

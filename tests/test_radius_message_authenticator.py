@@ -17,12 +17,15 @@ from pathlib import Path
 import pyotp
 import pytest
 from test_http_api import wrong_code
-from test_radius_radclient import SECRET, SHARED_SECRET, enrol, radius_counts, start
+from test_radius_radclient import PIN, SECRET, SHARED_SECRET, enrol, radius_counts, start
 
 from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier.radius import hash_pin
 
-ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT = 1, 2, 3
-USER_NAME, USER_PASSWORD, STATE, PROXY_STATE, MESSAGE_AUTHENTICATOR = 1, 2, 24, 33, 80
+ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE = 1, 2, 3, 11
+USER_NAME, USER_PASSWORD, REPLY_MESSAGE, STATE = 1, 2, 18, 24
+PROXY_STATE, MESSAGE_AUTHENTICATOR = 33, 80
+CHALLENGED = "ma-challenged"  # logs in in two rounds: the PIN, then the code
 MAIN = SHARED_SECRET.encode()
 LEGACY = b"legacy shared secret"
 LAB = b"lab shared secret"
@@ -38,6 +41,10 @@ require_message_authenticator = false
 [clients.lab]
 address = "127.0.0.4/30"
 secret = "{LAB.decode()}"
+
+[users."{CHALLENGED}"]
+pin_hash = "{hash_pin(PIN)}"
+challenge = true
 """
 STRANGER = "127.0.0.3"  # in no client's range
 WAIT_S = 20  # for the drop counter to move on a loaded machine
@@ -153,7 +160,7 @@ _fresh_ids = itertools.count()
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
     data_dir = tmp_path_factory.mktemp("radius-ma") / "data"
-    enrol(data_dir)
+    enrol(data_dir, CHALLENGED)
     with start(data_dir, CONFIG) as running:
         yield running, data_dir
 
@@ -189,6 +196,22 @@ def test_a_reject_carries_a_message_authenticator_first_and_it_verifies(server, 
     request = access_request(MAIN, login(user, wrong_code(totp)))
     reply = exchange(server.radius_port, request)
     assert reply[0] == ACCESS_REJECT
+    assert [kind for kind, _ in check_reply(reply, request, MAIN)] == [MESSAGE_AUTHENTICATOR]
+
+
+def test_both_rounds_of_a_challenge_carry_a_message_authenticator_first_and_it_verifies(
+    server, totp
+):
+    request = access_request(MAIN, login(CHALLENGED, PIN))
+    reply = exchange(server.radius_port, request)
+    assert reply[0] == ACCESS_CHALLENGE
+    attributes = check_reply(reply, request, MAIN)
+    assert [kind for kind, _ in attributes] == [MESSAGE_AUTHENTICATOR, STATE, REPLY_MESSAGE]
+    assert attributes[2][1] == b"Enter the code shown on your token"
+    state = attributes[1][1]
+    request = access_request(MAIN, login(CHALLENGED, totp.now(), (STATE, state)))
+    reply = exchange(server.radius_port, request)
+    assert reply[0] == ACCESS_ACCEPT
     assert [kind for kind, _ in check_reply(reply, request, MAIN)] == [MESSAGE_AUTHENTICATOR]
 
 
