@@ -1,10 +1,12 @@
 """The web console's pages in a real headless Chromium (tests/console_browser.py): every page
 renders without a console error and asks no other host; unlocking a locked token; the lost-token
 flow with backup codes accepted once over /v1/validate; the drift chart's points and line; markup
-shown as text; a form without its CSRF token or with another refused (403); the Content-Security-Policy
-enforced; the helpdesk role cannot delete (403)."""
+shown as text; a form without its CSRF token or with another refused (403); the
+Content-Security-Policy enforced; the helpdesk role cannot delete (403); the overview shows the
+chain's last verify."""
 
 import io
+import re
 import time
 from collections.abc import Iterator
 
@@ -450,6 +452,34 @@ def test_the_overview_shows_locked_tokens_far_drift_and_the_last_hour(
     assert int(console.text("total-rejected")) >= 3  # this test's three, within the last minute
     newest = [b for b in bars if b.get_attribute("data-minute") == "1"]
     assert any(b.get_attribute("class") == "rejected" for b in newest)
+    assert console.console_errors() == []
+
+
+def verified_rows(console: Console) -> int:
+    """The rows of the chain's last verify, as the overview shows them."""
+    console.open("/ui/overview")
+    match = re.fullmatch(r"intact, (\d+) rows", console.text("chain-status"))
+    assert match, console.text("chain-status")
+    return int(match[1])
+
+
+def test_the_overview_shows_the_last_verify_and_the_audit_page_verifies_again(
+    console: Console, admin: Account
+) -> None:
+    as_(console, admin)
+    console.open("/ui/audit")
+    console.click("verify-chain")
+    report = re.match(r"The audit chain is intact\. (\d+) rows", console.text("chain-report"))
+    assert report
+    assert verified_rows(console) == int(report[1])
+    assert console.text("chain-verified").startswith("Verified ")
+    console.token("chain-1")  # more rows: the overview does not read the chain again for them
+    with closing(console.verifier()) as v:
+        v.disable("chain-1")
+    assert verified_rows(console) == int(report[1])
+    console.follow(console.driver.find_element(By.LINK_TEXT, "Verify it again on the Audit page."))
+    console.click("verify-chain")
+    assert verified_rows(console) > int(report[1])
     assert console.console_errors() == []
 
 

@@ -28,6 +28,9 @@ class AuditTrail:
     def __init__(self, db: store.Store, outbox: Outbox, key: CurrentKey) -> None:
         self._store, self._outbox, self._key = db, outbox, key
         self._anchored: str | None = None  # the head this trail anchored last
+        # When this process last verified the chain, and what it found (the console's overview
+        # shows it rather than reading the whole chain on every load).
+        self.last_verified: tuple[float, AuditReport] | None = None
 
     def seal(self, *, wait: bool = True) -> int:
         """Chain the rows appended so far (verifier/audit.py, `seal`); returns how many. When
@@ -95,6 +98,7 @@ class AuditTrail:
                     report = AuditReport(False, 0, head, f"anchors file {anchors}: {exc}")
                 else:
                     report = audit_log.verify(conn, lines, checked)
+        self.last_verified = (time.time(), report)
         if not report.ok:
             broken = AuditChainBroken(rows_checked=report.rows, problem=report.problem or "")
             with self._store.write() as conn:

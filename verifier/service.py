@@ -479,6 +479,11 @@ class Verifier:
         anchors file `anchors`; `ok` is False with the first problem if broken."""
         return self._audit.verify(archives, anchors)
 
+    def last_audit_verify(self) -> tuple[float, AuditReport] | None:
+        """When this process last verified the audit chain (verify_audit), and the report;
+        None before its first verify."""
+        return self._audit.last_verified
+
     def seal_audit(self, *, wait: bool = True) -> int:
         """Chain the audit rows appended so far (a serving node does it every
         audit_seal_seconds); returns how many. `wait` False leaves it to a node sealing now."""

@@ -50,6 +50,8 @@ _ZH: dict[str, str] = {
     "Audit chain": "审计链",
     "intact": "完整",
     "BROKEN": "已损坏",
+    "Verified": "验证于",
+    "Verify it again on the Audit page.": "在审计页面重新验证。",
     "rows": "行",
     "Events outbox": "事件发件箱",
     "pending": "待发送",
