@@ -617,20 +617,20 @@ def test_metrics_count_validations_by_result_and_reason(client, validate_auth, t
     for _ in range(LOCKOUT_AFTER):
         post_validate(client, validate_auth, wrong_code(token))
     counted = {
-        (labels["result"], labels["reason"]): float(value)
+        (labels["door"], labels["result"], labels["reason"]): float(value)
         for text, value in re.findall(
             r"^baoling_validations_total\{([^}]*)\} (\S+)$", client.get("/metrics").text, re.M
         )
         for labels in [dict(re.findall(r'(\w+)="([^"]*)"', text))]
     }
     assert counted == {
-        ("accept", "accepted"): 1.0,
-        ("reject", "replay"): 1.0,
-        ("reject", "malformed"): 1.0,
-        ("reject", "unknown_token"): 1.0,
-        ("reject", "unknown_user"): 1.0,
-        ("reject", "wrong_code"): float(LOCKOUT_AFTER - 1),
-        ("reject", "locked"): 1.0,
+        ("http", "accept", "accepted"): 1.0,
+        ("http", "reject", "replay"): 1.0,
+        ("http", "reject", "malformed"): 1.0,
+        ("http", "reject", "unknown_token"): 1.0,
+        ("http", "reject", "unknown_user"): 1.0,
+        ("http", "reject", "wrong_code"): float(LOCKOUT_AFTER - 1),
+        ("http", "reject", "locked"): 1.0,
     }
 
 

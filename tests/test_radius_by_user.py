@@ -247,6 +247,7 @@ def test_the_directory_password_is_checked_by_a_bind(served, ldap_server: LdapSe
             "problem": validations(data_dir)[-1][1]["problem"],
             "radius_client": "vpn",
             "radius_user": "carol2@staff",
+            "source": CHALLENGE_CLIENT,  # as on every attempt by user name
         },
     )
     assert CAROL_PASSWORD not in validations(data_dir)[-1][1]["problem"]

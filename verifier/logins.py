@@ -23,7 +23,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.engine import DIRECTORY_ERROR, WRONG_PIN, UserDecision
@@ -101,7 +100,7 @@ class Logins:
                 return self._first_round(user, password, holder, door, timeout_s, source)
             return self._one_round(user, password, holder, now, source)
         except DirectoryError as exc:
-            return self._refused(user, exc)
+            return self._refused(user, exc, source)
 
     def login_either(
         self,
@@ -125,7 +124,7 @@ class Logins:
                 return self._challenge(user, holder, door, timeout_s)
             return self._one_round(user, password, holder, None, source)
         except DirectoryError as exc:
-            return self._refused(user, exc)
+            return self._refused(user, exc, source)
 
     def answer(
         self,
@@ -194,22 +193,11 @@ class Logins:
         self._validation.refuse_user(user, WRONG_PIN, source)
         return Login(REJECT, WRONG_PIN)
 
-    def _refused(self, user: UserName, problem: DirectoryError) -> Login:
+    def _refused(self, user: UserName, problem: DirectoryError, source: str | None) -> Login:
         """The directory could not check the password: refused (fail closed), with the
         problem in the log and the audit trail for the administrator."""
         _log.error("login of %s refused: %s", user, problem)
-        now = time.time()
-        with self._store.write() as conn:
-            audit_log.append(
-                conn,
-                "validate",
-                None,
-                now,
-                user=str(user),
-                result="reject",
-                reason=DIRECTORY_ERROR,
-                problem=str(problem),
-            )
+        self._validation.refuse_user(user, DIRECTORY_ERROR, source, problem=str(problem))
         return Login(REJECT, DIRECTORY_ERROR)
 
     # ------------------------------------------------------------------------ first factor

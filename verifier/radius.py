@@ -39,6 +39,7 @@ from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser, V
 from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
 from baoling.verifier.slow_hash import check_secret, hash_secret, is_slow_hash
+from baoling.verifier.validation_metrics import RADIUS, through
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary.radius")
 DEFAULT_RADIUS_PORT = 1812
@@ -565,7 +566,7 @@ class RadiusServer(Server):
         state = pkt["State"][0] if "State" in pkt else None
         try:
             password = pkt.PwDecrypt(pkt["User-Password"][0]) if "User-Password" in pkt else ""
-            with audit.origin(radius_client=client.name, radius_user=user_name):
+            with audit.origin(radius_client=client.name, radius_user=user_name), through(RADIUS):
                 source = nas_address(pkt, self.trusted_proxies)
                 outcome = respond(
                     self.verifier, self.config, client, user_name, password, state, source

@@ -38,6 +38,7 @@ from baoling.verifier.tokens import TokenAdmin
 from baoling.verifier.user_pins import UserPins
 from baoling.verifier.users import PRIMARY, UserAdmin
 from baoling.verifier.validation import Validation
+from baoling.verifier.validation_metrics import ValidationCounts
 
 
 class Verifier:
@@ -91,6 +92,9 @@ class Verifier:
         self._tokens = TokenAdmin(self._store, self._key, self.outbox)
         self._resolver = LocalResolver(self._store, self.default_realm)
         self._realms = RealmResolvers(self._resolver, directories)
+        # Every door's answers to code checks, counted by verifier/validation.py; /metrics
+        # shows them (verifier/http/app.py).
+        self.validation_counts = ValidationCounts()
         self._validation = Validation(
             self._store,
             self._key,
@@ -98,6 +102,7 @@ class Verifier:
             self._realms,
             self.outbox,
             rate_limits or RateLimits(),
+            self.validation_counts,
         )
         self._api_keys = ApiKeys(self._store, self.outbox)
         self._challenges = Challenges(self._store)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Row
 
@@ -58,8 +58,11 @@ from baoling.verifier.rate_limits import (
 )
 from baoling.verifier.resolvers import Account, RealmResolvers, lost_entry
 from baoling.verifier.user_names import UserName
+from baoling.verifier.validation_metrics import UNKNOWN_TOKEN, ValidationCounts
 
 _log = logging.getLogger(__name__)
+
+_D = TypeVar("_D", Decision, UserDecision)
 
 # Tokens whose HOTP/TOTP objects a Verifier keeps (each holds two hash states, a few hundred bytes).
 MAX_CACHED_TOKENS = 10_000
@@ -118,19 +121,31 @@ class Validation:
         resolver: RealmResolvers,
         outbox: Outbox,
         limits: RateLimits,
+        counts: ValidationCounts,
     ) -> None:
+        """Every answer of check, check_user, waiting_for (a refusal), refuse_user and
+        wrong_pin is counted in `counts`, here and only here (verifier/validation_metrics.py)."""
         self._store, self._key, self.policy, self._resolver = db, key, policy, resolver
-        self._outbox, self.limits = outbox, limits
+        self._outbox, self.limits, self._metrics = outbox, limits, counts
         self._otps: dict[tuple[object, ...], HOTP] = {}
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
-        return self._decide(
-            "validate",
-            token_id,
-            now,
-            lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
-        )
+        try:
+            decision = self._decide(
+                "validate",
+                token_id,
+                now,
+                lambda otp, state, t: engine_check(otp, state, code, t, self.policy),
+            )
+        except UnknownToken:
+            self._metrics.count(False, UNKNOWN_TOKEN)
+            raise
+        return self._counted(decision)
+
+    def _counted(self, decision: _D) -> _D:
+        self._metrics.count(decision.accepted, decision.reason)
+        return decision
 
     def check_user(
         self, user: UserName, code: str, now: float | None = None, source: str | None = None
@@ -144,11 +159,12 @@ class Validation:
         # Before a slow hash or a directory search, so an attempt that waits costs neither;
         # any other attempt is checked inside its write transaction (_check_user) only.
         if is_backup_code(code) or self._resolver.directory(user.realm) is not None:
-            refused = self.waiting_for(user, source, now)
+            refused = self._refusal_while_waiting(user, source, now)
             if refused is not None:
-                return refused
+                return self._counted(refused)
         with _origin(source):
-            return self._check_user(user, code, now, self.limits.keys(str(user), source))
+            keys = self.limits.keys(str(user), source)
+            return self._counted(self._check_user(user, code, now, keys))
 
     def waiting_for(
         self, user: UserName, source: str | None, now: float | None = None
@@ -156,6 +172,12 @@ class Validation:
         """The rejection (reason rate_limited, audited) of an attempt for `user` from `source`
         while one of its rate-limit keys waits; None when it may go on. A front end asks this
         before any check of its own, such as a first factor (verifier/logins.py)."""
+        refused = self._refusal_while_waiting(user, source, now)
+        return None if refused is None else self._counted(refused)
+
+    def _refusal_while_waiting(
+        self, user: UserName, source: str | None, now: float | None
+    ) -> UserDecision | None:
         now = time.time() if now is None else now
         keys = self.limits.keys(str(user), source)
         with self._store.read() as conn:
@@ -166,16 +188,23 @@ class Validation:
             return self._reject_user(conn, user, RATE_LIMITED, now, limit=waits.kind)
 
     def refuse_user(
-        self, user: UserName, reason: str, source: str | None, now: float | None = None
+        self,
+        user: UserName,
+        reason: str,
+        source: str | None,
+        now: float | None = None,
+        **detail: str,
     ) -> UserDecision:
         """Reject an attempt for `user` for a reason found before any code was tried, such as
-        a wrong first factor: audited, and counted in the rate limits as a wrong code is, never
-        in the tokens' locks."""
+        a wrong first factor or a directory that could not check it: audited (with `detail`),
+        and counted in the rate limits as a wrong code is (unless its reason is NOT_COUNTED),
+        never in the tokens' locks."""
         now = time.time() if now is None else now
         keys = self.limits.keys(str(user), source)
         with _origin(source), self._store.concurrent_write() as conn:
             store.lock_user_attempts(conn, str(user))
-            return self._count(conn, keys, self._reject_user(conn, user, reason, now), now)
+            rejected = self._reject_user(conn, user, reason, now, **detail)
+            return self._counted(self._count(conn, keys, rejected, now))
 
     def _check_user(
         self, user: UserName, code: str, now: float, keys: tuple[Key, ...]
@@ -332,8 +361,13 @@ class Validation:
     def wrong_pin(self, token_id: str, now: float | None = None) -> Decision:
         """Count a wrong or missing static PIN as one failed attempt, audited with reason
         "wrong_pin"."""
-        return self._decide(
-            "validate", token_id, now, lambda otp, state, t: engine_wrong_pin(state, t, self.policy)
+        return self._counted(
+            self._decide(
+                "validate",
+                token_id,
+                now,
+                lambda otp, state, t: engine_wrong_pin(state, t, self.policy),
+            )
         )
 
     def _decide(

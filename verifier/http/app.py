@@ -69,6 +69,7 @@ def create_app(
     app.state.verifier = verifier
     app.state.keys = KeyCache(verifier)
     app.state.metrics = Metrics()
+    app.state.metrics.registry.register(verifier.validation_counts.counter)
     # /readyz fails while this many events wait for delivery (readiness.py).
     app.state.backlog_ready = backlog_ready
     # Peers whose X-Forwarded-For names the client, for the rate limits (client_address.py).

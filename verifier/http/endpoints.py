@@ -6,6 +6,7 @@ the admin routes. The routes, their scopes and their documented errors are liste
 
 import asyncio
 from collections.abc import Callable
+from contextvars import copy_context
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -16,10 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from baoling.core import base32
 from baoling.verifier.api_keys import ApiKey
 from baoling.verifier.engine import MALFORMED, Decision, UserDecision
-from baoling.verifier.errors import UnknownToken
 from baoling.verifier.http.client_address import client_address
 from baoling.verifier.http.errors import HTTPError
-from baoling.verifier.http.middleware import UNKNOWN_TOKEN, Metrics
 from baoling.verifier.http.schemas import (
     AssignRequest,
     AuditList,
@@ -53,6 +52,7 @@ from baoling.verifier.http.schemas import (
     ValidateResult,
 )
 from baoling.verifier.service import Verifier
+from baoling.verifier.validation_metrics import HTTP, through
 
 MAX_AUDIT_LIMIT = 10_000
 
@@ -79,24 +79,18 @@ async def validate(body: ValidateRequest, v: V, request: Request) -> ValidateRes
     cheaper than the pool), never on the event loop. A check by user name may search a
     directory or check a slow hash, so it goes to the shared pool, not to that executor.
     """
-    metrics: Metrics = request.app.state.metrics
-    if body.user is not None:
-        source = client_address(request)
-        decision: Decision | UserDecision = await run_in_threadpool(
-            v.check_user, body.user, body.code, source=source
-        )
-    else:
-        assert body.token is not None  # ValidateRequest holds exactly one of the two
-        checks = request.app.state.validations
-        try:
-            decision = await asyncio.get_running_loop().run_in_executor(
-                checks, v.check, body.token, body.code
+    with through(HTTP):  # counted by door in verifier/validation.py; both pools see the door
+        if body.user is not None:
+            source = client_address(request)
+            decision: Decision | UserDecision = await run_in_threadpool(
+                v.check_user, body.user, body.code, source=source
             )
-        except UnknownToken:
-            metrics.validations.labels(result="reject", reason=UNKNOWN_TOKEN).inc()
-            raise
+        else:
+            assert body.token is not None  # ValidateRequest holds exactly one of the two
+            decision = await asyncio.get_running_loop().run_in_executor(
+                request.app.state.validations, copy_context().run, v.check, body.token, body.code
+            )
     result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
-    metrics.validations.labels(result=result, reason=decision.reason).inc()
     if decision.reason == MALFORMED and body.user is None:
         raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
     return ValidateResult(result=result, amr=list(decision.amr) if decision.accepted else None)

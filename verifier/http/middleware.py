@@ -16,9 +16,6 @@ MAX_BODY_BYTES = 1024 * 1024
 # "client closed request"): not a 5xx, so no client can raise the error rate that alerts watch.
 CLIENT_CLOSED_REQUEST = 499
 
-# The validations counter's reason for a code given for a token id that does not exist (404).
-UNKNOWN_TOKEN = "unknown_token"
-
 log = logging.getLogger("baoling.http")
 
 
@@ -37,13 +34,6 @@ class Metrics:
             "baoling_http_request_seconds",
             "Time to answer an HTTP request, by route template.",
             ["route"],
-            registry=self.registry,
-        )
-        self.validations = Counter(
-            "baoling_validations",
-            "Answers of POST /v1/validate, by result and reason (the engine's, such as "
-            "wrong_code, replay or locked; unknown_token for a token that does not exist).",
-            ["result", "reason"],
             registry=self.registry,
         )
 

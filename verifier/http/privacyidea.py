@@ -46,6 +46,7 @@ from baoling.verifier.rate_limits import RATE_LIMITED
 from baoling.verifier.service import Verifier
 from baoling.verifier.settings import IPNetwork
 from baoling.verifier.user_names import REALM_SEPARATOR, check_realm
+from baoling.verifier.validation_metrics import PRIVACYIDEA, through
 
 CHECK_PATH = "/validate/check"
 RADIUSCHECK_PATH = "/validate/radiuscheck"
@@ -410,7 +411,8 @@ async def check(request: Request) -> Response:
         admit(request)
         params = await parameters(request)
         source = client_address(request)
-        answer = await run_in_threadpool(decide, request.app.state.verifier, params, source)
+        with through(PRIVACYIDEA):  # the thread pool sees the door (counted by validation.py)
+            answer = await run_in_threadpool(decide, request.app.state.verifier, params, source)
     except PIError as error:
         return JSONResponse(error_body(error), status_code=error.status)
     if request.url.path == RADIUSCHECK_PATH:
