@@ -12,6 +12,7 @@ python3 -c 'import ensurepip' >/dev/null 2>&1 || need_debs+=(python3-venv)  # De
 command -v oathtool >/dev/null 2>&1 || need_debs+=(oathtool)
 command -v radclient >/dev/null 2>&1 || need_debs+=(freeradius-utils)
 [ -x /usr/sbin/freeradius ] || need_debs+=(freeradius)  # tests/test_radius_freeradius_proxy.py
+[ -x /usr/sbin/openvpn ] || need_debs+=(openvpn)  # tests/test_vpn_openvpn.py
 command -v curl >/dev/null 2>&1 || need_debs+=(curl)  # docs/verifier.md's HTTP example
 command -v systemd-analyze >/dev/null 2>&1 || need_debs+=(systemd)  # tests/test_deploy.py
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
