@@ -26,10 +26,12 @@ from test_privacyidea_compat import (
     assert_result,
     wrong_code,
 )
+from test_radius_by_user import ldap_config
 
 from baoling.verifier.engine import Policy
 from baoling.verifier.http import create_app
 from baoling.verifier.service import Verifier
+from tests.fixtures_ldap import Person
 
 PIN = "4711"
 CHALLENGE_DETAIL_KEYS = {
@@ -258,3 +260,35 @@ def test_radiuscheck_answers_a_challenge_with_400(client, key, alice):
         "/validate/radiuscheck", data={"user": "alice@corp", "pass": PIN}, headers=key
     )
     assert (response.status_code, response.content) == (400, b"")
+
+
+def test_a_directory_password_gets_a_challenge_as_privacyideas_userstore_pin(tmp_path, ldap_server):
+    """privacyIDEA's otppin=userstore: the user's directory password (checked by an LDAP bind
+    against a real slapd, tests/fixtures_ldap.py) takes the PIN's place, alone for a
+    challenge or followed by the code in one pass."""
+    password = "dora's directory password"
+    ldap_server.add(
+        Person("dora", "Dora Dir", "dora@example.org", "+1 202 555 0102").ldif()
+        + f"userPassword: {password}\n"
+    )
+    secret = os.urandom(20)
+    verifier = Verifier(data_dir=tmp_path / "data", ldap_config=ldap_config(tmp_path, ldap_server))
+    try:
+        verifier.enrol("dora-token", secret)
+        verifier.add_user("dora@staff")  # staff: first factor ldap_bind
+        verifier.assign("dora-token", "dora@staff", override=True)
+        client = TestClient(create_app(verifier))
+        key = {"Authorization": verifier.create_api_key("keycloak", ["validate"])}
+        totp = pyotp.TOTP(base64.b32encode(secret).decode())
+        who = {"user": "dora", "realm": "staff"}
+        assert_result(check(client, key, **who, **{"pass": "wrong password"}), False, WRONG_PIN)
+        transaction = assert_challenge(
+            check(client, key, **who, **{"pass": password}), ["dora-token"]
+        )
+        body = check(client, key, **who, transaction_id=transaction, **{"pass": totp.now()})
+        assert_result(body, True, {"message": "Found matching challenge", "serial": "dora-token"})
+        later = totp.at(time.time() + 30)
+        body = check(client, key, **who, **{"pass": password + later})
+        assert_result(body, True, dict(ACCEPTED, serial="dora-token"))
+    finally:
+        verifier.close()
