@@ -163,9 +163,25 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_timeout(server: Server
     assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
 
 
+UNMATCHED = {"route": "unmatched"}
+
+
+def head_timeouts_counted(server: ServerProcess) -> dict[str, float]:
+    """The series /metrics keeps for 408s given to request heads: method unknown ("-")."""
+    text = httpx.get(f"{server.url}/metrics", timeout=HTTP_TIMEOUT_S).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("method") == "-"
+        or (sample.name == "baoling_http_request_seconds_count" and sample.labels == UNMATCHED)
+    }
+
+
 def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
     server: ServerProcess,
 ) -> None:
+    before = head_timeouts_counted(server)
     sock = connect(server)
     started = time.monotonic()
     response = read_to_eof(sock)
@@ -173,6 +189,13 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
     sock.close()
     assert_head_cut_with_408(response)
     assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
+    # Counted, timed and logged as the app's answers are, though the app never saw it.
+    after = head_timeouts_counted(server)
+    assert after["baoling_http_requests_total"] == before.get("baoling_http_requests_total", 0) + 1
+    seconds = "baoling_http_request_seconds_count"
+    assert after[seconds] == before.get(seconds, 0) + 1
+    line = rf"baoling\.http - unmatched 408 {HEADER_TIMEOUT_S * 1000:.1f}ms$"
+    assert re.search(line, server.log(), re.MULTILINE)
 
 
 def test_the_next_head_on_a_kept_alive_connection_has_the_same_limit(

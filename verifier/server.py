@@ -121,7 +121,7 @@ def serve(settings: Settings) -> None:
         # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the
         # client; which proxies are trusted is the http_trusted_proxies setting's one rule.
         # http: uvicorn's h11 protocol with a time limit for each request's head (slowloris).
-        head_timeout = header_protocol(settings.http_header_timeout_seconds)
+        head_timeout = header_protocol(settings.http_header_timeout_seconds, http_app.state.metrics)
         app = uvicorn.Config(
             http_app, access_log=False, log_config=None, proxy_headers=False, http=head_timeout
         )

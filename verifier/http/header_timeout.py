@@ -10,18 +10,21 @@ its own limit (middleware.LimitBody); docs/operations.md says what a reverse pro
 
 import asyncio
 import json
-import logging
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-log = logging.getLogger("baoling.http")
+from baoling.verifier.http.middleware import UNMATCHED, Metrics, answered
+
+# The method label of a request whose head never came whole: its method is not known.
+NO_METHOD = "-"
 
 
 class HeadTimeout(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request head (`header_protocol`)."""
 
     timeout_s = 10.0
+    metrics: Metrics  # the app's series, where the 408s are counted (header_protocol)
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -65,9 +68,10 @@ class HeadTimeout(H11Protocol):
         )
         self.transport.write(head.encode() + body)
         self.transport.close()
-        log.info("- unmatched 408 %.1fms", self.timeout_s * 1000)
+        answered(self.metrics, NO_METHOD, UNMATCHED, 408, self.timeout_s)
 
 
-def header_protocol(timeout_s: float) -> type[HeadTimeout]:
-    """The protocol class for uvicorn's `http` setting, with request heads cut at `timeout_s`."""
-    return type("HeadTimeout", (HeadTimeout,), {"timeout_s": timeout_s})
+def header_protocol(timeout_s: float, metrics: Metrics) -> type[HeadTimeout]:
+    """The protocol class for uvicorn's `http` setting, with request heads cut at `timeout_s`
+    and the 408s counted, timed and logged as the app's answers are (middleware.answered)."""
+    return type("HeadTimeout", (HeadTimeout,), {"timeout_s": timeout_s, "metrics": metrics})

@@ -15,6 +15,8 @@ MAX_BODY_BYTES = 1024 * 1024
 # The status logged and counted for a request whose client hung up before the answer (nginx's
 # "client closed request"): not a 5xx, so no client can raise the error rate that alerts watch.
 CLIENT_CLOSED_REQUEST = 499
+# The route label of an answer given before a route was found (an unknown path, a limit).
+UNMATCHED = "unmatched"
 
 log = logging.getLogger("baoling.http")
 
@@ -140,8 +142,13 @@ class CountRequests:
         finally:
             if status is None:  # no answer: the client left first, or the app failed
                 status = CLIENT_CLOSED_REQUEST if hung_up else 500
-            route = getattr(scope.get("route"), "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.seconds.labels(route).observe(elapsed)
-            log.info("%s %s %d %.1fms", scope["method"], route, status, elapsed * 1000)
+            route = getattr(scope.get("route"), "path", UNMATCHED)
+            answered(self.metrics, scope["method"], route, status, time.perf_counter() - started)
+
+
+def answered(metrics: Metrics, method: str, route: str, status: int, elapsed: float) -> None:
+    """Count and time one answer and log its line: every answer the app gives (CountRequests)
+    and the 408 the server gives to a request head that came too slowly (header_timeout.py)."""
+    metrics.requests.labels(method, route, str(status)).inc()
+    metrics.seconds.labels(route).observe(elapsed)
+    log.info("%s %s %d %.1fms", method, route, status, elapsed * 1000)
