@@ -204,6 +204,22 @@ def test_with_a_pin_two_rounds_are_pin_then_code(served) -> None:
     )
 
 
+def test_a_users_state_replayed_from_another_client_is_rejected(served) -> None:
+    """The State is bound to the client entry it was issued through: presented through
+    another, it is refused and used up; the code was never tried."""
+    server, _ = served
+    totp = pyotp.TOTP(BOB)
+    port, vpn = server.radius_port, {"source": CHALLENGE_CLIENT, "secret": SHARED_SECRET}
+    kind, state = first_round(port, "bob", PIN, **vpn)
+    assert kind == "Access-Challenge" and state is not None
+    code = totp.now()
+    assert second_round(port, "bob", state, code, secret=SHARED_SECRET) == "Access-Reject"
+    assert second_round(port, "bob", state, code, **vpn) == "Access-Reject"
+    kind, state = first_round(port, "bob", PIN, **vpn)
+    assert kind == "Access-Challenge" and state is not None
+    assert second_round(port, "bob", state, code, **vpn) == "Access-Accept"
+
+
 def test_the_directory_password_is_checked_by_a_bind(served, ldap_server: LdapServer) -> None:
     server, data_dir = served
     totp = pyotp.TOTP(CAROL)
