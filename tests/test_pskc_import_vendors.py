@@ -418,6 +418,18 @@ MALFORMED = {
         False,
         "cannot read the PSKC file: a value has the wrong type (unknown string format: yesterday)",
     ),
+    "date out of range": (
+        _plain().replace(
+            "</pskc:Data>", POLICY.format(f"<pskc:ExpiryDate>{'9' * 23}</pskc:ExpiryDate>"), 1
+        ),
+        False,
+        "cannot read the PSKC file: a date is out of range",
+    ),
+    "unknown encoding": (
+        _plain().replace('encoding="UTF-8"', 'encoding="TWELVE"', 1),
+        False,
+        "cannot read the PSKC file: unknown encoding: TWELVE",
+    ),
     "secret not base64": (
         re.sub(r"(<pskc:Secret>\s*<pskc:PlainValue>)[^<]+", r"\1QUJD*", _plain(), count=1),
         False,

@@ -117,6 +117,9 @@ def read_pskc(
         raise PSKCImportError(
             f"cannot read the PSKC file: a value has the wrong type ({_wrong_type(exc)})"
         ) from None
+    except OverflowError:
+        # A date such as StartDate given as a 23-digit number: the date parser overflows.
+        raise PSKCImportError("cannot read the PSKC file: a date is out of range") from None
     if not keys:
         raise PSKCImportError("the PSKC file holds no keys")
     return keys
@@ -130,6 +133,8 @@ def _key_elements(data: bytes) -> list[Element]:
         root = ElementTree.parse(io.BytesIO(data)).getroot()
     except ElementTree.ParseError:
         raise PSKCImportError("cannot read the PSKC file: error parsing XML") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise PSKCImportError(f"cannot read the PSKC file: {_reason(exc)}") from None
     remove_namespaces(root)
     for sealed in (*root.iter("EncryptedValue"), *root.iter("MACKey")):
         cipher = findtext(sealed, "CipherData/CipherValue")
