@@ -236,6 +236,112 @@ def test_batch_with_an_unreachable_verifier_touches_no_token(sim, tmp_path):
     assert not (tmp_path / "staff.csv.results.jsonl").exists()
 
 
+def _short_password(tmp_path: Path) -> tuple[list[str], dict[str, str], str]:
+    return (
+        ["--pskc-password", "--lock", "--keys", str(tmp_path / "k")],
+        {"BAOLING_PSKC_PASSWORD": "short"},
+        "Error: The PSKC password must have at least 8 characters.\n",
+    )
+
+
+def _one_byte_key(tmp_path: Path) -> tuple[list[str], dict[str, str], str]:
+    key_file = tmp_path / "psk.hex"
+    key_file.write_text("ab\n")
+    return (
+        ["--pskc-key-file", str(key_file)],
+        {},
+        "Error: The PSKC key must be 16 bytes: privacyIDEA and LinOTP decrypt AES-128 only "
+        "(the rfc6030 flavour also takes 24 or 32).\n",
+    )
+
+
+def _unwritable_output(tmp_path: Path) -> tuple[list[str], dict[str, str], str]:
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("a file, not a folder\n")
+    out = in_the_way / "s.pskc"
+    return (
+        ["--pskc", str(out)],
+        {},
+        f"Error: The PSKC file {out} cannot be written: {in_the_way} cannot be a folder: a file "
+        "is in its way.\n",
+    )
+
+
+def _key_file_others_read(tmp_path: Path) -> tuple[list[str], dict[str, str], str]:
+    keys = tmp_path / "k.json"
+    keys.write_text("{}")
+    keys.chmod(0o644)
+    return (
+        ["--lock", "--keys", str(keys)],
+        {},
+        f"Error: Admin key file {keys} can be read by other users: run `chmod 600 {keys}` and "
+        "check who has seen it.\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [_short_password, _one_byte_key, _unwritable_output, _key_file_others_read],
+    ids=["short password", "one-byte key", "unwritable output", "key file others read"],
+)
+def test_batch_with_a_bad_option_touches_no_token(sim, tmp_path, mistake):
+    """The same mistakes as for `provision`, given to `token batch`: one line, exit 1, the token's
+    `info` unchanged and no results file."""
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label\nalice\n")
+    args, env, message = mistake(tmp_path)
+    if "--pskc" not in args:
+        args = ["--pskc", str(tmp_path / "s.pskc"), *args]
+    before = info(sim.port)
+    proc = run_baoling(
+        *("token", "batch", str(manifest), "--port", sim.port, *args),
+        env={**os.environ, **env},
+    )
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert proc.stderr.endswith(message) and "Traceback" not in proc.stderr
+    assert info(sim.port) == before
+    assert not (tmp_path / "staff.csv.results.jsonl").exists()
+    assert not (tmp_path / "s.pskc").exists()
+
+
+def test_batch_leaves_a_token_whose_slot_is_taken_untouched(sim, tmp_path):
+    """The slot is checked for each token before it is written: a taken one is reported, the
+    token left out with its `info` unchanged, and nothing recorded for it."""
+    taken = baoling("token", "provision", "--port", sim.port, "--label", "a", "--show-uri")
+    assert taken.returncode == 0, taken.stderr
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label,slot\nalice,0\n")
+    before = info(sim.port)
+    failures: list[str] = []
+
+    class NoMoreTokens(Exception):
+        """Raised when the batch waits for another token: this test has no other."""
+
+    def stop_waiting(_seconds: float) -> None:
+        raise NoMoreTokens
+
+    run = Batch(
+        read_manifest(manifest),
+        Results(tmp_path / "r.jsonl"),
+        PskcFile(tmp_path / "s.pskc"),
+        KeyStore(tmp_path / "k"),
+        ports=[sim.port],
+        sleep=stop_waiting,
+    )
+    with pytest.raises(NoMoreTokens):
+        run.run(
+            on_wait=lambda: None,
+            on_done=lambda outcome: None,
+            on_failed=lambda serial, exc: failures.append(f"{serial}: {exc}"),
+        )
+    assert failures == [
+        f"{before['serial']}: Slot 0 of the token on {sim.port} already holds a profile: add "
+        "--force to replace it, or choose a free slot with --slot."
+    ]
+    assert info(sim.port) == before
+    assert run.results.records == [] and run.pskc.entries() == []
+
+
 @pytest.fixture
 def verifier_dir(tmp_path: Path) -> tuple[Path, str, str]:
     data_dir = tmp_path / "verifier"
