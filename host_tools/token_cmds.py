@@ -288,6 +288,8 @@ pskc_options = [
     ),
     click.option(
         "--pskc-flavour",
+        "--flavour",
+        "pskc_flavour",
         type=click.Choice(list(FLAVOURS)),
         default=DEFAULT_FLAVOUR,
         show_default=True,

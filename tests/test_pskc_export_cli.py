@@ -52,8 +52,9 @@ def test_a_key_the_default_flavour_cannot_use_leaves_the_token_untouched(token, 
     [
         (bytes(range(16)), (), "1", "sha1", "{serial}-1"),
         (bytes(range(32)), ("--pskc-flavour", "rfc6030"), "2", "HMAC-SHA1", "{serial}"),
+        (bytes(range(16)), ("--flavour", "rfc6030"), "3", "HMAC-SHA1", "{serial}"),
     ],
-    ids=["default", "rfc6030"],
+    ids=["default", "rfc6030", "--flavour"],
 )
 def test_the_flavour_reaches_the_file(token, tmp_path, key, flavour, slot, suite, serial_no):
     sim, serial = token
