@@ -36,8 +36,16 @@ HEREDOC = re.compile(
 # The guide's secrets, one per leg.
 VERIFIER_LEG = "a long random secret for the FreeRADIUS to verifier leg"
 NAS_LEG = "a long random secret for the NAS to FreeRADIUS leg"
-ALICE, BOB = (base64.b32encode(bytes([n]) * 20).decode() for n in (1, 2))
+ALICE, BOB, ERIN = (base64.b32encode(bytes([n]) * 20).decode() for n in (1, 2, 3))
 PIN = "4711"
+# A NAS that cannot sign (pam_radius_auth 2.0, docs/integrations/ssh.md), beside the guide's.
+LEGACY_SOURCE = "127.0.0.2"
+LEGACY_CLIENT = f"""client legacy-nas {{
+    ipaddr = {LEGACY_SOURCE}
+    secret = "{NAS_LEG}"
+    require_message_authenticator = no
+}}
+"""
 PROMPT = "Enter the code shown on your token"
 FREERADIUS = Path("/usr/sbin/freeradius")
 
@@ -153,14 +161,14 @@ class Proxied:
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
-    """The verifier (users alice and bob of the realm otp.example.com, bob with a PIN; its
+    """The verifier (users alice, bob and erin of the realm otp.example.com, bob with a PIN; its
     client entry `freeradius` asks users with a PIN for two rounds) behind FreeRADIUS."""
     if not FREERADIUS.exists():
         pytest.fail("freeradius is missing: run scripts/bootstrap.sh (Debian package freeradius)")
     folder = tmp_path_factory.mktemp("freeradius-proxy")
     data_dir = folder / "data"
     with closing(Verifier(data_dir=data_dir)) as v:
-        for user, secret in (("alice", ALICE), ("bob", BOB)):
+        for user, secret in (("alice", ALICE), ("bob", BOB), ("erin", ERIN)):
             v.enrol(f"{user}-token", base64.b32decode(secret))
             v.add_user(f"{user}@otp.example.com")
             v.assign(f"{user}-token", f"{user}@otp.example.com", override=True)
@@ -180,7 +188,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         config = folder / "raddb"
         config.mkdir()
         (config / "proxy.conf").write_text(proxy_conf)
-        (config / "clients.conf").write_text(clients_conf)
+        (config / "clients.conf").write_text(clients_conf + LEGACY_CLIENT)
         port = free_udp_port()
         (config / "radiusd.conf").write_text(radiusd_conf(config, port))
         freeradius = RunningFreeradius(config)
@@ -263,3 +271,23 @@ def test_freeradius_drops_a_nas_request_without_message_authenticator(proxied: P
     )
     assert result == "no reply"  # radclient waited 2 s for it
     assert radius_counts(proxied.verifier, "baoling_radius_answers") == before
+
+
+def test_freeradius_signs_what_it_proxies_for_a_nas_that_cannot(proxied: Proxied) -> None:
+    """An unsigned request from a client entry that allows it is proxied with a
+    Message-Authenticator: the verifier, which requires one, answers it. This is how a gateway
+    that cannot sign reaches the verifier without its entry opting out (docs/integrations/
+    ssh.md, vpn.md)."""
+    code = pyotp.TOTP(ERIN).now()
+    before = radius_counts(proxied.verifier, "baoling_radius_dropped")
+    output = subprocess.run(
+        ["radclient", "-x", "-r", "3", "-t", "2", f"127.0.0.1:{proxied.port}", "auth", NAS_LEG],
+        input=f"User-Name = erin@otp.example.com, User-Password = {code}, "
+        f"Packet-Src-IP-Address = {LEGACY_SOURCE}\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    assert "Message-Authenticator" not in output.split("Received", 1)[0]  # sent unsigned
+    assert "Received Access-Accept" in output
+    assert radius_counts(proxied.verifier, "baoling_radius_dropped") == before
