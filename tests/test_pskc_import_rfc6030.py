@@ -1,0 +1,62 @@
+"""RFC 6030's own example files (tests/data/README.md), HOTP tokens as vendors ship them: the
+plain, pre-shared-key and password examples and the bulk one import with the secret, digits
+and counter they carry, and RFC 4226's codes for that secret then validate in order, each once;
+the examples that carry no digits, no secret, or a PIN key are refused, nothing imported."""
+
+import base64
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from tests.test_pskc_import import assert_refused
+
+FIGURES = Path(__file__).parent / "data" / "pskc" / "rfc6030"
+RFC4226_SECRET = b"12345678901234567890"
+NOW = 1_800_000_000
+
+
+def figure(number: int) -> bytes:
+    return (FIGURES / f"figure{number}.pskcxml").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("number", "protection", "ids"),
+    [
+        (3, {}, ["12345678"]),
+        (6, {"key": bytes.fromhex("12345678901234567890123456789012")}, ["12345678"]),
+        (7, {"password": "qwerty"}, ["123456"]),
+        (10, {}, ["1", "2", "3", "4"]),
+    ],
+    ids=["figure 3 plain", "figure 6 pre-shared key", "figure 7 password", "figure 10 bulk"],
+)
+def test_rfc6030_examples_import_as_hotp_tokens_whose_codes_validate(
+    make_verifier, number, protection, ids
+):
+    v = make_verifier()
+    assert v.import_pskc(figure(number), **protection) == ids
+    hotp = pyotp.HOTP(base64.b32encode(RFC4226_SECRET).decode(), digits=8)
+    for token_id in ids:
+        assert (v.show(token_id)["digits"], v.show(token_id)["counter"]) == (8, 0)
+        for counter in range(3):
+            code = hotp.at(counter)
+            assert v.validate(token_id, code, now=NOW), (token_id, counter)
+            assert not v.validate(token_id, code, now=NOW)
+        assert v.show(token_id)["counter"] == 3
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        (2, "key '12345678' has no ResponseFormat Length (digits)"),
+        (4, "key '12345678' has no secret"),
+        (
+            5,
+            "key '123456781' has algorithm 'urn:ietf:params:xml:ns:keyprov:pskc:pin', "
+            "not TOTP or HOTP",
+        ),
+    ],
+    ids=["figure 2 no digits", "figure 4 derivation values only", "figure 5 a PIN key"],
+)
+def test_rfc6030_examples_a_verifier_cannot_use_are_refused(make_verifier, number, message):
+    assert_refused(make_verifier(), figure(number), message)
