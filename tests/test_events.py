@@ -34,6 +34,7 @@ from baoling.verifier.service import Verifier
 from baoling.verifier.store import audit
 from baoling.verifier.webhook import Webhook, read_secret
 from tests.test_audit_chain import tamper
+from tests.test_radius_radclient import SHARED_SECRET, radclient
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -183,7 +184,13 @@ def test_an_accepted_validation_and_a_lock_arrive_signed(tmp_path, receiver, sec
     locked = receiver.bodies()[3]["data"]
     assert (locked["token"], locked["fail_count"]) == ("alice", 3)
     assert locked["locked_until"] > now
-    assert receiver.bodies()[1]["data"] == {"token": "alice", "user": None}
+    assert receiver.bodies()[1]["data"] == {
+        "token": "alice",
+        "user": None,
+        "door": "python",  # the Python API: no client, no address
+        "client": None,
+        "source": None,
+    }
     assert [e["state"] for e in v_events(tmp_path)] == ["delivered"] * 4
 
 
@@ -480,6 +487,59 @@ def test_a_hanging_receiver_never_slows_validations(tmp_path, receiver, secret_f
         assert receiver.hung.wait(30), "the node never tried to deliver"
         for n in range(5):
             assert validate(server, wrong(code, n + 1)) == "reject"
+
+
+def test_an_accepted_or_replayed_code_says_which_door_client_and_address_it_came_through(
+    tmp_path, receiver, secret_file
+):
+    """ "Your token was used at 10:02 by VPN from 10.1.2.3": over HTTP the API key's name and
+    the client's address, over RADIUS the client's name and the NAS's address."""
+    data_dir = tmp_path / "data"
+    admin = Verifier(data_dir=data_dir)
+    for token in ("alice", "bob"):
+        admin.enrol(token, base64.b32decode(SECRET))
+    key = admin.create_api_key("web-login", ["validate"])
+    admin.close()
+    radius = tmp_path / "radius.toml"
+    radius.write_text(
+        f'port = 0\n[clients.vpn]\naddress = "127.0.0.1"\nsecret = "{SHARED_SECRET}"\n'
+    )
+    serve_args = [
+        "--events-webhook-url",
+        receiver.url,
+        "--events-webhook-secret-file",
+        str(secret_file),
+        "--events-validation-accepted",
+        "--radius",
+        "--radius-config",
+        str(radius),
+    ]
+    code = pyotp.TOTP(SECRET).now()
+    with ServerProcess(["--data-dir", str(data_dir)], serve_args) as server:
+        for _ in range(2):  # accepted, then replayed
+            httpx.post(
+                f"{server.url}/v1/validate",
+                json={"token": "alice", "code": code},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=HTTP_TIMEOUT_S,
+            )
+        assert radclient(server.radius_port, "bob", code) == "accept"
+        deadline = time.monotonic() + 30
+        while len(receiver.got) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    came = {(body["type"], body["data"]["token"]): body["data"] for body in receiver.bodies()}
+    http = {"user": None, "door": "http", "client": "web-login", "source": "127.0.0.1"}
+    assert came == {
+        ("validation.accepted", "alice"): {"token": "alice", **http},
+        ("validation.replay", "alice"): {"token": "alice", **http},
+        ("validation.accepted", "bob"): {
+            "token": "bob",
+            "user": None,
+            "door": "radius",
+            "client": "vpn",
+            "source": "127.0.0.1",
+        },
+    }
 
 
 def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(

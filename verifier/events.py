@@ -38,20 +38,48 @@ class TokenEvent(EventData):
     token: str = Field(description="The token's id.")
 
 
-class ValidationAccepted(TokenEvent):
+class CodeEvent(TokenEvent):
+    """An event about a code someone gave: who it came with and where it came from
+    (verifier/doors.py), so the person it concerns can tell whether it was them."""
+
+    user: str | None = Field(None, description="The user name the code came with, if any.")
+    door: str | None = Field(
+        None, description="The door: http, radius, privacyidea, console or python."
+    )
+    client: str | None = Field(
+        None,
+        description="The client the door knows: the RADIUS client's name, the API key's name, "
+        "the console account; null when it knows none.",
+    )
+    source: str | None = Field(
+        None, description="The address the request came from; null when not known."
+    )
+
+
+class ValidationAccepted(CodeEvent):
     """A code was accepted (opt-in: setting events_validation_accepted)."""
 
     name = "validation.accepted"
-    example = {"token": "TK0001-1", "user": "alice@example.com"}
-    user: str | None = Field(None, description="The user name the code came with, if any.")
+    example = {
+        "token": "TK0001-1",
+        "user": "alice@example.com",
+        "door": "radius",
+        "client": "vpn",
+        "source": "10.1.2.3",
+    }
 
 
-class ValidationReplay(TokenEvent):
+class ValidationReplay(CodeEvent):
     """A code that had already been accepted (or an older one) was given again."""
 
     name = "validation.replay"
-    example = {"token": "TK0001-1", "user": None}
-    user: str | None = Field(None, description="The user name the code came with, if any.")
+    example = {
+        "token": "TK0001-1",
+        "user": None,
+        "door": "http",
+        "client": "web-login",
+        "source": "203.0.113.7",
+    }
 
 
 class TokenLocked(TokenEvent):

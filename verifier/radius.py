@@ -35,11 +35,11 @@ from pyrad.dictionary import Dictionary
 from pyrad.server import Server
 
 from baoling.verifier import audit
+from baoling.verifier.doors import RADIUS, through
 from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser, VerifierError
 from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
 from baoling.verifier.slow_hash import check_secret, hash_secret, is_slow_hash
-from baoling.verifier.validation_metrics import RADIUS, through
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary.radius")
 DEFAULT_RADIUS_PORT = 1812
@@ -566,8 +566,11 @@ class RadiusServer(Server):
         state = pkt["State"][0] if "State" in pkt else None
         try:
             password = pkt.PwDecrypt(pkt["User-Password"][0]) if "User-Password" in pkt else ""
-            with audit.origin(radius_client=client.name, radius_user=user_name), through(RADIUS):
-                source = nas_address(pkt, self.trusted_proxies)
+            source = nas_address(pkt, self.trusted_proxies)
+            with (
+                audit.origin(radius_client=client.name, radius_user=user_name),
+                through(RADIUS, client.name, source),
+            ):
                 outcome = respond(
                     self.verifier, self.config, client, user_name, password, state, source
                 )

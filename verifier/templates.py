@@ -29,23 +29,25 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
     "validation.accepted": {
         "en": (
             "Your token ${token} was used",
-            "Your token ${token} was used to sign in at ${time}. If this was not you, tell "
-            "your administrator at once.",
+            "Your token ${token} was used to sign in at ${time} through ${door} ${client} "
+            "from ${source}. If this was not you, tell your administrator at once.",
         ),
         "zh-CN": (
             "您的令牌 ${token} 已被使用",
-            "您的令牌 ${token} 于 ${time} 被用于登录。如非本人操作，请立即联系管理员。",
+            "您的令牌 ${token} 于 ${time} 经 ${door} ${client}（来自 ${source}）被用于登录。"
+            "如非本人操作，请立即联系管理员。",
         ),
     },
     "validation.replay": {
         "en": (
             "A code of token ${token} was used again",
-            "A code of token ${token} that had already been used was given again at ${time}. "
-            "Someone may have seen it.",
+            "A code of token ${token} that had already been used was given again at ${time} "
+            "through ${door} ${client} from ${source}. Someone may have seen it.",
         ),
         "zh-CN": (
             "令牌 ${token} 的验证码被重复使用",
-            "令牌 ${token} 已使用过的验证码于 ${time} 再次被提交，可能已被他人窥见。",
+            "令牌 ${token} 已使用过的验证码于 ${time} 经 ${door} ${client}（来自 ${source}）"
+            "再次被提交，可能已被他人窥见。",
         ),
     },
     "validation.failed_burst": {

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection, Row
 
 from baoling.verifier import audit as audit_log
-from baoling.verifier import backup_codes, store
+from baoling.verifier import backup_codes, doors, store
 from baoling.verifier.backup_codes import is_backup_code
 from baoling.verifier.engine import (
     DIRECTORY_ERROR,
@@ -482,10 +482,11 @@ class Validation:
             audit_log.append(conn, action, token_id, now, **rejected)
         if decision.accepted:
             self._outbox.drift(conn, token_id, state.drift, decision.state.drift, now)
-        if action == "validate" and decision.accepted:
-            self._outbox.emit(conn, ValidationAccepted(token=token_id, **by_user), now)
-        elif decision.reason == REPLAY:
-            self._outbox.emit(conn, ValidationReplay(token=token_id, **by_user), now)
+        if decision.reason == REPLAY or (decision.accepted and action == "validate"):
+            door = doors.current()  # where the code came from, for the person it concerns
+            came = {"door": door.name, "client": door.client, "source": door.source}
+            kind = ValidationAccepted if decision.accepted else ValidationReplay
+            self._outbox.emit(conn, kind(token=token_id, **by_user, **came), now)
         return decision
 
     def _count_failure(

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from baoling.core import base32
 from baoling.verifier.api_keys import ApiKey
+from baoling.verifier.doors import HTTP, through
 from baoling.verifier.engine import MALFORMED, Decision, UserDecision
 from baoling.verifier.http.client_address import client_address
 from baoling.verifier.http.errors import HTTPError
@@ -52,7 +53,6 @@ from baoling.verifier.http.schemas import (
     ValidateResult,
 )
 from baoling.verifier.service import Verifier
-from baoling.verifier.validation_metrics import HTTP, through
 
 MAX_AUDIT_LIMIT = 10_000
 
@@ -79,9 +79,11 @@ async def validate(body: ValidateRequest, v: V, request: Request) -> ValidateRes
     cheaper than the pool), never on the event loop. A check by user name may search a
     directory or check a slow hash, so it goes to the shared pool, not to that executor.
     """
-    with through(HTTP):  # counted by door in verifier/validation.py; both pools see the door
+    source = client_address(request)
+    # The door, its key's name and the client's address, for the validations counter and
+    # validation.accepted (verifier/doors.py); both pools see them.
+    with through(HTTP, request.state.api_key.name, source):
         if body.user is not None:
-            source = client_address(request)
             decision: Decision | UserDecision = await run_in_threadpool(
                 v.check_user, body.user, body.code, source=source
             )

@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from baoling.verifier.doors import PRIVACYIDEA, through
 from baoling.verifier.engine import (
     ACCEPTED,
     DISABLED,
@@ -46,7 +47,6 @@ from baoling.verifier.rate_limits import RATE_LIMITED
 from baoling.verifier.service import Verifier
 from baoling.verifier.settings import IPNetwork
 from baoling.verifier.user_names import REALM_SEPARATOR, check_realm
-from baoling.verifier.validation_metrics import PRIVACYIDEA, through
 
 CHECK_PATH = "/validate/check"
 RADIUSCHECK_PATH = "/validate/radiuscheck"
@@ -411,7 +411,7 @@ async def check(request: Request) -> Response:
         admit(request)
         params = await parameters(request)
         source = client_address(request)
-        with through(PRIVACYIDEA):  # the thread pool sees the door (counted by validation.py)
+        with through(PRIVACYIDEA, source=source):  # the thread pool sees it (verifier/doors.py)
             answer = await run_in_threadpool(decide, request.app.state.verifier, params, source)
     except PIError as error:
         return JSONResponse(error_body(error), status_code=error.status)
