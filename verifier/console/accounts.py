@@ -20,12 +20,12 @@ from typing import Any
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
+from baoling.verifier.doors import CONSOLE, through
 from baoling.verifier.engine import DISABLED, LOCKED, REPLAY
 from baoling.verifier.errors import InvalidRequest, UnknownToken
 from baoling.verifier.inputs import check_token_id
 from baoling.verifier.slow_hash import check_secret, hash_secret
 from baoling.verifier.validation import Validation
-from baoling.verifier.validation_metrics import CONSOLE, through
 
 ADMIN, HELPDESK = "admin", "helpdesk"
 ROLES = (ADMIN, HELPDESK)
@@ -134,7 +134,7 @@ class ConsoleAccounts:
         if row is None or not known or not password_ok:
             self._refused(name, "wrong_password" if known else "unknown_account", now)
             raise SignInRefused(WRONG)
-        with audit_log.origin(console_account=name), through(CONSOLE):
+        with audit_log.origin(console_account=name), through(CONSOLE, name):
             try:
                 decision = self._validation.check(row.token_id, code, now)
             except UnknownToken:
