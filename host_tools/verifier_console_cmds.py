@@ -1,8 +1,10 @@
 """`baoling verifier console-account`: the web console's accounts (docs/console.md). The first
-admin account can only be made here; its password is read from stdin when piped, else prompted
-for twice without echo, and never taken from the command line."""
+admin account can only be made here; later ones here or on the console's Accounts page. A
+password is read from stdin when piped, else prompted for twice without echo, and never taken
+from the command line."""
 
 import sys
+from typing import Any
 
 import click
 
@@ -37,11 +39,7 @@ def add(ctx: click.Context, name: str, role: str, token_id: str, as_json: bool) 
       printf '%s\\n' "$PASSWORD" |
         baoling verifier console-account add bob --role helpdesk --token BL0002-0
     """
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-    else:
-        password = sys.stdin.readline().rstrip("\n")
-    account = open_verifier(ctx).console.add(name, role, password, token_id)
+    account = open_verifier(ctx).console.add(name, role, _read_password(), token_id)
     emit(as_json, account, f"Console account {name} ({role}) signs in with token {token_id}.")
 
 
@@ -61,3 +59,81 @@ def list_accounts(ctx: click.Context, as_json: bool) -> None:
         for a in found
     ]
     emit(as_json, found, "\n".join(lines) or "No console accounts.")
+
+
+def _read_password() -> str:
+    """From stdin when piped, else prompted for twice without echo; never an argument."""
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _state(account: dict[str, Any]) -> str:
+    return "active" if account["active"] else "inactive"
+
+
+@console_account.command("disable")
+@click.argument("name")
+@json_option
+@click.pass_context
+def disable(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Deactivate an account: its sessions end at once and it cannot sign in.
+
+    \b
+    Example:
+      baoling verifier console-account disable bob
+    """
+    account = open_verifier(ctx).console.set_active(name, False)
+    emit(as_json, account, f"Console account {name} is {_state(account)}; its sessions ended.")
+
+
+@console_account.command("enable")
+@click.argument("name")
+@json_option
+@click.pass_context
+def enable(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Make a deactivated account active again.
+
+    \b
+    Example:
+      baoling verifier console-account enable bob
+    """
+    account = open_verifier(ctx).console.set_active(name, True)
+    emit(as_json, account, f"Console account {name} is {_state(account)}.")
+
+
+@console_account.command("password")
+@click.argument("name")
+@json_option
+@click.pass_context
+def password(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Give an account a new password (read like add's); its sessions end.
+
+    \b
+    Example:
+      printf '%s\\n' "$PASSWORD" | baoling verifier console-account password bob
+    """
+    account = open_verifier(ctx).console.set_password(name, _read_password())
+    emit(as_json, account, f"Console account {name} has a new password; its sessions ended.")
+
+
+@console_account.command("token")
+@click.argument("name")
+@click.option(
+    "--token",
+    "token_id",
+    required=True,
+    metavar="TOKEN",
+    help="The enrolled Baoling token whose codes the account signs in with from now on.",
+)
+@json_option
+@click.pass_context
+def token(ctx: click.Context, name: str, token_id: str, as_json: bool) -> None:
+    """Let an account sign in with another token (its own was lost); its sessions end.
+
+    \b
+    Example:
+      baoling verifier console-account token bob --token BL0007-0
+    """
+    account = open_verifier(ctx).console.set_token(name, token_id)
+    emit(as_json, account, f"Console account {name} signs in with token {token_id} now.")

@@ -15,15 +15,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests pac
 
 from tests.console_browser import running_console, tour  # noqa: E402 (after the path)
 
+WIDTH = 1200  # CSS pixels
+
 
 def main(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with running_console() as console:
-        console.driver.set_window_size(1200, 900)
+        driver = console.driver
         for name in tour(console):
-            height = console.driver.execute_script("return document.body.scrollHeight")
-            console.driver.set_window_size(1200, max(600, min(int(height) + 40, 2400)))
-            console.driver.save_screenshot(str(out_dir / f"{name}.png"))
+            # The whole page, however long: a 1200 px wide viewport, then as tall as the page.
+            viewport = {"width": WIDTH, "height": 600, "deviceScaleFactor": 1, "mobile": False}
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", viewport)
+            content = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+            viewport["height"] = min(max(600, int(content["height"])), 3000)
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", viewport)
+            driver.save_screenshot(str(out_dir / f"{name}.png"))
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
             print(out_dir / f"{name}.png")
 
 

@@ -51,12 +51,13 @@ class Account:
     last_step: int = -1
 
     def code(self) -> str:
-        """A code the verifier has not seen: a step after the last one used, this step's or
-        the next one's (the window accepts one step ahead, so two sign-ins need not wait 30 s).
-        A third sign-in within one step waits for the next: a code two steps ahead would be
-        refused and count towards the account token's lock."""
+        """A code the verifier has not seen and will accept: this step's, after waiting for the
+        next step when this one's was used. Never a step ahead: after a sign-in the verifier
+        has learned the token's offset, which can put its predicted step behind the clock's
+        (a code seen 5 s early), and a code ahead of that by two would be refused and count
+        towards the account token's lock."""
         step = max(int(time.time()) // 30, self.last_step + 1)
-        time.sleep(max(0.0, (step - 1) * 30 - time.time()))
+        time.sleep(max(0.0, step * 30 + 0.5 - time.time()))
         self.last_step = step
         return self.totp.at(step * 30)
 
@@ -119,6 +120,30 @@ class Console:
         """Click `element` and wait until the browser has left the page."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
+        WebDriverWait(self.driver, 20).until(staleness_of(page))
+
+    def post_by_hand(self, path: str, **fields: str) -> None:
+        """Send a POST form the page does not offer, with the session's own CSRF token, as
+        someone typing the URL would (the browser then shows the answer)."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.execute_script(
+            """
+            const [path, fields] = arguments;
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = path;
+            const csrf = document.querySelector("input[name=csrf]").value;
+            for (const [name, value] of Object.entries({...fields, csrf})) {
+              const input = document.createElement("input");
+              input.type = "hidden"; input.name = name; input.value = value;
+              form.appendChild(input);
+            }
+            document.body.appendChild(form);
+            form.submit();
+            """,
+            path,
+            fields,
+        )
         WebDriverWait(self.driver, 20).until(staleness_of(page))
 
     def text(self, element_id: str) -> str:
@@ -246,6 +271,7 @@ PAGES = (
     "enrolled",
     "backup-codes",
     "audit",
+    "accounts",
 )
 
 
@@ -308,3 +334,6 @@ def tour(console: Console) -> Iterator[str]:
     console.open("/ui/audit")
     console.click("verify-chain")
     yield "audit"
+    console.account("helpdesk", "bob.helpdesk")
+    console.open("/ui/accounts")
+    yield "accounts"

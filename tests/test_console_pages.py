@@ -289,34 +289,6 @@ def test_every_answer_carries_a_strict_content_security_policy(
     assert len(errors) == 1 and "Content Security Policy" in errors[0], errors
 
 
-def post_by_hand(console: Console, path: str, **fields: str) -> None:
-    """Send a POST form the page does not offer, with the session's own CSRF token, as
-    someone typing the URL would (the browser then shows the answer)."""
-    page = console.driver.find_element(By.TAG_NAME, "html")
-    console.driver.execute_script(
-        """
-        const [path, fields] = arguments;
-        const form = document.createElement("form");
-        form.method = "post";
-        form.action = path;
-        const csrf = document.querySelector("input[name=csrf]").value;
-        for (const [name, value] of Object.entries({...fields, csrf})) {
-          const input = document.createElement("input");
-          input.type = "hidden"; input.name = name; input.value = value;
-          form.appendChild(input);
-        }
-        document.body.appendChild(form);
-        form.submit();
-        """,
-        path,
-        fields,
-    )
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    WebDriverWait(console.driver, 20).until(staleness_of(page))
-
-
 def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
     console: Console, helpdesk: Account
 ) -> None:
@@ -327,7 +299,7 @@ def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
     assert console.driver.find_elements(By.ID, "reset-drift") == []
     assert console.driver.find_element(By.ID, "unlock").is_displayed()
     console.page_statuses()
-    post_by_hand(console, "/ui/token/delete", token="keep-1", confirm="keep-1")
+    console.post_by_hand("/ui/token/delete", token="keep-1", confirm="keep-1")
     assert console.text("message") == "Your role may not do this; the attempt was recorded."
     assert console.page_statuses() == [403]
     with closing(console.verifier()) as v:

@@ -1306,6 +1306,17 @@ def list_console_accounts(conn: Connection) -> list[Row]:
     return list(conn.execute(console_accounts.select().order_by(console_accounts.c.name)))
 
 
+def update_console_account(conn: Connection, name: str, **values: object) -> None:
+    conn.execute(console_accounts.update().where(console_accounts.c.name == name).values(**values))
+
+
+def delete_console_sessions_of(conn: Connection, account: str) -> int:
+    """End every session of `account`; returns how many there were."""
+    return conn.execute(
+        console_sessions.delete().where(console_sessions.c.account == account)
+    ).rowcount
+
+
 def insert_console_session(
     conn: Connection, key_hash: str, account: str, csrf: str, now: float, stale: float
 ) -> None:

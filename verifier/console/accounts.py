@@ -108,10 +108,51 @@ class ConsoleAccounts:
                 active=True,
                 created=now,
             )
-            audit_log.append(
-                conn, "console_account_add", token_id, now, console_account=name, role=role
-            )
+            audit_log.append(conn, "console_account_add", token_id, now, account=name, role=role)
         return {"account": name, "role": role, "token": token_id}
+
+    def set_active(self, name: str, active: bool) -> dict[str, Any]:
+        """Deactivate an account (its sessions end at once, on every node; it cannot sign in)
+        or make it active again."""
+        return self._change(name, "console_account_" + ("enable" if active else "disable"), active)
+
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
+        """Replace the account's password (a forgotten one); its sessions end."""
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise InvalidRequest(f"a password has at least {MIN_PASSWORD_CHARS} characters")
+        hashed = hash_secret(password)  # slow: before the write transaction
+        return self._change(name, "console_account_password", password_hash=hashed)
+
+    def set_token(self, name: str, token_id: str) -> dict[str, Any]:
+        """Sign in with another enrolled token from now on (the account's own was lost); its
+        sessions end."""
+        check_token_id(token_id)
+        return self._change(name, "console_account_token", token_id=token_id)
+
+    def _change(
+        self, name: str, action: str, active: bool | None = None, **values: str
+    ) -> dict[str, Any]:
+        """Change the account `name`, end its sessions and add the audit row `action`."""
+        now = time.time()
+        with self._store.write() as conn:
+            row = store.get_console_account(conn, name)
+            if row is None:
+                raise InvalidRequest(f"no console account {name!r}")
+            if "token_id" in values:
+                store.get_token(conn, values["token_id"])  # UnknownToken when not enrolled
+            changed: dict[str, object] = dict(values)
+            if active is not None:
+                changed["active"] = active
+            store.update_console_account(conn, name, **changed)
+            ended = store.delete_console_sessions_of(conn, name)
+            token_id = values.get("token_id", row.token_id)
+            audit_log.append(conn, action, token_id, now, account=name, sessions_ended=ended)
+        return {
+            "account": name,
+            "role": row.role,
+            "token": token_id,
+            "active": row.active if active is None else active,
+        }
 
     def list_accounts(self) -> list[dict[str, Any]]:
         with self._store.read() as conn:

@@ -71,6 +71,20 @@ _DONE = {
     "unassign": "The token is unassigned.",
     "delete": "The token is deleted.",
     "not_deleted": "The typed id does not match: nothing was deleted.",
+    "account_added": "The account is added.",
+    "account_disabled": "The account is deactivated; its sessions ended.",
+    "account_enabled": "The account is active again.",
+    "account_password": "The password is replaced; the account's sessions ended.",
+    "account_token": "The account signs in with the new token; its sessions ended.",
+}
+# What an admin may do to console accounts on the Accounts page, and what the page then says
+# (the helpdesk may do nothing there, nor see it).
+ACCOUNT_ACTIONS = {
+    "add": "account_added",
+    "disable": "account_disabled",
+    "enable": "account_enabled",
+    "password": "account_password",
+    "token": "account_token",
 }
 # Token actions and who may do them; the rest of the console is open to both roles.
 TOKEN_ACTIONS = {
@@ -508,6 +522,38 @@ class Console:
         filters = {n: page.arg(n) for n in ("token", "user", "account", "action", "since", "until")}
         return self.view(page, "audit.html", audit_rows=rows, filters=filters, report=report)
 
+    def accounts(self, page: Page) -> Response:
+        return self.view(
+            page,
+            "accounts.html",
+            accounts=self.verifier.console.list_accounts(),
+            roles=ROLES,
+            done=_DONE.get(page.arg("done")),
+        )
+
+    def account_action(self, action: str) -> Callable[[Page], Response]:
+        """An admin's change to a console account; each is audited with the admin's name (the
+        row's `account` is the account changed) and ends that account's sessions."""
+
+        def act(page: Page) -> Response:
+            name = page.arg("account")
+            console = self.verifier.console
+            if action == "add":
+                console.add(name, page.arg("role"), page.arg("password"), page.arg("token"))
+            elif action == "disable":
+                if name == page.session.account:  # so one active admin always remains
+                    raise Refused(400, "You cannot deactivate your own account.")
+                console.set_active(name, False)
+            elif action == "enable":
+                console.set_active(name, True)
+            elif action == "password":
+                console.set_password(name, page.arg("password"))
+            else:
+                console.set_token(name, page.arg("token"))
+            return _back("/accounts", ACCOUNT_ACTIONS[action])
+
+        return act
+
     # ------------------------------------------------------------------ routes
 
     def app(self) -> Starlette:
@@ -531,6 +577,10 @@ class Console:
             routes.append(
                 Route(f"/token/{action}", page(self.token_action(action), roles), methods=["POST"])
             )
+        routes.append(Route("/accounts", page(self.accounts, (ADMIN,))))
+        for action in ACCOUNT_ACTIONS:
+            handler = page(self.account_action(action), (ADMIN,))
+            routes.append(Route(f"/accounts/{action}", handler, methods=["POST"]))
         console = Starlette(routes=routes)
         console.add_middleware(SecurityHeaders)
         return console

@@ -51,6 +51,27 @@ _ZH: dict[str, str] = {
     "intact": "完整",
     "BROKEN": "已损坏",
     "Verified": "验证于",
+    "Accounts": "账户管理",
+    "Console accounts": "控制台账户",
+    "Activate": "启用",
+    "Deactivate": "停用",
+    "Add": "添加",
+    "Add an account": "添加账户",
+    "New password": "新密码",
+    "Replace the password": "重设密码",
+    "Change the token": "更换令牌",
+    "The account is added.": "账户已添加。",
+    "The account is active again.": "账户已重新启用。",
+    "The account is deactivated; its sessions ended.": "账户已停用，其会话已结束。",
+    "The password is replaced; the account's sessions ended.": "密码已重设，该账户的会话已结束。",
+    "The account signs in with the new token; its sessions ended.": (
+        "该账户今后使用新令牌登录，其会话已结束。"
+    ),
+    "The token must be enrolled first (Enrol, or the command line); the account signs in with "
+    "its password and a code from that token.": (
+        "令牌须先注册（注册令牌页面或命令行）；该账户用密码和该令牌上的动态码登录。"
+    ),
+    "You cannot deactivate your own account.": "不能停用自己的账户。",
     "Verify it again on the Audit page.": "在审计页面重新验证。",
     "rows": "行",
     "Events outbox": "事件发件箱",
