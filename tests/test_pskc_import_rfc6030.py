@@ -1,7 +1,8 @@
 """RFC 6030's own example files (tests/data/README.md), HOTP tokens as vendors ship them: the
 plain, pre-shared-key and password examples and the bulk one import with the secret, digits
 and counter they carry, and RFC 4226's codes for that secret then validate in order, each once;
-the examples that carry no digits, no secret, or a PIN key are refused, nothing imported."""
+the examples that carry no digits, no secret, a PIN key, or secrets sealed for a private key
+(RSA) are refused, nothing imported."""
 
 import base64
 from pathlib import Path
@@ -55,8 +56,19 @@ def test_rfc6030_examples_import_as_hotp_tokens_whose_codes_validate(
             "key '123456781' has algorithm 'urn:ietf:params:xml:ns:keyprov:pskc:pin', "
             "not TOTP or HOTP",
         ),
+        (
+            8,
+            "the PSKC file's secrets are encrypted with a public key "
+            "(http://www.w3.org/2001/04/xmlenc#rsa_1_5); only plain files and files protected "
+            "by a pre-shared key or a password are imported",
+        ),
     ],
-    ids=["figure 2 no digits", "figure 4 derivation values only", "figure 5 a PIN key"],
+    ids=[
+        "figure 2 no digits",
+        "figure 4 derivation values only",
+        "figure 5 a PIN key",
+        "figure 8 public key",
+    ],
 )
 def test_rfc6030_examples_a_verifier_cannot_use_are_refused(make_verifier, number, message):
     assert_refused(make_verifier(), figure(number), message)

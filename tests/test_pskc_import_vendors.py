@@ -505,7 +505,7 @@ def test_malformed_file_is_one_line_on_the_cli(tmp_path, case):
         input=PSK.hex() + "\n" if keyed else "",
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # a loaded CI machine (two workers, other jobs) starts Python slowly
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", f"Error: {message}\n")
     verifier = Verifier(data_dir=data_dir)

@@ -136,6 +136,14 @@ def _key_elements(data: bytes) -> list[Element]:
     except LookupError as exc:  # the XML declaration names an encoding Python does not know
         raise PSKCImportError(f"cannot read the PSKC file: {_reason(exc)}") from None
     remove_namespaces(root)
+    for method in root.iter("EncryptionMethod"):
+        algorithm = method.get("Algorithm") or ""
+        if "rsa" in algorithm.lower():  # RFC 6030 section 6.3: sealed for a private key
+            raise PSKCImportError(
+                f"the PSKC file's secrets are encrypted with a public key ({algorithm}); "
+                "only plain files and files protected by a pre-shared key or a password "
+                "are imported"
+            )
     for sealed in (*root.iter("EncryptedValue"), *root.iter("MACKey")):
         cipher = findtext(sealed, "CipherData/CipherValue")
         if cipher is None:
