@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient
 
 from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier import settings as verifier_settings
-from baoling.verifier.channel_setup import delivery
+from baoling.verifier.channel_setup import channels, delivery
 from baoling.verifier.channels import Channels, Recipient
 from baoling.verifier.channels_config import EventsConfig
 from baoling.verifier.delivery import Delivery
@@ -531,6 +531,71 @@ def test_a_storm_of_alerts_yields_a_bounded_number_of_mails_with_counts(
         count = mail.message["Subject"].split()[0]
         assert f"{count} × validation.failed_burst" in mail.message.get_content()
     assert Recipient("email", "ops@example.com").key == "email:ops@example.com"
+
+
+FAILURES, TOKENS, BURST = 10_000, 100, 10
+
+
+def test_10000_failures_in_a_minute_yield_alerts_bounded_by_the_rate_each_with_its_count(
+    tmp_path, smtp
+):
+    """The issue's storm end to end: 10,000 wrong codes within a minute (100 tokens, 100 each,
+    the verifier's clock given) become failed_burst events at 10, 20, 40 and 80 failures of each
+    token (400 events, each with its count); the real delivery worker sends them to an operator
+    at most `messages` mails per window, and one summary per window counts every alert held
+    back. Nothing is lost: the mails and the summaries' counts add up to the events."""
+    config = smtp_table(smtp, tmp_path) + (
+        "[rate_limit]\nmessages = 5\nwindow_seconds = 2\n"
+        '[[subscriptions]]\nchannel = "email"\nto = ["ops@example.com"]\n'
+        'events = ["validation.failed_burst"]\n'
+    )
+    given = {
+        "data_dir": tmp_path / "data",
+        "events_config": write_config(tmp_path / "events.toml", config),
+        "events_failed_burst": BURST,
+        "events_failed_burst_seconds": 60,
+    }
+    settings = verifier_settings.load(given)
+    v = Verifier(
+        data_dir=tmp_path / "data",
+        event_types=settings.event_types(),
+        event_rules=settings.event_rules(),
+        policy=Policy(lockout_after_fails=FAILURES),  # every failure counts towards a burst
+    )
+    try:
+        tokens = [f"TK{n:03d}" for n in range(TOKENS)]
+        for token in tokens:
+            v.enrol(token, base64.b32decode(SECRET))
+        code = pyotp.TOTP(SECRET).now()
+        start = time.time()
+        for n in range(FAILURES):  # 10,000 failures in 50 s of the verifier's clock
+            assert not v.validate(tokens[n % TOKENS], wrong(code, 1 + n % 9), start + n * 0.005)
+        events = v.outbox.count("pending")
+        assert events == TOKENS * 4  # 10, 20, 40, 80 of each token
+        worker = delivery(settings, v.outbox)
+        assert worker is not None
+        started = time.monotonic()
+        deliver_all(worker, v, timeout_s=600)
+        elapsed = time.monotonic() - started
+        assert v.outbox.count("delivered") == events
+        time.sleep(2.1)  # the last window ends: its summary is due
+        routes = channels(settings, v.outbox)  # what the worker's idle rounds call
+        assert routes is not None
+        summaries = routes.flush()
+    finally:
+        v.close()
+    windows = int(elapsed // 2) + 2
+    singles = [m for m in smtp.got if " wrong codes for token TK" in m.message["Subject"]]
+    held = [m for m in smtp.got if m.message["Subject"].endswith("more Baoling alerts")]
+    assert len(singles) + len(held) == len(smtp.got)
+    assert 1 <= len(singles) <= 5 * windows
+    assert 1 <= len(held) == summaries <= windows
+    for mail in singles:  # each alert says how many failures it reports
+        assert int(mail.message["Subject"].split()[0]) in (10, 20, 40, 80)
+    counted = [int(m.message["Subject"].split()[0]) for m in held]
+    assert len(singles) + sum(counted) == events
+    for mail, count in zip(held, counted, strict=True):
+        assert f"{count} × validation.failed_burst" in mail.message.get_content()
 
 
 def baoling(*args: str) -> subprocess.CompletedProcess[str]:
