@@ -32,7 +32,8 @@ import paramiko
 import pyotp
 import pytest
 from test_http_api import wrong_code
-from test_radius_radclient import dropped
+from test_radius_freeradius_proxy import FREERADIUS, RunningFreeradius, free_udp_port, radiusd_conf
+from test_radius_radclient import dropped, radius_counts
 
 from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier.radius import hash_pin
@@ -46,6 +47,7 @@ PASSWORD = "correct horse battery staple"  # the Unix password (pam_unix door)
 PIN = "4711"  # the Baoling PIN (challenge door)
 CHALLENGE_USERS = 8  # users with a PIN and two rounds, listed in the RADIUS configuration
 SIGNING_SOURCE = "127.0.0.2"  # a RADIUS client entry that requires Message-Authenticator
+LOCAL_SECRET = "pam-to-local-freeradius"  # pam_radius_auth -> FreeRADIUS on the same host
 # What paramiko is asked, (text, echoed): pam_unix's prompt, pam_radius_auth's prompt= option
 # (it adds ": "), and the verifier's Reply-Message of an Access-Challenge, which
 # pam_radius_auth asks with echo.
@@ -383,6 +385,70 @@ def test_pam_radius_auth_sends_no_message_authenticator(
         point_pam_at(radius_conf, verifier[0])
         remove_user(name)
     assert dropped(verifier[0], "missing_message_authenticator") > before
+
+
+@pytest.fixture(scope="module")
+def signing_sshd(tmp_path_factory, verifier, run_dir) -> Iterator[int]:
+    """The Unix-password door with a FreeRADIUS on the host in front of the verifier
+    (docs/integrations/ssh.md, the safe alternative to the opt-out): pam_radius_auth asks
+    FreeRADIUS on 127.0.0.1, unsigned; FreeRADIUS proxies every request, signed, from
+    SIGNING_SOURCE, whose client entry requires Message-Authenticator."""
+    folder = tmp_path_factory.mktemp("sshd-freeradius")
+    if not FREERADIUS.exists():
+        pytest.fail("freeradius is missing: run scripts/bootstrap.sh (Debian package freeradius)")
+    raddb = folder / "raddb"
+    raddb.mkdir()
+    (raddb / "proxy.conf").write_text(
+        "home_server baoling {\n    type = auth\n    ipaddr = 127.0.0.1\n"
+        f"    port = {verifier[0].radius_port}\n    src_ipaddr = {SIGNING_SOURCE}\n"
+        f'    secret = "{SHARED_SECRET}"\n    status_check = none\n    response_window = 10\n}}\n'
+        "home_server_pool baoling_pool {\n    type = fail-over\n    home_server = baoling\n}\n"
+        "realm DEFAULT {\n    auth_pool = baoling_pool\n    nostrip\n}\n"
+    )
+    (raddb / "clients.conf").write_text(
+        "client this-host {\n    ipaddr = 127.0.0.1\n"
+        f'    secret = "{LOCAL_SECRET}"\n    require_message_authenticator = no\n}}\n'
+    )
+    port = free_udp_port()
+    (raddb / "radiusd.conf").write_text(radiusd_conf(raddb, port))
+    freeradius = RunningFreeradius(raddb)
+    try:
+        pam_conf = folder / "pam_radius_auth.conf"
+        pam_conf.write_text(f"127.0.0.1:{port} {LOCAL_SECRET} 3\n")
+        pam_conf.chmod(0o600)
+        with sshd_with_pam(
+            folder,
+            "@include common-auth\n"
+            f"auth required pam_radius_auth.so conf={pam_conf} force_prompt [prompt=Token code]\n",
+        ) as sshd_port:
+            yield sshd_port
+    finally:
+        freeradius.stop()
+
+
+def test_through_a_local_freeradius_the_verifier_keeps_requiring_message_authenticator(
+    signing_sshd: int, totp: pyotp.TOTP, verifier
+) -> None:
+    name = USER_PREFIX + secrets.token_hex(4)
+    door = Door(signing_sshd, name, PASSWORD, UNIX_PROMPTS)
+    before = radius_counts(verifier[0], "baoling_radius_dropped")
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", name], check=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:{PASSWORD}", text=True, check=True)
+        with closing(Verifier(data_dir=verifier[1])) as v:
+            v.enrol(name, base64.b32decode(SECRET))
+        code = totp.now()
+        assert login(door, [PASSWORD, code])[1] == f"{name}\n"
+        with pytest.raises(paramiko.AuthenticationException):
+            login(door, [PASSWORD, code])
+    finally:
+        remove_user(name)
+    via = {"radius_client": SIGNING_SOURCE, "radius_user": name}
+    assert token_audit(verifier[1], name) == [
+        ("validate", {"result": "accept", "reason": "accepted", **via}),
+        ("validate", {"result": "reject", "reason": "replay", **via}),
+    ]
+    assert radius_counts(verifier[0], "baoling_radius_dropped") == before
 
 
 # ------------------------------------------------------------------------------------- sudo
