@@ -3,7 +3,8 @@
 (libpam-radius-auth), a throwaway system user per test, and paramiko logging in with
 keyboard-interactive. Two doors, each its own sshd: the Unix password (pam_unix) then the code
 (pam_radius_auth, one RADIUS round), and the user's Baoling PIN then the code in two RADIUS
-rounds (Access-Challenge).
+rounds (Access-Challenge). A third sshd's pam_radius_auth asks a FreeRADIUS on the same host,
+which proxies to the verifier signed, so the verifier needs no Message-Authenticator opt-out.
 
 The same harness runs sudo in such a session, with its own PAM stack: the Unix password, then
 the code (the end of this file).
@@ -17,6 +18,7 @@ import base64
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -40,6 +42,7 @@ from baoling.verifier.radius import hash_pin
 from baoling.verifier.service import Verifier
 
 SSHD = Path("/usr/sbin/sshd")
+GUIDE = Path(__file__).resolve().parent.parent / "docs/integrations/ssh.md"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 SHARED_SECRET = "ssh-test-shared-secret"
 USER_PREFIX = "bltest"
@@ -398,17 +401,24 @@ def signing_sshd(tmp_path_factory, verifier, run_dir) -> Iterator[int]:
         pytest.fail("freeradius is missing: run scripts/bootstrap.sh (Debian package freeradius)")
     raddb = folder / "raddb"
     raddb.mkdir()
-    (raddb / "proxy.conf").write_text(
-        "home_server baoling {\n    type = auth\n    ipaddr = 127.0.0.1\n"
-        f"    port = {verifier[0].radius_port}\n    src_ipaddr = {SIGNING_SOURCE}\n"
-        f'    secret = "{SHARED_SECRET}"\n    status_check = none\n    response_window = 10\n}}\n'
-        "home_server_pool baoling_pool {\n    type = fail-over\n    home_server = baoling\n}\n"
-        "realm DEFAULT {\n    auth_pool = baoling_pool\n    nostrip\n}\n"
+    block = re.search(
+        r"```text\n(# /etc/freeradius/3\.0/clients\.conf.*?)```", GUIDE.read_text(), re.S
     )
-    (raddb / "clients.conf").write_text(
-        "client this-host {\n    ipaddr = 127.0.0.1\n"
-        f'    secret = "{LOCAL_SECRET}"\n    require_message_authenticator = no\n}}\n'
-    )
+    assert block is not None, "docs/integrations/ssh.md lost its FreeRADIUS block"
+    lines = block.group(1)
+    for old, new in (
+        ("ipaddr = 10.0.0.5", f"ipaddr = 127.0.0.1\n    src_ipaddr = {SIGNING_SOURCE}"),
+        ("port = 1812", f"port = {verifier[0].radius_port}"),
+        ("the secret of /etc/pam_radius_auth.conf's 127.0.0.1 line", LOCAL_SECRET),
+        (
+            "the secret of the verifier's entry for this server (step 1, without the opt-out)",
+            SHARED_SECRET,
+        ),
+    ):
+        assert lines.count(old) == 1, f"the guide's FreeRADIUS block no longer holds {old!r}"
+        lines = lines.replace(old, new)
+    (raddb / "proxy.conf").write_text(lines)  # both files' lines: radiusd.conf includes both
+    (raddb / "clients.conf").write_text("")
     port = free_udp_port()
     (raddb / "radiusd.conf").write_text(radiusd_conf(raddb, port))
     freeradius = RunningFreeradius(raddb)
