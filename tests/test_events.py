@@ -182,6 +182,11 @@ def test_an_accepted_validation_and_a_lock_arrive_signed(tmp_path, receiver, sec
         other = "whsec_" + base64.b64encode(os.urandom(32)).decode()
         assert not verify(other, got.headers, got.body)
         assert got.headers["webhook-id"] == json.loads(got.body)["id"]
+        # The snippet checks Baoling-Signature; Standard Webhooks' libraries read the same value.
+        assert got.headers["webhook-signature"] == got.headers["baoling-signature"]
+        unsigned = {k: v for k, v in got.headers.items() if k != "baoling-signature"}
+        with pytest.raises(KeyError):
+            verify(WEBHOOK_SECRET, unsigned, got.body)
     locked = receiver.bodies()[3]["data"]
     assert (locked["token"], locked["fail_count"]) == ("alice", 3)
     assert locked["locked_until"] > now

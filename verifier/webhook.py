@@ -1,7 +1,9 @@
 """The webhook channel (docs/events.md): an event is an HTTP POST of its JSON envelope, signed
 as Standard Webhooks (standardwebhooks.com) signs: HMAC-SHA256 with the shared secret over
 `{id}.{timestamp}.{body}`, sent as `webhook-signature: v1,<base64>` beside `webhook-id` (the
-event id, for de-duplication) and `webhook-timestamp` (Unix seconds, against replays).
+event id, for de-duplication) and `webhook-timestamp` (Unix seconds, against replays). The same
+value goes as `Baoling-Signature` too: one scheme under Baoling's own name and the one
+Standard Webhooks' libraries read (docs/events.md, "The signature").
 
 A 2xx answer delivers the event. A 4xx other than 408 and 429 says the receiver will never take
 it: no retry. Anything else (5xx, 408, 429, a 3xx, which is never followed to another host, no
@@ -69,11 +71,13 @@ class Webhook:
     def send(self, event_id: str, body: bytes) -> None:
         """Deliver one event; DeliveryFailed says why not."""
         timestamp = int(time.time())
+        signed = signature(self._key, event_id, timestamp, body)
         headers = {
             "content-type": "application/json",
             "webhook-id": event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(self._key, event_id, timestamp, body),
+            "webhook-signature": signed,
+            "baoling-signature": signed,
         }
         try:
             answer = self._client.post(self.url, content=body, headers=headers)
