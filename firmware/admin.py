@@ -36,7 +36,7 @@ def profile_write(dev, args):
         raise Refused("bad_secret", "secret is not valid base32")
     if not _KEY_MIN <= len(key) <= _KEY_MAX:
         raise Refused("bad_secret", "secret must be 10..64 bytes")
-    store = dev._store
+    store = dev.store
     if store.locked and store.status(slot) is not None:
         raise Refused("slot_occupied", "slot %d is occupied and the token is locked" % slot)
     dev._needs_pin()
@@ -48,11 +48,11 @@ def profile_write(dev, args):
 def profile_erase(dev, args):
     only(args, ("slot",))
     slot = dev._slot(args)
-    if dev._store.locked:
+    if dev.store.locked:
         raise Refused("locked", "token is locked")
-    if dev._store.status(slot) is None:
+    if dev.store.status(slot) is None:
         raise Refused("empty_slot", "slot %d is empty" % slot)
-    dev._store.erase(slot)
+    dev.store.erase(slot)
     dev.changed = True
     return {"slot": slot}
 
@@ -60,9 +60,9 @@ def profile_erase(dev, args):
 def lock(dev, args):
     only(args, ("admin_key",))
     key = hexbytes(args, "admin_key", _ADMIN_KEY, _ADMIN_KEY)
-    if dev._store.locked:
+    if dev.store.locked:
         raise Refused("locked", "token is locked")
-    dev._store.set_lock(key)
+    dev.store.set_lock(key)
     dev.changed = True
     dev.flash = "locked"
     return {"state": "locked"}
@@ -74,15 +74,15 @@ def wipe(dev, args):
     return Confirm(dev, "wipe", timeout_s, _apply_wipe, None)
 
 
-def _apply_wipe(dev, _value, _waited_ms):
-    dev._store.wipe()
+def _apply_wipe(dev, value, waited_ms):
+    dev.store.wipe()
     return dev.wiped()
 
 
 def pin_set(dev, args):
     import pin
 
-    result = pin.set_pin(dev._store, dev._hw.unique_id(), args)
+    result = pin.set_pin(dev.store, dev.hw.unique_id(), args)
     dev.opened(result["hold_s"])
     return result
 
@@ -95,6 +95,6 @@ def sleep_set(dev, args):
         sleep_s = integer(args, "sleep_s", 0, _MAX_SLEEP_S)
         if 0 < sleep_s < _MIN_SLEEP_S:
             raise Refused("bad_args", "sleep_s must be 0 or an integer 5..3600, or null")
-    dev._store.set_sleep(sleep_s)
+    dev.store.set_sleep(sleep_s)
     dev.changed = True
     return {"sleep_s": dev.sleep_s()}

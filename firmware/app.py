@@ -36,122 +36,107 @@ class Screen:
     def __init__(self, hw, dev, store, clock):
         from display import Display
 
-        self._hw = hw
-        self._dev = dev
-        self._store = store
-        self._clock = clock
-        self._display = Display(hw.display)
-        # The PIN screen's instructions: one button (short steps, long takes) or two (A, B).
-        self._pin_kind = "pin" if hw.button2 is None else "pin_ab"
+        self.hw = hw
+        self.dev = dev
+        self.store = store
+        self.clock = clock
+        self.display = Display(hw.display)
         self._idle_since = time.ticks_ms()
         self.awake = True
         self.slot = 0
-        self.menu = -1  # the menu's cursor (an index into store.usable()), -1 while closed
-        self._entry = ""  # PIN digits entered so far
-        self._digit = 0  # the PIN digit being chosen
+        self.menu = -1  # the menu's cursor (an index into store.usable), -1 while closed
+        self.entry = ""  # PIN digits entered so far
+        self.digit = 0  # the PIN digit being chosen
         self.pending = None  # a Confirm waiting for the button
-        self._key = None
+        self.key = None
         self._left = -1
-        self._flash = None
-        self._flash_at = 0
+        self.flash = None  # (kind, ticks_ms shown from): a status shown for _FLASH_MS
 
     def touch(self):
         """Something happened (press, request): wake the display and restart the idle timer."""
         self._idle_since = time.ticks_ms()
         if not self.awake:
             self.awake = True
-            self._hw.display.poweron()
-            self._key = None
-
-    def next_profile(self):
-        usable = self._store.usable()
-        if usable:
-            later = [s for s in usable if s > self.slot]
-            self.slot = later[0] if later else usable[0]
-            self._key = None
-
-    def _pin_due(self):
-        """Whether the PIN screen is up: a PIN is set and the secrets are closed (also with no
-        profile yet: the PIN opens the token for writing them)."""
-        return not self._store.unlocked()
+            self.hw.display.poweron()
+            self.key = None
 
     def long_press(self):
         """On the code screen a long press opens the menu at the profile shown; in the menu it
-        shows the profile under the cursor; on the PIN screen it takes the digit."""
-        if self._pin_due():
+        shows the profile under the cursor; on the PIN screen it takes the digit. The PIN screen
+        is up while the secrets are closed (also with no profile yet: the PIN opens the token
+        for writing them)."""
+        if not self.store.unlocked():
             self._take_digit()
             return
-        usable = self._store.usable()
+        usable = self.store.usable
         if self.menu >= 0:
             if self.menu < len(usable):
                 self.slot = usable[self.menu]
             self.menu = -1
-        elif self.slot in usable and self._status() is None:
+        elif self.slot in usable and self.status() is None:
             self.menu = usable.index(self.slot)
-        self._key = None
+        self.key = None
 
     def short_press(self):
         """Next profile on the code screen, next label in the menu (round), next digit on the
         PIN screen (9 is followed by 0)."""
-        if self._pin_due():
-            self._digit = (self._digit + 1) % 10
-            self._key = None
-            return
-        if self.menu < 0:
-            self.next_profile()
-            return
-        count = len(self._store.usable())
-        self.menu = (self.menu + 1) % count if count else -1
-        self._key = None
+        usable = self.store.usable
+        if not self.store.unlocked():
+            self.digit = (self.digit + 1) % 10
+        elif self.menu >= 0:
+            self.menu = (self.menu + 1) % len(usable) if usable else -1
+        elif usable:
+            later = [s for s in usable if s > self.slot]
+            self.slot = later[0] if later else usable[0]
+        self.key = None
 
     def update(self):
         """Redraw what changed; called often, draws rarely."""
-        dev = self._dev
+        dev = self.dev
         if dev.flash:
-            self._flash = dev.flash
-            self._flash_at = time.ticks_ms()
+            self.flash = (dev.flash, time.ticks_ms())
             dev.flash = None
         if dev.changed:
             dev.changed = False
-            self._key = None
+            self.key = None
         if self.pending is not None:
             self.touch()
-        store = self._store
+        store = self.store
         if store.pin is not None and store.unlocked():
             if time.ticks_diff(time.ticks_ms(), dev.hold_until) >= 0:
                 store.lock_secrets()  # the PIN's time is over: codes hidden until the next
                 self.menu = -1
-                self._key = None
+                self.key = None
         if not self.awake:
             return
         sleep_ms = dev.sleep_s() * 1000  # 0: never off
         if sleep_ms and time.ticks_diff(time.ticks_ms(), self._idle_since) > sleep_ms:
             self.awake = False
-            self._hw.display.poweroff()
+            self.hw.display.poweroff()
             return
-        status = self._status()
-        display = self._display
+        status = self.status()
+        display = self.display
         if status is not None:
-            if status != self._key:
-                self._key = status
+            if status != self.key:
+                self.key = status
                 display.show_status(status[0], status[1])
-                self._hw.publish(display.description)
+                self.hw.publish(display.description)
             return
-        store = self._store
-        usable = store.usable()
+        store = self.store
+        usable = store.usable
         if self.slot not in usable:
             self.slot = usable[0]
         if self.menu >= 0:
             self._show_menu(usable)
             return
         slot = self.slot
-        now_s = self._clock.now_ms() // 1000
+        now_s = self.clock.now_ms() // 1000
         profile = store.describe(slot)
         period = profile["period"]
         left = period - now_s % period
         key = (slot, now_s // period)
-        if key != self._key:
-            self._key = key
+        if key != self.key:
+            self.key = key
             self._left = left
             display.show_code(
                 store.code(slot, now_s),
@@ -162,69 +147,71 @@ class Screen:
                 len(usable),
                 store.label(slot),
             )
-            self._hw.publish(display.description)
+            self.hw.publish(display.description)
         elif left != self._left:
             self._left = left
             display.tick(left, period)
-            self._hw.publish(display.description)
+            self.hw.publish(display.description)
 
     def _take_digit(self):
         """Add the digit chosen; with the PIN's length reached, check it (pin.py: slow on
         purpose, about 1.5 s on a Pico; a wrong one counts, the tenth wipes)."""
-        store = self._store
-        self._entry += str(self._digit)
-        self._digit = 0
-        self._key = None
-        if len(self._entry) < store.pin["n"]:
+        store = self.store
+        self.entry += str(self.digit)
+        self.digit = 0
+        self.key = None
+        if len(self.entry) < store.pin["n"]:
             return
         import pin
 
-        digits = self._entry
-        self._entry = ""
-        if pin.check(store, digits, self._hw.unique_id()) is not None:
-            self._dev.opened(store.pin["h"])
+        digits = self.entry
+        self.entry = ""
+        if pin.check(store, digits, self.hw.unique_id()) is not None:
+            self.dev.opened(store.pin["h"])
         elif store.pin is None:  # that was the last try: the store is wiped
-            self._dev.wiped()
+            self.dev.wiped()
         else:
-            self._dev.flash = "wrong_pin"
-            self._dev.changed = True
+            self.dev.flash = "wrong_pin"
+            self.dev.changed = True
 
     def _show_menu(self, usable):
         count = len(usable)
         if self.menu >= count:
             self.menu = count - 1
         key = ("menu", self.menu, count)
-        if key == self._key:
+        if key == self.key:
             return
-        self._key = key
-        store = self._store
+        self.key = key
+        store = self.store
 
-        def row(i):
-            return _line(store.describe(usable[i])), store.label(usable[i])
+        def row(n):
+            return _line(store.describe(usable[n])), store.label(usable[n])
 
         import menu
 
-        menu.show(self._display, count, self.menu, row)
-        self._hw.publish(self._display.description)
+        menu.show(self.display, count, self.menu, row)
+        self.hw.publish(self.display.description)
 
-    def _status(self):
+    def status(self):
         """The status screen to show as (kind, detail), or None for the code."""
         pending = self.pending
         if pending is not None:
             return ("wipe_confirm", "") if pending.kind == "wipe" else ("set_time", "PRESS 1S")
-        if self._flash is not None:
-            if time.ticks_diff(time.ticks_ms(), self._flash_at) < _FLASH_MS:
-                return (self._flash, "")
-            self._flash = None
-        store = self._store
+        if self.flash is not None:
+            if time.ticks_diff(time.ticks_ms(), self.flash[1]) < _FLASH_MS:
+                return (self.flash[0], "")
+            self.flash = None
+        store = self.store
         if store.settings_corrupt:
             return ("store_error", "")
-        if not self._clock.trusted():
+        if not self.clock.trusted():
             return ("set_time", "")
         if not store.unlocked():
-            left = store.pin["n"] - len(self._entry)
-            return (self._pin_kind, "*" * len(self._entry) + str(self._digit) + "_" * (left - 1))
-        if not store.usable():
+            left = store.pin["n"] - len(self.entry)
+            # The PIN screen's instructions: one button (short steps, long takes) or two (A, B)
+            kind = "pin" if self.hw.button2 is None else "pin_ab"
+            return (kind, "*" * len(self.entry) + str(self.digit) + "_" * (left - 1))
+        if not store.usable:
             return ("store_error", "") if store.corrupt() else ("no_secret", "")
         return None
 

@@ -15,32 +15,30 @@ class Button:
     """Turns hw.button.value() samples into SHORT and LONG events."""
 
     def __init__(self, pin):
-        self._pin = pin
+        self.pin = pin
         self._last = 0
-        self._down = False
-        self._since = 0
+        self._since = None  # ticks_ms when the press began; None while the button is up
         self._long = False
 
     def idle(self):
         """Up, and seen up: nothing a light sleep could cut short (app.py's doze)."""
-        return not self._down and not self._last
+        return self._since is None and not self._last
 
     def poll(self, now_ms=None):
         """Sample once; return SHORT, LONG or 0. now_ms: time.ticks_ms() (given by tests)."""
         now = time.ticks_ms() if now_ms is None else now_ms
-        level = 1 if self._pin.value() else 0
+        level = 1 if self.pin.value() else 0
         if level != self._last:
             self._last = level
             return 0
-        if level and not self._down:
-            self._down = True
+        if level and self._since is None:
             self._since = now
             self._long = False
         elif level and not self._long and time.ticks_diff(now, self._since) >= _LONG_MS:
             self._long = True
             return LONG
-        elif not level and self._down:
-            self._down = False
+        elif not level and self._since is not None:
+            self._since = None
             if not self._long:
                 return SHORT
         return 0

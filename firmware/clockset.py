@@ -28,59 +28,52 @@ def time_set(dev, args):
 def drift_set(dev, args):
     only(args, ("drift_ppm", "nonce", "mac", "timeout_s"))
     ppm = number(args, "drift_ppm", -_MAX_DRIFT_PPM, _MAX_DRIFT_PPM)
-    ppb = _round(ppm * 1000)
+    ppb = ppm * 1000  # to the nearest integer, halves away from zero (the same on every port)
+    ppb = int(ppb + 0.5) if ppb >= 0 else -int(-ppb + 0.5)
     value = (ppb & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")  # two's complement
-    moved = dev._clock.now_with(ppb)
+    moved = dev.clock.now_with(ppb)
     return _guarded(dev, args, _DRIFT_PREFIX, value, moved, _apply_drift, ppb)
 
 
-def _guarded(dev, args, prefix, value, moved_to, apply, new):
-    """A clock change: free before lock; after lock the admin MAC, and the button for a
-    change of more than _JUMP_MS or on an untrusted clock."""
+def _guarded(dev, args, prefix, data, moved_to, action, value):
+    """A clock change, action(dev, value, waited_ms): free before lock; after lock the admin
+    MAC over prefix, nonce and data, and the button for a change of more than _JUMP_MS or on
+    an untrusted clock."""
     timeout_s = integer(args, "timeout_s", 1, _MAX_TIMEOUT_S, _TIMEOUT_S)
-    if dev._store.locked:
-        _authenticate(dev, args, prefix, value)
-        clock = dev._clock
+    if dev.store.locked:  # the admin-key MAC over the current nonce and the new value
+        if "nonce" not in args or "mac" not in args:
+            raise Refused("auth_failed", "nonce and mac required after lock")
+        current = dev.nonce
+        dev.nonce = None  # single use: any attempt ends the current nonce
+        nonce = hexbytes(args, "nonce", _NONCE, _NONCE)
+        mac = hexbytes(args, "mac", 32, 32)
+        if (
+            current is None
+            or time.ticks_diff(time.ticks_ms(), current[1]) > dev.nonce_ms
+            or nonce != current[0]
+        ):
+            raise Refused("auth_failed", "nonce is not current")
+        if not dev.store.admin_mac_ok(prefix + nonce + data, mac):
+            raise Refused("auth_failed", "mac does not match")
+        clock = dev.clock
         if not clock.trusted() or abs(moved_to - clock.now_ms()) > _JUMP_MS:
-            return Confirm(dev, "time", timeout_s, apply, new)
-    return apply(dev, new, 0)
+            return Confirm(dev, "time", timeout_s, action, value)
+    return action(dev, value, 0)
 
 
-def _apply_time(dev, new, waited_ms):
-    clock = dev._clock
-    new += waited_ms
-    dev._store.set_clock(clock.drift_ppb, new)
-    clock.set(new)
+def _apply_time(dev, value, waited_ms):
+    clock = dev.clock
+    value += waited_ms  # the time the host sent, moved on by the wait for the press
+    dev.store.set_clock(clock.drift_ppb, value)
+    clock.set(value)
     dev.changed = True
     return clock.describe()
 
 
-def _apply_drift(dev, ppb, _waited_ms):
-    clock = dev._clock
-    dev._store.set_clock(ppb, clock.synced_ms)
+def _apply_drift(dev, ppb, waited_ms):
+    clock = dev.clock
+    dev.store.set_clock(ppb, clock.synced_ms)
     clock.drift_ppb = ppb
     dev.changed = True
     return clock.describe()
 
-
-def _authenticate(dev, args, prefix, value):
-    """After lock: the admin-key MAC over the current nonce and the new value."""
-    if "nonce" not in args or "mac" not in args:
-        raise Refused("auth_failed", "nonce and mac required after lock")
-    current = dev._nonce
-    dev._nonce = None  # single use: any attempt ends the current nonce
-    nonce = hexbytes(args, "nonce", _NONCE, _NONCE)
-    mac = hexbytes(args, "mac", 32, 32)
-    if (
-        current is None
-        or time.ticks_diff(time.ticks_ms(), dev._nonce_at) > dev.nonce_ms
-        or nonce != current
-    ):
-        raise Refused("auth_failed", "nonce is not current")
-    if not dev._store.admin_mac_ok(prefix + nonce + value, mac):
-        raise Refused("auth_failed", "mac does not match")
-
-
-def _round(x):
-    """Nearest integer, halves away from zero (the same on every port)."""
-    return int(x + 0.5) if x >= 0 else -int(-x + 0.5)

@@ -5,13 +5,14 @@
 # asks for, and shows what changed.
 import gc
 import time
+from binascii import hexlify
 
 from micropython import const
 
 from protocol import MAX_LINE, VERSION, Refused, hexbytes, integer, only, usable
 from store import PIN_TRIES, SLOTS
 
-FIRMWARE = "0.3.0"  # public: provisioning/flash.py reads it to confirm a flash
+_FIRMWARE = const("0.3.0")  # provisioning/flash.py reads it here to confirm a flash
 _NONCE = const(16)  # nonce bytes
 _NONCE_MS = const(60000)  # a nonce expires after this
 _CHALLENGE_MIN = const(16)
@@ -26,28 +27,27 @@ class Confirm:
     """An operation that runs only after a long press within timeout_s (wipe, big clock jump)."""
 
     def __init__(self, dev, kind, timeout_s, action, value):
-        self._dev = dev
+        self.dev = dev
         self.kind = kind  # "wipe" or "time": which screen asks for the press
         self.timeout_s = timeout_s
         self.started = time.ticks_ms()
         self.pressed = False
-        self._action = action
-        self._value = value
+        self.action = action
+        self.value = value
 
     def run(self):
         """Carry the operation out: the press came."""
-        return self._action(self._dev, self._value, time.ticks_diff(time.ticks_ms(), self.started))
+        return self.action(self.dev, self.value, time.ticks_diff(time.ticks_ms(), self.started))
 
 
 class Device:
     """Carries out protocol operations on the store and the clock."""
 
     def __init__(self, hw, store, clock):
-        self._hw = hw
-        self._store = store
-        self._clock = clock
-        self._nonce = None
-        self._nonce_at = 0
+        self.hw = hw
+        self.store = store
+        self.clock = clock
+        self.nonce = None  # (nonce, ticks_ms made) of the last time.nonce, until used
         self.nonce_ms = _NONCE_MS
         self.started = time.ticks_ms()
         self.changed = True  # something the screen shows changed (main redraws)
@@ -71,15 +71,15 @@ class Device:
 
     def _info(self, args):
         only(args, ())
-        store = self._store
+        store = self.store
         return {
-            "firmware": FIRMWARE,
+            "firmware": _FIRMWARE,
             "protocol": VERSION,
-            "board": self._hw.name,
-            "serial": _hex(self._hw.unique_id()),
+            "board": self.hw.name,
+            "serial": hexlify(self.hw.unique_id()).decode(),
             "state": store.state(),
-            "clock_trusted": self._clock.trusted(),
-            "time_ms": self._clock.now_ms(),
+            "clock_trusted": self.clock.trusted(),
+            "time_ms": self.clock.now_ms(),
             "uptime_ms": time.ticks_diff(time.ticks_ms(), self.started),
             "slots": SLOTS,
             "free_slots": store.free_slots(),
@@ -94,20 +94,19 @@ class Device:
 
     def _time_get(self, args):
         only(args, ())
-        return self._clock.describe()
+        return self.clock.describe()
 
     def _time_nonce(self, args):
         import os
 
         only(args, ())
-        self._nonce = os.urandom(_NONCE)
-        self._nonce_at = time.ticks_ms()
-        return {"nonce": _hex(self._nonce)}
+        self.nonce = (os.urandom(_NONCE), time.ticks_ms())
+        return {"nonce": hexlify(self.nonce[0]).decode()}
 
     def _profile_label(self, args):
         import labels
 
-        result = labels.write(self._store, self._slot(args), args)
+        result = labels.write(self.store, self._slot(args), args)
         self.changed = True
         return result
 
@@ -115,18 +114,18 @@ class Device:
         only(args, ("slot", "challenge"))
         slot = self._slot(args)
         challenge = hexbytes(args, "challenge", _CHALLENGE_MIN, _CHALLENGE_MAX)
-        store = self._store
+        store = self.store
         usable(store.status(slot), slot)
         self._needs_pin()
         mac = store.prove(slot, challenge)
         usable(store.status(slot), slot)  # None: its file failed its check just now
-        return {"mac": _hex(mac)}
+        return {"mac": hexlify(mac).decode()}
 
     def wiped(self):
         """After the store was wiped (here, or by the last wrong PIN): the rest forgets too."""
-        self._clock.drift_ppb = 0
-        self._clock.synced_ms = None
-        self._nonce = None
+        self.clock.drift_ppb = 0
+        self.clock.synced_ms = None
+        self.nonce = None
         self.changed = True
         self.flash = "wiped"
         return {"state": "empty"}
@@ -134,8 +133,8 @@ class Device:
     def sleep_s(self):
         """Seconds without a press or a request before the display turns off (0: never): the
         one sleep.set stored, else the board's own."""
-        sleep_s = self._store.sleep_s
-        return getattr(self._hw, "sleep_s", 0) if sleep_s is None else sleep_s
+        sleep_s = self.store.sleep_s
+        return getattr(self.hw, "sleep_s", 0) if sleep_s is None else sleep_s
 
     def opened(self, hold_s):
         """A right PIN (or a new one): the secrets stay open for hold_s."""
@@ -145,14 +144,8 @@ class Device:
     # --- helpers ----------------------------------------------------------------------------
 
     def _needs_pin(self):
-        if not self._store.unlocked():
+        if not self.store.unlocked():
             raise Refused("pin_required", "enter the PIN on the token first")
 
     def _slot(self, args):
         return integer(args, "slot", 0, SLOTS - 1)
-
-
-def _hex(data):
-    from binascii import hexlify
-
-    return hexlify(data).decode()

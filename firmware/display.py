@@ -31,7 +31,8 @@ _DETAIL_Y = const(56)
 _SEGMENTS = const(b"\x3f\x06\x5b\x4f\x66\x6d\x7d\x07\x7f\x6f")
 
 # digits in the code: (digit width, space between digits, gap between groups, first group size)
-_LAYOUTS = {6: (16, 4, 12, 3), 7: (14, 3, 10, 4), 8: (12, 3, 8, 4)}
+# for 6, 7 and 8 digits
+_LAYOUTS = const(((16, 4, 12, 3), (14, 3, 10, 4), (12, 3, 8, 4)))
 
 # Status screens, one per line: kind|TITLE|message lines...; every line fits the 16 characters
 # of a row. One string rather than a dict of tuples: about 1.3 KB less RAM for rarely shown text.
@@ -52,10 +53,9 @@ _STATUS = const(
 
 def digit_box(count, index):
     """(x, y, width, height) of digit `index` of a `count`-digit code: 3+3, 4+3 or 4+4."""
-    layout = _LAYOUTS.get(count)
-    if layout is None:
+    if not 6 <= count <= 8:
         raise ValueError("code must have 6 to 8 digits")
-    width, space, gap, first = layout
+    width, space, gap, first = _LAYOUTS[count - 6]
     total = count * width + (count - 2) * space + gap
     x = (WIDTH - total) // 2 + index * (width + space)
     if index >= first:
@@ -63,7 +63,8 @@ def digit_box(count, index):
     return x, _DIGIT_Y, width, _DIGIT_H
 
 
-def _draw_digit(fb, digit, x, y, w, h):
+def _draw_digit(fb, digit, box):
+    x, y, w, h = box  # digit_box's
     segments = _SEGMENTS[digit]
     if digit == 1:  # its stroke centred in the box, so "1" does not read as a gap in the code
         x -= (w - _SEG) // 2
@@ -103,7 +104,7 @@ class Display:
         host's MONO_HLSB bitmap to draw instead; () for a line the font cannot draw whose bitmap
         is missing: left blank, never garbled."""
         count = len(code)
-        if count not in _LAYOUTS:
+        if not 6 <= count <= 8:
             raise ValueError("code must have 6 to 8 digits")
         if not code.isdigit():
             raise ValueError("code must be digits")
@@ -122,9 +123,9 @@ class Display:
             fb.text(label[:room], 0, 0, 1)
         if indicator:
             fb.text(indicator, WIDTH - len(indicator) * _CHAR, 0, 1)
+        digits = code.encode()  # bytes: code[i] would intern each digit as a qstr for good
         for i in range(count):
-            x, y, w, h = digit_box(count, i)
-            _draw_digit(fb, ord(code[i]) - 48, x, y, w, h)  # "0" is 48
+            _draw_digit(fb, digits[i] - 48, digit_box(count, i))  # "0" is 48
         fb.rect(0, _BAR_Y, WIDTH, _BAR_H, 1)
         self.description = {
             "screen": "code",

@@ -23,9 +23,9 @@ class Lines:
     """Cut a byte stream into lines of at most MAX_LINE bytes, in one buffer made at start-up."""
 
     def __init__(self):
-        self._buf = bytearray(MAX_LINE)
-        self._view = memoryview(self._buf)
-        self._n = 0
+        self.buf = bytearray(MAX_LINE)
+        self._view = memoryview(self.buf)
+        self.n = 0
         self._overflow = False
         self.interrupt = True  # 0x03 raises KeyboardInterrupt (before the production lock)
 
@@ -34,23 +34,23 @@ class Lines:
         if byte == _CTRL_C:
             if not self.interrupt:
                 return None  # after lock Ctrl-C is dropped wherever it comes
-            self._n = 0
+            self.n = 0
             self._overflow = False
             raise KeyboardInterrupt
         if byte != _LF:
-            if self._n < MAX_LINE:
-                self._buf[self._n] = byte
-                self._n += 1
+            if self.n < MAX_LINE:
+                self.buf[self.n] = byte
+                self.n += 1
             else:
                 self._overflow = True
             return None
-        n = self._n
+        n = self.n
         overflow = self._overflow
-        self._n = 0
+        self.n = 0
         self._overflow = False
-        if n and self._buf[n - 1] == _CR and not overflow:
+        if n and self.buf[n - 1] == _CR and not overflow:
             n -= 1
-        if n == 0 or self._buf[0] != _MARKER:
+        if n == 0 or self.buf[0] != _MARKER:
             return None
         if overflow:
             return TOO_LONG
@@ -63,18 +63,18 @@ class Port:
     def __init__(self):
         import select
 
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
+        self.poll = select.poll()
+        self.poll.register(sys.stdin, select.POLLIN)
         self._read = sys.stdin.buffer.read
-        self._out = sys.stdout
+        self.out = sys.stdout
         # Start on a fresh line: an answer cut short by a power cut or a reset ends here,
         # instead of running into the first answer of this boot ("@@{...").
-        self._out.write("\n")
+        self.out.write("\n")
 
     def poll_line(self, lines):
         """Feed waiting bytes (at most _BURST) into lines; return the first result or None."""
         for _ in range(_BURST):
-            if not self._poll.poll(0):
+            if not self.poll.poll(0):
                 return None
             data = self._read(1)
             if not data:
@@ -87,14 +87,14 @@ class Port:
     def wait(self, ms):
         """Sleep until a byte arrives or ms pass. A hung-up link (host gone) makes poll()
         return at once, readable but with nothing to read: sleep then too, or the loop spins."""
-        ready = self._poll.poll(ms)
+        ready = self.poll.poll(ms)
         if ready and ready[0][1] & _HUNG_UP:
             time.sleep_ms(ms)
 
     def send(self, message):
         """Send one answer line: '@', the message as JSON, newline. It is written piece by
         piece, so a large answer is never built as one string in the heap."""
-        out = self._out
+        out = self.out
         out.write("@")
         _dump(out, message)
         out.write("\n")
@@ -115,13 +115,17 @@ def _dump(out, value):
             out.write(": ")
             _dump(out, value[key])
             sep = ", "
-        out.write("{}" if sep == "{" else "}")
+        if sep == "{":  # an empty dict: nothing written yet
+            out.write(sep)
+        out.write("}")
     elif type(value) is _GENERATOR:
         sep = "["
         for item in value:
             out.write(sep)
             json.dump(item, out)
             sep = ", "
-        out.write("[]" if sep == "[" else "]")
+        if sep == "[":  # nothing yielded
+            out.write(sep)
+        out.write("]")
     else:
         json.dump(value, out)

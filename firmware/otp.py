@@ -19,98 +19,90 @@ _MIN_PERIOD_S = const(10)
 _MAX_PERIOD_S = const(300)
 _DAYS_1970_TO_2000 = const(10957)
 
-# algorithm name -> [hash constructor, block size in bytes]. Whether the port's hashlib has the
-# algorithm is decided here, at import; a missing one is None until first used, and then the
-# pure-Python fallback is loaded (sha512.py and mdhash.py cost about 4 KB of RAM, and most
+# Each algorithm is taken from the port's hashlib when it has it, else from the pure-Python
+# fallback, loaded at each use (sha512.py and mdhash.py cost about 4 KB of RAM, and most
 # profiles never use SHA-512).
-_HASHES = {
-    "sha1": [getattr(hashlib, "sha1", None), 64],
-    "sha256": [getattr(hashlib, "sha256", None), 64],
-    "sha512": [getattr(hashlib, "sha512", None), 128],
-}
+_ALGORITHMS = const(("sha1", "sha256", "sha512"))
 
-_pad64 = bytearray(64)  # HMAC key pad for 64-byte-block hashes, reused and wiped after use
-_pad128 = bytearray(128)  # the same for SHA-512
-_counter = bytearray(8)  # HOTP moving factor, big-endian
+_pad = bytearray(128)  # HMAC key pad (its first 64 bytes for SHA-1, SHA-256), reused and wiped
 _FORMATS = const(("%06d", "%07d", "%08d"))  # zero-padded on the left (RFC 4226 section 5.3)
 _MODULI = const((10**6, 10**7, 10**8))
-_B32 = const("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz")  # index & 31 = value
+_SPACE = const(32)  # base32 bytes: separators, padding, letters (c | 32 is lower case), digits
+_HYPHEN = const(45)
+_PAD = const(61)
+_CASE_BIT = const(32)
+_LOWER_A = const(97)
+_LOWER_Z = const(122)
+_DIGIT_2 = const(50)
+_DIGIT_7 = const(55)
 
 # Seconds from 1970-01-01 to this port's epoch: esp32 counts from 2000, rp2 and unix from 1970.
-_epoch_year = time.gmtime(0)[0]
-if _epoch_year == 1970:
+if time.gmtime(0)[0] == 1970:
     EPOCH_OFFSET_S = 0
-elif _epoch_year == 2000:
+elif time.gmtime(0)[0] == 2000:
     EPOCH_OFFSET_S = _DAYS_1970_TO_2000 * 86400
 else:
-    raise ImportError("unsupported epoch year %d" % _epoch_year)
+    raise ImportError("unsupported epoch year %d" % time.gmtime(0)[0])
 
 
 class OTPError(ValueError):
     """Bad input to the OTP core; the message says what is wrong and never shows a secret."""
 
 
-def unix_time(port_seconds):
-    """Seconds since 1970 from seconds since this port's epoch (time.time())."""
-    return port_seconds + EPOCH_OFFSET_S
-
-
 def b32decode(text):
     """Decode an RFC 4648 base32 secret: any case, spaces and hyphens ignored, '=' padding
-    optional and only at the end; the rules and messages of the host's core/base32.py."""
+    optional and only at the end; the rules and messages of the host's core/base32.py.
+    It reads the text's bytes, never its characters: MicroPython interns every character taken
+    out of a str as a qstr, which stays in RAM for good (docs/firmware-memory.md)."""
     if not isinstance(text, str):
         raise OTPError("secret must be base32 text")
-    count = 0
+    raw = text.encode()
+    out = bytearray(len(raw) * 5 // 8)
     padded = False
-    for position, ch in enumerate(text):
-        if ch == " " or ch == "-":
+    count = bits = nbits = n = 0
+    for position, c in enumerate(raw):
+        if c == _SPACE or c == _HYPHEN:
             continue
-        if ch == "=":
+        if c == _PAD:
             padded = True
-        elif padded:
-            raise OTPError("secret is not base32: '=' padding is only allowed at the end")
-        elif _B32.find(ch) < 0:
-            raise OTPError("secret is not base32: character %d is not A-Z or 2-7" % (position + 1))
-        else:
-            count += 1
-    if count == 0:
-        raise OTPError("secret is empty")
-    if count % 8 in (1, 3, 6):
-        raise OTPError("secret is not base32: %d characters cannot be whole bytes" % count)
-    out = bytearray(count * 5 // 8)
-    bits = 0
-    nbits = 0
-    n = 0
-    for ch in text:
-        value = _B32.find(ch)
-        if value < 0:
             continue
-        bits = (bits << 5) | (value & 31)
+        if padded:
+            raise OTPError("secret is not base32: '=' padding is only allowed at the end")
+        if _LOWER_A <= c | _CASE_BIT <= _LOWER_Z:  # a letter in either case
+            value = (c | _CASE_BIT) - _LOWER_A
+        elif _DIGIT_2 <= c <= _DIGIT_7:  # a non-ASCII character's first byte fails both
+            value = c - _DIGIT_2 + 26
+        else:  # every byte before it was ASCII, so its position is the character's
+            raise OTPError("secret is not base32: character %d is not A-Z or 2-7" % (position + 1))
+        bits = (bits << 5) | value
         nbits += 5
         if nbits >= 8:
             nbits -= 8
             out[n] = bits >> nbits
             bits &= (1 << nbits) - 1
             n += 1
-    return bytes(out)
+        count += 1
+    if count == 0:
+        raise OTPError("secret is empty")
+    if count % 8 in (1, 3, 6):
+        raise OTPError("secret is not base32: %d characters cannot be whole bytes" % count)
+    return bytes(out[:n])
 
 
-def hmac_digest(algorithm, key, msg):
-    """HMAC (RFC 2104) of msg under key with "sha1", "sha256" or "sha512"."""
-    entry = _HASHES.get(algorithm)
-    if entry is None:
+def hmac_digest(algorithm, key, data):
+    """HMAC (RFC 2104) of data under key with "sha1", "sha256" or "sha512"."""
+    if algorithm not in _ALGORITHMS:
         raise OTPError("algorithm must be sha1, sha256 or sha512")
-    new, block = entry
-    if new is None:
-        new = _load_fallback(algorithm)
+    new = getattr(hashlib, algorithm, None) or _load_fallback(algorithm)
+    block = 128 if algorithm == "sha512" else 64  # bytes
     if len(key) > block:
         key = new(key).digest()
-    pad = _pad64 if block == 64 else _pad128
+    pad = memoryview(_pad)[:block]
     klen = len(key)
     for i in range(block):
         pad[i] = (key[i] if i < klen else 0) ^ _IPAD
     h = new(pad)
-    h.update(msg)
+    h.update(data)
     inner = h.digest()
     for i in range(block):
         pad[i] ^= _IPAD ^ _OPAD
@@ -138,20 +130,16 @@ def hotp(key, counter, digits=6, algorithm="sha1"):
         raise OTPError("digits must be 6, 7 or 8")
     if not 0 <= counter < 1 << 64:
         raise OTPError("counter must be 0 to 2**64-1")
-    c = counter
-    for i in range(7, -1, -1):
-        _counter[i] = c & 0xFF
-        c >>= 8
-    mac = hmac_digest(algorithm, key, _counter)
+    mac = hmac_digest(algorithm, key, counter.to_bytes(8, "big"))  # the moving factor
     o = mac[-1] & 0x0F
     binary = (mac[o] & 0x7F) << 24 | mac[o + 1] << 16 | mac[o + 2] << 8 | mac[o + 3]
     return _FORMATS[digits - _MIN_DIGITS] % (binary % _MODULI[digits - _MIN_DIGITS])
 
 
-def totp(key, unix_time, period=30, digits=6, algorithm="sha1"):
-    """TOTP value (RFC 6238) at unix_time (seconds since 1970, UTC) for a period in seconds."""
+def totp(key, unix_s, period=30, digits=6, algorithm="sha1"):
+    """TOTP value (RFC 6238) at unix_s (seconds since 1970, UTC) for a period in seconds."""
     if not isinstance(period, int) or not _MIN_PERIOD_S <= period <= _MAX_PERIOD_S:
         raise OTPError("period must be 10 to 300 seconds")
-    if unix_time < 0:
+    if unix_s < 0:
         raise OTPError("time must not be before 1970")
-    return hotp(key, int(unix_time) // period, digits, algorithm)
+    return hotp(key, int(unix_s) // period, digits, algorithm)

@@ -12,6 +12,10 @@ _MAX_ID = const(2147483647)
 _ECHO = const(32)  # longest piece of host input echoed in a message
 
 _TOP_KEYS = const(("v", "id", "op", "args"))
+_SPACE = const(0x20)  # below it: C0 controls
+_DEL = const(0x7F)
+_C1_LEAD = const(0xC2)  # C1 controls U+0080..U+009F are 0xC2 0x80..0xC2 0x9F in UTF-8
+_C1_END = const(0xA0)
 
 
 class Refused(Exception):
@@ -87,22 +91,23 @@ def number(args, name, low, high):
     return value
 
 
-def choice(args, name, choices, default):
+def choice(args, name, values, default):
     """One of a few allowed values."""
     value = args.get(name, default)
-    if value not in choices or type(value) is not type(default):
-        raise Refused("bad_args", "%s must be one of %s" % (name, ", ".join(str(c) for c in choices)))
+    if value not in values or type(value) is not type(default):
+        allowed = ", ".join(str(c) for c in values)
+        raise Refused("bad_args", "%s must be one of %s" % (name, allowed))
     return value
 
 
-def text(args, name, longest):
+def text(args, name, length):
     """A short string in any script, without control characters. Only printable ASCII is
     drawn in the display's font; other text is shown as the host's bitmap (profile.label)."""
     value = args.get(name, "")
-    if type(value) is not str or len(value) > longest or not _no_controls(value):
+    if type(value) is not str or len(value) > length or not _no_controls(value):
         raise Refused(
             "bad_args",
-            "%s must be at most %d characters, none a control character" % (name, longest),
+            "%s must be at most %d characters, none a control character" % (name, length),
         )
     return value
 
@@ -131,7 +136,11 @@ def hexbytes(args, name, low, high):
 
 
 def _no_controls(value):
-    for ch in value:
-        if ch < " " or "\x7f" <= ch <= "\x9f":  # C0, DEL, C1
+    """No C0, DEL or C1 control character, checked on the UTF-8 bytes: a character taken out
+    of a str is interned as a qstr for good (docs/firmware-memory.md)."""
+    raw = value.encode()
+    for i in range(len(raw)):
+        c = raw[i]
+        if c < _SPACE or c == _DEL or c == _C1_LEAD and raw[i + 1] < _C1_END:
             return False
     return True

@@ -16,6 +16,7 @@
 import hashlib
 import json
 import os
+from binascii import unhexlify
 
 from micropython import const
 
@@ -39,6 +40,8 @@ _FREE = const(0)  # slot state bytes
 _OK = const(1)
 _BAD = const(2)  # the slot's file failed its check
 _WIDE = const(4)  # flag: the slot's label line needs a bitmap (needs_label)
+_SPACE = const(32)  # printable ASCII, the font's characters: " " to "~"
+_TILDE = const(126)
 
 _CORRUPT = const("corrupt")  # _read's answer for a file that failed its check
 
@@ -51,19 +54,21 @@ class Store:
     """Profiles and settings in flash, with the secrets kept inside."""
 
     def __init__(self, folder, unique_id, encrypt=None):
-        self._folder = "" if folder in ("", ".") else folder.rstrip("/") + "/"
+        self.folder = "" if folder in ("", ".") else folder.rstrip("/") + "/"
         seed = b"\x00" + bytes(unique_id)
         self._enc_key = hashlib.sha256(b"baoling-store-enc-v1" + seed).digest()
         self._mac_key = hashlib.sha256(b"baoling-store-mac-v1" + seed).digest()
-        try:
-            import cryptolib  # noqa: F401
+        if encrypt is None:  # encrypt where the port can
+            try:
+                import cryptolib  # noqa: F401
 
-            self._crypto = True
-        except ImportError:
-            self._crypto = False
-        self.encrypted = self._crypto if encrypt is None else encrypt
+                encrypt = True
+            except ImportError:
+                encrypt = False
+        self.encrypted = encrypt
         self._state = bytearray(SLOTS)
-        self._usable = []  # usable slots in order, rebuilt when a state changes
+        # Slots that can show a code, in order; rebuilt when a state changes (do not change it)
+        self.usable = []
         self._cached = -1  # the slot whose profile tuple is in _record
         self._record = None
         self._admin = None
@@ -87,7 +92,8 @@ class Store:
         if record is not None and record is not _CORRUPT:
             try:
                 self.locked = record["lock"] is not False
-                self._admin = _unhex(record["adm"])
+                admin = record["adm"]
+                self._admin = None if admin is None else unhexlify(admin)
                 self.drift_ppb = int(record["ppb"])
                 self.synced_ms = record["sync"]
                 self.pin = record.get("pin")
@@ -126,7 +132,7 @@ class Store:
         self._state[slot] = state
         self._cached = slot
         self._record = record
-        self._usable = [s for s in range(SLOTS) if self._state[s] & 3 == _OK]
+        self.usable = [s for s in range(SLOTS) if self._state[s] & 3 == _OK]
 
     def corrupt(self):
         """Whether any file failed its check."""
@@ -170,14 +176,10 @@ class Store:
     def free_slots(self):
         return [s for s in range(SLOTS) if not self._state[s]]
 
-    def usable(self):
-        """Slots that can show a code, in order (the store's own list: do not change it)."""
-        return self._usable
-
     def _profile(self, record):
         """Slot tuple: (secret, algorithm, digits, period, label, issuer); the secret is None
         while it is sealed under the PIN's data key and the token is not unlocked."""
-        secret = _unhex(record["k"])
+        secret = unhexlify(record["k"])
         if record.get("e"):
             secret = self._dk and unseal(self._dk, secret)
         return (secret, record["a"], record["d"], record["p"], record["l"], record["i"])
@@ -309,8 +311,8 @@ class Store:
 
     # --- files ------------------------------------------------------------------------------
 
-    def _path(self, slot, ending=".dat"):
-        return self._folder + ("blset" if slot == _SETTINGS else "bl%d" % slot) + ending
+    def _path(self, slot, end=".dat"):
+        return self.folder + ("blset" if slot == _SETTINGS else "bl%d" % slot) + end
 
     def _write(self, slot, record):
         """The file of a record, built in one buffer and encrypted in place: no copies of it."""
@@ -382,9 +384,12 @@ class Store:
         flag = data[4]
         body = data[_HEAD + _IV : -_TAG]
         if flag == _AES:
-            if not self._crypto or len(body) % 16:
+            if len(body) % 16:
                 return _CORRUPT
-            import cryptolib
+            try:
+                import cryptolib
+            except ImportError:  # a port without it cannot read an encrypted file
+                return _CORRUPT
 
             iv = data[_HEAD : _HEAD + _IV]
             body = cryptolib.aes(self._enc_key, _MODE_CBC, iv).decrypt(body)
@@ -404,10 +409,11 @@ class Store:
 
 def needs_label(entry):
     """Whether a profile's label line needs a bitmap: its label or issuer has a character
-    besides printable ASCII, all the display's 8x8 font can draw."""
+    besides printable ASCII, all the display's 8x8 font can draw. It looks at bytes: a
+    character taken out of a str is interned for good (docs/firmware-memory.md)."""
     for text in (entry[4], entry[5]):
-        for ch in text:
-            if not " " <= ch <= "~":
+        for c in text.encode():  # any byte of a non-ASCII character is 128 or more
+            if not _SPACE <= c <= _TILDE:
                 return True
     return False
 
@@ -421,23 +427,17 @@ def _seal(key, data):
     return iv + cryptolib.aes(key, _MODE_CBC, iv).encrypt(bytes(data) + bytes((pad,)) * pad)
 
 
-def unseal(key, blob):
+def unseal(key, data):
     """The data _seal sealed, or None when the padding does not check (a wrong key)."""
     import cryptolib
 
-    if len(blob) < 2 * _IV or len(blob) % 16:
+    if len(data) < 2 * _IV or len(data) % 16:
         return None
-    data = cryptolib.aes(key, _MODE_CBC, blob[:_IV]).decrypt(blob[_IV:])
+    data = cryptolib.aes(key, _MODE_CBC, data[:_IV]).decrypt(data[_IV:])
     pad = data[-1]
     if not 1 <= pad <= 16 or data[-pad:] != bytes((pad,)) * pad:
         return None
     return data[:-pad]
-
-
-def _unhex(text):
-    from binascii import unhexlify
-
-    return None if text is None else unhexlify(text)
 
 
 def same(a, b):

@@ -171,7 +171,7 @@ def power_up(state_dir: Path) -> None:
     """
     sim = control_dir(state_dir)
     host_ms = virtual_host_ms(state_dir)
-    base = {"device_ms": host_ms, "host_ms": host_ms, "offset_ms": 0}
+    base = [host_ms, host_ms, 0]  # device_ms, host_ms, offset_ms (firmware/boards/sim.py)
     _replace(sim / CLOCK_BASE, json.dumps(base).encode())
     if not clock_knobs(state_dir)["battery"]:
         (sim / RTC).unlink(missing_ok=True)

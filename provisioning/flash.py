@@ -34,14 +34,14 @@ REBOOT_TIMEOUT_S = 20.0
 PROBE_TIMEOUT_S = 1.0
 MPREMOTE_TIMEOUT_S = 300.0
 SOFT_REBOOT = b"\r\x03\x04"  # Ctrl-C ends anything running, Ctrl-D soft-reboots into main.py
-_VERSION = re.compile(r'^FIRMWARE\s*=\s*"([^"]+)"', re.M)
+_VERSION = re.compile(r'^_FIRMWARE\s*=\s*const\("([^"]+)"\)', re.M)
 
 
 def firmware_version(firmware_dir: Path) -> str:
-    """The version the firmware reports in `info` (FIRMWARE in device.py)."""
+    """The version the firmware reports in `info` (_FIRMWARE in device.py)."""
     match = _VERSION.search((firmware_dir / "device.py").read_text())
     if match is None:
-        raise FlashError(f"No FIRMWARE version found in {firmware_dir / 'device.py'}.")
+        raise FlashError(f"No _FIRMWARE version found in {firmware_dir / 'device.py'}.")
     return match.group(1)
 
 

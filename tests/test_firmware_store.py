@@ -34,7 +34,7 @@ st.load()
 def report():
     return {{
         "profiles": list(st.profiles()),
-        "codes": {{str(s): st.code(s, {t}) for s in st.usable()}},
+        "codes": {{str(s): st.code(s, {t}) for s in st.usable}},
         "corrupt": st.corrupt(),
         "settings_corrupt": st.settings_corrupt,
         "locked": st.locked,

@@ -26,8 +26,9 @@ def new_firmware(tmp_path):
     shutil.copytree(FIRMWARE_DIR, folder)
     device = folder / "device.py"
     text = device.read_text()
-    assert 'FIRMWARE = "' in text
-    device.write_text(text.replace('FIRMWARE = "', 'FIRMWARE = "9.9.9-flash-test+', 1))
+    assert '_FIRMWARE = const("' in text
+    marked = text.replace('_FIRMWARE = const("', '_FIRMWARE = const("9.9.9-flash-test+', 1)
+    device.write_text(marked)
     return folder
 
 

@@ -232,7 +232,8 @@ def test_the_simulator_boots_the_installed_firmware_and_flash_finds_it(
     installed: Installed,
 ) -> None:
     firmware = installed.package / "firmware"
-    found = re.search(r'^FIRMWARE = "([^"]+)"', (firmware / "device.py").read_text(), re.M)
+    version = re.compile(r'^_FIRMWARE = const\("([^"]+)"\)', re.M)
+    found = version.search((firmware / "device.py").read_text())
     assert found is not None
     state = installed.workdir / "token"
     proc = subprocess.Popen(

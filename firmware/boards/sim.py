@@ -10,8 +10,10 @@
 #   .sim/clock.json   {"offset_ms", "drift_ppm", "advanced_ms", "battery", "usb"}: host's knobs
 #                     ("usb": false runs the board off USB power, where doze() light-sleeps)
 #   .sim/sleeps.json  {"sleeps": n, "slept_ms": ms} of this boot's light sleeps (doze)
-#   .sim/clock_base.json  the running clock's last setting; rewritten by the host at power-up
-#   .sim/rtc.json     the battery-backed RTC (erased by the host at power-up without battery)
+#   .sim/clock_base.json  the running clock's last setting, [device_ms, host_ms, offset_ms];
+#                     rewritten by the host at power-up
+#   .sim/rtc.json     the battery-backed RTC, [device_ms, host_ms] (erased by the host at
+#                     power-up without battery)
 #   .sim/unique_id    8 random bytes, made once: the board's serial number
 #   .sim/screen.pbm   the frame buffer after each show() (MONO_HLSB rows are PBM P4 data)
 #   .sim/screen.json  the last published screen description
@@ -53,17 +55,19 @@ _PBM = const(".sim/screen.pbm")
 _DESC = const(".sim/screen.json")
 _PROBE = const(".sim/heap_probe")
 _HEAP = const(".sim/heap.json")
+_HEAP_JSON = const('{"peak": %d, "samples": %d}')
+_SLEEPS_JSON = const('{"sleeps": %d, "slept_ms": %d}')
 _PBM_HEADER = const(b"P4\n128 64\n")
-_BLANK = bytes(_CHUNK)
 
 
-def _replace(path, data, more=None):
-    # Write a new file, then rename it over the old one (atomic on POSIX).
-    tmp = path + ".tmp"
+def _replace(path, data, end=None):
+    # Write a new file (data, then end if given), then rename it over the old one (atomic on
+    # POSIX). ".new" as the store's: one interned name less.
+    tmp = path + ".new"
     with open(tmp, "wb") as f:
         f.write(data)
-        if more is not None:
-            f.write(more)
+        if end is not None:
+            f.write(end)
     os.rename(tmp, path)
 
 
@@ -79,56 +83,52 @@ def _host_ms(knobs):
     return time.time_ns() // 1000000 + knobs.get("advanced_ms", 0)
 
 
-def _scaled(elapsed_ms, knobs):
-    return elapsed_ms + int(elapsed_ms * knobs.get("drift_ppm", 0) / 1000000)
+def _scaled(ms, knobs):
+    return ms + int(ms * knobs.get("drift_ppm", 0) / 1000000)
 
 
 def _knobs():
     return _load(_CLOCK) or {}
 
 
-class HeapProbe:
-    # Highest live heap seen at the board's calls: a lower bound of the true peak, since
+# The heap probe's [peak, samples] while .sim/heap_probe exists at start, else None. Plain
+# module state and JSON written from a format: every name the sim board adds is a qstr that
+# stays in the token's heap (docs/firmware-memory.md).
+_probe = None
+
+
+def sample():
+    # The highest live heap seen at the board's calls: a lower bound of the true peak, since
     # nothing is sampled inside a request that does not read the clock.
-
-    def __init__(self):
-        self.peak = 0
-        self.samples = 0
-
-    def sample(self):
-        gc.collect()
-        used = gc.mem_alloc()
-        self.samples += 1
-        if used > self.peak or self.samples % _HEAP_EVERY == 0:
-            self.peak = max(used, self.peak)
-            _replace(_HEAP, json.dumps({"peak": self.peak, "samples": self.samples}))
-
-
-class _NoProbe:
-    def sample(self):
-        pass
+    if _probe is None:
+        return
+    gc.collect()
+    used = gc.mem_alloc()
+    _probe[1] += 1
+    if used > _probe[0] or _probe[1] % _HEAP_EVERY == 0:
+        _probe[0] = max(used, _probe[0])
+        _replace(_HEAP, _HEAP_JSON % (_probe[0], _probe[1]))
 
 
 class Display(framebuf.FrameBuffer):
     # A 128x64 mono frame buffer whose show() writes the picture for the host.
 
-    def __init__(self, probe):
+    def __init__(self):
         self.buffer = bytearray(_BUF_BYTES)
         super().__init__(self.buffer, _WIDTH, _HEIGHT, framebuf.MONO_HLSB)
         self.on = True
-        self.level = 255
-        self._probe = probe
 
     def show(self):
-        self._probe.sample()
+        sample()
         if self.on:
             _replace(_PBM, _PBM_HEADER, self.buffer)
             return
-        tmp = _PBM + ".tmp"
+        tmp = _PBM + ".new"
         with open(tmp, "wb") as f:
             f.write(_PBM_HEADER)
+            blank = bytes(_CHUNK)
             for _ in range(_BUF_BYTES // _CHUNK):
-                f.write(_BLANK)
+                f.write(blank)
         os.rename(tmp, _PBM)
 
     def poweroff(self):
@@ -139,16 +139,12 @@ class Display(framebuf.FrameBuffer):
         self.on = True
         self.show()
 
-    def contrast(self, level):
-        self.level = level
-
 
 class Button:
     # Held while the host keeps its file (.sim/button) in place; reports what it saw (above).
 
     def __init__(self, path=_BUTTON):
         self._path = path
-        self._seen = path + "_seen"
         self._held = 0  # reads that saw it held; -1: one read saw the release
 
     def value(self):
@@ -159,11 +155,11 @@ class Button:
                 self._held = -1  # the firmware's debounce needs a second read of the release
             elif self._held:
                 self._held = 0
-                _replace(self._seen, b"0")
+                _replace(self._path + "_seen", b"0")
             return 0
         if self._held < _SEEN_REPORTS:
             self._held = max(self._held, 0) + 1
-            _replace(self._seen, b"%d" % self._held)
+            _replace(self._path + "_seen", b"%d" % self._held)
         return 1
 
 
@@ -175,11 +171,11 @@ class RTC:
         if saved is None:
             return None
         knobs = _knobs()
-        return saved["device_ms"] + _scaled(_host_ms(knobs) - saved["host_ms"], knobs)
+        return saved[0] + _scaled(_host_ms(knobs) - saved[1], knobs)
 
-    def write_ms(self, unix_ms):
+    def write_ms(self, ms):
         knobs = _knobs()
-        _replace(_RTC, json.dumps({"device_ms": unix_ms, "host_ms": _host_ms(knobs)}))
+        _replace(_RTC, json.dumps([ms, _host_ms(knobs)]))
 
 
 class Board:
@@ -187,24 +183,23 @@ class Board:
     storage_dir = "."
 
     def __init__(self):
+        global _probe
         try:
             os.mkdir(_DIR)
         except OSError:
             pass
         try:
             os.stat(_PROBE)
-            self._probe = HeapProbe()
+            _probe = [0, 0]
         except OSError:
-            self._probe = _NoProbe()
-        self.display = Display(self._probe)
+            pass
+        self.display = Display()
         self.button = Button()
         self.button2 = Button(_BUTTON2) if _load(_BUTTONS) == 2 else None
         self.rtc = RTC()
-        self._sleeps = 0
-        self._slept_ms = 0
-        self._base = _load(_BASE)
-        if self._base is None:
-            self._base = {"device_ms": _host_ms({}), "host_ms": _host_ms({}), "offset_ms": 0}
+        self.sleeps = 0
+        self.slept_ms = 0
+        self._base = _load(_BASE) or [_host_ms({}), _host_ms({}), 0]
 
     def unique_id(self):
         try:
@@ -216,23 +211,19 @@ class Board:
             return uid
 
     def now_ms(self):
-        self._probe.sample()
+        sample()
         knobs = _knobs()
-        base = self._base
-        elapsed = _scaled(_host_ms(knobs) - base["host_ms"], knobs)
-        return base["device_ms"] + elapsed + knobs.get("offset_ms", 0) - base["offset_ms"]
+        device_ms, host_ms, offset_ms = self._base
+        elapsed = _scaled(_host_ms(knobs) - host_ms, knobs)
+        return device_ms + elapsed + knobs.get("offset_ms", 0) - offset_ms
 
     def set_now_ms(self, ms):
         knobs = _knobs()
-        self._base = {
-            "device_ms": ms,
-            "host_ms": _host_ms(knobs),
-            "offset_ms": knobs.get("offset_ms", 0),
-        }
+        self._base = [ms, _host_ms(knobs), knobs.get("offset_ms", 0)]
         _replace(_BASE, json.dumps(self._base))
 
     def publish(self, description):
-        self._probe.sample()
+        sample()
         _replace(_DESC, json.dumps(description))
 
     def doze(self, ms):
@@ -244,9 +235,9 @@ class Board:
         start = time.ticks_ms()
         while time.ticks_diff(time.ticks_ms(), start) < ms and not self._held():
             time.sleep_ms(_DOZE_STEP_MS)
-        self._sleeps += 1
-        self._slept_ms += time.ticks_diff(time.ticks_ms(), start)
-        _replace(_SLEEPS, json.dumps({"sleeps": self._sleeps, "slept_ms": self._slept_ms}))
+        self.sleeps += 1
+        self.slept_ms += time.ticks_diff(time.ticks_ms(), start)
+        _replace(_SLEEPS, _SLEEPS_JSON % (self.sleeps, self.slept_ms))
         return True
 
     def _held(self):
