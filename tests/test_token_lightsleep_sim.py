@@ -10,15 +10,12 @@ after an hour asleep), the verifier's TOTP for the code, the sim board's count o
 import time
 from pathlib import Path
 
-from test_token_sleep_sim import dark, wait_for
-
 from baoling.host_tools.simulator import Simulator
-from baoling.verifier.otp import TOTP
 from tests.test_firmware_protocol_ops import TokenLink
+from tests.token_sleep import HOUR_S, dark, wait_for, wake_and_check_the_code_an_hour_ahead
 
 SECRET = b"battery-token-secret"
 SLEEP_S = 5
-HOUR_S = 3600
 
 
 def sleeps(sim: Simulator) -> int:
@@ -46,12 +43,7 @@ def test_off_usb_the_dark_token_light_sleeps_and_keeps_time(tmp_path: Path) -> N
         assert dark(sim)
         slept = sim.sleeps()
         assert slept["slept_ms"] >= 0.5 * 1000 * (slept["sleeps"] - 1)  # whole sleeps, mostly
-        sim.press(0.1)  # wakes it, and nothing else
-        wait_for(lambda: not dark(sim), 5)
-        reference = TOTP(SECRET)
-        code = reference.code_at_step(reference.step_at(int(time.time()) + HOUR_S))
-        shown = sim.wait_screen(lambda s: s.get("screen") == "code" and s.get("code") == code)
-        assert shown["slot"] == 0
+        wake_and_check_the_code_an_hour_ahead(sim, SECRET)
         awake_at = sleeps(sim)
         time.sleep(2)  # the display is on: no sleep
         assert sleeps(sim) == awake_at

@@ -9,28 +9,12 @@ buffer (all pixels dark while the display is off).
 import time
 from pathlib import Path
 
-from test_token_labels_sim import frame
-
 from baoling.host_tools.simulator import Simulator
-from baoling.verifier.otp import TOTP
 from tests.test_firmware_protocol_ops import TokenLink
+from tests.token_sleep import HOUR_S, dark, wait_for, wake_and_check_the_code_an_hour_ahead
 
 SECRET = b"sleepy-token-secret!"
 SLEEP_S = 5
-HOUR_S = 3600
-
-
-def dark(sim: Simulator) -> bool:
-    return not any(any(row) for row in frame(sim))
-
-
-def wait_for(check, timeout: float) -> float:
-    """Seconds until check() holds; AssertionError after timeout."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, "timed out"
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def test_the_display_sleeps_after_the_idle_time_and_the_code_is_right_after_an_hour(
@@ -58,12 +42,7 @@ def test_the_display_sleeps_after_the_idle_time_and_the_code_is_right_after_an_h
         sim.age(HOUR_S)  # an hour passes while it sleeps
         time.sleep(1)
         assert dark(sim)
-        sim.press(0.1)  # wakes it, and nothing else
-        wait_for(lambda: not dark(sim), 5)
-        reference = TOTP(SECRET)
-        code = reference.code_at_step(reference.step_at(int(time.time()) + HOUR_S))
-        shown = sim.wait_screen(lambda s: s.get("screen") == "code" and s.get("code") == code)
-        assert shown["slot"] == 0
+        wake_and_check_the_code_an_hour_ahead(sim, SECRET)
         sim.restart()  # the idle time is kept across restarts
         link = TokenLink(sim)
         try:
