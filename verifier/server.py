@@ -89,9 +89,9 @@ def serve(settings: Settings) -> None:
             verifier,
             backlog_ready=settings.events_backlog_ready,
             body_timeout_s=settings.http_body_timeout_seconds,
-            # One thread on SQLite (one writer at a time); on PostgreSQL one per pooled
-            # connection, so concurrent commits share a flush (group commit).
-            validate_threads=1 if settings.url.startswith("sqlite") else settings.store_pool_size,
+            # As many checks at once as the store has connections, so concurrent commits share
+            # a flush (group commit: PostgreSQL's own; SQLite's, verifier/group_commit.py).
+            validate_threads=settings.store_pool_size,
             privacyidea_allow=settings.privacyidea_networks,
             trusted_proxies=settings.http_proxy_networks,
             console_session_s=(

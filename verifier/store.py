@@ -23,7 +23,7 @@ them to a database in use is `Store.prepare`'s rule.
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -32,9 +32,11 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S, CommitDeadlines
 from baoling.verifier.errors import StoreError, UnknownToken
+from baoling.verifier.group_commit import GroupCommit
 from baoling.verifier.options import DEFAULT_STORE_MAX_OVERFLOW, DEFAULT_STORE_POOL_SIZE
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # tokens.kind values.
 TOTP, HOTP = "totp", "hotp"
@@ -586,8 +588,13 @@ class Store:
     ) -> None:
         self.engine = make_engine(url, pool)
         self._commit_deadlines = CommitDeadlines(commit_timeout_s)
+        # SQLite's one writer commits validations in groups (verifier/group_commit.py).
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._group = GroupCommit(self.concurrent_write) if sqlite else None
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self.engine.dispose()
 
     @contextmanager
@@ -660,6 +667,15 @@ class Store:
         has one writer at a time anyway. On disk before it returns, as `write`."""
         with self._transaction(baoling_write=True) as conn:
             yield conn
+
+    def grouped_write(self, write: Callable[[Connection], T]) -> T:
+        """`write` run in a `concurrent_write` transaction, and its result once that is on
+        disk; on SQLite the transaction may hold other callers' writes too, each in a
+        savepoint (verifier/group_commit.py), so concurrent validations share one flush."""
+        if self._group is not None:
+            return self._group.run(write)
+        with self.concurrent_write() as conn:
+            return write(conn)
 
     def version(self) -> int:
         with self.read() as conn:

@@ -5,7 +5,9 @@ the decision with the store's atomic updates, append the audit row and the event
 takes (verifier/outbox.py), then commit, so the state, its audit row and its event land
 together or not at all. On PostgreSQL a check by token whose change is one statement (the
 token's conditional UPDATE with its audit row) needs no transaction: its read and that
-statement each commit alone, two round trips (docs/operations.md)."""
+statement each commit alone, two round trips (docs/operations.md). On SQLite a check by token
+is a savepoint in a transaction that concurrent checks share, so they share its flush
+(verifier/group_commit.py); each is answered after that commit."""
 
 import dataclasses
 import logging
@@ -388,8 +390,11 @@ class Validation:
                 if self._one_statement(action, state, decision, now):
                     arm()
                     return self._finish(conn, action, token_id, row, state, decision, now)
-        with self._store.concurrent_write() as conn:  # read again: a change of several rows
-            return self._decide_in(conn, action, token_id, now, decide)
+        # Read again: a change of several rows. On SQLite it may share its commit's flush with
+        # other validations (Store.grouped_write).
+        return self._store.grouped_write(
+            lambda conn: self._decide_in(conn, action, token_id, now, decide)
+        )
 
     def _one_statement(
         self, action: str, state: TokenState, decision: Decision, now: float
