@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared set-up for the README's two commands: a project virtual environment with Baoling and
 # its test extra, plus the Debian packages the tests drive (oathtool, PostgreSQL, radclient,
-# sshd with pam_radius_auth).
+# FreeRADIUS, OpenVPN, sshd with pam_radius_auth, ...).
 # Idempotent: a second run only checks.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
