@@ -696,6 +696,7 @@ def batch(
         ports=list(port) or None,
         verifier=verifier_client(verifier, api_key),
     )
+    run.check_ready()  # a mistake is its one line, before the progress bar starts (run checks too)
     done_before = len(rows) - len(run.pending())
     with click.progressbar(length=len(rows), label="Tokens", file=sys.stderr) as bar:
         bar.update(done_before)

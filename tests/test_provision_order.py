@@ -210,7 +210,7 @@ def test_batch_with_an_unwritable_results_file_touches_no_token(sim, tmp_path):
         *("--results", str(in_the_way / "r.jsonl"), "--pskc", str(tmp_path / "s.pskc")),
     )
     assert (proc.returncode, proc.stdout) == (1, "")
-    assert proc.stderr.endswith(
+    assert proc.stderr == (
         f"Error: The results file {in_the_way / 'r.jsonl'} cannot be written: {in_the_way} "
         "cannot be a folder: a file is in its way.\n"
     )
@@ -228,7 +228,7 @@ def test_batch_with_an_unreachable_verifier_touches_no_token(sim, tmp_path):
         *("--verifier", url, "--api-key", "k"),
     )
     assert (proc.returncode, proc.stdout) == (1, "")
-    assert proc.stderr.endswith(
+    assert proc.stderr == (
         f"Error: The verifier at {url} is unreachable (ConnectError): is it running, and is "
         "the URL right?\n"
     )
@@ -285,8 +285,8 @@ def _key_file_others_read(tmp_path: Path) -> tuple[list[str], dict[str, str], st
     ids=["short password", "one-byte key", "unwritable output", "key file others read"],
 )
 def test_batch_with_a_bad_option_touches_no_token(sim, tmp_path, mistake):
-    """The same mistakes as for `provision`, given to `token batch`: one line, exit 1, the token's
-    `info` unchanged and no results file."""
+    """The same mistakes as for `provision`, given to `token batch`: one line (no progress bar
+    before it), exit 1, the token's `info` unchanged and no results file."""
     manifest = tmp_path / "staff.csv"
     manifest.write_text("label\nalice\n")
     args, env, message = mistake(tmp_path)
@@ -298,10 +298,35 @@ def test_batch_with_a_bad_option_touches_no_token(sim, tmp_path, mistake):
         env={**os.environ, **env},
     )
     assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
-    assert proc.stderr.endswith(message) and "Traceback" not in proc.stderr
+    assert proc.stderr == message  # one line, before the progress bar
     assert info(sim.port) == before
     assert not (tmp_path / "staff.csv.results.jsonl").exists()
     assert not (tmp_path / "s.pskc").exists()
+
+
+def test_batch_into_a_pskc_file_of_another_password_touches_no_token(sim, tmp_path):
+    """A batch resumes into its PSKC file, so an existing one must open with the password given:
+    another password is one line before any token is touched, and the file is kept."""
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label\nalice\n")
+    out = tmp_path / "s.pskc"
+    first = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "a", "--slot", "1"),
+        *("--pskc", str(out), "--pskc-password"),
+        env={"BAOLING_PSKC_PASSWORD": PASSWORD},
+    )
+    assert first.returncode == 0, first.stderr
+    kept, before = out.read_bytes(), info(sim.port)
+    proc = run_baoling(
+        *("token", "batch", str(manifest), "--port", sim.port, "--pskc", str(out)),
+        "--pskc-password",
+        env={**os.environ, "BAOLING_PSKC_PASSWORD": "another password"},
+    )
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("Error: The existing PSKC file cannot be added to (")
+    assert info(sim.port) == before and out.read_bytes() == kept
+    assert not (tmp_path / "staff.csv.results.jsonl").exists()
 
 
 def test_batch_leaves_a_token_whose_slot_is_taken_untouched(sim, tmp_path):
@@ -395,7 +420,7 @@ def test_verifier_down_mid_batch_leaves_a_record_and_the_same_command_finishes(
     args = ["token", "batch", str(manifest), "--port", sim.port, "--results", str(results)]
     args += ["--pskc", str(pskc), "--pskc-password"]
     without = run_baoling(*args, env={**os.environ, "BAOLING_PSKC_PASSWORD": PASSWORD})
-    assert without.stderr.endswith(
+    assert without.stderr == (
         f"Error: {results} records tokens not enrolled yet: give the same --verifier to enrol "
         "them.\n"
     )
