@@ -6,6 +6,7 @@ prompted for without echo; they are never taken from the command line.
 """
 
 import getpass
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from baoling.core.limits import (
 )
 from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
+from baoling.host_tools.verifier_remote import Helpdesk, RemoteVerifier
 from baoling.verifier.api_keys import API_KEY_SCOPES
 from baoling.verifier.audit import origin as audit_origin
 from baoling.verifier.constants import MAX_HOTP_COUNTER
@@ -46,19 +48,37 @@ from baoling.verifier.settings import Settings
 @click.group()
 @config_option
 @setting_options(COMMON_NAMES)
+@click.option(
+    "--server",
+    metavar="URL",
+    envvar="BAOLING_VERIFIER_URL",
+    help="Run a helpdesk command through this running verifier with the API key in "
+    "$BAOLING_API_KEY (the key's scope decides what it may do), not on the store.",
+)
 @click.pass_context
-def verifier(ctx: click.Context, config: Path | None, **flags: Any) -> None:
+def verifier(ctx: click.Context, config: Path | None, server: str | None, **flags: Any) -> None:
     """Run and administer the verifier service.
 
     With no options the data lives in a SQLite file in ~/.local/share/baoling. Every setting
     can also come from a BAOLING_ variable or a TOML file (docs/configuration.md).
     """
-    ctx.obj = {"config": config, "flags": flags}
+    ctx.obj = {"config": config, "flags": flags, "server": server}
 
 
 def command_settings(ctx: click.Context, **flags: Any) -> Settings:
     """The settings of this command line: the group's flags and these over the environment
-    and the file (verifier/settings.py)."""
+    and the file (verifier/settings.py). Refused with --server: a command that reads them works
+    on the store, and only the helpdesk's commands (open_helpdesk) run through a server."""
+    if ctx.obj["server"] is not None:
+        names, at = [], ctx
+        while at.parent is not None:  # the words after `baoling`, however it was started
+            names.append(str(at.info_name))
+            at = at.parent
+        raise click.UsageError(
+            f"'baoling {' '.join(reversed(names))}' works on the store itself and cannot run "
+            "through --server, which runs only the helpdesk's commands (docs/users.md, "
+            '"The helpdesk").'
+        )
     return from_command_line({**ctx.obj["flags"], **flags}, ctx.obj["config"])
 
 
@@ -78,6 +98,21 @@ def open_verifier(ctx: click.Context) -> Verifier:
     # Who did it, in every audit row this command writes: the account running it.
     ctx.with_resource(audit_origin(by=f"cli:{getpass.getuser()}"))
     return v
+
+
+def open_helpdesk(ctx: click.Context) -> Helpdesk:
+    """For a helpdesk command: the server of --server, asked with the API key in
+    $BAOLING_API_KEY (the server checks its scope and names it in the audit trail), else the
+    Verifier on the store."""
+    server = ctx.obj["server"]
+    if server is None:
+        return open_verifier(ctx)
+    api_key = os.environ.get("BAOLING_API_KEY", "")
+    if not api_key:
+        raise click.UsageError("--server needs the API key in $BAOLING_API_KEY.")
+    remote = RemoteVerifier(server, api_key)
+    ctx.call_on_close(remote.close)
+    return remote
 
 
 def read_secret(what: str) -> str:
@@ -360,7 +395,7 @@ def list_tokens(ctx: click.Context, as_json: bool) -> None:
       baoling verifier list
       baoling verifier list --json
     """
-    tokens = open_verifier(ctx).list_tokens()
+    tokens = open_helpdesk(ctx).list_tokens()
     emit(as_json, tokens, verifier_text.token_list(tokens))
 
 
@@ -375,18 +410,19 @@ def show(ctx: click.Context, token_id: str, as_json: bool) -> None:
     Examples:
       baoling verifier show alice
     """
-    info = open_verifier(ctx).show(token_id)
+    info = open_helpdesk(ctx).show(token_id)
     emit(as_json, info, verifier_text.token_fields(info))
 
 
-def _admin_command(action: str, summary: str, done: str) -> None:
+def _admin_command(action: str, summary: str, done: str, *, helpdesk: bool = True) -> None:
     """Register `baoling verifier <action> TOKEN` (underscores become hyphens), which calls
-    Verifier.<action>(token) and says `done` on stderr."""
+    Verifier.<action>(token) and says `done` on stderr; a helpdesk command unless not."""
     name = action.replace("_", "-")
+    opener = open_helpdesk if helpdesk else open_verifier
 
     @click.pass_context
     def command(ctx: click.Context, token_id: str) -> None:
-        getattr(open_verifier(ctx), action)(token_id)
+        getattr(opener(ctx), action)(token_id)
         click.echo(f"{done} {token_id}.", err=True)
 
     command.__doc__ = f"{summary}\n\n\b\nExamples:\n  baoling verifier {name} alice\n"
@@ -400,6 +436,7 @@ _admin_command(
     "reset_drift",
     "Forget a token's learned clock offset and rate (after its clock was set again).",
     "Reset the drift estimate of",
+    helpdesk=False,
 )
 
 
@@ -485,7 +522,7 @@ def user_list(ctx: click.Context, as_json: bool) -> None:
     Examples:
       baoling verifier user list
     """
-    users = open_verifier(ctx).list_users()
+    users = open_helpdesk(ctx).list_users()
     emit(as_json, users, verifier_text.user_list(users))
 
 
@@ -500,7 +537,7 @@ def user_show(ctx: click.Context, name: str, as_json: bool) -> None:
     Examples:
       baoling verifier user show alice@corp
     """
-    info = open_verifier(ctx).show_user(name)
+    info = open_helpdesk(ctx).show_user(name)
     emit(as_json, info, verifier_text.user_fields(info))
 
 
@@ -538,7 +575,7 @@ def user_notify_accepted(ctx: click.Context, name: str, on: bool, as_json: bool)
     Examples:
       baoling verifier user notify-accepted alice@corp --on
     """
-    info = open_verifier(ctx).set_notify_accepted(name, on)
+    info = open_helpdesk(ctx).set_notify_accepted(name, on)
     state = "will be told" if on else "will not be told"
     emit(as_json, info, f"{info['user']} {state} of each accepted code.")
 
@@ -574,7 +611,7 @@ def user_set_pin(ctx: click.Context, name: str) -> None:
       baoling verifier user set-pin alice@corp
       echo 4711 | baoling verifier user set-pin bob@corp
     """
-    v = open_verifier(ctx)
+    v = open_helpdesk(ctx)
     v.show_user(name)  # an unknown user fails before the question
     v.set_user_pin(name, read_secret("PIN"))
     click.echo(f"Set the PIN of {v.show_user(name)['user']}.", err=True)
@@ -590,7 +627,7 @@ def user_clear_pin(ctx: click.Context, name: str) -> None:
     Examples:
       baoling verifier user clear-pin alice@corp
     """
-    v = open_verifier(ctx)
+    v = open_helpdesk(ctx)
     user = v.show_user(name)["user"]
     cleared = v.clear_user_pin(name)
     click.echo(f"Cleared the PIN of {user}." if cleared else f"{user} has no PIN.", err=True)
@@ -629,7 +666,7 @@ def assign(
       baoling verifier assign alice-phone alice@corp --role spare --code 654321
       baoling verifier assign BL0002-1 bob@corp --override
     """
-    info = open_verifier(ctx).assign(token_id, name, role, code=code, override=override)
+    info = open_helpdesk(ctx).assign(token_id, name, role, code=code, override=override)
     emit(as_json, info, f"Assigned {token_id} to {info['user']} ({role}).")
 
 
@@ -643,7 +680,7 @@ def unassign(ctx: click.Context, token_id: str) -> None:
     Examples:
       baoling verifier unassign BL0001-1
     """
-    open_verifier(ctx).unassign(token_id)
+    open_helpdesk(ctx).unassign(token_id)
     click.echo(f"Unassigned {token_id}.", err=True)
 
 

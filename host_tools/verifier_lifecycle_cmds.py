@@ -2,7 +2,8 @@
 found, a spare made primary, backup codes for a user, a deactivated user reactivated.
 
 Every audit row these (and the other verifier commands) write names the operator: the login
-of the account running the command (`by: "cli:<login>"`, set by `open_verifier`).
+of the account running the command (`by: "cli:<login>"`, set by `open_verifier`), or with
+--server the API key the server took (`by: "api-key:<name>"`, host_tools/verifier_remote.py).
 """
 
 from datetime import UTC, date, datetime
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime
 import click
 
 from baoling.host_tools.options import emit, json_option
-from baoling.host_tools.verifier_cmds import open_verifier, user, verifier
+from baoling.host_tools.verifier_cmds import open_helpdesk, user, verifier
 from baoling.verifier.backup_codes import DEFAULT_BACKUP_CODES, MAX_BACKUP_CODES
 
 
@@ -21,7 +22,7 @@ def _token_command(action: str, name: str, summary: str, done: str) -> None:
     @json_option
     @click.pass_context
     def command(ctx: click.Context, token_id: str, as_json: bool) -> None:
-        answer = getattr(open_verifier(ctx), action)(token_id)
+        answer = getattr(open_helpdesk(ctx), action)(token_id)
         owner = f" ({answer['user']})" if answer.get("user") else ""
         emit(as_json, answer, f"{done} {token_id}{owner}.")
 
@@ -77,7 +78,7 @@ def backup_codes(
       baoling verifier user backup-codes alice@corp --expires 2026-12-31
     """
     last_day: date = expires.date()
-    v = open_verifier(ctx)
+    v = open_helpdesk(ctx)
     codes, until = v.issue_backup_codes(name, last_day, count)
     who = v.show_user(name)["user"]
     ends = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -96,7 +97,7 @@ def revoke_backup_codes(ctx: click.Context, name: str, as_json: bool) -> None:
     Examples:
       baoling verifier user revoke-backup-codes alice@corp
     """
-    revoked = open_verifier(ctx).revoke_backup_codes(name)
+    revoked = open_helpdesk(ctx).revoke_backup_codes(name)
     emit(as_json, {"revoked": revoked}, f"Revoked {revoked} usable backup codes.")
 
 
@@ -117,7 +118,7 @@ def reactivate(ctx: click.Context, name: str, keep_tokens: bool, as_json: bool) 
       baoling verifier user reactivate alice@corp
       baoling verifier user reactivate alice@corp --keep-tokens
     """
-    answer = open_verifier(ctx).reactivate_user(name, keep_tokens=keep_tokens)
+    answer = open_helpdesk(ctx).reactivate_user(name, keep_tokens=keep_tokens)
     gone = ", ".join(answer["tokens_unassigned"]) or "none"
     kept = ", ".join(answer["tokens_kept"]) or "none"
     emit(
