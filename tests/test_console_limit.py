@@ -1,35 +1,80 @@
-"""The console's sign-in limit (verifier/console/security.py), with the time given: failures in
-a sliding window per account name and per client address."""
+"""The console's sign-in limit (verifier/console/security.py's rule, the counts in the store):
+failures in a sliding window per account name and per client address, seen by every node and
+kept across restarts, on SQLite and PostgreSQL, with the time given."""
 
+import base64
+import os
+from collections.abc import Callable
+
+import pyotp
+
+from baoling.verifier.console.accounts import RATE_LIMITED, WRONG, SignInRefused
 from baoling.verifier.console.security import (
     MAX_FAILURES_PER_ACCOUNT,
     MAX_FAILURES_PER_ADDRESS,
-    MAX_KEYS,
     WINDOW_S,
-    SignInLimit,
 )
+from baoling.verifier.service import Verifier
+
+PASSWORD = "a long enough password"
+T0 = 1_800_000_000.0
 
 
-def test_an_account_is_limited_then_free_again_after_the_window() -> None:
-    limit = SignInLimit()
-    for i in range(MAX_FAILURES_PER_ACCOUNT):
-        assert limit.allowed("root", f"10.0.0.{i}", now=100.0 + i)
-        limit.failed("root", f"10.0.0.{i}", now=100.0 + i)
-    assert not limit.allowed("root", "10.0.0.99", now=110.0)
-    assert limit.allowed("other", "10.0.0.99", now=110.0)
-    assert limit.allowed("root", "10.0.0.99", now=100.0 + MAX_FAILURES_PER_ACCOUNT - 1 + WINDOW_S)
+def account(v: Verifier, name: str) -> pyotp.TOTP:
+    """A helpdesk console account `name` with a token of its own; its TOTP."""
+    secret = os.urandom(20)
+    v.enrol(f"console-{name}", secret)
+    v.console.add(name, "helpdesk", PASSWORD, f"console-{name}")
+    return pyotp.TOTP(base64.b32encode(secret).decode())
 
 
-def test_an_address_is_limited_across_account_names() -> None:
-    limit = SignInLimit()
+def refusal(v: Verifier, name: str, password: str, code: str, at: float, address: str) -> str:
+    """Why the sign-in was refused ("" when it was not)."""
+    try:
+        v.console.sign_in(name, password, code, now=at, address=address)
+    except SignInRefused as exc:
+        return exc.reason
+    return ""
+
+
+def test_an_account_is_limited_on_every_node_then_free_after_the_window(
+    make_verifier: Callable[..., Verifier],
+) -> None:
+    first, second = make_verifier(), make_verifier()  # two nodes on one store
+    totp = account(first, "erin")
+    for i in range(MAX_FAILURES_PER_ACCOUNT):  # wrong passwords from ever new addresses
+        node = (first, second)[i % 2]
+        assert refusal(node, "erin", "guess", "", T0 + i, f"10.0.0.{i}") == WRONG
+    right = totp.at(T0 + 10)
+    for node in (first, second):  # either node refuses the right password and code
+        assert refusal(node, "erin", PASSWORD, right, T0 + 10, "10.0.0.99") == RATE_LIMITED
+    assert refusal(first, "other", "guess", "", T0 + 10, "10.0.0.99") == WRONG  # not limited
+    first.close()  # a restart forgets nothing
+    restarted = make_verifier()
+    assert refusal(restarted, "erin", PASSWORD, right, T0 + 11, "10.0.0.98") == RATE_LIMITED
+    assert restarted.show("console-erin")["last_step"] is None  # the token was never asked
+    rows = restarted.search_audit(action="console_sign_in", detail={"reason": RATE_LIMITED})
+    assert len(rows) == 3
+    # The window slides: the first failure leaves it, and one more attempt may be made.
+    at = T0 + WINDOW_S + 0.5
+    assert refusal(second, "erin", PASSWORD, totp.at(at), at, "10.0.0.97") == ""
+
+
+def test_an_address_is_limited_across_account_names(
+    make_verifier: Callable[..., Verifier],
+) -> None:
+    v = make_verifier()
+    totp = account(v, "fay")
     for i in range(MAX_FAILURES_PER_ADDRESS):
-        limit.failed(f"name{i}", "192.0.2.7", now=50.0)
-    assert not limit.allowed("fresh", "192.0.2.7", now=51.0)
-    assert limit.allowed("fresh", "192.0.2.8", now=51.0)
+        assert refusal(v, f"name{i}", "guess", "", T0, "192.0.2.7") == WRONG
+    right = totp.at(T0 + 1)
+    assert refusal(v, "fay", PASSWORD, right, T0 + 1, "192.0.2.7") == RATE_LIMITED
+    assert refusal(v, "fay", PASSWORD, right, T0 + 1, "192.0.2.8") == ""
 
 
-def test_made_up_names_do_not_grow_the_memory_without_end() -> None:
-    limit = SignInLimit()
-    for i in range(3 * MAX_KEYS):
-        limit.failed(f"name{i}", "192.0.2.1", now=float(i // 100) * WINDOW_S)
-    assert len(limit._failures) <= MAX_KEYS + 2
+def test_a_name_of_any_length_is_counted(make_verifier: Callable[..., Verifier]) -> None:
+    v = make_verifier()
+    long_name = "x" * 5000
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert refusal(v, long_name, "guess", "", T0, "") == WRONG
+    assert refusal(v, long_name, "guess", "", T0, "") == RATE_LIMITED

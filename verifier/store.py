@@ -365,6 +365,17 @@ rate_limits = sa.Table(
     sa.Column("blocked_until", sa.Double, nullable=True),
 )
 
+# Failed console sign-ins (docs/console.md), one row per failure and key (an account name or a
+# client address, verifier/console/security.py), so the sign-in limit holds across nodes and
+# restarts; rows older than the limit's window are deleted as new ones come.
+console_sign_in_failures = sa.Table(
+    "console_sign_in_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(320), nullable=False, index=True),
+    sa.Column("at", sa.Double, nullable=False, index=True),
+)
+
 # The per-recipient rate limit of e-mail and SMS (docs/events.md, "Alert hygiene"), shared by
 # every node and kept across crashes: each recipient's current window and the messages sent in
 # it, and the messages held back per window and event type until a node sends their summary.
@@ -448,6 +459,11 @@ def _device_pins(conn: Connection) -> None:
         )
 
 
+def _console_sign_in_limit(conn: Connection) -> None:
+    """The console's failed sign-ins in the store (were each node's memory)."""
+    metadata.create_all(conn, tables=[console_sign_in_failures])
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -466,6 +482,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _message_limits,
     _device_pins,
     _notify_accepted,
+    _console_sign_in_limit,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -1331,6 +1348,28 @@ def delete_console_sessions_of(conn: Connection, account: str) -> int:
     return conn.execute(
         console_sessions.delete().where(console_sessions.c.account == account)
     ).rowcount
+
+
+def console_sign_in_failures_since(
+    conn: Connection, keys: Sequence[str], since: float
+) -> dict[str, int]:
+    """How many failed sign-ins each key has had since `since` (a key with none is absent)."""
+    table = console_sign_in_failures
+    rows = conn.execute(
+        sa.select(table.c.key, sa.func.count())
+        .where(table.c.key.in_(list(keys)), table.c.at >= since)
+        .group_by(table.c.key)
+    )
+    return {key: int(count) for key, count in rows}
+
+
+def add_console_sign_in_failure(
+    conn: Connection, keys: Sequence[str], now: float, forget_before: float
+) -> None:
+    """Count a failed sign-in against each key, deleting failures older than `forget_before`."""
+    table = console_sign_in_failures
+    conn.execute(table.delete().where(table.c.at < forget_before))
+    conn.execute(table.insert(), [{"key": key, "at": now} for key in keys])
 
 
 def insert_console_session(

@@ -8,6 +8,8 @@ reaches the token: the code stays unused and no failure is counted against it.
 
 Sessions live in the store, keyed by the SHA-256 of the cookie, so signing out ends a session
 on every node, and a session ends after `idle_s` without a request or `max_s` after sign-in.
+Failed sign-ins are counted in the store as well (verifier/console/security.py has the limit's
+rule), so the limit holds across nodes and restarts.
 """
 
 import functools
@@ -20,6 +22,7 @@ from typing import Any
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
+from baoling.verifier.console.security import WINDOW_S, limit_keys, over_limit
 from baoling.verifier.doors import CONSOLE, through
 from baoling.verifier.engine import DISABLED, LOCKED, REPLAY
 from baoling.verifier.errors import InvalidRequest, UnknownToken
@@ -35,13 +38,15 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # SignInRefused.reason values: what the sign-in page tells the person.
 WRONG = "wrong"  # the name, the password or the code (never said which)
 REPLAYED = "replay"
+RATE_LIMITED = "rate_limited"  # too many failures lately: nothing was checked
 TOKEN_LOCKED = "locked"
 TOKEN_DISABLED = "disabled"
 
 
 class SignInRefused(Exception):
-    """A sign-in that failed; `reason` is one of WRONG, REPLAYED, TOKEN_LOCKED, TOKEN_DISABLED.
-    Not a VerifierError: only the sign-in page sees it, and it says no more than `reason`."""
+    """A sign-in that failed; `reason` is one of WRONG, REPLAYED, RATE_LIMITED, TOKEN_LOCKED,
+    TOKEN_DISABLED. Not a VerifierError: only the sign-in page sees it, and it says no more
+    than `reason`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"sign-in refused: {reason}")
@@ -162,27 +167,33 @@ class ConsoleAccounts:
             ]
 
     def sign_in(
-        self, name: str, password: str, code: str, now: float | None = None
+        self, name: str, password: str, code: str, now: float | None = None, address: str = ""
     ) -> tuple[str, Session]:
-        """Check the password, then the code from the account's token; returns the new
-        session's cookie value (shown to the browser only) and the session."""
+        """Check the sign-in limit of the name and the client `address`, the password, then
+        the code from the account's token; returns the new session's cookie value (shown to
+        the browser only) and the session. Every refusal but the limit's counts against both."""
         now = time.time() if now is None else now
+        keys = limit_keys(name, address)
         with self._store.read() as conn:
+            failures = store.console_sign_in_failures_since(conn, keys, now - WINDOW_S)
             row = store.get_console_account(conn, name)
+        if over_limit(failures, name, address):
+            self._refused(name, RATE_LIMITED, now)
+            raise SignInRefused(RATE_LIMITED)
         known = row is not None and row.active
         stored = row.password_hash if row is not None and known else _dummy_hash()
         password_ok = check_secret(password, stored)
         if row is None or not known or not password_ok:
-            self._refused(name, "wrong_password" if known else "unknown_account", now)
+            self._refused(name, "wrong_password" if known else "unknown_account", now, keys)
             raise SignInRefused(WRONG)
         with audit_log.origin(console_account=name), through(CONSOLE, name):
             try:
                 decision = self._validation.check(row.token_id, code, now)
             except UnknownToken:
-                self._refused(name, "no_token", now)
+                self._refused(name, "no_token", now, keys)
                 raise SignInRefused(WRONG) from None
         if not decision.accepted:
-            self._refused(name, decision.reason, now)
+            self._refused(name, decision.reason, now, keys)
             reason = {REPLAY: REPLAYED, LOCKED: TOKEN_LOCKED, DISABLED: TOKEN_DISABLED}
             raise SignInRefused(reason.get(decision.reason, WRONG))
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -193,8 +204,11 @@ class ConsoleAccounts:
             )
         return cookie, Session(name, row.role, csrf, now)
 
-    def _refused(self, name: str, reason: str, now: float) -> None:
+    def _refused(self, name: str, reason: str, now: float, counted: tuple[str, ...] = ()) -> None:
+        """The audit row of a refused sign-in, and its failure on the `counted` limit keys."""
         with self._store.write() as conn:
+            if counted:
+                store.add_console_sign_in_failure(conn, counted, now, now - WINDOW_S)
             audit_log.append(
                 conn,
                 "console_sign_in",

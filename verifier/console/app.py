@@ -30,6 +30,7 @@ from baoling.verifier.audit import AuditReport
 from baoling.verifier.console import charts, i18n
 from baoling.verifier.console.accounts import (
     ADMIN,
+    RATE_LIMITED,
     REPLAYED,
     ROLES,
     TOKEN_DISABLED,
@@ -37,7 +38,7 @@ from baoling.verifier.console.accounts import (
     Session,
     SignInRefused,
 )
-from baoling.verifier.console.security import SecurityHeaders, SignInLimit
+from baoling.verifier.console.security import SecurityHeaders
 from baoling.verifier.drift import Drift
 from baoling.verifier.errors import UnknownToken, UnknownUser, VerifierError
 from baoling.verifier.http.client_address import forwarded_client
@@ -55,6 +56,7 @@ AUDIT_ROWS = 100  # on the audit page; a token's or a user's page shows its newe
 PAGE_ROWS = 30
 
 _SIGN_IN_MESSAGES = {
+    RATE_LIMITED: "Too many failed sign-ins: wait a few minutes.",
     REPLAYED: "This code was used already: wait for the next one.",
     TOKEN_LOCKED: "Your token is locked: ask an administrator to unlock it.",
     TOKEN_DISABLED: "Your token is disabled: ask an administrator.",
@@ -142,7 +144,7 @@ def _day(text: str) -> float | None:
 
 
 class Console:
-    """The console of one Verifier: its routes, templates and sign-in limit."""
+    """The console of one Verifier: its routes and templates."""
 
     def __init__(
         self,
@@ -153,7 +155,6 @@ class Console:
     ) -> None:
         self.verifier, self.idle_s, self.max_s = verifier, idle_s, max_s
         self.trusted_proxies = tuple(trusted_proxies)
-        self.limit = SignInLimit()
         self.templates = Environment(
             loader=PackageLoader("baoling.verifier.console", "templates"),
             autoescape=select_autoescape(["html"]),
@@ -298,20 +299,18 @@ class Console:
         if request.client is not None:  # the client behind a trusted proxy, as the API counts it
             forwarded = request.headers.getlist("x-forwarded-for")
             address = forwarded_client(request.client.host, forwarded, self.trusted_proxies)
-        if not self.limit.allowed(account, address):
-            message = "Too many failed sign-ins: wait a few minutes."
-            return self._sign_in_again(request, language, expected, account, message, 429)
         try:
             cookie, _ = await run_in_threadpool(
                 self.verifier.console.sign_in,
                 account,
                 str(form.get("password", "")),
                 str(form.get("code", "")).strip(),
+                address=address,
             )
         except SignInRefused as exc:
-            self.limit.failed(account, address)
             message = _SIGN_IN_MESSAGES.get(exc.reason, "Wrong name, password or code.")
-            return self._sign_in_again(request, language, expected, account, message, 200)
+            status = 429 if exc.reason == RATE_LIMITED else 200
+            return self._sign_in_again(request, language, expected, account, message, status)
         old = request.cookies.get(SESSION_COOKIE)
         if old:  # a session this browser had ends: one browser, one session
             await run_in_threadpool(self.verifier.console.sign_out, old)

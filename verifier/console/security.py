@@ -1,8 +1,9 @@
 """The console's web defences that do not depend on a page (docs/console.md): the security
-headers every answer carries, and the sign-in rate limit."""
+headers every answer carries, and the sign-in rate limit's rule (pure; the store keeps the
+counts)."""
 
-import time
-from collections import defaultdict, deque
+import hashlib
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,39 +49,21 @@ class SecurityHeaders:
 WINDOW_S = 300.0
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_ADDRESS = 30
-# Keys kept at most: beyond, every key's old failures are dropped first (many made-up names must
-# not grow the memory without end).
-MAX_KEYS = 10_000
 
 
-class SignInLimit:
-    """Counts failed sign-ins in a sliding window, per account name and per client address;
-    over either limit, sign-in is refused before the password is checked. In memory, per
-    process: each node limits on its own (docs/console.md)."""
+def limit_keys(account: str, address: str) -> tuple[str, str]:
+    """The keys a sign-in's failures count against: its account name and its client address
+    (the store counts them, verifier/console/accounts.py, so every node sees every failure).
+    The name, as typed and of any length, is kept as its SHA-256."""
+    name = hashlib.sha256(account.encode("utf-8", "surrogatepass")).hexdigest()
+    return "account:" + name, "address:" + address[:200]
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
 
-    def _recent(self, key: str, now: float) -> int:
-        times = self._failures[key]
-        while times and times[0] <= now - WINDOW_S:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return 0
-        return len(times)
-
-    def allowed(self, account: str, address: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        return (
-            self._recent("account:" + account, now) < MAX_FAILURES_PER_ACCOUNT
-            and self._recent("address:" + address, now) < MAX_FAILURES_PER_ADDRESS
-        )
-
-    def failed(self, account: str, address: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        if len(self._failures) >= MAX_KEYS:
-            for key in list(self._failures):
-                self._recent(key, now)
-        self._failures["account:" + account].append(now)
-        self._failures["address:" + address].append(now)
+def over_limit(failures: Mapping[str, int], account: str, address: str) -> bool:
+    """Whether a sign-in is refused before anything is checked: its account name or its client
+    address had too many failures in the last WINDOW_S (`failures`: counts by limit_keys)."""
+    by_account, by_address = limit_keys(account, address)
+    return (
+        failures.get(by_account, 0) >= MAX_FAILURES_PER_ACCOUNT
+        or failures.get(by_address, 0) >= MAX_FAILURES_PER_ADDRESS
+    )
