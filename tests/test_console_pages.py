@@ -543,3 +543,32 @@ def test_assign_a_token_by_serial_with_a_code_from_it(console: Console, helpdesk
         rows = v.search_audit(token="serial-1", action="assign")
     assert rows[0]["detail"]["possession"] == "proven"
     assert rows[0]["detail"]["console_account"] == helpdesk.name
+
+
+def test_disable_enable_and_unassign_from_the_token_page_show_in_its_audit_rows(
+    console: Console, helpdesk: Account
+) -> None:
+    console.token("cycle-1")
+    with closing(console.verifier()) as v:
+        v.add_user("gus")
+        v.assign("cycle-1", "gus", override=True)
+    as_(console, helpdesk)
+    console.open("/ui/token?id=cycle-1")
+    console.click("disable")
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is disabled."
+    assert console.text("token-state") == "disabled"
+    console.click("enable")
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is enabled."
+    assert console.text("token-state") == "active"
+    assert console.text("unassign") == "Unassign (gus@default)"
+    console.click("unassign")
+    assert console.driver.find_element(By.CLASS_NAME, "done").text == "The token is unassigned."
+    assert console.driver.find_elements(By.ID, "unassign") == []
+    rows = console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr")
+    actions = [row.get_attribute("data-action") for row in rows]
+    assert actions[:3] == ["unassign", "enable", "disable"]  # newest first
+    assert all(f"console_account={helpdesk.name}" in row.text for row in rows[:3])
+    with closing(console.verifier()) as v:
+        assert v.show_user("gus")["tokens"] == []
+        assert v.show("cycle-1")["enabled"] is True
+    assert console.console_errors() == []
