@@ -179,9 +179,11 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
     """Accept `code` if it is the token's code at a step in the window of +-window_steps around
     the predicted step, and later than the last accepted step; for an HOTP token (`otp` not a
     TOTP), at a counter among the hotp_window from the expected one (`_check_counter`)."""
-    refused = _refuse(state, now)
-    if refused is not None:
-        return refused
+    # _refuse is called only when it can refuse: every check by a usable token skips it.
+    if state.locked_until is not None or not state.enabled:
+        refused = _refuse(state, now)
+        if refused is not None:
+            return refused
     value = otp.parse(code)
     if value is None:
         return _failure(state, MALFORMED, None, now, policy)
@@ -200,14 +202,16 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
         # observations' own error, at most max_window_steps from the predicted step.
         reach = drift.reach(now, reach_ppm)
         if reach is not None:
+            lowest, highest = reach
             period = otp.period_s
+            half_step = period / 2
             cap = policy.reach_cap
             # A step is below `low` exactly when its time is; only then is it computed.
-            earliest_at = now + reach[0] - period / 2
+            earliest_at = now + lowest - half_step
             if earliest_at < low * period:
                 earliest = otp.step_at(earliest_at)
                 low = earliest if earliest > centre - cap else centre - cap
-            latest_at = now + reach[1] + period / 2
+            latest_at = now + highest + half_step
             if latest_at >= (high + 1) * period:
                 latest = otp.step_at(latest_at)
                 high = latest if latest < centre + cap else centre + cap
