@@ -27,6 +27,7 @@ from typing import Any
 
 import pyotp
 import pytest
+import sqlalchemy
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
@@ -531,6 +532,46 @@ def test_a_storm_of_alerts_yields_a_bounded_number_of_mails_with_counts(
         count = mail.message["Subject"].split()[0]
         assert f"{count} × validation.failed_burst" in mail.message.get_content()
     assert Recipient("email", "ops@example.com").key == "email:ops@example.com"
+
+
+def test_a_claimed_batch_is_counted_against_the_rate_limit_in_one_write_per_recipient(
+    tmp_path, smtp
+):
+    """30 alerts for one operator in one claimed batch: one transaction counts all 30 against
+    the rate limit (5 go, 25 are held for the summary), not one per message; each event is then
+    finished in its own. The summary counts the 25."""
+    config = smtp_table(smtp, tmp_path) + (
+        "[rate_limit]\nmessages = 5\nwindow_seconds = 1\n"
+        '[[subscriptions]]\nchannel = "email"\nto = ["ops@example.com"]\n'
+        'events = ["token.enrolled"]\n'
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        for n in range(30):
+            v.enrol(f"t{n:02d}")
+        commits: list[object] = []
+
+        def committed(conn: object) -> None:
+            commits.append(conn)
+
+        sqlalchemy.event.listen(v._store.engine, "commit", committed)
+        assert worker.run_once() == 30
+        sqlalchemy.event.remove(v._store.engine, "commit", committed)
+        assert len(commits) == 1 + 1 + 30  # the claim, the batch's count, each event's finish
+        assert v.outbox.count("delivered") == 30
+        assert len(smtp.got) == 5
+        time.sleep(1.1)  # the window ends
+        routes = channels(
+            verifier_settings.load(
+                {"data_dir": tmp_path / "data", "events_config": tmp_path / "events.toml"}
+            ),
+            v.outbox,
+        )
+        assert routes is not None and routes.flush() == 1
+    finally:
+        v.close()
+    assert smtp.got[-1].message["Subject"].startswith("25 ")
+    assert "25 × token.enrolled" in smtp.got[-1].message.get_content()
 
 
 FAILURES, TOKENS, BURST = 10_000, 100, 10

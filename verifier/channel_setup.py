@@ -77,6 +77,7 @@ def delivery(
         lease_s=2 * max(timeouts) + 1,
         idle=routes.flush,
         keep_s=settings.events_keep_seconds,
+        prepare=routes.prepare,
     )
 
 

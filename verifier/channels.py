@@ -6,14 +6,16 @@ so that nodes share it and a crash loses no held count).
 
 `Channels.send` is what the delivery worker (verifier/delivery.py) calls per event: every
 recipient not yet in `done` is tried; those that take the event are added to `done`, so a retry
-never sends a message twice to who already has it.
+never sends a message twice to who already has it. Before it, `Channels.prepare` counts a whole
+claimed batch against the rate limit, one store write per recipient and batch rather than one
+per message (a storm's cost); a message `prepare` did not see is counted when it is sent.
 """
 
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +27,10 @@ from baoling.verifier.outbox import Contact, Due, Held, Outbox
 from baoling.verifier.templates import HELD_TYPE, render
 
 log = logging.getLogger(__name__)
+
+# Decisions `prepare` keeps for messages not sent yet (a batch cut short by its lease leaves
+# some); past this many they are forgotten and counted again when sent (an over-count at worst).
+MAX_DECIDED = 10_000
 
 # How long a node holds the summaries it claimed (verifier/outbox.py, Outbox.held) before
 # another node may send them: longer than any channel's timeout.
@@ -84,6 +90,8 @@ class Channels:
         self._webhook, self._mailer, self._sms, self._syslog = webhook, mailer, sms, syslog
         self._metrics, self._limits = metrics, limits
         self._node = uuid.uuid4().hex[:16]  # this process's name in claims of summaries
+        # (event id, recipient key) -> whether `prepare` let the message go
+        self._decided: dict[tuple[str, str], bool] = {}
 
     def recipients(self, event_type: str, realm: str | None, user: str | None) -> list[Recipient]:
         """Where an event of this type, about a token of `user` in `realm`, goes."""
@@ -120,6 +128,28 @@ class Channels:
             address = contact.email if channel == "email" else contact.phone
             return [Recipient(channel, address, language)] if address else []
         return [Recipient(channel, address, language) for address in subscription.to or ()]
+
+    def prepare(self, batch: Sequence[Due]) -> None:
+        """Count the e-mails and SMS of a claimed batch against their recipients' rate limits
+        now, in one transaction per recipient (and language) for the whole batch; `send`
+        follows each message's decision."""
+        if self._limits is None:
+            return
+        wanted: dict[tuple[str, str], list[tuple[str, Recipient, str]]] = {}
+        for due in batch:
+            event_type = json.loads(due.body)["type"]
+            for recipient in self.recipients(event_type, due.realm, due.user):
+                counted = (due.id, recipient.key) in self._decided or recipient.key in due.done
+                if recipient.channel in PERSONAL and not counted:
+                    group = wanted.setdefault((recipient.key, recipient.language), [])
+                    group.append((due.id, recipient, event_type))
+        if len(self._decided) > MAX_DECIDED:
+            self._decided.clear()
+        now = time.time()
+        for group in wanted.values():
+            go = self._admit(group[0][1], [event_type for _, _, event_type in group], now)
+            for n, (event_id, recipient, _) in enumerate(group):
+                self._decided[(event_id, recipient.key)] = n < go
 
     def send(self, due: Due, done: set[str]) -> None:
         """Send the event to each of its recipients not in `done`; add those that took it.
@@ -160,18 +190,22 @@ class Channels:
         elif channel == "syslog" and self._syslog is not None:
             self._syslog.send(event)
         elif channel in PERSONAL:
-            if self._admit(recipient, event["type"], now):
+            admitted = self._decided.pop((event["id"], recipient.key), None)
+            if admitted is None:  # not counted by `prepare`: count it alone
+                admitted = self._admit(recipient, [event["type"]], now) == 1
+            if admitted:
                 self.message(recipient, event)
             else:
                 log.info("held back %s for %s: over its rate limit", event["id"], recipient.key)
 
-    def _admit(self, recipient: Recipient, event_type: str, now: float) -> bool:
+    def _admit(self, recipient: Recipient, kinds: list[str], now: float) -> int:
+        """How many of these messages (their event types) to `recipient` may go now."""
         if self._limits is None:
-            return True
+            return len(kinds)
         limit = self._config.rate_limit
         return self._limits.admit(
             recipient.key,
-            event_type,
+            kinds,
             recipient.language,
             now,
             messages=limit.messages,

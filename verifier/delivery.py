@@ -64,10 +64,13 @@ class Delivery:
         node: str | None = None,
         idle: Callable[[], object] | None = None,
         keep_s: float | None = None,
+        prepare: Callable[[list[Due]], None] | None = None,
     ) -> None:
         """`idle` runs once per round (the channels' summaries of held-back messages);
-        delivered events older than `keep_s` are pruned every PRUNE_INTERVAL_S."""
-        self._outbox, self._send, self._retry = outbox, send, retry
+        delivered events older than `keep_s` are pruned every PRUNE_INTERVAL_S; `prepare` sees
+        each claimed batch before its events are sent (the channels count it against their
+        rate limits in one go)."""
+        self._outbox, self._send, self._retry, self._prepare = outbox, send, retry, prepare
         self._lease_s, self._poll_s, self._idle = lease_s, poll_s, idle
         self._keep_s, self._pruned = keep_s, 0.0
         self.node = node or node_name()
@@ -85,11 +88,14 @@ class Delivery:
         so no attempt starts that the lease may not cover (another node would send it too)."""
         started = time.time()
         claimed = self._outbox.claim(self.node, started, self._lease_s, BATCH)
+        batch = [Due.of(row) for row in claimed]
+        if batch and self._prepare is not None:
+            self._prepare(batch)
         attempted = 0
-        for row in claimed:
+        for row, due in zip(claimed, batch, strict=True):
             if time.time() - started > self._lease_s / 2:
                 break
-            self._attempt(Due.of(row), row.attempts, row.since)
+            self._attempt(due, row.attempts, row.since)
             attempted += 1
         return attempted
 

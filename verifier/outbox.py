@@ -7,9 +7,10 @@ Only event types some channel takes are written (`types`), so without a channel,
 `validation.accepted` not asked for, a validation writes nothing more.
 """
 
+import collections
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -198,22 +199,24 @@ class Outbox:
     def admit(
         self,
         recipient: str,
-        event_type: str,
+        kinds: Sequence[str],
         language: str,
         now: float,
         *,
         messages: int,
         window_s: float,
-    ) -> bool:
-        """Count a message to `recipient` against its rate limit (docs/events.md, "Alert
-        hygiene"), in the store so that every node shares one count: True when it may go now,
-        else it is counted, by type, for the summary of its window (kept across crashes)."""
+    ) -> int:
+        """Count messages to `recipient` (the event type of each, in order) against its rate
+        limit (docs/events.md, "Alert hygiene"), in the store so that every node shares one
+        count, in one transaction however many there are: returns how many of them, from the
+        first, may go now; the rest are counted, by type, for the summary of their window
+        (kept across crashes)."""
         with self._store.concurrent_write() as conn:
-            start, sent = store.admit_message(conn, recipient, now, window_s)
-            if sent <= messages:
-                return True
-            store.hold_message(conn, recipient, start, event_type, language)
-            return False
+            start, sent = store.admit_message(conn, recipient, now, window_s, len(kinds))
+            go = max(0, min(len(kinds), messages - (sent - len(kinds))))
+            for event_type, count in collections.Counter(kinds[go:]).items():
+                store.hold_message(conn, recipient, start, event_type, language, count)
+            return go
 
     def held(self, node: str, now: float, window_s: float, lease_s: float) -> list[Held]:
         """The held-back counts of windows that are over, claimed for `node` for `lease_s`

@@ -1497,21 +1497,22 @@ def count_rate_failure(conn: Connection, key: RateKey, now: float, forget_before
 
 
 def admit_message(
-    conn: Connection, recipient: str, now: float, window_s: float
+    conn: Connection, recipient: str, now: float, window_s: float, count: int = 1
 ) -> tuple[float, int]:
-    """Count one message to `recipient` in its window (a new window when the last one is over)
-    in one statement, atomic across nodes; returns the window's start and how many messages it
-    has counted, this one included. The held counts of earlier windows stay for their summary."""
+    """Count `count` messages to `recipient` in its window (a new window when the last one is
+    over) in one statement, atomic across nodes; returns the window's start and how many
+    messages it has counted, these included. The held counts of earlier windows stay for their
+    summary."""
     insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
     over = now - message_windows.c.start >= window_s
     statement = (
         insert(message_windows)
-        .values(recipient=recipient, start=now, sent=1)
+        .values(recipient=recipient, start=now, sent=count)
         .on_conflict_do_update(
             index_elements=[message_windows.c.recipient],
             set_={
                 "start": sa.case((over, now), else_=message_windows.c.start),
-                "sent": sa.case((over, 1), else_=message_windows.c.sent + 1),
+                "sent": sa.case((over, count), else_=message_windows.c.sent + count),
             },
         )
         .returning(message_windows.c.start, message_windows.c.sent)
@@ -1521,20 +1522,28 @@ def admit_message(
 
 
 def hold_message(
-    conn: Connection, recipient: str, start: float, event_type: str, language: str
+    conn: Connection,
+    recipient: str,
+    start: float,
+    event_type: str,
+    language: str,
+    count: int = 1,
 ) -> None:
-    """Count a message held back in the recipient's window that began at `start`, by type."""
+    """Count `count` messages held back in the recipient's window that began at `start`, by
+    type."""
     insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
     conn.execute(
         insert(held_messages)
-        .values(recipient=recipient, start=start, event_type=event_type, language=language, count=1)
+        .values(
+            recipient=recipient, start=start, event_type=event_type, language=language, count=count
+        )
         .on_conflict_do_update(
             index_elements=[
                 held_messages.c.recipient,
                 held_messages.c.start,
                 held_messages.c.event_type,
             ],
-            set_={"count": held_messages.c.count + 1},
+            set_={"count": held_messages.c.count + count},
         )
     )
 
