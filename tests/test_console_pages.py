@@ -9,6 +9,7 @@ import io
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pyotp
@@ -572,3 +573,36 @@ def test_disable_enable_and_unassign_from_the_token_page_show_in_its_audit_rows(
         assert v.show_user("gus")["tokens"] == []
         assert v.show("cycle-1")["enabled"] is True
     assert console.console_errors() == []
+
+
+def test_the_audit_page_filters_by_time_to_the_minute(console: Console, admin: Account) -> None:
+    console.token("timed-1")
+    with closing(console.verifier()) as v:
+        for moment in ("2026-01-05T08:30:00", "2026-01-05T11:00:00", "2026-01-06T09:00:00"):
+            at = datetime.fromisoformat(moment).replace(tzinfo=UTC).timestamp()
+            v.check("timed-1", "000000", now=at)
+    as_(console, admin)
+
+    def shown(since: str, until: str) -> list[str]:
+        console.open("/ui/audit?token=timed-1&action=validate")
+        console.fill("since", since)
+        console.fill("until", until)
+        console.follow(console.driver.find_element(By.CSS_SELECTOR, "#audit-filters button"))
+        rows = console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr[data-action]")
+        return [row.find_elements(By.TAG_NAME, "td")[1].text for row in rows]
+
+    assert shown("2026-01-05 08:00", "2026-01-05 12:00") == [
+        "2026-01-05 11:00:00 UTC",
+        "2026-01-05 08:30:00 UTC",
+    ]
+    assert shown("2026-01-05 10:00", "") == [
+        "2026-01-06 09:00:00 UTC",
+        "2026-01-05 11:00:00 UTC",
+    ]
+    assert shown("", "2026-01-05") == [  # until a day: through its end
+        "2026-01-05 11:00:00 UTC",
+        "2026-01-05 08:30:00 UTC",
+    ]
+    assert shown("2026-01-06", "2026-01-06") == ["2026-01-06 09:00:00 UTC"]
+    console.open("/ui/audit?since=this+morning")
+    assert console.text("message") == "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)."

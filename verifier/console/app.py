@@ -132,15 +132,21 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _day(text: str) -> float | None:
-    """A YYYY-MM-DD date field as the Unix time of its UTC midnight; None when empty."""
+def _moment(text: str, *, through_day: bool = False) -> float | None:
+    """An audit filter's time as Unix time, None when empty: `YYYY-MM-DD HH:MM` (or with a T,
+    or seconds) in UTC, or a day `YYYY-MM-DD`: its midnight, or with `through_day` the next
+    midnight, so that `until` a day includes that day."""
     if not text:
         return None
     try:
-        day = date.fromisoformat(text)
+        if len(text) == len("YYYY-MM-DD"):
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return (moment + timedelta(days=1 if through_day else 0)).timestamp()
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     except ValueError:
-        raise Refused(400, "A date is written YYYY-MM-DD.") from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+        raise Refused(400, "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC).") from None
 
 
 class Console:
@@ -512,8 +518,8 @@ class Console:
         rows = self.verifier.search_audit(
             token=page.arg("token") or None,
             action=page.arg("action") or None,
-            since=_day(page.arg("since")),
-            until=_day(page.arg("until")),
+            since=_moment(page.arg("since")),
+            until=_moment(page.arg("until"), through_day=True),
             detail=detail,
             limit=AUDIT_ROWS,
         )

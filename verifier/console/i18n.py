@@ -39,7 +39,9 @@ _ZH: dict[str, str] = {
     "Your role may not do this; the attempt was recorded.": (
         "您的角色无权执行此操作，已记录此次尝试。"
     ),
-    "A date is written YYYY-MM-DD.": "日期格式为 YYYY-MM-DD。",
+    "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC).": (
+        "时间格式为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM（UTC）。"
+    ),
     "Validations in the last hour": "最近一小时的验证",
     "accepted": "通过",
     "rejected": "拒绝",
@@ -147,8 +149,8 @@ _ZH: dict[str, str] = {
     "Verify the chain": "校验审计链",
     "The audit chain is intact.": "审计链完整。",
     "The audit chain is broken": "审计链已损坏",
-    "From": "从",
-    "Until": "至",
+    "From (UTC)": "从（UTC）",
+    "Until (UTC)": "至（UTC）",
     "Done.": "已完成。",
     "The token is disabled.": "令牌已停用。",
     "The token is enabled.": "令牌已启用。",
