@@ -3,6 +3,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -186,6 +187,31 @@ def test_a_stopped_directory_rejects_says_why_in_the_audit_and_recovers(
     assert alice.show_user("alice@corp")["active"]  # a directory down deactivates nobody
     ldap_server.start()
     assert validate(right).json() == {"result": "accept", "amr": ["hwk", "otp"]}
+
+
+def test_a_hung_directory_fails_closed_within_the_timeout_and_recovers(
+    alice: Verifier, ldap_server: LdapServer
+) -> None:
+    """A directory that takes connections but never answers (slapd stopped with SIGSTOP: the
+    kernel still completes the TCP handshake) costs a validation at most two timeouts (the
+    pooled connection's read, then a fresh connection's bind), never a hang."""
+    assert alice.check_user("alice@corp", "000000").reason == "wrong_code"  # pool now warm
+    assert ldap_server.process is not None
+    ldap_server.process.send_signal(signal.SIGSTOP)
+    try:
+        right = code_at(SECRET, time.time())
+        started = time.monotonic()
+        decision = alice.check_user("alice@corp", right)
+        took = time.monotonic() - started
+    finally:
+        ldap_server.process.send_signal(signal.SIGCONT)
+    assert (decision.accepted, decision.reason) == (False, "directory_error")
+    assert took < 2 * 2 + 3, f"a hung directory held the validation for {took:.1f} s"
+    refused = audit_rows(alice, "validate")[-1]
+    assert refused["reason"] == "directory_error"
+    assert "timed out" in refused["problem"] or "timeout" in refused["problem"], refused
+    assert alice.show_user("alice@corp")["active"]  # nobody is deactivated by a hang
+    assert alice.validate_user("alice@corp", right)  # answering again: accepted
 
 
 @pytest.mark.parametrize("name", ["*", "alice)(uid=*", "*)(|(uid=*", "alice\0", "\\2a"])

@@ -35,6 +35,7 @@ from ldap3 import (
 from ldap3.core.exceptions import (
     LDAPException,
     LDAPInvalidCredentialsResult,
+    LDAPOperationResult,
     LDAPSizeLimitExceededResult,
 )
 from ldap3.utils.conv import escape_filter_chars
@@ -244,8 +245,12 @@ class LdapResolver:
         where = f"realm {self.realm!r}"
         try:
             bound = conn.bind()
-        except (LDAPException, OSError):
+        except LDAPOperationResult:  # the directory answered: no
             bound = False
+        except (LDAPException, OSError) as exc:  # it did not answer (in timeout_seconds)
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
+            raise DirectoryError(self._explain(exc)) from None
         if not bound:
             with contextlib.suppress(LDAPException):
                 conn.unbind()
