@@ -15,9 +15,8 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -27,16 +26,39 @@ T = TypeVar("T")
 # The most writes one transaction takes: a bound on what one failed commit undoes.
 MAX_GROUP = 64
 
-_Write = tuple[Callable[[Connection], Any], contextvars.Context, "Future[Any]"]
+
+class _Write(Generic[T]):
+    """One caller's write and, once its group is done, its result or exception. The caller
+    waits on a plain lock the writer thread releases: a Future's condition variable costs the
+    writer thread several times more per answer (a profile: 8 % of its time)."""
+
+    __slots__ = ("write", "context", "done", "result", "error")
+
+    def __init__(self, write: Callable[[Connection], T]) -> None:
+        self.write = write
+        self.context = contextvars.copy_context()
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def answer(self, result: T | None, error: BaseException | None) -> None:
+        self.result, self.error = result, error
+        self.done.release()
 
 
 class GroupCommit:
     """One writer thread that commits the writes queued by any number of caller threads, as
-    many at a time as are waiting; `transaction` opens the write transaction of each group."""
+    many at a time as are waiting; `transaction` opens the write transaction of each group
+    and `savepoint` runs one write in it."""
 
-    def __init__(self, transaction: Callable[[], AbstractContextManager[Connection]]) -> None:
-        self._transaction = transaction
-        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+    def __init__(
+        self,
+        transaction: Callable[[], AbstractContextManager[Connection]],
+        savepoint: Callable[[Connection], AbstractContextManager[None]],
+    ) -> None:
+        self._transaction, self._savepoint = transaction, savepoint
+        self._queue: queue.SimpleQueue[_Write[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -44,7 +66,7 @@ class GroupCommit:
     def run(self, write: Callable[[Connection], T]) -> T:
         """`write`'s result (or its exception) once the transaction it ran in is committed.
         It runs in the writer thread, in a copy of the caller's context (contextvars)."""
-        future: Future[T] = Future()
+        pending = _Write(write)
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -53,8 +75,11 @@ class GroupCommit:
                     target=self._serve, name="group-commit", daemon=True
                 )
                 self._thread.start()
-            self._queue.put((write, contextvars.copy_context(), future))
-        return future.result()
+            self._queue.put(pending)
+        pending.done.acquire()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]  # set with no error: a T
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer thread."""
@@ -86,26 +111,31 @@ class GroupCommit:
             if stop:
                 return
 
-    def _commit(self, group: list[_Write]) -> None:
+    def _commit(self, group: list[_Write[Any]]) -> None:
         """Run the group in one transaction, each write in a savepoint; answer after COMMIT."""
-        done: list[tuple[Future[Any], Any]] = []
-        pending = [future for _, _, future in group]
+        done: list[tuple[_Write[Any], Any]] = []
+        pending = list(group)
         try:
             with self._transaction() as conn:
-                for write, context, future in group:
-                    savepoint = conn.begin_nested()
+                for write in group:
+                    failed: list[BaseException] = []
                     try:
-                        result = context.run(write, conn)
-                    except BaseException as exc:  # noqa: BLE001 (the caller gets it)
-                        savepoint.rollback()
-                        pending.remove(future)
-                        future.set_exception(exc)  # it changed nothing: no need to wait
+                        with self._savepoint(conn):
+                            try:
+                                result = write.context.run(write.write, conn)
+                            except BaseException as exc:
+                                failed.append(exc)
+                                raise
+                    except BaseException as exc:
+                        if not failed or exc is not failed[0]:
+                            raise  # the savepoint itself failed: so does the whole group
+                        pending.remove(write)
+                        write.answer(None, exc)  # undone: it need not wait for the commit
                         continue
-                    savepoint.commit()
-                    done.append((future, result))
+                    done.append((write, result))
         except BaseException as exc:  # noqa: BLE001 (every caller of the group gets it)
-            for future in pending:
-                future.set_exception(exc)
+            for write in pending:
+                write.answer(None, exc)
             return
-        for future, result in done:
-            future.set_result(result)
+        for write, result in done:
+            write.answer(result, None)

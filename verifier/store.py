@@ -522,6 +522,24 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+@contextmanager
+def sqlite_savepoint(conn: Connection) -> Iterator[None]:
+    """A savepoint in `conn`'s SQLite transaction, undone if the block raises: one grouped
+    write's (verifier/group_commit.py). Sent through the driver: SQLAlchemy's `begin_nested`
+    compiles its SAVEPOINT and RELEASE statements at every use, a fifth of a grouped
+    validation's time in a profile."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection in a transaction has its driver's
+    driver.execute("SAVEPOINT grouped_write")
+    try:
+        yield
+    except BaseException:
+        driver.execute("ROLLBACK TO grouped_write")
+        driver.execute("RELEASE grouped_write")
+        raise
+    driver.execute("RELEASE grouped_write")
+
+
 def _postgres_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API objects are untyped)
     """Every commit waits for its WAL flush (and for a synchronous standby's), whatever the
     server, database or role sets: a commit that is not flushed when the answer leaves is
@@ -607,7 +625,7 @@ class Store:
         self._commit_deadlines = CommitDeadlines(commit_timeout_s)
         # SQLite's one writer commits validations in groups (verifier/group_commit.py).
         sqlite = self.engine.dialect.name == "sqlite"
-        self._group = GroupCommit(self.concurrent_write) if sqlite else None
+        self._group = GroupCommit(self.concurrent_write, sqlite_savepoint) if sqlite else None
 
     def close(self) -> None:
         if self._group is not None:
