@@ -606,3 +606,33 @@ def test_the_audit_page_filters_by_time_to_the_minute(console: Console, admin: A
     assert shown("2026-01-06", "2026-01-06") == ["2026-01-06 09:00:00 UTC"]
     console.open("/ui/audit?since=this+morning")
     assert console.text("message") == "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)."
+
+
+def test_the_audit_pages_user_filter_takes_the_short_name_and_shows_the_users_tokens(
+    console: Console, admin: Account
+) -> None:
+    console.token("hal-1")
+    console.token("not-hal")
+    with closing(console.verifier()) as v:
+        v.add_user("hal")
+        v.assign("hal-1", "hal", override=True)
+        v.disable("hal-1")  # a row that names the token only
+        v.disable("not-hal")
+    as_(console, admin)
+    console.open("/ui/audit?user=hal")
+    rows = console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr[data-action]")
+    shown = [
+        (row.get_attribute("data-action"), row.find_elements(By.TAG_NAME, "td")[3].text)
+        for row in rows
+    ]
+    assert shown == [
+        ("disable", "hal-1"),
+        ("assign", "hal-1"),
+        ("user_add", ""),
+        ("enrol", "hal-1"),
+    ]
+    console.open("/ui/audit?user=hal&action=disable")
+    rows = console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr[data-action]")
+    assert [row.find_elements(By.TAG_NAME, "td")[3].text for row in rows] == ["hal-1"]
+    console.open("/ui/audit?user=nobody-at-all")
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr[data-action]") == []

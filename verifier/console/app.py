@@ -510,22 +510,39 @@ class Console:
         return self.view(page, "enrolled.html", token_id=token_id, user=user, qr=qr)
 
     def audit(self, page: Page) -> Response:
-        detail = {
-            key: value
-            for key, value in (("user", page.arg("user")), ("console_account", page.arg("account")))
-            if value
+        common: dict[str, Any] = {
+            "action": page.arg("action") or None,
+            "since": _moment(page.arg("since")),
+            "until": _moment(page.arg("until"), through_day=True),
+            "limit": AUDIT_ROWS,
         }
-        rows = self.verifier.search_audit(
-            token=page.arg("token") or None,
-            action=page.arg("action") or None,
-            since=_moment(page.arg("since")),
-            until=_moment(page.arg("until"), through_day=True),
-            detail=detail,
-            limit=AUDIT_ROWS,
-        )
+        account = {"console_account": page.arg("account")} if page.arg("account") else {}
+        token = page.arg("token") or None
+        if not page.arg("user"):
+            rows = self.verifier.search_audit(token=token, detail=account, **common)
+        else:
+            rows = self._user_rows(page.arg("user"), token, account, common)
         report = self.verifier.verify_audit() if page.form is not None else None
         filters = {n: page.arg(n) for n in ("token", "user", "account", "action", "since", "until")}
         return self.view(page, "audit.html", audit_rows=rows, filters=filters, report=report)
+
+    def _user_rows(
+        self, typed: str, token: str | None, account: dict[str, str], common: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """A user's audit rows: those that name the user (as the directory names them:
+        `alice` is `alice@default`), and those of the tokens the user has now, which often do
+        not (a token disabled by its id), newest first."""
+        try:
+            info = self.verifier.show_user(typed)
+            name, tokens = info["user"], [t["token"] for t in info["tokens"]]
+        except UnknownUser:
+            name, tokens = typed, []
+        found = self.verifier.search_audit(token=token, detail={**account, "user": name}, **common)
+        for token_id in tokens:
+            if token is None or token == token_id:
+                found += self.verifier.search_audit(token=token_id, detail=account, **common)
+        unique = {row["seq"]: row for row in found}
+        return sorted(unique.values(), key=lambda row: row["seq"], reverse=True)[:AUDIT_ROWS]
 
     def accounts(self, page: Page) -> Response:
         return self.view(
