@@ -253,6 +253,16 @@ def test_serial_only_checks_the_code_alone(client, key, alice):
     assert_result(answered, False, NO_MATCH)
 
 
+def test_otponly_with_a_user_does_not_skip_the_pin(client, key, alice, verifier):
+    """privacyIDEA reads otponly only with `serial`; with `user` the PIN is still asked for."""
+    code = alice.now()
+    body = check(client, key, user="alice@corp", otponly="1", **{"pass": code})
+    assert_result(body, False, WRONG_PIN)
+    assert verifier.audit(limit=1)[0]["detail"]["reason"] == "wrong_pin"
+    body = check(client, key, user="alice@corp", otponly="1", **{"pass": PIN + code})
+    assert_result(body, True, ACCEPTED)
+
+
 def test_radiuscheck_answers_a_challenge_with_400(client, key, alice):
     """radiuscheck has no body for a challenge (privacyIDEA's construct_radius_response gives
     400 for anything but an accept)."""
