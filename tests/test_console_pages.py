@@ -152,9 +152,24 @@ def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
     assert len(codes) == 10
     assert all(len(code) == 10 and code.isdigit() for code in codes)
     assert console.driver.find_element(By.ID, "print").is_displayed()
+    # Printed: the codes and whose they are, without the page's header, buttons and warning.
+    console.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert console.driver.find_element(By.ID, "backup-codes").is_displayed()
+        assert console.driver.find_element(By.ID, "backup-user").is_displayed()
+        assert not console.driver.find_element(By.ID, "print").is_displayed()
+        assert not console.driver.find_element(By.TAG_NAME, "header").is_displayed()
+    finally:
+        console.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
     assert console.console_errors() == []
     with closing(console.verifier()) as v:
         assert v.show("lost-1")["enabled"] is False
+        done = v.search_audit(detail={"user": "bob@default"}, limit=2)
+    assert [(row["action"], row["detail"]["console_account"]) for row in done] == [
+        ("backup_codes_issue", helpdesk.name),
+        ("token_lost", helpdesk.name),
+    ]
+    assert not any(code in str(done) for code in codes)
     # Never shown again: not on the user's page, the token's page or the audit page.
     for page in ("/ui/user?user=bob", "/ui/token?id=lost-1", "/ui/audit?user=bob"):
         console.open(page)
