@@ -1,7 +1,10 @@
-"""Draw a token's 128x64 monochrome screen in a terminal: 64x32 characters, 2x2 pixels each."""
+"""Draw in a terminal: a token's 128x64 monochrome screen (64x32 characters, 2x2 pixels each),
+and the QR code of an otpauth URI for a phone to scan."""
 
+import io
 from pathlib import Path
 
+import segno
 from PIL import Image
 
 # Quadrant block characters indexed by four bits: upper-left 1, upper-right 2, lower-left 4,
@@ -31,3 +34,10 @@ def screen_to_text(image_path: Path) -> str:
         rows.append("".join(cells))
     border = "─" * len(rows[0])
     return "\n".join([f"┌{border}┐", *(f"│{row}│" for row in rows), f"└{border}┘"])
+
+
+def qr_to_text(data: str) -> str:
+    """The QR code of `data` in half-height block characters (medium error correction)."""
+    out = io.StringIO()
+    segno.make(data, error="m").terminal(out=out, compact=True)
+    return out.getvalue()

@@ -5,7 +5,6 @@ errors are not caught here: host_tools.cli.main shows them as one line and exits
 """
 
 import contextlib
-import io
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import segno
 
 from baoling.core.limits import (
     ALGORITHMS,
@@ -28,6 +26,7 @@ from baoling.core.limits import (
 )
 from baoling.host_tools.options import emit, force_option, json_option, port_option
 from baoling.host_tools.simulator import FIRMWARE_DIR
+from baoling.host_tools.terminal_screen import qr_to_text
 from baoling.provisioning.batch import Batch, Results, read_manifest
 from baoling.provisioning.discovery import find_tokens
 from baoling.provisioning.enrol import VerifierClient
@@ -482,15 +481,8 @@ def provision_cmd(
     if show_uri:
         data["uri"] = build_uri(profile)
         if not as_json:
-            qr = segno.make(data["uri"], error="m")
-            text += "\n" + data["uri"] + "\n" + _terminal_qr(qr)
+            text += "\n" + data["uri"] + "\n" + qr_to_text(data["uri"])
     emit(as_json, data, text)
-
-
-def _terminal_qr(qr: segno.QRCode) -> str:
-    out = io.StringIO()
-    qr.terminal(out=out, compact=True)
-    return out.getvalue()
 
 
 @token.command()
@@ -834,7 +826,7 @@ def export_cmd(
     for entry, uri in zip(entries, data["uris"], strict=True):
         lines.append(f"{entry.key_id}: {uri}")
         if as_qr:
-            lines.append(_terminal_qr(segno.make(uri, error="m")))
+            lines.append(qr_to_text(uri))
     emit(as_json, data, "\n".join(lines))
 
 

@@ -28,6 +28,7 @@ from baoling.core.limits import (
 )
 from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option
+from baoling.host_tools.terminal_screen import qr_to_text
 from baoling.host_tools.verifier_remote import Helpdesk, RemoteVerifier
 from baoling.verifier.api_keys import API_KEY_SCOPES
 from baoling.verifier.audit import origin as audit_origin
@@ -229,6 +230,12 @@ def migrate(ctx: click.Context, as_json: bool) -> None:
     is_flag=True,
     help="The token asks for a PIN on the device before a code (accepts carry amr pin).",
 )
+@click.option(
+    "--qr",
+    "as_qr",
+    is_flag=True,
+    help="Also draw the otpauth URI as a QR code, for a phone to scan (shown once).",
+)
 @json_option
 @click.pass_context
 def enrol(
@@ -243,6 +250,7 @@ def enrol(
     issuer: str,
     label: str,
     device_pin: bool,
+    as_qr: bool,
     as_json: bool,
 ) -> None:
     """Enrol a token (prints a generated secret's otpauth URI, once).
@@ -250,11 +258,16 @@ def enrol(
     \b
     Examples:
       baoling verifier enrol alice --issuer Example
+      baoling verifier enrol alice-phone --label alice@corp --issuer Corp --qr
       echo JBSWY3DPEHPK3PXP | baoling verifier enrol bob --secret --digits 8 --period 60
       echo JBSWY3DPEHPK3PXP | baoling verifier enrol fob7 --secret --hotp --counter 12
     """
     if counter and not hotp:
         raise click.BadParameter("a counter is for HOTP tokens: add --hotp", param_hint="--counter")
+    if as_qr and given:
+        raise click.BadParameter(
+            "a given secret is never shown again, so there is no QR code to draw", param_hint="--qr"
+        )
     secret = None
     if given:
         try:
@@ -274,7 +287,10 @@ def enrol(
         device_pin=device_pin,
     )
     shown = None if given else uri
-    emit(as_json, {"token": token_id, "uri": shown}, shown or f"Enrolled {token_id}.")
+    text = shown or f"Enrolled {token_id}."
+    if as_qr:
+        text += "\n" + qr_to_text(uri)
+    emit(as_json, {"token": token_id, "uri": shown}, text)
 
 
 def pskc_protection(with_key: bool, with_password: bool) -> tuple[bytes | None, str | None]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
+import segno
 from click.testing import CliRunner
 from pskc import PSKC
 
@@ -90,6 +91,32 @@ def test_enrol_reads_a_given_secret_from_stdin_and_does_not_print_it(run, verifi
     assert SECRET not in result.output
     assert result.stdout == "Enrolled alice.\n"
     assert verifier.validate("alice", pyotp.TOTP(SECRET, digits=8, interval=60).now())
+
+
+def test_enrol_qr_draws_the_uri_for_a_phone_to_scan(run, verifier):
+    """Issue 12: a phone token enrolled from an otpauth QR. The drawing is read back module by
+    module (a light module is a block, a dark one blank; each character is two rows) and
+    compared with segno's encoding of the printed URI, inside a quiet zone of four modules."""
+    result = run("enrol", "alice-phone", "--label", "alice@corp", "--issuer", "Corp", "--qr")
+    assert result.exit_code == 0, result.output
+    uri, *drawing = result.stdout.splitlines()
+    totp = pyotp.parse_uri(uri)
+    assert (totp.name, totp.issuer) == ("alice@corp", "Corp")
+    assert verifier.validate("alice-phone", totp.now())
+    modules = segno.make(uri, error="m").matrix
+    size = len(modules) + 8
+    dark = [[False] * size for _ in range(size)]
+    for y, row in enumerate(modules):
+        for x, module in enumerate(row):
+            dark[y + 4][x + 4] = bool(module)
+    drawn: list[list[bool]] = []
+    for line in drawing:
+        drawn.append([char not in "█▀" for char in line])
+        drawn.append([char not in "█▄" for char in line])
+    assert drawn[:size] == dark
+    refused = run("enrol", "bob", "--secret", "--qr", stdin=SECRET + "\n")
+    assert refused.exit_code == 2
+    assert "a given secret is never shown again, so there is no QR code to draw" in refused.output
 
 
 def test_enrol_json_gives_token_and_uri(run):
