@@ -1,9 +1,9 @@
 """The web console's pages in a real headless Chromium (tests/console_browser.py): every page
-renders without a console error and asks no other host; unlocking a locked token; the lost-token
-flow with backup codes accepted once over /v1/validate; the drift chart's points and line; markup
-shown as text; a form without its CSRF token or with another refused (403); the
-Content-Security-Policy enforced; the helpdesk role cannot delete (403); the overview shows the
-chain's last verify."""
+renders without a console error, in English and in Chinese, and asks no other host; unlocking
+a locked token; the lost-token flow with backup codes accepted once over /v1/validate; the drift
+chart's points and line; markup shown as text; a form without its CSRF token or with another
+refused (403); the Content-Security-Policy enforced; the helpdesk role cannot delete (403); the
+overview shows the chain's last verify; enrolment by QR code; the audit page's filters."""
 
 import io
 import re
@@ -104,10 +104,22 @@ def test_every_page_renders_without_a_console_error_and_asks_no_other_host(
         "/ui/audit",
         "/ui/audit?user=pat&since=2020-01-01",
     ]
+    english = {}
     for page in pages:
         console.open(page)
-        assert console.driver.find_element(By.TAG_NAME, "h1").text, page
+        english[page] = console.driver.find_element(By.TAG_NAME, "h1").text
+        assert english[page], page
         assert console.console_errors() == [], page
+    console.set_accept_language("zh-CN,zh;q=0.9")
+    try:  # the same pages in Chinese, as the browser's language asks
+        for page in pages:
+            console.open(page)
+            assert console.driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+            chinese = console.driver.find_element(By.TAG_NAME, "h1").text
+            assert chinese and chinese != english[page], page
+            assert console.console_errors() == [], page
+    finally:
+        console.set_accept_language("en-US,en")
     requested = console.requested_urls()
     assert console.url + "/ui/static/console.js" in requested
     assert console.url + "/ui/static/console.css" in requested
