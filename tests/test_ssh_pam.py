@@ -1,9 +1,11 @@
 """SSH login through PAM against Baoling's RADIUS (docs/integrations/ssh.md): a real OpenSSH
 `sshd` on 127.0.0.1 with a configuration of its own, PAM with `pam_radius_auth`
 (libpam-radius-auth), a throwaway system user per test, and paramiko logging in with
-keyboard-interactive. Two doors, each its own sshd: the Unix password (pam_unix) then the code
-(pam_radius_auth, one RADIUS round), and the user's Baoling PIN then the code in two RADIUS
-rounds (Access-Challenge). A third sshd's pam_radius_auth asks a FreeRADIUS on the same host,
+keyboard-interactive. Two doors, each with sshds of its own: the Unix password (pam_unix)
+then the code (pam_radius_auth, one RADIUS round), and the user's Baoling PIN then the code in
+two RADIUS rounds (Access-Challenge), for a `[users]` entry of the RADIUS file and, as the
+guide recommends, for a user of the store with a PIN (`user set-pin`) behind a client entry
+with `challenge = true`. A fourth sshd's pam_radius_auth asks a FreeRADIUS on the same host,
 which proxies to the verifier signed, so the verifier needs no Message-Authenticator opt-out.
 
 The same harness runs sudo in such a session, with its own PAM stack: the Unix password, then
@@ -50,6 +52,7 @@ PASSWORD = "correct horse battery staple"  # the Unix password (pam_unix door)
 PIN = "4711"  # the Baoling PIN (challenge door)
 CHALLENGE_USERS = 8  # users with a PIN and two rounds, listed in the RADIUS configuration
 SIGNING_SOURCE = "127.0.0.2"  # a RADIUS client entry that requires Message-Authenticator
+STORE_PIN_SOURCE = "127.0.0.3"  # the client entry `ssh-pin`: two rounds for users with a PIN
 LOCAL_SECRET = "pam-to-local-freeradius"  # pam_radius_auth -> FreeRADIUS on the same host
 # What paramiko is asked, (text, echoed): pam_unix's prompt, pam_radius_auth's prompt= option
 # (it adds ": "), and the verifier's Reply-Message of an Access-Challenge, which
@@ -82,6 +85,8 @@ def verifier(
         f'port = 0\n[clients."127.0.0.1"]\nsecret = "{SHARED_SECRET}"\n'
         "require_message_authenticator = false\n"
         f'[clients."{SIGNING_SOURCE}"]\nsecret = "{SHARED_SECRET}"\n'
+        f'[clients.ssh-pin]\naddress = "{STORE_PIN_SOURCE}"\nsecret = "{SHARED_SECRET}"\n'
+        "require_message_authenticator = false\nchallenge = true\n"
         + "".join(
             f'[users."{name}"]\npin_hash = "{pin_hash}"\nchallenge = true\n'
             for name in challenge_names
@@ -459,6 +464,74 @@ def test_through_a_local_freeradius_the_verifier_keeps_requiring_message_authent
         ("validate", {"result": "reject", "reason": "replay", **via}),
     ]
     assert radius_counts(verifier[0], "baoling_radius_dropped") == before
+
+
+# ------------------------------------------------------------ a user of the store, PIN then code
+
+
+@pytest.fixture(scope="module")
+def store_pin_sshd(tmp_path_factory, verifier, run_dir) -> Iterator[int]:
+    """docs/integrations/ssh.md's recommended PIN door: pam_radius_auth alone, its requests
+    from the client entry `ssh-pin` (`challenge = true`), whose users of the store with a PIN
+    (`user set-pin`) log in in two rounds."""
+    folder = tmp_path_factory.mktemp("sshd-store-pin")
+    pam_conf = folder / "pam_radius_auth.conf"
+    point_pam_at(pam_conf, verifier[0], STORE_PIN_SOURCE)
+    with sshd_with_pam(
+        folder, f"auth required pam_radius_auth.so conf={pam_conf} [prompt=Baoling PIN]\n"
+    ) as port:
+        yield port
+
+
+def user_audit(data_dir: Path, user: str) -> list[tuple[str | None, dict]]:
+    """The audit rows naming the user `user`, oldest first: (token, detail)."""
+    with closing(Verifier(data_dir=data_dir)) as v:
+        return [
+            (row["token"], row["detail"])
+            for row in reversed(v.audit(1000))
+            if row["detail"].get("user") == user
+        ]
+
+
+def test_a_user_of_the_store_logs_in_with_the_pin_then_the_code(
+    store_pin_sshd: int, totp: pyotp.TOTP, verifier
+) -> None:
+    """As ssh.md says: `user add`, `assign`, `user set-pin`, and `challenge = true` on the
+    server's client entry. The PIN, then the code after the Access-Challenge, logs in; the
+    same code again, and a wrong PIN (no code asked, the token's failures untouched), do not."""
+    name = USER_PREFIX + secrets.token_hex(4)
+    door = Door(store_pin_sshd, name, PIN, CHALLENGE_PROMPTS)
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", name], check=True)
+    try:
+        with closing(Verifier(data_dir=verifier[1])) as v:
+            v.enrol(f"{name}-token", base64.b32decode(SECRET))
+            v.add_user(name)
+            v.assign(f"{name}-token", name, override=True)
+            v.set_user_pin(name, PIN)
+        code = totp.now()
+        asked, output = login(door, [PIN, code])
+        assert (asked, output) == (CHALLENGE_PROMPTS, f"{name}\n")
+        with pytest.raises(paramiko.AuthenticationException):
+            login(door, [PIN, code])
+        asked = []
+        with pytest.raises(paramiko.AuthenticationException):
+            login(door, ["4712", totp.now()], asked)
+        assert asked == CHALLENGE_PROMPTS[:1]
+    finally:
+        remove_user(name)
+    via = {"user": f"{name}@default", "radius_client": "ssh-pin", "radius_user": name}
+    via |= {"source": STORE_PIN_SOURCE}
+    assert [
+        (token, {k: detail[k] for k in ("result", "reason", *via)})
+        for token, detail in user_audit(verifier[1], f"{name}@default")
+        if detail.get("result")
+    ] == [
+        (f"{name}-token", {"result": "accept", "reason": "accepted", **via}),
+        (f"{name}-token", {"result": "reject", "reason": "replay", **via}),
+        (None, {"result": "reject", "reason": "wrong_pin", **via}),
+    ]
+    with closing(Verifier(data_dir=verifier[1])) as v:
+        assert v.show(f"{name}-token")["fail_count"] == 0
 
 
 # ------------------------------------------------------------------------------------- sudo
