@@ -200,6 +200,27 @@ def test_a_challenge_is_bound_to_its_user(client, key, alice, verifier):
     assert_result(check(client, key, **mine), False, NO_MATCH)
 
 
+def test_a_challenge_is_bound_to_its_door(client, key, alice, verifier):
+    """A transaction_id is not a RADIUS State and a RADIUS State is not a transaction_id
+    (docs/integrations/privacyidea.md): each is refused through the other door, and used up."""
+    transaction = assert_challenge(
+        check(client, key, user="alice@corp", **{"pass": PIN}), ["alice-token"]
+    )
+    state = int(transaction).to_bytes(16, "big")
+    code = alice.now()
+    login = verifier.answer_challenge(state, "alice@corp", code, door="vpn")
+    assert (login.result, login.decision) == ("reject", None)
+    mine = {"user": "alice@corp", "transaction_id": transaction, "pass": code}
+    assert_result(check(client, key, **mine), False, NO_MATCH)
+    # The other way: a State issued to the RADIUS client `vpn`, presented here.
+    login = verifier.login("alice@corp", PIN, door="vpn", two_rounds=True, timeout_s=60)
+    assert login.result == "challenge" and login.state is not None
+    presented = f"{int.from_bytes(login.state, 'big'):039d}"
+    assert_result(check(client, key, **{**mine, "transaction_id": presented}), False, NO_MATCH)
+    assert verifier.answer_challenge(login.state, "alice@corp", code, door="vpn").decision is None
+    assert verifier.show("alice-token")["last_step"] is None
+
+
 @pytest.mark.parametrize("transaction", ["1234", "x" * 39, "9" * 39, "0" * 39])
 def test_a_made_up_transaction_id_matches_nothing(client, key, alice, transaction):
     form = {"user": "alice@corp", "transaction_id": transaction, "pass": alice.now()}
