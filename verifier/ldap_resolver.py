@@ -38,6 +38,7 @@ from ldap3.core.exceptions import (
     LDAPOperationResult,
     LDAPSizeLimitExceededResult,
 )
+from ldap3.utils.config import set_config_parameter
 from ldap3.utils.conv import escape_filter_chars
 
 from baoling.verifier import ldap_config
@@ -46,6 +47,12 @@ from baoling.verifier.ldap_config import DirectorySettings
 from baoling.verifier.resolution_cache import ResolutionCache
 from baoling.verifier.resolvers import Account
 from baoling.verifier.user_names import UserName
+
+# ldap3's server pool sleeps this long after each round of trying its servers, the last round
+# too: 10 s by default, so a directory that refuses connections held every validation for 10 s
+# before it failed. Each pool here tries its servers one round only (ServerPool(active=1)), so
+# nothing is gained by the wait: fail at once, and let timeout_seconds bound each connection.
+set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 T = TypeVar("T")
 # The users table's text columns hold at most this many characters.
