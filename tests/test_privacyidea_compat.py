@@ -448,3 +448,19 @@ def test_a_served_node_admits_its_allow_list_without_a_key(tmp_path):
         assert_result(response.json(), True, ACCEPTED)
         replay = httpx.post(f"{server.url}/validate/radiuscheck", data=form, timeout=30)
         assert (replay.status_code, replay.content) == (400, b"")
+
+
+def test_a_served_node_reads_the_allow_list_by_the_tcp_peer_never_x_forwarded_for(tmp_path):
+    """An X-Forwarded-For naming an allowed address admits nothing, even from a proxy the
+    node trusts for its rate limits (docs/integrations/privacyidea.md)."""
+    Verifier(data_dir=tmp_path).close()
+    flags = ["--privacyidea-allow", "10.0.0.0/8", "--http-trusted-proxies", "127.0.0.1, ::1"]
+    with ServerProcess(["--data-dir", str(tmp_path)], flags) as server:
+        for path in ("/validate/check", "/validate/radiuscheck"):
+            response = httpx.post(
+                f"{server.url}{path}",
+                data={"serial": "alice-token", "pass": "123456"},
+                headers={"X-Forwarded-For": "10.1.2.3"},
+                timeout=30,
+            )
+            assert_error(response, 403, 303, "No valid API key was passed.")
