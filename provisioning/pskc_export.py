@@ -26,7 +26,7 @@ from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement
 
 from pskc import PSKC
-from pskc.exceptions import PSKCError
+from pskc.exceptions import DecryptionError, PSKCError
 from pskc.key import Key
 from pskc.serialiser import PSKCSerialiser
 from pskc.xml import namespaces, tostring
@@ -178,15 +178,49 @@ def _open(pskc: PSKC, key: bytes | None, password: str | None) -> list[Entry]:
     return [_entry(found) for found in pskc.keys]
 
 
-def read_pskc(data: bytes, *, key: bytes | None = None, password: str | None = None) -> list[Entry]:
-    """The entries of a PSKC file this module wrote (to add to it); anything else is refused."""
+def _other_protection(pskc: PSKC, key: bytes | None, password: str | None) -> str | None:
+    """What an existing file's protection asks for when it is not the one given (None: it is):
+    a file keeps the protection it was written with, never silently gains or loses one."""
+    encryption = pskc.encryption
+    if not encryption.is_encrypted:
+        if key is None and password is None:
+            return None
+        return "is not encrypted: add to it without --pskc-key-file and --pskc-password"
+    if encryption.derivation.algorithm:
+        if password is not None:
+            return None
+        return "is protected by a password: give it with --pskc-password"
+    if key is not None:
+        return None
+    name = encryption.key_name or "(unnamed)"
+    return f"is protected by the pre-shared key {name}: give its key file with --pskc-key-file"
+
+
+def read_pskc(path: Path, *, key: bytes | None = None, password: str | None = None) -> list[Entry]:
+    """The entries of a PSKC file this module wrote (to add to it), opened with the protection
+    it was written with; anything else is refused, naming what the file needs."""
     try:
-        return _open(PSKC(io.BytesIO(data)), key, password)
-    except _UNREADABLE as exc:
+        pskc = PSKC(io.BytesIO(path.read_bytes()))
+    except OSError as exc:
         raise ExportError(
-            f"The existing PSKC file cannot be added to ({exc}): is the key or password the "
-            "one it was written with?"
+            f"The existing PSKC file {path} cannot be read ({exc.strerror})."
         ) from None
+    except (PSKCError, ValueError):
+        raise ExportError(
+            f"The existing file {path} is not a PSKC file: give a new file."
+        ) from None
+    needed = _other_protection(pskc, key, password)
+    if needed:
+        raise ExportError(f"The existing PSKC file {path} {needed}.")
+    try:
+        return _open(pskc, key, password)
+    except DecryptionError:
+        raise ExportError(
+            f"The existing PSKC file {path} does not open with this "
+            f"{'password' if password is not None else 'key'}: give the one it was written with."
+        ) from None
+    except _UNREADABLE as exc:
+        raise ExportError(f"The existing PSKC file {path} cannot be added to ({exc}).") from None
 
 
 def read_keys_file(
@@ -269,7 +303,7 @@ class PskcFile:
     def entries(self) -> list[Entry]:
         if not self.path.exists():
             return []
-        return read_pskc(self.path.read_bytes(), key=self.key, password=self.password)
+        return read_pskc(self.path, key=self.key, password=self.password)
 
     @property
     def where(self) -> str:

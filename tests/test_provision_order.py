@@ -104,8 +104,7 @@ def test_existing_output_that_is_no_pskc_file_fails_before_the_token(sim, tmp_pa
     out = tmp_path / "t.pskc"
     out.write_text("someone's notes\n")
     stderr = refused_untouched(sim, "--label", "a", "--pskc", str(out))
-    assert stderr.startswith("Error: The existing PSKC file cannot be added to (")
-    assert stderr.endswith("is the key or password the one it was written with?\n")
+    assert stderr == f"Error: The existing file {out} is not a PSKC file: give a new file.\n"
     assert out.read_text() == "someone's notes\n"
 
 
@@ -123,7 +122,65 @@ def test_existing_output_with_another_password_fails_before_the_token(sim, tmp_p
         *("--label", "b", "--pskc", str(out), "--pskc-password"),
         env={"BAOLING_PSKC_PASSWORD": "another password"},
     )
-    assert stderr.startswith("Error: The existing PSKC file cannot be added to (")
+    assert stderr == (
+        f"Error: The existing PSKC file {out} does not open with this password: give the one it "
+        "was written with.\n"
+    )
+    assert out.read_bytes() == kept
+
+
+@pytest.mark.parametrize(
+    ("written_with", "given", "needed"),
+    [
+        (
+            (),
+            ("--pskc-key-file", "psk.hex"),
+            "is not encrypted: add to it without --pskc-key-file and --pskc-password",
+        ),
+        (
+            (),
+            ("--pskc-password",),
+            "is not encrypted: add to it without --pskc-key-file and --pskc-password",
+        ),
+        (
+            ("--pskc-key-file", "psk.hex"),
+            ("--pskc-password",),
+            "is protected by the pre-shared key psk.hex: give its key file with --pskc-key-file",
+        ),
+        (
+            ("--pskc-key-file", "psk.hex"),
+            (),
+            "is protected by the pre-shared key psk.hex: give its key file with --pskc-key-file",
+        ),
+        (
+            ("--pskc-password",),
+            ("--pskc-key-file", "psk.hex"),
+            "is protected by a password: give it with --pskc-password",
+        ),
+        (("--pskc-password",), (), "is protected by a password: give it with --pskc-password"),
+    ],
+)
+def test_existing_output_keeps_its_protection(sim, tmp_path, written_with, given, needed):
+    """Added to, a PSKC file keeps the protection it was written with: another one (a plain file
+    given a key, a key file given a password, ...) is one line naming what the file needs, before
+    the token is touched; never python-pskc's 'No algorithm specified', never a plain file
+    silently encrypted."""
+    (tmp_path / "psk.hex").write_text("00112233445566778899aabbccddeeff\n")
+    written_with, given = (
+        tuple(str(tmp_path / a) if a == "psk.hex" else a for a in args)
+        for args in (written_with, given)
+    )
+    out = tmp_path / "t.pskc"
+    env = {"BAOLING_PSKC_PASSWORD": PASSWORD}
+    first = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "a", "--slot", "1"),
+        *("--pskc", str(out), *written_with),
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr
+    kept = out.read_bytes()
+    stderr = refused_untouched(sim, "--label", "b", "--pskc", str(out), *given, env=env)
+    assert stderr == f"Error: The existing PSKC file {out} {needed}.\n"
     assert out.read_bytes() == kept
 
 
@@ -324,7 +381,10 @@ def test_batch_into_a_pskc_file_of_another_password_touches_no_token(sim, tmp_pa
     )
     assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("Error: The existing PSKC file cannot be added to (")
+    assert proc.stderr == (
+        f"Error: The existing PSKC file {out} does not open with this password: give the one it "
+        "was written with.\n"
+    )
     assert info(sim.port) == before and out.read_bytes() == kept
     assert not (tmp_path / "staff.csv.results.jsonl").exists()
 
