@@ -36,7 +36,7 @@ HEREDOC = re.compile(
 # The guide's secrets, one per leg.
 VERIFIER_LEG = "a long random secret for the FreeRADIUS to verifier leg"
 NAS_LEG = "a long random secret for the NAS to FreeRADIUS leg"
-ALICE, BOB, ERIN = (base64.b32encode(bytes([n]) * 20).decode() for n in (1, 2, 3))
+ALICE, BOB, ERIN, DAVE = (base64.b32encode(bytes([n]) * 20).decode() for n in (1, 2, 3, 4))
 PIN = "4711"
 # A NAS that cannot sign (pam_radius_auth 2.0, docs/integrations/ssh.md), beside the guide's.
 LEGACY_SOURCE = "127.0.0.2"
@@ -161,14 +161,15 @@ class Proxied:
 
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
-    """The verifier (users alice, bob and erin of the realm otp.example.com, bob with a PIN; its
-    client entry `freeradius` asks users with a PIN for two rounds) behind FreeRADIUS."""
+    """The verifier (users alice, bob, erin and dave of the realm otp.example.com, bob with a
+    PIN; its client entry `freeradius` asks users with a PIN for two rounds, and FreeRADIUS is
+    in its radius_trusted_proxies) behind FreeRADIUS."""
     if not FREERADIUS.exists():
         pytest.fail("freeradius is missing: run scripts/bootstrap.sh (Debian package freeradius)")
     folder = tmp_path_factory.mktemp("freeradius-proxy")
     data_dir = folder / "data"
     with closing(Verifier(data_dir=data_dir)) as v:
-        for user, secret in (("alice", ALICE), ("bob", BOB), ("erin", ERIN)):
+        for user, secret in (("alice", ALICE), ("bob", BOB), ("erin", ERIN), ("dave", DAVE)):
             v.enrol(f"{user}-token", base64.b32decode(secret))
             v.add_user(f"{user}@otp.example.com")
             v.assign(f"{user}-token", f"{user}@otp.example.com", override=True)
@@ -179,7 +180,8 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
         f'secret = "{VERIFIER_LEG}"\nchallenge = true\n'
     )
     with ServerProcess(
-        ["--data-dir", str(data_dir)], ["--radius", "--radius-config", str(radius_toml)]
+        ["--data-dir", str(data_dir)],
+        ["--radius", "--radius-config", str(radius_toml), "--radius-trusted-proxies", "127.0.0.1"],
     ) as verifier:
         blocks = guide_blocks()
         proxy_conf = replaced(blocks["proxy.conf"], "ipaddr = 10.0.0.5", "ipaddr = 127.0.0.1")
@@ -233,6 +235,18 @@ def test_a_code_proxied_by_freeradius_is_accepted_once(proxied: Proxied) -> None
     ]
     # FreeRADIUS signed what it proxied: the verifier, which requires it, dropped nothing.
     assert set(radius_counts(proxied.verifier, "baoling_radius_dropped").values()) == {0}
+
+
+def test_the_nas_ip_address_freeradius_passes_on_names_the_source(proxied: Proxied) -> None:
+    """freeradius.md: with FreeRADIUS in radius_trusted_proxies, the rate limits and the audit
+    count by the NAS-IP-Address the NAS sent, which FreeRADIUS passes on when it proxies; a
+    request without one still counts by FreeRADIUS's address."""
+    totp = pyotp.TOTP(DAVE)
+    attributes = "User-Name = dave@otp.example.com, NAS-IP-Address = 10.9.8.7, User-Password = "
+    assert radclient(proxied.port, attributes + totp.now(), secret=NAS_LEG)[0] == "Access-Accept"
+    assert answer(proxied, "dave@otp.example.com", wrong_code(totp)) == "Access-Reject"
+    sources = [d["source"] for token, d in validations(proxied.data_dir) if token == "dave-token"]
+    assert sources == ["10.9.8.7", "127.0.0.1"]
 
 
 def test_pin_then_code_through_the_proxy(proxied: Proxied) -> None:
