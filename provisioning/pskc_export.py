@@ -258,11 +258,13 @@ def read_keys_file(
         key = password = None
     try:
         return _open(pskc, key, password() if password is not None else None)
-    except _UNREADABLE as exc:
+    except DecryptionError:
         raise ExportError(
-            f"The keys file {path} cannot be opened ({exc}): is the key or password the one it "
-            "was written with?"
+            f"The keys file {path} does not open with this {'password' if by_password else 'key'}"
+            ": give the one it was written with."
         ) from None
+    except _UNREADABLE as exc:
+        raise ExportError(f"The keys file {path} cannot be opened ({exc}).") from None
 
 
 def _entry(key: Key) -> Entry:

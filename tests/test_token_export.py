@@ -129,8 +129,10 @@ def test_a_keys_file_with_the_wrong_password_is_refused(provisioned):
     stderr = refused(
         "--keys", str(keys), "--keys-password", "--uri", env={"BAOLING_KEYS_PASSWORD": "wrong!!!"}
     )
-    assert stderr.startswith(f"Error: The keys file {keys} cannot be opened (")
-    assert stderr.endswith("is the key or password the one it was written with?\n")
+    assert stderr == (
+        f"Error: The keys file {keys} does not open with this password: give the one it was "
+        "written with.\n"
+    )
 
 
 def test_a_keys_file_locked_with_a_pre_shared_key_needs_its_key_file(tmp_path):
@@ -147,6 +149,12 @@ def test_a_keys_file_locked_with_a_pre_shared_key_needs_its_key_file(tmp_path):
     assert refused("--keys", str(keys), "--keys-password", "--uri") == (
         f"Error: The keys file {keys} is locked with the pre-shared key transport.key: give its "
         "key file with --keys-key-file.\n"
+    )
+    other = tmp_path / "other.key"
+    other.write_text("ffeeddccbbaa99887766554433221100\n")
+    assert refused("--keys", str(keys), "--keys-key-file", str(other), "--uri") == (
+        f"Error: The keys file {keys} does not open with this key: give the one it was written "
+        "with.\n"
     )
     opened = export("--keys", str(keys), "--keys-key-file", str(key_file), "--uri", "--json")
     assert opened.returncode == 0, opened.stderr
