@@ -156,6 +156,27 @@ def test_enrolment_is_where_a_new_token_was_last_seen(make_verifier) -> None:
     assert v.validate("alice", totp.at(fast), now=now)
 
 
+def test_the_reach_through_the_store_grows_from_the_given_enrolment_time(
+    make_verifier, otp: TOTP
+) -> None:
+    # Enrolled a month before the check, a token is sought 129.6 s of drift and half a step
+    # further either way, from the middle of a step: 15 + 129.6 + 15 s, 5 steps (as above);
+    # enrolled at the check itself, in the ±1 window alone. Whatever day the test runs.
+    v = make_verifier()
+    own = int(MONTH_LATER // PERIOD_S)
+    offsets = range(-6, 7)
+    for enrolled, expected in ((START, list(range(-5, 6))), (MONTH_LATER, [-1, 0, 1])):
+        for k in offsets:
+            v.enrol(f"t{enrolled:.0f}{k:+d}", SECRET, now=enrolled)
+        assert v.show(f"t{enrolled:.0f}+0")["drift"]["at"] == enrolled
+        accepted = [
+            k
+            for k in offsets
+            if v.validate(f"t{enrolled:.0f}{k:+d}", otp.code_at_step(own + k), now=MONTH_LATER)
+        ]
+        assert accepted == expected
+
+
 def test_a_cap_below_the_window_leaves_the_window_whole(otp: TOTP) -> None:
     state = TokenState(drift=Drift.synced_at(START))
     policy = Policy(window_steps=2, max_window_steps=0)

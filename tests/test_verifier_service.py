@@ -53,7 +53,7 @@ def test_enrol_returns_key_uri_that_pyotp_reads(make_verifier):
 
 def test_generated_secret_is_in_the_uri_and_validates(make_verifier):
     v = make_verifier()
-    uri = v.enrol("bob")
+    uri = v.enrol("bob", now=T0)
     secret = base64.b32decode(pyotp.parse_uri(uri).secret)
     assert len(secret) == 20
     assert v.validate("bob", code_at(secret, T0), now=T0)
@@ -61,7 +61,7 @@ def test_generated_secret_is_in_the_uri_and_validates(make_verifier):
 
 def test_60_second_token_keeps_its_period(make_verifier):
     v = make_verifier()
-    v.enrol("slow", SECRET, period_s=60)
+    v.enrol("slow", SECRET, period_s=60, now=T0)
     assert v.show("slow")["period"] == 60
     # 45 s into a 60 s step: the 30 s code of that moment is a different code.
     assert not v.validate("slow", code_at(SECRET, T0 + 45, period=30), now=T0 + 45)
@@ -82,7 +82,7 @@ def test_show_and_list_never_hold_the_secret(make_verifier):
 
 def test_enrolling_an_enrolled_id_is_refused(make_verifier):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     with pytest.raises(TokenExists, match="^token 'alice' is already enrolled$"):
         v.enrol("alice", b"other secret bytes!!")
     assert v.validate("alice", code_at(SECRET, T0), now=T0)
@@ -121,7 +121,7 @@ def test_unknown_token_raises(make_verifier):
 
 def test_replay_of_accepted_code_and_of_earlier_steps_is_rejected(make_verifier):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     now = T0 + 5
     earlier = code_at(SECRET, now - 30)
     assert v.check("alice", code_at(SECRET, now), now=now).reason == "accepted"
@@ -136,7 +136,7 @@ def test_replay_of_accepted_code_and_of_earlier_steps_is_rejected(make_verifier)
 
 def test_lockout_after_n_wrong_codes_then_unlock(make_verifier):
     v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     now = T0 + 1
     for _ in range(3):
         assert v.check("alice", wrong_code(SECRET, now), now=now).reason == "wrong_code"
@@ -150,7 +150,7 @@ def test_lockout_after_n_wrong_codes_then_unlock(make_verifier):
 
 def test_wrong_pins_and_wrong_codes_share_one_failure_count(make_verifier):
     v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     now = T0 + 1
     assert v.wrong_pin("alice", now=now).reason == "wrong_pin"
     assert v.check("alice", wrong_code(SECRET, now), now=now).reason == "wrong_code"
@@ -172,7 +172,7 @@ def test_wrong_pins_and_wrong_codes_share_one_failure_count(make_verifier):
 
 def test_time_based_lock_expires(make_verifier):
     v = make_verifier(Policy(lockout_after_fails=2, lockout_seconds=300))
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     for _ in range(2):
         v.validate("alice", wrong_code(SECRET, T0), now=T0)
     assert v.check("alice", code_at(SECRET, T0 + 299), now=T0 + 299).reason == "locked"
@@ -181,7 +181,7 @@ def test_time_based_lock_expires(make_verifier):
 
 def test_success_clears_the_failure_count(make_verifier):
     v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     for _ in range(2):
         v.validate("alice", wrong_code(SECRET, T0), now=T0)
     assert v.show("alice")["fail_count"] == 2
@@ -191,7 +191,7 @@ def test_success_clears_the_failure_count(make_verifier):
 
 def test_disabled_token_rejects_right_codes_until_enabled(make_verifier):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     v.disable("alice")
     assert v.check("alice", code_at(SECRET, T0), now=T0).reason == "disabled"
     v.enable("alice")
@@ -200,7 +200,7 @@ def test_disabled_token_rejects_right_codes_until_enabled(make_verifier):
 
 def test_delete_removes_the_token(make_verifier):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     v.delete("alice")
     assert v.list_tokens() == []
     with pytest.raises(UnknownToken):
@@ -209,7 +209,7 @@ def test_delete_removes_the_token(make_verifier):
 
 def test_resync_with_two_consecutive_codes_200_steps_ahead(make_verifier):
     v = make_verifier(Policy(resync_window_steps=250))
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     ahead = T0 + 200 * 30
     assert not v.resync("alice", code_at(SECRET, ahead), code_at(SECRET, ahead + 60), now=T0)
     assert v.resync("alice", code_at(SECRET, ahead), code_at(SECRET, ahead + 30), now=T0)
@@ -220,7 +220,7 @@ def test_resync_with_two_consecutive_codes_200_steps_ahead(make_verifier):
 
 def test_reset_drift_forgets_a_learned_offset(make_verifier):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     ahead = T0 + 10 * 30  # the token's clock runs 10 steps ahead
     assert v.resync("alice", code_at(SECRET, ahead), code_at(SECRET, ahead + 30), now=T0)
     assert v.show("alice")["drift"]["offset_s"] != 0
@@ -247,11 +247,10 @@ def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
 
 
 def test_window_through_the_store_accepts_minus_one_to_plus_one_step(make_verifier):
-    # The window alone: with the reach, tokens enrolled weeks before T0 would also be sought
-    # further out (tests/test_engine_reach.py).
-    v = make_verifier(Policy(drift_bound_ppm=0))
+    # Enrolled at T0, so the reach adds nothing yet (tests/test_engine_reach.py): the window.
+    v = make_verifier()
     for token_id in ("early", "now", "late", "far-early", "far-late"):
-        v.enrol(token_id, SECRET)
+        v.enrol(token_id, SECRET, now=T0)
     now = T0 + 10
     assert v.validate("early", code_at(SECRET, now - 30), now=now)
     assert v.validate("now", code_at(SECRET, now), now=now)
@@ -262,7 +261,7 @@ def test_window_through_the_store_accepts_minus_one_to_plus_one_step(make_verifi
 
 def test_learned_offset_of_plus_7_steps_is_kept_by_the_store(make_verifier):
     v = make_verifier()
-    v.enrol("fast", SECRET)
+    v.enrol("fast", SECRET, now=T0)
     ahead = 7 * 30
     assert v.resync("fast", code_at(SECRET, T0 + ahead), code_at(SECRET, T0 + ahead + 30), now=T0)
     # Another node (a new Verifier on the same store) accepts the token's codes with ±1.
@@ -273,7 +272,7 @@ def test_learned_offset_of_plus_7_steps_is_kept_by_the_store(make_verifier):
 
 def test_a_key_rotated_by_another_node_is_picked_up(make_verifier):
     node_a, node_b = make_verifier(), make_verifier()
-    node_a.enrol("alice", SECRET)
+    node_a.enrol("alice", SECRET, now=T0)
     assert node_b.validate("alice", code_at(SECRET, T0), now=T0)
     node_a.rotate_key()  # node B still holds the old key in memory
     assert node_b.validate("alice", code_at(SECRET, T0 + 30), now=T0 + 30)

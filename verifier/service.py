@@ -141,11 +141,13 @@ class Verifier:
         kind: str = "totp",
         counter: int = 0,
         device_pin: bool = False,
+        now: float | None = None,
     ) -> str:
         """Enrol a TOTP token, or with `kind` "hotp" an HOTP (counter) token whose next code is
         the one at `counter` (`period_s` does not apply); returns its otpauth URI (holds the
         secret: show it once). `device_pin`: the token asks for a PIN before it shows a code,
-        so its accepts carry "pin" in `amr` (docs/verifier.md).
+        so its accepts carry "pin" in `amr` (docs/verifier.md). `now`, as for validate: the
+        enrolment time, from which the reach of its first code grows (docs/engine.md).
 
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
@@ -161,6 +163,7 @@ class Verifier:
             kind=kind,
             counter=counter,
             device_pin=device_pin,
+            now=now,
         )
 
     def import_pskc(

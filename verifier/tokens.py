@@ -124,10 +124,12 @@ class TokenAdmin:
         kind: str = store.TOTP,
         counter: int = 0,
         device_pin: bool = False,
+        now: float | None = None,
     ) -> str:
         """Enrol a TOTP token, or with `kind` "hotp" an HOTP (counter) token whose next code is
         the one at `counter`; returns its otpauth URI (holds the secret: show it once).
-        `device_pin`: the token has a device PIN (recorded for the answers' amr).
+        `device_pin`: the token has a device PIN (recorded for the answers' amr). `now`: the
+        enrolment time (default the clock's), where the reach of its first code starts.
 
         Without `secret`, one as long as the algorithm's hash output is generated
         (RFC 4226 asks for at least 128 bits).
@@ -136,7 +138,7 @@ class TokenAdmin:
         if not isinstance(device_pin, bool):
             raise InvalidRequest("device_pin must be true or false")
         token |= kind_columns(kind, counter) | {"device_pin": device_pin}
-        self._insert([token], source="enrol")
+        self._insert([token], source="enrol", now=now)
         key = otpauth.KeyUri(
             token["secret"],
             label or token_id,
@@ -172,10 +174,12 @@ class TokenAdmin:
                 raise PSKCImportError(f"key {found.token_id!r}: {exc}") from None
         return self._insert(new_tokens, source="pskc")
 
-    def _insert(self, new_tokens: list[dict[str, Any]], *, source: str) -> list[str]:
+    def _insert(
+        self, new_tokens: list[dict[str, Any]], *, source: str, now: float | None = None
+    ) -> list[str]:
         """Add tokens in one transaction: all of them, or none if any id is taken."""
         with self._store.write() as conn:
-            self.insert(conn, new_tokens, source=source, now=time.time())
+            self.insert(conn, new_tokens, source=source, now=time.time() if now is None else now)
         return [token["id"] for token in new_tokens]
 
     def insert(
