@@ -167,6 +167,14 @@ def test_otponly_checks_the_code_as_well(client, key, totp):
     assert_result(client.post("/validate/check", data=form, headers=key).json(), True, ACCEPTED)
 
 
+def test_otponly_may_be_a_json_boolean(client, key, totp):
+    body = {"serial": "alice-token", "pass": totp.now(), "otponly": True}
+    assert_result(client.post("/validate/check", json=body, headers=key).json(), True, ACCEPTED)
+    body = {"serial": "alice-token", "pass": totp.now(), "realm": True}
+    response = client.post("/validate/check", json=body, headers=key)
+    assert_error(response, 400, 905, "ERR905: The parameter realm must be text.")
+
+
 def test_an_unknown_serial_is_privacyideas_resource_not_found(client, key, totp):
     for serial in ("bob-token", "not a token id"):
         response = client.post(

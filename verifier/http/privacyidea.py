@@ -220,7 +220,8 @@ async def parameters(request: Request) -> dict[str, str]:
 
 
 def _json_pairs(body: bytes) -> list[tuple[str, str]]:
-    """A JSON object's members; a number counts as its text (a code sent as a number)."""
+    """A JSON object's members; a number counts as its text (a code sent as a number), and
+    `otponly` may be a JSON boolean (privacyIDEA's is_true reads one)."""
     try:
         data = json.loads(body) if body else {}
     except (UnicodeDecodeError, ValueError):
@@ -229,7 +230,9 @@ def _json_pairs(body: bytes) -> list[tuple[str, str]]:
         raise parameter_error("The JSON body must be an object.")
     pairs = []
     for name, value in data.items():
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, bool) and name == "otponly":
+            value = "1" if value else "0"
+        elif isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if name in PARAMETERS and not isinstance(value, str):
             raise parameter_error(f"The parameter {name} must be text.")
