@@ -382,13 +382,35 @@ def test_default_export_gives_one_token_per_slot_with_the_slots_codes(importer, 
     assert codes(tokens) == {entry.key_id: reference_code(entry.profile) for entry in FLEET}
 
 
+_NOT_HMAC_SHA1 = "The method http://www.w3.org/2001/04/xmldsig-more#hmac-sha256 is not supported"
+# docs/provisioning.md's table, cell by cell: a plain file's hash as read for each device (its
+# slots share one SerialNo, so one token per device is left), or the refusal of the whole file.
+RFC6030_OUTCOMES: dict[tuple[str, str], dict[str, str] | str] = {
+    ("privacyIDEA", "plain"): {"ba0000": "sha1", "ba0001": "sha1", "ba0002": "sha1"},
+    ("privacyIDEA", "key"): {},  # the HMAC-SHA256 MACs do not check: nothing imported
+    ("privacyIDEA", "password"): "We only import PSKC files with AES128-CBC.",
+    ("LinOTP", "plain"): {"ba0000": "sha1", "ba0001": "sha256", "ba0002": "sha1"},
+    ("LinOTP", "key"): _NOT_HMAC_SHA1,
+    ("LinOTP", "password"): _NOT_HMAC_SHA1,
+}
+
+
 @pytest.mark.parametrize("protection", PROTECTIONS)
 @pytest.mark.parametrize("importer", IMPORTERS)
 def test_rfc6030_flavour_does_not_import_there(importer, protection):
-    """What docs/provisioning.md's table says: these importers lose slots (one SerialNo per
-    device), misread hashes, or refuse the protection of an rfc6030 file."""
-    try:
-        tokens = IMPORTERS[importer](exported(protection, "rfc6030"), **PROTECTIONS[protection])
-    except Refused:
+    """What docs/provisioning.md's table says of the rfc6030 flavour, cell by cell: these
+    importers keep one token per device (the last slot's secret), read SHA-256 or SHA-512 as
+    SHA-1, import nothing, or refuse the file's protection."""
+    expected = RFC6030_OUTCOMES[importer, protection]
+    data = exported(protection, "rfc6030")
+    if isinstance(expected, str):
+        with pytest.raises(Refused) as refused:
+            IMPORTERS[importer](data, **PROTECTIONS[protection])
+        assert str(refused.value) == expected
         return
-    assert len(tokens) < len(FLEET)
+    tokens = IMPORTERS[importer](data, **PROTECTIONS[protection])
+    assert {serial: token["hashlib"] for serial, token in tokens.items()} == expected
+    last_slots = {entry.serial: entry.profile.secret for entry in FLEET if entry.slot == 3}
+    assert {serial: token["otpkey"] for serial, token in tokens.items()} == {
+        serial: last_slots[serial] for serial in expected
+    }
