@@ -24,7 +24,7 @@ def tamper(store_url, data_dir, *statements: sa.Executable) -> None:
 def busy_verifier(make_verifier):
     """A verifier that has done every audited operation once, and the codes it was sent."""
     v = make_verifier(Policy(lockout_after_fails=2, lockout_seconds=60))
-    v.enrol("alice", SECRET, label="Alice")
+    v.enrol("alice", SECRET, label="Alice", now=T0)
     codes = [
         code_at(SECRET, T0),
         wrong_code(SECRET, T0),

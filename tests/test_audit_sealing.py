@@ -30,7 +30,7 @@ def two_nodes(make_verifier) -> tuple[Verifier, Verifier]:
     """Two Verifiers on one store, as two nodes, with tokens t0..t3 enrolled."""
     one, two = make_verifier(), make_verifier()
     for token in ("t0", "t1", "t2", "t3"):
-        one.enrol(token, SECRET)
+        one.enrol(token, SECRET, now=T0)
     return one, two
 
 
@@ -230,7 +230,7 @@ def test_a_forged_anchor_is_refused(chain, data_dir):
 
 def test_audit_verify_anchors_on_the_command_line(make_verifier, store_url, data_dir):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     v.validate("alice", code_at(SECRET, T0), now=T0)
     v.validate("alice", wrong_code(SECRET, T0), now=T0)
     anchors = data_dir.parent / "anchors.jsonl"
@@ -266,7 +266,7 @@ def test_validations_of_other_tokens_do_not_wait_for_a_locked_token_row(make_ver
     one, two = make_verifier(), make_verifier()
     others = [f"b{i}" for i in range(4)]
     for token in ["a", *others]:
-        one.enrol(token, SECRET)
+        one.enrol(token, SECRET, now=T0)
     engine = make_engine(store_url)
     holder = engine.connect()
     holder.begin()
@@ -295,7 +295,7 @@ def test_a_serving_node_seals_and_anchors_by_itself(make_verifier, store_url, da
     """Rows appended unsealed on PostgreSQL are chained by a serving node's sealer within
     audit_seal_seconds, and its anchors file gets the signed head."""
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     anchors = data_dir.parent / "anchors.jsonl"
     flags = ["--audit-seal-seconds", "0.2", "--audit-anchor-seconds", "0.2"]
     serve = [*flags, "--audit-anchor-file", str(anchors)]

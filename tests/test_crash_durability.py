@@ -115,7 +115,7 @@ def verifier(database: str, tmp_path: Path) -> Iterator[Verifier]:
 
 
 def test_an_accepted_code_is_a_replay_after_a_backend_crash(verifier, database, crash_after):
-    verifier.enrol("alice", SECRET)
+    verifier.enrol("alice", SECRET, now=T0)
     dbname = sa.make_url(database).database
     for trial in range(TRIALS):
         now = T0 + 300 * trial
@@ -129,7 +129,7 @@ def test_a_lock_survives_a_backend_crash(verifier, database, crash_after):
     dbname = sa.make_url(database).database
     for trial in range(TRIALS):
         token_id = f"bob{trial}"
-        verifier.enrol(token_id, SECRET)
+        verifier.enrol(token_id, SECRET, now=T0)
         now = T0 + 300 * trial
         wrong = code_at(SECRET, now + 3000)  # ten windows away: a wrong code
         for _ in range(LOCK_AFTER - 1):

@@ -92,7 +92,7 @@ def round_trips(relay: CountingRelay, operation) -> int:  # noqa: ANN001 (any ca
 
 def test_a_validation_takes_few_round_trips(relayed):
     v, relay = relayed
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     v.validate("alice", code_at(SECRET, T0), now=T0)  # connections opened, statements prepared
     v.validate("alice", wrong_code(SECRET, T0), now=T0)
     accepted = round_trips(
@@ -108,7 +108,7 @@ def test_a_validation_takes_few_round_trips(relayed):
 
 def test_a_node_reconnects_after_its_connections_die(relayed):
     v, relay = relayed
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     assert v.validate("alice", code_at(SECRET, T0), now=T0)
     relay.cut()
     with pytest.raises(StoreError, match="failed"):  # fails closed, never an accept

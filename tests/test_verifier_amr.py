@@ -28,8 +28,8 @@ PIN = "4812"
 
 def test_accepts_carry_amr_with_pin_only_for_a_device_pin_token(make_verifier) -> None:
     v = make_verifier()
-    v.enrol("plain", SECRET)
-    v.enrol("pinned", SECRET, device_pin=True)
+    v.enrol("plain", SECRET, now=T0)
+    v.enrol("pinned", SECRET, device_pin=True, now=T0)
     assert (v.show("plain")["device_pin"], v.show("pinned")["device_pin"]) == (False, True)
     assert v.check("plain", code_at(SECRET, T0), now=T0).amr == HWK_OTP
     assert v.check("pinned", code_at(SECRET, T0), now=T0).amr == WITH_PIN

@@ -95,7 +95,7 @@ def on_two_nodes(
 
 def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
     v = make_verifier()
-    v.enrol("alice", SECRET)
+    v.enrol("alice", SECRET, now=T0)
     code = code_at(SECRET, T0)
     results = at_once(lambda: v.validate("alice", code, now=T0))
     assert results == [False] * (ATTEMPTS - 1) + [True]
@@ -108,14 +108,14 @@ def test_50_threads_same_right_code_exactly_one_accept(make_verifier):
 
 
 def test_two_verifier_processes_50_attempts_exactly_one_accept(make_verifier, store_url, data_dir):
-    make_verifier().enrol("alice", SECRET)
+    make_verifier().enrol("alice", SECRET, now=T0)
     code = code_at(SECRET, T0)
     assert on_two_nodes(store_url, data_dir, "validate", "alice", code, T0) == 1
     assert make_verifier().verify_audit().ok
 
 
 def test_code_accepted_before_kill_9_is_rejected_after_restart(make_verifier, store_url, data_dir):
-    make_verifier().enrol("alice", SECRET)
+    make_verifier().enrol("alice", SECRET, now=T0)
     code = code_at(SECRET, T0)
     node = _node(CRASH, store_url, data_dir, "alice", code, T0)
     try:
