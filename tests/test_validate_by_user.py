@@ -26,12 +26,13 @@ HARDWARE_SECRET = bytes(range(1, 21))
 HARDWARE_TOKEN = "BL0001-1"  # a Baoling token's serial and slot
 
 
-def alice_with_two_tokens(v) -> bytes:
+def alice_with_two_tokens(v, now: float | None = T0) -> bytes:
     """alice@corp with a hardware token (primary) and a phone token enrolled from a generated
-    secret, read back from its otpauth URI as an authenticator app would (spare). Returns the
-    phone's secret."""
-    v.enrol(HARDWARE_TOKEN, HARDWARE_SECRET)
-    uri = v.enrol("alice-phone", issuer="Corp", label="alice@corp")
+    secret, read back from its otpauth URI as an authenticator app would (spare), both at `now`
+    (the tests' T0; None: the clock, for a server that validates by it). Returns the phone's
+    secret."""
+    v.enrol(HARDWARE_TOKEN, HARDWARE_SECRET, now=now)
+    uri = v.enrol("alice-phone", issuer="Corp", label="alice@corp", now=now)
     v.add_user("alice@corp")
     v.assign(HARDWARE_TOKEN, "alice@corp", override=True)
     v.assign("alice-phone", "alice@corp", role="spare", override=True)
@@ -188,7 +189,7 @@ def http(make_verifier):
 
 def test_http_validate_by_user(http):
     v, client, auth = http
-    alice_with_two_tokens(v)
+    alice_with_two_tokens(v, now=None)
     body = {"user": "alice@corp", "code": code_at(HARDWARE_SECRET, time.time())}  # server's now
     first = client.post("/v1/validate", json=body, headers=auth)
     assert (first.status_code, first.json()) == (200, {"result": "accept", "amr": ["hwk", "otp"]})
@@ -199,7 +200,7 @@ def test_http_validate_by_user(http):
 @pytest.mark.parametrize("user", ["alice@elsewhere", "carol@corp", "dave@corp"])
 def test_http_refusals_of_the_user_are_a_plain_reject(http, user):
     v, client, auth = http
-    alice_with_two_tokens(v)
+    alice_with_two_tokens(v, now=None)
     v.add_user("dave@corp")
     answer = client.post("/v1/validate", json={"user": user, "code": "123456"}, headers=auth)
     assert (answer.status_code, answer.json()) == (200, {"result": "reject"})
