@@ -337,6 +337,27 @@ def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
     assert denied[0]["detail"]["role"] == "helpdesk"
 
 
+def test_the_helpdesk_cannot_enrol_a_token_whose_secret_it_would_see(
+    console: Console, helpdesk: Account
+) -> None:
+    with closing(console.verifier()) as v:
+        v.add_user("eve")
+    as_(console, helpdesk)
+    console.open("/ui/user?user=eve")
+    assert console.driver.find_elements(By.ID, "enrol-link") == []
+    assert console.driver.find_elements(By.ID, "nav-enrol") == []
+    console.page_statuses()
+    console.open("/ui/enrol?user=eve")
+    assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    console.post_by_hand("/ui/enrol", user="eve", token_id="phone-eve")
+    assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    assert console.page_statuses() == [403, 403]
+    with closing(console.verifier()) as v:
+        assert "phone-eve" not in {token["token"] for token in v.list_tokens()}
+        denied = v.search_audit(action="console_denied", detail={"console_account": helpdesk.name})
+    assert [row["detail"]["path"] for row in denied[:2]] == ["/ui/enrol", "/ui/enrol"]
+
+
 def test_an_admin_deletes_after_typing_the_token_id(console: Console, admin: Account) -> None:
     console.token("gone-1")
     as_(console, admin)
@@ -379,11 +400,11 @@ def enrol_phone(console: Console, user: str, token_id: str) -> pyotp.TOTP:
 
 
 def test_an_enrolled_phone_token_shows_its_qr_code_once_and_its_code_assigns_it(
-    console: Console, helpdesk: Account, api_key: str
+    console: Console, admin: Account, api_key: str
 ) -> None:
     with closing(console.verifier()) as v:
         v.add_user("carol")
-    as_(console, helpdesk)
+    as_(console, admin)
     console.console_errors()  # forget the 403 pages of the tests before
     phone = enrol_phone(console, "carol", "phone-carol")
     assert console.console_errors() == []
@@ -397,7 +418,7 @@ def test_an_enrolled_phone_token_shows_its_qr_code_once_and_its_code_assigns_it(
     with closing(console.verifier()) as v:
         rows = v.search_audit(token="phone-carol", action="assign")
     assert rows[0]["detail"]["possession"] == "proven"
-    assert rows[0]["detail"]["console_account"] == helpdesk.name
+    assert rows[0]["detail"]["console_account"] == admin.name
     # The phone's next code signs carol in over the API.
     assert validate(console, api_key, user="carol", code=phone.at(time.time() + 30)) == "accept"
     # Never shown again: no QR code, no URI, no secret, on any page.
@@ -408,10 +429,10 @@ def test_an_enrolled_phone_token_shows_its_qr_code_once_and_its_code_assigns_it(
         assert phone.secret not in console.driver.page_source, page
 
 
-def test_a_wrong_confirmation_code_assigns_nothing(console: Console, helpdesk: Account) -> None:
+def test_a_wrong_confirmation_code_assigns_nothing(console: Console, admin: Account) -> None:
     with closing(console.verifier()) as v:
         v.add_user("cora")
-    as_(console, helpdesk)
+    as_(console, admin)
     phone = enrol_phone(console, "cora", "phone-cora")
     wrong = f"{(int(phone.now()) + 1) % 1_000_000:06d}"
     console.fill("confirm-code", wrong)  # not what the phone shows: nothing is assigned

@@ -446,6 +446,16 @@ def test_resync_with_two_consecutive_codes_ten_steps_ahead(client, admin_auth, t
     assert response.json() == {"resynced": True}
 
 
+def test_a_helpdesk_key_resyncs_with_two_codes_from_the_token(client, verifier, token):
+    helpdesk_auth = {"Authorization": f"Bearer {verifier.create_api_key('desk', ['helpdesk'])}"}
+    later = time.time() + 10 * 30
+    body = {"code1": token.at(later), "code2": token.at(later + 30)}
+    response = client.post("/v1/tokens/alice/resync", json=body, headers=helpdesk_auth)
+    assert response.json() == {"resynced": True}
+    (row,) = verifier.search_audit(token="alice", action="resync")
+    assert row["detail"]["by"] == "api-key:desk"
+
+
 def test_resync_with_non_consecutive_codes_fails(client, admin_auth, token):
     later = time.time() + 10 * 30
     body = {"code1": token.at(later), "code2": token.at(later + 90)}

@@ -591,7 +591,7 @@ class Console:
             Route("/users", page(self.users)),
             Route("/user", page(self.user)),
             Route("/user/lost-token", page(self.lost_token), methods=["POST"]),
-            Route("/enrol", page(self.enrol), methods=["GET", "POST"]),
+            Route("/enrol", page(self.enrol, (ADMIN,)), methods=["GET", "POST"]),
             Route("/audit", page(self.audit), methods=["GET", "POST"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ]
