@@ -28,8 +28,8 @@ def alice(v) -> bytes:
     """alice@corp with a hardware token (primary) and a phone token (spare); the phone's
     secret."""
     phone = bytes(range(21, 41))
-    v.enrol(HARDWARE_TOKEN, HARDWARE_SECRET)
-    v.enrol("alice-phone", phone)
+    v.enrol(HARDWARE_TOKEN, HARDWARE_SECRET, now=T0)  # every use of alice checks at T0 on
+    v.enrol("alice-phone", phone, now=T0)
     v.add_user("alice@corp")
     v.assign(HARDWARE_TOKEN, "alice@corp", override=True)
     v.assign("alice-phone", "alice@corp", role="spare", override=True)
