@@ -240,7 +240,10 @@ def read_keys_file(
     except OSError as exc:
         raise ExportError(f"The keys file {path} cannot be read ({exc.strerror}).") from None
     except PSKCError:
-        raise ExportError(f"The keys file {path} is not a PSKC file.") from None
+        raise ExportError(
+            f"The keys file {path} is not a PSKC file: give the PSKC file the batch or `token "
+            "provision --pskc` wrote (an admin key file holds no OTP secrets)."
+        ) from None
     encryption = pskc.encryption
     by_password = bool(encryption.derivation.algorithm)
     given = password is not None if by_password else key is not None

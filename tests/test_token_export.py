@@ -116,6 +116,17 @@ def test_a_missing_keys_file_is_refused(tmp_path):
     )
 
 
+def test_an_admin_key_file_given_as_the_keys_file_is_refused(tmp_path):
+    """`provision --keys` names the admin key file; `export --keys` the PSKC file: the mix-up is
+    one line that says which file is wanted."""
+    admin_keys = tmp_path / "admin-keys.json"
+    admin_keys.write_text('{"E6614C311B4A": "00"}\n')
+    assert refused("--keys", str(admin_keys), "--uri") == (
+        f"Error: The keys file {admin_keys} is not a PSKC file: give the PSKC file the batch or "
+        "`token provision --pskc` wrote (an admin key file holds no OTP secrets).\n"
+    )
+
+
 def test_a_locked_keys_file_without_its_password_is_refused(provisioned):
     _, keys, _ = provisioned
     assert refused("--keys", str(keys), "--uri") == (
