@@ -161,6 +161,26 @@ def test_export_is_valid_against_rfc_6030s_schema(protection, flavour):
     pskc_schema().validate(exported(protection, flavour).decode())
 
 
+@pytest.mark.parametrize(("key_bytes", "cipher"), [(24, "aes192-cbc"), (32, "aes256-cbc")])
+def test_rfc6030_flavours_longer_keys_are_valid_and_read_back(tmp_path, key_bytes, cipher):
+    """The rfc6030 flavour also takes a 24- or 32-byte pre-shared key: AES-192 or AES-256, every
+    slot schema-valid, read back by python-pskc and imported by Baoling's verifier."""
+    key = bytes(range(key_bytes))
+    data = export_pskc(FLEET, flavour="rfc6030", key=key)
+    pskc_schema().validate(data.decode())
+    pskc = PSKC(io.BytesIO(data))
+    pskc.encryption.key = key
+    assert pskc.encryption.algorithm == f"http://www.w3.org/2001/04/xmlenc#{cipher}"
+    assert [(k.id, k.secret) for k in pskc.keys] == [(e.key_id, e.profile.secret) for e in FLEET]
+    verifier = Verifier(data_dir=tmp_path)
+    try:
+        assert verifier.import_pskc(data, key=key) == [entry.key_id for entry in FLEET]
+        for entry in FLEET:
+            assert verifier.validate(entry.key_id, reference_code(entry.profile), now=NOW)
+    finally:
+        verifier.close()
+
+
 def test_the_schema_refuses_what_python_pskc_writes_by_itself():
     """The schema check can fail: an empty EncryptionKey and unqualified PBKDF2 parameters (what
     python-pskc writes when not told otherwise) are refused."""
