@@ -228,14 +228,17 @@ def _stdin_if_dash(value: str) -> str:
     return sys.stdin.readline().strip() if value == "-" else value
 
 
-def pskc_target(path: Path, key_file: Path | None, password: bool, flavour: str) -> PskcFile:
+def pskc_target(
+    path: Path, key_file: Path | None, password: bool, flavour: str, *, append: bool = False
+) -> PskcFile:
     """A PskcFile with the protection asked for (a key file in hex, named in the file after it,
     or a password) and the flavour of its importers; the protection is checked here, before any
-    token is touched."""
+    token is touched. `append` (--pskc-append) adds to an existing file instead of refusing it."""
     key, ask_password = read_protection(key_file, password, "--pskc")
     if key_file is not None:
-        return PskcFile(path, key=key, flavour=flavour, key_name=key_file.name)
-    return PskcFile(path, password=ask_password() if ask_password else None, flavour=flavour)
+        return PskcFile(path, key=key, flavour=flavour, key_name=key_file.name, append=append)
+    password_text = ask_password() if ask_password else None
+    return PskcFile(path, password=password_text, flavour=flavour, append=append)
 
 
 def read_protection(
@@ -272,7 +275,8 @@ pskc_options = [
         "--pskc",
         "pskc_path",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="Add the profile to this PSKC (RFC 6030) file (created 0600 if missing).",
+        help="Write the secrets to this new PSKC (RFC 6030) file (0600); an existing file is "
+        "refused unless --pskc-append.",
     ),
     click.option(
         "--pskc-key-file",
@@ -296,6 +300,14 @@ pskc_options = [
         "python-pskc, Baoling) or rfc6030 (docs/provisioning.md).",
     ),
 ]
+
+
+pskc_append_option = click.option(
+    "--pskc-append",
+    is_flag=True,
+    help="Add to the existing --pskc file (read and rewritten with its own protection) instead "
+    "of refusing it.",
+)
 
 
 def with_options(options: list[Any]) -> Any:
@@ -387,6 +399,7 @@ profile_options = [
 @with_options(verifier_options)
 @click.option("--show-uri", is_flag=True, help="Print the otpauth URI and a QR code for a phone.")
 @with_options(pskc_options)
+@pskc_append_option
 @force_option
 @json_option
 def provision_cmd(
@@ -411,6 +424,7 @@ def provision_cmd(
     pskc_key_file: Path | None,
     pskc_password: bool,
     pskc_flavour: str,
+    pskc_append: bool,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -418,7 +432,8 @@ def provision_cmd(
 
     Steps: info, time sync, optional --pin (a first device PIN: the token must be empty), write,
     prove (the token's HMAC over a fresh challenge must match), optional --lock, then
-    register: --verifier enrols it over HTTP, --pskc adds it to a PSKC file, --show-uri prints
+    register: --verifier enrols it over HTTP, --pskc writes it to a new PSKC file (or adds it to
+    one with --pskc-append), --show-uri prints
     the otpauth URI and a QR code. Nothing is registered unless the prove step matched. A new
     secret needs somewhere to go; an existing account's secret (--uri, --secret) needs nothing
     more.
@@ -442,9 +457,13 @@ def provision_cmd(
         Registrar
     ] = []  # the local file first: it keeps the secret if a verifier fails
     if pskc_path is not None:
-        registrars.append(pskc_target(pskc_path, pskc_key_file, pskc_password, pskc_flavour))
-    elif pskc_key_file is not None or pskc_password:
-        raise click.UsageError("--pskc-key-file and --pskc-password protect a --pskc FILE.")
+        registrars.append(
+            pskc_target(pskc_path, pskc_key_file, pskc_password, pskc_flavour, append=pskc_append)
+        )
+    elif pskc_key_file is not None or pskc_password or pskc_append:
+        raise click.UsageError(
+            "--pskc-key-file, --pskc-password and --pskc-append go with a --pskc FILE."
+        )
     client = verifier_client(verifier, api_key)
     if client is not None:
         registrars.append(client)
@@ -641,6 +660,7 @@ def _read_pin(prompt: str, *, confirm: bool) -> str:
     help="Results file (JSON lines, 0600) [default: MANIFEST.results.jsonl].",
 )
 @with_options(pskc_options)
+@pskc_append_option
 @port_option(required=False, multiple=True)
 @click.option("--lock", is_flag=True, help="Production-lock each token once its secret is proved.")
 @keys_option
@@ -653,6 +673,7 @@ def batch(
     pskc_key_file: Path | None,
     pskc_password: bool,
     pskc_flavour: str,
+    pskc_append: bool,
     port: tuple[str, ...],
     lock: bool,
     keys_path: Path | None,
@@ -665,9 +686,11 @@ def batch(
     MANIFEST is a CSV file with a header: label (required), issuer, algorithm, digits, period,
     slot. Plug in a token, it is found, provisioned with a new secret, proved and recorded;
     plug in the next. With --verifier each token is also enrolled there. Every file, the
-    verifier and the key file are checked before the first token is touched. Run the same
-    command again after an interruption: rows already done are skipped, and so are tokens
-    already provisioned; tokens recorded as not enrolled are enrolled first.
+    verifier and the key file are checked before the first token is touched; an existing PSKC
+    file is refused unless --pskc-append. Run the same command again after an interruption
+    (its results file makes it a resume, which adds to the batch's own PSKC file): rows already
+    done are skipped, and so are tokens already provisioned; tokens recorded as not enrolled are
+    enrolled first.
 
     \b
     Examples:
@@ -682,6 +705,7 @@ def batch(
             pskc_key_file,
             pskc_password,
             pskc_flavour,
+            append=pskc_append,
         ),
         KeyStore(keys_path),
         lock=lock,

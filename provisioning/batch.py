@@ -10,7 +10,9 @@ Durable records, written in this order after each token proved its secret:
 With a verifier, each token is enrolled after its result is written (`"enrolled": false`,
 then true): a verifier that fails then leaves the token recorded as not enrolled, the batch
 stops saying so, and the next run enrols such tokens before anything else.
-Every file, the verifier and the admin key file are checked before a token is touched.
+Every file, the verifier and the admin key file are checked before a token is touched. The
+results file is written (empty) before the first token, so a run that finds it is a resume and
+adds to the batch's PSKC file; a first run refuses an existing PSKC file unless told to append.
 Rows are done in order, so after an interruption the first row without a result is the one
 in flight. A token that reached the PSKC file but not the results (interrupted between the two
 writes) is recognised by its serial and recorded, not provisioned again. Tokens already in
@@ -21,7 +23,7 @@ import csv
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,19 @@ class Row:
     digits: int
     period_s: int
     slot: int
+
+    def wrote(self, entry: Entry) -> bool:
+        """Whether `entry` is what this row writes (all but the secret, which is made anew)."""
+        made = entry.profile
+        written = (entry.slot, made.label, made.issuer, made.algorithm, made.digits, made.period_s)
+        return written == (
+            self.slot,
+            self.label,
+            self.issuer,
+            self.algorithm,
+            self.digits,
+            self.period_s,
+        )
 
     def profile(self) -> Profile:
         return Profile(
@@ -173,7 +188,10 @@ class Batch:
         return [row for row in self.rows if row.number not in done]
 
     def check_ready(self) -> None:
-        """Everything a token's provisioning needs, before the first token is touched."""
+        """Everything a token's provisioning needs, before the first token is touched. A batch
+        whose results file exists is resuming: its PSKC file is its own and is added to."""
+        if self.results.path.exists():
+            self.pskc = replace(self.pskc, append=True)
         self.pskc.check_ready()
         self.results.check_writable()
         if self.lock:
@@ -187,13 +205,14 @@ class Batch:
             )
 
     def reconcile(self) -> None:
-        """Record a token that reached the PSKC file but not the results (see module doc)."""
+        """Record a token that reached the PSKC file but not the results (see module doc); an
+        entry the file held before the batch (--pskc-append) is not the row in flight."""
         pending = self.pending()
         if not pending:
             return
         seen = self.results.serials_done()
         for entry in self.pskc.entries():
-            if entry.serial not in seen:
+            if entry.serial not in seen and pending[0].wrote(entry):
                 key = None
                 if self.lock:
                     key = self.keys.get(entry.serial)
@@ -212,6 +231,8 @@ class Batch:
         this run; its row goes to the next token.
         """
         self.check_ready()
+        self.results.save()  # before any token: a later run of this batch is a resume
+        self.pskc = replace(self.pskc, append=True)
         self.reconcile()
         self.enrol_recorded()
         failed: set[str] = set()

@@ -293,7 +293,9 @@ class PskcFile:
 
     The file is rewritten whole (new file, then rename) with mode 0600, so an interruption leaves
     the previous complete file and a plain export is never readable by other users. The
-    protection is checked when the target is made, before any token is written.
+    protection is checked when the target is made, before any token is written. An existing file
+    is refused unless `append` says to add to it (keeping its protection): a typo in a file name
+    must not mix a new secret into another batch's file.
     """
 
     path: Path
@@ -301,6 +303,7 @@ class PskcFile:
     password: str | None = None
     flavour: str = DEFAULT_FLAVOUR
     key_name: str = KEY_NAME
+    append: bool = False
 
     def __post_init__(self) -> None:
         check_protection(self.key, self.password, self.flavour)
@@ -315,11 +318,15 @@ class PskcFile:
         return f"the PSKC file {self.path}"
 
     def check_ready(self) -> list[Entry]:
-        """The entries so far, once the file's place takes a file and an existing file opens
-        with this protection; asked before a token is touched."""
+        """The entries so far, once the file's place takes a file and an existing file is one
+        to add to (`append`) that opens with this protection; asked before a token is touched."""
         reason = why_unwritable(self.path)
         if reason:
             raise ExportError(f"The PSKC file {self.path} cannot be written: {reason}.")
+        if not self.append and self.path.exists():
+            raise ExportError(
+                f"{self.path} exists: give --pskc-append to add to it, or a new --pskc name."
+            )
         return self.entries()
 
     def check(self, token_id: str) -> None:

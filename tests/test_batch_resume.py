@@ -98,11 +98,13 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
 
 
 def test_token_in_the_pskc_file_but_not_in_the_results_is_recorded_not_reprovisioned(tmp_path):
-    # The state an interruption between the two writes leaves: see provisioning/batch.py.
+    # The state an interruption between the two writes leaves: see provisioning/batch.py (the
+    # results file, written empty before the first token, makes the next run a resume).
     manifest = tmp_path / "m.csv"
     manifest.write_text(MANIFEST)
     rows = read_manifest(manifest)
     pskc = PskcFile(tmp_path / "b.pskc")
+    Results(tmp_path / "r.jsonl").save()
     keys = KeyStore(tmp_path / "k")
     with Simulator(tmp_path / "a") as first, Simulator(tmp_path / "b") as second:
         with Link(first.port) as link:

@@ -103,7 +103,7 @@ def test_pskc_output_that_is_a_folder_is_a_usage_error_before_the_token(sim, tmp
 def test_existing_output_that_is_no_pskc_file_fails_before_the_token(sim, tmp_path):
     out = tmp_path / "t.pskc"
     out.write_text("someone's notes\n")
-    stderr = refused_untouched(sim, "--label", "a", "--pskc", str(out))
+    stderr = refused_untouched(sim, "--label", "a", "--pskc", str(out), "--pskc-append")
     assert stderr == f"Error: The existing file {out} is not a PSKC file: give a new file.\n"
     assert out.read_text() == "someone's notes\n"
 
@@ -119,7 +119,7 @@ def test_existing_output_with_another_password_fails_before_the_token(sim, tmp_p
     kept = out.read_bytes()
     stderr = refused_untouched(
         sim,
-        *("--label", "b", "--pskc", str(out), "--pskc-password"),
+        *("--label", "b", "--pskc", str(out), "--pskc-append", "--pskc-password"),
         env={"BAOLING_PSKC_PASSWORD": "another password"},
     )
     assert stderr == (
@@ -161,10 +161,10 @@ def test_existing_output_with_another_password_fails_before_the_token(sim, tmp_p
     ],
 )
 def test_existing_output_keeps_its_protection(sim, tmp_path, written_with, given, needed):
-    """Added to, a PSKC file keeps the protection it was written with: another one (a plain file
-    given a key, a key file given a password, ...) is one line naming what the file needs, before
-    the token is touched; never python-pskc's 'No algorithm specified', never a plain file
-    silently encrypted."""
+    """Added to (--pskc-append), a PSKC file keeps the protection it was written with: another
+    one (a plain file given a key, a key file given a password, ...) is one line naming what the
+    file needs, before the token is touched; never python-pskc's 'No algorithm specified', never
+    a plain file silently encrypted."""
     (tmp_path / "psk.hex").write_text("00112233445566778899aabbccddeeff\n")
     written_with, given = (
         tuple(str(tmp_path / a) if a == "psk.hex" else a for a in args)
@@ -179,9 +179,89 @@ def test_existing_output_keeps_its_protection(sim, tmp_path, written_with, given
     )
     assert first.returncode == 0, first.stderr
     kept = out.read_bytes()
-    stderr = refused_untouched(sim, "--label", "b", "--pskc", str(out), *given, env=env)
+    stderr = refused_untouched(
+        sim, "--label", "b", "--pskc", str(out), "--pskc-append", *given, env=env
+    )
     assert stderr == f"Error: The existing PSKC file {out} {needed}.\n"
     assert out.read_bytes() == kept
+
+
+def pskc_labels(path: Path) -> list[str]:
+    return [entry.profile.label for entry in PskcFile(path, append=True).entries()]
+
+
+def test_existing_pskc_output_is_refused_before_the_token(sim, tmp_path):
+    """An existing --pskc file is not added to unless asked: one line, the token and the file
+    unchanged (a mistyped name must not mix a secret into another batch's file)."""
+    out = tmp_path / "t.pskc"
+    first = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "a", "--slot", "1"),
+        "--pskc",
+        str(out),
+    )
+    assert first.returncode == 0, first.stderr
+    kept = out.read_bytes()
+    stderr = refused_untouched(sim, "--label", "b", "--pskc", str(out))
+    assert (
+        stderr == f"Error: {out} exists: give --pskc-append to add to it, or a new --pskc name.\n"
+    )
+    assert out.read_bytes() == kept
+
+
+def test_pskc_append_adds_to_an_existing_file(sim, tmp_path):
+    out = tmp_path / "t.pskc"
+    first = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "a", "--slot", "1"),
+        "--pskc",
+        str(out),
+    )
+    assert first.returncode == 0, first.stderr
+    added = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "b"),
+        "--pskc",
+        str(out),
+        "--pskc-append",
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.endswith(f"\nAdded to {out}.\n")
+    assert pskc_labels(out) == ["a", "b"]
+    profiles = info(sim.port)["profiles"]
+    assert (profiles[0]["label"], profiles[1]["label"]) == ("b", "a")
+
+
+def test_pskc_append_without_a_pskc_file_is_a_usage_error(sim, tmp_path):
+    proc = run_baoling("token", "provision", "--port", sim.port, "--label", "a", "--pskc-append")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.endswith(
+        "Error: --pskc-key-file, --pskc-password and --pskc-append go with a --pskc FILE.\n"
+    )
+
+
+def test_batch_refuses_an_existing_pskc_file_unless_appending(sim, tmp_path):
+    """A first run of a batch refuses an existing PSKC file before any token (no results file
+    written); --pskc-append adds the batch's tokens to it."""
+    out = tmp_path / "s.pskc"
+    first = baoling(
+        *("token", "provision", "--port", sim.port, "--label", "a", "--slot", "1"),
+        "--pskc",
+        str(out),
+    )
+    assert first.returncode == 0, first.stderr
+    kept, before = out.read_bytes(), info(sim.port)
+    manifest = tmp_path / "staff.csv"
+    manifest.write_text("label\nalice\n")
+    args = ["token", "batch", str(manifest), "--port", sim.port, "--pskc", str(out)]
+    proc = run_baoling(*args)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (
+        f"Error: {out} exists: give --pskc-append to add to it, or a new --pskc name.\n"
+    )
+    assert info(sim.port) == before and out.read_bytes() == kept
+    assert not (tmp_path / "staff.csv.results.jsonl").exists()
+    appended = baoling(*args, "--pskc-append", "--json")
+    assert appended.returncode == 0, appended.stderr
+    assert json.loads(appended.stdout)["done"] == 1
+    assert pskc_labels(out) == ["a", "alice"]
 
 
 def test_taken_slot_fails_before_the_token(sim, tmp_path):
@@ -189,7 +269,9 @@ def test_taken_slot_fails_before_the_token(sim, tmp_path):
     first = baoling("token", "provision", "--port", sim.port, "--label", "a", "--pskc", str(out))
     assert first.returncode == 0, first.stderr
     kept = out.read_bytes()
-    stderr = refused_untouched(sim, "--label", "b", "--pskc", str(out), "--slot", "0")
+    stderr = refused_untouched(
+        sim, "--label", "b", "--pskc", str(out), "--pskc-append", "--slot", "0"
+    )
     assert stderr == (
         f"Error: Slot 0 of the token on {sim.port} already holds a profile: add --force to "
         "replace it, or choose a free slot with --slot.\n"
@@ -362,7 +444,7 @@ def test_batch_with_a_bad_option_touches_no_token(sim, tmp_path, mistake):
 
 
 def test_batch_into_a_pskc_file_of_another_password_touches_no_token(sim, tmp_path):
-    """A batch resumes into its PSKC file, so an existing one must open with the password given:
+    """Added to (--pskc-append), an existing PSKC file must open with the password given:
     another password is one line before any token is touched, and the file is kept."""
     manifest = tmp_path / "staff.csv"
     manifest.write_text("label\nalice\n")
@@ -376,7 +458,7 @@ def test_batch_into_a_pskc_file_of_another_password_touches_no_token(sim, tmp_pa
     kept, before = out.read_bytes(), info(sim.port)
     proc = run_baoling(
         *("token", "batch", str(manifest), "--port", sim.port, "--pskc", str(out)),
-        "--pskc-password",
+        *("--pskc-append", "--pskc-password"),
         env={**os.environ, "BAOLING_PSKC_PASSWORD": "another password"},
     )
     assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr

@@ -38,11 +38,22 @@ def test_entries_accumulate_in_one_owner_only_file(tmp_path, protection):
 
 
 def test_token_already_in_the_file_is_refused_before_writing(tmp_path):
-    target = PskcFile(tmp_path / "t.pskc")
+    target = PskcFile(tmp_path / "t.pskc", append=True)
     target.register(A)
     with pytest.raises(ExportError) as caught:
         target.check("aa01-0")
     assert str(caught.value) == f"{target.path} already holds aa01-0: use another PSKC file."
+
+
+def test_an_existing_file_is_refused_unless_appending(tmp_path):
+    path = tmp_path / "t.pskc"
+    PskcFile(path).register(A)
+    with pytest.raises(ExportError) as caught:
+        PskcFile(path).check("bb02-1")
+    assert str(caught.value) == (
+        f"{path} exists: give --pskc-append to add to it, or a new --pskc name."
+    )
+    PskcFile(path, append=True).check("bb02-1")
 
 
 @pytest.mark.parametrize(
@@ -78,4 +89,7 @@ def test_wrong_password_for_an_existing_file_is_refused(tmp_path):
     PskcFile(tmp_path / "t.pskc", password="right password").register(A)
     with pytest.raises(ExportError) as caught:
         PskcFile(tmp_path / "t.pskc", password="wrong password").register(B)
-    assert "is the key or password the one it was written with?" in str(caught.value)
+    assert str(caught.value) == (
+        f"The existing PSKC file {tmp_path / 't.pskc'} does not open with this password: give "
+        "the one it was written with."
+    )

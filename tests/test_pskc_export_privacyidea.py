@@ -165,6 +165,7 @@ def token_through_privacyidea(privacyidea_python, tmp_path_factory):
                 *("token", "provision", "--port", sim.port, "--slot", str(slot)),
                 *("--label", f"user{slot}", "--algorithm", algorithm, "--digits", str(digits)),
                 *("--period", str(period), "--pskc", str(keys), "--pskc-password"),
+                *(("--pskc-append",) if slot else ()),
                 env=password,
             )
             assert done.returncode == 0, done.stderr

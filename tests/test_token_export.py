@@ -31,6 +31,7 @@ def provisioned(tmp_path_factory) -> tuple[Simulator, Path, str]:
                 *("token", "provision", "--port", sim.port, "--slot", slot),
                 *("--label", f"alice{slot}", "--issuer", "ACME", "--algorithm", algorithm),
                 *("--pskc", str(keys), "--pskc-password"),
+                *(("--pskc-append",) if slot == "1" else ()),
                 env={"BAOLING_PSKC_PASSWORD": PASSWORD},
             )
             assert proc.returncode == 0, proc.stderr
