@@ -35,6 +35,7 @@ from baoling.verifier.audit import origin as audit_origin
 from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.import_formats import FORMATS
+from baoling.verifier.logins import LOGIN_ROUNDS
 from baoling.verifier.options import (
     COMMON_NAMES,
     SERVE_NAMES,
@@ -594,6 +595,26 @@ def user_notify_accepted(ctx: click.Context, name: str, on: bool, as_json: bool)
     info = open_helpdesk(ctx).set_notify_accepted(name, on)
     state = "will be told" if on else "will not be told"
     emit(as_json, info, f"{info['user']} {state} of each accepted code.")
+
+
+@user.command("login-rounds")
+@click.argument("name")
+@click.argument("rounds", type=click.Choice(LOGIN_ROUNDS))
+@json_option
+@click.pass_context
+def user_login_rounds(ctx: click.Context, name: str, rounds: str, as_json: bool) -> None:
+    """Choose how a user with a PIN or directory password logs in at RADIUS.
+
+    client (the default): as the client entry says (challenge = true: two rounds);
+    one: PIN or password and the code in one password, from every client;
+    two: the PIN or password, then the code after an Access-Challenge, from every client.
+
+    \b
+    Examples:
+      baoling verifier user login-rounds alice@corp two
+    """
+    info = open_verifier(ctx).set_login_rounds(name, rounds)
+    emit(as_json, info, f"{info['user']} logs in at RADIUS {verifier_text.ROUNDS[rounds]}.")
 
 
 @user.command("deactivate")

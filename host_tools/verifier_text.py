@@ -135,6 +135,14 @@ def user_list(users: Sequence[dict[str, Any]]) -> str:
     )
 
 
+# A user's login_rounds, as `user show` and `user login-rounds` say it.
+ROUNDS = {
+    "client": "as its client entry says",
+    "one": "in one round",
+    "two": "in two rounds",
+}
+
+
 def user_fields(info: dict[str, Any]) -> str:
     """One field a line, names aligned: the user, its attributes, state and tokens."""
     fields = [
@@ -144,6 +152,7 @@ def user_fields(info: dict[str, Any]) -> str:
         ("Phone", info["phone"] or "-"),
         ("Resolver", info["resolver"]),
         ("State", user_state(info)),
+        ("RADIUS login", ROUNDS[info["login_rounds"]]),
         ("Tokens", _user_tokens(info)),
         ("Added", iso_utc(info["created"])),
     ]

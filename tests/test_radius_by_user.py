@@ -16,6 +16,7 @@ import pyotp
 import pytest
 from test_http_api import wrong_code
 from test_radius_challenge import first_round, radclient, second_round
+from test_users import baoling
 
 from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier.ldap_config import load
@@ -202,6 +203,59 @@ def test_with_a_pin_two_rounds_are_pin_then_code(served) -> None:
     assert second_round(port, "bob", state, totp.now(), secret=SHARED_SECRET, **vpn) == (
         "Access-Reject"
     )
+
+
+def test_a_user_chooses_its_own_rounds_whatever_the_client_says(served) -> None:
+    """docs/verifier.md, "Password, then code": "two" challenges the user through a client
+    without `challenge = true`, "one" takes PIN + code in one password through a client with
+    it, "client" (the default) follows the client again."""
+    server, data_dir = served
+    totp = pyotp.TOTP(BOB)
+    port, plain = server.radius_port, {"secret": SHARED_SECRET}
+    vpn = {"source": CHALLENGE_CLIENT, "secret": SHARED_SECRET}
+    codes = (totp.at(time.time() + 30 * n) for n in range(2))  # within the window
+
+    def rounds(choice: str) -> str:
+        done = baoling(data_dir, "user", "login-rounds", "bob@corp", choice)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert rounds("two") == "bob@corp logs in at RADIUS in two rounds.\n"
+    # Through the plain client: PIN + code in one password is now a wrong first factor.
+    assert first_round(port, "bob", PIN + totp.now(), **plain) == ("Access-Reject", None)
+    kind, state = first_round(port, "bob", PIN, **plain)
+    assert kind == "Access-Challenge" and state is not None
+    assert second_round(port, "bob", state, next(codes), **plain) == "Access-Accept"
+
+    assert rounds("one") == "bob@corp logs in at RADIUS in one round.\n"
+    # Through the challenge client: the PIN alone earns no challenge; PIN + code is accepted.
+    assert first_round(port, "bob", PIN, **vpn) == ("Access-Reject", None)
+    assert first_round(port, "bob", PIN + next(codes), **vpn) == ("Access-Accept", None)
+
+    assert rounds("client") == "bob@corp logs in at RADIUS as its client entry says.\n"
+    # As before (tests above): a challenge through the challenge client, none through the other.
+    assert first_round(port, "bob", PIN, **vpn)[0] == "Access-Challenge"
+    assert first_round(port, "bob", PIN, **plain) == ("Access-Reject", None)
+    # A user without a first factor sends the code alone, whatever it chose.
+    assert baoling(data_dir, "user", "login-rounds", "alice@corp", "two").returncode == 0
+    assert first_round(port, "alice", totp_now(ALICE), **plain) == ("Access-Accept", None)
+
+    with closing(Verifier(data_dir=data_dir)) as v:
+        changes = [
+            row["detail"] for row in reversed(v.audit(1000)) if row["action"] == "user_login_rounds"
+        ]
+        assert v.show_user("bob@corp")["login_rounds"] == "client"
+    assert changes == [
+        {"user": "bob@corp", "rounds": "two", "by": changes[0]["by"]},
+        {"user": "bob@corp", "rounds": "one", "by": changes[0]["by"]},
+        {"user": "bob@corp", "rounds": "client", "by": changes[0]["by"]},
+        {"user": "alice@corp", "rounds": "two", "by": changes[0]["by"]},
+    ]
+    assert changes[0]["by"].startswith("cli:")
+
+
+def totp_now(secret: str) -> str:
+    return pyotp.TOTP(secret).now()
 
 
 def test_a_users_state_replayed_from_another_client_is_rejected(served) -> None:

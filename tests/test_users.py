@@ -115,6 +115,7 @@ def test_add_show_and_list_users(make_verifier):
         "created": added["created"],
         "deactivated": None,
         "notify_accepted": False,
+        "login_rounds": "client",
         "tokens": [],
     }
     v.add_user("bob@lab")
@@ -264,13 +265,14 @@ def test_cli_users_and_assignments(tmp_path):
         "USER        STATE   TOKENS\nalice@corp  active  BL0001-1 (primary), alice-phone (spare)\n"
     )
     shown = baoling(data, "--default-realm", "corp", "user", "show", "alice")
-    assert shown.stdout.splitlines()[:7] == [
+    assert shown.stdout.splitlines()[:8] == [
         "User:          alice@corp",
         "Display name:  -",
         "E-mail:        a@c.example",
         "Phone:         -",
         "Resolver:      local",
         "State:         active",
+        "RADIUS login:  as its client entry says",
         "Tokens:        BL0001-1 (primary), alice-phone (spare)",
     ]
     unassigned = baoling(data, "unassign", "alice-phone")
@@ -302,6 +304,40 @@ def test_cli_refusals_are_one_line(tmp_path, args, message):
         v.add_user("alice@corp")
     proc = baoling(data, *args)
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", f"Error: {message}\n")
+
+
+def test_login_rounds_are_set_shown_and_refused_in_one_line(tmp_path):
+    """docs/users.md, "Login rounds": the Python API, the CLI; a value other than client, one
+    or two is refused, and changes nothing."""
+    data = tmp_path / "data"
+    with closing(Verifier(data_dir=data)) as v:
+        v.add_user("alice@corp")
+        assert v.set_login_rounds("alice@corp", "two")["login_rounds"] == "two"
+        with pytest.raises(InvalidRequest) as bad:
+            v.set_login_rounds("alice@corp", "2")
+        assert str(bad.value) == "login rounds must be one of client, one, two, not '2'"
+        with pytest.raises(UnknownUser):
+            v.set_login_rounds("carol@corp", "one")
+    shown = baoling(data, "user", "show", "alice@corp")
+    assert "RADIUS login:  in two rounds" in shown.stdout.splitlines()
+    done = baoling(data, "user", "login-rounds", "alice@corp", "one", "--json")
+    assert json.loads(done.stdout)["login_rounds"] == "one"
+    wrong = baoling(data, "user", "login-rounds", "alice@corp", "three")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '{client|one|two}': 'three' is not one of 'client', 'one', 'two'."
+    )
+    missing = baoling(data, "user", "login-rounds", "carol@corp", "two")
+    assert (missing.returncode, missing.stderr) == (1, "Error: no user 'carol@corp'\n")
+    # Setting what is already set writes no audit row.
+    assert baoling(data, "user", "login-rounds", "alice@corp", "one").returncode == 0
+    with closing(Verifier(data_dir=data)) as v:
+        assert v.show_user("alice@corp")["login_rounds"] == "one"
+        rows = [r["detail"] for r in reversed(v.audit(50)) if r["action"] == "user_login_rounds"]
+    assert [(r["user"], r["rounds"]) for r in rows] == [
+        ("alice@corp", "two"),
+        ("alice@corp", "one"),
+    ]
 
 
 # ----------------------------------------------------------------------- HTTP admin routes
@@ -365,6 +401,33 @@ def test_http_a_malformed_user_name_is_a_422_on_every_route(admin, user):
         assert answer.json()["error"] == "invalid_request"
         assert answer.json()["message"].startswith("user: must be name@realm or name")
     assert v.list_users() == []
+
+
+def test_http_login_rounds(admin):
+    v, client, auth = admin
+    v.add_user("alice@corp")
+    set_two = client.post(
+        "/v1/users/login-rounds", json={"user": "alice@corp", "rounds": "two"}, headers=auth
+    )
+    assert (set_two.status_code, set_two.json()["login_rounds"]) == (200, "two")
+    assert v.show_user("alice@corp")["login_rounds"] == "two"
+    bad = client.post(
+        "/v1/users/login-rounds", json={"user": "alice@corp", "rounds": "2"}, headers=auth
+    )
+    assert (bad.status_code, bad.json()["error"]) == (422, "invalid_request")
+    assert bad.json()["message"].startswith("rounds: ")
+    unknown = client.post(
+        "/v1/users/login-rounds", json={"user": "carol@corp", "rounds": "one"}, headers=auth
+    )
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_user")
+    desk = v.create_api_key("desk", ["helpdesk"])
+    refused = client.post(
+        "/v1/users/login-rounds",
+        json={"user": "alice@corp", "rounds": "one"},
+        headers={"Authorization": f"Bearer {desk}"},
+    )
+    assert refused.status_code == 403
+    assert v.show_user("alice@corp")["login_rounds"] == "two"
 
 
 def test_http_user_routes_need_the_admin_scope(admin):

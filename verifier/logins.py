@@ -22,6 +22,7 @@ challenge either, whatever the password, so a challenge says nothing about who e
 import logging
 import time
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from baoling.verifier import store
 from baoling.verifier.challenges import Challenges
@@ -33,6 +34,11 @@ from baoling.verifier.user_names import UserName
 from baoling.verifier.validation import Validation
 
 ACCEPT, REJECT, CHALLENGE = "accept", "reject", "challenge"
+# A user's own choice of rounds at a door that offers both (RADIUS): as the door says (its
+# client entry's `challenge`), the first factor and the code in one password, or always two.
+LoginRounds = Literal["client", "one", "two"]
+LOGIN_ROUNDS: tuple[str, ...] = get_args(LoginRounds)
+FOLLOW_DOOR, ONE_ROUND, TWO_ROUNDS = LOGIN_ROUNDS
 # Why a first round got no challenge though nothing was wrong with what was typed.
 NO_FIT_TOKEN = "no_token_fit_to_answer"
 
@@ -54,11 +60,12 @@ class Login:
 @dataclass(frozen=True)
 class _Holder:
     """What the store knows of a user a login names: its PIN's hash, its tokens (id, code
-    length, fit to answer now) and whether it is active."""
+    length, fit to answer now), whether it is active and its choice of rounds."""
 
     pin_hash: str | None
     tokens: tuple[tuple[str, int, bool], ...]
     active: bool
+    rounds: str = FOLLOW_DOOR
 
 
 class Logins:
@@ -85,9 +92,10 @@ class Logins:
         now: float | None = None,
         source: str | None = None,
     ) -> Login:
-        """The first (or only) round: with `two_rounds` the password is the first factor alone,
-        else the first factor followed by the code. A user without a first factor sends the
-        code alone either way. `source` is the client's address for the rate limits
+        """The first (or only) round: in two rounds the password is the first factor alone,
+        else the first factor followed by the code. `two_rounds` is the door's choice, which
+        the user's own (LOGIN_ROUNDS) overrides. A user without a first factor sends the code
+        alone either way. `source` is the client's address for the rate limits
         (verifier/rate_limits.py), asked before the first factor is checked."""
         waiting = self._validation.waiting_for(user, source, now)
         if waiting is not None:
@@ -96,7 +104,7 @@ class Logins:
         if not self._has_first_factor(user, holder):
             return self._code(user, password, now, source)
         try:
-            if two_rounds:
+            if holder.rounds == TWO_ROUNDS or (holder.rounds == FOLLOW_DOOR and two_rounds):
                 return self._first_round(user, password, holder, door, timeout_s, source)
             return self._one_round(user, password, holder, now, source)
         except DirectoryError as exc:
@@ -229,4 +237,4 @@ class Logins:
                 )
                 for token in store.user_tokens(conn, row.id)
             )
-            return _Holder(store.user_pin(conn, row.id), tokens, bool(row.active))
+            return _Holder(store.user_pin(conn, row.id), tokens, bool(row.active), row.login_rounds)

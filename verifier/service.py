@@ -248,6 +248,12 @@ class Verifier:
         "validation.accepted"), whatever their realm's subscriptions say."""
         return self._users.set_notify_accepted(user, on)
 
+    def set_login_rounds(self, user: str, rounds: str) -> dict[str, Any]:
+        """How the user logs in at RADIUS: "client" (as its client entry says, the default),
+        "one" (first factor and code in one password) or "two" (always challenged for the
+        code); docs/verifier.md, "Password, then code"."""
+        return self._users.set_login_rounds(user, rounds)
+
     def deactivate_user(self, user: str) -> dict[str, Any]:
         """Refuse every validation for the user from now on; its tokens stay assigned."""
         return self._users.deactivate(user)

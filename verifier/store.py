@@ -133,6 +133,8 @@ users = sa.Table(
     sa.Column("deactivated", sa.Double, nullable=True),
     # The user asked to hear of every accepted code (validation.accepted, docs/events.md).
     sa.Column("notify_accepted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # How the user logs in at a door with a choice (verifier/logins.py, LOGIN_ROUNDS).
+    sa.Column("login_rounds", sa.String(16), nullable=False, server_default="client"),
     sa.UniqueConstraint("realm", "name", name="users_realm_name"),
 )
 
@@ -464,6 +466,15 @@ def _console_sign_in_limit(conn: Connection) -> None:
     metadata.create_all(conn, tables=[console_sign_in_failures])
 
 
+def _login_rounds(conn: Connection) -> None:
+    """Users' own choice of one or two rounds at RADIUS. Added only where missing: a store
+    created by this code already has it."""
+    if "login_rounds" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE users ADD COLUMN login_rounds VARCHAR(16) NOT NULL DEFAULT 'client'"
+        )
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -483,6 +494,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _device_pins,
     _notify_accepted,
     _console_sign_in_limit,
+    _login_rounds,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -950,6 +962,10 @@ def update_user_attributes(conn: Connection, user_id: int, **values: str) -> Non
 
 def set_notify_accepted(conn: Connection, user_id: int, on: bool) -> None:
     conn.execute(users.update().where(users.c.id == user_id).values(notify_accepted=on))
+
+
+def set_login_rounds(conn: Connection, user_id: int, rounds: str) -> None:
+    conn.execute(users.update().where(users.c.id == user_id).values(login_rounds=rounds))
 
 
 def deactivate_user(conn: Connection, user_id: int, now: float) -> None:

@@ -24,6 +24,7 @@ from baoling.verifier.errors import (
 )
 from baoling.verifier.events import TokenAssigned
 from baoling.verifier.inputs import check_text
+from baoling.verifier.logins import LOGIN_ROUNDS
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import Account, LocalResolver, RealmResolvers
 from baoling.verifier.user_names import UserName, parse_user_name
@@ -52,6 +53,7 @@ def _info(row: Row[Any], token_rows: list[Row[Any]]) -> dict[str, Any]:
         "created": row.created,
         "deactivated": row.deactivated,
         "notify_accepted": row.notify_accepted,
+        "login_rounds": row.login_rounds,
         "tokens": [{"token": token.id, "role": token.role} for token in token_rows],
     }
 
@@ -146,6 +148,24 @@ class UserAdmin:
             state = "on" if on else "off"
             audit_log.append(conn, "user_notify_accepted", None, now, user=str(name), state=state)
             row = self._row(conn, name)
+            return _info(row, store.user_tokens(conn, row.id))
+
+    def set_login_rounds(self, user: str, rounds: str) -> dict[str, Any]:
+        """How the user logs in at RADIUS (verifier/logins.py, LOGIN_ROUNDS); audited."""
+        if rounds not in LOGIN_ROUNDS:
+            raise InvalidRequest(
+                f"login rounds must be one of {', '.join(LOGIN_ROUNDS)}, not {rounds!r}"
+            )
+        name = self.parse(user)
+        now = time.time()
+        with self._store.write() as conn:
+            row = self._row(conn, name)
+            if row.login_rounds != rounds:
+                store.set_login_rounds(conn, row.id, rounds)
+                audit_log.append(
+                    conn, "user_login_rounds", None, now, user=str(name), rounds=rounds
+                )
+                row = self._row(conn, name)
             return _info(row, store.user_tokens(conn, row.id))
 
     def deactivate(self, user: str) -> dict[str, Any]:

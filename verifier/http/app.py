@@ -227,6 +227,13 @@ def create_app(
         **helpdesk,
     )
     route(
+        "/v1/users/login-rounds",
+        endpoints.set_login_rounds,
+        methods=["POST"],
+        responses=user_errors,
+        **admin,
+    )
+    route(
         "/v1/users/set-pin",
         endpoints.set_user_pin,
         methods=["POST"],

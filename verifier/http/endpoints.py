@@ -31,6 +31,7 @@ from baoling.verifier.http.schemas import (
     Health,
     ImportRequest,
     ImportResult,
+    LoginRoundsRequest,
     NotifyRequest,
     PinCleared,
     PinRequest,
@@ -194,6 +195,11 @@ def deactivate_user(body: UserNameRequest, v: V) -> UserInfo:
 def set_notify_accepted(body: NotifyRequest, v: V) -> UserInfo:
     """Tell the user of every accepted code of their tokens (validation.accepted), or stop."""
     return UserInfo(**v.set_notify_accepted(body.user, body.on))
+
+
+def set_login_rounds(body: LoginRoundsRequest, v: V) -> UserInfo:
+    """How the user logs in at RADIUS: as its client says, in one round, or in two."""
+    return UserInfo(**v.set_login_rounds(body.user, body.rounds))
 
 
 def set_user_pin(body: PinRequest, v: V) -> Response:

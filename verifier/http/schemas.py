@@ -31,6 +31,7 @@ from baoling.core.limits import (
 from baoling.verifier.backup_codes import BACKUP_CODE_DIGITS, MAX_BACKUP_CODES
 from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.inputs import MAX_TEXT_CHARS
+from baoling.verifier.logins import LoginRounds
 from baoling.verifier.user_names import LDAP_SPECIAL, MAX_USER_BYTES, REALM_SEPARATOR
 from baoling.verifier.user_pins import MAX_PIN_CHARS, MIN_PIN_CHARS
 
@@ -227,6 +228,14 @@ class NotifyRequest(Strict):
     on: bool = Field(strict=True, description="tell the user of every accepted code, or stop")
 
 
+class LoginRoundsRequest(Strict):
+    user: User
+    rounds: LoginRounds = Field(
+        description="at RADIUS: as the client entry says, PIN or password and code in one "
+        "password, or always challenged for the code (docs/verifier.md, Password, then code)"
+    )
+
+
 class PinRequest(Strict):
     user: User
     pin: Annotated[
@@ -301,6 +310,9 @@ class UserInfo(BaseModel):
     created: float
     deactivated: float | None
     notify_accepted: bool = Field(description="told of every accepted code (docs/events.md)")
+    login_rounds: LoginRounds = Field(
+        description="rounds at RADIUS: as the client says, one, or two"
+    )
     tokens: list[UserToken]
 
 
