@@ -16,7 +16,7 @@ from schemathesis.config import SchemathesisConfig
 from baoling.verifier.http import create_app
 from baoling.verifier.service import Verifier
 
-# Modest, so the whole run stays well under a minute on two cores.
+# Modest: each test runs every operation (about 3 minutes on two cores at load 7).
 EXAMPLES_PER_OPERATION = 30
 
 # Statuses that "schema-valid data is accepted" (positive_data_acceptance) allows besides 2xx.
@@ -124,6 +124,7 @@ def api(tmp_path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
     return schema, {"Authorization": f"Bearer {key}"}
 
 
+@pytest.mark.timeout(900)  # 33 operations in one test; slow hashes (PINs) among them
 def test_generated_requests_get_documented_answers_and_no_5xx(api):
     schema, auth = api
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -144,6 +145,7 @@ def test_generated_requests_get_documented_answers_and_no_5xx(api):
         check()
 
 
+@pytest.mark.timeout(900)  # 33 operations in one test; slow hashes (PINs) among them
 def test_invalid_requests_get_a_documented_4xx_json_error(api):
     """negative_data_rejection (on by default) asks for a 4xx; the body must be the error shape
     with an error code from docs/verifier.md's table."""
