@@ -1,7 +1,8 @@
 """The web console's pages in a real headless Chromium (tests/console_browser.py): every page
-renders without a console error, in English and in Chinese, and asks no other host; unlocking
+renders without a console error, in English and in Chinese, and asks no other host (for the
+helpdesk too, without the admin's links); unlocking
 a locked token; the lost-token flow with backup codes accepted once over /v1/validate; the drift
-chart's points and line; markup shown as text; a form without its CSRF token or with another
+chart's points and line; markup shown as text (in labels, names and audit details); a form without its CSRF token or with another
 refused (403); the Content-Security-Policy enforced; the helpdesk role cannot delete (403); the
 overview shows the chain's last verify; enrolment by QR code; the audit page's filters."""
 
@@ -124,6 +125,35 @@ def test_every_page_renders_without_a_console_error_and_asks_no_other_host(
     assert console.url + "/ui/static/console.js" in requested
     assert console.url + "/ui/static/console.css" in requested
     assert console.foreign(requested) == []
+    assert [u for u in requested if not u.startswith((console.url + "/ui/", "data:"))] == []
+
+
+def test_the_helpdesks_pages_render_without_a_console_error_and_ask_no_other_host(
+    console: Console, helpdesk: Account
+) -> None:
+    console.token("pages-hd", label="helpdesk's view")
+    with closing(console.verifier()) as v:
+        v.add_user("kim")
+        v.assign("pages-hd", "kim", override=True)
+    as_(console, helpdesk)
+    console.console_errors()
+    console.requested_urls()
+    pages = [
+        "/ui/overview",
+        "/ui/tokens",
+        "/ui/token?id=pages-hd",
+        "/ui/users",
+        "/ui/user?user=kim",
+        "/ui/audit",
+    ]
+    for page in pages:
+        console.open(page)
+        assert console.driver.find_element(By.TAG_NAME, "h1").text, page
+        assert console.driver.find_elements(By.ID, "nav-enrol") == [], page
+        assert console.driver.find_elements(By.ID, "nav-accounts") == [], page
+        assert console.console_errors() == [], page
+    requested = console.requested_urls()
+    assert console.url + "/ui/token?id=pages-hd" in requested
     assert [u for u in requested if not u.startswith((console.url + "/ui/", "data:"))] == []
 
 
@@ -268,6 +298,31 @@ def test_markup_in_a_label_and_a_name_is_shown_as_text(console: Console, admin: 
     assert console.driver.find_elements(By.CSS_SELECTOR, "#display-name script") == []
     assert no_alert(console)
     assert console.console_errors() == []  # no image loaded, no inline handler blocked
+
+
+def test_markup_typed_as_an_account_name_is_text_in_the_audit_rows(
+    console: Console, admin: Account
+) -> None:
+    typed = f'"q" {XSS}'  # quotes and markup, as someone trying the sign-in form would type
+    console.sign_out()
+    console.open("/ui/sign-in")
+    console.fill("account", typed)
+    console.fill("password", "not the password")
+    console.fill("code", "123456")
+    console.click("sign-in")
+    assert console.text("message") == "Wrong name, password or code."
+    as_(console, admin)
+    console.console_errors()
+    console.open("/ui/audit?" + str(httpx.QueryParams(action="console_sign_in", account=typed)))
+    details = console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows td.detail")
+    assert len(details) == 1
+    assert f"console_account={typed}" in details[0].text
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows img") == []
+    field = console.driver.find_element(By.CSS_SELECTOR, "input[name=account]")
+    assert field.get_attribute("value") == typed  # the filter echoed in its field, not the page
+    assert console.driver.find_elements(By.CSS_SELECTOR, "form img") == []
+    assert no_alert(console)
+    assert console.console_errors() == []
 
 
 @pytest.mark.parametrize(
