@@ -1,8 +1,8 @@
 """The web console's pages in a real headless Chromium (tests/console_browser.py): every page
 renders without a console error, in English and in Chinese, and asks no other host (for the
-helpdesk too, without the admin's links); unlocking
-a locked token; the lost-token flow with backup codes accepted once over /v1/validate; the drift
-chart's points and line; markup shown as text (in labels, names and audit details); a form without its CSRF token or with another
+helpdesk too, without the admin's links); unlocking a locked token; the lost-token flow with
+backup codes accepted once over /v1/validate; the drift chart's points and line; markup shown
+as text (in labels, names and audit details); a form without its CSRF token or with another
 refused (403); the Content-Security-Policy enforced; the helpdesk role cannot delete (403); the
 overview shows the chain's last verify; enrolment by QR code; the audit page's filters."""
 
