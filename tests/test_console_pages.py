@@ -593,6 +593,9 @@ def test_the_tokens_list_filters(console: Console, admin: Account, api_key: str)
         v.assign("flt-off", "fay@corp", override=True)
         v.disable("flt-off")
     assert validate(console, api_key, token="flt-used", code=used.now()) == "accept"
+    console.token("flt-lock")
+    for _ in range(3):  # --lockout-after 3
+        assert validate(console, api_key, token="flt-lock", code="000000") == "reject"
     as_(console, admin)
 
     def listed(query: str) -> list[str]:
@@ -600,14 +603,15 @@ def test_the_tokens_list_filters(console: Console, admin: Account, api_key: str)
         rows = console.driver.find_elements(By.CSS_SELECTOR, "#tokens tbody tr[data-token]")
         return sorted(row.get_attribute("data-token") for row in rows)
 
-    assert listed("") == ["flt-drift", "flt-never", "flt-off", "flt-used"]
+    assert listed("") == ["flt-drift", "flt-lock", "flt-never", "flt-off", "flt-used"]
     assert listed("state=disabled") == ["flt-off"]
+    assert listed("state=locked") == ["flt-lock"]
     assert listed("state=active") == ["flt-drift", "flt-never", "flt-used"]
     assert listed("user=fay") == ["flt-off"]
     assert listed("realm=corp") == ["flt-off"]
     assert listed("drift=3") == ["flt-drift"]
     assert listed("used=1") == ["flt-used"]
-    assert listed("used=never") == ["flt-never", "flt-off"]
+    assert listed("used=never") == ["flt-lock", "flt-never", "flt-off"]  # no code accepted
     assert console.console_errors() == []
 
 
