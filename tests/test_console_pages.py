@@ -514,7 +514,13 @@ def test_the_overview_shows_locked_tokens_far_drift_and_the_last_hour(
     learn_drift(console, "over-drift", 30.0)  # about 26 steps ahead by now
     as_(console, admin)
     console.console_errors()  # forget the refused pages of the tests before
+    opened = time.time()
     console.open("/ui/overview")
+    with closing(console.verifier()) as v:  # the hour's validations; learn_drift's are older
+        hour = v.search_audit(action="validate", since=opened - 3600, limit=100000)
+    results = [row["detail"]["result"] for row in hour if row["ts"] <= opened + 1]
+    assert int(console.text("total-accepted")) == results.count("accept")
+    assert int(console.text("total-rejected")) == len(results) - results.count("accept")
     assert "over-locked" in console.text("locked")
     assert "over-drift" in console.text("far-drift")
     assert "over-locked" not in console.text("far-drift")
