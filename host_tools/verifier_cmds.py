@@ -469,7 +469,7 @@ def resync(ctx: click.Context, token_id: str, code1: str, code2: str) -> None:
     Examples:
       baoling verifier resync alice 123456 654321
     """
-    if not open_verifier(ctx).resync(token_id, code1, code2):
+    if not open_helpdesk(ctx).resync(token_id, code1, code2):
         raise click.ClickException(
             "the two codes were not found one after the other; wait for the next code and "
             "try again with two fresh ones"

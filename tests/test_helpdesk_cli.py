@@ -1,8 +1,8 @@
 """The command line with a scope (issue 12 item 4; docs/users.md, "The helpdesk"): the helpdesk's
 commands run with `baoling verifier --server URL` and a `helpdesk` API key, against a real served
 verifier, from an account that has no store and no master key. The server checks the key's
-scope: the helpdesk handles a lost token, and cannot delete a token, enrol, read the audit trail,
-override proof of possession, or read a secret or a URI."""
+scope: the helpdesk handles a lost token and resyncs one, and cannot delete a token, enrol, read
+the audit trail, override proof of possession, or read a secret or a URI."""
 
 import base64
 import json
@@ -142,6 +142,17 @@ def test_a_helpdesk_key_handles_a_lost_token_from_the_command_line_and_nothing_m
         assert no_key.stderr.endswith("Error: --server needs the API key in $BAOLING_API_KEY.\n")
         found = desk_cli("found", HW)
         assert (found.returncode, found.stdout) == (0, f"Enabled found token {HW} (alice@corp).\n")
+        # A drifted token: two consecutive codes it shows are possession, not a secret read.
+        ahead = datetime.now(UTC).timestamp() + 300
+        codes_ahead = (HW_OTP.at(ahead), HW_OTP.at(ahead + 30))
+        resynced = desk_cli("resync", HW, *codes_ahead)
+        assert (resynced.returncode, resynced.stderr) == (0, f"Resynchronised {HW}.\n")
+        again = desk_cli("resync", HW, *codes_ahead)  # codes used up: not found again
+        assert (again.returncode, again.stderr) == (
+            1,
+            "Error: the two codes were not found one after the other; wait for the next code "
+            "and try again with two fresh ones\n",
+        )
 
     assert list(home.iterdir()) == []  # no store, no master key was ever made or read here
     v = Verifier(data_dir=data)
@@ -152,13 +163,16 @@ def test_a_helpdesk_key_handles_a_lost_token_from_the_command_line_and_nothing_m
         steps = [
             (row["action"], row["detail"]["by"])
             for row in rows
-            if row["action"] in {"assign", "token_lost", "backup_codes_issue", "token_found"}
+            if row["action"]
+            in {"assign", "token_lost", "backup_codes_issue", "token_found", "resync"}
         ]
         assert steps == [
             ("assign", "api-key:desk-1"),
             ("token_lost", "api-key:desk-1"),
             ("backup_codes_issue", "api-key:desk-1"),
             ("token_found", "api-key:desk-1"),
+            ("resync", "api-key:desk-1"),
+            ("resync", "api-key:desk-1"),
         ]
         forbidden = [row["detail"] for row in rows if row["action"] == "forbidden"]
         assert [(d["path"], d["needs"], d["by"]) for d in forbidden] == [
