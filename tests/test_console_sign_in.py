@@ -1,15 +1,20 @@
 """Signing in to the web console with a password and a code from the account's own Baoling
 token, in a real headless Chromium (tests/console_browser.py): wrong, replayed and locked
 refuse; signing out ends the session on the server; the sign-in form needs its CSRF token; the
-rate limit; the session cookie's flags; both languages."""
+rate limit; the session cookie's flags; both languages; the first admin made with the command
+line signs in."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
+import pyotp
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.console_browser import PASSWORD, Console, closing, running_console
+from tests.console_browser import PASSWORD, Account, Console, closing, running_console
 
 WRONG = "Wrong name, password or code."
 
@@ -37,6 +42,37 @@ def test_password_and_code_sign_in_with_a_strict_http_only_cookie(console: Conso
     actions = [(row["action"], row["detail"].get("result")) for row in rows]
     assert ("console_sign_in", "accept") in actions
     assert ("validate", "accept") in actions  # the code went through the same validation
+
+
+def test_the_first_admin_made_with_the_command_line_signs_in(console: Console) -> None:
+    """docs/console.md's way: enrol the account's token, add the account with the password on
+    stdin, then sign in from the browser with a code from that token."""
+    env = {**os.environ, "BAOLING_DATA_DIR": str(console.data_dir)}
+
+    def baoling(*args: str, stdin: str = "") -> str:
+        command = [sys.executable, "-m", "baoling.host_tools", "verifier", *args]
+        done = subprocess.run(command, input=stdin, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    uri = baoling("enrol", "console-first").strip()
+    baoling(
+        "console-account",
+        "add",
+        "first",
+        "--role",
+        "admin",
+        "--token",
+        "console-first",
+        stdin="a long private passphrase\n",
+    )
+    totp = pyotp.parse_uri(uri)
+    assert isinstance(totp, pyotp.TOTP)
+    first = Account("first", "admin", "console-first", totp)
+    console.sign_in(first, password="a long private passphrase")
+    assert console.driver.current_url == console.url + "/ui/overview"
+    assert console.text("signed-in") == "Signed in as first (admin)"
+    assert console.driver.find_element(By.ID, "nav-accounts").is_displayed()
 
 
 def test_a_wrong_code_is_refused(console: Console) -> None:
