@@ -162,6 +162,46 @@ def test_user_name_with_or_without_realm_is_the_directory_user(served) -> None:
     ]
 
 
+def test_a_deactivated_user_an_unknown_realm_and_a_malformed_name_get_access_reject(
+    served,
+) -> None:
+    """The issue's bad input through RADIUS: only Access-Reject, the reason in the audit."""
+    server, data_dir = served
+    code = pyotp.TOTP(ALICE).now()
+    with closing(Verifier(data_dir=data_dir)) as v:
+        v.deactivate_user("alice@corp")
+    assert answer(server.radius_port, "alice@corp", code) == "Access-Reject"
+    assert answer(server.radius_port, "alice@elsewhere", code) == "Access-Reject"
+    # Not a user name (docs/verifier.md, "Who User-Name names"): a token id only.
+    assert answer(server.radius_port, '"alice)(uid=*"', code) == "Access-Reject"
+    origin = {"radius_client": "127.0.0.1", "source": "127.0.0.1"}
+    rows = validations(data_dir)
+    assert rows[:2] == [
+        (
+            None,
+            {
+                "result": "reject",
+                "reason": "user_deactivated",
+                "user": "alice@corp",
+                **origin,
+                "radius_user": "alice@corp",
+            },
+        ),
+        (
+            None,
+            {
+                "result": "reject",
+                "reason": "unknown_realm",
+                "user": "alice@elsewhere",
+                **origin,
+                "radius_user": "alice@elsewhere",
+            },
+        ),
+    ]
+    # No token has that id, and no user was looked up (that would be a row naming its reason).
+    assert rows[2:] == []
+
+
 def test_with_a_pin_one_round_is_pin_then_code(served) -> None:
     server, data_dir = served
     totp = pyotp.TOTP(BOB)
