@@ -372,7 +372,7 @@ def test_every_answer_carries_a_strict_content_security_policy(
     assert len(errors) == 1 and "Content Security Policy" in errors[0], errors
 
 
-def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
+def test_the_helpdesk_cannot_delete_or_reset_drift_and_the_attempts_are_audited(
     console: Console, helpdesk: Account
 ) -> None:
     console.token("keep-1")
@@ -384,11 +384,16 @@ def test_the_helpdesk_cannot_delete_and_the_attempt_is_audited(
     console.page_statuses()
     console.post_by_hand("/ui/token/delete", token="keep-1", confirm="keep-1")
     assert console.text("message") == "Your role may not do this; the attempt was recorded."
-    assert console.page_statuses() == [403]
+    console.open("/ui/token?id=keep-1")  # the other admin-only token action, by URL too
+    console.post_by_hand("/ui/token/reset-drift", token="keep-1")
+    assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    assert console.page_statuses() == [403, 200, 403]
     with closing(console.verifier()) as v:
         assert v.show("keep-1")["token"] == "keep-1"
         denied = v.search_audit(action="console_denied", detail={"console_account": helpdesk.name})
-    assert denied[0]["detail"]["path"] == "/ui/token/delete"
+        assert v.search_audit(token="keep-1", action="reset_drift") == []
+    paths = [row["detail"]["path"] for row in denied[:2]]
+    assert paths == ["/ui/token/reset-drift", "/ui/token/delete"]
     assert denied[0]["detail"]["role"] == "helpdesk"
 
 
