@@ -21,6 +21,7 @@ from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier import audit
 from baoling.verifier.errors import (
     AssignmentConflict,
+    InvalidRequest,
     LifecycleConflict,
     PossessionNotProven,
     UnknownUser,
@@ -128,6 +129,30 @@ def test_the_override_assigns_without_a_code_and_says_who(tmp_path):
     v.close()
 
 
+def test_a_code_and_the_override_together_are_refused_before_anything(tmp_path):
+    v = Verifier(data_dir=tmp_path)
+    v.enrol(HW, HW_SECRET)
+    v.add_user("bob@corp")
+    with pytest.raises(InvalidRequest) as refused:
+        v.assign(HW, "bob@corp", code=HW_OTP.now(), override=True)
+    assert str(refused.value) == "give a code from the token or the override, not both"
+    assert v.show_user("bob@corp")["tokens"] == [] and audit_rows(v, {"assign"}) == []
+    v.close()
+    both = subprocess.run(
+        [sys.executable, "-m", "baoling.host_tools", "verifier", "--data-dir", str(tmp_path)]
+        + ["assign", HW, "bob@corp", "--code", HW_OTP.now(), "--override"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
+    assert (both.returncode, both.stdout, both.stderr) == (
+        1,
+        "",
+        "Error: give a code from the token or the override, not both\n",
+    )
+
+
 def test_the_checks_come_before_the_code_so_a_refused_assign_uses_nothing(v):
     v.add_user("bob@corp")
     code = HW_OTP.now()
@@ -210,8 +235,6 @@ def test_a_new_set_replaces_the_old_one(v):
     ],
 )
 def test_backup_codes_are_refused_outside_their_limits(v, days, count, message):
-    from baoling.verifier.errors import InvalidRequest
-
     with pytest.raises(InvalidRequest) as refused:
         v.issue_backup_codes("alice@corp", (today() + timedelta(days=days)).date(), count)
     assert str(refused.value) == message.format(today=today().date().isoformat())

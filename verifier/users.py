@@ -199,6 +199,8 @@ class UserAdmin:
             raise InvalidRequest(f"role must be {' or '.join(ROLES)}")
         if not isinstance(override, bool):
             raise InvalidRequest("override must be true or false")
+        if override and code is not None:  # a code given would go unchecked: say so
+            raise InvalidRequest("give a code from the token or the override, not both")
         now = time.time()
         proof: Decision | None = None
         with self._store.write() as conn:
