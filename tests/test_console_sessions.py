@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from baoling.host_tools.verifier_process import ServerProcess
-from tests.console_browser import Console, closing, running_console
+from tests.console_browser import PASSWORD, Console, closing, running_console
 
 ENDED = "Your session has ended: sign in again."
 
@@ -60,6 +60,27 @@ def test_the_cookies_are_secure_behind_a_tls_proxy(console: Console) -> None:
     assert re.search(r"; secure(;|$)", cookie, flags=re.IGNORECASE), cookie
     plain = httpx.get(console.url + "/ui/sign-in").headers["set-cookie"]
     assert not re.search(r"; secure(;|$)", plain, flags=re.IGNORECASE), plain
+
+
+def test_the_session_cookie_is_secure_behind_a_tls_proxy(console: Console) -> None:
+    admin = console.account("admin")
+    tls = {"X-Forwarded-Proto": "https"}  # what the TLS-terminating proxy in front sends
+    with httpx.Client(base_url=console.url, headers=tls) as client:
+        form = client.get("/ui/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        fields = {"csrf": csrf[1], "account": admin.name, "password": PASSWORD}
+        # The proxy talks plain HTTP to the verifier: hand back the Secure cookie by hand.
+        cookie = form.headers["set-cookie"].split(";")[0]
+        answer = client.post(
+            "/ui/sign-in", data={**fields, "code": admin.code()}, headers={"Cookie": cookie}
+        )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/ui/overview"
+    session = [c for c in answer.headers.get_list("set-cookie") if c.startswith("baoling_console=")]
+    assert len(session) == 1
+    flags = {flag.strip().lower() for flag in session[0].split(";")[1:]}
+    assert {"secure", "httponly", "samesite=strict", "path=/ui"} <= flags, session[0]
 
 
 def test_the_console_can_be_turned_off(tmp_path: Path) -> None:
