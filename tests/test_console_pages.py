@@ -181,7 +181,7 @@ def test_unlock_a_locked_token_then_its_next_code_is_accepted_over_http(
 def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
     console: Console, helpdesk: Account, api_key: str
 ) -> None:
-    console.token("lost-1")
+    lost = console.token("lost-1")
     with closing(console.verifier()) as v:
         v.add_user("bob")
         v.assign("lost-1", "bob", override=True)
@@ -218,6 +218,7 @@ def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
         assert not any(code in console.driver.page_source for code in codes), page
     assert validate(console, api_key, user="bob", code=codes[3]) == "accept"
     assert validate(console, api_key, user="bob", code=codes[3]) == "reject"  # once
+    assert validate(console, api_key, token="lost-1", code=lost.now()) == "reject"  # disabled
 
 
 def learn_drift(console: Console, token_id: str, rate_ppm: float) -> dict:
