@@ -8,6 +8,7 @@ overview shows the chain's last verify; enrolment by QR code; the audit page's f
 
 import io
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -569,6 +570,24 @@ def test_the_overview_shows_the_last_verify_and_the_audit_page_verifies_again(
     console.click("verify-chain")
     assert verified_rows(console) > int(report[1])
     assert console.console_errors() == []
+
+
+def test_a_tampered_audit_row_shows_the_chain_broken_on_the_audit_page_and_the_overview() -> None:
+    altered = "row 1 was altered (its content does not match its hash)"
+    with running_console() as own:  # its own store: the module's chain stays intact
+        admin = own.account("admin")
+        own.sign_in(admin)
+        own.open("/ui/audit")
+        own.click("verify-chain")
+        assert own.text("chain-report").startswith("The audit chain is intact.")
+        with sqlite3.connect(own.data_dir / "verifier.sqlite3") as db:
+            db.execute("UPDATE audit SET action = 'tampered' WHERE seq = 1")
+        own.open("/ui/audit")
+        own.click("verify-chain")
+        assert own.text("chain-report") == f"The audit chain is broken: {altered}"
+        own.open("/ui/overview")
+        assert own.text("chain-status").startswith(f"BROKEN: {altered}")
+        assert own.console_errors() == []
 
 
 def test_the_audit_page_filters_by_account_and_verifies_the_chain(
