@@ -254,8 +254,11 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path):
         capture_output=True,
         text=True,
     )
-    # An unknown or misspelt option is only a warning: the output must be empty too.
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    # An unknown or misspelt option is only a warning: our unit's output must be empty too.
+    # systemd-analyze also loads the machine's own units and warns about theirs (Debian's
+    # freeradius.service, which the RADIUS tests install, uses MemoryLimit=); those are not ours.
+    ours = [line for line in proc.stderr.splitlines() if not line.startswith("/lib/systemd/")]
+    assert (proc.returncode, proc.stdout, ours) == (0, "", [])
 
 
 def test_unit_is_hardened(tmp_path: Path):
