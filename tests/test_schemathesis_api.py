@@ -93,7 +93,9 @@ REFUSED_BY_DESIGN = {
     "POST /v1/users/notify-accepted": lambda body: body == USER_BYTES,
     "POST /v1/users/login-rounds": lambda body: body == USER_BYTES,
     "POST /v1/tokens/{token_id}/assign": lambda body: (
-        body == USER_BYTES or body["error"] == "possession_not_proven"
+        body == USER_BYTES
+        or body["error"] == "possession_not_proven"
+        or body["message"] == "give a code from the token or the override, not both"
     ),
     "POST /v1/users/backup-codes": lambda body: (
         body == USER_BYTES or body["message"].startswith("expires must be")
