@@ -117,10 +117,11 @@ class Console:
                     raise
 
     def follow(self, element: WebElement) -> None:
-        """Click `element` and wait until the browser has left the page."""
+        """Click `element` and wait until the browser has left the page (up to a minute: a
+        sign-in checks a slow hash, and CI shares two cores with Chromium and the servers)."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, 20).until(staleness_of(page))
+        WebDriverWait(self.driver, 60).until(staleness_of(page))
 
     def post_by_hand(self, path: str, **fields: str) -> None:
         """Send a POST form the page does not offer, with the session's own CSRF token, as
