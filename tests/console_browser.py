@@ -22,12 +22,15 @@ from urllib.parse import urlsplit
 
 import pyotp
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.expected_conditions import (
+    presence_of_element_located,
+    staleness_of,
+)
 from selenium.webdriver.support.wait import WebDriverWait
 
 from baoling.host_tools.verifier_process import ServerProcess
@@ -98,8 +101,22 @@ class Console:
     def open(self, path: str) -> None:
         self.driver.get(self.url + path)
 
+    def find(self, element_id: str) -> WebElement:
+        """The page's element with this id, waited for up to half a minute: on a loaded CI
+        machine Chromium has now and then answered a lookup on a page that was still being
+        replaced. If it never comes, the failure says which page the browser shows instead."""
+        try:
+            return WebDriverWait(self.driver, 30).until(
+                presence_of_element_located((By.ID, element_id))
+            )
+        except TimeoutException:
+            page = self.driver.find_element(By.TAG_NAME, "body").text[:500]
+            raise AssertionError(
+                f"no #{element_id} on {self.driver.current_url} ({self.driver.title!r}): {page!r}"
+            ) from None
+
     def fill(self, element_id: str, text: str) -> None:
-        field_ = self.driver.find_element(By.ID, element_id)
+        field_ = self.find(element_id)
         field_.clear()
         field_.send_keys(text)
 
@@ -110,7 +127,7 @@ class Console:
         happened, so it is found and clicked again (at most three times)."""
         for attempt in range(3):
             try:
-                self.follow(self.driver.find_element(By.ID, element_id))
+                self.follow(self.find(element_id))
                 return
             except WebDriverException as exc:
                 if "does not belong to the document" not in str(exc.msg) or attempt == 2:
@@ -148,7 +165,7 @@ class Console:
         WebDriverWait(self.driver, 20).until(staleness_of(page))
 
     def text(self, element_id: str) -> str:
-        return self.driver.find_element(By.ID, element_id).text
+        return self.find(element_id).text
 
     def sign_in(
         self, account: Account, *, password: str = PASSWORD, code: str | None = None

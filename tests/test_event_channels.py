@@ -388,9 +388,10 @@ protocol = "{protocol}"
     deadline = time.monotonic() + 10
     while len(listener.lines) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    parsed = [parse_syslog(line) for line in listener.lines]
-    assert [p["msgid"] for p in parsed] == ["token.enrolled", "token.locked"]
-    enrolled, locked = parsed
+    # One connection per message over TCP: the collector may read them in either order.
+    parsed = {p["msgid"]: p for p in map(parse_syslog, listener.lines)}
+    assert len(listener.lines) == 2 and sorted(parsed) == ["token.enrolled", "token.locked"]
+    enrolled, locked = parsed["token.enrolled"], parsed["token.locked"]
     assert locked["version"] == 1
     assert locked["app"] == "baoling"
     # authpriv (10) and warning (4); the enrolment is a notice (5).
