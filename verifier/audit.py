@@ -40,8 +40,10 @@ from baoling.verifier.store import (
     AUDIT_SEAL_LOCK_ID,
     GENESIS_HASH,
     Change,
+    PlannedEvent,
     audit,
     get_meta,
+    inserting_events,
     set_meta,
 )
 
@@ -166,40 +168,105 @@ def append_with(
 ) -> sa.Row[Any] | None:
     """Run `change` (a token's UPDATE ... RETURNING, verifier/store.py) and append its audit
     row, with `changed` as detail when it updated a row, else `unchanged`; returns its row
-    (None: it changed nothing). On PostgreSQL both are one statement (a CTE), one round trip;
-    on SQLite, which seals its rows in their transaction (`append`), two."""
+    (None: it changed nothing). On PostgreSQL both are one statement (`append_at_once`), one
+    round trip; on SQLite, which seals its rows in their transaction (`append`), two."""
     statement, values = change
-    if conn.dialect.name != "postgresql":
-        row = conn.execute(statement, values).first()
-        append(conn, action, token_id, now, **(changed if row is not None else unchanged))
-        return row
-    audited = {
+    if conn.dialect.name == "postgresql":
+        return append_at_once(conn, change, action, token_id, now, changed, unchanged)
+    row = conn.execute(statement, values).first()
+    append(conn, action, token_id, now, **(changed if row is not None else unchanged))
+    return row
+
+
+class AuditRow(NamedTuple):
+    """An audit row that `append_at_once` adds after the change's own: only when the change
+    updated a row (`if_changed`), or only when it did not."""
+
+    if_changed: bool
+    action: str
+    detail: dict[str, object]
+
+
+def append_at_once(
+    conn: Connection,
+    change: Change | None,
+    action: str,
+    token_id: str | None,
+    now: float,
+    changed: dict[str, object],
+    unchanged: dict[str, object] | None,
+    rows: Sequence[AuditRow] = (),
+    events: Sequence[PlannedEvent] = (),
+) -> sa.Row[Any] | None:
+    """On PostgreSQL, in one statement (a data-modifying WITH, which PostgreSQL runs exactly
+    once and commits as one): `change` (None: no change, as if it updated a row), its audit row
+    (detail `changed` when it updated a row, else `unchanged`, or no row when that is None),
+    then `rows` and `events` (verifier/store.py, `inserting_events`), each only as its
+    condition says. Returns the change's row; None when it changed nothing."""
+    statement, values = change if change is not None else (None, {})
+    bound: dict[str, object] = {
+        **values,
         "audit_ts": float(now),
         "audit_action": action,
         "audit_token": token_id,
         "detail_changed": _detail_text(changed),
-        "detail_unchanged": _detail_text(unchanged),
     }
-    return conn.execute(_with_audit_row(statement), {**values, **audited}).first()
+    if unchanged is not None:
+        bound["detail_unchanged"] = _detail_text(unchanged)
+    for i, row in enumerate(rows):
+        bound[f"row{i}_action"], bound[f"row{i}_detail"] = row.action, _detail_text(row.detail)
+    for i, event in enumerate(events):
+        bound[f"event{i}_id"], bound[f"event{i}_type"] = event.event_id, event.event_type
+        bound[f"event{i}_body"] = event.body
+    query = _at_once(
+        statement,
+        unchanged is not None,
+        tuple(row.if_changed for row in rows),
+        tuple((event.if_changed, event.opted) for event in events),
+    )
+    return conn.execute(query, bound).first()
 
 
 @functools.cache
-def _with_audit_row(statement: sa.Update) -> sa.Select:
-    """`WITH changed AS (statement), logged AS (INSERT INTO audit ...) SELECT * FROM changed`,
-    built once per statement: PostgreSQL runs a data-modifying WITH exactly once."""
-    changed = statement.cte("changed")
-    detail = sa.case(
-        (sa.exists(sa.select(sa.literal(1)).select_from(changed)), sa.bindparam("detail_changed")),
-        else_=sa.bindparam("detail_unchanged"),
+def _at_once(
+    statement: sa.Update | None,
+    unchanged_row: bool,
+    rows: tuple[bool, ...],
+    events: tuple[tuple[bool, bool], ...],
+) -> sa.Select:
+    """`WITH changed AS (statement), logged AS (INSERT INTO audit ...), noted AS (INSERT INTO
+    events ...) SELECT * FROM changed`, built once per shape: the audit rows are one INSERT,
+    so their ids (the order `seal` chains them in) follow the order given."""
+    if statement is None:
+        changed = sa.select(sa.literal(1).label("one")).cte("changed")
+    else:
+        changed = statement.cte("changed")
+    did = sa.exists(sa.select(sa.literal(1)).select_from(changed))
+
+    def when(if_changed: bool) -> sa.ColumnElement[bool]:
+        return did if if_changed else ~did
+
+    ts = sa.bindparam("audit_ts", type_=sa.Double)
+    token = sa.bindparam("audit_token", type_=sa.String)
+    detail = sa.bindparam("detail_changed", type_=sa.Text)
+    first = sa.select(ts, sa.bindparam("audit_action", type_=sa.String), token)
+    if unchanged_row:
+        unchanged = sa.bindparam("detail_unchanged", type_=sa.Text)
+        logs = [first.add_columns(sa.case((did, detail), else_=unchanged))]
+    else:
+        logs = [first.add_columns(detail).where(did)]
+    for i, if_changed in enumerate(rows):
+        action = sa.bindparam(f"row{i}_action", type_=sa.String)
+        row_detail = sa.bindparam(f"row{i}_detail", type_=sa.Text)
+        logs.append(sa.select(ts, action, token, row_detail).where(when(if_changed)))
+    logged = audit.insert().from_select(
+        ["ts", "action", "token_id", "detail"], logs[0] if len(logs) == 1 else sa.union_all(*logs)
     )
-    row = sa.select(
-        sa.bindparam("audit_ts", type_=sa.Double),
-        sa.bindparam("audit_action", type_=sa.String),
-        sa.bindparam("audit_token", type_=sa.String),
-        sa.cast(detail, sa.Text),
-    )
-    logged = audit.insert().from_select(["ts", "action", "token_id", "detail"], row).cte("logged")
-    return sa.select(changed).add_cte(logged)
+    query = sa.select(changed).add_cte(logged.cte("logged"))
+    if events:
+        planned = [(when(if_changed), opted) for if_changed, opted in events]
+        query = query.add_cte(inserting_events(token, ts, planned).cte("noted"))
+    return query
 
 
 def _chain(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

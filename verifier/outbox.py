@@ -132,6 +132,19 @@ class Outbox:
                 conn, event.id, event.type, event.model_dump_json(), now, realm, name
             )
 
+    def planned(
+        self, kind: type[EventData], now: float, *, if_changed: bool, **fields: Any
+    ) -> store.PlannedEvent | None:
+        """A `kind` event of `fields` as a row of a validation's one statement (verifier/
+        audit.py, `append_at_once`), which looks up the token's user as `emit` does; None
+        (and no event built) when no channel takes its type."""
+        if kind.name not in self.recorded_types:
+            return None
+        event = envelope(kind(**fields), now)
+        body = event.model_dump_json()
+        opted = kind.name in self.per_user
+        return store.PlannedEvent(if_changed, event.id, event.type, body, opted)
+
     def failure(self, conn: Connection, token_id: str, now: float) -> None:
         """Count a failed code of the token in `conn`'s transaction and report a burst
         (validation.failed_burst) at the threshold and each doubling within the window.
@@ -149,14 +162,21 @@ class Outbox:
     ) -> None:
         """Report token.drift_far when an accepted code moved the learned offset beyond the
         threshold."""
-        old_s, new_s = before.offset_at(now), after.offset_at(now)
-        if drifted_far(old_s, new_s, self.rules.drift_far_s):
-            far = TokenDriftFar(
-                token=token_id,
-                offset_seconds=round(new_s, 1),
-                threshold_seconds=self.rules.drift_far_s,
-            )
+        far = self.drift_far(token_id, before, after, now)
+        if far is not None:
             self.emit(conn, far, now)
+
+    def drift_far(
+        self, token_id: str, before: Drift, after: Drift, now: float
+    ) -> TokenDriftFar | None:
+        """The token.drift_far event of an accept that moved the offset from `before` to
+        `after`, if that moved it beyond the threshold."""
+        old_s, new_s = before.offset_at(now), after.offset_at(now)
+        if not drifted_far(old_s, new_s, self.rules.drift_far_s):
+            return None
+        return TokenDriftFar(
+            token=token_id, offset_seconds=round(new_s, 1), threshold_seconds=self.rules.drift_far_s
+        )
 
     def backlog(self) -> int:
         """Events waiting for delivery."""
