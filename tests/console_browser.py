@@ -110,10 +110,7 @@ class Console:
                 presence_of_element_located((By.ID, element_id))
             )
         except TimeoutException:
-            page = self.driver.find_element(By.TAG_NAME, "body").text[:500]
-            raise AssertionError(
-                f"no #{element_id} on {self.driver.current_url} ({self.driver.title!r}): {page!r}"
-            ) from None
+            raise AssertionError(f"no #{element_id} on {self.showing()}") from None
 
     def fill(self, element_id: str, text: str) -> None:
         field_ = self.find(element_id)
@@ -138,7 +135,15 @@ class Console:
         sign-in checks a slow hash, and CI shares two cores with Chromium and the servers)."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, 60).until(staleness_of(page))
+        try:
+            WebDriverWait(self.driver, 60).until(staleness_of(page))
+        except TimeoutException:
+            raise AssertionError(f"a click left the page open: {self.showing()}") from None
+
+    def showing(self) -> str:
+        """The page the browser shows, for a failure's message: its URL, title and text."""
+        body = self.driver.find_element(By.TAG_NAME, "body").text[:500]
+        return f"{self.driver.current_url} ({self.driver.title!r}): {body!r}"
 
     def post_by_hand(self, path: str, **fields: str) -> None:
         """Send a POST form the page does not offer, with the session's own CSRF token, as
