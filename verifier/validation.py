@@ -3,9 +3,10 @@ one write transaction that takes no store-wide lock (verifier/store.py, `concurr
 read the token (or the user's tokens), let the engine decide (verifier/engine.py, pure), apply
 the decision with the store's atomic updates, append the audit row and the event a channel
 takes (verifier/outbox.py), then commit, so the state, its audit row and its event land
-together or not at all. On PostgreSQL a check by token whose change is one statement (the
-token's conditional UPDATE with its audit row) needs no transaction: its read and that
-statement each commit alone, two round trips (docs/operations.md). On SQLite a check by token
+together or not at all. On PostgreSQL a check by token needs no transaction: its read, then
+one statement with the token's conditional UPDATE, its audit rows and its events, each commit
+alone, two round trips (docs/operations.md); only a failure counted towards a burst, or one
+whose token changed since it was read, takes a transaction. On SQLite a check by token
 is a savepoint in a transaction that concurrent checks share, so they share its flush
 (verifier/group_commit.py); each is answered after that commit."""
 
