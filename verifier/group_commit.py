@@ -9,8 +9,13 @@ after the commit that holds it has returned, that is, after the flush: an accept
 disk before anyone is told, exactly as with a transaction of its own. A failed commit fails
 every write of its group. Nothing waits to fill a group: a write that finds no commit running
 is committed at once, alone, so one client sees no added delay.
+
+A caller thread waits for its answer (`run`); a caller on an event loop awaits it (`run_async`):
+the writer thread hands the answer to the loop, so no thread is spent waiting for the flush.
 """
 
+import asyncio
+import contextlib
 import contextvars
 import queue
 import threading
@@ -26,31 +31,38 @@ T = TypeVar("T")
 # The most writes one transaction takes: a bound on what one failed commit undoes.
 MAX_GROUP = 64
 
+# How a write's caller hears its outcome: (result, None) or (None, the exception).
+Answer = Callable[[T | None, BaseException | None], None]
+
 
 class _Write(Generic[T]):
-    """One caller's write and, once its group is done, its result or exception. The caller
-    waits on a plain lock the writer thread releases: a Future's condition variable costs the
-    writer thread several times more per answer (a profile: 8 % of its time)."""
+    """One caller's write, run in a copy of the caller's context (contextvars), and how its
+    caller hears the result or exception once its group is done: `answer` runs in the writer
+    thread and must not block."""
 
-    __slots__ = ("write", "context", "done", "result", "error")
+    __slots__ = ("write", "context", "answer")
 
-    def __init__(self, write: Callable[[Connection], T]) -> None:
+    def __init__(self, write: Callable[[Connection], T], answer: Answer[T]) -> None:
         self.write = write
         self.context = contextvars.copy_context()
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.result: T | None = None
-        self.error: BaseException | None = None
+        self.answer = answer
 
-    def answer(self, result: T | None, error: BaseException | None) -> None:
-        self.result, self.error = result, error
-        self.done.release()
+
+def _settle(future: "asyncio.Future[T]", result: T | None, error: BaseException | None) -> None:
+    """Give an awaiting caller its write's outcome, on its loop; a caller that stopped waiting
+    (a cancelled request) has none to hear."""
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]  # set with no error: a T
 
 
 class GroupCommit:
-    """One writer thread that commits the writes queued by any number of caller threads, as
-    many at a time as are waiting; `transaction` opens the write transaction of each group
-    and `savepoint` runs one write in it."""
+    """One writer thread that commits the writes queued by any number of callers (threads, or
+    tasks of an event loop), as many at a time as are waiting; `transaction` opens the write
+    transaction of each group and `savepoint` runs one write in it."""
 
     def __init__(
         self,
@@ -65,8 +77,40 @@ class GroupCommit:
 
     def run(self, write: Callable[[Connection], T]) -> T:
         """`write`'s result (or its exception) once the transaction it ran in is committed.
-        It runs in the writer thread, in a copy of the caller's context (contextvars)."""
-        pending = _Write(write)
+        It runs in the writer thread, in a copy of the caller's context (contextvars). The
+        caller waits on a plain lock the writer thread releases: a Future's condition variable
+        costs the writer thread several times more per answer (a profile: 8 % of its time)."""
+        done = threading.Lock()
+        done.acquire()
+        outcome: list[tuple[T | None, BaseException | None]] = []
+
+        def answer(result: T | None, error: BaseException | None) -> None:
+            outcome.append((result, error))
+            done.release()
+
+        self._queue_write(_Write(write, answer))
+        done.acquire()
+        result, error = outcome[0]
+        if error is not None:
+            raise error
+        return result  # type: ignore[return-value]  # set with no error: a T
+
+    async def run_async(self, write: Callable[[Connection], T]) -> T:
+        """`run` for a caller on an event loop, which must never wait for a flush: the loop
+        goes on serving while the writer thread runs and commits `write`, then the writer
+        thread schedules the answer on the loop (`call_soon_threadsafe`)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def answer(result: T | None, error: BaseException | None) -> None:
+            # A closed loop raises RuntimeError: nobody waits for this answer any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        self._queue_write(_Write(write, answer))
+        return await future
+
+    def _queue_write(self, pending: _Write[Any]) -> None:
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -76,10 +120,6 @@ class GroupCommit:
                 )
                 self._thread.start()
             self._queue.put(pending)
-        pending.done.acquire()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result  # type: ignore[return-value]  # set with no error: a T
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer thread."""
