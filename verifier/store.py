@@ -23,7 +23,7 @@ them to a database in use is `Store.prepare`'s rule.
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -800,6 +800,7 @@ _SET_META = (
     .values(value=sa.bindparam("meta_value"))
 )
 _GET_TOKEN = sa.select(tokens).where(tokens.c.id == sa.bindparam("token_id"))
+_GET_TOKEN_TO_CHANGE = _GET_TOKEN.with_for_update()
 _ACCEPT = (
     tokens.update()
     .where(
@@ -850,6 +851,17 @@ _FAIL = (
     )
     .returning(tokens.c.fail_count, tokens.c.locked_until)
 )
+# A failure whose new count and lock were decided on the state read (failing_from).
+_FAIL_FROM = (
+    tokens.update()
+    .where(
+        tokens.c.id == sa.bindparam("token_id"),
+        tokens.c.fail_count == sa.bindparam("old_count"),
+        tokens.c.locked_until.is_not_distinct_from(sa.bindparam("old_locked", type_=sa.Double)),
+    )
+    .values(fail_count=sa.bindparam("new_count"), locked_until=sa.bindparam("new_locked"))
+    .returning(tokens.c.fail_count, tokens.c.locked_until)
+)
 
 
 def get_meta(conn: Connection, name: str) -> str | None:
@@ -861,9 +873,13 @@ def set_meta(conn: Connection, name: str, value: str) -> None:
         conn.execute(meta.insert().values(name=name, value=value))
 
 
-def get_token(conn: Connection, token_id: str) -> Row:
-    """The token's row; UnknownToken when there is none."""
-    row = conn.execute(_GET_TOKEN, {"token_id": token_id}).first()
+def get_token(conn: Connection, token_id: str, *, to_change: bool = False) -> Row:
+    """The token's row; UnknownToken when there is none. `to_change`: held until the write
+    transaction ends (PostgreSQL's FOR UPDATE; SQLite's one writer holds every row), so a
+    decision taken on it is never on a state that another validation changes before the
+    commit, and what it audits and reports (a new lock) happens once."""
+    query = _GET_TOKEN_TO_CHANGE if to_change else _GET_TOKEN
+    row = conn.execute(query, {"token_id": token_id}).first()
     if row is None:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
     return row
@@ -919,6 +935,24 @@ def counting_failure(token_id: str, now: float, lock_after: int, lock_end: float
     row when the token is not enrolled."""
     values = {"token_id": token_id, "now": now, "lock_after": lock_after, "lock_end": lock_end}
     return _FAIL, values
+
+
+def failing_from(
+    token_id: str, before: tuple[int, float | None], after: tuple[int, float | None]
+) -> Change:
+    """Set the token's (fail_count, locked_until) to `after` if they are still `before`, the
+    state the engine decided on; no row when another validation changed them first (or the
+    token is gone): the caller then decides again. Unlike `counting_failure`, what it writes
+    is known before it runs, so a lock it sets can be audited and reported by the same
+    statement, exactly once (verifier/validation.py, `_apply_at_once`)."""
+    (old_count, old_locked), (new_count, new_locked) = before, after
+    values = {"old_count": old_count, "old_locked": old_locked}
+    return _FAIL_FROM, {
+        "token_id": token_id,
+        **values,
+        "new_count": new_count,
+        "new_locked": new_locked,
+    }
 
 
 def insert_api_key(
@@ -1169,6 +1203,56 @@ _INSERT_EVENT = events.insert().values(
     realm=sa.bindparam("realm"),
     owner=sa.bindparam("owner"),
 )
+
+
+class PlannedEvent(NamedTuple):
+    """An event row that a validation's one statement inserts (verifier/audit.py,
+    `append_at_once`): only when its change updated a row (`if_changed`), or only when it did
+    not; with the realm and name of the token's user, and for an `opted` type only when that
+    user asked for it, as Outbox.emit decides in Python (verifier/outbox.py)."""
+
+    if_changed: bool
+    event_id: str
+    event_type: str
+    body: str
+    opted: bool
+
+
+def inserting_events(
+    token: sa.ColumnElement[str],
+    now: sa.ColumnElement[float],
+    planned: Sequence[tuple[sa.ColumnElement[bool], bool]],
+) -> sa.Insert:
+    """INSERT ... SELECT of planned events, in order: each (condition, opted) is one row whose
+    id, type and body are bound as event<i>_id, event<i>_type and event<i>_body (i from 0)."""
+
+    def owner(column: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+        joined = users.join(token_owners, token_owners.c.user_id == users.c.id)
+        found = sa.select(column).select_from(joined).where(token_owners.c.token_id == token)
+        return found.scalar_subquery()
+
+    rows = []
+    for i, (condition, opted) in enumerate(planned):
+        if opted:
+            condition = sa.and_(condition, owner(users.c.notify_accepted))
+        rows.append(
+            sa.select(
+                sa.bindparam(f"event{i}_id", type_=sa.String),
+                sa.bindparam(f"event{i}_type", type_=sa.String),
+                now,
+                sa.bindparam(f"event{i}_body", type_=sa.Text),
+                sa.literal(PENDING, sa.String),
+                sa.literal(0, sa.Integer),
+                now,
+                now,
+                owner(users.c.realm),
+                owner(users.c.name),
+            ).where(condition)
+        )
+    columns = ["id", "type", "created", "body", "state", "attempts", "due", "since", "realm"]
+    return events.insert().from_select(
+        [*columns, "owner"], rows[0] if len(rows) == 1 else sa.union_all(*rows)
+    )
 
 
 def insert_event(

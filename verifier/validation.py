@@ -3,9 +3,10 @@ one write transaction that takes no store-wide lock (verifier/store.py, `concurr
 read the token (or the user's tokens), let the engine decide (verifier/engine.py, pure), apply
 the decision with the store's atomic updates, append the audit row and the event a channel
 takes (verifier/outbox.py), then commit, so the state, its audit row and its event land
-together or not at all. On PostgreSQL a check by token whose change is one statement (the
-token's conditional UPDATE with its audit row) needs no transaction: its read and that
-statement each commit alone, two round trips (docs/operations.md). On SQLite a check by token
+together or not at all. On PostgreSQL a check by token needs no transaction: its read, then
+one statement with the token's conditional UPDATE, its audit rows and its events, each commit
+alone, two round trips (docs/operations.md); only a failure counted towards a burst, or one
+whose token changed since it was read, takes a transaction. On SQLite a check by token
 is a savepoint in a transaction that concurrent checks share, so they share its flush
 (verifier/group_commit.py); each is answered after that commit."""
 
@@ -113,6 +114,32 @@ def _state(row: Row[Any]) -> TokenState:
         drift=Drift.from_json(row.drift),
         counter=row.counter,
     )
+
+
+def _with_amr(decision: Decision, row: Row[Any]) -> Decision:
+    """An accept names the methods of the token of `row` (amr)."""
+    return dataclasses.replace(decision, amr=amr(row.device_pin)) if decision.accepted else decision
+
+
+def _accepting(token_id: str, decision: Decision, now: float) -> store.Change:
+    """The token's conditional UPDATE for an accepted decision (store.accepting_step or
+    accepting_counter)."""
+    assert decision.step is not None  # an accepted decision names its step
+    counter = decision.state.counter
+    if counter is None:
+        return store.accepting_step(token_id, decision.step, decision.state.drift.to_json(), now)
+    return store.accepting_counter(token_id, counter, now)
+
+
+def _came() -> dict[str, str | None]:
+    """Where the code came from (verifier/doors.py), for the person an event concerns."""
+    door = doors.current()
+    return {"door": door.name, "client": door.client, "source": door.source}
+
+
+def _planned(events: list[store.PlannedEvent | None]) -> list[store.PlannedEvent]:
+    """The events a channel takes, of those planned."""
+    return [event for event in events if event is not None]
 
 
 class Validation:
@@ -412,30 +439,25 @@ class Validation:
                 row = store.get_token(conn, token_id)
                 state = _state(row)
                 decision = decide(self._otp(conn, row), state, now)
-                if self._one_statement(action, state, decision, now):
+                if self._one_statement(state, decision):
                     arm()
-                    return self._finish(conn, action, token_id, row, state, decision, now)
-        # Read again: a change of several rows. On SQLite it may share its commit's flush with
-        # other validations (Store.grouped_write).
+                    applied = self._apply_at_once(conn, action, token_id, state, decision, now)
+                    if applied is not None:
+                        return _with_amr(applied, row)
+        # Read again: a change of several rows, or a failure whose token changed since it was
+        # read. On SQLite it may share its commit's flush with other validations
+        # (Store.grouped_write).
         return self._store.grouped_write(
             lambda conn: self._decide_in(conn, action, token_id, now, decide)
         )
 
-    def _one_statement(
-        self, action: str, state: TokenState, decision: Decision, now: float
-    ) -> bool:
-        """Whether applying `decision` is one statement, the token's change with its audit row
-        (audit.append_with) or the audit row alone, which needs no transaction: no event a
-        channel takes may follow (an outbox row) and no lock is due (its own audit row)."""
-        types = self._outbox.recorded_types
-        if {ValidationReplay.name, TokenDriftFar.name} & types:
-            return False
-        if decision.accepted:
-            return action != "validate" or ValidationAccepted.name not in types
-        if decision.state.fail_count > state.fail_count:
-            counted = {TokenLocked.name, ValidationFailedBurst.name} & types
-            return not counted and not decision.state.locked(now)
-        return True
+    def _one_statement(self, state: TokenState, decision: Decision) -> bool:
+        """Whether applying `decision` is one statement (`_apply_at_once`), which needs no
+        transaction: all but a counted failure while a channel takes validation.failed_burst,
+        whose count of the token's failures in a window is a row read, then written, in the
+        failure's transaction (Outbox.failure), and whose event carries that count."""
+        counted = decision.state.fail_count > state.fail_count
+        return not counted or ValidationFailedBurst.name not in self._outbox.recorded_types
 
     def prove(self, conn: Connection, token_id: str, code: str, now: float) -> Decision:
         """Check a code given to prove possession of the token (assigning it, verifier/
@@ -457,7 +479,7 @@ class Validation:
         now: float,
         decide: Callable[[HOTP, TokenState, float], Decision],
     ) -> Decision:
-        row = store.get_token(conn, token_id)
+        row = store.get_token(conn, token_id, to_change=True)
         state = _state(row)
         decision = decide(self._otp(conn, row), state, now)
         return self._finish(conn, action, token_id, row, state, decision, now)
@@ -473,9 +495,67 @@ class Validation:
         now: float,
     ) -> Decision:
         """Apply the token's decision; an accept names its methods (amr)."""
-        decision = self._apply(conn, action, token_id, state, decision, now)
+        return _with_amr(self._apply(conn, action, token_id, state, decision, now), row)
+
+    def _apply_at_once(
+        self,
+        conn: Connection,
+        action: str,
+        token_id: str,
+        state: TokenState,
+        decision: Decision,
+        now: float,
+    ) -> Decision | None:
+        """`_apply` as one statement on PostgreSQL (audit.append_at_once), for a check by
+        token: the token's conditional UPDATE, its audit row, a new lock's audit row and the
+        events channels take, each only when the UPDATE's outcome calls for it, all committed
+        as one. A failure's UPDATE sets the count and lock decided on the state read, only if
+        they are still that state, so a lock is audited and reported exactly once; None when
+        they changed meanwhile: nothing was written, and the caller decides again."""
+        rejected: dict[str, object] = {"result": "reject", "reason": decision.reason}
+        plan, new = self._outbox.planned, decision.state
         if decision.accepted:
-            decision = dataclasses.replace(decision, amr=amr(row.device_pin))
+            far = self._outbox.drift_far(token_id, state.drift, new.drift, now)
+            events = [
+                None
+                if far is None
+                else plan(TokenDriftFar, now, if_changed=True, **far.model_dump()),
+                plan(ValidationAccepted, now, if_changed=True, token=token_id, **_came())
+                if action == "validate"
+                else None,
+                plan(ValidationReplay, now, if_changed=False, token=token_id, **_came()),
+            ]
+            accepted: dict[str, object] = {"result": "accept", "reason": decision.reason}
+            replayed = {**rejected, "reason": REPLAY}
+            change = _accepting(token_id, decision, now)
+            moved = audit_log.append_at_once(
+                conn, change, action, token_id, now, accepted, replayed, (), _planned(events)
+            )
+            return decision if moved is not None else Decision(False, REPLAY, decision.step, state)
+        if new.fail_count > state.fail_count:
+            rows: list[audit_log.AuditRow] = []
+            events = []
+            if new.locked(now) and not state.locked(now):
+                lock: dict[str, Any] = {
+                    "fail_count": new.fail_count,
+                    "locked_until": new.locked_until,
+                }
+                rows.append(audit_log.AuditRow(True, "lock", lock))
+                events.append(plan(TokenLocked, now, if_changed=True, token=token_id, **lock))
+            before = (state.fail_count, state.locked_until)
+            change = store.failing_from(token_id, before, (new.fail_count, new.locked_until))
+            counted = audit_log.append_at_once(
+                conn, change, action, token_id, now, rejected, None, rows, _planned(events)
+            )
+            return None if counted is None else decision
+        replay = (
+            plan(ValidationReplay, now, if_changed=True, token=token_id, **_came())
+            if decision.reason == REPLAY
+            else None
+        )
+        audit_log.append_at_once(
+            conn, None, action, token_id, now, rejected, None, (), _planned([replay])
+        )
         return decision
 
     def _apply(
@@ -494,13 +574,7 @@ class Validation:
         by_user = {} if user is None else {"user": str(user)}
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
-            assert decision.step is not None  # an accepted decision names its step
-            counter = decision.state.counter
-            if counter is None:
-                drift = decision.state.drift.to_json()
-                change = store.accepting_step(token_id, decision.step, drift, now)
-            else:
-                change = store.accepting_counter(token_id, counter, now)
+            change = _accepting(token_id, decision, now)
             accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
             replayed: dict[str, object] = {**rejected, "reason": REPLAY}
             moved = audit_log.append_with(conn, change, action, token_id, now, accepted, replayed)
@@ -513,10 +587,8 @@ class Validation:
         if decision.accepted:
             self._outbox.drift(conn, token_id, state.drift, decision.state.drift, now)
         if decision.reason == REPLAY or (decision.accepted and action == "validate"):
-            door = doors.current()  # where the code came from, for the person it concerns
-            came = {"door": door.name, "client": door.client, "source": door.source}
             kind = ValidationAccepted if decision.accepted else ValidationReplay
-            self._outbox.emit(conn, kind(token=token_id, **by_user, **came), now)
+            self._outbox.emit(conn, kind(token=token_id, **by_user, **_came()), now)
         return decision
 
     def _count_failure(
