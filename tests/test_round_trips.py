@@ -160,7 +160,7 @@ def test_a_validation_that_records_events_or_locks_takes_as_few_round_trips(
         replayed = round_trips(relay, lambda: v.validate("alice", code_at(SECRET, t), now=t))
         # The token's clock runs 120 s ahead: a resync learns it, reported as drift_far.
         ahead = [code_at(SECRET, t + 120 + 30 * n) for n in (0, 1)]
-        resync = round_trips(relay, lambda: v.resync("alice", *ahead, now=t))
+        resync = round_trips(relay, lambda: v.resync("alice", ahead[0], ahead[1], now=t))
         failed = [
             round_trips(relay, lambda: v.validate("alice", wrong_code(SECRET, t), now=t))
             for _ in range(3)  # the second locks, the third meets the lock
@@ -220,7 +220,10 @@ def test_failures_racing_on_two_nodes_lock_the_token_once(postgres_server, tmp_p
     """Wrong codes sent at once to two nodes: the token locks after exactly three, one lock
     row and one token.locked event, however the failures interleave."""
     url = postgres_server.create_database()
-    options = {"event_types": ("token.locked",), "policy": Policy(lockout_after_fails=3)}
+    options: dict[str, Any] = {
+        "event_types": ("token.locked",),
+        "policy": Policy(lockout_after_fails=3),
+    }
     nodes = [Verifier(url, data_dir=tmp_path / "data", **options) for _ in range(2)]
     try:
         nodes[0].enrol("alice", SECRET, now=T0)
