@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
@@ -31,32 +31,63 @@ T = TypeVar("T")
 # The most writes one transaction takes: a bound on what one failed commit undoes.
 MAX_GROUP = 64
 
-# How a write's caller hears its outcome: (result, None) or (None, the exception).
-Answer = Callable[[T | None, BaseException | None], None]
-
 
 class _Write(Generic[T]):
-    """One caller's write, run in a copy of the caller's context (contextvars), and how its
-    caller hears the result or exception once its group is done: `answer` runs in the writer
-    thread and must not block."""
+    """One caller's write, run in a copy of the caller's context (contextvars), and once its
+    group is done its result or exception. A caller thread waits on `waiter`, a plain lock
+    the writer thread releases (a Future's condition variable costs the writer thread several
+    times more per answer; a profile: 8 % of its time); a task of an event loop (`loop`)
+    awaits `future`, a future of that loop."""
 
-    __slots__ = ("write", "context", "answer")
+    __slots__ = ("write", "context", "waiter", "future", "result", "error")
 
-    def __init__(self, write: Callable[[Connection], T], answer: Answer[T]) -> None:
+    def __init__(
+        self, write: Callable[[Connection], T], loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.write = write
         self.context = contextvars.copy_context()
-        self.answer = answer
+        self.waiter: threading.Lock | None = None
+        self.future: asyncio.Future[T] | None = None
+        if loop is None:
+            self.waiter = threading.Lock()
+            self.waiter.acquire()
+        else:
+            self.future = loop.create_future()
+        self.result: T | None = None
+        self.error: BaseException | None = None
 
 
-def _settle(future: "asyncio.Future[T]", result: T | None, error: BaseException | None) -> None:
-    """Give an awaiting caller its write's outcome, on its loop; a caller that stopped waiting
-    (a cancelled request) has none to hear."""
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]  # set with no error: a T
+def _answer(writes: Iterable[_Write[Any]]) -> None:
+    """Tell the callers of `writes` their outcomes, from the writer thread: wake each waiting
+    thread, and the tasks of each event loop with one call on that loop for all of them. That
+    call wakes the loop and lets go of the GIL, which the writer thread then waits to take
+    back while the loop runs: once per answer, that wait doubled a group's time (measured
+    with bench/http_validate.py's load)."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Write[Any]]] = {}
+    for write in writes:
+        if write.future is None:
+            assert write.waiter is not None  # a caller thread's write
+            write.waiter.release()
+        else:
+            loops.setdefault(write.future.get_loop(), []).append(write)
+    for loop, answered in loops.items():
+        # A closed loop raises RuntimeError: nobody waits for these answers any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, answered)
+
+
+def _settle(writes: list[_Write[Any]]) -> None:
+    """On their loop, give the awaiting tasks their writes' outcomes; a task that stopped
+    waiting (a cancelled request) has none to hear."""
+    for write in writes:
+        future = write.future
+        assert future is not None  # a task's write
+        if future.cancelled():
+            continue
+        if write.error is not None:
+            future.set_exception(write.error)
+        else:
+            future.set_result(write.result)
 
 
 class GroupCommit:
@@ -77,38 +108,24 @@ class GroupCommit:
 
     def run(self, write: Callable[[Connection], T]) -> T:
         """`write`'s result (or its exception) once the transaction it ran in is committed.
-        It runs in the writer thread, in a copy of the caller's context (contextvars). The
-        caller waits on a plain lock the writer thread releases: a Future's condition variable
-        costs the writer thread several times more per answer (a profile: 8 % of its time)."""
-        done = threading.Lock()
-        done.acquire()
-        outcome: list[tuple[T | None, BaseException | None]] = []
-
-        def answer(result: T | None, error: BaseException | None) -> None:
-            outcome.append((result, error))
-            done.release()
-
-        self._queue_write(_Write(write, answer))
-        done.acquire()
-        result, error = outcome[0]
-        if error is not None:
-            raise error
-        return result  # type: ignore[return-value]  # set with no error: a T
+        It runs in the writer thread, in a copy of the caller's context (contextvars)."""
+        pending = _Write(write)
+        self._queue_write(pending)
+        assert pending.waiter is not None  # made without a loop
+        pending.waiter.acquire()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]  # set with no error: a T
 
     async def run_async(self, write: Callable[[Connection], T]) -> T:
         """`run` for a caller on an event loop, which must never wait for a flush: the loop
         goes on serving while the writer thread runs and commits `write`, then the writer
         thread schedules the answer on the loop (`call_soon_threadsafe`)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-
-        def answer(result: T | None, error: BaseException | None) -> None:
-            # A closed loop raises RuntimeError: nobody waits for this answer any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, result, error)
-
-        self._queue_write(_Write(write, answer))
-        return await future
+        pending = _Write(write, asyncio.get_running_loop())
+        self._queue_write(pending)
+        assert pending.future is not None  # made with a loop
+        result: T = await pending.future
+        return result
 
     def _queue_write(self, pending: _Write[Any]) -> None:
         with self._lock:
@@ -153,7 +170,6 @@ class GroupCommit:
 
     def _commit(self, group: list[_Write[Any]]) -> None:
         """Run the group in one transaction, each write in a savepoint; answer after COMMIT."""
-        done: list[tuple[_Write[Any], Any]] = []
         pending = list(group)
         try:
             with self._transaction() as conn:
@@ -162,7 +178,7 @@ class GroupCommit:
                     try:
                         with self._savepoint(conn):
                             try:
-                                result = write.context.run(write.write, conn)
+                                write.result = write.context.run(write.write, conn)
                             except BaseException as exc:
                                 failed.append(exc)
                                 raise
@@ -170,12 +186,9 @@ class GroupCommit:
                         if not failed or exc is not failed[0]:
                             raise  # the savepoint itself failed: so does the whole group
                         pending.remove(write)
-                        write.answer(None, exc)  # undone: it need not wait for the commit
-                        continue
-                    done.append((write, result))
+                        write.error = exc
+                        _answer([write])  # undone: it need not wait for the commit
         except BaseException as exc:  # noqa: BLE001 (every caller of the group gets it)
             for write in pending:
-                write.answer(None, exc)
-            return
-        for write, result in done:
-            write.answer(result, None)
+                write.result, write.error = None, exc
+        _answer(pending)
