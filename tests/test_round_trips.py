@@ -247,3 +247,25 @@ def test_failures_racing_on_two_nodes_lock_the_token_once(postgres_server, tmp_p
     assert events[0]["event"]["data"]["fail_count"] == locks[0]["detail"]["fail_count"] == 3
     assert token["fail_count"] == 3
     assert report.ok
+
+
+# A validation by user name: the account's SELECT (no transaction); then one transaction:
+# BEGIN, the lock on the user's attempts (rate limits), the rate-limit rows, the user's row,
+# its directory entry, its tokens, the token's conditional UPDATE with its audit row, COMMIT.
+USER_VALIDATION_ROUND_TRIPS = 9
+
+
+def test_a_validation_by_user_name_reads_the_account_without_a_transaction(relayed):
+    v, relay = relayed
+    v.enrol("alice", SECRET, now=T0)
+    v.add_user(USER)
+    v.assign("alice", USER, override=True)
+    assert v.validate_user(USER, code_at(SECRET, T0), now=T0)  # prepared
+    t = T0 + 30
+    accepted = round_trips(relay, lambda: v.check_user(USER, code_at(SECRET, t), now=t))
+    replayed = round_trips(relay, lambda: v.check_user(USER, code_at(SECRET, t), now=t))
+    assert (accepted, replayed) == (USER_VALIDATION_ROUND_TRIPS,) * 2
+    assert [row["detail"]["reason"] for row in v.search_audit(token="alice", since=t)] == [
+        REPLAY,
+        "accepted",
+    ]

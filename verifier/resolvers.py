@@ -68,11 +68,11 @@ class LocalResolver:
     def has_realm(self, realm: str) -> bool:
         if realm == self.default_realm:
             return True
-        with self._store.read() as conn:
+        with self._store.lookup() as conn:
             return store.realm_has_users(conn, realm)
 
     def lookup(self, user: UserName) -> Account | None:
-        with self._store.read() as conn:
+        with self._store.lookup() as conn:
             row = store.get_user(conn, user.realm, user.name)
         if row is None or row.resolver != self.name:
             return None

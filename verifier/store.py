@@ -695,6 +695,22 @@ class Store:
             yield conn
 
     @contextmanager
+    def lookup(self) -> Iterator[Connection]:
+        """For a read that needs no snapshot common to its statements, such as one SELECT on
+        a validation's path: on PostgreSQL each statement commits by itself, without the
+        BEGIN and COMMIT round trips (under READ COMMITTED, the default, each statement of a
+        transaction takes its own snapshot anyway); on SQLite a read-only transaction."""
+        if not self.has_single_statements:
+            with self.read() as conn:
+                yield conn
+            return
+        with (
+            self._failures(),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction serialised with every other `write` until it commits or rolls
         back, for administration that reads, checks, then writes (an enrolment racing a key
