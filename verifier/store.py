@@ -681,12 +681,17 @@ class Store:
         no COMMIT round trip, for a change that is one statement, such as a validation's
         (verifier/validation.py). Yields it and `arm`, to call right before the statement that
         writes, whose commit then has the commit timeout as a transaction's has."""
+        with self._autocommit() as conn, self._commit_deadlines.watch(conn) as arm:
+            yield conn, arm
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement commits by itself; failures as `_failures`."""
         with (
             self._failures(),
             self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
-            self._commit_deadlines.watch(conn) as arm,
         ):
-            yield conn, arm
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -700,14 +705,7 @@ class Store:
         a validation's path: on PostgreSQL each statement commits by itself, without the
         BEGIN and COMMIT round trips (under READ COMMITTED, the default, each statement of a
         transaction takes its own snapshot anyway); on SQLite a read-only transaction."""
-        if not self.has_single_statements:
-            with self.read() as conn:
-                yield conn
-            return
-        with (
-            self._failures(),
-            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
-        ):
+        with self._autocommit() if self.has_single_statements else self.read() as conn:
             yield conn
 
     @contextmanager
