@@ -30,8 +30,6 @@ from baoling.verifier.drift import Drift, observation_tolerance_s
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.otp import HOTP, TOTP
 
-_new = object.__new__
-
 # Decision.reason values.
 ACCEPTED = "accepted"
 WRONG_CODE = "wrong_code"
@@ -373,29 +371,15 @@ def _failure(
     let a double submit or a client's retries lock the token."""
     if reason == REPLAY:
         return Decision(False, reason, step, state)
-    locked_until = state.locked_until
     fail_count = state.fail_count + 1
+    locked_until = state.locked_until
     if fail_count >= policy.lockout_after_fails and not state.locked(now):
         locked_until = policy.lock_end(now)
-    # Every wrong code builds these two values. They are filled in here, field by field, on
-    # instances made by object.__new__, not by their dataclass constructors: in CPython 3.11 a
-    # Python __init__ called from the class call costs as much as the allocation itself, and
-    # this is a third of the failure's cost (docs/performance.md). Every field of both classes
-    # is set; tests/test_engine.py compares the result with the constructors' field by field.
-    failed = _new(TokenState)
-    failed.last_step = state.last_step
-    failed.fail_count = fail_count
-    failed.locked_until = locked_until
-    failed.enabled = state.enabled
-    failed.drift = state.drift
-    failed.counter = state.counter
-    decision = _new(Decision)
-    decision.accepted = False
-    decision.reason = reason
-    decision.step = step
-    decision.state = failed
-    decision.amr = ()
-    return decision
+    # The constructor, not dataclasses.replace, which looks the fields up on every call.
+    failed = TokenState(
+        state.last_step, fail_count, locked_until, state.enabled, state.drift, state.counter
+    )
+    return Decision(False, reason, step, failed)
 
 
 __all__ = [
