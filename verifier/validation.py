@@ -515,23 +515,7 @@ class Validation:
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason}
         plan, new = self._outbox.planned, decision.state
         if decision.accepted:
-            far = self._outbox.drift_far(token_id, state.drift, new.drift, now)
-            events = [
-                None
-                if far is None
-                else plan(TokenDriftFar, now, if_changed=True, **far.model_dump()),
-                plan(ValidationAccepted, now, if_changed=True, token=token_id, **_came())
-                if action == "validate"
-                else None,
-                plan(ValidationReplay, now, if_changed=False, token=token_id, **_came()),
-            ]
-            accepted: dict[str, object] = {"result": "accept", "reason": decision.reason}
-            replayed = {**rejected, "reason": REPLAY}
-            change = _accepting(token_id, decision, now)
-            moved = audit_log.append_at_once(
-                conn, change, action, token_id, now, accepted, replayed, (), _planned(events)
-            )
-            return decision if moved is not None else Decision(False, REPLAY, decision.step, state)
+            return self._accept_at_once(conn, action, token_id, state, decision, now, {})
         if new.fail_count > state.fail_count:
             rows: list[audit_log.AuditRow] = []
             events = []
@@ -558,6 +542,36 @@ class Validation:
         )
         return decision
 
+    def _accept_at_once(
+        self,
+        conn: Connection,
+        action: str,
+        token_id: str,
+        state: TokenState,
+        decision: Decision,
+        now: float,
+        by_user: dict[str, str],
+    ) -> Decision:
+        """Apply an accept on PostgreSQL in one statement (audit.append_at_once): the token's
+        conditional UPDATE, its audit row, and token.drift_far and validation.accepted when it
+        changed the row, validation.replay when it did not (another node was first)."""
+        plan, came = self._outbox.planned, {"token": token_id, **by_user, **_came()}
+        far = self._outbox.drift_far(token_id, state.drift, decision.state.drift, now)
+        events = [
+            None if far is None else plan(TokenDriftFar, now, if_changed=True, **far.model_dump()),
+            plan(ValidationAccepted, now, if_changed=True, **came)
+            if action == "validate"
+            else None,
+            plan(ValidationReplay, now, if_changed=False, **came),
+        ]
+        accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
+        replayed: dict[str, object] = {"result": "reject", "reason": REPLAY, **by_user}
+        change = _accepting(token_id, decision, now)
+        moved = audit_log.append_at_once(
+            conn, change, action, token_id, now, accepted, replayed, (), _planned(events)
+        )
+        return decision if moved is not None else Decision(False, REPLAY, decision.step, state)
+
     def _apply(
         self,
         conn: Connection,
@@ -570,8 +584,10 @@ class Validation:
     ) -> Decision:
         """Apply the engine's decision for one token atomically and audit it (with the user
         name the code came with, if any): the token's conditional UPDATE and its audit row are
-        one statement on PostgreSQL (audit.append_with)."""
+        one statement on PostgreSQL (audit.append_with), an accept's events too."""
         by_user = {} if user is None else {"user": str(user)}
+        if decision.accepted and conn.dialect.name == "postgresql":
+            return self._accept_at_once(conn, action, token_id, state, decision, now, by_user)
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
             change = _accepting(token_id, decision, now)
