@@ -260,7 +260,8 @@ def test_a_validation_by_user_name_reads_the_account_without_a_transaction(relay
     v.enrol("alice", SECRET, now=T0)
     v.add_user(USER)
     v.assign("alice", USER, override=True)
-    assert v.validate_user(USER, code_at(SECRET, T0), now=T0)  # prepared
+    for _ in range(2):  # an accept and a replay: prepared
+        v.validate_user(USER, code_at(SECRET, T0), now=T0)
     t = T0 + 30
     accepted = round_trips(relay, lambda: v.check_user(USER, code_at(SECRET, t), now=t))
     replayed = round_trips(relay, lambda: v.check_user(USER, code_at(SECRET, t), now=t))
@@ -271,17 +272,23 @@ def test_a_validation_by_user_name_reads_the_account_without_a_transaction(relay
     ]
 
 
-def test_an_accept_by_user_name_writes_its_event_in_the_same_round_trips(postgres_server, tmp_path):
-    options = {"event_types": ("validation.accepted",)}
+def test_an_accept_or_replay_by_user_name_writes_its_event_in_the_same_round_trips(
+    postgres_server, tmp_path
+):
+    options = {"event_types": ("validation.accepted", "validation.replay")}
     with relayed_verifier(postgres_server, tmp_path / "data", **options) as (v, relay):
         v.enrol("alice", SECRET, now=T0)
         v.add_user(USER)
         v.assign("alice", USER, override=True)
-        assert v.validate_user(USER, code_at(SECRET, T0), now=T0)  # prepared
+        for _ in range(2):  # an accept and a replay: prepared
+            v.validate_user(USER, code_at(SECRET, T0), now=T0)
         t = T0 + 30
-        accepted = round_trips(relay, lambda: v.check_user(USER, code_at(SECRET, t), now=t))
+        trips = [
+            round_trips(relay, lambda: v.check_user(USER, code_at(SECRET, t), now=t))
+            for _ in range(2)
+        ]
         events = v.list_events()
-    assert accepted == USER_VALIDATION_ROUND_TRIPS
-    assert [(e["type"], e["user"], e["event"]["data"]["user"]) for e in events] == [
-        ("validation.accepted", "alice", USER)
-    ] * 2
+    assert trips == [USER_VALIDATION_ROUND_TRIPS] * 2
+    assert [(e["type"], e["user"], e["event"]["data"]["user"]) for e in reversed(events)] == [
+        (kind, "alice", USER) for kind in ("validation.accepted", "validation.replay") * 2
+    ]

@@ -532,8 +532,24 @@ class Validation:
                 conn, change, action, token_id, now, rejected, None, rows, _planned(events)
             )
             return None if counted is None else decision
+        return self._reject_at_once(conn, action, token_id, decision, now, {})
+
+    def _reject_at_once(
+        self,
+        conn: Connection,
+        action: str,
+        token_id: str,
+        decision: Decision,
+        now: float,
+        by_user: dict[str, str],
+    ) -> Decision:
+        """Audit a rejection that changes nothing (not counted: a replay, a locked or disabled
+        token) on PostgreSQL in one statement (audit.append_at_once), with validation.replay
+        for a replay."""
+        rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
+        came = {"token": token_id, **by_user, **_came()}
         replay = (
-            plan(ValidationReplay, now, if_changed=True, token=token_id, **_came())
+            self._outbox.planned(ValidationReplay, now, if_changed=True, **came)
             if decision.reason == REPLAY
             else None
         )
@@ -586,8 +602,11 @@ class Validation:
         name the code came with, if any): the token's conditional UPDATE and its audit row are
         one statement on PostgreSQL (audit.append_with), an accept's events too."""
         by_user = {} if user is None else {"user": str(user)}
-        if decision.accepted and conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql" and decision.accepted:
             return self._accept_at_once(conn, action, token_id, state, decision, now, by_user)
+        counted = decision.state.fail_count > state.fail_count
+        if conn.dialect.name == "postgresql" and not counted:
+            return self._reject_at_once(conn, action, token_id, decision, now, by_user)
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
             change = _accepting(token_id, decision, now)
@@ -596,7 +615,7 @@ class Validation:
             moved = audit_log.append_with(conn, change, action, token_id, now, accepted, replayed)
             if moved is None:
                 decision = Decision(False, REPLAY, decision.step, state)
-        elif decision.state.fail_count > state.fail_count:
+        elif counted:
             decision = self._count_failure(conn, action, token_id, state, decision, now, rejected)
         else:
             audit_log.append(conn, action, token_id, now, **rejected)
