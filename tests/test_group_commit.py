@@ -2,8 +2,6 @@
 a caller hears of its write only once the write is committed (another connection sees it), the
 writes that wait behind a commit share the next one, and a write that fails is undone alone."""
 
-import asyncio
-import contextvars
 import sqlite3
 import threading
 import time
@@ -141,87 +139,3 @@ def test_closing_the_store_commits_the_writes_it_holds_first(db):
     with pytest.raises(StoreError) as raised:
         s.grouped_write(_insert(5))
     assert str(raised.value) == "the store is closed"
-
-
-DOOR: contextvars.ContextVar[str] = contextvars.ContextVar("door", default="none")
-
-
-def test_tasks_of_an_event_loop_await_their_writes_and_the_loop_goes_on(db):
-    """Store.grouped_write_async (what POST /v1/validate awaits on SQLite): while the writer
-    thread holds one task's write, the loop still runs, queues more writes and hears nothing
-    early; each task hears of its own write once it is committed, in its own context
-    (contextvars), and a failed write raises in its task alone."""
-    s, path = db
-    started, release = threading.Event(), threading.Event()
-
-    def first(conn: Connection) -> int:
-        started.set()
-        assert release.wait(30)
-        return _insert(1)(conn)
-
-    def tagged(n: int) -> Callable[[Connection], tuple[int, str]]:
-        def write(conn: Connection) -> tuple[int, str]:
-            return _insert(n)(conn), DOOR.get()
-
-        return write
-
-    def fails(conn: Connection) -> int:
-        _insert(3)(conn)
-        raise ValueError("this write fails after its insert")
-
-    async def caller(write: Callable[[Connection], object], door: str, n: int) -> object:
-        DOOR.set(door)
-        try:
-            result = await s.grouped_write_async(write)
-        except ValueError as exc:
-            return str(exc), n in _rows(path)
-        return result, n in _rows(path)  # committed: another connection sees it
-
-    async def main() -> list[object]:
-        holding = asyncio.ensure_future(caller(first, "first", 1))
-        while not started.is_set():  # the writer thread runs `first` and blocks in it
-            await asyncio.sleep(0.01)
-        others = [
-            asyncio.ensure_future(caller(tagged(2), "door 2", 2)),
-            asyncio.ensure_future(caller(fails, "door 3", 3)),
-            asyncio.ensure_future(caller(tagged(4), "door 4", 4)),
-        ]
-        while _waiting_writes(s) < 3:  # the loop queued them while the writer was held
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
-        assert not any(task.done() for task in [holding, *others])
-        release.set()
-        return await asyncio.gather(holding, *others)
-
-    assert asyncio.run(asyncio.wait_for(main(), 60)) == [
-        (1, True),
-        ((2, "door 2"), True),
-        ("this write fails after its insert", False),
-        ((4, "door 4"), True),
-    ]
-    assert _rows(path) == [1, 2, 4]
-
-
-def test_a_cancelled_task_leaves_its_write_committed_and_the_writer_serving(db):
-    """A request whose client hangs up is cancelled while its write waits: the write still
-    commits (a check's failure count is kept) and the writer thread goes on serving."""
-    s, path = db
-    started, release = threading.Event(), threading.Event()
-
-    def held(conn: Connection) -> int:
-        started.set()
-        assert release.wait(30)
-        return _insert(1)(conn)
-
-    async def main() -> None:
-        task = asyncio.ensure_future(s.grouped_write_async(held))
-        while not started.is_set():
-            await asyncio.sleep(0.01)
-        task.cancel()
-        release.set()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(asyncio.wait_for(main(), 60))
-    assert s.grouped_write(_insert(2)) == 2
-    assert _rows(path) == [1, 2]

@@ -9,17 +9,12 @@ after the commit that holds it has returned, that is, after the flush: an accept
 disk before anyone is told, exactly as with a transaction of its own. A failed commit fails
 every write of its group. Nothing waits to fill a group: a write that finds no commit running
 is committed at once, alone, so one client sees no added delay.
-
-A caller thread waits for its answer (`run`); a caller on an event loop awaits it (`run_async`):
-the writer thread hands the answer to the loop, so no thread is spent waiting for the flush.
 """
 
-import asyncio
-import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
@@ -33,67 +28,29 @@ MAX_GROUP = 64
 
 
 class _Write(Generic[T]):
-    """One caller's write, run in a copy of the caller's context (contextvars), and once its
-    group is done its result or exception. A caller thread waits on `waiter`, a plain lock
-    the writer thread releases (a Future's condition variable costs the writer thread several
-    times more per answer; a profile: 8 % of its time); a task of an event loop (`loop`)
-    awaits `future`, a future of that loop."""
+    """One caller's write and, once its group is done, its result or exception. The caller
+    waits on a plain lock the writer thread releases: a Future's condition variable costs the
+    writer thread several times more per answer (a profile: 8 % of its time)."""
 
-    __slots__ = ("write", "context", "waiter", "future", "result", "error")
+    __slots__ = ("write", "context", "done", "result", "error")
 
-    def __init__(
-        self, write: Callable[[Connection], T], loop: asyncio.AbstractEventLoop | None = None
-    ) -> None:
+    def __init__(self, write: Callable[[Connection], T]) -> None:
         self.write = write
         self.context = contextvars.copy_context()
-        self.waiter: threading.Lock | None = None
-        self.future: asyncio.Future[T] | None = None
-        if loop is None:
-            self.waiter = threading.Lock()
-            self.waiter.acquire()
-        else:
-            self.future = loop.create_future()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.result: T | None = None
         self.error: BaseException | None = None
 
-
-def _answer(writes: Iterable[_Write[Any]]) -> None:
-    """Tell the callers of `writes` their outcomes, from the writer thread: wake each waiting
-    thread, and the tasks of each event loop with one call on that loop for all of them. That
-    call wakes the loop and lets go of the GIL, which the writer thread then waits to take
-    back while the loop runs: once per answer, that wait doubled a group's time (measured
-    with bench/http_validate.py's load)."""
-    loops: dict[asyncio.AbstractEventLoop, list[_Write[Any]]] = {}
-    for write in writes:
-        if write.future is None:
-            assert write.waiter is not None  # a caller thread's write
-            write.waiter.release()
-        else:
-            loops.setdefault(write.future.get_loop(), []).append(write)
-    for loop, answered in loops.items():
-        # A closed loop raises RuntimeError: nobody waits for these answers any more.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_settle, answered)
-
-
-def _settle(writes: list[_Write[Any]]) -> None:
-    """On their loop, give the awaiting tasks their writes' outcomes; a task that stopped
-    waiting (a cancelled request) has none to hear."""
-    for write in writes:
-        future = write.future
-        assert future is not None  # a task's write
-        if future.cancelled():
-            continue
-        if write.error is not None:
-            future.set_exception(write.error)
-        else:
-            future.set_result(write.result)
+    def answer(self, result: T | None, error: BaseException | None) -> None:
+        self.result, self.error = result, error
+        self.done.release()
 
 
 class GroupCommit:
-    """One writer thread that commits the writes queued by any number of callers (threads, or
-    tasks of an event loop), as many at a time as are waiting; `transaction` opens the write
-    transaction of each group and `savepoint` runs one write in it."""
+    """One writer thread that commits the writes queued by any number of caller threads, as
+    many at a time as are waiting; `transaction` opens the write transaction of each group
+    and `savepoint` runs one write in it."""
 
     def __init__(
         self,
@@ -110,24 +67,6 @@ class GroupCommit:
         """`write`'s result (or its exception) once the transaction it ran in is committed.
         It runs in the writer thread, in a copy of the caller's context (contextvars)."""
         pending = _Write(write)
-        self._queue_write(pending)
-        assert pending.waiter is not None  # made without a loop
-        pending.waiter.acquire()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result  # type: ignore[return-value]  # set with no error: a T
-
-    async def run_async(self, write: Callable[[Connection], T]) -> T:
-        """`run` for a caller on an event loop, which must never wait for a flush: the loop
-        goes on serving while the writer thread runs and commits `write`, then the writer
-        thread schedules the answer on the loop (`call_soon_threadsafe`)."""
-        pending = _Write(write, asyncio.get_running_loop())
-        self._queue_write(pending)
-        assert pending.future is not None  # made with a loop
-        result: T = await pending.future
-        return result
-
-    def _queue_write(self, pending: _Write[Any]) -> None:
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -137,6 +76,10 @@ class GroupCommit:
                 )
                 self._thread.start()
             self._queue.put(pending)
+        pending.done.acquire()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]  # set with no error: a T
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer thread."""
@@ -170,6 +113,7 @@ class GroupCommit:
 
     def _commit(self, group: list[_Write[Any]]) -> None:
         """Run the group in one transaction, each write in a savepoint; answer after COMMIT."""
+        done: list[tuple[_Write[Any], Any]] = []
         pending = list(group)
         try:
             with self._transaction() as conn:
@@ -178,7 +122,7 @@ class GroupCommit:
                     try:
                         with self._savepoint(conn):
                             try:
-                                write.result = write.context.run(write.write, conn)
+                                result = write.context.run(write.write, conn)
                             except BaseException as exc:
                                 failed.append(exc)
                                 raise
@@ -186,9 +130,12 @@ class GroupCommit:
                         if not failed or exc is not failed[0]:
                             raise  # the savepoint itself failed: so does the whole group
                         pending.remove(write)
-                        write.error = exc
-                        _answer([write])  # undone: it need not wait for the commit
+                        write.answer(None, exc)  # undone: it need not wait for the commit
+                        continue
+                    done.append((write, result))
         except BaseException as exc:  # noqa: BLE001 (every caller of the group gets it)
             for write in pending:
-                write.result, write.error = None, exc
-        _answer(pending)
+                write.answer(None, exc)
+            return
+        for write, result in done:
+            write.answer(result, None)

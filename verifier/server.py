@@ -89,9 +89,8 @@ def serve(settings: Settings) -> None:
             verifier,
             backlog_ready=settings.events_backlog_ready,
             body_timeout_s=settings.http_body_timeout_seconds,
-            # On PostgreSQL as many checks at once as the store has connections, so concurrent
-            # commits share a flush (its group commit); SQLite's checks need no thread of their
-            # own: its group commit's writer thread runs them (verifier/group_commit.py).
+            # As many checks at once as the store has connections, so concurrent commits share
+            # a flush (group commit: PostgreSQL's own; SQLite's, verifier/group_commit.py).
             validate_threads=settings.store_pool_size,
             privacyidea_allow=settings.privacyidea_networks,
             trusted_proxies=settings.http_proxy_networks,

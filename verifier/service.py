@@ -9,7 +9,6 @@ verifier/audit.py, the audit store.
 """
 
 from collections.abc import Collection, Sequence
-from concurrent.futures import Executor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -336,11 +335,6 @@ class Verifier:
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
         return self._validation.check(token_id, code, now)
-
-    async def check_async(self, token_id: str, code: str, blocking: Executor) -> Decision:
-        """`check` awaited on an event loop, which it never blocks: on SQLite the check runs in
-        the group commit's writer thread, elsewhere in `blocking` (Validation.check_async)."""
-        return await self._validation.check_async(token_id, code, blocking)
 
     def validate_user(
         self, user: str, code: str, now: float | None = None, source: str | None = None

@@ -738,18 +738,6 @@ class Store:
         with self.concurrent_write() as conn:
             return write(conn)
 
-    @property
-    def groups_writes(self) -> bool:
-        """Whether `grouped_write_async` may be used: on SQLite, whose grouped writes run in
-        the group commit's writer thread (elsewhere `grouped_write` runs in its caller's)."""
-        return self._group is not None
-
-    async def grouped_write_async(self, write: Callable[[Connection], T]) -> T:
-        """`grouped_write` awaited by a task of an event loop, which goes on serving meanwhile:
-        `write` runs in the writer thread and its result comes back once it is on disk."""
-        assert self._group is not None  # only where `groups_writes`
-        return await self._group.run_async(write)
-
     def version(self) -> int:
         with self.read() as conn:
             return current_version(conn)

@@ -10,14 +10,11 @@ whose token changed since it was read, takes a transaction. On SQLite a check by
 is a savepoint in a transaction that concurrent checks share, so they share its flush
 (verifier/group_commit.py); each is answered after that commit."""
 
-import asyncio
-import contextvars
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Row
@@ -163,39 +160,16 @@ class Validation:
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
-        with self._counting_unknown():
+        try:
             decision = self._decide("validate", token_id, now, self._checking(code))
-        return self._counted(decision)
-
-    async def check_async(self, token_id: str, code: str, blocking: Executor) -> Decision:
-        """`check` for a caller on an event loop, which must wait for neither a flush nor a
-        round trip. On SQLite the whole check runs in its commit group's writer thread
-        (Store.grouped_write_async) and only the decision comes back to the loop: no thread
-        waits for it. Elsewhere (PostgreSQL, whose check makes its round trips from the thread
-        that calls it) `check` runs in `blocking`, in the caller's context."""
-        if not self._store.groups_writes:
-            loop = asyncio.get_running_loop()
-            run = contextvars.copy_context().run
-            return await loop.run_in_executor(blocking, run, self.check, token_id, code)
-        now, decide = time.time(), self._checking(code)
-        with self._counting_unknown():
-            decision = await self._store.grouped_write_async(
-                lambda conn: self._decide_in(conn, "validate", token_id, now, decide)
-            )
+        except UnknownToken:
+            self._metrics.count(False, UNKNOWN_TOKEN)
+            raise
         return self._counted(decision)
 
     def _checking(self, code: str) -> Callable[[HOTP, TokenState, float], Decision]:
         """The engine's check of `code`, as `_decide` takes it."""
         return lambda otp, state, t: engine_check(otp, state, code, t, self.policy)
-
-    @contextmanager
-    def _counting_unknown(self) -> Iterator[None]:
-        """A check of an unknown token is counted, then UnknownToken goes on to the caller."""
-        try:
-            yield
-        except UnknownToken:
-            self._metrics.count(False, UNKNOWN_TOKEN)
-            raise
 
     def _counted(self, decision: _D) -> _D:
         self._metrics.count(decision.accepted, decision.reason)

@@ -55,9 +55,8 @@ def create_app(
 ) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here.
     With `console_session_s` (idle, absolute), the web console is mounted under /ui/.
-    `validate_threads` run the token checks of POST /v1/validate (endpoints.validate) on
-    PostgreSQL, as many as the store has connections (server.py): their commits share flushes.
-    On SQLite the group commit's writer thread runs them (Verifier.check_async)."""
+    `validate_threads` run the token checks of POST /v1/validate (endpoints.validate), as
+    many as the store has connections (server.py): their commits share flushes."""
     # No /docs or /redoc: they would answer without a key and load their scripts from a CDN;
     # /openapi.json serves the same description to any viewer run locally (docs/verifier.md).
     app = FastAPI(

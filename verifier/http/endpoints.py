@@ -4,7 +4,9 @@ Callers of `/v1/validate` learn only "accept" or "reject"; administrators see re
 the admin routes. The routes, their scopes and their documented errors are listed in app.py.
 """
 
+import asyncio
 from collections.abc import Callable
+from contextvars import copy_context
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -73,11 +75,10 @@ async def validate(body: ValidateRequest, v: V, request: Request) -> ValidateRes
     is only a reject: the user's tokens may differ in length, and the caller must not learn
     which lengths a user's tokens have.
 
-    Async, so FastAPI does not hop through its thread pool, and the check never blocks the
-    event loop: on SQLite it runs in the group commit's writer thread and this awaits its
-    flush there, with no thread hop; on PostgreSQL it runs in the app's own small executor
-    (`app.state.validations`, cheaper than the pool; Verifier.check_async). A check by user
-    name may search a directory or check a slow hash, so it goes to the shared pool.
+    Async, so FastAPI does not hop through its thread pool; the check itself waits for its
+    commit's flush, so it runs in the app's own small executor (`app.state.validations`,
+    cheaper than the pool), never on the event loop. A check by user name may search a
+    directory or check a slow hash, so it goes to the shared pool, not to that executor.
     """
     source = client_address(request)
     # The door, its key's name and the client's address, for the validations counter and
@@ -89,7 +90,9 @@ async def validate(body: ValidateRequest, v: V, request: Request) -> ValidateRes
             )
         else:
             assert body.token is not None  # ValidateRequest holds exactly one of the two
-            decision = await v.check_async(body.token, body.code, request.app.state.validations)
+            decision = await asyncio.get_running_loop().run_in_executor(
+                request.app.state.validations, copy_context().run, v.check, body.token, body.code
+            )
     result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
     if decision.reason == MALFORMED and body.user is None:
         raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
