@@ -341,6 +341,24 @@ def test_enrol_refuses_digits_out_of_range(client, admin_auth):
     }
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("counter", False, "counter: Input should be a valid integer"),
+        ("digits", "6", "digits: Input should be a valid integer"),
+        ("period", True, "period: Input should be a valid integer"),
+        ("device_pin", 1, "device_pin: Input should be a valid boolean"),
+    ],
+)
+def test_enrol_refuses_a_value_of_another_json_type(client, admin_auth, field, value, message):
+    """The published schema's JSON types, not what pydantic could coerce (false as 0, "6")."""
+    body = {"token": "bob", "kind": "hotp", field: value}
+    response = client.post("/v1/tokens", json=body, headers=admin_auth)
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid_request", "message": message}
+    assert client.get("/v1/tokens/bob", headers=admin_auth).status_code == 404
+
+
 TOKEN_ID_RULE = "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit"
 
 

@@ -260,14 +260,14 @@ class AssignRequest(Strict):
         default=None, description="a code the token shows now: proof of possession"
     )
     override: bool = Field(
-        default=False, description="assign without a code (admin keys only; audited)"
+        default=False, strict=True, description="assign without a code (admin keys only; audited)"
     )
 
 
 class ReactivateRequest(Strict):
     user: User
     keep_tokens: bool = Field(
-        default=False, description="keep the tokens it had; else they are unassigned"
+        default=False, strict=True, description="keep the tokens it had; else they are unassigned"
     )
 
 
@@ -280,7 +280,7 @@ class ReactivateResult(BaseModel):
 class BackupCodesRequest(Strict):
     user: User
     expires: date = Field(description="the last day the codes work (YYYY-MM-DD), lockout_tz")
-    count: int = Field(default=MAX_BACKUP_CODES, ge=1, le=MAX_BACKUP_CODES)
+    count: int = Field(default=MAX_BACKUP_CODES, ge=1, le=MAX_BACKUP_CODES, strict=True)
 
 
 class BackupCodesResult(BaseModel):
@@ -333,13 +333,18 @@ class EnrolRequest(Strict):
     token: TokenId
     secret: Secret | None = Field(default=None, description="base32; omit to have one generated")
     algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM  # type: ignore[valid-type]
-    digits: int = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS)
-    period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S)
+    # strict: a number, never true/false or "6" (JSON's types are the published schema's).
+    digits: int = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS, strict=True)
+    period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S, strict=True)
     issuer: Text = ""
     label: Text = ""
     kind: Literal["totp", "hotp"] = Field(default="totp", description="hotp: a counter token")
     counter: int = Field(
-        default=0, ge=0, le=MAX_HOTP_COUNTER, description="hotp: the counter of the next code"
+        default=0,
+        ge=0,
+        le=MAX_HOTP_COUNTER,
+        strict=True,
+        description="hotp: the counter of the next code",
     )
     device_pin: bool = Field(
         default=False,
@@ -373,7 +378,7 @@ class ImportRequest(Strict):
     user_map: str | None = Field(default=None, description="PSKC: CSV of serial, user, role")
     key: str | None = Field(default=None, pattern=HEX_PATTERN, description="pre-shared key, hex")
     password: str | None = None
-    dry_run: bool = False
+    dry_run: bool = Field(default=False, strict=True)
 
 
 class RefreshRequest(Strict):
