@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from baoling.core import base32
@@ -180,6 +180,17 @@ User = Annotated[
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: a number with no fraction (17.0 is one), never true, false or
+    text, which pydantic would otherwise read as 1, 0 or the number written."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class Strict(BaseModel):
     """Request bodies refuse unknown fields: a typo must not be silently ignored."""
 
@@ -280,7 +291,7 @@ class ReactivateResult(BaseModel):
 class BackupCodesRequest(Strict):
     user: User
     expires: date = Field(description="the last day the codes work (YYYY-MM-DD), lockout_tz")
-    count: int = Field(default=MAX_BACKUP_CODES, ge=1, le=MAX_BACKUP_CODES, strict=True)
+    count: JsonInt = Field(default=MAX_BACKUP_CODES, ge=1, le=MAX_BACKUP_CODES)
 
 
 class BackupCodesResult(BaseModel):
@@ -333,18 +344,13 @@ class EnrolRequest(Strict):
     token: TokenId
     secret: Secret | None = Field(default=None, description="base32; omit to have one generated")
     algorithm: Literal[ALGORITHMS] = DEFAULT_ALGORITHM  # type: ignore[valid-type]
-    # strict: a number, never true/false or "6" (JSON's types are the published schema's).
-    digits: int = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS, strict=True)
-    period: int = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S, strict=True)
+    digits: JsonInt = Field(default=DEFAULT_DIGITS, ge=MIN_DIGITS, le=MAX_DIGITS)
+    period: JsonInt = Field(default=DEFAULT_PERIOD_S, ge=MIN_PERIOD_S, le=MAX_PERIOD_S)
     issuer: Text = ""
     label: Text = ""
     kind: Literal["totp", "hotp"] = Field(default="totp", description="hotp: a counter token")
-    counter: int = Field(
-        default=0,
-        ge=0,
-        le=MAX_HOTP_COUNTER,
-        strict=True,
-        description="hotp: the counter of the next code",
+    counter: JsonInt = Field(
+        default=0, ge=0, le=MAX_HOTP_COUNTER, description="hotp: the counter of the next code"
     )
     device_pin: bool = Field(
         default=False,
