@@ -51,14 +51,14 @@ def row(db, token_id="alice"):
 
 def accept(db, step, now=T0):
     with db.write() as conn:
-        change = store.accepting_step("alice", step, '{"offset": 0}', now)
-        return conn.execute(*change).first() is not None
+        statement, values = store.accepting_step("alice", step, '{"offset": 0}', now)
+        return statement.execute(conn, values).first() is not None
 
 
 def fail(db, now=T0, lock_after=3, lock_end=LOCK_END):
     with db.write() as conn:
-        change = store.counting_failure("alice", now, lock_after, lock_end)
-        return tuple(conn.execute(*change).one())
+        statement, values = store.counting_failure("alice", now, lock_after, lock_end)
+        return tuple(statement.execute(conn, values).first())
 
 
 def test_accept_is_conditional_on_a_newer_step(db):

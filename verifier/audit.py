@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from baoling.verifier.audit_anchors import Anchor
+from baoling.verifier.prepared import Prepared
 from baoling.verifier.store import (
     AUDIT_BASE,
     AUDIT_HEAD,
@@ -84,7 +85,10 @@ class ArchiveError(ValueError):
     """An archive file that is not one `archive_lines` wrote; the message says where."""
 
 
-_INSERT = audit.insert()
+# The columns an appended row sets; `id` takes the next one.
+_INSERT = Prepared(
+    audit.insert(), ("ts", "action", "token_id", "detail", "seq", "prev_hash", "hash")
+)
 
 # Fields that every row written in this thread or task carries besides its own detail: where
 # the request came from, set by a front end around its call (`origin`).
@@ -149,7 +153,7 @@ def append_many(
     ]
     if conn.dialect.name == "sqlite":
         _chain(conn, values)
-    conn.execute(_INSERT, values[0] if len(values) == 1 else values)
+    _INSERT.execute(conn, values[0] if len(values) == 1 else values)
 
 
 def _detail_text(detail: dict[str, object]) -> str:
@@ -173,7 +177,7 @@ def append_with(
     statement, values = change
     if conn.dialect.name == "postgresql":
         return append_at_once(conn, change, action, token_id, now, changed, unchanged)
-    row = conn.execute(statement, values).first()
+    row = statement.execute(conn, values).first()
     append(conn, action, token_id, now, **(changed if row is not None else unchanged))
     return row
 
@@ -203,7 +207,7 @@ def append_at_once(
     (detail `changed` when it updated a row, else `unchanged`, or no row when that is None),
     then `rows` and `events` (verifier/store.py, `inserting_events`), each only as its
     condition says. Returns the change's row; None when it changed nothing."""
-    statement, values = change if change is not None else (None, {})
+    statement, values = (change[0].statement, change[1]) if change is not None else (None, {})
     bound: dict[str, object] = {
         **values,
         "audit_ts": float(now),

@@ -34,6 +34,7 @@ from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S, CommitDea
 from baoling.verifier.errors import StoreError, UnknownToken
 from baoling.verifier.group_commit import GroupCommit
 from baoling.verifier.options import DEFAULT_STORE_MAX_OVERFLOW, DEFAULT_STORE_POOL_SIZE
+from baoling.verifier.prepared import Prepared
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -787,7 +788,8 @@ def current_version(conn: Connection) -> int:
     return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
 
 
-# Statements on the validation path are built once; each call only binds its values.
+# Statements on the validation path are built once; each call only binds its values. Those a
+# validation runs on SQLite go through the driver there (verifier/prepared.py).
 _SERIALISE_WRITES = sa.select(sa.func.pg_advisory_xact_lock(_WRITE_LOCK_ID))
 _LOCK_USER_ATTEMPTS = sa.select(
     sa.func.pg_advisory_xact_lock(
@@ -795,15 +797,16 @@ _LOCK_USER_ATTEMPTS = sa.select(
         sa.func.hashtext(sa.bindparam("user_key")),
     )
 )
-_GET_META = sa.select(meta.c.value).where(meta.c.name == sa.bindparam("meta_name"))
-_SET_META = (
+_GET_META = Prepared(sa.select(meta.c.value).where(meta.c.name == sa.bindparam("meta_name")))
+_SET_META = Prepared(
     meta.update()
     .where(meta.c.name == sa.bindparam("meta_name"))
     .values(value=sa.bindparam("meta_value"))
 )
-_GET_TOKEN = sa.select(tokens).where(tokens.c.id == sa.bindparam("token_id"))
-_GET_TOKEN_TO_CHANGE = _GET_TOKEN.with_for_update()
-_ACCEPT = (
+_TOKEN = sa.select(tokens).where(tokens.c.id == sa.bindparam("token_id"))
+_GET_TOKEN = Prepared(_TOKEN)
+_GET_TOKEN_TO_CHANGE = Prepared(_TOKEN.with_for_update())
+_ACCEPT = Prepared(
     tokens.update()
     .where(
         tokens.c.id == sa.bindparam("token_id"),
@@ -820,7 +823,7 @@ _ACCEPT = (
     .returning(tokens.c.id)
 )
 # An HOTP accept: the counter only moves forward, whoever else accepts at the same time.
-_ACCEPT_COUNTER = (
+_ACCEPT_COUNTER = Prepared(
     tokens.update()
     .where(
         tokens.c.id == sa.bindparam("token_id"),
@@ -832,7 +835,7 @@ _ACCEPT_COUNTER = (
     .returning(tokens.c.id)
 )
 _NEW_COUNT = tokens.c.fail_count + 1
-_FAIL = (
+_FAIL = Prepared(
     tokens.update()
     .where(tokens.c.id == sa.bindparam("token_id"))
     .values(
@@ -854,7 +857,7 @@ _FAIL = (
     .returning(tokens.c.fail_count, tokens.c.locked_until)
 )
 # A failure whose new count and lock were decided on the state read (failing_from).
-_FAIL_FROM = (
+_FAIL_FROM = Prepared(
     tokens.update()
     .where(
         tokens.c.id == sa.bindparam("token_id"),
@@ -867,11 +870,11 @@ _FAIL_FROM = (
 
 
 def get_meta(conn: Connection, name: str) -> str | None:
-    return conn.execute(_GET_META, {"meta_name": name}).scalar()
+    return _GET_META.execute(conn, {"meta_name": name}).scalar()
 
 
 def set_meta(conn: Connection, name: str, value: str) -> None:
-    if conn.execute(_SET_META, {"meta_name": name, "meta_value": value}).rowcount == 0:
+    if _SET_META.execute(conn, {"meta_name": name, "meta_value": value}).rowcount == 0:
         conn.execute(meta.insert().values(name=name, value=value))
 
 
@@ -881,7 +884,7 @@ def get_token(conn: Connection, token_id: str, *, to_change: bool = False) -> Ro
     decision taken on it is never on a state that another validation changes before the
     commit, and what it audits and reports (a new lock) happens once."""
     query = _GET_TOKEN_TO_CHANGE if to_change else _GET_TOKEN
-    row = conn.execute(query, {"token_id": token_id}).first()
+    row = query.execute(conn, {"token_id": token_id}).first()
     if row is None:
         raise UnknownToken(f"no token {token_id!r} is enrolled")
     return row
@@ -913,7 +916,7 @@ def delete_token(conn: Connection, token_id: str) -> None:
 
 # A change of a token's row: an UPDATE ... RETURNING built once above and its values, for the
 # caller to run alone or with its audit row in one statement (verifier/audit.py, append_with).
-Change = tuple[sa.Update, dict[str, Any]]
+Change = tuple[Prepared[sa.Update], dict[str, Any]]
 
 
 def accepting_step(token_id: str, step: int, drift: str, now: float) -> Change:
