@@ -67,7 +67,7 @@ async def get_verifier(request: Request) -> Verifier:
 V = Annotated[Verifier, Depends(get_verifier)]
 
 
-async def validate(body: ValidateRequest, v: V, request: Request) -> ValidateResult:
+async def validate(body: ValidateRequest, request: Request) -> ValidateResult:
     """Check a code a user typed, for a token or for a user: "accept" or "reject", never why.
 
     A code of the wrong length for its token is the caller's input error, so it gets a 422
@@ -78,8 +78,11 @@ async def validate(body: ValidateRequest, v: V, request: Request) -> ValidateRes
     Async, so FastAPI does not hop through its thread pool; the check itself waits for its
     commit's flush, so it runs in the app's own small executor (`app.state.validations`,
     cheaper than the pool), never on the event loop. A check by user name may search a
-    directory or check a slow hash, so it goes to the shared pool, not to that executor.
+    directory or check a slow hash, so it goes to the shared pool, not to that executor. The
+    verifier is read from the app, not through `get_verifier`: a dependency costs FastAPI
+    its resolution on the event loop at every request (docs/performance.md).
     """
+    v: Verifier = request.app.state.verifier
     source = client_address(request)
     # The door, its key's name and the client's address, for the validations counter and
     # validation.accepted (verifier/doors.py); both pools see them.
