@@ -529,10 +529,12 @@ def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API object
 def _sqlite_begin(conn: Connection) -> None:
     """Writers take SQLite's write lock up front (a deferred transaction that reads, then
     writes can fail with "database is locked" under WAL instead of waiting)."""
-    if conn.get_execution_options().get("baoling_write", False):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection that begins has its driver's
+    # Through the driver, as sqlite_savepoint: SQLAlchemy's exec_driver_sql costs about 50 us.
+    driver.execute(
+        "BEGIN IMMEDIATE" if conn.get_execution_options().get("baoling_write") else "BEGIN"
+    )
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 import weakref
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -23,6 +22,7 @@ from baoling.verifier.http.errors import (
 )
 from baoling.verifier.http.middleware import MAX_BODY_BYTES, CountRequests, LimitBody, Metrics
 from baoling.verifier.http.schemas import ErrorBody
+from baoling.verifier.http.validate_threads import ValidateThreads
 from baoling.verifier.options import (
     DEFAULT_EVENTS_BACKLOG_READY,
     DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
@@ -74,8 +74,8 @@ def create_app(
     app.state.backlog_ready = backlog_ready
     # Peers whose X-Forwarded-For names the client, for the rate limits (client_address.py).
     app.state.trusted_proxies = tuple(trusted_proxies)
-    app.state.validations = ThreadPoolExecutor(validate_threads, thread_name_prefix="validate")
-    weakref.finalize(app, app.state.validations.shutdown, wait=False)
+    app.state.validations = ValidateThreads(validate_threads)
+    weakref.finalize(app, app.state.validations.shutdown)
 
     route = app.add_api_route
     validate_scope = [Depends(require_validate())]

@@ -4,9 +4,7 @@ Callers of `/v1/validate` learn only "accept" or "reject"; administrators see re
 the admin routes. The routes, their scopes and their documented errors are listed in app.py.
 """
 
-import asyncio
 from collections.abc import Callable
-from contextvars import copy_context
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -53,6 +51,7 @@ from baoling.verifier.http.schemas import (
     ValidateRequest,
     ValidateResult,
 )
+from baoling.verifier.http.validate_threads import ValidateThreads
 from baoling.verifier.service import Verifier
 
 MAX_AUDIT_LIMIT = 10_000
@@ -76,9 +75,9 @@ async def validate(body: ValidateRequest, request: Request) -> ValidateResult:
     which lengths a user's tokens have.
 
     Async, so FastAPI does not hop through its thread pool; the check itself waits for its
-    commit's flush, so it runs in the app's own small executor (`app.state.validations`,
-    cheaper than the pool), never on the event loop. A check by user name may search a
-    directory or check a slow hash, so it goes to the shared pool, not to that executor. The
+    commit's flush, so it runs in the app's own validate threads (`app.state.validations`,
+    validate_threads.py, cheaper than the pool), never on the event loop. A check by user
+    name may search a directory or check a slow hash, so it goes to the shared pool. The
     verifier is read from the app, not through `get_verifier`: a dependency costs FastAPI
     its resolution on the event loop at every request (docs/performance.md).
     """
@@ -93,9 +92,8 @@ async def validate(body: ValidateRequest, request: Request) -> ValidateResult:
             )
         else:
             assert body.token is not None  # ValidateRequest holds exactly one of the two
-            decision = await asyncio.get_running_loop().run_in_executor(
-                request.app.state.validations, copy_context().run, v.check, body.token, body.code
-            )
+            validations: ValidateThreads = request.app.state.validations
+            decision = await validations.run(v.check, body.token, body.code)
     result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
     if decision.reason == MALFORMED and body.user is None:
         raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
