@@ -359,6 +359,24 @@ def test_enrol_refuses_a_value_of_another_json_type(client, admin_auth, field, v
     assert client.get("/v1/tokens/bob", headers=admin_auth).status_code == 404
 
 
+def test_enrol_takes_a_counter_up_to_json_s_exact_integers(client, admin_auth):
+    """Above 2**53 - 1 a JSON number may reach the server as a neighbour of the one sent (a
+    double's 53 bits): 2**63 - 1 written by a client in floating point arrives as 2**63."""
+    highest = 2**53 - 1
+    body = {"token": "bob", "kind": "hotp", "counter": highest}
+    assert client.post("/v1/tokens", json=body, headers=admin_auth).status_code == 201
+    assert client.get("/v1/tokens/bob", headers=admin_auth).json()["counter"] == highest
+    for beyond in (highest + 1, float(2**63 - 1)):
+        body = {"token": "carol", "kind": "hotp", "counter": beyond}
+        response = client.post("/v1/tokens", json=body, headers=admin_auth)
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "invalid_request",
+            "message": "counter: Input should be less than or equal to 9007199254740991",
+        }
+    assert client.get("/v1/tokens/carol", headers=admin_auth).status_code == 404
+
+
 TOKEN_ID_RULE = "must be 1 to 128 letters, digits and . _ : @ + -, starting with a letter or digit"
 
 

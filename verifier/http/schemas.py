@@ -29,7 +29,6 @@ from baoling.core.limits import (
     MIN_SECRET_BYTES,
 )
 from baoling.verifier.backup_codes import BACKUP_CODE_DIGITS, MAX_BACKUP_CODES
-from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.inputs import MAX_TEXT_CHARS
 from baoling.verifier.logins import LoginRounds
 from baoling.verifier.user_names import LDAP_SPECIAL, MAX_USER_BYTES, REALM_SEPARATOR
@@ -185,10 +184,15 @@ def _json_integer(value: Any) -> Any:
     text, which pydantic would otherwise read as 1, 0 or the number written."""
     if isinstance(value, bool | str):
         raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # then a bound is checked as for an integer, at any size
     return value
 
 
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+# The largest integer every JSON parser keeps exact (RFC 7493 section 2.2: a double's 53 bits).
+# Beyond it a client may send a neighbour of the number it meant: 2**63 - 1 arrives as 2**63.
+MAX_JSON_INTEGER = 2**53 - 1
 
 
 class Strict(BaseModel):
@@ -350,7 +354,10 @@ class EnrolRequest(Strict):
     label: Text = ""
     kind: Literal["totp", "hotp"] = Field(default="totp", description="hotp: a counter token")
     counter: JsonInt = Field(
-        default=0, ge=0, le=MAX_HOTP_COUNTER, description="hotp: the counter of the next code"
+        default=0,
+        ge=0,
+        le=MAX_JSON_INTEGER,  # the CLI and the Python API take up to 2**63 - 1 (a BIGINT)
+        description="hotp: the counter of the next code",
     )
     device_pin: bool = Field(
         default=False,
