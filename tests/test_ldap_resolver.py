@@ -193,6 +193,21 @@ def test_a_stopped_directory_rejects_says_why_in_the_audit_and_recovers(
     assert validate(right).json() == {"result": "accept", "amr": ["hwk", "otp"]}
 
 
+def wait_stopped(pid: int) -> None:
+    """Return once every thread of `pid` is stopped: SIGSTOP takes effect after os.kill
+    returns, so a request sent at once may still be answered."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tasks = Path(f"/proc/{pid}/task")
+        states = {
+            (task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()
+        }
+        if states == {"T"}:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"slapd ({pid}) did not stop within 10 s of SIGSTOP")
+
+
 def test_a_hung_directory_fails_closed_within_the_timeout_and_recovers(
     alice: Verifier, ldap_server: LdapServer
 ) -> None:
@@ -203,6 +218,7 @@ def test_a_hung_directory_fails_closed_within_the_timeout_and_recovers(
     assert ldap_server.process is not None
     ldap_server.process.send_signal(signal.SIGSTOP)
     try:
+        wait_stopped(ldap_server.process.pid)
         right = code_at(SECRET, time.time())
         started = time.monotonic()
         decision = alice.check_user("alice@corp", right)
