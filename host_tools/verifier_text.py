@@ -164,6 +164,11 @@ def _user_tokens(info: dict[str, Any]) -> str:
     return ", ".join(f"{t['token']} ({t['role']})" for t in info["tokens"]) or "none"
 
 
+def _count(number: int, noun: str) -> str:
+    """ "1 token", "3 tokens": a count with its noun in English's singular or plural."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def import_result(result: dict[str, Any]) -> str:
     """A dry run: each token with its user and each user to add, then the totals; an import:
     the totals."""
@@ -173,11 +178,15 @@ def import_result(result: dict[str, Any]) -> str:
         rows = [[t["token"], t["user"] or "-", t["role"] or "-"] for t in tokens]
         lines = [table(["TOKEN", "USER", "ROLE"], rows), *(f"New user: {u}" for u in added)]
         lines.append(
-            f"Dry run: would enrol {len(tokens)} tokens, add {len(added)} users and assign "
-            f"{owned} tokens; nothing was changed."
+            f"Dry run: would enrol {_count(len(tokens), 'token')}, add "
+            f"{_count(len(added), 'user')} and assign {_count(owned, 'token')}; "
+            "nothing was changed."
         )
         return "\n".join(lines)
-    return f"Imported {len(tokens)} tokens, added {len(added)} users, assigned {owned} tokens."
+    return (
+        f"Imported {_count(len(tokens), 'token')}, added {_count(len(added), 'user')}, "
+        f"assigned {_count(owned, 'token')}."
+    )
 
 
 def refresh_results(results: Sequence[dict[str, Any]]) -> str:

@@ -392,6 +392,23 @@ def test_cli_import_dry_run_then_import_and_a_refused_line(tmp_path: Path) -> No
         assert b32(secret_of(0)) not in proc.stdout + proc.stderr
 
 
+def test_cli_import_counts_one_token_and_one_user_in_the_singular(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with closing(Verifier(data_dir=data)):
+        pass
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("\n".join(csv_lines(1)) + "\n")
+    dry = baoling(data, "import", str(tokens), "--format", "csv", "--dry-run")
+    assert dry.stdout.splitlines()[-1] == (
+        "Dry run: would enrol 1 token, add 1 user and assign 1 token; nothing was changed."
+    )
+    done = baoling(data, "import", str(tokens), "--format", "csv")
+    assert (done.returncode, done.stdout) == (
+        0,
+        "Imported 1 token, added 1 user, assigned 1 token.\n",
+    )
+
+
 def test_http_import_needs_the_admin_scope_and_names_a_bad_line(
     make_verifier: Callable[..., Verifier],
 ) -> None:
