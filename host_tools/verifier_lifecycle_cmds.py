@@ -82,7 +82,10 @@ def backup_codes(
     codes, until = v.issue_backup_codes(name, last_day, count)
     who = v.show_user(name)["user"]
     ends = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    click.echo(f"Backup codes for {who}, each usable once, until {ends}:", err=True)
+    click.echo(
+        f"Backup codes for {who}, each usable once, through {last_day.isoformat()} (until {ends}):",
+        err=True,
+    )
     emit(as_json, {"user": who, "codes": codes, "expires": until}, "\n".join(codes))
 
 

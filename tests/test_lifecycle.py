@@ -376,12 +376,16 @@ def test_the_helpdesk_commands_handle_a_lost_token_and_name_the_operator(tmp_pat
     assert baoling(tmp_path, "assign", HW, "alice@corp", "--code", HW_OTP.now()).returncode == 0
     lost = baoling(tmp_path, "lost", HW)
     assert (lost.returncode, lost.stdout) == (0, f"Disabled lost token {HW} (alice@corp).\n")
-    last_day = today().date().isoformat()
+    day = today().date()
+    last_day, ends = day.isoformat(), (day + timedelta(days=1)).isoformat()  # ends: in UTC
     issued = baoling(tmp_path, "user", "backup-codes", "alice@corp", "--expires", last_day)
     assert issued.returncode == 0, issued.stderr
     codes = issued.stdout.split()
     assert len(codes) == 10 and all(len(code) == 10 for code in codes)
-    assert issued.stderr.startswith("Backup codes for alice@corp, each usable once, until ")
+    assert issued.stderr == (
+        f"Backup codes for alice@corp, each usable once, through {last_day} "
+        f"(until {ends} 00:00:00Z):\n"
+    )
     again = baoling(tmp_path, "user", "reactivate", "alice@corp")
     assert (again.returncode, again.stderr) == (1, "Error: user 'alice@corp' is active\n")
 
