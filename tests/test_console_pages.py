@@ -302,6 +302,24 @@ def test_markup_in_a_label_and_a_name_is_shown_as_text(console: Console, admin: 
     assert console.console_errors() == []  # no image loaded, no inline handler blocked
 
 
+def test_the_user_page_says_how_the_user_logs_in_at_radius(
+    console: Console, helpdesk: Account
+) -> None:
+    with closing(console.verifier()) as v:
+        v.add_user("rhea")
+        v.add_user("rory")
+        v.set_login_rounds("rory", "two")
+    as_(console, helpdesk)
+    console.open("/ui/user?user=rhea")
+    assert console.text("login-rounds") == "as its client entry says"
+    console.open("/ui/user?user=rory")
+    assert console.text("login-rounds") == "in two rounds"
+    with closing(console.verifier()) as v:
+        v.set_login_rounds("rory", "one")
+    console.open("/ui/user?user=rory")
+    assert console.text("login-rounds") == "in one round"
+
+
 def test_markup_typed_as_an_account_name_is_text_in_the_audit_rows(
     console: Console, admin: Account
 ) -> None:
