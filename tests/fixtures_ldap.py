@@ -41,6 +41,8 @@ MANAGER_PASSWORD = "manager-secret"
 SERVICE_DN = f"cn=baoling,ou=services,{SUFFIX}"
 SERVICE_PASSWORD = "service-secret"
 START_TIMEOUT_S = 10.0
+# The state TCP_INFO reports (tcpi_state) for an established connection: Linux's TCP_ESTABLISHED.
+TCP_ESTABLISHED = 1
 
 SLAPD_CONF = """\
 include /etc/ldap/schema/core.schema
@@ -236,20 +238,42 @@ class LdapServer:
             ldif=f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}: {value}\n",
         )
 
-    def connections_from(self, pid: int) -> int:
-        """How many TCP connections process `pid` holds open to this server."""
-        inodes = set()
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with contextlib.suppress(OSError):
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
+    def connections_from_this_process(self) -> int:
+        """How many TCP connections this process holds open (ESTABLISHED) to this server.
+
+        Each socket of the process is asked itself, through a duplicate of its descriptor, for its
+        peer and its state. /proc/net/tcp is no snapshot: the kernel writes it a page per read()
+        and resumes where it stopped while other connections open and close, so on a busy machine
+        it lists the same socket twice or more (a CI run counted 4 connections of a pool of 3)."""
         count = 0
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                if remote_port == self.port and fields[3] == "01" and fields[9] in inodes:
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:["):
+                    continue
+                copy = os.dup(int(fd))
+            except OSError:  # closed meanwhile
+                continue
+            try:
+                sock = socket.socket(fileno=copy)
+            except OSError:  # the number now names something else
+                os.close(copy)
+                continue
+            with sock:  # closes the duplicate only: the connection stays as it was
+                if sock.type != socket.SOCK_STREAM or sock.family not in (
+                    socket.AF_INET,
+                    socket.AF_INET6,
+                ):
+                    continue
+                try:
+                    host, port = sock.getpeername()[:2]
+                except OSError:  # not connected
+                    continue
+                state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+                if (
+                    host in ("127.0.0.1", "::ffff:127.0.0.1")
+                    and port == self.port
+                    and state == TCP_ESTABLISHED
+                ):
                     count += 1
         return count
 

@@ -2,7 +2,6 @@
 (docs/users.md), against a real OpenLDAP slapd (tests/fixtures_ldap.py)."""
 
 import json
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +61,9 @@ def test_the_cache_keeps_an_account_for_its_time_only() -> None:
     cache.get(alice)  # alice is now the most recently used
     cache.put(Account(carol, True, "", "", "", "id-3"))
     assert cache.get(bob) is None and cache.get(alice) == account  # bob left first
-    assert ResolutionCache(0).put(account) is None and ResolutionCache(0).get(alice) is None
+    off = ResolutionCache(0)
+    off.put(account)
+    assert off.get(alice) is None
 
 
 def test_cached_validation_skips_the_directory_until_the_time_is_up_then_fails_closed(
@@ -157,12 +158,12 @@ def test_concurrent_lookups_share_a_pool_of_at_most_pool_size_connections(
         with ThreadPoolExecutor(max_workers=12) as pool:
             found = list(pool.map(resolver.lookup, names))
         assert [account.user for account in found if account is not None] == names
-        assert 1 <= ldap_server.connections_from(os.getpid()) <= 3
+        assert 1 <= ldap_server.connections_from_this_process() <= 3
         ldap_server.stop()  # every pooled connection is now dead
         ldap_server.start()
         assert resolver.lookup(names[0]) is not None  # reconnects once, on a fresh one
         resolver.close_connection()
-        assert ldap_server.connections_from(os.getpid()) == 0
+        assert ldap_server.connections_from_this_process() == 0
     finally:
         resolver.close_connection()
 
