@@ -1,6 +1,7 @@
 """The LDAP resolver's connection pool, its cache of resolutions and refreshing directory users
 (docs/users.md), against a real OpenLDAP slapd (tests/fixtures_ldap.py)."""
 
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
+import ldap3
 import pytest
 from fastapi.testclient import TestClient
 
@@ -176,6 +178,32 @@ def test_a_pool_that_cannot_bind_fails_closed_and_frees_its_slots(
     for _ in range(3):  # a slot taken by a failed bind would leave the next waiting
         with pytest.raises(DirectoryError, match=r"refused the bind"):
             resolver.lookup(UserName("alice", REALM))
+
+
+def ldap3_connections_alive() -> int:
+    """How many ldap3 Connection objects this process still holds, after a full collection."""
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if isinstance(thing, ldap3.Connection))
+
+
+def test_lookups_while_the_directory_is_down_keep_no_connection_each(
+    tmp_path: Path, ldap_server: LdapServer
+) -> None:
+    settings = load(ldap_config(tmp_path, ldap_server, pool_size="2"))[REALM]
+    resolver = LdapResolver(REALM, settings)
+    alice = UserName("alice", REALM)
+    try:
+        assert resolver.lookup(alice) is not None
+        before = ldap3_connections_alive()
+        ldap_server.stop()
+        for _ in range(50):  # an outage under logins: each attempt opens a connection, and fails
+            with pytest.raises(DirectoryError, match=r"cannot reach the directory"):
+                resolver.lookup(alice)
+        assert ldap3_connections_alive() <= before  # none of the failed ones is kept
+        ldap_server.start()
+        assert resolver.lookup(alice) is not None
+    finally:
+        resolver.close_connection()
 
 
 # ---------------------------------------------------------------- refreshing attributes

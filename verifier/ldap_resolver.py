@@ -95,23 +95,32 @@ class LdapResolver:
         self._idle_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.pool_size)
         self.cache = ResolutionCache(settings.cache_seconds)
-        tls = Tls(
+        self._tls = Tls(
             validate=ssl.CERT_REQUIRED if settings.tls_verify else ssl.CERT_NONE,
             ca_certs_file=None if settings.ca_file is None else str(settings.ca_file),
         )
+
+    def _server_pool(self) -> ServerPool:
+        """The directory's servers for one new connection, each tried in turn once: never loop
+        waiting for one to come back (ldap3 takes a count of rounds; its stubs say bool).
+
+        A pool and its servers per connection, never shared: ldap3's ServerPool keeps an entry
+        for every connection it ever served (holding the connection), so a shared one grew by
+        one connection per failed attempt for as long as the directory was down; and a Server
+        holds the address its last connection opened, which a connection closing in another
+        thread resets under one being opened."""
+        settings = self._settings
         servers = [
             Server(
                 url,
                 use_ssl=settings.tls == "ldaps",
-                tls=tls,
+                tls=self._tls,
                 get_info=NONE,
                 connect_timeout=settings.timeout_seconds,
             )
             for url in settings.urls
         ]
-        # Each server in turn, once per attempt: never loop waiting for one to come back
-        # (ldap3 takes a count of rounds; its stubs say bool).
-        self._servers = ServerPool(servers, FIRST, active=1, exhaust=False)  # type: ignore[arg-type]
+        return ServerPool(servers, FIRST, active=1, exhaust=False)  # type: ignore[arg-type]
 
     def has_realm(self, realm: str) -> bool:
         return realm == self.realm
@@ -224,7 +233,7 @@ class LdapResolver:
         """A connection to the first server that answers, with StartTLS done if configured,
         not yet bound (as `dn` with `password` when bound)."""
         conn = Connection(
-            self._servers,
+            self._server_pool(),
             user=dn,
             password=password,
             receive_timeout=self._settings.timeout_seconds,
