@@ -165,7 +165,7 @@ def _user_tokens(info: dict[str, Any]) -> str:
 
 
 def _count(number: int, noun: str) -> str:
-    """ "1 token", "3 tokens": a count with its noun in English's singular or plural."""
+    """A count with its noun, in the singular for one: "1 token", "3 tokens"."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 

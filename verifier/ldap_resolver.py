@@ -104,11 +104,11 @@ class LdapResolver:
         """The directory's servers for one new connection, each tried in turn once: never loop
         waiting for one to come back (ldap3 takes a count of rounds; its stubs say bool).
 
-        A pool and its servers per connection, never shared: ldap3's ServerPool keeps an entry
-        for every connection it ever served (holding the connection), so a shared one grew by
-        one connection per failed attempt for as long as the directory was down; and a Server
-        holds the address its last connection opened, which a connection closing in another
-        thread resets under one being opened."""
+        A pool and its servers per connection, never shared: ldap3's ServerPool keeps an entry,
+        holding the connection, for every connection it serves, so a shared one would keep
+        every failed attempt for as long as the directory is down; and a Server holds the
+        address its last connection opened, which a connection closing in another thread
+        would reset under one being opened."""
         settings = self._settings
         servers = [
             Server(
