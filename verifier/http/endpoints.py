@@ -268,7 +268,9 @@ def audit(v: V, limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_LIMIT)] = 100) ->
     return AuditList(entries=list(v.audit(limit=limit)))
 
 
-def healthz() -> Health:
+async def healthz() -> Health:
+    """Liveness: answered on the event loop, without the thread pool that plain `def`
+    endpoints go through (a load balancer asks often, and the answer needs no I/O)."""
     return Health(status="ok")
 
 
