@@ -357,12 +357,18 @@ def test_a_wrongly_keyed_pskc_file_is_a_pskc_error(make_verifier: Callable[..., 
 # ------------------------------------------------------------------------ command line, HTTP
 
 
-def test_cli_import_dry_run_then_import_and_a_refused_line(tmp_path: Path) -> None:
+def cli_import_files(tmp_path: Path, count: int) -> tuple[Path, Path]:
+    """A new data folder and a CSV file of `count` tokens (csv_lines) to import into it."""
     data = tmp_path / "data"
     with closing(Verifier(data_dir=data)):
         pass
     tokens = tmp_path / "tokens.csv"
-    tokens.write_text("\n".join(csv_lines(3)) + "\n")
+    tokens.write_text("\n".join(csv_lines(count)) + "\n")
+    return data, tokens
+
+
+def test_cli_import_dry_run_then_import_and_a_refused_line(tmp_path: Path) -> None:
+    data, tokens = cli_import_files(tmp_path, 3)
     dry = baoling(data, "import", str(tokens), "--format", "csv", "--dry-run")
     assert (dry.returncode, dry.stderr) == (0, "")
     assert dry.stdout == (
@@ -393,11 +399,7 @@ def test_cli_import_dry_run_then_import_and_a_refused_line(tmp_path: Path) -> No
 
 
 def test_cli_import_counts_one_token_and_one_user_in_the_singular(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    with closing(Verifier(data_dir=data)):
-        pass
-    tokens = tmp_path / "tokens.csv"
-    tokens.write_text("\n".join(csv_lines(1)) + "\n")
+    data, tokens = cli_import_files(tmp_path, 1)
     dry = baoling(data, "import", str(tokens), "--format", "csv", "--dry-run")
     assert dry.stdout.splitlines()[-1] == (
         "Dry run: would enrol 1 token, add 1 user and assign 1 token; nothing was changed."
