@@ -291,14 +291,29 @@ _UNSEALED = (
     .order_by(audit.c.id)
     .limit(_SEAL_BATCH)
 )
+# A batch's places in the chain as four arrays of one length, made rows by `unnest`: the batch
+# is one UPDATE whose text is the same whatever its size, so psycopg prepares it once; seal
+# runs about twice as fast as with one UPDATE a row (docs/performance.md). unnest is
+# PostgreSQL's, and so are unsealed rows: SQLite seals each row as it is appended (append_many).
+_SEALED = (
+    sa.func.unnest(
+        sa.bindparam("ids", type_=sa.ARRAY(sa.BigInteger)),
+        sa.bindparam("seqs", type_=sa.ARRAY(sa.BigInteger)),
+        sa.bindparam("prev_hashes", type_=sa.ARRAY(sa.String)),
+        sa.bindparam("hashes", type_=sa.ARRAY(sa.String)),
+    )
+    .table_valued(
+        sa.column("id", sa.BigInteger),
+        sa.column("seq", sa.BigInteger),
+        sa.column("prev_hash", sa.String),
+        sa.column("hash", sa.String),
+    )
+    .render_derived(name="sealed")
+)
 _SEAL = (
     audit.update()
-    .where(audit.c.id == sa.bindparam("row_id"), audit.c.seq.is_(None))
-    .values(
-        seq=sa.bindparam("row_seq"),
-        prev_hash=sa.bindparam("row_prev_hash"),
-        hash=sa.bindparam("row_hash"),
-    )
+    .where(audit.c.id == _SEALED.c.id, audit.c.seq.is_(None))
+    .values(seq=_SEALED.c.seq, prev_hash=_SEALED.c.prev_hash, hash=_SEALED.c.hash)
 )
 
 
@@ -321,15 +336,12 @@ def seal(conn: Connection) -> int:
         _chain(conn, rows)
         conn.execute(
             _SEAL,
-            [
-                {
-                    "row_id": row["id"],
-                    "row_seq": row["seq"],
-                    "row_prev_hash": row["prev_hash"],
-                    "row_hash": row["hash"],
-                }
-                for row in rows
-            ],
+            {
+                "ids": [row["id"] for row in rows],
+                "seqs": [row["seq"] for row in rows],
+                "prev_hashes": [row["prev_hash"] for row in rows],
+                "hashes": [row["hash"] for row in rows],
+            },
         )
         sealed += len(rows)
     return sealed
