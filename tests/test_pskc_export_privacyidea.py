@@ -200,6 +200,17 @@ def token_through_privacyidea(privacyidea_python, tmp_path_factory):
         yield sim, serial, dict(zip(files, json.loads(proc.stdout), strict=True))
 
 
+def shown_against(screen: dict, codes: dict[str, str], step: int) -> str:
+    """What the screen shows next to privacyIDEA's codes for a slot, for a failure message:
+    the screen, its slot and the steps from now whose code it is (never the code itself)."""
+    now = int(time.time()) // step
+    steps = [int(t) // step - now for t, code in codes.items() if code == screen.get("code")]
+    code = f"privacyIDEA's code {steps} steps from now" if steps else "none of privacyIDEA's codes"
+    return (
+        f"the screen shows {screen.get('screen', 'nothing')} of slot {screen.get('slot')}: {code}"
+    )
+
+
 @pytest.mark.parametrize("protection", ["password", "key", "plain"])
 def test_privacyidea_imports_each_slot_of_a_token_with_the_code_on_its_screen(
     token_through_privacyidea, protection
@@ -224,7 +235,15 @@ def test_privacyidea_imports_each_slot_of_a_token_with_the_code_on_its_screen(
             now = int(time.time()) // step * step
             return screen.get("slot") == slot and screen.get("code") == token["codes"][str(now)]
 
-        while sim.screen().get("slot") != slot:  # a short press shows the next slot's code
+        # A short press shows the next slot's code, drawn a little after press() returns (it
+        # returns once the firmware saw the release): wait for that slot before pressing again.
+        shown = sim.wait_screen(lambda s: s.get("screen") == "code")["slot"]
+        while shown != slot:
             sim.press(0.1)
-            sim.wait_screen(lambda s: s.get("screen") == "code")
-        sim.wait_screen(shows_privacyideas_code, timeout=10)
+            following = (shown + 1) % len(TOKEN_SLOTS)
+            sim.wait_screen(lambda s, following=following: s.get("slot") == following)
+            shown = following
+        try:
+            sim.wait_screen(shows_privacyideas_code, timeout=10)
+        except TimeoutError:
+            pytest.fail(f"slot {slot}: {shown_against(sim.screen(), token['codes'], profile[2])}")
