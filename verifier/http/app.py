@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baoling.verifier import errors
-from baoling.verifier.http import endpoints, privacyidea, readiness
-from baoling.verifier.http.auth import KeyCache, require, require_validate
+from baoling.verifier.http import endpoints, privacyidea, readiness, validate_route
+from baoling.verifier.http.auth import KeyCache, require
 from baoling.verifier.http.errors import (
     HTTPError,
     on_http_error,
@@ -21,7 +21,7 @@ from baoling.verifier.http.errors import (
     on_verifier_error,
 )
 from baoling.verifier.http.middleware import MAX_BODY_BYTES, CountRequests, LimitBody, Metrics
-from baoling.verifier.http.schemas import ErrorBody
+from baoling.verifier.http.schemas import ErrorBody, ValidateResult
 from baoling.verifier.http.validate_threads import ValidateThreads
 from baoling.verifier.options import (
     DEFAULT_EVENTS_BACKLOG_READY,
@@ -55,7 +55,7 @@ def create_app(
 ) -> FastAPI:
     """The HTTP API over `verifier`: every route, error handler and middleware, listed here.
     With `console_session_s` (idle, absolute), the web console is mounted under /ui/.
-    `validate_threads` run the token checks of POST /v1/validate (endpoints.validate), as
+    `validate_threads` run the token checks of POST /v1/validate (validate_route.py), as
     many as the store has connections (server.py): their commits share flushes."""
     # No /docs or /redoc: they would answer without a key and load their scripts from a CDN;
     # /openapi.json serves the same description to any viewer run locally (docs/verifier.md).
@@ -78,7 +78,6 @@ def create_app(
     weakref.finalize(app, app.state.validations.shutdown)
 
     route = app.add_api_route
-    validate_scope = [Depends(require_validate())]
     admin_scope = [Depends(require("admin"))]
     admin: dict[str, Any] = {"dependencies": admin_scope, "tags": ["admin"]}
     # Helpdesk routes take helpdesk and admin keys (verifier/api_keys.py).
@@ -86,14 +85,16 @@ def create_app(
     helpdesk: dict[str, Any] = {"dependencies": helpdesk_scope, "tags": ["helpdesk"]}
     token_errors = _errors(*_AUTH_ERRORS, 404)
     route(
-        "/v1/validate",
-        endpoints.validate,
+        validate_route.PATH,
+        validate_route.validate,
         methods=["POST"],
+        response_model=ValidateResult,
         response_model_exclude_none=True,  # a reject is {"result": "reject"} only
-        dependencies=validate_scope,
+        openapi_extra=validate_route.OPENAPI_BODY,
         responses=_errors(*_BODY_ERRORS, 404),
         tags=["validate"],
     )
+    validate = app.router.routes[-1]  # POST /v1/validate's route, for ValidateFirst below
     route(
         "/v1/tokens",
         endpoints.enrol,
@@ -301,4 +302,14 @@ def create_app(
     # add_middleware puts the last one outermost: the counter also sees the 413s.
     app.add_middleware(LimitBody, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     app.add_middleware(CountRequests, metrics=app.state.metrics)
+    # POST /v1/validate skips FastAPI's stack, through the same two middlewares (validate_route.py);
+    # everything else, that route's 405 included, goes on to FastAPI.
+    app.middleware_stack = validate_route.ValidateFirst(
+        app.build_middleware_stack(),
+        validate,
+        around=lambda inner: CountRequests(
+            LimitBody(inner, max_bytes=max_body_bytes, timeout_s=body_timeout_s),
+            metrics=app.state.metrics,
+        ),
+    )
     return app

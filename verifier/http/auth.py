@@ -5,17 +5,15 @@ audit row (`forbidden`). Every audit row an admin or helpdesk request writes nam
 (`by: "api-key:<name>"`, `api_key: <id>`, through `audit.origin`), so the audit trail says who
 did each step.
 
-The dependencies are async: FastAPI runs sync ones in its thread pool, a hop per request that
-cost validate 0.4 ms of CPU (bench/http_validate.py). They do not block the event loop, but
-for the one database read per key and minute that KeyCache makes. The validate scope's is a
-plain coroutine, not a generator: it sets no audit origin, and a generator dependency costs
-FastAPI an exit stack per request (about 0.1 ms of CPU, docs/performance.md).
+The dependencies are async: FastAPI runs sync ones in its thread pool, a hop per request. They
+do not block the event loop, but for the one database read per key and minute that KeyCache
+makes. POST /v1/validate calls `admit` itself (validate_route.py): it sets no audit origin
+(a validation's audit rows name the token or user, not the key).
 """
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -78,16 +76,6 @@ async def admit(request: Request, scopes: tuple[str, ...]) -> ApiKey:
         raise HTTPError(403, "forbidden", f"This API key is not valid for the {scopes[0]} scope.")
     request.state.api_key = found
     return found
-
-
-def require_validate() -> Callable[[Request], Coroutine[Any, Any, None]]:
-    """The dependency of the validate scope: `admit` only (a validation's audit rows name the
-    token or user, not the key)."""
-
-    async def check(request: Request) -> None:
-        await admit(request, ("validate",))
-
-    return check
 
 
 def require(*scopes: str) -> Callable[[Request], AsyncIterator[None]]:

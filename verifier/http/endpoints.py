@@ -5,18 +5,14 @@ the admin routes. The routes, their scopes and their documented errors are liste
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
 from baoling.core import base32
 from baoling.verifier.api_keys import ApiKey
-from baoling.verifier.doors import HTTP, through
-from baoling.verifier.engine import MALFORMED, Decision, UserDecision
-from baoling.verifier.http.client_address import client_address
 from baoling.verifier.http.errors import HTTPError
 from baoling.verifier.http.schemas import (
     AssignRequest,
@@ -48,10 +44,7 @@ from baoling.verifier.http.schemas import (
     UserNameRequest,
     UserQuery,
     UserRequest,
-    ValidateRequest,
-    ValidateResult,
 )
-from baoling.verifier.http.validate_threads import ValidateThreads
 from baoling.verifier.service import Verifier
 
 MAX_AUDIT_LIMIT = 10_000
@@ -64,40 +57,6 @@ async def get_verifier(request: Request) -> Verifier:
 
 
 V = Annotated[Verifier, Depends(get_verifier)]
-
-
-async def validate(body: ValidateRequest, request: Request) -> ValidateResult:
-    """Check a code a user typed, for a token or for a user: "accept" or "reject", never why.
-
-    A code of the wrong length for its token is the caller's input error, so it gets a 422
-    (it still counts as a failed attempt, as the engine decides). Given with a user name it
-    is only a reject: the user's tokens may differ in length, and the caller must not learn
-    which lengths a user's tokens have.
-
-    Async, so FastAPI does not hop through its thread pool; the check itself waits for its
-    commit's flush, so it runs in the app's own validate threads (`app.state.validations`,
-    validate_threads.py, cheaper than the pool), never on the event loop. A check by user
-    name may search a directory or check a slow hash, so it goes to the shared pool. The
-    verifier is read from the app, not through `get_verifier`: a dependency costs FastAPI
-    its resolution on the event loop at every request (docs/performance.md).
-    """
-    v: Verifier = request.app.state.verifier
-    source = client_address(request)
-    # The door, its key's name and the client's address, for the validations counter and
-    # validation.accepted (verifier/doors.py); both pools see them.
-    with through(HTTP, request.state.api_key.name, source):
-        if body.user is not None:
-            decision: Decision | UserDecision = await run_in_threadpool(
-                v.check_user, body.user, body.code, source=source
-            )
-        else:
-            assert body.token is not None  # ValidateRequest holds exactly one of the two
-            validations: ValidateThreads = request.app.state.validations
-            decision = await validations.run(v.check, body.token, body.code)
-    result: Literal["accept", "reject"] = "accept" if decision.accepted else "reject"
-    if decision.reason == MALFORMED and body.user is None:
-        raise HTTPError(422, "invalid_request", "code: wrong number of digits for this token")
-    return ValidateResult(result=result, amr=list(decision.amr) if decision.accepted else None)
 
 
 def enrol(body: EnrolRequest, v: V) -> EnrolResult:

@@ -4,6 +4,9 @@ Messages never echo what the client sent (a code or a secret could be in it): va
 name the field and the rule only. docs/verifier.md lists the codes.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -55,15 +58,25 @@ def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def on_verifier_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.VerifierError)
+    return library_error(exc)
+
+
+def library_error(exc: errors.VerifierError) -> JSONResponse:
     status, error = next(answer for kind, answer in LIBRARY_ERRORS.items() if isinstance(exc, kind))
     return error_response(status, error, str(exc))
 
 
 def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    """Name the field and the rule it broke; never echo the value (it may be a code or a
-    secret): pydantic's own messages name the rule only, and a missed pattern is said in words."""
     assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0]
+    return invalid_request(exc.errors())
+
+
+def invalid_request(problems: Sequence[Any]) -> JSONResponse:
+    """Name the field and the rule it broke (the first of pydantic's `problems`); never echo
+    the value (it may be a code or a secret): pydantic's own messages name the rule only, and
+    a missed pattern is said in words."""
+    first = problems[0]
     if first["type"] == "json_invalid":
         return error_response(400, "invalid_json", "The request body is not valid JSON.")
     where = ".".join(str(part) for part in first["loc"] if part not in ("body", "path", "query"))

@@ -1,4 +1,4 @@
-"""The threads that run POST /v1/validate's checks by token (endpoints.validate): a check waits
+"""The threads that run POST /v1/validate's checks by token (validate_route.py): a check waits
 for its commit's flush (verifier/group_commit.py), so it must not run on the event loop, which
 hands it over and awaits its answer.
 
