@@ -164,8 +164,9 @@ def test_validate_refuses_a_missing_field(client, validate_auth, token):
             "bad_request",
             "There was an error parsing the body",
         ),
+        (b"[" * 100_000 + b"]" * 100_000, "bad_request", "There was an error parsing the body"),
     ],
-    ids=["unparsable-json", "not-utf-8"],
+    ids=["unparsable-json", "not-utf-8", "nested-too-deeply"],
 )
 def test_validate_refuses_an_unreadable_body_with_400(client, validate_auth, body, error, message):
     response = client.post(

@@ -111,7 +111,7 @@ async def _json(request: Request) -> object:
         return json.loads(raw)
     except json.JSONDecodeError:
         raise HTTPError(400, "invalid_json", "The request body is not valid JSON.") from None
-    except ValueError:  # not UTF-8
+    except (ValueError, RecursionError):  # not UTF-8, or nested too deeply
         raise HTTPError(400, "bad_request", "There was an error parsing the body") from None
 
 
