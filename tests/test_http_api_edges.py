@@ -1,7 +1,7 @@
 """A served node at the edges of HTTP: a client that hangs up mid-body is a 499 (client closed
 request) in the log and /metrics, never a 500; request headers or a body that arrive too slowly
-are cut with a 408 and the connection closed; a 405 names the allowed methods; /docs and /redoc
-do not exist.
+are cut with a 408 and the connection closed, headers too large with a 431; a 405 names the
+allowed methods; /docs and /redoc do not exist.
 
 Raw sockets where an HTTP client would not misbehave on purpose."""
 
@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier.http.request_head import MAX_HEAD_BYTES
 
 BODY_TIMEOUT_S = 2
 HEADER_TIMEOUT_S = 2
@@ -229,6 +230,38 @@ def test_the_next_head_on_a_kept_alive_connection_has_the_same_limit(
     sock.close()
     assert_head_cut_with_408(response)
     assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
+
+
+@pytest.mark.parametrize("chunks", [1, 64], ids=["at-once", "in-pieces"])
+def test_headers_over_the_size_limit_are_refused_with_431_and_the_connection_closed(
+    server: ServerProcess, chunks: int
+) -> None:
+    """A head that never ends but keeps growing is refused as soon as it passes the limit, not
+    kept until the time limit: within it a fast client could send gigabytes."""
+    sock = connect(server)
+    started = time.monotonic()
+    head = b"GET /healthz HTTP/1.1\r\nHost: verifier\r\n" + b"X-Pad: " + b"p" * MAX_HEAD_BYTES
+    size = len(head) // chunks + 1
+    for start in range(0, len(head), size):
+        sock.sendall(head[start : start + size])
+    response = read_to_eof(sock)
+    sock.close()
+    assert time.monotonic() - started < HEADER_TIMEOUT_S
+    status, _, body = response.partition(b"\r\n\r\n")
+    lines = status.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 431 Request Header Fields Too Large"
+    assert "connection: close" in (line.lower() for line in lines[1:])
+    assert json.loads(body) == {
+        "error": "header_too_large",
+        "message": f"The request headers are larger than {MAX_HEAD_BYTES} bytes.",
+    }
+    assert logged(server, r"baoling\.http - unmatched 431 [\d.]+ms$")
+
+
+def test_headers_just_under_the_size_limit_are_answered(server: ServerProcess) -> None:
+    pad = "p" * (MAX_HEAD_BYTES - 200)
+    response = httpx.get(f"{server.url}/healthz", headers={"X-Pad": pad}, timeout=HTTP_TIMEOUT_S)
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize(

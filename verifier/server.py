@@ -42,7 +42,7 @@ def serve(settings: Settings) -> None:
 
     from baoling.verifier.event_metrics import EventMetrics
     from baoling.verifier.http import create_app
-    from baoling.verifier.http.header_timeout import header_protocol
+    from baoling.verifier.http.request_head import head_protocol
     from baoling.verifier.log_format import configure as configure_logging
     from baoling.verifier.radius import RadiusConfigError, RadiusServer, load_config
     from baoling.verifier.service import Verifier
@@ -120,10 +120,10 @@ def serve(settings: Settings) -> None:
         _say(f"{HTTP_LINE_PREFIX}http://{settings.http_host}:{sock.getsockname()[1]}")
         # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the
         # client; which proxies are trusted is the http_trusted_proxies setting's one rule.
-        # http: uvicorn's h11 protocol with a time limit for each request's head (slowloris).
-        head_timeout = header_protocol(settings.http_header_timeout_seconds, http_app.state.metrics)
+        # http: uvicorn's httptools protocol with a time and a size limit for each request's head.
+        head_limits = head_protocol(settings.http_header_timeout_seconds, http_app.state.metrics)
         app = uvicorn.Config(
-            http_app, access_log=False, log_config=None, proxy_headers=False, http=head_timeout
+            http_app, access_log=False, log_config=None, proxy_headers=False, http=head_limits
         )
         server = uvicorn.Server(app)
         server.should_exit = stop.is_set()
