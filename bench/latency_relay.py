@@ -15,42 +15,68 @@ import asyncio
 import socket
 
 
-def _no_delay(writer: asyncio.StreamWriter) -> None:
-    """Send small chunks at once (no Nagle): the relay's delay is the only one added."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+class _Side(asyncio.Protocol):
+    """One end of a relayed connection: each chunk it receives is written to the other end
+    `delay` seconds later. A protocol and a timer per chunk, with no stream, task or queue in
+    between, so the relay's own CPU time per chunk stays small beside the nodes' it shares the
+    machine with (bench/scale_out.py)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.due = delay, 0.0
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.other: _Side | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        # Send small chunks at once (no Nagle): the relay's delay is the only one added.
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.other is not None and self.other.transport is not None
+        self.loop.call_at(self._next_due(), self.other.transport.write, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.other is not None and self.other.transport is not None:
+            self.loop.call_at(self._next_due(), self.other.transport.close)
+
+    def _next_due(self) -> float:
+        """`delay` from now, and strictly later than the chunk before: timers due at the same
+        time may run in any order, and the stream's bytes must not."""
+        self.due = max(self.loop.time() + self.delay, self.due + 1e-6)
+        return self.due
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
-    """Copy reader to writer, each chunk `delay` seconds after it arrived: a timer per chunk,
-    with no task or queue in between, so the relay's own CPU time per chunk stays small beside
-    the nodes' it shares the machine with (bench/scale_out.py)."""
-    loop = asyncio.get_running_loop()
-    due = 0.0
-    try:
-        while chunk := await reader.read(65536):
-            # Strictly later than the chunk before: timers due at the same time may run in
-            # any order, and the stream's bytes must not.
-            due = max(loop.time() + delay, due + 1e-6)
-            loop.call_at(due, writer.write, chunk)
-    except OSError:
-        pass
-    loop.call_at(max(loop.time() + delay, due + 1e-6), writer.close)
+class _ClientSide(_Side):
+    """The end a node connects to; it opens the other end, to the target, and reads nothing
+    until that is open."""
+
+    def __init__(self, delay: float, host: str, port: int) -> None:
+        super().__init__(delay)
+        self.host, self.port = host, port
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert self.transport is not None
+        self.transport.pause_reading()
+        self.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        assert self.transport is not None
+        target = _Side(self.delay)
+        self.other, target.other = target, self
+        try:
+            await self.loop.create_connection(lambda: target, self.host, self.port)
+        except OSError:
+            self.transport.close()
+            return
+        self.transport.resume_reading()
 
 
 async def _relay(host: str, port: int, delay: float) -> None:
-    async def connection(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            server_r, server_w = await asyncio.open_connection(host, port)
-        except OSError:
-            client_w.close()
-            return
-        for writer in (client_w, server_w):
-            _no_delay(writer)
-        await asyncio.gather(_pipe(client_r, server_w, delay), _pipe(server_r, client_w, delay))
-
-    listener = await asyncio.start_server(connection, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(lambda: _ClientSide(delay, host, port), "127.0.0.1", 0)
     print(f"relay on 127.0.0.1:{listener.sockets[0].getsockname()[1]}", flush=True)
     async with listener:
         await listener.serve_forever()
