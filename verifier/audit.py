@@ -228,7 +228,7 @@ def append_at_once(
         tuple(row.if_changed for row in rows),
         tuple((event.if_changed, event.opted) for event in events),
     )
-    return conn.execute(query, bound).first()
+    return query.execute(conn, bound).first()
 
 
 @functools.cache
@@ -237,7 +237,7 @@ def _at_once(
     unchanged_row: bool,
     rows: tuple[bool, ...],
     events: tuple[tuple[bool, bool], ...],
-) -> sa.Select:
+) -> Prepared[sa.Select]:
     """`WITH changed AS (statement), logged AS (INSERT INTO audit ...), noted AS (INSERT INTO
     events ...) SELECT * FROM changed`, built once per shape: the audit rows are one INSERT,
     so their ids (the order `seal` chains them in) follow the order given."""
@@ -270,7 +270,7 @@ def _at_once(
     if events:
         planned = [(when(if_changed), opted) for if_changed, opted in events]
         query = query.add_cte(inserting_events(token, ts, planned).cte("noted"))
-    return query
+    return Prepared(query)
 
 
 def _chain(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
