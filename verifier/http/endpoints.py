@@ -1,7 +1,8 @@
-"""The endpoints: plain functions that call `Verifier` (app.state.verifier).
+"""The endpoints but validate's (validate_route.py): plain functions that call `Verifier`
+(app.state.verifier).
 
 Callers of `/v1/validate` learn only "accept" or "reject"; administrators see reasons through
-the admin routes. The routes, their scopes and their documented errors are listed in app.py.
+these admin routes. The routes, their scopes and their documented errors are listed in app.py.
 """
 
 from collections.abc import Callable

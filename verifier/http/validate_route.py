@@ -3,9 +3,9 @@
 A validation is most of what a verifier serves, and FastAPI's layers cost it more than the
 check: its middleware stack, routing, dependency solving, body field and response model were
 about half of a validation's event-loop time in a profile (docs/performance.md, "A lean
-validate route"). `ValidateFirst` hands POST /v1/validate to `validate` through only the two
-middlewares every answer needs (the body limits and the request log and counters,
-middleware.py); anything else goes on to FastAPI. The route is still declared to FastAPI
+validate route and httptools"). `ValidateFirst` hands POST /v1/validate to `validate` through
+only the two middlewares every answer needs (the body limits and the request log and
+counters, middleware.py); anything else goes on to FastAPI. The route is still declared to FastAPI
 (app.py), for the OpenAPI description and the `Allow` header of its 405, with `validate` as
 its endpoint: the same function answers wherever the request comes from.
 
