@@ -25,7 +25,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(log_format: str) -> None:
-    """Log INFO and above to stderr in `log_format` (text or json)."""
+    """Log INFO and above to stderr in `log_format` (text or json).
+
+    A served node logs a line per request, and neither format shows where a call was made from
+    or which thread or process made it; so records leave those out (the logging HOWTO's
+    "Optimization"): a tenth to a quarter less CPU a line, timed alone."""
+    logging._srcfile = None  # noqa: SLF001 (the documented switch for the caller's frame)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
