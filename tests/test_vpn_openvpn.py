@@ -247,11 +247,14 @@ def test_two_rounds_the_pin_then_the_code(setup: Setup, two_rounds: int) -> None
     """pam_radius_auth sends the PIN; the verifier's Access-Challenge asks "Enter the code
     shown on your token", which the plugin answers with the static challenge's code."""
     totp = pyotp.TOTP(SECRET)
-    code = totp.now()
+    # The next step's code from the same instant: taken from the clock after the first
+    # connections, it could be two steps on, outside the window once a slow first connection
+    # taught the verifier that the token runs a step behind.
+    now = time.time()
+    code, later = totp.at(now), totp.at(now + 30)
     challenges = radius_counts(setup.verifier, "baoling_radius_answers")["challenge"]
     assert connect(setup, two_rounds, "carol", static_challenge(PIN, code)) == CONNECTED
     assert connect(setup, two_rounds, "carol", static_challenge(PIN, code)) == REFUSED
-    later = totp.at(time.time() + 30)
     assert connect(setup, two_rounds, "carol", static_challenge("4712", later)) == REFUSED
     assert connect(setup, two_rounds, "carol", static_challenge(PIN, wrong_code(totp))) == (REFUSED)
     assert connect(setup, two_rounds, "carol", static_challenge(PIN, later)) == CONNECTED
