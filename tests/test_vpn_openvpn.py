@@ -247,9 +247,10 @@ def test_two_rounds_the_pin_then_the_code(setup: Setup, two_rounds: int) -> None
     """pam_radius_auth sends the PIN; the verifier's Access-Challenge asks "Enter the code
     shown on your token", which the plugin answers with the static challenge's code."""
     totp = pyotp.TOTP(SECRET)
-    # The next step's code from the same instant: taken from the clock after the first
-    # connections, it could be two steps on, outside the window once a slow first connection
-    # taught the verifier that the token runs a step behind.
+    # The next step's code from the same instant. Taken from the clock after the first
+    # connections, it was two steps on whenever they crossed a step's end; and a code accepted
+    # late in its step teaches the verifier that the token's clock runs behind (docs/engine.md),
+    # so two steps on is then outside the window.
     now = time.time()
     code, later = totp.at(now), totp.at(now + 30)
     challenges = radius_counts(setup.verifier, "baoling_radius_answers")["challenge"]
