@@ -102,15 +102,18 @@ def test_a_client_that_hangs_up_mid_body_is_a_499_in_log_and_metrics_not_a_500(
     assert not re.search(r" 500 [\d.]+ms$", server.log(), re.MULTILINE)
 
 
-def assert_cut_with_408(response: bytes) -> None:
+def assert_closed_with(response: bytes, status_line: str, error: str, message: str) -> None:
+    """`response` is one answer with `status_line`, the error body and `connection: close`."""
     head, _, body = response.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
-    assert lines[0] == "HTTP/1.1 408 Request Timeout"
+    assert lines[0] == status_line
     assert "connection: close" in (line.lower() for line in lines[1:])
-    assert json.loads(body) == {
-        "error": "body_timeout",
-        "message": f"The request body took longer than {BODY_TIMEOUT_S} s to arrive.",
-    }
+    assert json.loads(body) == {"error": error, "message": message}
+
+
+def assert_cut_with_408(response: bytes) -> None:
+    late = f"The request body took longer than {BODY_TIMEOUT_S} s to arrive."
+    assert_closed_with(response, "HTTP/1.1 408 Request Timeout", "body_timeout", late)
 
 
 def test_a_body_that_stops_arriving_is_cut_with_408_and_the_connection_closed(
@@ -148,14 +151,8 @@ def test_a_trickled_body_is_cut_at_the_timeout_however_often_bytes_come(
 
 
 def assert_head_cut_with_408(response: bytes) -> None:
-    head, _, body = response.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    assert lines[0] == "HTTP/1.1 408 Request Timeout"
-    assert "connection: close" in (line.lower() for line in lines[1:])
-    assert json.loads(body) == {
-        "error": "header_timeout",
-        "message": f"The request headers took longer than {HEADER_TIMEOUT_S} s to arrive.",
-    }
+    late = f"The request headers took longer than {HEADER_TIMEOUT_S} s to arrive."
+    assert_closed_with(response, "HTTP/1.1 408 Request Timeout", "header_timeout", late)
 
 
 def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_timeout(server: ServerProcess) -> None:
@@ -247,14 +244,12 @@ def test_headers_over_the_size_limit_are_refused_with_431_and_the_connection_clo
     response = read_to_eof(sock)
     sock.close()
     assert time.monotonic() - started < HEADER_TIMEOUT_S
-    status, _, body = response.partition(b"\r\n\r\n")
-    lines = status.decode().split("\r\n")
-    assert lines[0] == "HTTP/1.1 431 Request Header Fields Too Large"
-    assert "connection: close" in (line.lower() for line in lines[1:])
-    assert json.loads(body) == {
-        "error": "header_too_large",
-        "message": f"The request headers are larger than {MAX_HEAD_BYTES} bytes.",
-    }
+    assert_closed_with(
+        response,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "header_too_large",
+        f"The request headers are larger than {MAX_HEAD_BYTES} bytes.",
+    )
     assert logged(server, r"baoling\.http - unmatched 431 [\d.]+ms$")
 
 
