@@ -43,12 +43,13 @@ class HeadLimits(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._begin_head()
+        # Armed at once: a connection that sends nothing is cut as a slow head is.
+        self._head_timer = self.loop.call_later(self.timeout_s, self._head_too_slow)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if not self._in_head:  # the first request's head began with the connection
-            self._in_head, self._head_bytes = True, 0
-            self._head_started = time.monotonic()
+            self._begin_head()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -77,8 +78,6 @@ class HeadLimits(HttpToolsProtocol):
         """Count the head's time and bytes from now."""
         self._in_head, self._head_bytes = True, 0
         self._head_started = time.monotonic()
-        self._disarm()
-        self._head_timer = self.loop.call_later(self.timeout_s, self._head_too_slow)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
