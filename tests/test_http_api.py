@@ -155,6 +155,18 @@ def test_validate_refuses_a_missing_field(client, validate_auth, token):
     assert response.json() == {"error": "invalid_request", "message": "code: Field required"}
 
 
+def test_validate_answers_an_empty_body_as_fastapi_answers_one(
+    client, validate_auth, admin_auth, token
+):
+    """POST /v1/validate is answered ahead of FastAPI's stack (verifier/http/validate_route.py);
+    an empty body still gets the answer a FastAPI route with a required body gives."""
+    ours = client.post("/v1/validate", content=b"", headers=validate_auth)
+    fastapis = client.post("/v1/tokens", content=b"", headers=admin_auth)
+    assert ours.status_code == fastapis.status_code == 422
+    assert ours.json() == fastapis.json()
+    assert ours.json()["error"] == "invalid_request"
+
+
 @pytest.mark.parametrize(
     ("body", "error", "message"),
     [

@@ -58,7 +58,10 @@ async def validate(request: Request) -> Response:
     """
     try:
         api_key = await admit(request, ("validate",))
-        body = ValidateRequest.model_validate(await _json(request))
+        payload = await _json(request)
+        if payload is NO_BODY:  # FastAPI's answer for a required body that is missing
+            return invalid_request([{"type": "missing", "loc": (), "msg": "Field required"}])
+        body = ValidateRequest.model_validate(payload)
         v: Verifier = request.app.state.verifier
         source = client_address(request)
         # The door, its key's name and the client's address, for the validations counter and
@@ -74,8 +77,6 @@ async def validate(request: Request) -> Response:
                 decision = await validations.run(v.check, body.token, body.code)
     except ValidationError as exc:
         return invalid_request(exc.errors())
-    except _NoBody:
-        return invalid_request([{"type": "missing", "loc": (), "msg": "Field required"}])
     except HTTPError as exc:
         return error_response(exc.status, exc.error, exc.message)
     except VerifierError as exc:
@@ -87,20 +88,17 @@ async def validate(request: Request) -> Response:
     return JSONResponse({"result": "reject"})
 
 
-class _NoBody(Exception):
-    """An empty body: FastAPI's "Field required" for a required body."""
-
-
-_NO_BODY = _NoBody()
+# What `_json` gives for an empty body.
+NO_BODY = object()
 
 
 async def _json(request: Request) -> object:
     """The body as JSON, read by FastAPI's rules for a JSON body: JSON only with a JSON
     Content-Type (anything else is left as bytes, which the model refuses); unparsable JSON is
-    a 400."""
+    a 400; NO_BODY when there is none."""
     raw = await request.body()
     if not raw:
-        raise _NO_BODY
+        return NO_BODY
     kind, _, subtype = request.headers.get("content-type", "").partition(";")[0].partition("/")
     subtype = subtype.strip().lower()
     if kind.strip().lower() != "application" or not (
