@@ -145,12 +145,12 @@ def test_the_helpdesks_pages_render_without_a_console_error_and_ask_no_other_hos
         "/ui/token?id=pages-hd",
         "/ui/users",
         "/ui/user?user=kim",
-        "/ui/audit",
     ]
     for page in pages:
         console.open(page)
         assert console.driver.find_element(By.TAG_NAME, "h1").text, page
         assert console.driver.find_elements(By.ID, "nav-enrol") == [], page
+        assert console.driver.find_elements(By.ID, "nav-audit") == [], page
         assert console.driver.find_elements(By.ID, "nav-accounts") == [], page
         assert console.console_errors() == [], page
     requested = console.requested_urls()
@@ -180,7 +180,7 @@ def test_unlock_a_locked_token_then_its_next_code_is_accepted_over_http(
 
 
 def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
-    console: Console, helpdesk: Account, api_key: str
+    console: Console, admin: Account, helpdesk: Account, api_key: str
 ) -> None:
     lost = console.token("lost-1")
     with closing(console.verifier()) as v:
@@ -213,10 +213,14 @@ def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
         ("token_lost", helpdesk.name),
     ]
     assert not any(code in str(done) for code in codes)
-    # Never shown again: not on the user's page, the token's page or the audit page.
-    for page in ("/ui/user?user=bob", "/ui/token?id=lost-1", "/ui/audit?user=bob"):
+    # Never shown again: not on the user's page, the token's page or (an admin's) audit page.
+    for page in ("/ui/user?user=bob", "/ui/token?id=lost-1"):
         console.open(page)
         assert not any(code in console.driver.page_source for code in codes), page
+    as_(console, admin)
+    console.open("/ui/audit?user=bob")
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr")
+    assert not any(code in console.driver.page_source for code in codes)
     assert validate(console, api_key, user="bob", code=codes[3]) == "accept"
     assert validate(console, api_key, user="bob", code=codes[3]) == "reject"  # once
     assert validate(console, api_key, token="lost-1", code=lost.now()) == "reject"  # disabled
@@ -436,6 +440,35 @@ def test_the_helpdesk_cannot_enrol_a_token_whose_secret_it_would_see(
         assert "phone-eve" not in {token["token"] for token in v.list_tokens()}
         denied = v.search_audit(action="console_denied", detail={"console_account": helpdesk.name})
     assert [row["detail"]["path"] for row in denied[:2]] == ["/ui/enrol", "/ui/enrol"]
+
+
+def test_the_audit_page_is_an_admins_and_the_helpdesk_sees_a_users_own_rows(
+    console: Console, admin: Account, helpdesk: Account
+) -> None:
+    console.token("watched-1")
+    with closing(console.verifier()) as v:
+        v.add_user("wes")
+        v.assign("watched-1", "wes", override=True)
+    as_(console, helpdesk)
+    console.open("/ui/overview")
+    assert console.driver.find_elements(By.ID, "nav-audit") == []
+    assert "/ui/audit" not in console.driver.page_source
+    console.open("/ui/user?user=wes")  # the user's own rows, as a support call needs them
+    assert "assign" in console.text("audit-rows")
+    console.page_statuses()
+    console.open("/ui/audit?user=wes")
+    assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    console.post_by_hand("/ui/audit")  # verifying the chain is the audit page's too
+    assert console.text("message") == "Your role may not do this; the attempt was recorded."
+    assert console.page_statuses() == [403, 403]
+    with closing(console.verifier()) as v:
+        denied = v.search_audit(action="console_denied", detail={"console_account": helpdesk.name})
+    assert [row["detail"]["path"] for row in denied[:2]] == ["/ui/audit", "/ui/audit"]
+    as_(console, admin)
+    console.open("/ui/overview")
+    assert console.driver.find_element(By.ID, "nav-audit").is_displayed()
+    console.open("/ui/audit?user=wes")
+    assert console.driver.find_elements(By.CSS_SELECTOR, "#audit-rows tbody tr")
 
 
 def test_an_admin_deletes_after_typing_the_token_id(console: Console, admin: Account) -> None:

@@ -592,7 +592,9 @@ class Console:
             Route("/user", page(self.user)),
             Route("/user/lost-token", page(self.lost_token), methods=["POST"]),
             Route("/enrol", page(self.enrol, (ADMIN,)), methods=["GET", "POST"]),
-            Route("/audit", page(self.audit), methods=["GET", "POST"]),
+            # The whole trail is the administrators' check on everyone, the helpdesk included
+            # (docs/console.md, "Roles"); a token's and a user's pages show their own rows.
+            Route("/audit", page(self.audit, (ADMIN,)), methods=["GET", "POST"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ]
         for action, roles in TOKEN_ACTIONS.items():
