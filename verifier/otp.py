@@ -69,7 +69,8 @@ class HOTP:
         self.digits = digits
         self._modulus = 10**digits
         self._format = f"%0{digits}d"
-        # Each code starts from a copy of this HMAC; it is never updated itself.
+        # Each code starts from a copy of this HMAC; it is never updated itself, and copy()
+        # only reads it, so the validate threads share one TOTP per token.
         self._mac = hmac.HMAC(bytes(secret), _HASHES[algorithm])
 
     def parse(self, code: str) -> int | None:
