@@ -19,7 +19,7 @@ import json
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, replace
-from itertools import accumulate
+from itertools import accumulate, combinations
 
 from baoling.verifier.constants import (
     DRIFT_HISTORY_LEN,
@@ -232,12 +232,11 @@ def _fit_rate_ppm(
     since the last resync when it has such a pair, else from the whole history; clamped to
     +-MAX_DRIFT_RATE_PPM. The current rate when no pair is far enough apart."""
     for points in (_segment(history, since), history):
-        slopes: list[tuple[float, float]] = []
-        for i, (t_i, o_i) in enumerate(points):
-            for t_j, o_j in points[i + 1 :]:
-                span = t_j - t_i
-                if span >= MIN_RATE_SPAN_S:
-                    slopes.append(((o_j - o_i) / span / _PPM, span * span))
+        slopes = [
+            ((o_j - o_i) / span / _PPM, span * span)
+            for (t_i, o_i), (t_j, o_j) in combinations(points, 2)
+            if (span := t_j - t_i) >= MIN_RATE_SPAN_S
+        ]
         if slopes:
             rate = _weighted_median(slopes)
             return min(max(rate, -MAX_DRIFT_RATE_PPM), MAX_DRIFT_RATE_PPM)
@@ -251,15 +250,17 @@ def _rate_range(
     each pair of points bounds the rate by its change in offset, +-2 tolerances, over its span
     (eliminating the line's offset leaves exactly these pairwise bounds). None when no pair
     bounds it or no line passes near them all."""
-    slowest, fastest = -math.inf, math.inf
-    for i, (t_i, o_i) in enumerate(points):
-        for t_j, o_j in points[i + 1 :]:
-            span = (t_j - t_i) * _PPM
-            if span > 0:
-                change = o_j - o_i
-                slowest = max(slowest, (change - 2 * tolerance_s) / span)
-                fastest = min(fastest, (change + 2 * tolerance_s) / span)
-    if slowest > fastest or math.isinf(slowest):
+    pairs = [
+        ((t_j - t_i) * _PPM, o_j - o_i)
+        for (t_i, o_i), (t_j, o_j) in combinations(points, 2)
+        if t_j > t_i
+    ]
+    if not pairs:
+        return None
+    width = 2 * tolerance_s
+    slowest = max((change - width) / span for span, change in pairs)
+    fastest = min((change + width) / span for span, change in pairs)
+    if slowest > fastest:
         return None
     return slowest, fastest
 
