@@ -236,6 +236,36 @@ def test_users_without_a_usable_token_get_one_answer(client, key, alice, verifie
     assert_result(response.json(), False, {"message": "The user has no tokens assigned"})
 
 
+def test_no_detail_on_fail_answers_every_reject_alike_and_keeps_accepts_and_challenges(
+    verifier, key, alice
+):
+    """privacyIDEA's no_detail_on_fail (api/lib/postpolicy.py): a failed authentication is
+    answered without `detail`, so a wrong code for alice's token reads as a user without one."""
+    client = TestClient(create_app(verifier, privacyidea_no_detail_on_fail=True))
+    verifier.add_user("bare@corp")
+    wrong = wrong_code(alice)
+    rejects = [
+        client.post("/validate/check", data=form, headers=key).json()
+        for form in (
+            {"user": "alice@corp", "pass": wrong},
+            {"user": "nobody@corp", "pass": wrong},
+            {"user": "bare@corp", "pass": wrong},
+            {"serial": "alice-token", "pass": wrong},
+        )
+    ]
+    for body in rejects:
+        assert set(body) == TOP_KEYS - {"detail"}
+        assert body["result"] == {"status": True, "value": False, "authentication": "REJECT"}
+    assert len({str({k: v for k, v in b.items() if k != "time"}) for b in rejects}) == 1
+    form = {"user": "alice@corp", "pass": alice.now()}
+    assert_result(client.post("/validate/check", data=form, headers=key).json(), True, ACCEPTED)
+    verifier.set_user_pin("alice@corp", "4711")
+    form = {"user": "alice@corp", "pass": "4711"}
+    challenge = client.post("/validate/check", data=form, headers=key).json()
+    assert challenge["result"]["authentication"] == "CHALLENGE"
+    assert challenge["detail"]["transaction_id"]
+
+
 def test_serial_with_its_user_is_checked_and_with_another_user_refused(
     client, key, alice, verifier
 ):

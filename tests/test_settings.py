@@ -142,6 +142,12 @@ SAMPLES = {
         '"10.0.0.0/8"',
         "10.0.0.0/8",
     ),
+    "privacyidea_no_detail_on_fail": (
+        ["--privacyidea-no-detail-on-fail"],
+        "true",
+        "true",
+        True,
+    ),
     "rate_limit_user_source_after": (["--rate-limit-user-source-after", "5"], "5", "5", 5),
     "rate_limit_user_after": (["--rate-limit-user-after", "0"], "0", "0", 0),
     "rate_limit_source_after": (["--rate-limit-source-after", "200"], "200", "200", 200),

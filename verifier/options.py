@@ -222,6 +222,12 @@ _OPTIONS: dict[str, tuple[str | None, str, str]] = {
         "Addresses or networks (comma-separated) whose /validate/check needs no API key.",
         "none: an API key is needed",
     ),
+    "privacyidea_no_detail_on_fail": (
+        None,
+        "Answer a rejected /validate/check without a detail, as privacyIDEA's policy of that "
+        "name does: no caller can tell users with a token from others.",
+        "off",
+    ),
     "rate_limit_user_source_after": (
         "N",
         "Failures of one user from one address before its attempts wait (0: off).",

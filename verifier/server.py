@@ -93,6 +93,7 @@ def serve(settings: Settings) -> None:
             # a flush (group commit: PostgreSQL's own; SQLite's, verifier/group_commit.py).
             validate_threads=settings.store_pool_size,
             privacyidea_allow=settings.privacyidea_networks,
+            privacyidea_no_detail_on_fail=settings.privacyidea_no_detail_on_fail,
             trusted_proxies=settings.http_proxy_networks,
             console_session_s=(
                 (settings.console_idle_seconds, settings.console_session_seconds)

@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     audit_anchor_file: Path | None = None
     audit_anchor_seconds: float = Field(DEFAULT_AUDIT_ANCHOR_SECONDS, ge=0)
     privacyidea_allow: str = ""
+    privacyidea_no_detail_on_fail: bool = False
     rate_limit_user_source_after: int = Field(DEFAULT_USER_SOURCE_AFTER, ge=0)
     rate_limit_user_after: int = Field(DEFAULT_USER_AFTER, ge=0)
     rate_limit_source_after: int = Field(DEFAULT_SOURCE_AFTER, ge=0)

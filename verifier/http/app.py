@@ -48,6 +48,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
     privacyidea_allow: Sequence[IPNetwork] = (),
+    privacyidea_no_detail_on_fail: bool = False,
     trusted_proxies: Sequence[IPNetwork] = (),
     console_session_s: tuple[float, float] | None = None,
     backlog_ready: int = DEFAULT_EVENTS_BACKLOG_READY,
@@ -267,7 +268,10 @@ def create_app(
         **helpdesk,
     )
     route("/v1/audit", endpoints.audit, methods=["GET"], responses=_errors(*_AUTH_ERRORS), **admin)
-    privacyidea.add_routes(app, allow=privacyidea_allow)  # /validate/check, /validate/radiuscheck
+    # /validate/check, /validate/radiuscheck
+    privacyidea.add_routes(
+        app, allow=privacyidea_allow, no_detail_on_fail=privacyidea_no_detail_on_fail
+    )
     if console_session_s is not None:  # the web console (docs/console.md), not in OpenAPI
         from baoling.verifier.console.app import PREFIX, create_console
 

@@ -119,9 +119,13 @@ class Answer:
     challenge: bool = False  # a challenge was issued: authentication CHALLENGE
 
 
-def result_body(answer: Answer) -> dict[str, Any]:
-    """privacyIDEA's prepare_result for a validate answer."""
-    return {
+def result_body(answer: Answer, *, no_detail_on_fail: bool = False) -> dict[str, Any]:
+    """privacyIDEA's prepare_result for a validate answer; with `no_detail_on_fail`, a reject
+    without its detail, as privacyIDEA's policy of that name strips it (its
+    api/lib/postpolicy.py no_detail_on_fail), so that a user without a token and a wrong code
+    for a user's token read the same. A challenge keeps its detail: it carries the
+    transaction, and a first factor had to be right to earn it."""
+    body = {
         "jsonrpc": "2.0",
         "result": {
             "status": True,
@@ -136,6 +140,9 @@ def result_body(answer: Answer) -> dict[str, Any]:
         "time": time.time(),
         "detail": answer.detail,
     }
+    if no_detail_on_fail and not answer.accepted and not answer.challenge:
+        del body["detail"]
+    return body
 
 
 def error_body(error: PIError) -> dict[str, Any]:
@@ -420,12 +427,17 @@ async def check(request: Request) -> Response:
         return JSONResponse(error_body(error), status_code=error.status)
     if request.url.path == RADIUSCHECK_PATH:
         return Response(status_code=204 if answer.accepted else 400, media_type="text/plain")
-    return JSONResponse(result_body(answer))
+    no_detail = request.app.state.privacyidea_no_detail_on_fail
+    return JSONResponse(result_body(answer, no_detail_on_fail=no_detail))
 
 
-def add_routes(app: FastAPI, allow: Sequence[IPNetwork] = ()) -> None:
-    """The privacyIDEA-compatible routes, admitting requests from `allow` without a key."""
+def add_routes(
+    app: FastAPI, allow: Sequence[IPNetwork] = (), no_detail_on_fail: bool = False
+) -> None:
+    """The privacyIDEA-compatible routes, admitting requests from `allow` without a key, and
+    answering a reject without its detail with `no_detail_on_fail` (`result_body`)."""
     app.state.privacyidea_allow = tuple(allow)
+    app.state.privacyidea_no_detail_on_fail = no_detail_on_fail
     for path in (CHECK_PATH, RADIUSCHECK_PATH):
         app.add_api_route(
             path, check, methods=["GET", "POST"], include_in_schema=False, tags=["privacyidea"]
