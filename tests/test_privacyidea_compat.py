@@ -239,8 +239,8 @@ def test_users_without_a_usable_token_get_one_answer(client, key, alice, verifie
 def test_no_detail_on_fail_answers_every_reject_alike_and_keeps_accepts_and_challenges(
     verifier, key, alice
 ):
-    """privacyIDEA's no_detail_on_fail (api/lib/postpolicy.py): a failed authentication is
-    answered without `detail`, so a wrong code for alice's token reads as a user without one."""
+    """privacyIDEA's no_detail_on_fail policy: a failed authentication is answered without
+    `detail`, so a wrong code for alice's token reads as a user without one."""
     client = TestClient(create_app(verifier, privacyidea_no_detail_on_fail=True))
     verifier.add_user("bare@corp")
     wrong = wrong_code(alice)

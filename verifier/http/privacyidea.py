@@ -121,10 +121,9 @@ class Answer:
 
 def result_body(answer: Answer, *, no_detail_on_fail: bool = False) -> dict[str, Any]:
     """privacyIDEA's prepare_result for a validate answer; with `no_detail_on_fail`, a reject
-    without its detail, as privacyIDEA's policy of that name strips it (its
-    api/lib/postpolicy.py no_detail_on_fail), so that a user without a token and a wrong code
-    for a user's token read the same. A challenge keeps its detail: it carries the
-    transaction, and a first factor had to be right to earn it."""
+    without its detail, as privacyIDEA's policy of that name strips it, so that a user without
+    a token and a wrong code for a user's token read the same. A challenge keeps its detail:
+    it carries the transaction, and a first factor had to be right to earn it."""
     body = {
         "jsonrpc": "2.0",
         "result": {
