@@ -148,7 +148,8 @@ class CountRequests:
 
 def answered(metrics: Metrics, method: str, route: str, status: int, elapsed: float) -> None:
     """Count and time one answer and log its line: every answer the app gives (CountRequests)
-    and the 408 the server gives to a request head that came too slowly (header_timeout.py)."""
+    and the 408 or 431 the server gives to a request head too slow or too large
+    (request_head.py)."""
     metrics.requests.labels(method, route, str(status)).inc()
     metrics.seconds.labels(route).observe(elapsed)
     log.info("%s %s %d %.1fms", method, route, status, elapsed * 1000)
