@@ -67,6 +67,15 @@ def as_(console: Console, account: Account) -> None:
     assert f" {account.name} " in console.text("signed-in")
 
 
+def users_token(console: Console, token_id: str, user: str, **enrol: str) -> pyotp.TOTP:
+    """A token enrolled and assigned to `user`, a new user; returns its TOTP."""
+    totp = console.token(token_id, **enrol)
+    with closing(console.verifier()) as v:
+        v.add_user(user)
+        v.assign(token_id, user, override=True)
+    return totp
+
+
 def validate(console: Console, api_key: str, **body: str) -> str:
     answer = httpx.post(
         console.url + "/v1/validate", json=body, headers={"Authorization": f"Bearer {api_key}"}
@@ -132,10 +141,7 @@ def test_every_page_renders_without_a_console_error_and_asks_no_other_host(
 def test_the_helpdesks_pages_render_without_a_console_error_and_ask_no_other_host(
     console: Console, helpdesk: Account
 ) -> None:
-    console.token("pages-hd", label="helpdesk's view")
-    with closing(console.verifier()) as v:
-        v.add_user("kim")
-        v.assign("pages-hd", "kim", override=True)
+    users_token(console, "pages-hd", "kim", label="helpdesk's view")
     as_(console, helpdesk)
     console.console_errors()
     console.requested_urls()
@@ -182,10 +188,7 @@ def test_unlock_a_locked_token_then_its_next_code_is_accepted_over_http(
 def test_the_lost_token_flow_disables_and_shows_backup_codes_once(
     console: Console, admin: Account, helpdesk: Account, api_key: str
 ) -> None:
-    lost = console.token("lost-1")
-    with closing(console.verifier()) as v:
-        v.add_user("bob")
-        v.assign("lost-1", "bob", override=True)
+    lost = users_token(console, "lost-1", "bob")
     as_(console, helpdesk)
     console.open("/ui/user?user=bob")
     console.click("lost")
@@ -445,10 +448,7 @@ def test_the_helpdesk_cannot_enrol_a_token_whose_secret_it_would_see(
 def test_the_audit_page_is_an_admins_and_the_helpdesk_sees_a_users_own_rows(
     console: Console, admin: Account, helpdesk: Account
 ) -> None:
-    console.token("watched-1")
-    with closing(console.verifier()) as v:
-        v.add_user("wes")
-        v.assign("watched-1", "wes", override=True)
+    users_token(console, "watched-1", "wes")
     as_(console, helpdesk)
     console.open("/ui/overview")
     assert console.driver.find_elements(By.ID, "nav-audit") == []
@@ -738,10 +738,7 @@ def test_assign_a_token_by_serial_with_a_code_from_it(console: Console, helpdesk
 def test_disable_enable_and_unassign_from_the_token_page_show_in_its_audit_rows(
     console: Console, helpdesk: Account
 ) -> None:
-    console.token("cycle-1")
-    with closing(console.verifier()) as v:
-        v.add_user("gus")
-        v.assign("cycle-1", "gus", override=True)
+    users_token(console, "cycle-1", "gus")
     as_(console, helpdesk)
     console.open("/ui/token?id=cycle-1")
     console.click("disable")
