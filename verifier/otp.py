@@ -26,12 +26,6 @@ from baoling.core.limits import (
     MIN_PERIOD_S,
 )
 
-# The hash of each name in ALGORITHMS (cryptography's hash objects hold no state).
-_HASHES: dict[str, hashes.HashAlgorithm] = {
-    "sha1": hashes.SHA1(),
-    "sha256": hashes.SHA256(),
-    "sha512": hashes.SHA512(),
-}
 # Bound once: the hot path then calls them without attribute look-ups.
 _unpack_word = struct.Struct(">I").unpack_from
 _floor = math.floor
@@ -70,8 +64,9 @@ class HOTP:
         self._modulus = 10**digits
         self._format = f"%0{digits}d"
         # Each code starts from a copy of this HMAC; it is never updated itself, and copy()
-        # only reads it, so the validate threads share one TOTP per token.
-        self._mac = hmac.HMAC(bytes(secret), _HASHES[algorithm])
+        # only reads it, so the validate threads share one TOTP per token. cryptography
+        # names each hash of ALGORITHMS in capitals (hashes.SHA1, ...).
+        self._mac = hmac.HMAC(bytes(secret), getattr(hashes, algorithm.upper())())
 
     def parse(self, code: str) -> int | None:
         """The number a code stands for, or None unless it is exactly `digits` ASCII digits:
