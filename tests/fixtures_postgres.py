@@ -5,9 +5,14 @@ Each pytest(-xdist) worker starts its own throwaway cluster (initdb + pg_ctl, as
 `postgres` user when the suite runs as root: initdb refuses root) on 127.0.0.1 with a free
 port, in a temporary folder that also holds its socket, the first time a test asks for it, and
 stops and deletes it at the end of the session. Every test gets a fresh database in it.
+
+A server outlives a run that is killed (pg_ctl detaches it), so each folder names the process
+that made it, and the first folder a process makes stops and deletes those whose process is
+gone (`sweep_orphans`).
 """
 
 import contextlib
+import functools
 import os
 import pwd
 import shutil
@@ -59,13 +64,52 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_PREFIX = "baoling-pg-"
+_OWNER = "owner.pid"  # in each folder: the process that made it
+
+
 def _temp_folder() -> Path:
     """A new temporary folder the server may write to (owned by `postgres` when run as root)."""
-    base = Path(tempfile.mkdtemp(prefix="baoling-pg-"))
+    _sweep_once()
+    base = Path(tempfile.mkdtemp(prefix=_PREFIX))
+    (base / _OWNER).write_text(f"{os.getpid()}\n")
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         os.chown(base, user.pw_uid, user.pw_gid)
     return base
+
+
+def sweep_orphans(folder: Path) -> list[Path]:
+    """Stop the servers in, and delete, this suite's folders in `folder` whose process has
+    gone (a run killed before its fixtures could stop them); returns the folders deleted."""
+    swept = []
+    for base in folder.glob(f"{_PREFIX}*"):
+        try:
+            owner = int((base / _OWNER).read_text())
+        except (OSError, ValueError):  # not ours, or being made right now
+            continue
+        if _alive(owner):
+            continue
+        for pid_file in base.glob("*/postmaster.pid"):
+            _stop(pid_file.parent)
+        shutil.rmtree(base, ignore_errors=True)
+        swept.append(base)
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@functools.cache
+def _sweep_once() -> None:
+    sweep_orphans(Path(tempfile.gettempdir()))
 
 
 def _start(base: Path, data: Path, options: str = "") -> int:
