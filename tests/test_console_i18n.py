@@ -40,8 +40,8 @@ def shown_texts() -> set[str]:
         source = template.read_text()
         texts |= set(re.findall(r"""\bt\("([^"]+)"\)""", source))
         texts |= set(re.findall(r"""\bt\('([^']+)'\)""", source))
-        texts |= {m for m in re.findall(r'\("([^"]+)", "/', source)}  # the menu's names
         texts |= set(re.findall(r'set title = "([^"]+)"', source))
+    texts |= {name for name, _, _ in app.MENU}
     source = (CONSOLE / "app.py").read_text()
     texts |= set(re.findall(r'Refused\(\d+, "([^"]+)"\)', source))
     texts |= set(app._DONE.values()) | set(app._SIGN_IN_MESSAGES.values())

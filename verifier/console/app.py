@@ -88,6 +88,18 @@ ACCOUNT_ACTIONS = {
     "password": "account_password",
     "token": "account_token",
 }
+# The header's menu, in order: each page's name, path and who may open it. The whole audit
+# trail is the administrators' check on everyone, the helpdesk included (docs/console.md,
+# "Roles"); a token's and a user's pages show their own rows.
+MENU = (
+    ("Overview", "/overview", ROLES),
+    ("Tokens", "/tokens", ROLES),
+    ("Users", "/users", ROLES),
+    ("Enrol", "/enrol", (ADMIN,)),
+    ("Audit", "/audit", (ADMIN,)),
+    ("Accounts", "/accounts", (ADMIN,)),
+)
+_MENU_ROLES = {path: roles for _, path, roles in MENU}
 # Token actions and who may do them; the rest of the console is open to both roles.
 TOKEN_ACTIONS = {
     "disable": ROLES,
@@ -186,6 +198,7 @@ class Console:
             language=language,
             languages=i18n.LANGUAGE_NAMES,
             session=session,
+            menu=[(name, path) for name, path, roles in MENU if session and session.role in roles],
             path=request.url.path,
             prefix=PREFIX,
             frame=charts.FRAME,
@@ -585,23 +598,21 @@ class Console:
             Route("/sign-in", self.sign_in, methods=["GET", "POST"]),
             Route("/sign-out", page(self.sign_out), methods=["POST"]),
             Route("/language", self.choose_language),
-            Route("/overview", page(self.overview)),
-            Route("/tokens", page(self.tokens)),
+            Route("/overview", page(self.overview, _MENU_ROLES["/overview"])),
+            Route("/tokens", page(self.tokens, _MENU_ROLES["/tokens"])),
             Route("/token", page(self.token)),
-            Route("/users", page(self.users)),
+            Route("/users", page(self.users, _MENU_ROLES["/users"])),
             Route("/user", page(self.user)),
             Route("/user/lost-token", page(self.lost_token), methods=["POST"]),
-            Route("/enrol", page(self.enrol, (ADMIN,)), methods=["GET", "POST"]),
-            # The whole trail is the administrators' check on everyone, the helpdesk included
-            # (docs/console.md, "Roles"); a token's and a user's pages show their own rows.
-            Route("/audit", page(self.audit, (ADMIN,)), methods=["GET", "POST"]),
+            Route("/enrol", page(self.enrol, _MENU_ROLES["/enrol"]), methods=["GET", "POST"]),
+            Route("/audit", page(self.audit, _MENU_ROLES["/audit"]), methods=["GET", "POST"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ]
         for action, roles in TOKEN_ACTIONS.items():
             routes.append(
                 Route(f"/token/{action}", page(self.token_action(action), roles), methods=["POST"])
             )
-        routes.append(Route("/accounts", page(self.accounts, (ADMIN,))))
+        routes.append(Route("/accounts", page(self.accounts, _MENU_ROLES["/accounts"])))
         for action in ACCOUNT_ACTIONS:
             handler = page(self.account_action(action), (ADMIN,))
             routes.append(Route(f"/accounts/{action}", handler, methods=["POST"]))
