@@ -179,6 +179,7 @@ def test_an_archive_cut_short_is_detected(make_verifier, start, tmp_path):
     ("content", "problem"),
     [
         ("", "archive 1: the header (line 1) is not JSON"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", "archive 1: the header (line 1) is not JSON"),
         (
             '{"format": "something else"}\n',
             "archive 1: not a Baoling audit archive (line 1 is not its header)",
@@ -188,7 +189,7 @@ def test_an_archive_cut_short_is_detected(make_verifier, start, tmp_path):
             "archive 1: archive version 2 is not supported",
         ),
     ],
-    ids=["empty", "other-json", "newer-version"],
+    ids=["empty", "too-deep", "other-json", "newer-version"],
 )
 def test_a_file_that_is_no_archive_is_reported(make_verifier, start, tmp_path, content, problem):
     v = make_verifier()

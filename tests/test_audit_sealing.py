@@ -228,6 +228,18 @@ def test_a_forged_anchor_is_refused(chain, data_dir):
     )
 
 
+def test_an_anchor_line_nested_too_deeply_is_reported_not_raised(chain, data_dir):
+    one, _, _ = chain
+    anchors = data_dir.parent / "anchors.jsonl"
+    one.anchor_audit(anchors)
+    anchors.write_text(anchors.read_text() + "[" * 100_000 + "]" * 100_000 + "\n")
+    report = one.verify_audit(anchors=anchors)
+    assert (report.ok, report.problem) == (
+        False,
+        f"anchors file {anchors}: line 2 is not an audit anchor",
+    )
+
+
 def test_audit_verify_anchors_on_the_command_line(make_verifier, store_url, data_dir):
     v = make_verifier()
     v.enrol("alice", SECRET, now=T0)

@@ -790,8 +790,9 @@ def test_the_audit_page_filters_by_time_to_the_minute(console: Console, admin: A
         "2026-01-05 08:30:00 UTC",
     ]
     assert shown("2026-01-06", "2026-01-06") == ["2026-01-06 09:00:00 UTC"]
-    console.open("/ui/audit?since=this+morning")
-    assert console.text("message") == "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)."
+    for moment in ("since=this+morning", "until=9999-12-31"):  # the latter: no next day
+        console.open(f"/ui/audit?{moment}")
+        assert console.text("message") == "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)."
 
 
 def test_the_audit_pages_user_filter_takes_the_short_name_and_shows_the_users_tokens(

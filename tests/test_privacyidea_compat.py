@@ -352,6 +352,11 @@ def test_a_parameter_given_twice_differently_is_refused(client, key, totp):
     ("content", "kind", "message"),
     [
         (b"{not json", "application/json", "ERR905: The request body is not valid JSON."),
+        (  # deeper than Python's json module can go
+            b'{"serial": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "application/json",
+            "ERR905: The request body is not valid JSON.",
+        ),
         (b"[1, 2]", "application/json", "ERR905: The JSON body must be an object."),
         (
             b'{"serial": "alice-token", "pass": [1]}',

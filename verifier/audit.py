@@ -467,7 +467,7 @@ def _archived_through(detail: str) -> str | None:
     writes (a row forged with a recomputed hash must not crash the check)."""
     try:
         fields = json.loads(detail)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return fields.get("through") if isinstance(fields, dict) else None
 
@@ -600,5 +600,5 @@ def _json_line(numbered: tuple[int, str], what: str) -> Any:
     number, text = numbered
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ArchiveError(f"{what} (line {number}) is not JSON") from None

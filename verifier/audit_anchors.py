@@ -70,7 +70,7 @@ def read_anchors(
             point, at, key, given = fields["anchor"], fields["at"], fields["key"], fields["mac"]
             seq, _, digest = str(point).partition(":")
             anchor = Anchor(number, int(seq), digest, float(at))
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             raise AnchorError(f"line {number} is not an audit anchor") from None
         if key != fingerprint:
             raise AnchorError(

@@ -157,7 +157,7 @@ def _moment(text: str, *, through_day: bool = False) -> float | None:
             return (moment + timedelta(days=1 if through_day else 0)).timestamp()
         moment = datetime.fromisoformat(text.replace(" ", "T", 1))
         return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise Refused(400, "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC).") from None
 
 

@@ -230,7 +230,7 @@ def _json_pairs(body: bytes) -> list[tuple[str, str]]:
     `otponly` may be a JSON boolean (privacyIDEA's is_true reads one)."""
     try:
         data = json.loads(body) if body else {}
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deeply
         raise parameter_error("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise parameter_error("The JSON body must be an object.")
