@@ -96,10 +96,13 @@ def _rows(
         if header is None:
             raise BulkImportError(f"{what} is empty: it needs a header line naming its columns")
         names = [name.strip().lower() for name in header]
-        for name in names:
+        for position, name in enumerate(names, start=1):
             if name not in columns:
+                # By its position, never its text: a file without its header line has a token's
+                # secret there.
                 raise BulkImportError(
-                    f"{prefix} 1: unknown column {name!r}; the columns are " + ", ".join(columns)
+                    f"{prefix} 1: column {position} is not a column name; the first line names "
+                    "the columns, from " + ", ".join(columns)
                 )
             if names.count(name) > 1:
                 raise BulkImportError(f"{prefix} 1: the column {name!r} is named twice")
@@ -135,7 +138,8 @@ def _number(row: _Row, column: str, default: int) -> int:
 def _role(row: _Row) -> str:
     role = row.get("role").lower() or PRIMARY
     if role not in ROLES:
-        raise row.refuse(f"role must be {' or '.join(ROLES)}, not {role!r}")
+        # Not the text given: in a file whose columns are out of order it can be a secret.
+        raise row.refuse(f"role must be {' or '.join(ROLES)}")
     return role
 
 
