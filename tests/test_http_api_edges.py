@@ -229,15 +229,21 @@ def test_the_next_head_on_a_kept_alive_connection_has_the_same_limit(
     assert HEADER_TIMEOUT_S <= elapsed < 7 / 4 * HEADER_TIMEOUT_S
 
 
-@pytest.mark.parametrize("chunks", [1, 64], ids=["at-once", "in-pieces"])
+@pytest.mark.parametrize(
+    ("chunks", "end"),
+    [(1, b""), (64, b""), (1, b"\r\n\r\n"), (64, b"\r\n\r\n")],
+    ids=["at-once", "in-pieces", "whole-at-once", "whole-in-pieces"],
+)
 def test_headers_over_the_size_limit_are_refused_with_431_and_the_connection_closed(
-    server: ServerProcess, chunks: int
+    server: ServerProcess, chunks: int, end: bytes
 ) -> None:
     """A head that never ends but keeps growing is refused as soon as it passes the limit, not
-    kept until the time limit: within it a fast client could send gigabytes."""
+    kept until the time limit: within it a fast client could send gigabytes. A whole head that
+    is too large is refused too, even when it comes in one read."""
     sock = connect(server)
     started = time.monotonic()
-    head = b"GET /healthz HTTP/1.1\r\nHost: verifier\r\n" + b"X-Pad: " + b"p" * MAX_HEAD_BYTES
+    pad = b"X-Pad: " + b"p" * MAX_HEAD_BYTES
+    head = b"GET /healthz HTTP/1.1\r\nHost: verifier\r\n" + pad + end
     size = len(head) // chunks + 1
     for start in range(0, len(head), size):
         sock.sendall(head[start : start + size])
@@ -257,6 +263,26 @@ def test_headers_just_under_the_size_limit_are_answered(server: ServerProcess) -
     pad = "p" * (MAX_HEAD_BYTES - 200)
     response = httpx.get(f"{server.url}/healthz", headers={"X-Pad": pad}, timeout=HTTP_TIMEOUT_S)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("split", [0, 1, 2, 3], ids=lambda n: f"blank-line-split-{n}")
+def test_a_body_in_the_heads_read_does_not_count_as_head(server: ServerProcess, split: int) -> None:
+    """A short head and a body larger than the head's limit, sent in one read (or with the
+    head's blank line split across two), is answered as a request, not refused with 431."""
+    body = json.dumps({"token": "t", "code": "1" * (2 * MAX_HEAD_BYTES)}).encode()
+    head = (
+        f"POST /v1/validate HTTP/1.1\r\nHost: verifier\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    sock = connect(server)
+    cut = len(head) - split if split else len(head) + len(body)
+    sock.sendall((head + body)[:cut])
+    if split:
+        time.sleep(0.1)  # the parser sees the first part on its own
+        sock.sendall((head + body)[cut:])
+    response = read_to_eof(sock)
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 401 "), response[:200]
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ class HeadLimits(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
     _head_started = 0.0
     _head_bytes = 0
+    _head_tail = b""  # the head's last bytes so far: its blank line may span two reads
     _in_head = True  # from a head's first byte (or the connection's opening) to its end
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -57,14 +58,20 @@ class HeadLimits(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._in_head and not self.transport.is_closing():
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
+        if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:
+            # Checked before the parser sees the bytes, which may hold a whole head: it must end
+            # (a blank line) within the bytes left to it; what follows (a body) does not count.
+            seen = self._head_tail + data[: MAX_HEAD_BYTES - self._head_bytes]
+            if b"\n\r\n" not in seen and b"\n\n" not in seen:
                 message = f"The request headers are larger than {MAX_HEAD_BYTES} bytes."
                 elapsed = time.monotonic() - self._head_started
                 self._refuse(431, "header_too_large", message, elapsed)
-            elif self._head_timer is None:
+                return
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            self._head_tail = data[-3:]
+            if self._head_timer is None:
                 # Armed only for a head that did not come whole in one read: most do, and a
                 # timer set and cancelled per request was about 3 % of a node's time.
                 left = self._head_started + self.timeout_s - time.monotonic()
@@ -76,7 +83,7 @@ class HeadLimits(HttpToolsProtocol):
 
     def _begin_head(self) -> None:
         """Count the head's time and bytes from now."""
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._head_bytes, self._head_tail = True, 0, b""
         self._head_started = time.monotonic()
 
     def _disarm(self) -> None:
