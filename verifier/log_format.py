@@ -37,3 +37,6 @@ def configure(log_format: str) -> None:
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # httpx logs each request's URL at INFO: a webhook's or an SMS gateway's URL can hold its
+    # own secret (a Slack webhook's path is one). Failed deliveries are logged by the channels.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
