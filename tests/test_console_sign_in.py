@@ -153,6 +153,13 @@ def test_the_sign_in_form_needs_its_csrf_token(console: Console) -> None:
         assert (
             v.search_audit(detail={"console_account": admin.name}, action="console_sign_in") == []
         )
+    # A HEAD of the form is its GET without the body (a link checker's), not a refused post.
+    head = httpx.head(console.url + "/ui/sign-in")
+    assert (head.status_code, head.headers["content-type"], head.content) == (
+        200,
+        "text/html; charset=utf-8",
+        b"",
+    )
 
 
 def test_sign_in_is_rate_limited_per_account(console: Console) -> None:

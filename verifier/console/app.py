@@ -289,7 +289,7 @@ class Console:
 
     async def sign_in(self, request: Request) -> Response:
         language = self.language(request)
-        if request.method == "GET":
+        if request.method != "POST":  # GET, or HEAD (Starlette answers it as GET, bodiless)
             token = secrets.token_urlsafe(32)
             message = (
                 "Your session has ended: sign in again."
