@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
 
 from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier import doors
 from baoling.verifier import settings as verifier_settings
 from baoling.verifier.channel_setup import channels, delivery
 from baoling.verifier.channels import Channels, Recipient
@@ -810,7 +812,8 @@ window_seconds = 20
 
 def test_a_user_who_opted_in_hears_of_each_accepted_code_and_others_do_not(tmp_path, smtp):
     """validation.accepted per user: set by Python, the CLI or HTTP; told through the
-    subscription that messages the realm's users, though it lists only token.locked."""
+    subscription that messages the realm's users, though it lists only token.locked. A sign-in
+    with a backup code (backup_code.used) is told the same way."""
     config = (
         smtp_table(smtp, tmp_path)
         + """
@@ -854,11 +857,21 @@ to = "user"
         code = pyotp.TOTP(SECRET).now()
         for n in range(3):
             assert v.validate(f"TK-{n}", code)
+        used = []
+        for user in ("alice@bank.example", "bob@bank.example"):
+            backup, _ = v.issue_backup_codes(user, date.today() + timedelta(days=1), count=3)
+            with doors.through(doors.RADIUS, "vpn", "10.1.2.3"):
+                assert v.validate_user(user, backup[0])
+            used.append(backup[0])
         deliver_all(worker, v)
     finally:
         v.close()
     got = sorted((m.to, m.message["Subject"]) for m in smtp.got)
     assert got == [
+        (["alice@bank.example"], "A backup code of alice@bank.example was used"),
         (["alice@bank.example"], "Your token TK-0 was used"),
         (["carol@bank.example"], "Your token TK-2 was used"),
     ]
+    (told,) = [m for m in smtp.got if "backup code" in m.message["Subject"]]
+    assert "through radius vpn from 10.1.2.3; 2 unused codes are left" in told.message.get_content()
+    assert all(code not in told.message.as_string() for code in used)

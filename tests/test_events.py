@@ -627,6 +627,8 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
         assert v.resync("alice-token", *ahead, now + 2)
         v.disable("alice-token")
         backup, _ = v.issue_backup_codes("alice@bank.example", date.today() + timedelta(days=7))
+        assert v.validate_user("alice@bank.example", backup[0], now + 3)
+        assert not v.validate_user("alice@bank.example", backup[0], now + 4)  # used: no event
         v.delete("alice-token")
         tamper(
             None,
@@ -636,7 +638,7 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
         report = v.verify_audit()
         assert not report.ok
         worker = delivery(v, receiver, secret_file)
-        deliver_all(worker, lambda: len(receiver.got) == 15)
+        deliver_all(worker, lambda: len(receiver.got) == 16)
     finally:
         v.close()
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -658,6 +660,9 @@ def test_each_event_type_comes_from_its_action_and_holds_no_secret_code_or_key(
     assert 90 <= far["offset_seconds"] <= 180
     (issued,) = by_type["backup_codes.issued"]
     assert (issued["user"], issued["count"]) == ("alice@bank.example", 10)
+    assert by_type["backup_code.used"] == [
+        {"user": "alice@bank.example", "left": 9, "door": "python", "client": None, "source": None}
+    ]
     (broken,) = by_type["audit.chain_broken"]
     assert broken["problem"] == report.problem
     assert broken["rows_checked"] == report.rows

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from baoling.verifier.channels_config import PERSONAL, EventsConfig, Subscription
 from baoling.verifier.errors import DeliveryFailed
 from baoling.verifier.event_metrics import EventMetrics
-from baoling.verifier.events import OPT_IN
+from baoling.verifier.events import TOLD_WHEN_OPTED_IN
 from baoling.verifier.outbox import Contact, Due, Held, Outbox
 from baoling.verifier.templates import HELD_TYPE, render
 
@@ -102,7 +102,11 @@ class Channels:
         for subscription in self._config.subscriptions:
             if subscription.takes(event_type, realm):
                 found.extend(self._addressed(subscription, realm, user))
-            elif event_type in OPT_IN and subscription.to == "user" and subscription.covers(realm):
+            elif (
+                event_type in TOLD_WHEN_OPTED_IN
+                and subscription.to == "user"
+                and subscription.covers(realm)
+            ):
                 # A user who opted in hears of it through the subscriptions that message users.
                 found.extend(self._addressed(subscription, realm, user, opted_in=True))
         unique = {recipient.key: recipient for recipient in reversed(found)}
@@ -116,8 +120,8 @@ class Channels:
         *,
         opted_in: bool = False,
     ) -> list[Recipient]:
-        """The subscription's recipients; with `opted_in`, only the token's user, if they
-        asked to hear of every accepted code."""
+        """The subscription's recipients; with `opted_in`, only the event's user, if they
+        asked to hear of every sign-in."""
         channel, language = subscription.channel, subscription.language
         if channel not in PERSONAL:
             return [Recipient(channel)]

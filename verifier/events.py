@@ -38,11 +38,10 @@ class TokenEvent(EventData):
     token: str = Field(description="The token's id.")
 
 
-class CodeEvent(TokenEvent):
-    """An event about a code someone gave: who it came with and where it came from
-    (verifier/doors.py), so the person it concerns can tell whether it was them."""
+class CameThrough(EventData):
+    """Where a code came from (verifier/doors.py), so the person it concerns can tell whether
+    it was them."""
 
-    user: str | None = Field(None, description="The user name the code came with, if any.")
     door: str | None = Field(
         None, description="The door: http, radius, privacyidea, console or python."
     )
@@ -54,6 +53,12 @@ class CodeEvent(TokenEvent):
     source: str | None = Field(
         None, description="The address the request came from; null when not known."
     )
+
+
+class CodeEvent(TokenEvent, CameThrough):
+    """An event about a token's code someone gave: who it came with and where it came from."""
+
+    user: str | None = Field(None, description="The user name the code came with, if any.")
 
 
 class ValidationAccepted(CodeEvent):
@@ -187,6 +192,22 @@ class BackupCodesIssued(EventData):
     expires: float = Field(description="Unix time the codes expire.")
 
 
+class BackupCodeUsed(CameThrough):
+    """One of a user's backup codes was accepted: a sign-in without their token (never the
+    code)."""
+
+    name = "backup_code.used"
+    example = {
+        "user": "alice@example.com",
+        "left": 9,
+        "door": "radius",
+        "client": "vpn",
+        "source": "10.1.2.3",
+    }
+    user: str
+    left: int = Field(description="How many of the user's backup codes are still unused.")
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.name: model
     for model in (
@@ -203,10 +224,14 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         AuditChainBroken,
         AdminKeyCreated,
         BackupCodesIssued,
+        BackupCodeUsed,
     )
 }
 # Reported only when asked for (setting events_validation_accepted): one row per accepted code.
 OPT_IN = frozenset({ValidationAccepted.name})
+# What a user who opted in (notify_accepted) hears of through every subscription that messages
+# their realm's users, whatever types it lists: each sign-in of theirs, by token or backup code.
+TOLD_WHEN_OPTED_IN = OPT_IN | {BackupCodeUsed.name}
 
 
 class Envelope(BaseModel):

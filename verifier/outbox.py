@@ -97,8 +97,8 @@ class Outbox:
         rules: EventRules | None = None,
         per_user: frozenset[str] = frozenset(),
     ) -> None:
-        """`types`: the event types recorded; `per_user`: those recorded only for a token
-        whose user opted in (validation.accepted where messages go to users)."""
+        """`types`: the event types recorded; `per_user`: those recorded only for a user who
+        opted in (events.TOLD_WHEN_OPTED_IN where messages go to users)."""
         self._store, self.types, self.rules = db, types, rules or EventRules()
         self.per_user = per_user - types
 
@@ -114,7 +114,8 @@ class Outbox:
         """Write the event in `conn`'s transaction, if a channel takes its type, with the
         realm and name of the token's user (per-realm subscriptions, messages to the user):
         `user` when the caller gives it (an event about a user, or a token just given to one:
-        no lookup), else the token's user read in `conn`."""
+        no lookup), else the token's user read in `conn`. A type recorded only for users who
+        opted in reads the user's row either way."""
         opted = data.name in self.per_user
         if data.name in self.types or opted:
             event = envelope(data, now)
@@ -124,7 +125,10 @@ class Outbox:
             if user is not None and not opted:
                 realm, name = user.realm, user.name
             else:
-                owner = None if token is None else store.token_owner(conn, token)
+                if user is not None:
+                    owner = store.get_user(conn, user.realm, user.name)
+                else:
+                    owner = None if token is None else store.token_owner(conn, token)
                 if opted and (owner is None or not owner.notify_accepted):
                     return
                 realm, name = (None, None) if owner is None else (owner.realm, owner.name)

@@ -213,13 +213,13 @@ class Settings(BaseSettings):
         return frozenset(EVENT_TYPES) - opted_out
 
     def per_user_types(self) -> frozenset[str]:
-        """The opt-in types recorded for users who opted in even where no channel takes them
-        for everyone: those of a subscription that messages users (to = "user")."""
-        from baoling.verifier.events import OPT_IN
+        """The types recorded for users who opted in even where no channel takes them for
+        everyone (events.TOLD_WHEN_OPTED_IN): with a subscription that messages users."""
+        from baoling.verifier.events import TOLD_WHEN_OPTED_IN
 
         config = self.events()
         to_users = any(s.to == "user" for s in config.subscriptions)
-        return OPT_IN - self.event_types() if to_users else frozenset()
+        return TOLD_WHEN_OPTED_IN - self.event_types() if to_users else frozenset()
 
     def event_types(self) -> frozenset[str]:
         """The event types the outbox records: those some channel takes (none without one)."""

@@ -141,6 +141,19 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
             "如非本人申请，请立即联系管理员。",
         ),
     },
+    "backup_code.used": {
+        "en": (
+            "A backup code of ${user} was used",
+            "A backup code of ${user} was used to sign in at ${time} through ${door} ${client} "
+            "from ${source}; ${left} unused codes are left. If this was not you, tell your "
+            "administrator at once.",
+        ),
+        "zh-CN": (
+            "${user} 的备用码已被使用",
+            "${user} 的一个备用码于 ${time} 经 ${door} ${client}（来自 ${source}）被用于登录，"
+            "还剩 ${left} 个未使用。如非本人操作，请立即联系管理员。",
+        ),
+    },
     TEST_TYPE: {
         "en": ("Baoling test message", "This is a test of the channel, sent at ${time}."),
         "zh-CN": ("Baoling 测试消息", "这是一条通道测试消息，发送于 ${time}。"),

@@ -41,6 +41,7 @@ from baoling.verifier.engine import resync as engine_resync
 from baoling.verifier.engine import wrong_pin as engine_wrong_pin
 from baoling.verifier.errors import DirectoryError, UnknownToken
 from baoling.verifier.events import (
+    BackupCodeUsed,
     TokenDriftFar,
     TokenLocked,
     ValidationAccepted,
@@ -263,6 +264,10 @@ class Validation:
                 redeemed = backup_codes.redeem(conn, row.id, user, backup, now)
                 if redeemed.accepted:
                     redeemed = dataclasses.replace(redeemed, amr=BACKUP_CODE_AMR)
+                    if BackupCodeUsed.name in self._outbox.recorded_types:
+                        left = store.backup_code_count(conn, row.id, now)
+                        used = BackupCodeUsed(user=str(user), left=left, **_came())
+                        self._outbox.emit(conn, used, now, user=user)
                 return self._count(conn, keys, redeemed, now, stored)
             rows = store.user_tokens(conn, row.id)
             tried = [(self._otp(conn, token), _state(token)) for token in rows]
