@@ -259,6 +259,31 @@ def test_headers_over_the_size_limit_are_refused_with_431_and_the_connection_clo
     assert logged(server, r"baoling\.http - unmatched 431 [\d.]+ms$")
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: verifier\r\nContent-Length: -1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET /hea\x00lthz HTTP/1.1\r\nHost: verifier\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: ver\x00ifier\r\n\r\n",
+    ],
+    ids=["negative-length", "two-lengths", "nul-in-path", "nul-in-header"],
+)
+def test_what_is_not_http_gets_a_json_400_counted_and_logged(
+    server: ServerProcess, head: bytes
+) -> None:
+    before = requests_counted(server, "400")
+    sock = connect(server)
+    sock.sendall(head)
+    response = read_to_eof(sock)
+    sock.close()
+    assert_closed_with(
+        response, "HTTP/1.1 400 Bad Request", "bad_request", "The request is not valid HTTP/1.1."
+    )
+    assert requests_counted(server, "400") == before + 1
+    assert logged(server, r"baoling\.http - unmatched 400 [\d.]+ms$")
+
+
 def test_headers_just_under_the_size_limit_are_answered(server: ServerProcess) -> None:
     pad = "p" * (MAX_HEAD_BYTES - 200)
     response = httpx.get(f"{server.url}/healthz", headers={"X-Pad": pad}, timeout=HTTP_TIMEOUT_S)

@@ -10,7 +10,8 @@ both limits there:
   gigabytes of headers.
 With this protocol every request head must be complete within `timeout_s` of its first byte (of
 the connection's opening for the first request), else the server answers 408; and within
-MAX_HEAD_BYTES, else 431 (RFC 6585). Both close the connection. The body has its own limits
+MAX_HEAD_BYTES, else 431 (RFC 6585). Both close the connection, as a 400 for what the parser
+cannot read does. The body has its own limits
 (middleware.LimitBody); docs/operations.md says what a reverse proxy adds.
 """
 
@@ -26,7 +27,7 @@ from baoling.verifier.http.middleware import UNMATCHED, Metrics, answered
 MAX_HEAD_BYTES = 16 * 1024
 # The method label of a request whose head never came whole: its method is not known.
 NO_METHOD = "-"
-_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
 class HeadLimits(HttpToolsProtocol):
@@ -76,6 +77,13 @@ class HeadLimits(HttpToolsProtocol):
                 # timer set and cancelled per request was about 3 % of a node's time.
                 left = self._head_started + self.timeout_s - time.monotonic()
                 self._head_timer = self.loop.call_later(left, self._head_too_slow)
+
+    def send_400_response(self, msg: str) -> None:
+        """What llhttp cannot parse (a bad Content-Length, a NUL in a header, ...) gets a JSON
+        error as every other refusal does, counted and logged, instead of uvicorn's plain
+        text."""
+        message = "The request is not valid HTTP/1.1."
+        self._refuse(400, "bad_request", message, time.monotonic() - self._head_started)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
