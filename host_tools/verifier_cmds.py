@@ -117,6 +117,23 @@ def open_helpdesk(ctx: click.Context) -> Helpdesk:
     return remote
 
 
+class _Code(click.ParamType):
+    """A code from a token, checked as the HTTP API checks one (`CODE_PATTERN` in
+    verifier/http/schemas.py): over --server a malformed code is refused before any token is
+    tried, so on the store too, rather than counted as the token's failure."""
+
+    name = "code"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text.isascii() and text.isdigit() and MIN_DIGITS <= len(text) <= MAX_DIGITS:
+            return text
+        self.fail(f"must be {MIN_DIGITS} to {MAX_DIGITS} digits", param, ctx)
+
+
+CODE = _Code()
+
+
 def read_secret(what: str) -> str:
     """A secret from piped stdin (first line), else a prompt that does not echo."""
     if not sys.stdin.isatty():
@@ -459,8 +476,8 @@ _admin_command(
 
 @verifier.command()
 @click.argument("token_id")
-@click.argument("code1")
-@click.argument("code2")
+@click.argument("code1", type=CODE)
+@click.argument("code2", type=CODE)
 @click.pass_context
 def resync(ctx: click.Context, token_id: str, code1: str, code2: str) -> None:
     """Resynchronise a drifted token with two consecutive codes.
@@ -680,7 +697,7 @@ def user_clear_pin(ctx: click.Context, name: str) -> None:
     show_default=True,
     help="A spare token is kept for when the primary one is lost.",
 )
-@click.option("--code", help="A code the token shows now: proof that the user holds it.")
+@click.option("--code", type=CODE, help="A code the token shows now: proof that the user holds it.")
 @click.option("--override", is_flag=True, help="Assign without a code (audited as such).")
 @json_option
 @click.pass_context

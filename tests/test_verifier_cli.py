@@ -237,6 +237,26 @@ def test_unlock_clears_the_failure_count(run, verifier, alice):
     assert verifier.show("alice")["fail_count"] == 0
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("resync", "alice", "abc", ""),
+        ("resync", "alice", "123456", "12345"),
+        ("resync", "alice", "123456", "\u0661\u0662\u0663\u0664\u0665\u0666"),  # not ASCII
+        ("assign", "alice", "ann@corp", "--code", "123456789"),
+    ],
+)
+def test_a_malformed_code_is_refused_before_the_token_is_tried(data_dir, verifier, alice, args):
+    """As over --server, where the HTTP API refuses it: not a failure of the token's."""
+    verifier.add_user("ann@corp")
+    done = baoling(data_dir, *args)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith(": must be 6 to 8 digits")
+    assert "Traceback" not in done.stderr
+    assert verifier.show("alice")["fail_count"] == 0
+    assert verifier.show_user("ann@corp")["tokens"] == []
+
+
 def test_reset_drift_forgets_the_offset_a_resync_learned(run, verifier, alice):
     later = time.time() + 10 * 30
     assert run("resync", "alice", alice.at(later), alice.at(later + 30)).exit_code == 0
