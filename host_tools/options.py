@@ -1,6 +1,7 @@
 """Options shared by the `baoling` command groups, defined once so they read the same everywhere."""
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,3 +50,13 @@ force_option = click.option(
 def emit(as_json: bool, data: Any, text: str) -> None:
     """The one way a command prints its result: JSON for scripts, or text for people."""
     click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
+
+
+def read_hidden(label: str, *, confirm: bool = False) -> str:
+    """A secret, PIN or password, never an argument (where other users' `ps` would see it):
+    the first line of piped stdin without its line ending (a password's own spaces are kept),
+    else typed at a prompt that does not echo (twice with `confirm`). Piped input is read
+    directly: a prompt would print getpass's warning that the input may be echoed."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True))

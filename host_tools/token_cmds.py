@@ -24,7 +24,7 @@ from baoling.core.limits import (
     MIN_DIGITS,
     MIN_PERIOD_S,
 )
-from baoling.host_tools.options import emit, force_option, json_option, port_option
+from baoling.host_tools.options import emit, force_option, json_option, port_option, read_hidden
 from baoling.host_tools.simulator import FIRMWARE_DIR
 from baoling.host_tools.terminal_screen import qr_to_text
 from baoling.provisioning.batch import Batch, Results, read_manifest
@@ -263,10 +263,7 @@ def read_protection(
     label = "PSKC password" if new else "Password of the keys file"
     return (
         None,
-        lambda: (
-            os.environ.get(env)
-            or click.prompt(label, hide_input=True, confirmation_prompt=new, err=True)
-        ),
+        lambda: os.environ.get(env) or read_hidden(label, confirm=new),
     )
 
 
@@ -452,7 +449,7 @@ def provision_cmd(
     if pin_file is not None:
         device_pin = check_pin(_first_line(pin_file))
     elif ask_pin:  # after a piped secret's line: the PIN is the next one
-        device_pin = check_pin(_read_pin("Device PIN", confirm=True))
+        device_pin = check_pin(read_hidden("Device PIN", confirm=True))
     registrars: list[
         Registrar
     ] = []  # the local file first: it keeps the secret if a verifier fails
@@ -618,8 +615,8 @@ def pin(port: str, hold_s: int, change: bool, as_json: bool) -> None:
       baoling token pin --port /dev/ttyACM0
       baoling token pin --port /dev/ttyACM0 --change --hold 120
     """
-    old_pin = _read_pin("Current PIN", confirm=False) if change else None
-    new_pin = _read_pin("New PIN", confirm=True)
+    old_pin = read_hidden("Current PIN", confirm=False) if change else None
+    new_pin = read_hidden("New PIN", confirm=True)
     check_pin(new_pin)
     if old_pin is not None:
         check_pin(old_pin)
@@ -642,13 +639,6 @@ def _first_line(path: Path) -> str:
         raise click.BadParameter(
             f"{path} cannot be read ({type(exc).__name__})", param_hint="--pin-file"
         ) from None
-
-
-def _read_pin(prompt: str, *, confirm: bool) -> str:
-    """A PIN from the terminal (hidden, twice when confirm) or one line of piped stdin."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().strip()
-    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
 @token.command()

@@ -27,7 +27,7 @@ from baoling.core.limits import (
     MIN_PERIOD_S,
 )
 from baoling.host_tools import verifier_text
-from baoling.host_tools.options import emit, force_option, json_option
+from baoling.host_tools.options import emit, force_option, json_option, read_hidden
 from baoling.host_tools.terminal_screen import qr_to_text
 from baoling.host_tools.verifier_remote import Helpdesk, RemoteVerifier
 from baoling.verifier.api_keys import API_KEY_SCOPES
@@ -132,13 +132,6 @@ class _Code(click.ParamType):
 
 
 CODE = _Code()
-
-
-def read_secret(what: str) -> str:
-    """A secret from piped stdin (first line), else a prompt that does not echo."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().strip()
-    return click.prompt(what, hide_input=True, err=True)
 
 
 # ------------------------------------------------------------------------------- serving
@@ -289,7 +282,7 @@ def enrol(
     secret = None
     if given:
         try:
-            secret = base32.decode(read_secret("Base32 secret"))
+            secret = base32.decode(read_hidden("Base32 secret"))
         except CoreError as exc:
             raise InvalidRequest(str(exc)) from None
     uri = open_verifier(ctx).enrol(
@@ -315,13 +308,13 @@ def pskc_protection(with_key: bool, with_password: bool) -> tuple[bytes | None, 
     """The PSKC file's pre-shared key (hex) or password, read when the flag asks for it."""
     key = password = None
     if with_key:
-        text = read_secret("Pre-shared key (hex)")
+        text = read_hidden("Pre-shared key (hex)")
         try:
             key = bytes.fromhex(text)
         except ValueError:
             raise click.BadParameter("the pre-shared key must be hex", param_hint="--key") from None
     if with_password:
-        password = read_secret("PSKC password")
+        password = read_hidden("PSKC password")
     return key, password
 
 
@@ -667,7 +660,7 @@ def user_set_pin(ctx: click.Context, name: str) -> None:
     """
     v = open_helpdesk(ctx)
     v.show_user(name)  # an unknown user fails before the question
-    v.set_user_pin(name, read_secret("PIN"))
+    v.set_user_pin(name, read_hidden("PIN"))
     click.echo(f"Set the PIN of {v.show_user(name)['user']}.", err=True)
 
 
@@ -900,4 +893,4 @@ def radius_pin() -> None:
     """
     from baoling.verifier.radius import hash_pin
 
-    click.echo(hash_pin(read_secret("PIN")))
+    click.echo(hash_pin(read_hidden("PIN")))

@@ -3,12 +3,11 @@ admin account can only be made here; later ones here or on the console's Account
 password is read from stdin when piped, else prompted for twice without echo, and never taken
 from the command line."""
 
-import sys
 from typing import Any
 
 import click
 
-from baoling.host_tools.options import emit, json_option
+from baoling.host_tools.options import emit, json_option, read_hidden
 from baoling.host_tools.verifier_cmds import open_verifier
 from baoling.verifier.console.accounts import ROLES
 
@@ -39,7 +38,9 @@ def add(ctx: click.Context, name: str, role: str, token_id: str, as_json: bool) 
       printf '%s\\n' "$PASSWORD" |
         baoling verifier console-account add bob --role helpdesk --token BL0002-0
     """
-    account = open_verifier(ctx).console.add(name, role, _read_password(), token_id)
+    account = open_verifier(ctx).console.add(
+        name, role, read_hidden("Password", confirm=True), token_id
+    )
     emit(as_json, account, f"Console account {name} ({role}) signs in with token {token_id}.")
 
 
@@ -59,13 +60,6 @@ def list_accounts(ctx: click.Context, as_json: bool) -> None:
         for a in found
     ]
     emit(as_json, found, "\n".join(lines) or "No console accounts.")
-
-
-def _read_password() -> str:
-    """From stdin when piped, else prompted for twice without echo; never an argument."""
-    if sys.stdin.isatty():
-        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
-    return sys.stdin.readline().rstrip("\n")
 
 
 def _state(account: dict[str, Any]) -> str:
@@ -113,7 +107,7 @@ def password(ctx: click.Context, name: str, as_json: bool) -> None:
     Example:
       printf '%s\\n' "$PASSWORD" | baoling verifier console-account password bob
     """
-    account = open_verifier(ctx).console.set_password(name, _read_password())
+    account = open_verifier(ctx).console.set_password(name, read_hidden("Password", confirm=True))
     emit(as_json, account, f"Console account {name} has a new password; its sessions ended.")
 
 

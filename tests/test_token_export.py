@@ -100,6 +100,19 @@ def test_a_new_pskc_file_from_the_keys_file_imports_with_the_token_s_secrets(pro
             sim.wait_screen(lambda s, t=totp: s.get("code") == t.now(), 10)
 
 
+def test_a_piped_password_is_read_as_typed_and_without_a_warning(provisioned):
+    """Piped, the password is the line as given (its spaces kept), and no prompt is shown: a
+    prompt on a pipe prints getpass's warning that the input may be echoed."""
+    _, keys, serial = provisioned
+    proc = run_baoling(
+        *("token", "export", "--keys", str(keys), "--keys-password", "--uri", "--json"),
+        stdin=PASSWORD + "\n",
+        env={**os.environ, "BAOLING_KEYS_PASSWORD": ""},
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert json.loads(proc.stdout)["tokens"] == [f"{serial}-0", f"{serial}-1"]
+
+
 def refused(*args: str, env: dict | None = None) -> str:
     proc = run_baoling(
         "token", "export", *args, env={**os.environ, "BAOLING_KEYS_PASSWORD": "", **(env or {})}
