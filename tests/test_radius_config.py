@@ -172,10 +172,11 @@ def test_two_hashes_of_one_pin_differ_by_their_salt():
     assert hash_pin("4321") != hash_pin("4321")
 
 
-def test_an_empty_pin_is_refused():
+@pytest.mark.parametrize("pin", ["", "12", "1" * 65, "12\t34"])
+def test_a_pin_outside_the_users_pin_rule_is_refused(pin):
     with pytest.raises(RadiusConfigError) as err:
-        hash_pin("")
-    assert str(err.value) == "the PIN is empty"
+        hash_pin(pin)
+    assert str(err.value) == "the PIN must be 4 to 64 printable characters"
 
 
 @pytest.mark.parametrize("reuse_address", [False, True], ids=["plain", "so_reuseaddr"])

@@ -40,6 +40,7 @@ from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser, V
 from baoling.verifier.radius_challenge import CHALLENGE_MESSAGE, DEFAULT_CHALLENGE_TIMEOUT_S
 from baoling.verifier.service import Verifier
 from baoling.verifier.slow_hash import check_secret, hash_secret, is_slow_hash
+from baoling.verifier.user_pins import check_pin_text
 
 DICTIONARY_PATH = Path(__file__).with_name("dictionary.radius")
 DEFAULT_RADIUS_PORT = 1812
@@ -126,10 +127,12 @@ class RadiusConfig:
 
 
 def hash_pin(pin: str) -> str:
-    """The slow hash of a PIN (verifier/slow_hash.py), for the configuration file."""
-    if not pin:
-        raise RadiusConfigError("the PIN is empty")
-    return hash_secret(pin)
+    """The slow hash of a PIN (verifier/slow_hash.py), for the configuration file; the PIN
+    follows the rule of users' PINs (verifier/user_pins.py): it guards the same door."""
+    try:
+        return hash_secret(check_pin_text(pin))
+    except InvalidRequest as exc:
+        raise RadiusConfigError(str(exc)) from None
 
 
 def _check_pin_hash_format(stored: str, where: str) -> None:
