@@ -244,6 +244,9 @@ def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
     assert not v.check_api_key("not a key", "admin")
     with pytest.raises(InvalidRequest, match="^scopes must be some of validate, helpdesk, admin$"):
         v.create_api_key("x", ["root"])
+    for blank in ("", "  "):
+        with pytest.raises(InvalidRequest, match="^name must not be empty"):
+            v.create_api_key(blank, ["admin"])
 
 
 def test_window_through_the_store_accepts_minus_one_to_plus_one_step(make_verifier):

@@ -48,6 +48,8 @@ class ApiKeys:
     def create(self, name: str, scopes: Sequence[str]) -> str:
         """A new API key (shown once; only its SHA-256 is stored)."""
         check_text("name", name)
+        if not name.strip():  # the audit trail names each key's actions by it
+            raise InvalidRequest("name must not be empty: the audit trail names the key by it")
         chosen = sorted(set(scopes))
         if not chosen or any(scope not in API_KEY_SCOPES for scope in chosen):
             raise InvalidRequest(f"scopes must be some of {', '.join(API_KEY_SCOPES)}")
