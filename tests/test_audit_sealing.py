@@ -333,6 +333,26 @@ def unsealed(store_url: str) -> list[sa.Row]:
     return found
 
 
+def test_an_emptied_anchors_file_is_reported_not_passed(chain, data_dir):
+    one, _, _ = chain
+    anchors = data_dir.parent / "anchors.jsonl"
+    one.anchor_audit(anchors)
+    assert one.verify_audit(anchors=anchors).ok
+    anchors.write_text("\n")  # every line deleted
+    report = one.verify_audit(anchors=anchors)
+    assert (report.ok, report.problem) == (
+        False,
+        f"anchors file {anchors}: it holds no anchor, so nothing checks the chain's head "
+        "(emptied, or started since the last anchor)",
+    )
+
+
+def test_an_empty_anchors_file_of_an_empty_chain_is_fine(make_verifier, data_dir):
+    anchors = data_dir.parent / "anchors.jsonl"
+    anchors.write_text("")
+    assert make_verifier().verify_audit(anchors=anchors).ok
+
+
 def test_anchors_path_is_not_text(make_verifier, data_dir):
     v = make_verifier()
     bad = data_dir.parent / "bad.jsonl"

@@ -51,7 +51,7 @@ from baoling.verifier.store import (
 ARCHIVE_FORMAT = "baoling-audit-archive"
 ARCHIVE_VERSION = 1
 ARCHIVE_ACTION = "audit_archive"
-_START = f"0:{GENESIS_HASH}"
+START = f"0:{GENESIS_HASH}"  # the head of a chain with no row yet
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class AuditReport:
     head: str
     problem: str | None = None
     # Where the walk started: `0:<genesis>`, or the database's base when no archive was given.
-    start: str = _START
+    start: str = START
     # How many anchors (verifier/audit_anchors.py) named a row the walk checked.
     anchors: int = 0
 
@@ -119,7 +119,7 @@ def row_hash(
 
 def _parse_point(value: str | None) -> tuple[int, str]:
     """A `seq:hash` point of the chain; None is the start, before row 1."""
-    seq, _, digest = (value or _START).partition(":")
+    seq, _, digest = (value or START).partition(":")
     return int(seq), digest
 
 
@@ -349,7 +349,7 @@ def seal(conn: Connection) -> int:
 
 def head(conn: Connection) -> str:
     """The chain's head, `seq:hash` of its newest sealed row."""
-    return get_meta(conn, AUDIT_HEAD) or _START
+    return get_meta(conn, AUDIT_HEAD) or START
 
 
 def recent(conn: Connection, limit: int) -> list[dict]:
@@ -479,8 +479,8 @@ def verify(
     and on through the database, or from the database's base when no archive is given; then
     compare its end with the stored head and with the newest of `anchors` (checked signed
     heads, verifier/audit_anchors.py). Rows not sealed yet are not part of it (`seal`)."""
-    base = get_meta(conn, AUDIT_BASE) or _START
-    walk = _Walk(_START if archives else base, anchors)
+    base = get_meta(conn, AUDIT_BASE) or START
+    walk = _Walk(START if archives else base, anchors)
     for number, lines in enumerate(archives, start=1):
         where = f"archive {number}: "
         try:
@@ -508,7 +508,7 @@ def verify(
             f"the chain ends at row {walk.seq} but line {newest.line} of the anchors says it "
             f"reached row {newest.seq} (rows were deleted from the end and the head moved back)"
         )
-    if base != _START and walk.archived_through != base:
+    if base != START and walk.archived_through != base:
         return walk.report(
             f"the database's rows start after row {_parse_point(base)[0]}, but no audit_archive"
             " row says so (rows were deleted from the start, or the base was altered)"
@@ -536,7 +536,7 @@ def archive_end(conn: Connection, before: float) -> str | None:
 def archive_lines(conn: Connection, through: str) -> Iterator[str]:
     """The archive file's lines: a header naming the rows' start and end points, then every
     row after the database's base through `through`, each exactly as stored."""
-    after = get_meta(conn, AUDIT_BASE) or _START
+    after = get_meta(conn, AUDIT_BASE) or START
     through_seq, _ = _parse_point(through)
     header = {
         "format": ARCHIVE_FORMAT,
