@@ -4,6 +4,7 @@ Reference codes come from oathtool and pyotp, never from Baoling's own OTP code.
 """
 
 import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -48,6 +49,16 @@ class StoresAnotherSecret(Token):
             ),
             bitmap,
         )
+
+
+def profile_writes(sim: Simulator) -> int:
+    """How many profile.write answers the token sent (its own output, parsed)."""
+    count = 0
+    for line in sim.device_output().splitlines():
+        if line.startswith(b"@"):
+            answer = json.loads(line[1:])
+            count += answer.get("ok") is True and "profile" in answer.get("result", {})
+    return count
 
 
 def oathtool_code(profile: Profile, unix_time: int) -> str:

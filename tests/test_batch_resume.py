@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 
 from child_signals import default_stop_signals
-from provisioning_sim import baoling
+from provisioning_sim import baoling, profile_writes
 
 from baoling.host_tools.simulator import Simulator
 from baoling.provisioning.batch import Batch, Results, read_manifest
@@ -27,16 +27,6 @@ bob,ACME,sha256,8,60
 carol,ACME,sha512,6,30
 """
 PASSWORD = "batch password 1"
-
-
-def profile_writes(sim: Simulator) -> int:
-    """How many profile.write answers the token sent (its own output, parsed)."""
-    count = 0
-    for line in sim.device_output().splitlines():
-        if line.startswith(b"@"):
-            answer = json.loads(line[1:])
-            count += answer.get("ok") is True and "profile" in answer.get("result", {})
-    return count
 
 
 def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
