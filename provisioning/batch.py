@@ -6,7 +6,8 @@ The manifest (CSV) has a header and one row per token: `label` (required), `issu
 Durable records, written in this order after each token proved its secret:
 1. the batch's PSKC file (every secret of the batch; plain, pre-shared key or password);
 2. the results file (JSON lines, mode 0600: row, serial, token id, profile, and the admin key
-   when the batch locks tokens).
+   when the batch locks tokens). A batch that begins on a PSKC file already holding keys
+   (--pskc-append) first writes their token ids into it, as the line {"pskc_held": [...]}.
 With a verifier, each token is enrolled after its result is written (`"enrolled": false`,
 then true): a verifier that fails then leaves the token recorded as not enrolled, the batch
 stops saying so, and the next run enrols such tokens before anything else.
@@ -15,8 +16,9 @@ results file is written (empty) before the first token, so a run that finds it i
 adds to the batch's PSKC file; a first run refuses an existing PSKC file unless told to append.
 Rows are done in order, so after an interruption the first row without a result is the one
 in flight. A token that reached the PSKC file but not the results (interrupted between the two
-writes) is recognised by its serial and recorded, not provisioned again. Tokens already in
-the results are skipped when seen again.
+writes) is recognised by its serial and recorded, not provisioned again; a key the PSKC file
+held when the batch began never is (Batch.reconcile). Tokens already in the results are skipped
+when seen again.
 """
 
 import csv
@@ -127,16 +129,21 @@ def _whole(record: dict[str, str], column: str, default: int) -> int:
 
 
 class Results:
-    """The results file: one JSON object per provisioned token, rewritten atomically."""
+    """The results file: one JSON object per provisioned token, rewritten atomically, after a
+    first line `{"pskc_held": [token ids]}` when the batch's PSKC file held keys before it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records: list[dict[str, Any]] = []
+        self.pskc_held: list[str] = []  # token ids in the PSKC file when the batch began
         if path.exists():
             try:
-                self.records = [json.loads(line) for line in path.read_text().splitlines()]
+                lines = [json.loads(line) for line in path.read_text().splitlines()]
             except ValueError:
                 raise BadManifest(f"Results file {path} is not JSON lines.") from None
+            if lines and "pskc_held" in lines[0]:
+                self.pskc_held = list(lines.pop(0)["pskc_held"])
+            self.records = lines
 
     def rows_done(self) -> set[int]:
         return {record["row"] for record in self.records}
@@ -154,7 +161,8 @@ class Results:
         self.save()
 
     def save(self) -> None:
-        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records)
+        held = [{"pskc_held": self.pskc_held}] if self.pskc_held else []
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in [*held, *self.records])
         write_private(self.path, lines.encode())
 
 
@@ -205,13 +213,22 @@ class Batch:
             )
 
     def reconcile(self) -> None:
-        """Record a token that reached the PSKC file but not the results (see module doc); an
-        entry the file held before the batch (--pskc-append) is not the row in flight."""
+        """Record a token that reached the PSKC file but not the results (see module doc).
+
+        The rule: a key is taken for the first pending row only if the PSKC file did not hold
+        it when the batch began, its token is not in the results yet, and it is what that row
+        writes. The token ids the file held then (--pskc-append) are the results file's
+        `pskc_held`, written with it before the first token, so a resume knows them too: such
+        a key is never this batch's token, and its row waits for a token to provision.
+        """
         pending = self.pending()
         if not pending:
             return
         seen = self.results.serials_done()
+        held = set(self.results.pskc_held)
         for entry in self.pskc.entries():
+            if entry.key_id in held:
+                continue
             if entry.serial not in seen and pending[0].wrote(entry):
                 key = None
                 if self.lock:
@@ -231,6 +248,8 @@ class Batch:
         this run; its row goes to the next token.
         """
         self.check_ready()
+        if not self.results.path.exists():  # this run begins the batch
+            self.results.pskc_held = [entry.key_id for entry in self.pskc.entries()]
         self.results.save()  # before any token: a later run of this batch is a resume
         self.pskc = replace(self.pskc, append=True)
         self.reconcile()
