@@ -22,6 +22,7 @@ when seen again.
 """
 
 import csv
+import io
 import json
 import time
 from collections.abc import Callable
@@ -91,7 +92,18 @@ def read_manifest(path: Path) -> list[Row]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadManifest(f"Cannot read manifest {path}: {exc}.") from None
-    reader = csv.DictReader(text.splitlines())
+    # The text itself, not its lines: a quoted field may hold a line break, which the label
+    # check then refuses; strict: a quote left open is an error, not a label running on.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _rows(path, reader)
+    except csv.Error as exc:
+        raise BadManifest(
+            f"Manifest {path}, line {reader.reader.line_num}: not CSV ({exc})."
+        ) from None
+
+
+def _rows(path: Path, reader: "csv.DictReader[str]") -> list[Row]:
     header = set(reader.fieldnames or ())
     if "label" not in header or header - set(COLUMNS):
         raise BadManifest(

@@ -30,6 +30,11 @@ def test_defaults_fill_missing_columns(tmp_path):
             "row 2: algorithm must be sha1, sha256 or sha512, not 'md5'",
         ),
         ("label\n", "has no rows."),
+        (
+            'label,issuer\n"ab\ncd",ACME\n',
+            "row 1: Label 'ab\\ncd' has a control character, which a token cannot show.",
+        ),
+        ('label,issuer\n"alice,ACME\n', "line 2: not CSV (unexpected end of data)."),
     ],
 )
 def test_bad_manifest_is_refused_with_its_row(tmp_path, text, message):
