@@ -33,6 +33,13 @@ verifier.add_command(events)
 verifier.add_command(console_account)
 
 
+_EXTRA_WORDS = "Got unexpected extra argument"  # click's words, for one or several
+_EXTRA_WORDS_MESSAGE = (
+    "Got unexpected extra words, not repeated here in case one is a secret: secrets, PINs and "
+    "passwords are read from stdin or a prompt, never from the command line."
+)
+
+
 def main() -> None:
     """Run the CLI; every failure ends as one line on stderr and an exit code (docs/cli.md):
     `Error: <sentence>`, or with --json the object {"error": <code>, "message": <sentence>}."""
@@ -46,6 +53,10 @@ def main() -> None:
             click.echo(err=True)  # a question answered from a pipe left its line open
         _fail(args, "aborted", "Aborted.", 1, text="Aborted.")
     except click.ClickException as exc:
+        if isinstance(exc, click.UsageError) and exc.message.startswith(_EXTRA_WORDS):
+            # click quotes the words, and one may be a secret typed where the command reads
+            # it from stdin or a prompt (`enrol alice --secret JBSW...`).
+            exc = click.UsageError(_EXTRA_WORDS_MESSAGE, exc.ctx)
         if not wants_json(args):
             exc.show()  # a usage error also shows the usage line and where the help is
             sys.exit(exc.exit_code)

@@ -257,6 +257,19 @@ def test_a_malformed_code_is_refused_before_the_token_is_tried(data_dir, verifie
     assert verifier.show_user("ann@corp")["tokens"] == []
 
 
+@pytest.mark.parametrize("extra", [[SECRET], [SECRET, "again"]])
+def test_extra_words_are_refused_without_repeating_them(data_dir, extra):
+    """A secret typed after --secret (which reads stdin) is not echoed back by the error."""
+    done = baoling(data_dir, "enrol", "sarg", "--secret", *extra)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "Error: Got unexpected extra words, not repeated here in case one is a secret: "
+        "secrets, PINs and passwords are read from stdin or a prompt, never from the command "
+        "line."
+    )
+    assert SECRET not in done.stderr
+
+
 def test_reset_drift_forgets_the_offset_a_resync_learned(run, verifier, alice):
     later = time.time() + 10 * 30
     assert run("resync", "alice", alice.at(later), alice.at(later + 30)).exit_code == 0
