@@ -582,6 +582,14 @@ def _hosts_to_query(url: str) -> str:
     return f"{scheme}://{user}{at}/{database}?{params}{'&' if query else ''}{query}"
 
 
+# SQLite's answers for a file that is not a SQLite database, or whose pages are damaged.
+_DAMAGED_SQLITE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
+
+
+def _damaged_sqlite_file(exc: sa.exc.DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlite_errorname", None) in _DAMAGED_SQLITE
+
+
 Pool = tuple[int, int]  # PostgreSQL connections kept open, and opened beyond those under load
 DEFAULT_POOL: Pool = (DEFAULT_STORE_POOL_SIZE, DEFAULT_STORE_MAX_OVERFLOW)
 
@@ -663,11 +671,18 @@ class Store:
 
     @contextmanager
     def _failures(self) -> Iterator[None]:
-        """An unreachable or unusable database as one StoreError line."""
+        """An unreachable or unusable database as one StoreError line: also a SQLite file that
+        is no database or is damaged (an integrity or programming error stays an exception:
+        that is a bug, not the database's state)."""
         try:
             yield
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        except sa.exc.DatabaseError as exc:
+            unusable = (sa.exc.OperationalError, sa.exc.InterfaceError)
+            if not isinstance(exc, unusable) and not _damaged_sqlite_file(exc):
+                raise
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            if _damaged_sqlite_file(exc):
+                reason += " (not a SQLite file, or a damaged one: restore it from a backup)"
             raise StoreError(
                 f"database {self.engine.url.render_as_string()} failed: {reason}"
             ) from None

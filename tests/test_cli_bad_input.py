@@ -1,0 +1,61 @@
+"""Bad input to `baoling` (a damaged store, a folder that cannot be made, an empty flag, a
+malformed URL or API key, a URL with a password) ends as one `Error:` line and a non-zero exit,
+never a traceback, and never with a secret in it (docs/cli.md, "Exit codes").
+
+Each test runs the real command in a child process, as a person would."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SECRET = "S3cretPW"
+
+
+def baoling(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`baoling ARGS` in a new process, with no BAOLING_ variable but those in `env`."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("BAOLING_")}
+    return subprocess.run(
+        [sys.executable, "-m", "baoling.host_tools", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=120,
+    )
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], exit_code: int = 1) -> str:
+    """The message of the run's one `Error:` line, after checking there is no traceback."""
+    assert proc.returncode == exit_code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, proc.stderr
+    if exit_code == 1:  # a usage error (2) has the usage line and the help hint before it
+        assert proc.stderr == lines[0] + "\n"
+    return lines[0].removeprefix("Error: ")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data folder with its master key and store, made by a first command."""
+    folder = tmp_path / "data"
+    assert baoling("verifier", "--data-dir", str(folder), "list").returncode == 0
+    return folder
+
+
+# ------------------------------------------------------------------- the store's file
+
+
+@pytest.mark.parametrize("command", [["list"], ["enrol", "alice"], ["migrate"]])
+def test_a_store_file_that_is_no_sqlite_database_is_one_line(data_dir, command):
+    garbage = os.urandom(5000)
+    (data_dir / "verifier.sqlite3").write_bytes(garbage)
+    message = one_error_line(baoling("verifier", "--data-dir", str(data_dir), *command))
+    assert message == (
+        f"database sqlite:///{data_dir}/verifier.sqlite3 failed: file is not a database (not a "
+        "SQLite file, or a damaged one: restore it from a backup)"
+    )
+    assert (data_dir / "verifier.sqlite3").read_bytes() == garbage  # left as it was
