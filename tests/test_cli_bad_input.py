@@ -59,3 +59,27 @@ def test_a_store_file_that_is_no_sqlite_database_is_one_line(data_dir, command):
         "SQLite file, or a damaged one: restore it from a backup)"
     )
     assert (data_dir / "verifier.sqlite3").read_bytes() == garbage  # left as it was
+
+
+# ------------------------------------------------------------------- folders and files
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_data_folder_that_cannot_be_made_is_one_line():
+    message = one_error_line(baoling("verifier", "--data-dir", "/proc/newdir", "list"))
+    assert message == "cannot create the data folder /proc/newdir: No such file or directory"
+
+
+def test_a_data_folder_name_too_long_is_one_line(tmp_path):
+    folder = tmp_path / ("a" * 300)
+    message = one_error_line(baoling("verifier", "--data-dir", str(folder), "list"))
+    assert message == f"--data-dir: cannot be a folder (File name too long): '{folder}'"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_master_key_folder_that_cannot_be_made_is_one_line(tmp_path):
+    key = "/proc/newdir/master.key"
+    proc = baoling("verifier", "--data-dir", str(tmp_path), "--master-key-file", key, "list")
+    assert one_error_line(proc) == (
+        f"cannot create the folder of master key file {key}: No such file or directory"
+    )

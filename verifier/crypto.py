@@ -112,7 +112,7 @@ def load_key(path: Path) -> MasterKey:
 def create_key(path: Path) -> MasterKey:
     """A new random key written to `path` (0600); refuses to replace an existing file."""
     key = os.urandom(KEY_BYTES)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path)
     try:
         write_new(path, [key.hex().encode("ascii") + b"\n"])
     except FileExistsError as exc:
@@ -120,6 +120,16 @@ def create_key(path: Path) -> MasterKey:
     except OSError as exc:
         raise MasterKeyError(f"cannot write master key file {path}: {exc.strerror}") from exc
     return MasterKey(key)
+
+
+def _make_folder(path: Path) -> None:
+    """The key file's folder, made if missing; one MasterKeyError line when it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MasterKeyError(
+            f"cannot create the folder of master key file {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def staged_path(path: Path) -> Path:
@@ -154,7 +164,7 @@ def key_file_lock(path: Path) -> Iterator[None]:
     """Hold the key file against other threads and processes sharing the data folder (a
     rotation by the admin CLI while the server runs). Take it inside a database write
     transaction, never the other way round, so the two locks cannot deadlock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path)
     try:
         fd = os.open(path.with_name(path.name + _LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:

@@ -79,7 +79,12 @@ class Verifier:
         directories = open_directories(where.ldap_config)  # a bad file stops before the store
         types = where.event_types() if event_types is None else frozenset(event_types)
         per_user = where.per_user_types() if per_user_types is None else frozenset(per_user_types)
-        where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            where.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:  # before the store: SQLite would only say "unable to open"
+            raise StoreError(
+                f"cannot create the data folder {where.data_dir}: {exc.strerror or exc}"
+            ) from None
         pool = store_pool or (where.store_pool_size, where.store_max_overflow)
         self._store = store.Store(where.url, where.store_commit_timeout_seconds, pool)
         try:

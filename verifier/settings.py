@@ -172,7 +172,13 @@ class Settings(BaseSettings):
     @classmethod
     def _a_folder(cls, path: Path) -> Path:
         path = path.expanduser()
-        if path.exists() and not path.is_dir():
+        try:
+            path.stat()
+        except FileNotFoundError:
+            return path  # made when the store is opened (verifier/service.py)
+        except OSError as exc:  # a name too long, a file on the way: no folder can be there
+            raise ValueError(f"cannot be a folder ({exc.strerror or exc})") from None
+        if not path.is_dir():
             raise ValueError("not a folder")
         return path
 
