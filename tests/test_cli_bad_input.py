@@ -83,3 +83,23 @@ def test_a_master_key_folder_that_cannot_be_made_is_one_line(tmp_path):
     assert one_error_line(proc) == (
         f"cannot create the folder of master key file {key}: No such file or directory"
     )
+
+
+# ------------------------------------------------------------------- empty values
+
+
+def test_an_empty_master_key_file_flag_is_refused_in_one_line(data_dir):
+    proc = baoling("verifier", "--data-dir", str(data_dir), "--master-key-file", "", "list")
+    assert one_error_line(proc) == "--master-key-file: must not be empty: ''"
+
+
+def test_a_master_key_file_that_is_a_folder_is_refused_in_one_line(data_dir):
+    proc = baoling("verifier", "--data-dir", str(data_dir), "--master-key-file", ".", "list")
+    assert one_error_line(proc) == "--master-key-file: a folder, not a file: '.'"
+
+
+def test_an_empty_master_key_file_variable_is_unset(data_dir):
+    proc = baoling(
+        "verifier", "--data-dir", str(data_dir), "list", env={"BAOLING_MASTER_KEY_FILE": ""}
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")

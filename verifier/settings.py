@@ -85,6 +85,18 @@ AUDIT_ANCHORS_FILENAME = "audit-anchors.jsonl"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# The settings that name a file, and those and the data folder: the paths.
+_FILES = (
+    "master_key_file",
+    "radius_config",
+    "ldap_config",
+    "events_webhook_secret_file",
+    "events_config",
+    "audit_anchor_file",
+)
+_PATHS = ("data_dir", *_FILES)
+
+
 class SettingsError(VerifierError):
     """A setting's value is refused (the message names the setting where it was given)."""
 
@@ -167,6 +179,22 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only what `load` merged: the precedence is written there, once."""
         return (init_settings,)
+
+    @field_validator(*_PATHS, mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        """An empty path given (a flag, a file's key) is refused: as a Path it would be the
+        current folder. An empty BAOLING_ variable is not given at all (env_ignore_empty)."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator(*_FILES)
+    @classmethod
+    def _not_a_folder(cls, path: Path | None) -> Path | None:
+        if path is not None and path.expanduser().is_dir():
+            raise ValueError("a folder, not a file")
+        return path
 
     @field_validator("data_dir")
     @classmethod
