@@ -32,7 +32,7 @@ from baoling.host_tools.terminal_screen import qr_to_text
 from baoling.host_tools.verifier_remote import Helpdesk, RemoteVerifier
 from baoling.verifier.api_keys import API_KEY_SCOPES
 from baoling.verifier.audit import origin as audit_origin
-from baoling.verifier.constants import MAX_HOTP_COUNTER
+from baoling.verifier.constants import MAX_AUDIT_LIMIT, MAX_HOTP_COUNTER
 from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.import_formats import FORMATS
 from baoling.verifier.logins import LOGIN_ROUNDS
@@ -735,7 +735,13 @@ def unassign(ctx: click.Context, token_id: str) -> None:
 
 
 @verifier.group(invoke_without_command=True)
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_AUDIT_LIMIT),
+    default=20,
+    show_default=True,
+    help=f"Rows to show, newest first (1 to {MAX_AUDIT_LIMIT}, as the HTTP API's).",
+)
 @json_option
 @click.pass_context
 def audit(ctx: click.Context, limit: int, as_json: bool) -> None:

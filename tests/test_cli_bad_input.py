@@ -103,3 +103,16 @@ def test_an_empty_master_key_file_variable_is_unset(data_dir):
         "verifier", "--data-dir", str(data_dir), "list", env={"BAOLING_MASTER_KEY_FILE": ""}
     )
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+# ------------------------------------------------------------------- limits
+
+
+def test_an_audit_limit_beyond_the_http_apis_is_a_usage_error(data_dir):
+    huge = "99999999999999999999999"
+    proc = baoling("verifier", "--data-dir", str(data_dir), "audit", "--limit", huge)
+    assert one_error_line(proc, exit_code=2) == (
+        f"Invalid value for '--limit': {huge} is not in the range 1<=x<=10000."
+    )
+    proc = baoling("verifier", "--data-dir", str(data_dir), "audit", "--limit", "10000")
+    assert (proc.returncode, proc.stderr) == (0, "")

@@ -42,3 +42,7 @@ DEFAULT_DRIFT_BOUND_PPM = 50.0
 # However long a token was unused, its codes are looked for at most this many steps from the
 # predicted one (each step more is one more code a guess can hit).
 DEFAULT_MAX_WINDOW_STEPS = 6
+
+# The most audit rows one listing returns (`GET /v1/audit?limit=`, `baoling verifier audit
+# --limit`): a page a person or a script reads, within what the store's integers hold.
+MAX_AUDIT_LIMIT = 10_000

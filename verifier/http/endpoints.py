@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from baoling.core import base32
 from baoling.verifier.api_keys import ApiKey
+from baoling.verifier.constants import MAX_AUDIT_LIMIT
 from baoling.verifier.http.errors import HTTPError
 from baoling.verifier.http.schemas import (
     AssignRequest,
@@ -47,8 +48,6 @@ from baoling.verifier.http.schemas import (
     UserRequest,
 )
 from baoling.verifier.service import Verifier
-
-MAX_AUDIT_LIMIT = 10_000
 
 
 async def get_verifier(request: Request) -> Verifier:
