@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import httpx
 
+from baoling.core.errors import CoreError
+from baoling.core.urls import check_http_url
 from baoling.verifier import errors
 from baoling.verifier.backup_codes import DEFAULT_BACKUP_CODES
 from baoling.verifier.http.errors import LIBRARY_ERRORS
@@ -71,7 +73,11 @@ class RemoteVerifier:
     """The Helpdesk operations as requests to a verifier server with one API key."""
 
     def __init__(self, url: str, api_key: str) -> None:
-        self.url = url.rstrip("/")
+        """RemoteError when `url` is no http(s) URL, before any request is made."""
+        try:
+            self.url = check_http_url(url).rstrip("/")
+        except CoreError as exc:
+            raise RemoteError(f"--server (or $BAOLING_VERIFIER_URL): {exc}") from None
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {api_key}"},

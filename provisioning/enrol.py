@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
+from baoling.core.errors import CoreError
+from baoling.core.urls import check_http_url
 from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import EnrolError
 
@@ -22,6 +24,14 @@ class VerifierClient:
 
     url: str
     api_key: str
+
+    def __post_init__(self) -> None:
+        """EnrolError for a URL no HTTP client can use: found with the other options, before
+        the token is touched."""
+        try:
+            check_http_url(self.url)
+        except CoreError as exc:
+            raise EnrolError(f"--verifier: {exc}") from None
 
     def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
         try:

@@ -116,3 +116,43 @@ def test_an_audit_limit_beyond_the_http_apis_is_a_usage_error(data_dir):
     )
     proc = baoling("verifier", "--data-dir", str(data_dir), "audit", "--limit", "10000")
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+# ------------------------------------------------------------------- URLs and API keys
+
+
+def test_a_malformed_server_url_is_one_line():
+    proc = baoling("verifier", "--server", "http://[::1", "lost", "x", env={"BAOLING_API_KEY": "k"})
+    assert one_error_line(proc) == (
+        "--server (or $BAOLING_VERIFIER_URL): not an http:// or https:// URL"
+    )
+
+
+def test_a_malformed_webhook_url_is_one_line(data_dir, tmp_path):
+    secret = tmp_path / "whsec"
+    secret.write_text("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+    secret.chmod(0o600)
+    proc = baoling(
+        *("verifier", "--data-dir", str(data_dir), "events", "test", "webhook"),
+        *("--events-webhook-url", "http://[::1", "--events-webhook-secret-file", str(secret)),
+    )
+    assert one_error_line(proc).startswith("--events-webhook-url: not an http:// or https:// URL: ")
+
+
+def test_a_malformed_verifier_url_for_a_batch_is_one_line_and_writes_nothing(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("label\nalice\n")
+    pskc = tmp_path / "o.pskc"
+    proc = baoling(
+        "token",
+        "batch",
+        str(manifest),
+        "--pskc",
+        str(pskc),
+        "--verifier",
+        "http://[::1",
+        "--api-key",
+        "K",
+    )
+    assert one_error_line(proc) == "--verifier: not an http:// or https:// URL"
+    assert sorted(tmp_path.iterdir()) == [manifest]

@@ -4,6 +4,7 @@ key names), checked here once for every front end; the HTTP schema declares the 
 
 from baoling.core import identity
 from baoling.core.errors import CoreError
+from baoling.core.urls import check_http_url
 from baoling.verifier.errors import InvalidRequest
 
 MAX_TEXT_CHARS = 256
@@ -27,9 +28,7 @@ def check_text(name: str, value: str) -> str:
 
 
 def http_url(url: str) -> str:
-    """`url` if it is an http:// or https:// URL with a host (a webhook, an SMS gateway), else
-    ValueError, which the settings show as one line naming the setting."""
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
-        raise ValueError("not an http:// or https:// URL")
-    return url
+    """`url` if it is an http:// or https:// URL an HTTP client can use (a webhook, an SMS
+    gateway; core/urls.py), else ValueError, which the settings show as one line naming the
+    setting."""
+    return check_http_url(url)

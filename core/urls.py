@@ -1,0 +1,26 @@
+"""URLs and API keys the tools are given (a verifier's, a webhook's, a gateway's, a database's):
+checked once where they are given, so an HTTP client never meets one it cannot use, and shown
+without their secrets, so no error line or log holds a password or a webhook's path."""
+
+from urllib.parse import urlsplit
+
+from baoling.core.errors import CoreError
+
+
+def check_http_url(url: str) -> str:
+    """`url` if it is an http:// or https:// URL with a host (and a port, if any, from 0 to
+    65535), printable and without spaces; else CoreError."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError for a port that is not a number in range
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or not url.isprintable()
+        or any(char.isspace() for char in url)
+    ):
+        raise CoreError("not an http:// or https:// URL")
+    return url
