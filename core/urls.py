@@ -2,9 +2,14 @@
 checked once where they are given, so an HTTP client never meets one it cannot use, and shown
 without their secrets, so no error line or log holds a password or a webhook's path."""
 
+import re
 from urllib.parse import urlsplit
 
 from baoling.core.errors import CoreError
+
+# The characters of a Baoling API key (bl_<id>_<URL-safe base64>, verifier/api_keys.py): what
+# else is given cannot be one, and may not even fit in an HTTP header.
+_API_KEY_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def check_http_url(url: str) -> str:
@@ -24,3 +29,14 @@ def check_http_url(url: str) -> str:
     ):
         raise CoreError("not an http:// or https:// URL")
     return url
+
+
+def check_api_key(key: str) -> str:
+    """`key` if it could be a Baoling API key (letters, digits, `_` and `-`), else CoreError;
+    the message never repeats the key."""
+    if not _API_KEY_CHARS.fullmatch(key):
+        raise CoreError(
+            "not a Baoling API key (bl_ and letters, digits, _ and -; the one "
+            "`baoling verifier api-key` printed)"
+        )
+    return key

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from baoling.core.errors import CoreError
-from baoling.core.urls import check_http_url
+from baoling.core.urls import check_api_key, check_http_url
 from baoling.verifier import errors
 from baoling.verifier.backup_codes import DEFAULT_BACKUP_CODES
 from baoling.verifier.http.errors import LIBRARY_ERRORS
@@ -73,11 +73,16 @@ class RemoteVerifier:
     """The Helpdesk operations as requests to a verifier server with one API key."""
 
     def __init__(self, url: str, api_key: str) -> None:
-        """RemoteError when `url` is no http(s) URL, before any request is made."""
+        """RemoteError when `url` is no http(s) URL or `api_key` cannot be a key, before any
+        request is made (httpx would fail on a key that is not ASCII)."""
         try:
             self.url = check_http_url(url).rstrip("/")
         except CoreError as exc:
             raise RemoteError(f"--server (or $BAOLING_VERIFIER_URL): {exc}") from None
+        try:
+            check_api_key(api_key)
+        except CoreError as exc:
+            raise RemoteError(f"$BAOLING_API_KEY: {exc}") from None
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {api_key}"},

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from baoling.core.errors import CoreError
-from baoling.core.urls import check_http_url
+from baoling.core.urls import check_api_key, check_http_url
 from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import EnrolError
 
@@ -26,12 +26,16 @@ class VerifierClient:
     api_key: str
 
     def __post_init__(self) -> None:
-        """EnrolError for a URL no HTTP client can use: found with the other options, before
-        the token is touched."""
+        """EnrolError for a URL no HTTP client can use or a key that cannot be an API key:
+        found with the other options, before the token is touched."""
         try:
             check_http_url(self.url)
         except CoreError as exc:
             raise EnrolError(f"--verifier: {exc}") from None
+        try:
+            check_api_key(self.api_key)
+        except CoreError as exc:
+            raise EnrolError(f"--api-key (or $BAOLING_API_KEY): {exc}") from None
 
     def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
         try:

@@ -156,3 +156,26 @@ def test_a_malformed_verifier_url_for_a_batch_is_one_line_and_writes_nothing(tmp
     )
     assert one_error_line(proc) == "--verifier: not an http:// or https:// URL"
     assert sorted(tmp_path.iterdir()) == [manifest]
+
+
+@pytest.mark.parametrize("key", ["ключ", "bl_0123\nabc"])
+def test_an_api_key_that_cannot_be_one_is_refused_without_showing_it(key):
+    proc = baoling(
+        "verifier", "--server", "http://127.0.0.1:9", "lost", "x", env={"BAOLING_API_KEY": key}
+    )
+    message = one_error_line(proc)
+    assert message.startswith("$BAOLING_API_KEY: not a Baoling API key (")
+    assert key not in proc.stderr and key.split("\n")[-1] not in proc.stderr
+
+
+def test_a_non_ascii_api_key_for_a_batch_is_refused_before_anything_is_written(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("label\nalice\n")
+    proc = baoling(
+        *("token", "batch", str(manifest), "--pskc", str(tmp_path / "o.pskc")),
+        *("--verifier", "http://127.0.0.1:9"),
+        env={"BAOLING_API_KEY": "ключ"},
+    )
+    assert one_error_line(proc).startswith("--api-key (or $BAOLING_API_KEY): not a Baoling")
+    assert "ключ" not in proc.stderr
+    assert sorted(tmp_path.iterdir()) == [manifest]
