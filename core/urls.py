@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from baoling.core.errors import CoreError
 
+# Query parameters whose value is a secret (libpq's password and sslpassword, a gateway's token).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 # The characters of a Baoling API key (bl_<id>_<URL-safe base64>, verifier/api_keys.py): what
 # else is given cannot be one, and may not even fit in an HTTP header.
 _API_KEY_CHARS = re.compile(r"[A-Za-z0-9_-]+")
@@ -29,6 +31,29 @@ def check_http_url(url: str) -> str:
     ):
         raise CoreError("not an http:// or https:// URL")
     return url
+
+
+def shown_url(url: str, *, path: bool = True) -> str:
+    """`url` as it may be printed: a password in its user part or its query as `***`; with
+    `path` False only scheme://host[:port], for a URL whose path can be its secret (a
+    webhook's). Never fails, however malformed `url` is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    user, at, host = authority.rpartition("@")
+    if not path:
+        return f"{scheme}{sep}{host}"
+    if ":" in user:
+        user = user.split(":", 1)[0] + ":***"
+    before, question, query = tail.partition("?")
+    query, hash_mark, fragment = query.partition("#")
+    params = [
+        name + "=***" if eq and _SECRET_PARAM.search(name) else name + eq + value
+        for name, eq, value in (item.partition("=") for item in query.split("&"))
+    ]
+    return f"{scheme}{sep}{user}{at}{host}{before}{question}{'&'.join(params)}{hash_mark}{fragment}"
 
 
 def check_api_key(key: str) -> str:

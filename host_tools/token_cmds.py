@@ -24,6 +24,7 @@ from baoling.core.limits import (
     MIN_DIGITS,
     MIN_PERIOD_S,
 )
+from baoling.core.urls import shown_url
 from baoling.host_tools.options import emit, force_option, json_option, port_option, read_hidden
 from baoling.host_tools.simulator import FIRMWARE_DIR
 from baoling.host_tools.terminal_screen import qr_to_text
@@ -491,7 +492,7 @@ def provision_cmd(
         f"{'device PIN set, ' if device_pin else ''}proved{', locked' if outcome.locked else ''}."
     )
     if verifier is not None:
-        text += f"\nEnrolled as {data['token_id']} at {verifier}."
+        text += f"\nEnrolled as {data['token_id']} at {shown_url(verifier)}."
     if pskc_path is not None:
         text += f"\nAdded to {pskc_path}."
     if show_uri:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from baoling.core.errors import CoreError
-from baoling.core.urls import check_api_key, check_http_url
+from baoling.core.urls import check_api_key, check_http_url, shown_url
 from baoling.verifier import errors
 from baoling.verifier.backup_codes import DEFAULT_BACKUP_CODES
 from baoling.verifier.http.errors import LIBRARY_ERRORS
@@ -83,6 +83,7 @@ class RemoteVerifier:
             check_api_key(api_key)
         except CoreError as exc:
             raise RemoteError(f"$BAOLING_API_KEY: {exc}") from None
+        self.shown = shown_url(self.url)  # as messages give it: without its password
         self._http = httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {api_key}"},
@@ -105,7 +106,7 @@ class RemoteVerifier:
             answer = self._http.request(method, path, json=body, params=params)
         except httpx.HTTPError as exc:
             raise RemoteError(
-                f"the verifier at {self.url} is unreachable ({type(exc).__name__}): is it "
+                f"the verifier at {self.shown} is unreachable ({type(exc).__name__}): is it "
                 "running, and is the URL right?"
             ) from None
         if answer.status_code == 204:
@@ -123,7 +124,7 @@ class RemoteVerifier:
         if code in ERROR_CLASSES:
             raise ERROR_CLASSES[code](message)
         raise RemoteError(
-            f"the verifier at {self.url} refused {method} {path}: {message} "
+            f"the verifier at {self.shown} refused {method} {path}: {message} "
             f"(HTTP {answer.status_code})"
         )
 

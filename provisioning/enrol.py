@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from baoling.core.errors import CoreError
-from baoling.core.urls import check_api_key, check_http_url
+from baoling.core.urls import check_api_key, check_http_url, shown_url
 from baoling.provisioning.entry import Entry
 from baoling.provisioning.errors import EnrolError
 
@@ -48,14 +48,14 @@ class VerifierClient:
             )
         except httpx.HTTPError as exc:
             raise EnrolError(
-                f"The verifier at {self.url} is unreachable ({type(exc).__name__}): is it "
+                f"The verifier at {self.shown} is unreachable ({type(exc).__name__}): is it "
                 "running, and is the URL right?"
             ) from None
 
     def _refusal(self, answer: httpx.Response) -> EnrolError:
         if answer.status_code in (401, 403):
             return EnrolError(
-                f"The verifier at {self.url} refused the API key: give a key with the admin "
+                f"The verifier at {self.shown} refused the API key: give a key with the admin "
                 "scope (--api-key or BAOLING_API_KEY)."
             )
         try:
@@ -63,13 +63,18 @@ class VerifierClient:
         except (ValueError, KeyError, TypeError):
             message = answer.reason_phrase
         return EnrolError(
-            f"The verifier at {self.url} refused the enrolment: {message} "
+            f"The verifier at {self.shown} refused the enrolment: {message} "
             f"(HTTP {answer.status_code})."
         )
 
     @property
+    def shown(self) -> str:
+        """The URL as messages give it: without its password (core/urls.py)."""
+        return shown_url(self.url)
+
+    @property
     def where(self) -> str:
-        return f"the verifier at {self.url}"
+        return f"the verifier at {self.shown}"
 
     def check_reachable(self) -> None:
         """Fail now unless the URL answers as a Baoling verifier (`GET /healthz`, no key) and
@@ -81,7 +86,7 @@ class VerifierClient:
             healthy = False
         if not healthy:
             raise EnrolError(
-                f"The verifier at {self.url} does not answer as a Baoling verifier (GET /healthz "
+                f"The verifier at {self.shown} does not answer as a Baoling verifier (GET /healthz "
                 f"gave HTTP {health.status_code}): is the URL right?"
             )
         answer = self._request("GET", "/v1/audit?limit=1")
@@ -94,7 +99,7 @@ class VerifierClient:
         self.check_reachable()
         if self.knows(token_id):
             raise EnrolError(
-                f"The verifier at {self.url} already has a token {token_id}: delete it there "
+                f"The verifier at {self.shown} already has a token {token_id}: delete it there "
                 "first, or write another --slot."
             )
 

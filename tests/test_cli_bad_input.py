@@ -179,3 +179,38 @@ def test_a_non_ascii_api_key_for_a_batch_is_refused_before_anything_is_written(t
     assert one_error_line(proc).startswith("--api-key (or $BAOLING_API_KEY): not a Baoling")
     assert "ключ" not in proc.stderr
     assert sorted(tmp_path.iterdir()) == [manifest]
+
+
+# ------------------------------------------------------------------- secrets in URLs
+
+
+def test_a_password_in_the_store_urls_query_is_masked(tmp_path):
+    url = f"postgresql+psycopg://u@127.0.0.1:1/db?password={SECRET}"
+    proc = baoling("verifier", "--data-dir", str(tmp_path), "--store-url", url, "list")
+    message = one_error_line(proc)
+    assert message.startswith("database postgresql+psycopg://u@127.0.0.1:1/db?password=*** ")
+    assert SECRET not in proc.stderr
+
+
+def test_a_password_in_the_server_url_is_masked():
+    proc = baoling(
+        *("verifier", "--server", f"http://u:{SECRET}@127.0.0.1:9", "lost", "x"),
+        env={"BAOLING_API_KEY": "k"},
+    )
+    assert one_error_line(proc).startswith("the verifier at http://u:***@127.0.0.1:9 is ")
+    assert SECRET not in proc.stderr
+
+
+def test_a_refused_webhook_url_shows_neither_password_nor_path(data_dir, tmp_path):
+    secret = tmp_path / "whsec"
+    secret.write_text("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+    secret.chmod(0o600)
+    proc = baoling(
+        *("verifier", "--data-dir", str(data_dir), "events", "test", "webhook"),
+        *("--events-webhook-url", f"ftp://u:{SECRET}@x/hooks/T0KEN"),
+        *("--events-webhook-secret-file", str(secret)),
+    )
+    assert one_error_line(proc) == (
+        "--events-webhook-url: not an http:// or https:// URL: 'ftp://x'"
+    )
+    assert SECRET not in proc.stderr and "T0KEN" not in proc.stderr

@@ -408,7 +408,7 @@ def test_the_admin_lists_dead_events_and_replays_one(tmp_path, receiver, secret_
             ["--events-webhook-url", "ftp://hooks.example.com/"],
             None,
             "Error: --events-webhook-url: not an http:// or https:// URL: "
-            "'ftp://hooks.example.com/'",
+            "'ftp://hooks.example.com'",
         ),
         (
             ["--events-webhook-url", "https://hooks.example.com/"],

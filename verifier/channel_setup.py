@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 
+from baoling.core.urls import shown_url
 from baoling.verifier.channels import Channels, Recipient
 from baoling.verifier.delivery import Delivery, Retry
 from baoling.verifier.email_channel import Mailer
@@ -101,7 +102,7 @@ def send_test(settings: Settings, channel: str, to: str | None, language: str) -
             if hook is None:
                 raise SettingsError("events_webhook_url is not set: there is no webhook to test")
             hook.send(str(event["id"]), json.dumps(event).encode())
-            return [hook.url]
+            return [shown_url(hook.url, path=False)]
         if getattr(config, table) is None:
             named = settings.events_config or "events_config (not set)"
             raise SettingsError(f"{named}: there is no [{table}] table to test")

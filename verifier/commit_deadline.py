@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from baoling.core.urls import shown_url
 from baoling.verifier.errors import StoreError
 
 if TYPE_CHECKING:  # the settings import this module's default: no SQLAlchemy for them
@@ -56,9 +57,10 @@ class CommitDeadlines:
         finally:
             if self._disarm(key):
                 conn.invalidate()  # a late cancel must not reach the connection's next user
+                shown = shown_url(conn.engine.url.render_as_string(False))
                 raise StoreError(
-                    f"database {conn.engine.url.render_as_string()} did not confirm the commit "
-                    f"within {self.seconds:g} s (store_commit_timeout_seconds; a synchronous "
+                    f"database {shown} did not confirm the commit within {self.seconds:g} s "
+                    "(store_commit_timeout_seconds; a synchronous "
                     "standby away?): it may be on the primary only, so it counts as failed"
                 ) from None
 

@@ -25,6 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from baoling.core.urls import shown_url
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S
 from baoling.verifier.constants import (
     DEFAULT_DRIFT_BOUND_PPM,
@@ -95,6 +96,8 @@ _FILES = (
     "audit_anchor_file",
 )
 _PATHS = ("data_dir", *_FILES)
+# The settings that are URLs: shown in errors without their secrets (core/urls.py).
+_URLS = ("store_url", "events_webhook_url")
 
 
 class SettingsError(VerifierError):
@@ -377,6 +380,8 @@ def load(
         name = str(error["loc"][0])
         value = error["input"]
         shown = repr(str(value) if isinstance(value, Path) else value)
+        if name in _URLS and isinstance(value, str):  # a password, a webhook's secret path
+            shown = repr(shown_url(value, path=name != "events_webhook_url"))
         raise SettingsError(f"{where[name]}: {_reason(error)}: {shown}") from None
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
 
+from baoling.core.urls import shown_url
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S, CommitDeadlines
 from baoling.verifier.errors import StoreError, UnknownToken
 from baoling.verifier.group_commit import GroupCommit
@@ -625,7 +626,9 @@ def make_engine(url: str, pool: Pool = DEFAULT_POOL) -> Engine:
                 parsed, pool_size=size, max_overflow=overflow, connect_args=prepared
             )
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
-        raise StoreError(f"cannot use store URL {parsed.render_as_string()}: {exc}") from None
+        raise StoreError(
+            f"cannot use store URL {shown_url(parsed.render_as_string(False))}: {exc}"
+        ) from None
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
@@ -684,7 +687,7 @@ class Store:
             if _damaged_sqlite_file(exc):
                 reason += " (not a SQLite file, or a damaged one: restore it from a backup)"
             raise StoreError(
-                f"database {self.engine.url.render_as_string()} failed: {reason}"
+                f"database {shown_url(self.engine.url.render_as_string(False))} failed: {reason}"
             ) from None
 
     @property
