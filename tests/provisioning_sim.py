@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pyotp
+from child_signals import default_stop_signals
 from click.testing import CliRunner
 
 from baoling.host_tools.cli import cli
@@ -115,6 +116,19 @@ def baoling(*args: str, stdin: str = "", env: dict | None = None) -> SimpleNames
         stdout=result.stdout,
         stderr=result.stderr,
         exception=result.exception,
+    )
+
+
+def start_baoling(*args: str, env: dict | None = None) -> subprocess.Popen[str]:
+    """`baoling ARGS` started in a new process with its output piped, for a test that
+    interrupts it: the child's stop signals are the defaults whatever runs the tests."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "baoling.host_tools", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_stop_signals,
     )
 
 

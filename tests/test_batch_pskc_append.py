@@ -6,14 +6,11 @@ MicroPython on a pseudo-terminal)."""
 import json
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from child_signals import default_stop_signals
-from provisioning_sim import baoling, profile_writes
+from provisioning_sim import baoling, profile_writes, start_baoling
 
 from baoling.host_tools.simulator import Simulator
 from baoling.provisioning.batch import Batch, Results, read_manifest
@@ -90,13 +87,7 @@ def test_with_no_token_the_batch_waits_and_reports_nothing_provisioned(tmp_path)
     results = tmp_path / "new.jsonl"
     args = ["token", "batch", str(manifest), "--pskc", str(pskc), "--pskc-append"]
     args += ["--results", str(results), "--port", "/dev/null"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "baoling.host_tools", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_stop_signals,
-    )
+    proc = start_baoling(*args)
     assert proc.stderr is not None
     waiting = False
     for line in proc.stderr:  # ends when the batch does: it must not before Ctrl-C

@@ -4,13 +4,10 @@ every token is recorded once, the one PSKC file holds every secret, and each tok
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 
-from child_signals import default_stop_signals
-from provisioning_sim import baoling, profile_writes
+from provisioning_sim import baoling, profile_writes, start_baoling
 
 from baoling.host_tools.simulator import Simulator
 from baoling.provisioning.batch import Batch, Results, read_manifest
@@ -40,14 +37,7 @@ def test_interrupted_batch_resumes_and_provisions_every_token_once(tmp_path):
         ports = [arg for sim in sims for arg in ("--port", sim.port)]
         args = ["token", "batch", str(manifest), *env_args, *ports]
         env = {**os.environ, "BAOLING_PSKC_PASSWORD": PASSWORD}
-        first = subprocess.Popen(
-            [sys.executable, "-m", "baoling.host_tools", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=default_stop_signals,  # the Ctrl-C below reaches it under any runner
-        )
+        first = start_baoling(*args, env=env)  # the Ctrl-C below reaches it under any runner
         deadline = time.monotonic() + 60
         while not (results.exists() and results.read_text().count("\n") >= 1):
             assert time.monotonic() < deadline and first.poll() is None, first.communicate()
