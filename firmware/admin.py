@@ -90,7 +90,9 @@ def pin_set(dev, args):
 def sleep_set(dev, args):
     """sleep.set: the display's idle time in seconds (0: never off); null: the board's own."""
     only(args, ("sleep_s",))
-    sleep_s = args.get("sleep_s")
+    if "sleep_s" not in args:  # null is the board's own; nothing at all is a mistake
+        raise Refused("bad_args", "sleep_s must be 0 or an integer 5..3600, or null")
+    sleep_s = args["sleep_s"]
     if sleep_s is not None:
         sleep_s = integer(args, "sleep_s", 0, _MAX_SLEEP_S)
         if 0 < sleep_s < _MIN_SLEEP_S:

@@ -20,10 +20,11 @@ _GENERATOR = type(i for i in ())
 
 
 class Lines:
-    """Cut a byte stream into lines of at most MAX_LINE bytes, in one buffer made at start-up."""
+    """Cut a byte stream into lines of at most MAX_LINE bytes, in one buffer made at start-up
+    (one byte more: a line's carriage return, which does not count)."""
 
     def __init__(self):
-        self.buf = bytearray(MAX_LINE)
+        self.buf = bytearray(MAX_LINE + 1)
         self._view = memoryview(self.buf)
         self.n = 0
         self._overflow = False
@@ -38,7 +39,7 @@ class Lines:
             self._overflow = False
             raise KeyboardInterrupt
         if byte != _LF:
-            if self.n < MAX_LINE:
+            if self.n <= MAX_LINE:
                 self.buf[self.n] = byte
                 self.n += 1
             else:
@@ -52,7 +53,7 @@ class Lines:
             n -= 1
         if n == 0 or self.buf[0] != _MARKER:
             return None
-        if overflow:
+        if overflow or n > MAX_LINE:
             return TOO_LONG
         return bytes(self._view[1:n])
 

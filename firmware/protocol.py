@@ -16,6 +16,10 @@ _SPACE = const(0x20)  # below it: C0 controls
 _DEL = const(0x7F)
 _C1_LEAD = const(0xC2)  # C1 controls U+0080..U+009F are 0xC2 0x80..0xC2 0x9F in UTF-8
 _C1_END = const(0xA0)
+_BACKSLASH = const(0x5C)
+_LETTER_U = const(0x75)  # of a JSON escape \\uXXXX
+_CONT_LOW = const(0x80)  # a UTF-8 continuation byte is 0x80..0xBF
+_CONT_HIGH = const(0xBF)
 
 
 class Refused(Exception):
@@ -30,10 +34,9 @@ class Refused(Exception):
 
 def parse(line):
     """Return (id, op, args) from one protocol line (bytes after the '@', no newline)."""
-    try:
-        text = str(line, "utf-8")
-    except UnicodeError:
+    if not well_formed(line):
         raise Refused("bad_utf8", "line is not valid UTF-8")
+    text = str(line, "utf-8")
     try:
         msg = json.loads(text)
     except ValueError:
@@ -56,6 +59,64 @@ def parse(line):
             "bad_version", "protocol version %d not supported (device speaks 1..3)" % version, rid
         )
     return rid, op, args
+
+
+def well_formed(line):
+    """Whether `line` is UTF-8 as RFC 3629 defines it, without a JSON escape of a surrogate.
+
+    MicroPython's decoder lets overlong forms, surrogates and code points past U+10FFFF
+    through, and json.loads turns a "\\ud800" escape into a surrogate's bytes: a label made of
+    either would be stored, and every later answer would be a line no host can decode.
+    Characters past U+FFFF come as their own four bytes (the host sends UTF-8), not as a
+    surrogate pair. One pass over the bytes, allocating nothing.
+    """
+    i = 0
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c < _CONT_LOW:
+            if c == _BACKSLASH and i + 1 < n:
+                # An escape: "\\uD8".."\\uDF" is a surrogate; any other takes its next byte.
+                if (
+                    line[i + 1] == _LETTER_U
+                    and i + 3 < n
+                    and line[i + 2] in b"dD"
+                    and line[i + 3] in b"89abcdefABCDEF"
+                ):
+                    return False
+                i += 1
+            i += 1
+            continue
+        # The lead byte says how many continuation bytes follow and the second byte's range
+        # (RFC 3629 section 4): that range is what rules out overlong forms, surrogates and
+        # code points past U+10FFFF.
+        low = _CONT_LOW
+        high = _CONT_HIGH
+        if 0xC2 <= c <= 0xDF:
+            need = 1
+        elif 0xE0 <= c <= 0xEF:
+            need = 2
+            if c == 0xE0:
+                low = 0xA0
+            elif c == 0xED:
+                high = 0x9F
+        elif 0xF0 <= c <= 0xF4:
+            need = 3
+            if c == 0xF0:
+                low = 0x90
+            elif c == 0xF4:
+                high = 0x8F
+        else:
+            return False
+        if i + need >= n or not low <= line[i + 1] <= high:
+            return False
+        k = i + 2
+        i += need + 1
+        while k < i:
+            if not _CONT_LOW <= line[k] <= _CONT_HIGH:
+                return False
+            k += 1
+    return True
 
 
 def answer(rid, result):

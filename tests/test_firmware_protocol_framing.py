@@ -77,10 +77,89 @@ def test_a_line_of_512_bytes_is_read_and_513_is_too_long() -> None:
     ]
 
 
+def test_a_line_of_512_bytes_ending_in_crlf_is_read() -> None:
+    """docs/protocol.md: the limit excludes the newline and the carriage return."""
+    head = b'@{"v":1,"id":3,"op":"info","args":{"pad":"'
+    tail = b'"}}'
+    pad = b"x" * (512 - len(head) - len(tail))
+    answers = feed(head + pad + tail + b"\r\n" + head + pad + b"x" + tail + b"\r\n")
+    assert answers == [
+        {"parsed": [3, "info", {"pad": pad.decode()}]},
+        refused(None, "too_long", "line longer than 512 bytes"),
+    ]
+
+
 def test_a_long_line_without_the_marker_is_dropped_silently() -> None:
     assert feed(b"x" * 5000 + b"\n" + b'@{"v":1,"id":5,"op":"info"}\n') == [
         {"parsed": [5, "info", {}]}
     ]
+
+
+def test_text_the_host_cannot_decode_is_bad_utf8_and_good_text_is_read() -> None:
+    """Overlong forms, surrogates, code points past U+10FFFF and cut sequences (which
+    MicroPython's own decoder lets through), and a JSON escape of a surrogate, are refused:
+    stored in a label, they would make every later answer undecodable by a host."""
+    bad_utf8 = refused(None, "bad_utf8", "line is not valid UTF-8")
+
+    def request(label: bytes) -> bytes:
+        return b'@{"v":3,"id":1,"op":"info","args":{"label":"' + label + b'"}}\n'
+
+    bad = [
+        b"\xc0\x80",  # overlong NUL
+        b"\xe0\x80\xaf",  # overlong "/"
+        b"\xed\xa0\x80",  # U+D800, a surrogate
+        b"\xf4\x90\x80\x80",  # U+110000
+        b"\xf5\x80\x80\x80",
+        b"\xe4\xb8",  # cut short
+        b"\x80",  # a continuation byte alone
+        b"\\ud800",  # JSON escapes of surrogates, a pair too
+        b"\\uDFFF",
+        b"\\ud83d\\ude00",
+    ]
+    good = {
+        "\u5f20\u4e09".encode(): "\u5f20\u4e09",
+        "\U0001f600".encode(): "\U0001f600",  # past U+FFFF, as its own four bytes
+        "\U0010ffff".encode(): "\U0010ffff",
+        b"\\u00e9": "\u00e9",
+        b"\\\\ud800": "\\ud800",  # an escaped backslash, then the letters: no surrogate
+    }
+    answers = feed(b"".join(request(label) for label in [*bad, *good]))
+    assert answers[: len(bad)] == [bad_utf8] * len(bad)
+    assert answers[len(bad) :] == [{"parsed": [1, "info", {"label": t}]} for t in good.values()]
+
+
+def test_the_firmwares_utf8_check_agrees_with_cpythons_decoder() -> None:
+    """protocol.well_formed on random bytes (no backslash: escapes are the test above) is
+    True exactly when CPython's strict UTF-8 decoder takes them."""
+    rng = random.Random(20261207)
+    alphabet = [b for b in range(256) if b != 0x5C]
+    ranges = [(0x20, 0x7E), (0x80, 0x7FF), (0x800, 0xD7FF), (0xE000, 0xFFFF), (0x10000, 0x10FFFF)]
+
+    def text_with_one_byte_changed() -> bytes:
+        text = "".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(rng.randint(1, 3)))
+        data = bytearray(text.encode().replace(b"\\", b"/"))
+        if rng.random() < 0.5:
+            data[rng.randrange(len(data))] = rng.choice(alphabet)
+        return bytes(data)
+
+    samples = [text_with_one_byte_changed() for _ in range(300)]
+    samples += [bytes(rng.choices(alphabet, k=rng.randint(1, 6))) for _ in range(300)]
+    hexes = [s.hex() for s in samples]
+    code = (
+        "import json\nfrom binascii import unhexlify\nimport protocol\n"
+        f"print(json.dumps([protocol.well_formed(unhexlify(h)) for h in {hexes!r}]))\n"
+    )
+    verdicts = json.loads(run_micropython(code))
+
+    def decodes(data: bytes) -> bool:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    assert verdicts == [decodes(s) for s in samples]
+    assert 100 < sum(verdicts) < 500  # both answers are well represented
 
 
 def test_bad_lines_get_the_documented_error_codes_and_messages() -> None:

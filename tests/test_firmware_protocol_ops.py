@@ -298,6 +298,8 @@ BAD_ARGS = [
     ("lock", {"admin_key": "11" * 31}, "admin_key must be 32 bytes in hex"),
     ("lock", {}, "admin_key must be 32 bytes in hex"),
     ("wipe", {"timeout_s": 121}, "timeout_s must be an integer 1..120"),
+    ("sleep.set", {}, "sleep_s must be 0 or an integer 5..3600, or null"),
+    ("sleep.set", {"sleep_s": 4}, "sleep_s must be 0 or an integer 5..3600, or null"),
 ]
 
 
