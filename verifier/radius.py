@@ -389,9 +389,12 @@ def nas_address(pkt: packet.AuthPacket, trusted_proxies: Sequence[IPNetwork]) ->
         sender = sender.ipv4_mapped
     if any(sender in network for network in trusted_proxies):
         for attribute in ("NAS-IP-Address", "NAS-IPv6-Address"):
-            named = pkt.get(attribute)
-            if named:
-                return str(ipaddress.ip_address(named[0]))
+            try:
+                named = pkt.get(attribute)  # pyrad decodes it here
+                if named:
+                    return str(ipaddress.ip_address(named[0]))
+            except ValueError:
+                raise Dropped("malformed", f"{attribute} is not an address") from None
     return str(sender)
 
 
@@ -411,16 +414,17 @@ def _first_round(
 ) -> Outcome:
     """A right password earns a challenge; a wrong one never does and counts as a failed
     attempt, as a wrong PIN does in one round. A locked or disabled token gets no challenge
-    either (whatever the password, so the answer says nothing about it)."""
+    either, whatever the password (so the answer says nothing about it), and its password is
+    not even hashed (`_refuses`)."""
     try:
         token = verifier.show(user.token)
     except UnknownToken:
         return Outcome(REJECT, note="no such token")
+    if _refuses(token):
+        return Outcome(REJECT, note="token locked or disabled")
     if not check_password(user, password):
         verifier.wrong_pin(user.token)
         return Outcome(REJECT, note="wrong password")
-    if not token["enabled"] or (token["locked_until"] or 0) > time.time():
-        return Outcome(REJECT, note="token locked or disabled")
     state = verifier.issue_challenge(user_name, client.name, config.challenge_timeout_s)
     return Outcome(CHALLENGE, state)
 
@@ -445,16 +449,26 @@ def _second_round(
     return Outcome(ACCEPT if accepted else REJECT)
 
 
+def _refuses(token: dict[str, Any]) -> bool:
+    """A locked or disabled token refuses every code, so a front end need not check a PIN for
+    it: RADIUS answers on one thread, and a PIN's slow hash per request (about 50 ms) would let
+    a burst of wrong PINs for a locked token hold up every other login."""
+    return not token["enabled"] or (token["locked_until"] or 0) > time.time()
+
+
 def authenticate(verifier: Verifier, config: RadiusConfig, user_name: str, password: str) -> bool:
     """Accept or reject one PAP login: PIN (if the user has one), then the code."""
     user = config.user(user_name)
     try:
-        digits = verifier.show(user.token)["digits"]
+        token = verifier.show(user.token)
     except UnknownToken:
         return False
+    digits = token["digits"]
     if user.pin_hash is None:
         return verifier.validate(user.token, password)
     pin, code = password[:-digits], password[-digits:]
+    if _refuses(token):  # refused and audited as such by validate, the PIN not hashed
+        return verifier.validate(user.token, code)
     if len(password) <= digits or not check_secret(pin, user.pin_hash):
         # A failed attempt like a wrong code, so guessing PINs runs into the lockout too.
         verifier.wrong_pin(user.token)
