@@ -93,9 +93,11 @@ class AuditTrail:
                 key = self._key.in_use(conn)
                 try:
                     checked = read_anchors(anchor_lines, key.fingerprint, key.anchor_mac)
-                    chained = audit_log.head(conn) != audit_log.START
-                    if anchors is not None and not checked and chained:
-                        # An emptied file would otherwise pass as checked.
+                    if (
+                        anchors is not None
+                        and not checked
+                        and audit_log.head(conn) != audit_log.START
+                    ):  # an emptied file would otherwise pass as checked
                         raise AnchorError(
                             "it holds no anchor, so nothing checks the chain's head (emptied, "
                             "or started since the last anchor)"
