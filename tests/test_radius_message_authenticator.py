@@ -330,6 +330,10 @@ BAD_DATAGRAMS: dict[str, tuple[Callable[[], bytes], str]] = {
     ),
     "a User-Password of 10 octets": (lambda: password_of(10), "malformed"),
     "a User-Password of 144 octets": (lambda: password_of(144), "malformed"),
+    "a User-Password that is not UTF-8": (  # what a wrong shared secret yields
+        lambda: access_request(MAIN, [(USER_NAME, b"alice"), (USER_PASSWORD, b"\xff123456")]),
+        "malformed",
+    ),
     "two User-Names": (lambda: signed((USER_NAME, b"bob")), "repeated_attribute"),
     "two User-Passwords": (lambda: signed((USER_PASSWORD, b"654321")), "repeated_attribute"),
     "two States": (lambda: signed((STATE, b"a"), (STATE, b"b")), "repeated_attribute"),

@@ -19,6 +19,7 @@ first attribute (RFC 3579 section 3.2): pyrad's `AuthPacket.CreateReply` asks fo
 """
 
 import errno
+import hashlib
 import ipaddress
 import logging
 import socket
@@ -582,7 +583,7 @@ class RadiusServer(Server):
         user_name = _text(pkt, "User-Name")
         state = pkt["State"][0] if "State" in pkt else None
         try:
-            password = pkt.PwDecrypt(pkt["User-Password"][0]) if "User-Password" in pkt else ""
+            password = _password(pkt, client.name)
             source = nas_address(pkt, self.trusted_proxies)
             with (
                 audit.origin(radius_client=client.name, radius_user=user_name),
@@ -612,6 +613,30 @@ class RadiusServer(Server):
             outcome.result,
             f" ({outcome.note})" if outcome.note else "",
         )
+
+
+def _password(pkt: packet.AuthPacket, client: str) -> str:
+    """The User-Password in clear ("" without one), which must be UTF-8 text.
+
+    Unhidden here (RFC 2865 section 5.2) rather than by pyrad's PwDecrypt, which drops every
+    byte that is not UTF-8: a client whose shared secret is wrong, and that sends no
+    Message-Authenticator to show it, would then have its garbage tried as a code and counted
+    as the user's failure. It is dropped as malformed instead."""
+    if "User-Password" not in pkt:
+        return ""
+    hidden = pkt["User-Password"][0]  # octets in blocks of 16: check_packet saw to it
+    clear, last = bytearray(), pkt.authenticator
+    for at in range(0, len(hidden), 16):
+        block = hidden[at : at + 16]
+        pad = hashlib.md5(pkt.secret + last).digest()
+        clear += bytes(a ^ b for a, b in zip(block, pad, strict=True))
+        last = block
+    try:
+        return clear.rstrip(b"\0").decode()
+    except UnicodeDecodeError:
+        raise Dropped(
+            "malformed", f"User-Password is not UTF-8 (is client {client}'s secret the same?)"
+        ) from None
 
 
 def _text(pkt: packet.AuthPacket, attribute: str) -> str:
