@@ -5,6 +5,7 @@ PostgreSQL; and signed anchors (verifier/audit_anchors.py) catch what the chain 
 its last rows deleted with the head moved back."""
 
 import json
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -359,3 +360,23 @@ def test_anchors_path_is_not_text(make_verifier, data_dir):
     bad.write_bytes(b"\xff\xfe")
     with pytest.raises(InvalidRequest, match=f"^{bad} is not an anchors file$"):
         v.verify_audit(anchors=Path(bad))
+
+
+def test_reading_the_trail_on_sqlite_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """SQLite chains each row as it appends it: reading the trail takes no write lock, so it
+    does not wait (up to the 30 s busy timeout) behind another program's write."""
+    v = Verifier(data_dir=tmp_path)
+    writer = None
+    try:
+        v.enrol("t0", SECRET, now=T0)
+        writer = sqlite3.connect(tmp_path / "verifier.sqlite3")
+        writer.execute("BEGIN IMMEDIATE")  # another program's write transaction, held
+        with ThreadPoolExecutor(1) as pool:
+            read = pool.submit(v.search_audit, token="t0")
+            assert [row["action"] for row in read.result(timeout=10)] == ["enrol"]
+            assert pool.submit(v.seal_audit).result(timeout=10) == 0
+    finally:
+        if writer is not None:
+            writer.rollback()
+            writer.close()
+        v.close()
