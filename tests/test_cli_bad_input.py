@@ -5,8 +5,10 @@ never a traceback, and never with a secret in it (docs/cli.md, "Exit codes").
 Each test runs the real command in a child process, as a person would."""
 
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,31 @@ def test_a_store_file_that_is_no_sqlite_database_is_one_line(data_dir, command):
         "SQLite file, or a damaged one: restore it from a backup)"
     )
     assert (data_dir / "verifier.sqlite3").read_bytes() == garbage  # left as it was
+
+
+def test_a_sqlite_file_of_another_program_is_one_line_and_left_as_it_was(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    other = folder / "verifier.sqlite3"
+    with closing(sqlite3.connect(other)) as conn, conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('keep me')")
+    before = other.read_bytes()
+    message = one_error_line(baoling("verifier", "--data-dir", str(folder), "list"))
+    assert message == (
+        f"the database sqlite:///{other} holds tables of another program and no Baoling store: "
+        "give Baoling an empty or new database"
+    )
+    assert other.read_bytes() == before
+    assert sorted(path.name for path in folder.iterdir()) == ["verifier.sqlite3"]
+
+
+def test_an_empty_sqlite_file_becomes_a_store(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "verifier.sqlite3").touch()
+    proc = baoling("verifier", "--data-dir", str(folder), "list")
+    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 # ------------------------------------------------------------------- folders and files

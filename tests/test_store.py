@@ -122,6 +122,25 @@ def test_schema_newer_than_the_software_is_refused(db):
         db.migrate()
 
 
+def test_a_database_of_another_program_is_refused_and_keeps_its_tables(store_url, data_dir):
+    """A database with tables but no Baoling schema belongs to another program: Baoling's
+    tables are not created beside (or, by name, into) its own."""
+    url = store_url or store.sqlite_url(str(data_dir / "verifier.sqlite3"))
+    data_dir.mkdir()
+    other = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with other.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE users (name VARCHAR(20))")
+        conn.exec_driver_sql("INSERT INTO users VALUES ('carol')")
+    with pytest.raises(StoreError, match="^the database .* holds tables of another program"):
+        Verifier(store_url, data_dir=data_dir)
+    with pytest.raises(StoreError, match="^the database .* holds tables of another program"):
+        Store(url).migrate()
+    with other.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == ["users"]
+        assert conn.exec_driver_sql("SELECT name FROM users").all() == [("carol",)]
+    other.dispose()
+
+
 def make_version_1(url: str, data_dir) -> None:
     """A database as Baoling's schema version 1 left it: one enrolled token whose secret is
     sealed under the key file, one audit row, no meta table."""

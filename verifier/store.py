@@ -21,7 +21,7 @@ them to a database in use is `Store.prepare`'s rule.
 """
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
@@ -514,13 +514,36 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{path}"
 
 
+# The tables of schema version 1: a database holding all of them is a Baoling store.
+_BAOLING_TABLES = frozenset(table.name for table in (tokens, api_keys, audit, schema_version))
+
+
+def _refuse_foreign(table_names: Collection[str], shown: str) -> None:
+    """StoreError when a database (`shown`: its URL as messages show it) holds tables but not
+    Baoling's: it belongs to another program, whose tables Baoling's must not join (nor, of
+    the same name, be taken for Baoling's). An empty database becomes a store."""
+    if table_names and not set(table_names) >= _BAOLING_TABLES:
+        raise StoreError(
+            f"the database {shown} holds tables of another program and no Baoling store: "
+            "give Baoling an empty or new database"
+        )
+
+
 def _sqlite_connect(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API objects are untyped)
     """WAL mode, a busy timeout (writers wait for each other instead of failing), and every
     commit flushed to disk before it returns: in WAL mode `synchronous=NORMAL` would leave the
     last commits to the next checkpoint, and a power cut before it would undo them, so an
-    accepted code could be accepted again (docs/threat-model.md)."""
+    accepted code could be accepted again (docs/threat-model.md). Another program's file is
+    refused first: switching it to WAL would change it."""
     dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin below
     cursor = dbapi_conn.cursor()
+    cursor.execute(  # SQLite's own tables (sqlite_sequence, ...) are no program's
+        "SELECT name FROM sqlite_master "
+        "WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'"
+    )
+    names = [name for (name,) in cursor.fetchall()]
+    cursor.execute("SELECT file FROM pragma_database_list WHERE name = 'main'")
+    _refuse_foreign(names, sqlite_url(cursor.fetchone()[0]))
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -781,7 +804,9 @@ class Store:
         with self._transaction(baoling_write=True) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_ID)))
-            found = current_version(conn)
+            if not (found := current_version(conn)):
+                shown = shown_url(self.engine.url.render_as_string(False))
+                _refuse_foreign(sa.inspect(conn).get_table_names(), shown)
             if found > SCHEMA_VERSION:
                 raise StoreError(
                     f"the database schema is version {found}, newer than this software "
