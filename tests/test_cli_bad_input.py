@@ -112,6 +112,17 @@ def test_a_master_key_folder_that_cannot_be_made_is_one_line(tmp_path):
     )
 
 
+def test_a_wrong_master_key_path_for_a_store_leaves_no_folder_and_no_lock_file(data_dir, tmp_path):
+    before = sorted(path.name for path in data_dir.iterdir())
+    for key in (data_dir / "other.key", tmp_path / "elsewhere" / "master.key"):
+        proc = baoling(
+            "verifier", "--data-dir", str(data_dir), "--master-key-file", str(key), "list"
+        )
+        assert one_error_line(proc) == f"master key file {key} does not exist"
+    assert sorted(path.name for path in data_dir.iterdir()) == before
+    assert not (tmp_path / "elsewhere").exists()
+
+
 # ------------------------------------------------------------------- empty values
 
 

@@ -106,7 +106,11 @@ def load_key(path: Path) -> MasterKey:
     try:
         return MasterKey(_read(path))
     except FileNotFoundError as exc:
-        raise MasterKeyError(f"master key file {path} does not exist") from exc
+        raise _missing(path) from exc
+
+
+def _missing(path: Path) -> MasterKeyError:
+    return MasterKeyError(f"master key file {path} does not exist")
 
 
 def create_key(path: Path) -> MasterKey:
@@ -193,6 +197,10 @@ def resolve_key_file(
     caller holds it.
     """
     if not holding_lock:
+        # A database sealed under a key whose file (or staged file) is not there: the path is
+        # wrong, and taking the lock would leave a folder and a lock file there.
+        if fingerprint is not None and not (path.exists() or staged_path(path).exists()):
+            raise _missing(path)
         with key_file_lock(path):
             return resolve_key_file(path, fingerprint, holding_lock=True)
     staged = staged_path(path)
