@@ -343,6 +343,16 @@ def test_api_key_prints_a_key_the_verifier_accepts_for_its_scope(run, verifier):
     assert not verifier.check_api_key(key, "admin")
 
 
+def test_api_key_with_a_name_in_use_is_one_line_and_makes_no_key(run, data_dir, verifier):
+    first = run("api-key", "vpn", "--scope", "validate").stdout.strip()
+    proc = baoling(data_dir, "api-key", "vpn", "--scope", "admin")
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (
+        "Error: an API key named 'vpn' exists already: give this one another name\n"
+    )
+    assert verifier.check_api_key(first, "validate")
+
+
 def test_import_pskc_reads_the_key_from_stdin(run, verifier, tmp_path):
     pskc = PSKC()
     key = pskc.add_key(secret=base64.b32decode(SECRET), serial="carol")

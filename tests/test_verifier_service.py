@@ -249,6 +249,22 @@ def test_api_keys_are_scoped_and_stored_hashed(make_verifier):
             v.create_api_key(blank, ["admin"])
 
 
+def test_an_api_key_name_in_use_is_refused_and_its_key_keeps_working(make_verifier):
+    """The audit trail names each key's actions by its name (`by: "api-key:<name>"`): two keys
+    of one name would make whose action a row was ambiguous."""
+    v = make_verifier()
+    first = v.create_api_key("vpn", ["validate"])
+    other_node = make_verifier()
+    for scopes in (["validate"], ["admin"]):
+        with pytest.raises(InvalidRequest, match="^an API key named 'vpn' exists already"):
+            other_node.create_api_key("vpn", scopes)
+    assert v.check_api_key(first, "validate")
+    assert [row["detail"]["name"] for row in v.audit() if row["action"] == "api_key_create"] == [
+        "vpn"
+    ]
+    assert v.check_api_key(v.create_api_key("VPN", ["validate"]), "validate")
+
+
 def test_window_through_the_store_accepts_minus_one_to_plus_one_step(make_verifier):
     # Enrolled at T0, so the reach adds nothing yet (tests/test_engine_reach.py): the window.
     v = make_verifier()

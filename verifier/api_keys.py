@@ -46,7 +46,8 @@ class ApiKeys:
         self._store, self._outbox = db, outbox
 
     def create(self, name: str, scopes: Sequence[str]) -> str:
-        """A new API key (shown once; only its SHA-256 is stored)."""
+        """A new API key (shown once; only its SHA-256 is stored), under a name no other key
+        has."""
         check_text("name", name)
         if not name.strip():  # the audit trail names each key's actions by it
             raise InvalidRequest("name must not be empty: the audit trail names the key by it")
@@ -56,7 +57,11 @@ class ApiKeys:
         key_id = secrets.token_hex(8)
         key = f"bl_{key_id}_{secrets.token_urlsafe(32)}"
         now = time.time()
-        with self._store.write() as conn:
+        with self._store.write() as conn:  # serialised: two nodes cannot both take a name
+            if store.api_key_name_taken(conn, name):  # the audit trail tells keys apart by it
+                raise InvalidRequest(
+                    f"an API key named {name!r} exists already: give this one another name"
+                )
             store.insert_api_key(conn, key_id, name, _digest(key), chosen, now)
             audit_log.append(
                 conn, "api_key_create", None, now, key_id=key_id, name=name, scopes=chosen

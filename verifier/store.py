@@ -1015,6 +1015,10 @@ def insert_api_key(
     )
 
 
+def api_key_name_taken(conn: Connection, name: str) -> bool:
+    return conn.execute(sa.select(api_keys.c.id).where(api_keys.c.name == name)).first() is not None
+
+
 def get_api_key(conn: Connection, key_id: str) -> Row | None:
     """The API key's row (its hash and scopes), or None."""
     return conn.execute(api_keys.select().where(api_keys.c.id == key_id)).first()
