@@ -183,6 +183,23 @@ def test_an_unknown_serial_is_privacyideas_resource_not_found(client, key, totp)
         assert_error(response, 404, 601, "The requested token could not be found.")
 
 
+def test_an_hotp_token_is_named_with_its_type(client, key, verifier):
+    """privacyIDEA's detail.type is the token's own type (check_token_list: tokentype)."""
+    secret = base64.b32encode(os.urandom(20)).decode()
+    verifier.enrol("fob-1", base64.b32decode(secret), kind="hotp")
+    verifier.add_user("dave@corp")
+    verifier.assign("fob-1", "dave@corp", override=True)
+    hotp = pyotp.HOTP(secret)
+    named = {"serial": "fob-1", "type": "hotp", "otplen": 6}
+    for who, counter in (({"serial": "fob-1"}, 0), ({"user": "dave", "realm": "corp"}, 1)):
+        form = {**who, "pass": hotp.at(counter)}
+        accepted = client.post("/validate/check", data=form, headers=key).json()
+        assert_result(accepted, True, {"message": "matching 1 tokens", **named})
+        replayed = client.post("/validate/check", data=form, headers=key).json()
+        used = "wrong otp value. previous otp used again"
+        assert_result(replayed, False, {"message": used, **named})
+
+
 # ----------------------------------------------------------------------------- by user
 
 

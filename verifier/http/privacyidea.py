@@ -59,7 +59,6 @@ VERSION = f"Baoling {VERSION_NUMBER} (privacyIDEA 3.x validate API)"
 # ResourceNotFoundError, with the HTTP statuses its map_error_to_code gives them.
 PARAMETER_ERROR, POLICY_ERROR, NOT_FOUND_ERROR = 905, 303, 601
 ACCEPT, REJECT = "ACCEPT", "REJECT"
-TOKEN_TYPE = "totp"
 
 # privacyIDEA's detail.message for each reason a token gives (privacyidea/lib/token.py
 # check_token_list, lib/tokenclass.py check_all), and whether it names the token in
@@ -286,26 +285,26 @@ def decide(v: Verifier, params: dict[str, str], source: str | None = None) -> An
     return _by_user(v, name, password, answered, source)
 
 
-def _token_detail(token_id: str, digits: int) -> dict[str, Any]:
-    return {"serial": token_id, "type": TOKEN_TYPE, "otplen": digits}
-
-
-def _answer(decision: Decision, token_id: str, digits: int) -> Answer:
+def _answer(decision: Decision, token: dict[str, Any]) -> Answer:
+    """privacyIDEA's answer for one token's decision; `token` is the token as `Verifier.show`
+    gives it, named by its own type (totp or hotp), as check_token_list names it."""
     message, names_token = MESSAGES[decision.reason]
-    detail = {"message": message, **(_token_detail(token_id, digits) if names_token else {})}
+    detail: dict[str, Any] = {"message": message}
+    if names_token:
+        detail |= {"serial": token["token"], "type": token["kind"], "otplen": token["digits"]}
     return Answer(decision.accepted, detail)
 
 
 def _by_serial(v: Verifier, serial: str, name: str | None, password: str, answered: str) -> Answer:
     try:
-        digits = v.show(serial)["digits"]
+        token = v.show(serial)
         if name is not None and serial not in _tokens_of(v, name):
             raise parameter_error("Given serial does not belong to given user!")
     except (UnknownToken, InvalidRequest):
         raise PIError(404, NOT_FOUND_ERROR, "The requested token could not be found.") from None
     if answered:
         return Answer(False, {"message": NO_CHALLENGE_MESSAGE})
-    return _answer(v.check(serial, password), serial, digits)
+    return _answer(v.check(serial, password), token)
 
 
 def _tokens_of(v: Verifier, name: str) -> list[str]:
@@ -344,7 +343,7 @@ def _by_user(v: Verifier, name: str, password: str, answered: str, source: str |
         tried = [(t, d) for t, d in tried if d.accepted]
     if len(tried) == 1 and len(decided.decisions) == len(tokens):
         token_id, decision = tried[0]
-        return _answer(decision, token_id, v.show(token_id)["digits"])
+        return _answer(decision, v.show(token_id))
     return Answer(decided.accepted, {"message": MESSAGES[decided.reason][0]})
 
 
