@@ -22,8 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pyotp
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -430,6 +432,33 @@ def test_any_parameters_get_an_answer_or_a_4xx_error_never_a_5xx(fuzz_client, fo
         assert response.status_code in (400, 404), response.text
         assert set(body) == ERROR_KEYS and body["result"]["status"] is False
         assert body["result"]["error"]["code"] in (905, 601)
+
+
+def test_a_store_out_of_reach_is_privacyideas_error_shape_with_503(postgres_server, tmp_path):
+    """privacyIDEA answers an error of its own with its error shape (code -500); a client that
+    parses only that shape must not meet Baoling's own error body."""
+    url = postgres_server.create_database()
+    v = Verifier(url, data_dir=tmp_path)
+    v.enrol("alice-token", os.urandom(20))
+    v.add_user("alice@corp")
+    v.assign("alice-token", "alice@corp", override=True)
+    key = {"Authorization": v.create_api_key("keycloak", ["validate"])}
+    client = TestClient(create_app(v))
+    database = sa.make_url(url).database
+    with psycopg.connect(
+        host=postgres_server.host, port=postgres_server.port, user="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+    for path in ("/validate/check", "/validate/radiuscheck"):
+        for who in ({"serial": "alice-token"}, {"user": "alice", "realm": "corp"}):
+            response = client.post(path, data={**who, "pass": "123456"}, headers=key)
+            assert response.status_code == 503, response.text
+            body = response.json()
+            assert set(body) == ERROR_KEYS and body["id"] == 1 and body["detail"] is None
+            error = body["result"]["error"]
+            assert body["result"]["status"] is False and error["code"] == -500
+            assert error["message"].startswith("database postgresql+psycopg://postgres@")
+    v.close()
 
 
 # ----------------------------------------------------------------------------- admission

@@ -62,8 +62,13 @@ def on_verifier_error(request: Request, exc: Exception) -> JSONResponse:
     return library_error(exc)
 
 
+def library_status(exc: errors.VerifierError) -> tuple[int, str]:
+    """The HTTP status and error code a library error is answered with."""
+    return next(answer for kind, answer in LIBRARY_ERRORS.items() if isinstance(exc, kind))
+
+
 def library_error(exc: errors.VerifierError) -> JSONResponse:
-    status, error = next(answer for kind, answer in LIBRARY_ERRORS.items() if isinstance(exc, kind))
+    status, error = library_status(exc)
     return error_response(status, error, str(exc))
 
 

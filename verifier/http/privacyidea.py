@@ -5,9 +5,10 @@ simpleSAMLphp, ADFS) work against Baoling unchanged (docs/integrations/privacyid
 The answers have privacyIDEA 3.x's shape (its privacyidea/api/validate.py and the
 prepare_result/send_error helpers it calls): `jsonrpc`, `id`, `version`, `versionnumber`,
 `time`, `result.status`, `result.value`, `result.authentication` and `detail`; errors are
-`result.status: false` with `result.error.code` and `result.error.message` and a 4xx. Every
-check goes through the same Verifier operations as `POST /v1/validate` (replay, lockout and
-audit alike); this module only translates parameters and answers.
+`result.status: false` with `result.error.code` and `result.error.message` and a 4xx, or a
+503 when the store or the master key is out of reach. Every check goes through the same Verifier
+operations as `POST /v1/validate` (replay, lockout and audit alike); this module only
+translates parameters and answers.
 
 The routes are left out of the OpenAPI description: their parameters come as a query, a form
 or JSON, as privacyIDEA takes them, and their errors are privacyIDEA's, not Baoling's error
@@ -38,9 +39,10 @@ from baoling.verifier.engine import (
     WRONG_PIN,
     Decision,
 )
-from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser
+from baoling.verifier.errors import InvalidRequest, UnknownToken, UnknownUser, VerifierError
 from baoling.verifier.http.auth import KeyCache
 from baoling.verifier.http.client_address import client_address
+from baoling.verifier.http.errors import library_status
 from baoling.verifier.logins import NO_FIT_TOKEN
 from baoling.verifier.radius_challenge import DEFAULT_CHALLENGE_TIMEOUT_S, STATE_BYTES
 from baoling.verifier.rate_limits import RATE_LIMITED
@@ -58,6 +60,8 @@ VERSION = f"Baoling {VERSION_NUMBER} (privacyIDEA 3.x validate API)"
 # privacyIDEA's error codes (privacyidea/lib/error.py): ParameterError, PolicyError and
 # ResourceNotFoundError, with the HTTP statuses its map_error_to_code gives them.
 PARAMETER_ERROR, POLICY_ERROR, NOT_FOUND_ERROR = 905, 303, 601
+# And its code for an error of the server's own (api/before_after.py internal_error).
+INTERNAL_ERROR = -500
 ACCEPT, REJECT = "ACCEPT", "REJECT"
 
 # privacyIDEA's detail.message for each reason a token gives (privacyidea/lib/token.py
@@ -421,6 +425,9 @@ async def check(request: Request) -> Response:
         source = client_address(request)
         with through(PRIVACYIDEA, source=source):  # the thread pool sees it (verifier/doors.py)
             answer = await run_in_threadpool(decide, request.app.state.verifier, params, source)
+    except VerifierError as exc:  # the store or the master key out of reach: 503, as elsewhere
+        error = PIError(library_status(exc)[0], INTERNAL_ERROR, str(exc))
+        return JSONResponse(error_body(error), status_code=error.status)
     except PIError as error:
         return JSONResponse(error_body(error), status_code=error.status)
     if request.url.path == RADIUSCHECK_PATH:
