@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -87,6 +88,11 @@ ACCOUNT_ACTIONS = {
     "enable": "account_enabled",
     "password": "account_password",
     "token": "account_token",
+}
+# What the console says when Starlette refuses a request before any page sees it, by status:
+# a form body it cannot parse (a multipart form without its boundary, over 1,000 fields).
+_HTTP_ERRORS = {
+    400: "The form could not be read; nothing was changed.",
 }
 # The header's menu, in order: each page's name, path and who may open it. The whole audit
 # trail is the administrators' check on everyone, the helpdesk included (docs/console.md,
@@ -235,14 +241,9 @@ class Console:
 
         async def endpoint(request: Request) -> Response:
             language = self.language(request)
-            cookie = request.cookies.get(SESSION_COOKIE)
-            session = None
-            if cookie:
-                session = await run_in_threadpool(
-                    self.verifier.console.session, cookie, self.idle_s, self.max_s
-                )
+            session = await self._session(request)
             if session is None:
-                return self._to_sign_in(ended=bool(cookie))
+                return self._to_sign_in(ended=bool(request.cookies.get(SESSION_COOKIE)))
             form = await request.form() if request.method == "POST" else None
             page = Page(request, session, language, form)
             try:
@@ -267,6 +268,26 @@ class Console:
                 )
 
         return endpoint
+
+    async def _session(self, request: Request) -> Session | None:
+        """The live session of the request's cookie, or None."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        return await run_in_threadpool(
+            self.verifier.console.session, cookie, self.idle_s, self.max_s
+        )
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (_HTTP_ERRORS) as the console's error page in the
+        person's language, with their session's header, rather than its bare text."""
+        assert isinstance(exc, HTTPException)  # handled by status: only HTTPException has one
+        session = await self._session(request)
+        message = _HTTP_ERRORS[exc.status_code]
+        language = self.language(request)
+        return self.render(
+            request, language, "error.html", exc.status_code, session, message=message
+        )
 
     def _run(self, handler: Callable[[Page], Response], page: Page) -> Response:
         with audit_log.origin(console_account=page.session.account):
@@ -616,7 +637,8 @@ class Console:
         for action in ACCOUNT_ACTIONS:
             handler = page(self.account_action(action), (ADMIN,))
             routes.append(Route(f"/accounts/{action}", handler, methods=["POST"]))
-        console = Starlette(routes=routes)
+        handlers = {status: self.http_error for status in _HTTP_ERRORS}
+        console = Starlette(routes=routes, exception_handlers=handlers)
         console.add_middleware(SecurityHeaders)
         return console
 

@@ -39,6 +39,7 @@ _ZH: dict[str, str] = {
     "Your role may not do this; the attempt was recorded.": (
         "您的角色无权执行此操作，已记录此次尝试。"
     ),
+    "The form could not be read; nothing was changed.": "无法读取表单，未做任何更改。",
     "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC).": (
         "时间格式为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM（UTC）。"
     ),

@@ -1,0 +1,93 @@
+"""Requests the console's own pages never send, from a hostile or careless person, against the
+real server (tests/console_browser.py): each gets the console's error page in the person's
+language, with a clear message and no traceback, and changes nothing."""
+
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.console_browser import PASSWORD, Console, closing, running_console
+
+UNREADABLE = "The form could not be read; nothing was changed."
+
+
+@pytest.fixture(scope="module")
+def console() -> Iterator[Console]:
+    with running_console() as running:
+        yield running
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, page
+    return found[1]
+
+
+def message_of(page: str) -> str:
+    """The error page's message, as the person reads it."""
+    found = re.search(r'id="message" role="alert">([^<]*)</p>', page)
+    assert found is not None, page
+    return html.unescape(found[1])
+
+
+@dataclass
+class SignedIn:
+    """An admin signed in over HTTP, as a script with the browser's cookies would be, and the
+    session's CSRF token for the forms it sends by hand."""
+
+    client: httpx.Client
+    csrf: str
+
+
+@pytest.fixture
+def admin(console: Console) -> Iterator[SignedIn]:
+    account = console.account("admin")
+    with httpx.Client(base_url=console.url) as client:
+        form = client.get("/ui/sign-in")
+        fields = {"account": account.name, "password": PASSWORD, "code": account.code()}
+        answer = client.post("/ui/sign-in", data={"csrf": csrf_of(form.text), **fields})
+        assert answer.status_code == 303, answer.text
+        yield SignedIn(client, csrf_of(client.get("/ui/overview").text))
+
+
+def test_an_unreadable_form_is_the_consoles_error_page_and_changes_nothing(
+    console: Console, admin: SignedIn
+) -> None:
+    console.token("unreadable-1")
+    client, csrf = admin.client, admin.csrf
+    no_boundary = {"content-type": "multipart/form-data"}
+    body = f"csrf={csrf}&token=unreadable-1".encode()
+    answer = client.post("/ui/token/disable", content=body, headers=no_boundary)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert message_of(answer.text) == UNREADABLE
+    assert 'id="signed-in"' in answer.text  # still the person's own console, signed in
+    chinese = client.post(
+        "/ui/token/disable",
+        content=body,
+        headers={**no_boundary, "accept-language": "zh-CN"},
+    )
+    assert chinese.status_code == 400
+    assert message_of(chinese.text) == "无法读取表单，未做任何更改。"
+    too_many = {"csrf": csrf, "token": "unreadable-1", **{f"f{n}": "x" for n in range(1000)}}
+    answer = client.post("/ui/token/disable", data=too_many)
+    assert answer.status_code == 400
+    assert message_of(answer.text) == UNREADABLE
+    with closing(console.verifier()) as v:
+        assert v.show("unreadable-1")["enabled"] is True
+        assert v.search_audit(token="unreadable-1", action="disable") == []
+
+
+def test_an_unreadable_sign_in_form_is_the_consoles_error_page(console: Console) -> None:
+    answer = httpx.post(
+        console.url + "/ui/sign-in",
+        content=b"account=x",
+        headers={"content-type": "multipart/form-data"},
+    )
+    assert answer.status_code == 400
+    assert message_of(answer.text) == UNREADABLE
+    assert "baoling_console=" not in answer.headers.get("set-cookie", "")
