@@ -13,6 +13,7 @@ import pytest
 from tests.console_browser import PASSWORD, Console, closing, running_console
 
 UNREADABLE = "The form could not be read; nothing was changed."
+CSRF_REFUSED = "The form has expired or did not come from this console; nothing was changed."
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,20 @@ def test_an_unreadable_sign_in_form_is_the_consoles_error_page(console: Console)
     assert answer.status_code == 400
     assert message_of(answer.text) == UNREADABLE
     assert "baoling_console=" not in answer.headers.get("set-cookie", "")
+
+
+def test_a_csrf_token_with_non_ascii_characters_is_refused_as_any_other_wrong_one(
+    console: Console, admin: SignedIn
+) -> None:
+    console.token("csrf-unicode")
+    answer = admin.client.post("/ui/token/disable", data={"csrf": "令牌", "token": "csrf-unicode"})
+    assert answer.status_code == 403
+    assert message_of(answer.text) == CSRF_REFUSED
+    with closing(console.verifier()) as v:
+        assert v.show("csrf-unicode")["enabled"] is True
+    with httpx.Client(base_url=console.url) as client:
+        client.get("/ui/sign-in")  # the sign-in form's own CSRF cookie
+        fields = {"csrf": "é" * 43, "account": "someone", "password": PASSWORD, "code": "1"}
+        answer = client.post("/ui/sign-in", data=fields)
+    assert answer.status_code == 403
+    assert message_of(answer.text) == CSRF_REFUSED

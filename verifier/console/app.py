@@ -247,9 +247,7 @@ class Console:
             form = await request.form() if request.method == "POST" else None
             page = Page(request, session, language, form)
             try:
-                if form is not None and not hmac.compare_digest(
-                    str(form.get("csrf", "")), session.csrf
-                ):
+                if form is not None and not _same_csrf(form, session.csrf):
                     raise Refused(403, _CSRF_MESSAGE)
                 if session.role not in roles:
                     await run_in_threadpool(
@@ -331,8 +329,7 @@ class Console:
             return response
         form = await request.form()
         expected = request.cookies.get(SIGN_IN_COOKIE, "")
-        given = str(form.get("csrf", ""))
-        if not expected or not hmac.compare_digest(given, expected):
+        if not expected or not _same_csrf(form, expected):
             return self.render(request, language, "error.html", 403, message=_CSRF_MESSAGE)
         account = str(form.get("account", "")).strip()
         address = ""
@@ -656,6 +653,14 @@ def create_console(
     """The console app for `verifier`, to be mounted at PREFIX; `trusted_proxies` are the
     peers whose X-Forwarded-For names the client (the http_trusted_proxies setting)."""
     return Console(verifier, idle_s, max_s, trusted_proxies).app()
+
+
+def _same_csrf(form: FormData, expected: str) -> bool:
+    """Whether the form's CSRF token is `expected`, compared in constant time as bytes:
+    compare_digest refuses a str with a non-ASCII character (a TypeError, a 500) and a
+    forged form may hold anything."""
+    given = str(form.get("csrf", ""))
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def _back(path: str, done: str) -> Response:
