@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -109,3 +110,37 @@ def test_a_csrf_token_with_non_ascii_characters_is_refused_as_any_other_wrong_on
         answer = client.post("/ui/sign-in", data=fields)
     assert answer.status_code == 403
     assert message_of(answer.text) == CSRF_REFUSED
+
+
+def test_the_lost_token_flow_with_a_day_codes_cannot_have_leaves_the_token_enabled(
+    console: Console, admin: SignedIn
+) -> None:
+    """The token was disabled before the day was checked: the user then had neither it nor
+    backup codes."""
+    with closing(console.verifier()) as v:
+        for user, token_id in (("lena", "lena-1"), ("omar", "omar-1")):
+            console.token(token_id)
+            v.add_user(user)
+            v.assign(token_id, user, override=True)
+    week = (date.today() + timedelta(days=7)).isoformat()  # a day codes may have
+    refused = [
+        ("lena-1", "2000-01-01", "expires must be today"),
+        ("lena-1", f"{date.today().year + 2}-01-01", "expires must be at most 90 days ahead"),
+        ("omar-1", week, "The token is not this user's: nothing was changed."),
+    ]
+    for token_id, day, message in refused:
+        fields = {"csrf": admin.csrf, "user": "lena", "token": token_id, "expires": day}
+        answer = admin.client.post("/ui/user/lost-token", data=fields)
+        assert answer.status_code == 400, day
+        assert message_of(answer.text).startswith(message)
+    with closing(console.verifier()) as v:
+        assert v.show("lena-1")["enabled"] is True
+        assert v.show("omar-1")["enabled"] is True
+        assert v.search_audit(action="token_lost") == []
+        assert v.search_audit(action="backup_codes_issue") == []
+    fields = {"csrf": admin.csrf, "user": "lena", "token": "lena-1", "expires": week}
+    answer = admin.client.post("/ui/user/lost-token", data=fields)
+    assert answer.status_code == 200
+    assert len(re.findall(r"<li>\d{10}</li>", answer.text)) == 10
+    with closing(console.verifier()) as v:
+        assert v.show("lena-1")["enabled"] is False

@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier.audit import AuditReport
+from baoling.verifier.backup_codes import expiry
 from baoling.verifier.console import charts, i18n
 from baoling.verifier.console.accounts import (
     ADMIN,
@@ -515,12 +516,20 @@ class Console:
 
     def lost_token(self, page: Page) -> Response:
         """The lost-token flow: disable the token, then give its user backup codes, shown on
-        this page once (only their slow hashes are kept)."""
+        this page once (only their slow hashes are kept). What the codes need is checked
+        before the token is disabled (a day they may have, an active user who has the token),
+        so a refusal leaves the user with the token, not with neither."""
         user, token_id = page.arg("user"), page.arg("token")
         try:
             last_day = date.fromisoformat(page.arg("expires"))
         except ValueError:
             raise Refused(400, "The last day is not a date.") from None
+        expiry(last_day, self.verifier.policy.lockout_tz, time.time())  # InvalidRequest
+        info = self.verifier.show_user(user)
+        if not info["active"]:
+            raise Refused(400, "The user is deactivated: nothing was changed.")
+        if token_id not in [t["token"] for t in info["tokens"]]:
+            raise Refused(400, "The token is not this user's: nothing was changed.")
         self.verifier.report_lost(token_id)
         codes, expires = self.verifier.issue_backup_codes(user, last_day)
         return self.view(

@@ -40,6 +40,8 @@ _ZH: dict[str, str] = {
         "您的角色无权执行此操作，已记录此次尝试。"
     ),
     "The form could not be read; nothing was changed.": "无法读取表单，未做任何更改。",
+    "The user is deactivated: nothing was changed.": "该用户已停用，未做任何更改。",
+    "The token is not this user's: nothing was changed.": "该令牌不属于此用户，未做任何更改。",
     "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC).": (
         "时间格式为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM（UTC）。"
     ),
