@@ -144,3 +144,20 @@ def test_the_lost_token_flow_with_a_day_codes_cannot_have_leaves_the_token_enabl
     assert len(re.findall(r"<li>\d{10}</li>", answer.text)) == 10
     with closing(console.verifier()) as v:
         assert v.show("lena-1")["enabled"] is False
+
+
+def test_an_address_with_no_page_or_a_forms_address_opened_is_the_consoles_error_page(
+    console: Console, admin: SignedIn
+) -> None:
+    answer = admin.client.get("/ui/tokenz")
+    assert answer.status_code == 404
+    assert message_of(answer.text) == "There is no such page in the console."
+    assert 'id="signed-in"' in answer.text
+    answer = admin.client.get("/ui/token/delete?token=x", headers={"accept-language": "zh-CN"})
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert message_of(answer.text) == "此地址只接受其页面上的表单：请打开该页面并使用其按钮。"
+    console.open("/ui/no-such-page")  # in the browser, signed out: the page and its styles
+    assert console.text("message") == "There is no such page in the console."
+    # Chromium reports the 404 itself; nothing else (a refused style or script).
+    assert [e for e in console.console_errors() if "status of 404" not in e] == []

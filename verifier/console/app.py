@@ -91,9 +91,12 @@ ACCOUNT_ACTIONS = {
     "token": "account_token",
 }
 # What the console says when Starlette refuses a request before any page sees it, by status:
-# a form body it cannot parse (a multipart form without its boundary, over 1,000 fields).
+# a form body it cannot parse (a multipart form without its boundary, over 1,000 fields), an
+# address with no page (a typo, an old bookmark), a form's address opened as a page.
 _HTTP_ERRORS = {
     400: "The form could not be read; nothing was changed.",
+    404: "There is no such page in the console.",
+    405: "This address only takes the form of its page: open the page and use its button.",
 }
 # The header's menu, in order: each page's name, path and who may open it. The whole audit
 # trail is the administrators' check on everyone, the helpdesk included (docs/console.md,
@@ -284,9 +287,11 @@ class Console:
         session = await self._session(request)
         message = _HTTP_ERRORS[exc.status_code]
         language = self.language(request)
-        return self.render(
+        response = self.render(
             request, language, "error.html", exc.status_code, session, message=message
         )
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     def _run(self, handler: Callable[[Page], Response], page: Page) -> Response:
         with audit_log.origin(console_account=page.session.account):

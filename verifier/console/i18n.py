@@ -40,6 +40,10 @@ _ZH: dict[str, str] = {
         "您的角色无权执行此操作，已记录此次尝试。"
     ),
     "The form could not be read; nothing was changed.": "无法读取表单，未做任何更改。",
+    "There is no such page in the console.": "控制台中没有此页面。",
+    "This address only takes the form of its page: open the page and use its button.": (
+        "此地址只接受其页面上的表单：请打开该页面并使用其按钮。"
+    ),
     "The user is deactivated: nothing was changed.": "该用户已停用，未做任何更改。",
     "The token is not this user's: nothing was changed.": "该令牌不属于此用户，未做任何更改。",
     "A time is written YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC).": (
