@@ -161,3 +161,17 @@ def test_an_address_with_no_page_or_a_forms_address_opened_is_the_consoles_error
     assert console.text("message") == "There is no such page in the console."
     # Chromium reports the 404 itself; nothing else (a refused style or script).
     assert [e for e in console.console_errors() if "status of 404" not in e] == []
+
+
+def test_a_huge_name_typed_at_sign_in_is_cut_in_its_audit_row(console: Console) -> None:
+    typed = "n" + "é" * 100_000  # within the body limit, far longer than any account's name
+    with httpx.Client(base_url=console.url) as client:
+        form = client.get("/ui/sign-in")
+        fields = {"csrf": csrf_of(form.text), "account": typed, "password": "x", "code": "1"}
+        answer = client.post("/ui/sign-in", data=fields)
+    assert answer.status_code == 200
+    assert message_of(answer.text) == "Wrong name, password or code."
+    with closing(console.verifier()) as v:
+        [row] = v.search_audit(action="console_sign_in", detail={"typed_chars": len(typed)})
+    assert row["detail"]["console_account"] == typed[:64] + "…"
+    assert row["detail"]["reason"] == "unknown_account"
