@@ -175,3 +175,31 @@ def test_a_huge_name_typed_at_sign_in_is_cut_in_its_audit_row(console: Console) 
         [row] = v.search_audit(action="console_sign_in", detail={"typed_chars": len(typed)})
     assert row["detail"]["console_account"] == typed[:64] + "…"
     assert row["detail"]["reason"] == "unknown_account"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("used=7d", "Used within is a number of days, or never."),
+        ("used=nan", "Used within is a number of days, or never."),
+        ("drift=nan", "Drift beyond is a number of steps, 0 or more."),
+        ("drift=-1", "Drift beyond is a number of steps, 0 or more."),
+        ("drift=1e999", "Drift beyond is a number of steps, 0 or more."),
+    ],
+)
+def test_a_tokens_list_filter_that_is_no_number_is_refused_not_an_empty_list(
+    console: Console, admin: SignedIn, query: str, message: str
+) -> None:
+    """`7d` in the used filter listed no token at all, as if none had been used in a week;
+    `nan` listed every one."""
+    answer = admin.client.get("/ui/tokens?" + query)
+    assert answer.status_code == 400
+    assert message_of(answer.text) == message
+
+
+def test_the_tokens_list_still_takes_numbers_and_never(console: Console, admin: SignedIn) -> None:
+    console.token("never-used")
+    for query in ("used=7", "used=0.5", "used=never", "drift=0", "drift=2.5"):
+        assert admin.client.get("/ui/tokens?" + query).status_code == 200, query
+    listed = admin.client.get("/ui/tokens?used=never").text
+    assert 'data-token="never-used"' in listed

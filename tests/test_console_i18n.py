@@ -45,7 +45,7 @@ def shown_texts() -> set[str]:
     source = (CONSOLE / "app.py").read_text()
     texts |= set(re.findall(r'Refused\(\d+, "([^"]+)"\)', source))
     texts |= set(app._DONE.values()) | set(app._SIGN_IN_MESSAGES.values())
-    texts |= set(app._HTTP_ERRORS.values())
+    texts |= set(app._HTTP_ERRORS.values()) | set(app._FILTER_ERRORS.values())
     return texts
 
 

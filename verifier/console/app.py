@@ -6,6 +6,7 @@ rows (audit.origin). The work of each page is a call of the Verifier, run in a w
 
 import hmac
 import json
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -97,6 +98,11 @@ _HTTP_ERRORS = {
     400: "The form could not be read; nothing was changed.",
     404: "There is no such page in the console.",
     405: "This address only takes the form of its page: open the page and use its button.",
+}
+# What the tokens list says of a number filter it cannot read.
+_FILTER_ERRORS = {
+    "drift": "Drift beyond is a number of steps, 0 or more.",
+    "used": "Used within is a number of days, or never.",
 }
 # The header's menu, in order: each page's name, path and who may open it. The whole audit
 # trail is the administrators' check on everyone, the helpdesk included (docs/console.md,
@@ -450,7 +456,9 @@ class Console:
         filters = {
             name: page.arg(name) for name in ("q", "state", "user", "realm", "drift", "used")
         }
-        shown = [row for row in rows if _matches(row, filters, now)]
+        drift = _filter_number(filters, "drift")
+        days = None if filters["used"] == "never" else _filter_number(filters, "used")
+        shown = [row for row in rows if _matches(row, filters, drift, days, now)]
         realms = sorted({row["realm"] for row in rows if row["realm"]})
         done = _DONE.get(page.arg("done"))
         return self.view(page, "tokens.html", rows=shown, filters=filters, realms=realms, done=done)
@@ -717,8 +725,30 @@ def _token_row(
     }
 
 
-def _matches(row: dict[str, Any], filters: dict[str, str], now: float) -> bool:
-    """Whether a token row passes the list's filters (each empty filter passes)."""
+def _filter_number(filters: dict[str, str], name: str) -> float | None:
+    """The tokens list's filter `name` as a number, 0 or more; None when empty. One that
+    cannot be read (`7d`, `nan`) is refused: it would pass or hide every row without a word."""
+    text = filters[name]
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise Refused(400, _FILTER_ERRORS[name])
+    return number
+
+
+def _matches(
+    row: dict[str, Any],
+    filters: dict[str, str],
+    drift: float | None,
+    days: float | None,
+    now: float,
+) -> bool:
+    """Whether a token row passes the list's filters (each empty filter passes); `drift` and
+    `days` are the drift and used filters' numbers."""
     query = filters["q"].lower()
     if query and query not in row["token"].lower() and query not in row["label"].lower():
         return False
@@ -728,19 +758,10 @@ def _matches(row: dict[str, Any], filters: dict[str, str], now: float) -> bool:
         return False
     if filters["realm"] and row["realm"] != filters["realm"]:
         return False
-    if filters["drift"]:
-        try:
-            if abs(row["drift_steps"]) < float(filters["drift"]):
-                return False
-        except ValueError:
-            return False
-    if filters["used"]:
-        if filters["used"] == "never":
-            return row["last_used"] is None
-        try:
-            days = float(filters["used"])
-        except ValueError:
-            return False
-        if row["last_used"] is None or row["last_used"] < now - days * 86400:
-            return False
-    return True
+    if drift is not None and abs(row["drift_steps"]) < drift:
+        return False
+    if filters["used"] == "never":
+        return row["last_used"] is None
+    if days is None:
+        return True
+    return row["last_used"] is not None and row["last_used"] >= now - days * 86400

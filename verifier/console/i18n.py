@@ -41,6 +41,8 @@ _ZH: dict[str, str] = {
     ),
     "The form could not be read; nothing was changed.": "无法读取表单，未做任何更改。",
     "There is no such page in the console.": "控制台中没有此页面。",
+    "Drift beyond is a number of steps, 0 or more.": "偏差超过（步）须为 0 或更大的数字。",
+    "Used within is a number of days, or never.": "最近使用（天内）须为天数，或 never。",
     "This address only takes the form of its page: open the page and use its button.": (
         "此地址只接受其页面上的表单：请打开该页面并使用其按钮。"
     ),
