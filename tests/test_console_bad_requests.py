@@ -5,6 +5,7 @@ language, with a clear message and no traceback, and changes nothing."""
 import html
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -14,6 +15,7 @@ import pytest
 from tests.console_browser import PASSWORD, Console, closing, running_console
 
 UNREADABLE = "The form could not be read; nothing was changed."
+ROLE_REFUSED = "Your role may not do this; the attempt was recorded."
 CSRF_REFUSED = "The form has expired or did not come from this console; nothing was changed."
 
 
@@ -45,15 +47,21 @@ class SignedIn:
     csrf: str
 
 
-@pytest.fixture
-def admin(console: Console) -> Iterator[SignedIn]:
-    account = console.account("admin")
+@contextmanager
+def signed_in(console: Console, role: str) -> Iterator[SignedIn]:
+    account = console.account(role)
     with httpx.Client(base_url=console.url) as client:
         form = client.get("/ui/sign-in")
         fields = {"account": account.name, "password": PASSWORD, "code": account.code()}
         answer = client.post("/ui/sign-in", data={"csrf": csrf_of(form.text), **fields})
         assert answer.status_code == 303, answer.text
         yield SignedIn(client, csrf_of(client.get("/ui/overview").text))
+
+
+@pytest.fixture
+def admin(console: Console) -> Iterator[SignedIn]:
+    with signed_in(console, "admin") as admin:
+        yield admin
 
 
 def test_an_unreadable_form_is_the_consoles_error_page_and_changes_nothing(
@@ -203,3 +211,39 @@ def test_the_tokens_list_still_takes_numbers_and_never(console: Console, admin: 
         assert admin.client.get("/ui/tokens?" + query).status_code == 200, query
     listed = admin.client.get("/ui/tokens?used=never").text
     assert 'data-token="never-used"' in listed
+
+
+def test_the_helpdesk_cannot_change_a_token_a_console_account_signs_in_with(
+    console: Console, admin: SignedIn
+) -> None:
+    """A helpdesk account disabled an admin's own token: every admin was then shut out."""
+    boss = console.account("admin")
+    console.token("helpdesk-may")
+    with closing(console.verifier()) as v:
+        v.add_user("boss-person")
+        v.assign(boss.token_id, "boss-person", override=True)
+    week = (date.today() + timedelta(days=7)).isoformat()
+    with signed_in(console, "helpdesk") as helpdesk:
+        shown = helpdesk.client.get(f"/ui/token?id={boss.token_id}").text
+        assert 'id="account-token"' in shown  # no buttons it may not use, but why
+        assert "/ui/token/disable" not in shown
+        for action in ("disable", "unlock", "enable", "unassign"):
+            fields = {"csrf": helpdesk.csrf, "token": boss.token_id}
+            answer = helpdesk.client.post(f"/ui/token/{action}", data=fields)
+            assert answer.status_code == 403, action
+            assert message_of(answer.text) == ROLE_REFUSED
+        lost = {"user": "boss-person", "token": boss.token_id, "expires": week}
+        answer = helpdesk.client.post("/ui/user/lost-token", data={"csrf": helpdesk.csrf, **lost})
+        assert answer.status_code == 403
+        fields = {"csrf": helpdesk.csrf, "token": "helpdesk-may"}
+        assert helpdesk.client.post("/ui/token/disable", data=fields).status_code == 303
+    with closing(console.verifier()) as v:
+        assert v.show(boss.token_id)["enabled"] is True
+        assert v.show_user("boss-person")["tokens"][0]["token"] == boss.token_id
+        denied = v.search_audit(token=boss.token_id, action="console_denied")
+        assert v.show("helpdesk-may")["enabled"] is False
+    assert len(denied) == 5
+    assert {row["detail"]["role"] for row in denied} == {"helpdesk"}
+    assert "/ui/token/disable" in admin.client.get(f"/ui/token?id={boss.token_id}").text
+    fields = {"csrf": admin.csrf, "token": boss.token_id}  # an admin may
+    assert admin.client.post("/ui/token/disable", data=fields).status_code == 303

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import segno
@@ -260,15 +260,7 @@ class Console:
                 if form is not None and not _same_csrf(form, session.csrf):
                     raise Refused(403, _CSRF_MESSAGE)
                 if session.role not in roles:
-                    await run_in_threadpool(
-                        self.verifier.console.audit,
-                        "console_denied",
-                        session.account,
-                        None,
-                        path=request.url.path,
-                        role=session.role,
-                    )
-                    raise Refused(403, "Your role may not do this; the attempt was recorded.")
+                    await run_in_threadpool(self._deny, page)
                 return await run_in_threadpool(self._run, handler, page)
             except Refused as exc:
                 return self.render(
@@ -276,6 +268,24 @@ class Console:
                 )
 
         return endpoint
+
+    def _deny(self, page: Page, token_id: str | None = None) -> NoReturn:
+        """Refuse what the page's role may not do, with a `console_denied` audit row naming
+        the account, its role, the path and the token when there is one."""
+        session = page.session
+        path = page.request.url.path
+        self.verifier.console.audit(
+            "console_denied", session.account, token_id, path=path, role=session.role
+        )
+        raise Refused(403, "Your role may not do this; the attempt was recorded.")
+
+    def _may_change(self, page: Page, token_id: str) -> bool:
+        """Whether the page's role may change this token: only an admin changes one a console
+        account signs in with, else the helpdesk could disable an admin's token and shut every
+        admin out of the console."""
+        if page.session.role == ADMIN:
+            return True
+        return token_id not in {a["token"] for a in self.verifier.console.list_accounts()}
 
     async def _session(self, request: Request) -> Session | None:
         """The live session of the request's cookie, or None."""
@@ -481,11 +491,14 @@ class Console:
             audit_rows=self.verifier.search_audit(token=token_id, limit=PAGE_ROWS),
             done=_DONE.get(page.arg("done")),
             admin=page.session.role == ADMIN,
+            may_change=self._may_change(page, token_id),
         )
 
     def token_action(self, action: str) -> Callable[[Page], Response]:
         def act(page: Page) -> Response:
             token_id = page.arg("token")
+            if not self._may_change(page, token_id):
+                self._deny(page, token_id)
             done = action
             if action == "resync":
                 if not self.verifier.resync(token_id, page.arg("code1"), page.arg("code2")):
@@ -543,6 +556,8 @@ class Console:
             raise Refused(400, "The user is deactivated: nothing was changed.")
         if token_id not in [t["token"] for t in info["tokens"]]:
             raise Refused(400, "The token is not this user's: nothing was changed.")
+        if not self._may_change(page, token_id):
+            self._deny(page, token_id)
         self.verifier.report_lost(token_id)
         codes, expires = self.verifier.issue_backup_codes(user, last_day)
         return self.view(

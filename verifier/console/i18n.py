@@ -41,6 +41,9 @@ _ZH: dict[str, str] = {
     ),
     "The form could not be read; nothing was changed.": "无法读取表单，未做任何更改。",
     "There is no such page in the console.": "控制台中没有此页面。",
+    "A console account signs in with this token: only an administrator changes it.": (
+        "有控制台账户使用此令牌登录：只有管理员可以更改它。"
+    ),
     "Drift beyond is a number of steps, 0 or more.": "偏差超过（步）须为 0 或更大的数字。",
     "Used within is a number of days, or never.": "最近使用（天内）须为天数，或 never。",
     "This address only takes the form of its page: open the page and use its button.": (
