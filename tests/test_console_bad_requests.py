@@ -120,30 +120,31 @@ def test_a_csrf_token_with_non_ascii_characters_is_refused_as_any_other_wrong_on
     assert message_of(answer.text) == CSRF_REFUSED
 
 
-def test_the_lost_token_flow_with_a_day_codes_cannot_have_leaves_the_token_enabled(
+def test_the_lost_token_flow_refused_leaves_the_token_enabled(
     console: Console, admin: SignedIn
 ) -> None:
-    """The token was disabled before the day was checked: the user then had neither it nor
-    backup codes."""
+    """The token was disabled before the codes were refused (a day they may not have, a user
+    deactivated since the page was opened): the user then had neither the token nor codes."""
     with closing(console.verifier()) as v:
-        for user, token_id in (("lena", "lena-1"), ("omar", "omar-1")):
+        for user, token_id in (("lena", "lena-1"), ("omar", "omar-1"), ("nina", "nina-1")):
             console.token(token_id)
             v.add_user(user)
             v.assign(token_id, user, override=True)
+        v.deactivate_user("nina")
     week = (date.today() + timedelta(days=7)).isoformat()  # a day codes may have
     refused = [
-        ("lena-1", "2000-01-01", "expires must be today"),
-        ("lena-1", f"{date.today().year + 2}-01-01", "expires must be at most 90 days ahead"),
-        ("omar-1", week, "The token is not this user's: nothing was changed."),
+        ("lena", "lena-1", "2000-01-01", "expires must be today"),
+        ("lena", "lena-1", f"{date.today().year + 2}-01-01", "expires must be at most 90 days"),
+        ("lena", "omar-1", week, "The token is not this user's: nothing was changed."),
+        ("nina", "nina-1", week, "The user is deactivated: nothing was changed."),
     ]
-    for token_id, day, message in refused:
-        fields = {"csrf": admin.csrf, "user": "lena", "token": token_id, "expires": day}
+    for user, token_id, day, message in refused:
+        fields = {"csrf": admin.csrf, "user": user, "token": token_id, "expires": day}
         answer = admin.client.post("/ui/user/lost-token", data=fields)
-        assert answer.status_code == 400, day
+        assert answer.status_code == 400, (user, token_id, day)
         assert message_of(answer.text).startswith(message)
     with closing(console.verifier()) as v:
-        assert v.show("lena-1")["enabled"] is True
-        assert v.show("omar-1")["enabled"] is True
+        assert [v.show(t)["enabled"] for t in ("lena-1", "omar-1", "nina-1")] == [True] * 3
         assert v.search_audit(action="token_lost") == []
         assert v.search_audit(action="backup_codes_issue") == []
     fields = {"csrf": admin.csrf, "user": "lena", "token": "lena-1", "expires": week}
