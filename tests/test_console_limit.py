@@ -1,12 +1,14 @@
 """The console's sign-in limit (verifier/console/security.py's rule, the counts in the store):
 failures in a sliding window per account name and per client address, seen by every node and
-kept across restarts, on SQLite and PostgreSQL, with the time given."""
+kept across restarts, on SQLite and PostgreSQL, with the time given; a name no account can have
+(a NUL in it, which PostgreSQL refuses in a query) is a wrong name, and changes nothing."""
 
 import base64
 import os
 from collections.abc import Callable
 
 import pyotp
+import pytest
 
 from baoling.verifier.console.accounts import RATE_LIMITED, WRONG, SignInRefused
 from baoling.verifier.console.security import (
@@ -14,6 +16,7 @@ from baoling.verifier.console.security import (
     MAX_FAILURES_PER_ADDRESS,
     WINDOW_S,
 )
+from baoling.verifier.errors import InvalidRequest
 from baoling.verifier.service import Verifier
 
 PASSWORD = "a long enough password"
@@ -78,3 +81,31 @@ def test_a_name_of_any_length_is_counted(make_verifier: Callable[..., Verifier])
     for _ in range(MAX_FAILURES_PER_ACCOUNT):
         assert refusal(v, long_name, "guess", "", T0, "") == WRONG
     assert refusal(v, long_name, "guess", "", T0, "") == RATE_LIMITED
+
+
+def test_a_name_with_a_nul_is_a_wrong_name_and_counted(
+    make_verifier: Callable[..., Verifier],
+) -> None:
+    """On PostgreSQL it was a DataError traceback, from anyone who can reach the form."""
+    v = make_verifier()
+    account(v, "gus")
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert refusal(v, "gus\x00", PASSWORD, "", T0, "") == WRONG
+    assert refusal(v, "gus\x00", PASSWORD, "", T0, "") == RATE_LIMITED
+    rows = v.search_audit(action="console_sign_in", detail={"reason": "unknown_account"})
+    assert len(rows) == MAX_FAILURES_PER_ACCOUNT
+
+
+def test_changing_an_account_named_with_a_nul_is_refused(
+    make_verifier: Callable[..., Verifier],
+) -> None:
+    v = make_verifier()
+    account(v, "hal")
+    for change in (
+        lambda: v.console.set_active("hal\x00", False),
+        lambda: v.console.set_password("hal\x00", "another long password"),
+        lambda: v.console.set_token("hal\x00", "console-hal"),
+    ):
+        with pytest.raises(InvalidRequest, match="an account name is"):
+            change()
+    assert v.console.list_accounts()[0]["active"] is True

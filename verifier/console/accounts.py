@@ -148,6 +148,7 @@ class ConsoleAccounts:
         self, name: str, action: str, active: bool | None = None, **values: str
     ) -> dict[str, Any]:
         """Change the account `name`, end its sessions and add the audit row `action`."""
+        check_account_name(name)  # before the store: PostgreSQL refuses a NUL in a query
         now = time.time()
         with self._store.write() as conn:
             row = store.get_console_account(conn, name)
@@ -186,7 +187,8 @@ class ConsoleAccounts:
         keys = limit_keys(name, address)
         with self._store.read() as conn:
             failures = store.console_sign_in_failures_since(conn, keys, now - WINDOW_S)
-            row = store.get_console_account(conn, name)
+            # A name no account can have is not looked up: PostgreSQL refuses a NUL in a query.
+            row = store.get_console_account(conn, name) if _NAME.fullmatch(name) else None
         if over_limit(failures, name, address):
             self._refused(name, RATE_LIMITED, now)
             raise SignInRefused(RATE_LIMITED)
