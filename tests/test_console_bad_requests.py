@@ -2,20 +2,28 @@
 real server (tests/console_browser.py): each gets the console's error page in the person's
 language, with a clear message and no traceback, and changes nothing."""
 
+import base64
 import html
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
+from baoling.host_tools.verifier_process import ServerProcess
+from baoling.verifier.service import Verifier
 from tests.console_browser import PASSWORD, Console, closing, running_console
+from tests.fixtures_postgres import PostgresServer
 
 UNREADABLE = "The form could not be read; nothing was changed."
 ROLE_REFUSED = "Your role may not do this; the attempt was recorded."
+NUL_PATHS = ("/ui/token?id=pg-1%00", "/ui/audit?token=%00", "/ui/audit?action=disable%00")
 CSRF_REFUSED = "The form has expired or did not come from this console; nothing was changed."
 
 
@@ -47,15 +55,19 @@ class SignedIn:
     csrf: str
 
 
+def sign_in(client: httpx.Client, account: str, code: str) -> SignedIn:
+    form = client.get("/ui/sign-in")
+    fields = {"account": account, "password": PASSWORD, "code": code}
+    answer = client.post("/ui/sign-in", data={"csrf": csrf_of(form.text), **fields})
+    assert answer.status_code == 303, answer.text
+    return SignedIn(client, csrf_of(client.get("/ui/overview").text))
+
+
 @contextmanager
 def signed_in(console: Console, role: str) -> Iterator[SignedIn]:
     account = console.account(role)
     with httpx.Client(base_url=console.url) as client:
-        form = client.get("/ui/sign-in")
-        fields = {"account": account.name, "password": PASSWORD, "code": account.code()}
-        answer = client.post("/ui/sign-in", data={"csrf": csrf_of(form.text), **fields})
-        assert answer.status_code == 303, answer.text
-        yield SignedIn(client, csrf_of(client.get("/ui/overview").text))
+        yield sign_in(client, account.name, account.code())
 
 
 @pytest.fixture
@@ -248,3 +260,31 @@ def test_the_helpdesk_cannot_change_a_token_a_console_account_signs_in_with(
     assert "/ui/token/disable" in admin.client.get(f"/ui/token?id={boss.token_id}").text
     fields = {"csrf": admin.csrf, "token": boss.token_id}  # an admin may
     assert admin.client.post("/ui/token/disable", data=fields).status_code == 303
+
+
+def test_a_nul_in_a_field_is_refused_on_postgresql(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """PostgreSQL refuses a NUL in a query: a token id or an audit filter holding one was a
+    500 and a DataError traceback in the log."""
+    url, data_dir, secret = postgres_server.create_database(), tmp_path / "data", os.urandom(20)
+    with closing(Verifier(url, data_dir=data_dir)) as v:
+        v.enrol("console-pg", secret)
+        v.console.add("pg", "admin", PASSWORD, "console-pg")
+        v.enrol("pg-1", os.urandom(20))
+    code = pyotp.TOTP(base64.b32encode(secret).decode()).now()
+    with (
+        ServerProcess(["--data-dir", str(data_dir), "--store-url", url]) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        admin = sign_in(client, "pg", code)
+        answers = [client.get(path) for path in NUL_PATHS]
+        answers.append(
+            client.post("/ui/token/disable", data={"csrf": admin.csrf, "token": "pg-1\x00"})
+        )
+        for answer in answers:
+            assert answer.status_code == 400, answer.url
+            assert message_of(answer.text) == "A field holds a NUL character; nothing was changed."
+    assert "Traceback" not in server.log()
+    with closing(Verifier(url, data_dir=data_dir)) as v:
+        assert v.show("pg-1")["enabled"] is True

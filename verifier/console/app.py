@@ -147,10 +147,14 @@ class Page:
     form: FormData | None = None
 
     def arg(self, name: str) -> str:
-        """A form field (POST) or query parameter (GET), stripped; empty when absent."""
+        """A form field (POST) or query parameter (GET), stripped; empty when absent. One with
+        a NUL is refused: no field has a use for it, and PostgreSQL refuses it in a query."""
         source = self.form if self.form is not None else self.request.query_params
         value = source.get(name, "")
-        return value.strip() if isinstance(value, str) else ""
+        text = value.strip() if isinstance(value, str) else ""
+        if "\x00" in text:
+            raise Refused(400, "A field holds a NUL character; nothing was changed.")
+        return text
 
 
 def when(ts: float | None) -> str:

@@ -41,6 +41,7 @@ _ZH: dict[str, str] = {
     ),
     "The form could not be read; nothing was changed.": "无法读取表单，未做任何更改。",
     "There is no such page in the console.": "控制台中没有此页面。",
+    "A field holds a NUL character; nothing was changed.": "字段中含有 NUL 字符，未做任何更改。",
     "A console account signs in with this token: only an administrator changes it.": (
         "有控制台账户使用此令牌登录：只有管理员可以更改它。"
     ),
