@@ -34,7 +34,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
 
 from baoling.host_tools.verifier_process import ServerProcess
-from baoling.verifier import doors
+from baoling.verifier import doors, store
 from baoling.verifier import settings as verifier_settings
 from baoling.verifier.channel_setup import channels, delivery
 from baoling.verifier.channels import Channels, Recipient
@@ -875,3 +875,37 @@ to = "user"
     (told,) = [m for m in smtp.got if "backup code" in m.message["Subject"]]
     assert "through radius vpn from 10.1.2.3; 2 unused codes are left" in told.message.get_content()
     assert all(code not in told.message.as_string() for code in used)
+
+
+def test_an_event_no_channel_can_read_is_retried_with_backoff_and_holds_up_no_other(tmp_path, smtp):
+    """A row of the outbox whose envelope lost its `data` (a damaged or hand-edited store) made
+    the e-mail channel raise a KeyError, not DeliveryFailed: the worker dropped the whole batch,
+    and the row, never counted as an attempt, was claimed again each lease for ever with the
+    events behind it. It is now a failed attempt like another: retried with backoff, then dead,
+    and the next event is delivered in the same round."""
+    config = (
+        smtp_table(smtp, tmp_path)
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.enrolled"]\n'
+        + 'to = ["ops@example.com"]\n'
+    )
+    v, worker = setup(tmp_path, config, events_retry_seconds=0.1, events_max_age_seconds=1)
+    try:
+        now = time.time()
+        damaged = {"id": "evt_" + "d" * 32, "type": "token.enrolled", "version": 1, "time": now}
+        with v._store.write() as conn:
+            store.insert_event(conn, damaged["id"], "token.enrolled", json.dumps(damaged), now)
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        assert worker.run_once() == 2
+        assert smtp.subjects("ops@example.com") == ["Token TK-A was enrolled"]
+        (pending,) = v.list_events("pending")
+        assert (pending["id"], pending["attempts"]) == (damaged["id"], 1)
+        assert pending["last_error"] == "cannot send it: KeyError (the log has the details)"
+        deadline = time.monotonic() + 20
+        while v.list_events("pending"):
+            assert time.monotonic() < deadline
+            worker.run_once()
+            time.sleep(0.05)
+        (dead,) = v.list_events("dead")
+        assert dead["id"] == damaged["id"]
+    finally:
+        v.close()

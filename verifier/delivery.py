@@ -104,29 +104,43 @@ class Delivery:
         try:
             self._send(due, done)
         except DeliveryFailed as failed:
-            now = time.time()
-            error = failed.reason[:_MAX_ERROR]
-            delay = self._retry.delay(attempts + 1)
-            if not failed.retry or now + delay - since > self._retry.max_age_s:
-                log.warning("event %s is dead: %s", due.id, error)
-                self._outbox.finish(
-                    due.id, self.node, state=store.DEAD, now=now, error=error, done=done
-                )
-            else:
-                log.warning(
-                    "event %s not delivered, next attempt in %.0f s: %s", due.id, delay, error
-                )
-                self._outbox.finish(
-                    due.id,
-                    self.node,
-                    state=store.PENDING,
-                    now=now,
-                    due=now + delay,
-                    error=error,
-                    done=done,
-                )
+            self._failed(due, attempts, since, done, failed)
+            return
+        except StoreError:  # the database is away: not this event's fault (see `run`)
+            raise
+        except Exception as exc:  # a bug, or an event this release cannot read: an attempt
+            # that failed, so that it backs off and dies at the maximum age instead of staying
+            # claimed and holding up the rest of its batch, claim after claim, for ever.
+            log.exception("event %s could not be sent", due.id)
+            reason = f"cannot send it: {type(exc).__name__} (the log has the details)"
+            self._failed(due, attempts, since, done, DeliveryFailed(reason, retry=True))
             return
         self._outbox.finish(due.id, self.node, state=store.DELIVERED, now=time.time(), done=done)
+
+    def _failed(
+        self, due: Due, attempts: int, since: float, done: set[str], failed: DeliveryFailed
+    ) -> None:
+        """Record a failed attempt: pending again after the backoff, or dead when the next
+        attempt would come after the maximum age or the receiver refused it for good."""
+        now = time.time()
+        error = failed.reason[:_MAX_ERROR]
+        delay = self._retry.delay(attempts + 1)
+        if not failed.retry or now + delay - since > self._retry.max_age_s:
+            log.warning("event %s is dead: %s", due.id, error)
+            self._outbox.finish(
+                due.id, self.node, state=store.DEAD, now=now, error=error, done=done
+            )
+        else:
+            log.warning("event %s not delivered, next attempt in %.0f s: %s", due.id, delay, error)
+            self._outbox.finish(
+                due.id,
+                self.node,
+                state=store.PENDING,
+                now=now,
+                due=now + delay,
+                error=error,
+                done=done,
+            )
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set: at once while events are due, else every poll_s."""
