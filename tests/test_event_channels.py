@@ -909,3 +909,36 @@ def test_an_event_no_channel_can_read_is_retried_with_backoff_and_holds_up_no_ot
         assert dead["id"] == damaged["id"]
     finally:
         v.close()
+
+
+def test_an_event_written_before_a_field_was_added_is_mailed_with_a_dash_for_it(tmp_path, smtp):
+    """Fields are only added within a version (docs/events.md), so an event still in the outbox
+    when a node is upgraded may lack a field the new templates name: a validation.replay of a
+    release before `door`, `client` and `source`. Its template raised KeyError and the message
+    never went; the missing field now shows as a null one does."""
+    config = (
+        smtp_table(smtp, tmp_path)
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["validation.replay"]\n'
+        + 'to = ["ops@example.com"]\n'
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        now = time.time()
+        older = {
+            "id": "evt_" + "0" * 32,
+            "type": "validation.replay",
+            "version": 1,
+            "time": now,
+            "data": {"token": "TK-A", "user": None},
+        }
+        with v._store.write() as conn:
+            store.insert_event(conn, older["id"], older["type"], json.dumps(older), now)
+        deliver_all(worker, v)
+        (delivered,) = v.list_events("delivered")
+    finally:
+        v.close()
+    assert delivered["done"] == ["email:ops@example.com"]
+    (mail,) = smtp.got
+    assert mail.message["Subject"] == "A code of token TK-A was used again"
+    assert "was given again at " in mail.message.get_content()
+    assert " UTC through - - from -. Someone may have seen it." in mail.message.get_content()

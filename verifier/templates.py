@@ -7,6 +7,7 @@ placeholder the event does not have is refused when the file is read, not when a
 `${...}` rather than `{...}` so that a JSON body of an SMS gateway needs no escaping.
 """
 
+from collections import defaultdict
 from datetime import UTC, datetime
 from string import Template
 from typing import Any
@@ -23,6 +24,8 @@ MESSAGE_TYPES = {TEST_TYPE: (), HELD_TYPE: ("count", "counts")}
 ENVELOPE_FIELDS = ("id", "type", "time")
 # Fields holding a Unix time: shown as a UTC date and time.
 TIME_FIELDS = frozenset({"time", "locked_until", "window_start", "expires"})
+# How a null field shows, and one an event lacks.
+NULL = "-"
 
 # type: {language: (subject, text)}
 BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
@@ -190,7 +193,7 @@ def unknown_placeholders(template: str, allowed: tuple[str, ...]) -> list[str]:
 
 def _shown(name: str, value: Any) -> str:
     if value is None:
-        return "-"
+        return NULL
     if name in TIME_FIELDS and isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, list):
@@ -205,5 +208,8 @@ def values(event: dict[str, Any]) -> dict[str, str]:
 
 
 def render(template: str, event: dict[str, Any]) -> str:
-    """The template filled with the envelope's fields (checked beforehand: none is missing)."""
-    return Template(template).substitute(values(event))
+    """The template filled with the envelope's fields. Its placeholders were checked against
+    the type's fields when the file was read; a field the event lacks was added to the type
+    after the event was written (fields are only added within a version), and shows as a null
+    one does."""
+    return Template(template).substitute(defaultdict(lambda: NULL, values(event)))
