@@ -942,3 +942,54 @@ def test_an_event_written_before_a_field_was_added_is_mailed_with_a_dash_for_it(
     assert mail.message["Subject"] == "A code of token TK-A was used again"
     assert "was given again at " in mail.message.get_content()
     assert " UTC through - - from -. Someone may have seen it." in mail.message.get_content()
+
+
+def test_an_e_mail_goes_to_exactly_one_address_or_to_none(tmp_path, smtp):
+    """A directory e-mail is printable text, so it may be two addresses: the lock of Alice's
+    token went to Mallory too, through one entry of the rate limit and `done`. An address that
+    is not one address is now refused for good, naming it, and nothing is sent to it; the
+    others still get their message. `events test --to` with a line break was a ValueError
+    traceback, and is one line; an events file with such an address stops at once."""
+    config = (
+        smtp_table(smtp, tmp_path)
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\nto = "user"\n'
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\n'
+        + 'to = ["ops@example.com"]\n'
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        v.add_user("alice@bank.example", email="alice@bank.example, mallory@evil.example")
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        v.assign("TK-A", "alice@bank.example", override=True)
+        lock(v, "TK-A")
+        deliver_all(worker, v)
+        (dead,) = v.list_events("dead")
+    finally:
+        v.close()
+    assert [m.to for m in smtp.got] == [["ops@example.com"]]
+    assert dead["done"] == ["email:ops@example.com"]
+    assert dead["last_error"] == (
+        "email:alice@bank.example, mallory@evil.example: "
+        "'alice@bank.example, mallory@evil.example' is not one e-mail address"
+    )
+
+    data = ["verifier", "--data-dir", str(tmp_path / "d"), "events", "test", "email"]
+    good = write_config(tmp_path / "good.toml", smtp_table(smtp, tmp_path))
+    injected = "me@example.com\r\nBcc: mallory@evil.example"
+    sent = baoling(*data, "--to", injected, "--events-config", str(good))
+    assert (sent.returncode, sent.stderr) == (
+        1,
+        f"Error: {good}: smtp: {injected!r} is not one e-mail address\n",
+    )
+    assert len(smtp.got) == 1
+    bad = write_config(
+        tmp_path / "bad.toml",
+        smtp_table(smtp, tmp_path)
+        + '[[subscriptions]]\nchannel = "email"\nto = ["ops@example.com\\nBcc: x@evil.example"]\n',
+    )
+    refused = baoling(*data, "--events-config", str(bad))
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        f"Error: {bad}: subscriptions.0: 'ops@example.com\\nBcc: x@evil.example' is not one "
+        "e-mail address\n",
+    )

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from baoling.verifier.events import EVENT_TYPES, OPT_IN
-from baoling.verifier.inputs import http_url
+from baoling.verifier.inputs import http_url, mail_address
 from baoling.verifier.settings import SettingsError
 from baoling.verifier.templates import (
     BUILT_IN,
@@ -149,6 +149,9 @@ class Subscription(_Strict):
             raise ValueError(f'an {self.channel} subscription needs to = "user" or addresses')
         if self.channel not in PERSONAL and self.to is not None:
             raise ValueError(f"a {self.channel} subscription has no recipients: drop `to`")
+        if self.channel == "email" and isinstance(self.to, list):
+            for address in self.to:
+                mail_address(address)
         return self
 
     @property

@@ -11,6 +11,7 @@ from email.utils import formatdate
 
 from baoling.verifier.channels_config import SmtpSettings
 from baoling.verifier.errors import DeliveryFailed
+from baoling.verifier.inputs import mail_address
 
 # 5xx answers to a recipient or the message: the server will never take it.
 _PERMANENT = range(500, 600)
@@ -35,6 +36,10 @@ class Mailer:
     def send(self, event_id: str, to: str, subject: str, text: str, language: str) -> None:
         """Send one message; DeliveryFailed says why not (retry False for a 5xx refusal)."""
         s = self._settings
+        try:
+            mail_address(to)
+        except ValueError as exc:
+            raise DeliveryFailed(str(exc), retry=False) from None
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = s.sender, to, subject
         message["Date"] = formatdate(usegmt=True)
@@ -53,7 +58,7 @@ class Mailer:
                     smtp.starttls(context=self._tls)
                 if s.username is not None and self._password is not None:
                     smtp.login(s.username, self._password)
-                smtp.send_message(message)
+                smtp.send_message(message, to_addrs=[to])
         except smtplib.SMTPResponseException as exc:
             raise DeliveryFailed(
                 f"the mail server answered {exc.smtp_code}", retry=exc.smtp_code not in _PERMANENT

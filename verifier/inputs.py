@@ -2,12 +2,17 @@
 key names), checked here once for every front end; the HTTP schema declares the same rules
 (verifier/http/schemas.py)."""
 
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+
 from baoling.core import identity
 from baoling.core.errors import CoreError
 from baoling.core.urls import check_http_url
 from baoling.verifier.errors import InvalidRequest
 
 MAX_TEXT_CHARS = 256
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def check_token_id(token_id: str) -> str:
@@ -32,3 +37,14 @@ def http_url(url: str) -> str:
     gateway; core/urls.py), else ValueError, which the settings show as one line naming the
     setting."""
     return check_http_url(url)
+
+
+def mail_address(text: str) -> str:
+    """`text` if it is one e-mail address, else ValueError: a comma or a second address would
+    add recipients to a message, a line break headers. Non-ASCII is kept (RFC 6531, as in
+    张三@例子.中国: the mail server must then take SMTPUTF8) and checked as letters are."""
+    try:
+        Address(addr_spec=_NON_ASCII.sub("a", text))
+    except (ValueError, IndexError, HeaderParseError):  # IndexError: an empty part
+        raise ValueError(f"{text!r} is not one e-mail address") from None
+    return text
