@@ -59,6 +59,15 @@ class Mailer:
                 if s.username is not None and self._password is not None:
                     smtp.login(s.username, self._password)
                 smtp.send_message(message, to_addrs=[to])
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused) as exc:
+            # This node's settings (a wrong password, a sender it may not use), not the message:
+            # retried whatever the code, so that alerts wait for the fix instead of all dying.
+            refused = (
+                "the login" if isinstance(exc, smtplib.SMTPAuthenticationError) else "the sender"
+            )
+            raise DeliveryFailed(
+                f"the mail server refused {refused} ({exc.smtp_code})", retry=True
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise DeliveryFailed(
                 f"the mail server answered {exc.smtp_code}", retry=exc.smtp_code not in _PERMANENT
