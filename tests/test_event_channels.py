@@ -5,6 +5,7 @@ Subscriptions route per event type and realm, messages come in the subscriber's 
 storm is held to the rate limit with every held message counted, and configuration errors are
 one line naming the setting."""
 
+import asyncio
 import base64
 import email
 import email.policy
@@ -66,6 +67,7 @@ class SmtpServer:
     port: int
     ca_file: Path
     got: list[Mail] = field(default_factory=list)
+    delay_s: float = 0.0  # how long the server takes to answer a message's DATA
 
     def subjects(self, to: str) -> list[str]:
         return [m.message["Subject"] for m in self.got if to in m.to]
@@ -86,6 +88,7 @@ def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
             message = email.message_from_bytes(
                 envelope.original_content, policy=email.policy.default
             )
+            await asyncio.sleep(server.delay_s)
             server.got.append(
                 Mail(envelope.rcpt_tos, message, session.ssl is not None, session.authenticated)
             )
@@ -1032,3 +1035,44 @@ def test_a_refused_smtp_login_keeps_the_alerts_until_the_password_is_fixed(tmp_p
     finally:
         v.close()
     assert smtp.subjects("ops@example.com") == ["Token TK-A was enrolled"]
+
+
+def test_a_slow_mail_server_never_makes_two_nodes_mail_one_address_twice(tmp_path, smtp):
+    """An event for eight operators through a mail server that takes half a second a message
+    outlived its claim (twice the slowest timeout and a second: 3 s here): a second node claimed
+    it and mailed all eight again while the first was still at it. A node now starts no message
+    once half its claim is gone; the rest go in a later attempt, each address mailed once."""
+    smtp.delay_s = 0.5
+    operators = [f"ops{n}@example.com" for n in range(8)]
+    config = smtp_table(smtp, tmp_path).replace("timeout_seconds = 5", "timeout_seconds = 1")
+    config += '[[subscriptions]]\nchannel = "email"\nevents = ["token.enrolled"]\n'
+    config += f"to = {json.dumps(operators)}\n"
+    v, first = setup(tmp_path, config, events_webhook_timeout_seconds=1, events_retry_seconds=0.1)
+    second = delivery(
+        verifier_settings.load(
+            {
+                "data_dir": tmp_path / "data",
+                "events_config": tmp_path / "events.toml",
+                "events_webhook_timeout_seconds": 1,
+                "events_retry_seconds": 0.1,
+            }
+        ),
+        v.outbox,
+    )
+    assert second is not None
+    try:
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        stop = threading.Event()
+        workers = [threading.Thread(target=w.run, args=(stop,)) for w in (first, second)]
+        for worker in workers:
+            worker.start()
+        deadline = time.monotonic() + 60
+        while not v.list_events("delivered"):
+            assert time.monotonic() < deadline, v.list_events()
+            time.sleep(0.1)
+        stop.set()
+        for worker in workers:
+            worker.join()
+    finally:
+        v.close()
+    assert sorted(to for mail in smtp.got for to in mail.to) == operators

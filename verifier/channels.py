@@ -13,6 +13,7 @@ per message (a storm's cost); a message `prepare` did not see is counted when it
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -155,13 +156,19 @@ class Channels:
             for n, (event_id, recipient, _) in enumerate(group):
                 self._decided[(event_id, recipient.key)] = n < go
 
-    def send(self, due: Due, done: set[str]) -> None:
+    def send(self, due: Due, done: set[str], deadline: float = math.inf) -> None:
         """Send the event to each of its recipients not in `done`; add those that took it.
-        DeliveryFailed (retry if any failure may pass) when some did not."""
+        DeliveryFailed (retry if any failure may pass) when some did not, or when `deadline`
+        (Unix time) passed before their turn: the worker's claim may not cover another message,
+        and the node that takes the event over would send it again."""
         event = json.loads(due.body)
         failures: list[DeliveryFailed] = []
+        late = 0
         for recipient in self.recipients(event["type"], due.realm, due.user):
             if recipient.key in done:
+                continue
+            if time.time() > deadline:
+                late += 1
                 continue
             started = time.monotonic()
             try:
@@ -178,6 +185,9 @@ class Channels:
                     elapsed = time.monotonic() - started
                     self._metrics.seconds.labels(recipient.channel).observe(elapsed)
             done.add(recipient.key)
+        if late:
+            reason = f"{late} recipients left for the next attempt: the claim ran short"
+            failures.append(DeliveryFailed(reason, retry=True))
         if not failures and self._metrics is not None:
             self._metrics.lag.observe(max(0.0, time.time() - event["time"]))
         if failures:

@@ -50,13 +50,14 @@ def node_name() -> str:
 
 
 class Delivery:
-    """Delivers one store's outbox through `send(due, done)` (verifier/channels.py), which adds
-    each recipient that took the event to `done` and raises DeliveryFailed if any did not."""
+    """Delivers one store's outbox through `send(due, done, deadline)` (verifier/channels.py),
+    which adds each recipient that took the event to `done`, starts no message after `deadline`
+    (Unix time) and raises DeliveryFailed if any recipient did not take it."""
 
     def __init__(
         self,
         outbox: Outbox,
-        send: Callable[[Due, set[str]], None],
+        send: Callable[[Due, set[str], float], None],
         retry: Retry,
         *,
         lease_s: float,
@@ -84,25 +85,27 @@ class Delivery:
 
     def run_once(self) -> int:
         """Claim a batch of due events and attempt each; returns how many were attempted.
-        Once half the claim's lease is gone the rest of the batch is left for the next claim,
-        so no attempt starts that the lease may not cover (another node would send it too)."""
+        Once half the claim's lease is gone no event, and no message of an event, starts: the
+        rest is left for a later claim, so that nothing is sent that the lease may not cover
+        (another node would send it too)."""
         started = time.time()
         claimed = self._outbox.claim(self.node, started, self._lease_s, BATCH)
         batch = [Due.of(row) for row in claimed]
         if batch and self._prepare is not None:
             self._prepare(batch)
+        deadline = started + self._lease_s / 2
         attempted = 0
         for row, due in zip(claimed, batch, strict=True):
-            if time.time() - started > self._lease_s / 2:
+            if time.time() > deadline:
                 break
-            self._attempt(due, row.attempts, row.since)
+            self._attempt(due, row.attempts, row.since, deadline)
             attempted += 1
         return attempted
 
-    def _attempt(self, due: Due, attempts: int, since: float) -> None:
+    def _attempt(self, due: Due, attempts: int, since: float, deadline: float) -> None:
         done = set(due.done)
         try:
-            self._send(due, done)
+            self._send(due, done, deadline)
         except DeliveryFailed as failed:
             self._failed(due, attempts, since, done, failed)
             return
