@@ -68,6 +68,7 @@ class SmtpServer:
     ca_file: Path
     got: list[Mail] = field(default_factory=list)
     delay_s: float = 0.0  # how long the server takes to answer a message's DATA
+    refused: set[str] = field(default_factory=set)  # mailboxes it answers 550 for
 
     def subjects(self, to: str) -> list[str]:
         return [m.message["Subject"] for m in self.got if to in m.to]
@@ -84,6 +85,14 @@ def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
     server = SmtpServer(_free_port(), certs / "ca.pem")
 
     class Handler:
+        async def handle_RCPT(  # noqa: N802 (aiosmtpd's name)
+            self, smtp: Any, session: Any, envelope: Any, address: str, options: Any
+        ) -> str:
+            if address in server.refused:
+                return "550 5.1.1 no such mailbox"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
             message = email.message_from_bytes(
                 envelope.original_content, policy=email.policy.default
@@ -1076,3 +1085,32 @@ def test_a_slow_mail_server_never_makes_two_nodes_mail_one_address_twice(tmp_pat
     finally:
         v.close()
     assert sorted(to for mail in smtp.got for to in mail.to) == operators
+
+
+def test_a_summary_the_mail_server_refuses_for_good_is_dropped_not_retried_for_ever(tmp_path, smtp):
+    """A storm for a mailbox that is gone: its first alert is refused (550) and dead, the rest
+    are held for a summary, which the server refuses too. That summary stayed in the store and
+    was tried again each time its claim ended (two minutes), for ever. It is now dropped, as its
+    events are dead, with a warning in the log."""
+    smtp.refused = {"gone@example.com"}
+    config = smtp_table(smtp, tmp_path) + (
+        '[[subscriptions]]\nchannel = "email"\nevents = ["token.disabled"]\n'
+        'to = ["gone@example.com"]\n[rate_limit]\nmessages = 1\nwindow_seconds = 0.5\n'
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        for token in ("TK-A", "TK-B", "TK-C"):
+            v.enrol(token, base64.b32decode(SECRET))
+            v.disable(token)
+        deliver_all(worker, v)
+        assert len(v.list_events("dead")) == 1
+        time.sleep(0.6)
+        routes = channels(
+            verifier_settings.load({"events_config": tmp_path / "events.toml"}), v.outbox
+        )
+        assert routes is not None and routes.flush() == 0
+    finally:
+        v.close()
+    with sqlite3.connect(tmp_path / "data" / "verifier.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM held_messages").fetchone() == (0,)
+    assert smtp.got == []

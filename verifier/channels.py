@@ -244,19 +244,26 @@ class Channels:
         """Send one summary per recipient whose rate-limit window ended with messages held
         back, with their count per event type (from any node's windows: the counts are in the
         store); returns how many were sent. A summary that fails is sent again once this
-        node's claim on it ends."""
+        node's claim on it ends; one the recipient refused for good (a mailbox that is gone)
+        is dropped, as the events it counts are dead for that recipient too."""
         if self._limits is None:
             return 0
         now = time.time() if now is None else now
         window_s = self._config.rate_limit.window_seconds
         sent = 0
         for held in self._limits.held(self._node, now, window_s, SUMMARY_LEASE_S):
-            if self._summary(held):
-                self._limits.summary_sent(self._node, held)
+            try:
+                self._summary(held)
+            except DeliveryFailed as failed:  # the events themselves went to the other channels
+                log.warning("summary for %s not sent: %s", held.recipient, failed.reason)
+                if failed.retry:
+                    continue
+            else:
                 sent += 1
+            self._limits.forget_summary(self._node, held)
         return sent
 
-    def _summary(self, held: Held) -> bool:
+    def _summary(self, held: Held) -> None:
         channel, address = held.recipient.split(":", 1)
         counts = ", ".join(f"{n} × {name}" for name, n in sorted(held.counts.items()))
         event = {
@@ -265,9 +272,4 @@ class Channels:
             "time": held.start,
             "data": {"count": sum(held.counts.values()), "counts": counts},
         }
-        try:
-            self.message(Recipient(channel, address, held.language), event)
-        except DeliveryFailed as failed:  # the events themselves went to the other channels
-            log.warning("summary for %s not sent: %s", held.recipient, failed.reason)
-            return False
-        return True
+        self.message(Recipient(channel, address, held.language), event)

@@ -245,7 +245,7 @@ class Outbox:
     def held(self, node: str, now: float, window_s: float, lease_s: float) -> list[Held]:
         """The held-back counts of windows that are over, claimed for `node` for `lease_s`
         (another node takes them over after that: a node that dies before their summary went
-        loses none); `summary_sent` forgets one."""
+        loses none); `forget_summary` forgets one (sent, or refused for good)."""
         with self._store.concurrent_write() as conn:
             rows = store.claim_held(conn, node, now, window_s, now + lease_s)
         found: dict[tuple[str, float], Held] = {}
@@ -255,7 +255,7 @@ class Outbox:
             held.counts[row.event_type] = row._mapping["count"]  # .count is the tuple's method
         return list(found.values())
 
-    def summary_sent(self, node: str, held: Held) -> None:
+    def forget_summary(self, node: str, held: Held) -> None:
         with self._store.concurrent_write() as conn:
             store.drop_held(conn, node, held.recipient, held.start)
 
