@@ -1114,3 +1114,35 @@ def test_a_summary_the_mail_server_refuses_for_good_is_dropped_not_retried_for_e
     with sqlite3.connect(tmp_path / "data" / "verifier.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM held_messages").fetchone() == (0,)
     assert smtp.got == []
+
+
+def test_an_sms_header_that_cannot_carry_the_text_is_refused_in_one_line(tmp_path, gateway):
+    """A gateway header made of ${text}: an HTTP header is ASCII, and the Chinese text made
+    httpx raise UnicodeEncodeError, never a DeliveryFailed, so each attempt failed as a bug
+    until the event died. It is refused for good at once, naming the header and not its value
+    (a header may hold ${secret})."""
+    config = f"""
+[sms]
+url = "{gateway.url}"
+params = {{ to = "${{to}}" }}
+headers = {{ X-Text = "${{text}}" }}
+
+[[subscriptions]]
+channel = "sms"
+events = ["token.locked"]
+to = ["+86 138 0000 0000"]
+language = "zh-CN"
+"""
+    v, worker = setup(tmp_path, config)
+    try:
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        lock(v, "TK-A")
+        assert worker.run_once() == 1
+        (dead,) = v.list_events("dead")
+    finally:
+        v.close()
+    assert dead["last_error"] == (
+        "sms:+86 138 0000 0000: the SMS gateway's header X-Text cannot carry this text "
+        "(an HTTP header is ASCII)"
+    )
+    assert gateway.got == []

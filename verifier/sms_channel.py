@@ -29,6 +29,13 @@ class SmsGateway:
         values = {"to": to, "text": text, "secret": self._secret}
         params = {name: Template(t).substitute(values) for name, t in s.params.items()}
         headers = {name: Template(t).substitute(values) for name, t in s.headers.items()}
+        for name, value in headers.items():
+            if not value.isascii():  # never the value: a header may hold ${secret}
+                raise DeliveryFailed(
+                    f"the SMS gateway's header {name} cannot carry this text "
+                    "(an HTTP header is ASCII)",
+                    retry=False,
+                )
         request: dict[str, object] = {"headers": headers}
         if s.encoding == "json":
             request["json"] = params
