@@ -1146,3 +1146,29 @@ language = "zh-CN"
         "(an HTTP header is ASCII)"
     )
     assert gateway.got == []
+
+
+def test_an_event_retried_for_a_month_keeps_its_backoff(tmp_path):
+    """With a maximum age of 90 days and a mail server down for a month, an event reaches 1,024
+    failed attempts: the backoff's 2 ** attempts no longer fit a float, and the OverflowError
+    left the event claimed, tried again each lease (21 s) with no backoff for the rest of its
+    90 days. Its next attempt is now an hour away at most, as for any other."""
+    config = f'[smtp]\nhost = "127.0.0.1"\nport = {_free_port()}\nsecurity = "none"\n'
+    config += 'sender = "baoling@example.com"\n'
+    config += '[[subscriptions]]\nchannel = "email"\nevents = ["token.enrolled"]\n'
+    config += 'to = ["ops@example.com"]\n'
+    v, worker = setup(tmp_path, config, events_max_age_seconds=90 * 86400)
+    try:
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        with sqlite3.connect(tmp_path / "data" / "verifier.sqlite3") as db:
+            db.execute("UPDATE events SET attempts = 1100")  # a month of failed attempts
+        before = time.time()
+        assert worker.run_once() == 1
+        (pending,) = v.list_events("pending")
+    finally:
+        v.close()
+    assert pending["attempts"] == 1101
+    with sqlite3.connect(tmp_path / "data" / "verifier.sqlite3") as db:
+        ((due, claimed_by),) = db.execute("SELECT due, claimed_by FROM events").fetchall()
+    assert claimed_by is None
+    assert before + 1800 <= due <= time.time() + 3600

@@ -9,6 +9,7 @@ replay ID`.
 """
 
 import logging
+import math
 import random
 import socket
 import threading
@@ -39,8 +40,14 @@ class Retry:
 
     def delay(self, attempts: int, rand: Callable[[], float] = random.random) -> float:
         """The wait after the `attempts`-th failure: first_delay doubled per attempt, capped,
-        then a random half of it taken off (so nodes and events do not retry in step)."""
-        full = min(self.max_delay_s, self.first_delay_s * 2 ** (attempts - 1))
+        then a random half of it taken off (so nodes and events do not retry in step). The cap
+        is decided before doubling: 2 ** 1024 is past a float, and a long maximum age lets an
+        event fail that often."""
+        doublings = attempts - 1
+        if doublings >= math.log2(self.max_delay_s / self.first_delay_s):
+            full = self.max_delay_s
+        else:
+            full = self.first_delay_s * 2**doublings
         return full * (1 - rand() / 2)
 
 
