@@ -1172,3 +1172,29 @@ def test_an_event_retried_for_a_month_keeps_its_backoff(tmp_path):
         ((due, claimed_by),) = db.execute("SELECT due, claimed_by FROM events").fetchall()
     assert claimed_by is None
     assert before + 1800 <= due <= time.time() + 3600
+
+
+def test_a_line_break_in_a_field_never_reaches_a_mail_header(tmp_path, smtp):
+    """A RADIUS client is named by its key in the RADIUS file, and a quoted TOML key may hold a
+    line break; a subject template that names ${client} then made EmailMessage refuse the
+    Subject (ValueError), and the alert was never sent. The subject is now one line, its line
+    breaks spaces, so no field can add a header either."""
+    config = (
+        smtp_table(smtp, tmp_path)
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["validation.accepted"]\n'
+        + 'to = ["ops@example.com"]\n'
+        + '[templates."validation.accepted".en]\n'
+        + 'subject = "${token} used through ${client}"\ntext = "From ${source}."\n'
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        with doors.through(doors.RADIUS, "vpn\r\nBcc: mallory@evil.example", "10.1.2.3"):
+            assert v.validate("TK-A", pyotp.TOTP(SECRET).now())
+        deliver_all(worker, v)
+    finally:
+        v.close()
+    ((mail),) = smtp.got
+    assert mail.to == ["ops@example.com"]
+    assert mail.message["Subject"] == "TK-A used through vpn Bcc: mallory@evil.example"
+    assert mail.message["Bcc"] is None

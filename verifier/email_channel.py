@@ -41,7 +41,10 @@ class Mailer:
         except ValueError as exc:
             raise DeliveryFailed(str(exc), retry=False) from None
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = s.sender, to, subject
+        message["From"], message["To"] = s.sender, to
+        # One line: a field with a line break (a RADIUS client's name is a TOML key, which may
+        # hold one) must neither add a header nor make the message fail every attempt.
+        message["Subject"] = " ".join(subject.split())
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = f"<{event_id}.{_short_hash(to)}@baoling>"
         message.set_content(text, charset="utf-8")
