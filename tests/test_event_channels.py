@@ -1198,3 +1198,21 @@ def test_a_line_break_in_a_field_never_reaches_a_mail_header(tmp_path, smtp):
     assert mail.to == ["ops@example.com"]
     assert mail.message["Subject"] == "TK-A used through vpn Bcc: mallory@evil.example"
     assert mail.message["Bcc"] is None
+
+
+def test_a_sender_that_is_not_one_address_is_refused_when_the_file_is_read(tmp_path):
+    """A sender with a line break (a TOML \\n) was taken, and every message then failed with a
+    ValueError: `events test` showed its traceback, and alerts never went. It is refused in one
+    line naming the key, before anything is sent."""
+    config = write_config(
+        tmp_path / "events.toml",
+        '[smtp]\nhost = "127.0.0.1"\nsecurity = "none"\n'
+        'sender = "Baoling <b@example.com>\\nBcc: x@evil.example"\n',
+    )
+    data = ["verifier", "--data-dir", str(tmp_path / "d"), "events", "test", "email"]
+    refused = baoling(*data, "--to", "me@example.com", "--events-config", str(config))
+    assert (refused.returncode, refused.stderr) == (
+        1,
+        f"Error: {config}: smtp.sender: 'Baoling <b@example.com>\\nBcc: x@evil.example' is not "
+        "one e-mail address (with a display name or not)\n",
+    )

@@ -8,6 +8,7 @@ and the key. Passwords and gateway secrets are read from files here and never sh
 """
 
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
@@ -62,6 +63,21 @@ class SmtpSettings(_Strict):
     password_file: Path | None = None
     sender: str = Field(min_length=3)
     timeout_seconds: float = Field(DEFAULT_TIMEOUT_S, gt=0)
+
+    @field_validator("sender")
+    @classmethod
+    def _one_sender(cls, sender: str) -> str:
+        """One address, with a display name or not: a line break would add headers (and make
+        every message fail)."""
+        try:
+            if not sender.isprintable():
+                raise ValueError
+            mail_address(parseaddr(sender)[1])
+        except ValueError:
+            raise ValueError(
+                f"{sender!r} is not one e-mail address (with a display name or not)"
+            ) from None
+        return sender
 
     @model_validator(mode="after")
     def _auth(self) -> "SmtpSettings":
