@@ -75,8 +75,9 @@ class SmtpServer:
 
 
 @pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    """aiosmtpd on 127.0.0.1 that takes mail only after STARTTLS and a login."""
+def smtp(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1 that takes mail only after STARTTLS and a login; with SMTPUTF8
+    (RFC 6531: non-ASCII addresses) unless a test's indirect parameter is False."""
     certs = tmp_path / "certs"
     certs.mkdir()
     _write_certificates(certs)
@@ -120,6 +121,7 @@ def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
         require_starttls=True,
         auth_required=True,
         authenticator=authenticator,
+        enable_SMTPUTF8=getattr(request, "param", True),
     )
     controller.start()
     yield server
@@ -1216,3 +1218,33 @@ def test_a_sender_that_is_not_one_address_is_refused_when_the_file_is_read(tmp_p
         f"Error: {config}: smtp.sender: 'Baoling <b@example.com>\\nBcc: x@evil.example' is not "
         "one e-mail address (with a display name or not)\n",
     )
+
+
+@pytest.mark.parametrize("smtp", [False], indirect=True)  # a server without SMTPUTF8
+def test_a_non_ascii_address_the_mail_server_cannot_take_is_refused_in_one_clear_line(
+    tmp_path, smtp
+):
+    """张三@bank.example needs SMTPUTF8 (RFC 6531), which this server does not offer: smtplib's
+    SMTPNotSupportedError read 'cannot reach the mail server', and the alert was retried until
+    its maximum age though the server cannot ever take it. It is refused for good, saying why;
+    the other recipient has the alert."""
+    config = (
+        smtp_table(smtp, tmp_path)
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\nto = "user"\n'
+        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\n'
+        + 'to = ["ops@example.com"]\n'
+    )
+    v, worker = setup(tmp_path, config)
+    try:
+        v.add_user("zhangsan@bank.example", email="张三@bank.example")
+        v.enrol("TK-A", base64.b32decode(SECRET))
+        v.assign("TK-A", "zhangsan@bank.example", override=True)
+        lock(v, "TK-A")
+        deliver_all(worker, v)
+        (dead,) = v.list_events("dead")
+    finally:
+        v.close()
+    assert dead["last_error"] == (
+        "email:张三@bank.example: the mail server does not take non-ASCII addresses (SMTPUTF8)"
+    )
+    assert [m.to for m in smtp.got] == [["ops@example.com"]]

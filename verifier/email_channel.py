@@ -61,7 +61,13 @@ class Mailer:
                     smtp.starttls(context=self._tls)
                 if s.username is not None and self._password is not None:
                     smtp.login(s.username, self._password)
-                smtp.send_message(message, to_addrs=[to])
+                try:
+                    smtp.send_message(message, to_addrs=[to])
+                except smtplib.SMTPNotSupportedError:  # here, only SMTPUTF8 can be missing
+                    raise DeliveryFailed(
+                        "the mail server does not take non-ASCII addresses (SMTPUTF8)",
+                        retry=False,
+                    ) from None
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused) as exc:
             # This node's settings (a wrong password, a sender it may not use), not the message:
             # retried whatever the code, so that alerts wait for the fix instead of all dying.
