@@ -5,7 +5,9 @@ kept across restarts, on SQLite and PostgreSQL, with the time given; a name no a
 
 import base64
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import pytest
@@ -109,3 +111,21 @@ def test_changing_an_account_named_with_a_nul_is_refused(
         with pytest.raises(InvalidRequest, match="an account name is"):
             change()
     assert v.console.list_accounts()[0]["active"] is True
+
+
+def test_parallel_attempts_cannot_outrun_the_limit(make_verifier: Callable[..., Verifier]) -> None:
+    """Sign-ins sent at once all reach the check before the first failure is counted unless
+    the check also counts: no more passwords are tried than the limit allows."""
+    v = make_verifier()
+    account(v, "gus")
+    attempts = 4 * MAX_FAILURES_PER_ACCOUNT
+    start = threading.Barrier(attempts)
+
+    def attempt(i: int) -> str:
+        start.wait()
+        return refusal(v, "gus", f"guess {i}", "", T0, f"10.1.0.{i}")
+
+    with ThreadPoolExecutor(attempts) as pool:
+        reasons = list(pool.map(attempt, range(attempts)))
+    assert reasons.count(WRONG) == MAX_FAILURES_PER_ACCOUNT
+    assert reasons.count(RATE_LIMITED) == attempts - MAX_FAILURES_PER_ACCOUNT

@@ -1549,11 +1549,22 @@ def console_sign_in_failures_since(
 
 def add_console_sign_in_failure(
     conn: Connection, keys: Sequence[str], now: float, forget_before: float
-) -> None:
-    """Count a failed sign-in against each key, deleting failures older than `forget_before`."""
+) -> list[int]:
+    """Count a failed sign-in against each key, deleting failures older than `forget_before`;
+    returns the new rows' ids, for `forget_console_sign_in_failure`."""
     table = console_sign_in_failures
     conn.execute(table.delete().where(table.c.at < forget_before))
-    conn.execute(table.insert(), [{"key": key, "at": now} for key in keys])
+    ids = []
+    for key in keys:
+        row = conn.execute(table.insert().values(key=key, at=now).returning(table.c.id)).one()
+        ids.append(int(row.id))
+    return ids
+
+
+def forget_console_sign_in_failure(conn: Connection, ids: Sequence[int]) -> None:
+    """Take back the failures `add_console_sign_in_failure` counted for a sign-in that passed."""
+    table = console_sign_in_failures
+    conn.execute(table.delete().where(table.c.id.in_(list(ids))))
 
 
 def insert_console_session(

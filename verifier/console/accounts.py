@@ -182,45 +182,49 @@ class ConsoleAccounts:
     ) -> tuple[str, Session]:
         """Check the sign-in limit of the name and the client `address`, the password, then
         the code from the account's token; returns the new session's cookie value (shown to
-        the browser only) and the session. Every refusal but the limit's counts against both."""
+        the browser only) and the session. Every refusal but the limit's counts against both:
+        the attempt is counted as a failure when it passes the limit, in one serialised write,
+        and taken back if it succeeds, so attempts sent at once cannot all pass the limit."""
         now = time.time() if now is None else now
         keys = limit_keys(name, address)
-        with self._store.read() as conn:
+        with self._store.write() as conn:
             failures = store.console_sign_in_failures_since(conn, keys, now - WINDOW_S)
+            limited = over_limit(failures, name, address)
+            if not limited:
+                counted = store.add_console_sign_in_failure(conn, keys, now, now - WINDOW_S)
             # A name no account can have is not looked up: PostgreSQL refuses a NUL in a query.
             row = store.get_console_account(conn, name) if _NAME.fullmatch(name) else None
-        if over_limit(failures, name, address):
+        if limited:
             self._refused(name, RATE_LIMITED, now)
             raise SignInRefused(RATE_LIMITED)
         known = row is not None and row.active
         stored = row.password_hash if row is not None and known else _dummy_hash()
         password_ok = check_secret(password, stored)
         if row is None or not known or not password_ok:
-            self._refused(name, "wrong_password" if known else "unknown_account", now, keys)
+            self._refused(name, "wrong_password" if known else "unknown_account", now)
             raise SignInRefused(WRONG)
         with audit_log.origin(console_account=name), through(CONSOLE, name):
             try:
                 decision = self._validation.check(row.token_id, code, now)
             except UnknownToken:
-                self._refused(name, "no_token", now, keys)
+                self._refused(name, "no_token", now)
                 raise SignInRefused(WRONG) from None
         if not decision.accepted:
-            self._refused(name, decision.reason, now, keys)
+            self._refused(name, decision.reason, now)
             reason = {REPLAY: REPLAYED, LOCKED: TOKEN_LOCKED, DISABLED: TOKEN_DISABLED}
             raise SignInRefused(reason.get(decision.reason, WRONG))
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._store.write() as conn:
+            store.forget_console_sign_in_failure(conn, counted)
             store.insert_console_session(conn, _digest(cookie), name, csrf, now, now - 86400)
             audit_log.append(
                 conn, "console_sign_in", None, now, console_account=name, result="accept"
             )
         return cookie, Session(name, row.role, csrf, now)
 
-    def _refused(self, name: str, reason: str, now: float, counted: tuple[str, ...] = ()) -> None:
-        """The audit row of a refused sign-in, and its failure on the `counted` limit keys."""
+    def _refused(self, name: str, reason: str, now: float) -> None:
+        """The audit row of a refused sign-in (sign_in counted its failure)."""
         with self._store.write() as conn:
-            if counted:
-                store.add_console_sign_in_failure(conn, counted, now, now - WINDOW_S)
             audit_log.append(
                 conn, "console_sign_in", None, now, result="reject", reason=reason, **_typed(name)
             )
