@@ -265,6 +265,53 @@ def test_a_validate_key_cannot_list_tokens(client, validate_auth, token):
     assert response.json()["message"] == "This API key is not valid for the helpdesk scope."
 
 
+# docs/threat-model.md, "Keys" and "Keyless surface": what each scope may not reach.
+KEYLESS = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+PRIVACYIDEA = {"/validate/check", "/validate/radiuscheck"}  # privacyIDEA's own 403 answers
+ADMIN_ONLY = {
+    ("POST", "/v1/tokens"),
+    ("DELETE", "/v1/tokens/{token_id}"),
+    ("POST", "/v1/tokens/{token_id}/reset-drift"),
+    ("POST", "/v1/pskc"),
+    ("POST", "/v1/import"),
+    ("POST", "/v1/users"),
+    ("POST", "/v1/users/refresh"),
+    ("POST", "/v1/users/deactivate"),
+    ("POST", "/v1/users/login-rounds"),
+    ("GET", "/v1/audit"),
+}
+
+
+def test_every_route_but_the_keyless_ones_refuses_a_key_out_of_its_scope(verifier):
+    """Each route of the app, asked without a key, with a validate key and with a helpdesk
+    key: a route added without a scope, or with too wide a one, fails here."""
+    app = create_app(verifier)
+    client = TestClient(app)
+    keys = {
+        scope: {"Authorization": f"Bearer {verifier.create_api_key(scope, [scope])}"}
+        for scope in ("validate", "helpdesk")
+    }
+    routes = [
+        (method, route.path)
+        for route in app.routes
+        for method in sorted(getattr(route, "methods", None) or ())
+        if method != "HEAD" and route.path not in KEYLESS
+    ]
+    assert ("GET", "/v1/tokens/{token_id}") in routes  # the walk finds the API's routes
+    for method, path in routes:
+        url = path.replace("{token_id}", "alice")
+        asked = functools.partial(client.request, method, url, json={})
+        if path in PRIVACYIDEA:
+            assert asked().status_code == 403, (method, path)
+            continue
+        assert asked().status_code == 401, (method, path)
+        if path != "/v1/validate":
+            assert asked(headers=keys["validate"]).status_code == 403, (method, path)
+        if (method, path) in ADMIN_ONLY:
+            assert asked(headers=keys["helpdesk"]).status_code == 403, (method, path)
+    assert {(m, p) for m, p in ADMIN_ONLY} <= set(routes)
+
+
 # ---------------------------------------------------------------------------------- admin
 
 
