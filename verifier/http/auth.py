@@ -30,8 +30,8 @@ API_KEY_CACHE_ENTRIES = 1024
 
 class KeyCache:
     """Remembers for API_KEY_CACHE_S which keys the store accepted, so a busy client costs one
-    database read a minute instead of one per request. Only a SHA-256 of key and scope is
-    kept; refused keys are not remembered (they are asked again every time)."""
+    database read a minute instead of one per request. Only the key's SHA-256 is kept, with
+    its id, name and scopes; refused keys are not remembered (they are asked again every time)."""
 
     def __init__(self, verifier: Verifier, ttl_s: float = API_KEY_CACHE_S) -> None:
         self.verifier, self.ttl_s = verifier, ttl_s
