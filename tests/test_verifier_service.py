@@ -218,6 +218,20 @@ def test_resync_with_two_consecutive_codes_200_steps_ahead(make_verifier):
     assert v.validate("alice", code_at(SECRET, ahead + 90), now=T0 + 90)
 
 
+def test_failed_resyncs_count_towards_the_lock_as_wrong_codes_do(make_verifier):
+    """docs/threat-model.md, "Dragging the window": resync is no way around the lockout."""
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
+    v.enrol("alice", SECRET, now=T0)
+    now = T0 + 1
+    wrong = wrong_code(SECRET, now)
+    for _ in range(3):
+        assert not v.resync("alice", wrong, wrong, now=now)
+    assert v.show("alice")["locked_until"] == pytest.approx(now + 600)
+    right = (code_at(SECRET, now), code_at(SECRET, now + 30))
+    assert not v.resync("alice", *right, now=now)  # locked: the right pair is refused too
+    assert v.check("alice", code_at(SECRET, now), now=now).reason == "locked"
+
+
 def test_reset_drift_forgets_a_learned_offset(make_verifier):
     v = make_verifier()
     v.enrol("alice", SECRET, now=T0)
