@@ -184,3 +184,14 @@ def test_http_sets_and_clears_a_pin_with_a_helpdesk_or_admin_key(alice: Verifier
     )
     assert by_desk.status_code == 204
     assert check_secret("9876", stored_pin(alice, "alice@corp"))
+    # docs/threat-model.md, "A helpdesk acting as the user": each PIN change names its key.
+    by = [
+        (row["action"], row["detail"].get("by"))
+        for row in reversed(alice.audit(100))
+        if row["action"].startswith("user_pin")
+    ]
+    assert by == [
+        ("user_pin_set", "api-key:ops"),
+        ("user_pin_clear", "api-key:desk"),
+        ("user_pin_set", "api-key:desk"),
+    ]
