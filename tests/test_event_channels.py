@@ -39,7 +39,7 @@ from baoling.verifier import doors, store
 from baoling.verifier import settings as verifier_settings
 from baoling.verifier.channel_setup import channels, delivery
 from baoling.verifier.channels import Channels, Recipient
-from baoling.verifier.channels_config import EventsConfig
+from baoling.verifier.channels_config import EventsConfig, load
 from baoling.verifier.delivery import Delivery
 from baoling.verifier.engine import Policy
 from baoling.verifier.events import EVENT_TYPES
@@ -706,6 +706,21 @@ def test_a_bad_events_file_stops_serve_with_one_line_naming_the_setting(tmp_path
         "verifier", "--data-dir", str(tmp_path / "d"), "serve", "--events-config", str(path)
     )
     assert (proc.returncode, proc.stderr) == (1, "Error: " + message.format(path=path) + "\n")
+
+
+def test_a_login_without_tls_is_refused_so_the_password_never_travels_in_clear(tmp_path):
+    """security = "none" is for a relay that takes mail without a login; with a username
+    smtplib would send the password in clear to whoever answers on the path."""
+    login = 'username = "baoling"\npassword_file = "/etc/baoling/smtp.password"\n'
+    table = '[smtp]\nhost = "mail.example.com"\nsecurity = "none"\nsender = "b@example.com"\n'
+    path = write_config(tmp_path / "events.toml", table + login)
+    with pytest.raises(verifier_settings.SettingsError) as refused:
+        load(path)
+    assert str(refused.value) == (
+        f"{path}: smtp: a username needs security starttls or tls (none sends its password "
+        "in clear)"
+    )
+    assert load(write_config(tmp_path / "relay.toml", table)).smtp is not None
 
 
 def test_events_test_sends_through_a_channel_or_names_the_setting_that_fails(

@@ -83,6 +83,10 @@ class SmtpSettings(_Strict):
     def _auth(self) -> "SmtpSettings":
         if (self.username is None) != (self.password_file is None):
             raise ValueError("give both username and password_file, or neither")
+        if self.username is not None and self.security == "none":  # smtplib would log in
+            raise ValueError(
+                "a username needs security starttls or tls (none sends its password in clear)"
+            )
         return self
 
     def password(self) -> str | None:
