@@ -28,7 +28,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def token_state(info: dict[str, Any]) -> str:
-    """disabled, locked until a time, or ok with the count of failures since the last success."""
+    """lost, disabled, locked until a time, or ok with the count of failures since the last
+    success."""
+    if info.get("lost"):
+        return "lost (disabled until found)"
     if not info["enabled"]:
         return "disabled"
     if info["locked_until"] is not None:

@@ -302,6 +302,42 @@ def test_the_spare_becomes_the_primary_token(v):
     assert str(refused.value) == f"token '{HW}' is not a user's spare token"
 
 
+def test_a_spare_reported_lost_stays_off_until_found(v, tmp_path):
+    """A careless helpdesk cannot switch back on the token whoever found it holds: neither
+    activate-spare nor enable turns a lost token on; only found does, revoking the codes."""
+    v.report_lost(PHONE)
+    assert v.show(PHONE)["lost"] is True
+    with pytest.raises(LifecycleConflict) as refused:
+        v.activate_spare(PHONE)
+    assert str(refused.value) == (
+        f"token '{PHONE}' is reported lost and cannot be activated; if it is back, report it found"
+    )
+    with pytest.raises(LifecycleConflict) as refused:
+        v.enable(PHONE)
+    assert "cannot be enabled" in str(refused.value)
+    code, at = later_code(PHONE_OTP)
+    assert v.check_user("alice@corp", code, now=at).accepted is False
+    assert not v.show(PHONE)["enabled"]
+    assert v.show_user("alice@corp")["tokens"][1] == {"token": PHONE, "role": "spare"}
+    codes, _ = v.issue_backup_codes("alice@corp", today().date(), count=1)
+    v.close()
+    enabled = baoling(tmp_path, "enable", PHONE)
+    assert (enabled.returncode, enabled.stdout) == (1, "")
+    assert enabled.stderr == (
+        f"Error: token '{PHONE}' is reported lost and cannot be enabled; "
+        "if it is back, report it found\n"
+    )
+    v = Verifier(data_dir=tmp_path)
+    assert v.token_found(PHONE)["backup_codes_revoked"] == 1
+    assert v.show(PHONE)["lost"] is False
+    assert v.validate_user("alice@corp", code, now=at)
+    assert v.check_user("alice@corp", codes[0]).reason == "wrong_backup_code"
+    v.disable(HW)
+    v.enable(HW)  # a token disabled, not lost, is enabled as before
+    assert v.show(HW)["enabled"]
+    v.close()
+
+
 # ------------------------------------------------------------------------ reactivation
 
 

@@ -22,6 +22,7 @@ from baoling.verifier.errors import (
 from baoling.verifier.events import TokenDisabled
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import RealmResolvers
+from baoling.verifier.tokens import refuse_lost
 from baoling.verifier.user_names import UserName
 from baoling.verifier.users import PRIMARY, SPARE
 
@@ -38,11 +39,13 @@ class Lifecycle:
         self._store, self._realms, self._outbox = db, realms, outbox
 
     def report_lost(self, token_id: str) -> dict[str, Any]:
-        """Disable a token its user lost (its codes are refused until `found`); returns the
-        token, its user and whether it is enabled."""
+        """Disable a token its user lost and mark it lost: its codes are refused until `found`,
+        which alone enables it again. Returns the token, its user and whether it is
+        enabled."""
         now = time.time()
         with self._store.write() as conn:
-            store.update_token(conn, token_id, enabled=False)  # UnknownToken when there is none
+            # UnknownToken when there is none
+            store.update_token(conn, token_id, enabled=False, lost=True)
             user = _owner_name(conn, token_id)
             audit_log.append(conn, "token_lost", token_id, now, user=user)
             self._outbox.emit(conn, TokenDisabled(token=token_id), now)
@@ -54,7 +57,7 @@ class Lifecycle:
         were still usable."""
         now = time.time()
         with self._store.write() as conn:
-            store.update_token(conn, token_id, enabled=True)
+            store.update_token(conn, token_id, enabled=True, lost=False)
             owner = store.token_owner(conn, token_id)
             revoked = 0 if owner is None else store.revoke_backup_codes(conn, owner.id, now)
             user = _owner_name(conn, token_id)
@@ -65,7 +68,8 @@ class Lifecycle:
 
     def activate_spare(self, token_id: str) -> dict[str, Any]:
         """Make a user's spare token its primary one, and enable it (a spare kept at the
-        helpdesk may be disabled until it is handed out)."""
+        helpdesk may be disabled until it is handed out); never a spare reported lost, which
+        whoever found it holds."""
         now = time.time()
         with self._store.write() as conn:
             store.get_token(conn, token_id)
@@ -75,6 +79,7 @@ class Lifecycle:
             user = str(UserName(owner.name, owner.realm))
             if not owner.active:
                 raise LifecycleConflict(f"user {user!r} is deactivated; reactivate it first")
+            refuse_lost(conn, token_id, "activated")
             store.set_token_role(conn, token_id, PRIMARY)
             store.update_token(conn, token_id, enabled=True)
             audit_log.append(conn, "spare_activate", token_id, now, user=user)

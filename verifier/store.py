@@ -69,6 +69,9 @@ tokens = sa.Table(
     # Added by _device_pins: the token asks for a PIN on the device before it shows a code
     # (docs/protocol.md pin.set), so an accept of its code is "pin" too (docs/verifier.md, amr).
     sa.Column("device_pin", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Added by _lost_tokens: reported lost and not found since (verifier/lifecycle.py), so
+    # only `found` enables it again, never `enable` or `activate-spare` by mistake.
+    sa.Column("lost", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 api_keys = sa.Table(
@@ -477,6 +480,15 @@ def _login_rounds(conn: Connection) -> None:
         )
 
 
+def _lost_tokens(conn: Connection) -> None:
+    """Whether a token is reported lost. A store created by this code already has the column
+    (_v1 creates the tokens table as declared above), so it is added only where missing.
+    Tokens reported lost before it are not marked: they were only disabled."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(tokens.name)}
+    if "lost" not in present:
+        conn.exec_driver_sql("ALTER TABLE tokens ADD COLUMN lost BOOLEAN NOT NULL DEFAULT false")
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -497,6 +509,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _notify_accepted,
     _console_sign_in_limit,
     _login_rounds,
+    _lost_tokens,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.

@@ -24,7 +24,12 @@ from baoling.verifier import audit as audit_log
 from baoling.verifier import store
 from baoling.verifier.constants import MAX_HOTP_COUNTER
 from baoling.verifier.engine import Drift
-from baoling.verifier.errors import InvalidRequest, PSKCImportError, TokenExists
+from baoling.verifier.errors import (
+    InvalidRequest,
+    LifecycleConflict,
+    PSKCImportError,
+    TokenExists,
+)
 from baoling.verifier.events import (
     TokenDeleted,
     TokenDisabled,
@@ -54,6 +59,7 @@ def _info(row: Row[Any]) -> dict[str, Any]:
         "last_step": row.last_step,
         "counter": row.counter,
         "device_pin": row.device_pin,
+        "lost": row.lost,
         "drift": json.loads(row.drift),
         "created": row.created,
     }
@@ -105,6 +111,16 @@ def kind_columns(kind: str, counter: int) -> dict[str, Any]:
     ):
         raise InvalidRequest(f"counter must be a whole number from 0 to {MAX_HOTP_COUNTER}")
     return {"kind": store.HOTP, "counter": counter, "period_s": 0}
+
+
+def refuse_lost(conn: Connection, token_id: str, what: str) -> None:
+    """LifecycleConflict when the token is reported lost: only `found` enables it again (and
+    revokes the backup codes that stood in for it). UnknownToken when there is none."""
+    if store.get_token(conn, token_id).lost:
+        raise LifecycleConflict(
+            f"token {token_id!r} is reported lost and cannot be {what}; "
+            "if it is back, report it found"
+        )
 
 
 class TokenAdmin:
@@ -244,6 +260,8 @@ class TokenAdmin:
         reported as `event`, if any."""
         now = time.time()
         with self._store.write() as conn:
+            if values.get("enabled"):
+                refuse_lost(conn, token_id, "enabled")
             if event is not None:  # first: the event is routed by the token's user, if any
                 self._outbox.emit(conn, event(token=token_id), now)
             if action == "delete":
@@ -256,6 +274,7 @@ class TokenAdmin:
         self._change("disable", token_id, TokenDisabled, enabled=False)
 
     def enable(self, token_id: str) -> None:
+        """Enable a disabled token; LifecycleConflict for one reported lost (`_change`)."""
         self._change("enable", token_id, enabled=True)
 
     def unlock(self, token_id: str) -> None:
