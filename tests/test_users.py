@@ -35,7 +35,7 @@ SECRET = bytes(range(1, 21))
         ("alice@example.org@corp", UserName("alice@example.org", "corp")),
         ("Ålice Müller@Corp", UserName("Ålice Müller", "Corp")),
         ("a" * 251 + "@corp", UserName("a" * 251, "corp")),
-        (" alice @ corp", UserName(" alice ", " corp")),
+        ("alice liddell@corp one", UserName("alice liddell", "corp one")),
     ],
 )
 def test_a_name_splits_at_the_last_at_and_defaults_its_realm(text, expected):
@@ -59,6 +59,11 @@ def test_a_name_splits_at_the_last_at_and_defaults_its_realm(text, expected):
         ("é" * 129, "user must be at most 256 bytes in UTF-8"),
         ("@corp", "user name must not be empty"),
         ("alice@", "user realm must not be empty"),
+        # Two spellings of alice@corp: a local user of a realm "corp " reads as alice@corp.
+        ("alice@corp ", "user realm must not begin or end with a space"),
+        ("alice@ corp", "user realm must not begin or end with a space"),
+        ("alice @corp", "user name must not begin or end with a space"),
+        (" alice", "user name must not begin or end with a space"),
         (None, "user must be printable text without * ( ) \\ or NUL"),
     ],
 )
@@ -74,6 +79,7 @@ def test_a_realm_follows_the_name_rules_and_holds_no_at():
         ("a@b", "realm must not contain @"),
         ("", "realm must not be empty"),
         ("c*", "realm must be printable text without * ( ) \\ or NUL"),
+        ("corp ", "realm must not begin or end with a space"),
     ]:
         with pytest.raises(InvalidRequest) as refused:
             check_realm(realm)
@@ -292,6 +298,7 @@ def test_cli_users_and_assignments(tmp_path):
         (["user", "add", "a)(uid=*"], "user must be printable text without * ( ) \\ or NUL"),
         (["user", "show", "carol@corp"], "no user 'carol@corp'"),
         (["user", "add", "alice@"], "user realm must not be empty"),
+        (["user", "add", "alice@corp "], "user realm must not begin or end with a space"),
         (["assign", "BL0001-1", "bob"], "no user 'bob@default'"),
         (["assign", "nope", "alice@corp"], "no token 'nope' is enrolled"),
         (["unassign", "BL0001-1"], "token 'BL0001-1' is not assigned to a user"),
@@ -387,7 +394,9 @@ def test_http_user_routes(admin):
     )
 
 
-@pytest.mark.parametrize("user", ["a*", "(uid=*)", "a\\5c", "x\x00", "a\tb", "alice@", "@corp"])
+@pytest.mark.parametrize(
+    "user", ["a*", "(uid=*)", "a\\5c", "x\x00", "a\tb", "alice@", "@corp", "alice@corp ", " alice"]
+)
 def test_http_a_malformed_user_name_is_a_422_on_every_route(admin, user):
     v, client, auth = admin
     v.enrol("BL0001-1", SECRET)

@@ -5,7 +5,8 @@ reaches any resolver or the store; the HTTP schema declares the same (verifier/h
 The name splits at the LAST `@`, so a login name that is itself an e-mail address keeps its
 own `@` (`alice@example.org@corp`). Refused: control and other unprintable characters, the
 LDAP filter metacharacters `*`, `(`, `)`, `\\` and NUL (RFC 4515), more than MAX_USER_BYTES of
-UTF-8, and an empty name or realm.
+UTF-8, an empty name or realm, and a name or realm that begins or ends with a space (the only
+whitespace that is printable).
 """
 
 from typing import NamedTuple
@@ -31,8 +32,12 @@ class UserName(NamedTuple):
 
 
 def _check_part(what: str, part: str) -> None:
+    """Not empty, and no space at either end: `alice@corp ` would be a local user of a realm
+    `corp ` (not the directory's `corp`) that reads as alice@corp in every list."""
     if not part:
         raise InvalidRequest(f"{what} must not be empty")
+    if part != part.strip(" "):
+        raise InvalidRequest(f"{what} must not begin or end with a space")
 
 
 def _check_text(what: str, text: object) -> str:

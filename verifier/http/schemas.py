@@ -86,11 +86,15 @@ def _printable_class(exclude: str = "") -> str:
 
 def _user_name() -> str:
     """Exactly the names verifier/user_names.py takes (but for their length in bytes): printable
-    without LDAP_SPECIAL, split at the last @ into a name and an optional realm, neither empty;
-    the realm holds no @."""
-    anything = _printable_class(LDAP_SPECIAL)
-    no_at = _printable_class(LDAP_SPECIAL + REALM_SEPARATOR)
-    return f"[{no_at}]+|[{anything}]+{REALM_SEPARATOR}[{no_at}]+"
+    without LDAP_SPECIAL, split at the last @ into a name and an optional realm, neither empty
+    nor beginning or ending with a space; the realm holds no @."""
+
+    def part(allowed: str) -> str:
+        inner, end = _printable_class(allowed), _printable_class(allowed + " ")
+        return f"[{end}](?:[{inner}]*[{end}])?"
+
+    name, realm = part(LDAP_SPECIAL), part(LDAP_SPECIAL + REALM_SEPARATOR)
+    return f"{realm}|{name}{REALM_SEPARATOR}{realm}"
 
 
 # How many base32 characters (separators and padding left out) a secret of the allowed length
@@ -149,7 +153,7 @@ PRINTABLE_PATTERN = _pattern(f"[{_printable_class()}]*", "must be printable text
 USER_PATTERN = _pattern(
     _user_name(),
     "must be name@realm or name: printable text without * ( ) \\ or NUL, split at the last @ "
-    "into a name and a realm (no @), neither empty",
+    "into a name and a realm (no @), neither empty nor with a space at either end",
 )
 
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
