@@ -2,6 +2,7 @@
 adding, listing, showing and deactivating users and assigning tokens to them, on both stores,
 from Python, the command line and HTTP."""
 
+import base64
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
@@ -155,6 +157,27 @@ def test_a_malformed_name_is_refused_by_every_operation(make_verifier):
         v.add_user("alice", email="a\nb")
     assert str(refused.value) == "email must be printable text of at most 256 characters"
     assert v.list_users() == []
+
+
+def test_two_spellings_of_one_name_in_unicode_are_one_user(make_verifier):
+    """José typed with a combining accent (as macOS sends it) is the José stored with é, not
+    a second user who lists the same; the audit names him in one spelling."""
+    composed, decomposed = "Jos\u00e9@corp", "Jose\u0301@corp"
+    assert parse_user_name("Jose\u0301@Sa\u0303o", "home") == UserName("Jos\u00e9", "S\u00e3o")
+    v = make_verifier()
+    v.enrol("BL0001-1", SECRET)
+    v.add_user(composed)
+    with pytest.raises(UserExists):
+        v.add_user(decomposed)
+    v.assign("BL0001-1", decomposed, override=True)
+    assert [(u["user"], u["tokens"]) for u in v.list_users()] == [
+        (composed, [{"token": "BL0001-1", "role": "primary"}])
+    ]
+    code = pyotp.TOTP(base64.b32encode(SECRET).decode()).now()
+    assert v.validate_user(decomposed, code)
+    assert not v.validate_user(composed, code)  # one user: the code is used up
+    named = {detail["user"] for _, _, detail in audit_rows(v, {"user_add", "assign", "validate"})}
+    assert named == {composed}
 
 
 def test_assign_and_unassign_tokens_with_roles(make_verifier):

@@ -2,13 +2,15 @@
 without a realm is in the default realm. The rules are checked here, once, before a name
 reaches any resolver or the store; the HTTP schema declares the same (verifier/http/schemas.py).
 
-The name splits at the LAST `@`, so a login name that is itself an e-mail address keeps its
-own `@` (`alice@example.org@corp`). Refused: control and other unprintable characters, the
-LDAP filter metacharacters `*`, `(`, `)`, `\\` and NUL (RFC 4515), more than MAX_USER_BYTES of
-UTF-8, an empty name or realm, and a name or realm that begins or ends with a space (the only
-whitespace that is printable).
+A name is taken in Unicode NFC, so two canonically equal spellings are one user; beyond that,
+names are compared exactly (case included). The name splits at the LAST `@`, so a login name
+that is itself an e-mail address keeps its own `@` (`alice@example.org@corp`). Refused:
+control and other unprintable characters, the LDAP filter metacharacters `*`, `(`, `)`, `\\`
+and NUL (RFC 4515), more than MAX_USER_BYTES of UTF-8, an empty name or realm, and a name or
+realm that begins or ends with a space (the only whitespace that is printable).
 """
 
+import unicodedata
 from typing import NamedTuple
 
 from baoling.verifier.errors import InvalidRequest
@@ -41,9 +43,15 @@ def _check_part(what: str, part: str) -> None:
 
 
 def _check_text(what: str, text: object) -> str:
-    """Printable, free of LDAP filter metacharacters, at most MAX_USER_BYTES of UTF-8."""
-    if not isinstance(text, str) or not text.isprintable() or any(c in LDAP_SPECIAL for c in text):
-        raise InvalidRequest(f"{what} must be printable text without * ( ) \\ or NUL")
+    """In Unicode NFC (RFC 5198), so that `José` typed as e + combining acute is the same user
+    as with é; then printable, free of LDAP filter metacharacters, at most MAX_USER_BYTES of
+    UTF-8."""
+    refused = InvalidRequest(f"{what} must be printable text without * ( ) \\ or NUL")
+    if not isinstance(text, str):
+        raise refused
+    text = unicodedata.normalize("NFC", text)
+    if not text.isprintable() or any(c in LDAP_SPECIAL for c in text):
+        raise refused
     if len(text.encode()) > MAX_USER_BYTES:
         raise InvalidRequest(f"{what} must be at most {MAX_USER_BYTES} bytes in UTF-8")
     return text
