@@ -248,6 +248,39 @@ def test_a_deactivated_user_keeps_its_tokens_and_gets_no_new_one(make_verifier):
     ]
 
 
+def test_a_deactivated_users_token_is_refused_by_its_id_too(admin):
+    """Deactivating a user (someone who left) ends its logins at every door: a code given with
+    the token's id (POST /v1/validate {"token"}, RADIUS users of the TOML table) was still
+    accepted. Reactivated with its tokens, it works again; another user's token never
+    stopped."""
+    v, client, auth = admin
+    key = v.create_api_key("vpn", ["validate"])
+    door = {"Authorization": f"Bearer {key}"}
+    v.enrol("hw-1", SECRET)
+    v.enrol("hw-2", SECRET)
+    v.add_user("alice@corp")
+    v.add_user("bob@corp")
+    v.assign("hw-1", "alice@corp", override=True)
+    v.assign("hw-2", "bob@corp", override=True)
+    otp = pyotp.TOTP(base64.b32encode(SECRET).decode())
+    v.deactivate_user("alice@corp")
+    code = otp.now()
+    answer = client.post("/v1/validate", json={"token": "hw-1", "code": code}, headers=door)
+    assert (answer.status_code, answer.json()["result"]) == (200, "reject")
+    assert v.check("hw-1", code).reason == "disabled"
+    assert v.show("hw-1")["fail_count"] == 0  # refused untried, as a disabled token is
+    assert v.validate("hw-2", code)
+    v.reactivate_user("alice@corp", keep_tokens=True)
+    answer = client.post("/v1/validate", json={"token": "hw-1", "code": code}, headers=door)
+    assert answer.json()["result"] == "accept"
+    refused = [d for _, t, d in audit_rows(v, {"validate"}) if t == "hw-1"]
+    assert [(d["result"], d["reason"]) for d in refused] == [
+        ("reject", "disabled"),
+        ("reject", "disabled"),
+        ("accept", "accepted"),
+    ]
+
+
 # -------------------------------------------------------------------------- command line
 
 

@@ -861,7 +861,19 @@ _SET_META = Prepared(
     .where(meta.c.name == sa.bindparam("meta_name"))
     .values(value=sa.bindparam("meta_value"))
 )
-_TOKEN = sa.select(tokens).where(tokens.c.id == sa.bindparam("token_id"))
+# Whether the token's user is deactivated: its codes are then refused at every door, the token
+# id's too (verifier/validation.py reads the token as disabled).
+_OWNER_DEACTIVATED = (
+    sa.exists()
+    .where(
+        token_owners.c.token_id == tokens.c.id,
+        users.c.id == token_owners.c.user_id,
+        users.c.active == sa.false(),
+    )
+    .correlate(tokens)
+    .label("owner_deactivated")
+)
+_TOKEN = sa.select(tokens, _OWNER_DEACTIVATED).where(tokens.c.id == sa.bindparam("token_id"))
 _GET_TOKEN = Prepared(_TOKEN)
 _GET_TOKEN_TO_CHANGE = Prepared(_TOKEN.with_for_update())
 _ACCEPT = Prepared(
@@ -1042,7 +1054,7 @@ _GET_USER = sa.select(users).where(
 )
 # A user's tokens with their roles, primary ones first.
 _USER_TOKENS = (
-    sa.select(tokens, token_owners.c.role)
+    sa.select(tokens, token_owners.c.role, _OWNER_DEACTIVATED)
     .join(token_owners, token_owners.c.token_id == tokens.c.id)
     .where(token_owners.c.user_id == sa.bindparam("user_id"))
     .order_by(sa.case((token_owners.c.role == "primary", 0), else_=1), tokens.c.id)

@@ -104,11 +104,13 @@ def _accepted_amr(rows: list[Row[Any]], applied: list[Decision | None]) -> tuple
 
 
 def _state(row: Row[Any]) -> TokenState:
+    """The engine's view of a token: disabled too while its user is deactivated, so a code given
+    with the token's id is refused as one given with the user's name is."""
     return TokenState(
         last_step=row.last_step,
         fail_count=row.fail_count,
         locked_until=row.locked_until,
-        enabled=row.enabled,
+        enabled=row.enabled and not row.owner_deactivated,
         drift=Drift.from_json(row.drift),
         counter=row.counter,
     )
