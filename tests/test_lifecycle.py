@@ -285,15 +285,21 @@ def test_a_found_token_works_again_and_the_backup_codes_stop(v):
     ]
 
 
-def test_the_spare_becomes_the_primary_token(v):
+def test_the_spare_becomes_the_primary_token_and_the_backup_codes_stop(v):
     v.report_lost(HW)
+    codes, _ = v.issue_backup_codes("alice@corp", today().date(), count=3)
+    assert v.check_user("alice@corp", codes[0]).reason == "backup_code"
     v.disable(PHONE)  # kept at the helpdesk until handed out
     assert v.activate_spare(PHONE) == {
         "token": PHONE,
         "user": "alice@corp",
         "role": "primary",
         "enabled": True,
+        "backup_codes_revoked": 2,
     }
+    # The replacement is in her hands: the stopgap's codes left on paper no longer work.
+    assert v.check_user("alice@corp", codes[1]).reason == "wrong_backup_code"
+    assert audit_rows(v, {"spare_activate"})[-1][2]["backup_codes_revoked"] == 2
     tokens = v.show_user("alice@corp")["tokens"]
     assert {"token": PHONE, "role": "primary"} in tokens
     assert v.validate_user("alice@corp", *later_code(PHONE_OTP))

@@ -69,7 +69,9 @@ class Lifecycle:
     def activate_spare(self, token_id: str) -> dict[str, Any]:
         """Make a user's spare token its primary one, and enable it (a spare kept at the
         helpdesk may be disabled until it is handed out); never a spare reported lost, which
-        whoever found it holds."""
+        whoever found it holds. The user's backup codes are revoked: they stood in for a token
+        until it was found or replaced, and a list of them on paper must not outlive that.
+        Returns the token, its user, its role, and how many backup codes were still usable."""
         now = time.time()
         with self._store.write() as conn:
             store.get_token(conn, token_id)
@@ -82,8 +84,17 @@ class Lifecycle:
             refuse_lost(conn, token_id, "activated")
             store.set_token_role(conn, token_id, PRIMARY)
             store.update_token(conn, token_id, enabled=True)
-            audit_log.append(conn, "spare_activate", token_id, now, user=user)
-        return {"token": token_id, "user": user, "role": PRIMARY, "enabled": True}
+            revoked = store.revoke_backup_codes(conn, owner.id, now)
+            audit_log.append(
+                conn, "spare_activate", token_id, now, user=user, backup_codes_revoked=revoked
+            )
+        return {
+            "token": token_id,
+            "user": user,
+            "role": PRIMARY,
+            "enabled": True,
+            "backup_codes_revoked": revoked,
+        }
 
     def reactivate(self, user: UserName, *, keep_tokens: bool = False) -> dict[str, Any]:
         """Let a deactivated user validate again. Its tokens are unassigned unless
