@@ -16,6 +16,7 @@ import httpx
 import pyotp
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier import audit
@@ -26,6 +27,7 @@ from baoling.verifier.errors import (
     PossessionNotProven,
     UnknownUser,
 )
+from baoling.verifier.http import create_app
 from baoling.verifier.service import Verifier
 from baoling.verifier.store import backup_codes
 
@@ -342,6 +344,17 @@ def test_a_spare_reported_lost_stays_off_until_found(v, tmp_path):
     v.enable(HW)  # a token disabled, not lost, is enabled as before
     assert v.show(HW)["enabled"]
     v.close()
+
+
+def test_enabling_a_lost_token_over_http_is_a_documented_409(v):
+    key = v.create_api_key("desk-1", ["helpdesk"])
+    client = TestClient(create_app(v))
+    v.report_lost(HW)
+    answer = client.post(f"/v1/tokens/{HW}/enable", headers={"Authorization": f"Bearer {key}"})
+    assert (answer.status_code, answer.json()["error"]) == (409, "lifecycle_conflict")
+    assert not v.show(HW)["enabled"]
+    spec = client.get("/openapi.json").json()["paths"]
+    assert "409" in spec["/v1/tokens/{token_id}/enable"]["post"]["responses"]
 
 
 # ------------------------------------------------------------------------ reactivation

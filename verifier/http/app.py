@@ -123,17 +123,17 @@ def create_app(
         responses=token_errors,
         **admin,
     )
-    for action, scope in (
-        ("disable", helpdesk),
-        ("enable", helpdesk),
-        ("unlock", helpdesk),
-        ("reset_drift", admin),
+    for action, scope, refusals in (
+        ("disable", helpdesk, token_errors),
+        ("enable", helpdesk, _errors(*_AUTH_ERRORS, 404, 409)),  # 409: reported lost
+        ("unlock", helpdesk, token_errors),
+        ("reset_drift", admin, token_errors),
     ):
         route(
             f"/v1/tokens/{{token_id}}/{action.replace('_', '-')}",
             endpoints.admin_action(action),
             methods=["POST"],
-            responses=token_errors,
+            responses=refusals,
             **scope,
         )
     for action in ("report_lost", "token_found", "activate_spare"):
