@@ -100,6 +100,23 @@ def test_a_deleted_user_is_refused_once_the_cached_answer_expires(
     ]
 
 
+def test_reactivating_asks_the_directory_afresh_whatever_the_cache_holds(
+    make_verifier: Callable[..., Verifier], tmp_path: Path, ldap_server: LdapServer
+) -> None:
+    """A user deactivated, then deleted from the directory, is not reactivated on the answer
+    the cache kept from before: the helpdesk would have given the old account back its
+    tokens, and validations would accept them for the rest of cache_seconds."""
+    v = corp_verifier(make_verifier, tmp_path, ldap_server, cache_seconds="600")
+    assert v.validate_user("alice@corp", code_at(SECRET, T0), now=T0)  # alice is now cached
+    v.deactivate_user("alice@corp")
+    ldap_server.delete(ALICE.dn)
+    with pytest.raises(UnknownUser) as refused:
+        v.reactivate_user("alice@corp", keep_tokens=True)
+    assert str(refused.value) == "the directory of realm 'corp' has no active user 'alice'"
+    assert v.show_user("alice@corp")["active"] is False
+    assert not v.validate_user("alice@corp", code_at(SECRET, T0 + 30), now=T0 + 30)
+
+
 def test_without_cache_seconds_every_validation_asks_the_directory(
     make_verifier: Callable[..., Verifier], tmp_path: Path, ldap_server: LdapServer
 ) -> None:

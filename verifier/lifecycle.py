@@ -104,9 +104,11 @@ class Lifecycle:
         one's tokens. Returns the user, the tokens kept and the tokens unassigned."""
         if not isinstance(keep_tokens, bool):
             raise InvalidRequest("keep_tokens must be true or false")
-        account = None
-        if self._realms.for_realm(user.realm) is not self._realms.local:
-            account = self._realms.lookup(user)  # DirectoryError: the directory cannot answer
+        account, directory = None, self._realms.directory(user.realm)
+        if directory is not None:
+            # Asked afresh, never a cached answer: an account deleted since the cache took it
+            # must not come back (DirectoryError: the directory cannot answer).
+            account = directory.lookup_now(user)
             if account is None or not account.active:
                 raise UnknownUser(
                     f"the directory of realm {user.realm!r} has no active user {user.name!r}"
