@@ -11,6 +11,7 @@ from baoling.host_tools.demo_cmd import demo
 from baoling.host_tools.options import wants_json
 from baoling.host_tools.sim_cmd import sim
 from baoling.host_tools.token_cmds import token
+from baoling.host_tools.verifier_api_key_cmds import api_key
 from baoling.host_tools.verifier_cmds import verifier
 from baoling.host_tools.verifier_console_cmds import console_account
 from baoling.host_tools.verifier_events_cmds import events
@@ -31,6 +32,7 @@ cli.add_command(sim)
 cli.add_command(demo)
 verifier.add_command(events)
 verifier.add_command(console_account)
+verifier.add_command(api_key)
 
 
 _EXTRA_WORDS = "Got unexpected extra argument"  # click's words, for one or several

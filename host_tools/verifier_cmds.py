@@ -30,7 +30,6 @@ from baoling.host_tools import verifier_text
 from baoling.host_tools.options import emit, force_option, json_option, read_hidden
 from baoling.host_tools.terminal_screen import qr_to_text
 from baoling.host_tools.verifier_remote import Helpdesk, RemoteVerifier
-from baoling.verifier.api_keys import API_KEY_SCOPES
 from baoling.verifier.audit import origin as audit_origin
 from baoling.verifier.constants import MAX_AUDIT_LIMIT, MAX_HOTP_COUNTER
 from baoling.verifier.errors import InvalidRequest
@@ -860,31 +859,6 @@ def rotate_key(ctx: click.Context, force: bool) -> None:
         click.confirm("Replace the master key and re-encrypt every secret?", abort=True, err=True)
     open_verifier(ctx).rotate_key()
     click.echo("Master key rotated; back up the new master.key.", err=True)
-
-
-@verifier.command("api-key")
-@click.argument("name")
-@click.option(
-    "--scope",
-    "scopes",
-    type=click.Choice(API_KEY_SCOPES),
-    multiple=True,
-    required=True,
-    help="Repeat for several (docs/verifier.md, API keys).",
-)
-@json_option
-@click.pass_context
-def api_key(ctx: click.Context, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
-    """Create an HTTP API key (printed once, stored hashed).
-
-    \b
-    Examples:
-      baoling verifier api-key vpn-gateway --scope validate
-      baoling verifier api-key ops --scope admin --scope validate --json
-      baoling verifier api-key helpdesk-desk-1 --scope helpdesk
-    """
-    key = open_verifier(ctx).create_api_key(name, list(scopes))
-    emit(as_json, {"name": name, "scopes": sorted(scopes), "key": key}, key)
 
 
 @verifier.command("radius-pin")

@@ -112,12 +112,12 @@ def test_a_helpdesk_key_handles_a_lost_token_from_the_command_line_and_nothing_m
             ["enrol", "new-phone"],
             ["reset-drift", HW],
             ["audit"],
-            ["api-key", "mine", "--scope", "admin"],
+            ["api-key", "create", "mine", "--scope", "admin"],
             ["user", "add", "eve@corp"],
             ["import", str(csv_file), "--format", "csv"],
         ):
             refused = desk_cli(*args)
-            words = " ".join(args[:2] if args[0] == "user" else args[:1])
+            words = " ".join(args[:2] if args[0] in ("user", "api-key") else args[:1])
             assert refused.returncode == 2, (args, refused.stderr)
             assert refused.stderr.endswith(
                 f"Error: 'baoling verifier {words}' works on the store itself and cannot run "

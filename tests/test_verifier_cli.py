@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pyotp
 import pytest
 import segno
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from pskc import PSKC
 
 from baoling.host_tools.cli import cli
+from baoling.host_tools.verifier_process import ServerProcess
 from baoling.verifier.service import Verifier
 from baoling.verifier.slow_hash import check_secret
 
@@ -337,20 +339,61 @@ def test_rotate_key_asks_first(run):
 
 
 def test_api_key_prints_a_key_the_verifier_accepts_for_its_scope(run, verifier):
-    result = run("api-key", "vpn", "--scope", "validate")
+    result = run("api-key", "create", "vpn", "--scope", "validate")
     key = result.stdout.strip()
     assert verifier.check_api_key(key, "validate")
     assert not verifier.check_api_key(key, "admin")
 
 
 def test_api_key_with_a_name_in_use_is_one_line_and_makes_no_key(run, data_dir, verifier):
-    first = run("api-key", "vpn", "--scope", "validate").stdout.strip()
-    proc = baoling(data_dir, "api-key", "vpn", "--scope", "admin")
+    first = run("api-key", "create", "vpn", "--scope", "validate").stdout.strip()
+    proc = baoling(data_dir, "api-key", "create", "vpn", "--scope", "admin")
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == (
         "Error: an API key named 'vpn' exists already: give this one another name\n"
     )
     assert verifier.check_api_key(first, "validate")
+
+
+def test_api_key_list_names_every_key_and_shows_no_key(run, data_dir):
+    vpn = run("api-key", "create", "vpn", "--scope", "validate").stdout.strip()
+    ops = run("api-key", "create", "ops", "--scope", "admin", "--scope", "helpdesk").stdout.strip()
+    text = baoling(data_dir, "api-key", "list")
+    assert text.returncode == 0, text.stderr
+    header, first, second = text.stdout.splitlines()
+    assert header.split() == ["NAME", "SCOPES", "CREATED", "REVOKED", "ID"]
+    assert first.split()[:2] == ["vpn", "validate"] and first.split()[3] == "-"
+    assert second.split()[:2] == ["ops", "admin,helpdesk"]
+    listed = json.loads(baoling(data_dir, "api-key", "list", "--json").stdout)
+    assert [(k["name"], k["scopes"], k["revoked"]) for k in listed] == [
+        ("vpn", ["validate"], None),
+        ("ops", ["admin", "helpdesk"], None),
+    ]
+    for key in (vpn, ops):
+        secret_part = key.rsplit("_", 1)[1]
+        assert secret_part not in text.stdout + json.dumps(listed)
+
+
+def test_a_revoked_api_key_is_refused_and_its_name_stays_taken(run, data_dir):
+    key = run("api-key", "create", "vpn", "--scope", "validate", "--scope", "admin").stdout.strip()
+    kept = run("api-key", "create", "ops", "--scope", "admin").stdout.strip()
+    with ServerProcess(["--data-dir", str(data_dir)]) as server:
+
+        def status(k: str) -> int:
+            auth = {"Authorization": f"Bearer {k}"}
+            return httpx.get(f"{server.url}/v1/tokens", headers=auth, timeout=30).status_code
+
+        revoked = baoling(data_dir, "api-key", "revoke", "vpn")
+        assert (revoked.returncode, revoked.stdout) == (0, "API key vpn is revoked.\n")
+        assert (status(key), status(kept)) == (403, 200)  # as any key not stored
+    again = baoling(data_dir, "api-key", "revoke", "vpn")
+    assert (again.returncode, again.stderr) == (1, "Error: no live API key is named 'vpn'\n")
+    reused = baoling(data_dir, "api-key", "create", "vpn", "--scope", "validate")
+    assert reused.returncode == 1 and "exists already" in reused.stderr
+    [row] = Verifier(data_dir=data_dir).search_audit(action="api_key_revoke")
+    assert row["detail"]["name"] == "vpn" and key not in json.dumps(row)
+    listed = json.loads(baoling(data_dir, "api-key", "list", "--json").stdout)
+    assert [k["revoked"] is not None for k in listed] == [True, False]
 
 
 def test_import_pskc_reads_the_key_from_stdin(run, verifier, tmp_path):
@@ -388,9 +431,11 @@ def test_no_command_takes_a_secret_as_an_argument():
                 assert param.is_flag, f"{name} {param.opts} takes a value"
 
 
-@pytest.mark.parametrize("command", ["enrol", "import-pskc", "delete", "rotate-key", "api-key"])
+@pytest.mark.parametrize(
+    "command", ["enrol", "import-pskc", "delete", "rotate-key", "api-key create"]
+)
 def test_help_has_examples(command):
-    result = CliRunner().invoke(cli, ["verifier", command, "--help"])
+    result = CliRunner().invoke(cli, ["verifier", *command.split(), "--help"])
     assert "Examples:" in result.output
 
 

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from baoling.verifier import audit as audit_log
 from baoling.verifier import store
@@ -82,9 +83,39 @@ class ApiKeys:
             return None
         with self._store.read() as conn:
             row = store.get_api_key(conn, match.group(1))
-        if row is None or not hmac.compare_digest(_digest(key), row.key_hash):
+        if row is None or row.revoked is not None:
+            return None
+        if not hmac.compare_digest(_digest(key), row.key_hash):
             return None
         return ApiKey(row.id, row.name, frozenset(row.scopes.split(",")))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """Every key, revoked ones too, oldest first: id, name, scopes, when made and revoked
+        (None: live); never the key or its hash."""
+        with self._store.read() as conn:
+            rows = store.list_api_keys(conn)
+        return [
+            {
+                "id": row.id,
+                "name": row.name,
+                "scopes": row.scopes.split(","),
+                "created": row.created,
+                "revoked": row.revoked,
+            }
+            for row in rows
+        ]
+
+    def revoke(self, name: str) -> str:
+        """Revoke the live key named `name` for good; returns its id. Its row stays, so the name
+        is never given to another key. A serving node that took the key in the last
+        API_KEY_CACHE_S still takes it until then (verifier/http/auth.py)."""
+        now = time.time()
+        with self._store.write() as conn:
+            key_id = store.revoke_api_key(conn, name, now)
+            if key_id is None:
+                raise InvalidRequest(f"no live API key is named {name!r}")
+            audit_log.append(conn, "api_key_revoke", None, now, key_id=key_id, name=name)
+        return key_id
 
     def refused(self, key: ApiKey, method: str, path: str, needs: str) -> None:
         """Audit a request a key made without the scope its route needs (a helpdesk key at

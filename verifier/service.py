@@ -443,6 +443,14 @@ class Verifier:
         shown once, only its SHA-256 is stored."""
         return self._api_keys.create(name, scopes)
 
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every API key, revoked ones too: id, name, scopes, created, revoked; never a key."""
+        return self._api_keys.list_keys()
+
+    def revoke_api_key(self, name: str) -> str:
+        """Revoke the live API key named `name` for good; returns its id (verifier/api_keys.py)."""
+        return self._api_keys.revoke(name)
+
     def check_api_key(self, key: str, scope: str) -> bool:
         """True when `key` is a stored API key that has `scope`."""
         return self._api_keys.check(key, scope)

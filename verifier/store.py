@@ -83,6 +83,9 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False),
     sa.Column("scopes", sa.String(255), nullable=False),
     sa.Column("created", sa.Double, nullable=False),
+    # Added by _api_key_revocation: when the key was revoked (None: live). The row stays, so
+    # its name is never taken again and the audit trail's `by: api-key:<name>` keeps one key.
+    sa.Column("revoked", sa.Double, nullable=True),
 )
 
 # The audit trail (verifier/audit.py). A row is appended with its `id` and no lock; `seq` (its
@@ -489,6 +492,14 @@ def _lost_tokens(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE tokens ADD COLUMN lost BOOLEAN NOT NULL DEFAULT false")
 
 
+def _api_key_revocation(conn: Connection) -> None:
+    """When an API key was revoked; added only where missing (a store created by this code has
+    it, as _lost_tokens explains)."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(api_keys.name)}
+    if "revoked" not in present:
+        conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN revoked DOUBLE PRECISION")
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1,
     _v2,
@@ -510,6 +521,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _console_sign_in_limit,
     _login_rounds,
     _lost_tokens,
+    _api_key_revocation,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Any constant: the PostgreSQL advisory lock that serialises migrations of concurrent nodes.
@@ -1047,6 +1059,23 @@ def api_key_name_taken(conn: Connection, name: str) -> bool:
 def get_api_key(conn: Connection, key_id: str) -> Row | None:
     """The API key's row (its hash and scopes), or None."""
     return conn.execute(api_keys.select().where(api_keys.c.id == key_id)).first()
+
+
+def list_api_keys(conn: Connection) -> list[Row]:
+    """Every API key's row but its hash, oldest first, revoked ones too."""
+    columns = [c for c in api_keys.c if c.name != "key_hash"]
+    return list(conn.execute(sa.select(*columns).order_by(api_keys.c.created, api_keys.c.id)))
+
+
+def revoke_api_key(conn: Connection, name: str, now: float) -> str | None:
+    """Revoke the live key named `name`; its id, or None when no live key has that name."""
+    row = conn.execute(
+        sa.select(api_keys.c.id).where(api_keys.c.name == name, api_keys.c.revoked.is_(None))
+    ).first()
+    if row is None:
+        return None
+    conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(revoked=now))
+    return str(row.id)
 
 
 _GET_USER = sa.select(users).where(

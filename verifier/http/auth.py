@@ -23,7 +23,7 @@ from baoling.verifier.api_keys import ApiKey
 from baoling.verifier.http.errors import HTTPError
 from baoling.verifier.service import Verifier
 
-# A key removed from the store still works on a running server for up to this long.
+# A key revoked (verifier/api_keys.py) still works on a running server for up to this long.
 API_KEY_CACHE_S = 60.0
 API_KEY_CACHE_ENTRIES = 1024
 
