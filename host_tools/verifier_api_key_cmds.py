@@ -1,4 +1,4 @@
-"""`baoling verifier api-key`: the HTTP API's keys (docs/verifier.md, "API keys"). A key is
+"""`baoling verifier api-key`: the HTTP API's keys (docs/verifier.md, "Routes"). A key is
 printed once when it is made and stored only as its SHA-256; a revoked key keeps its row, so
 its name is never given to another key and the audit trail's `by: api-key:<name>` stays one
 key's."""
@@ -24,7 +24,7 @@ def api_key() -> None:
     type=click.Choice(API_KEY_SCOPES),
     multiple=True,
     required=True,
-    help="Repeat for several (docs/verifier.md, API keys).",
+    help="Repeat for several (docs/verifier.md, Routes).",
 )
 @json_option
 @click.pass_context
