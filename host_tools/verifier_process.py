@@ -24,8 +24,12 @@ class ServerProcess:
         *,
         env: dict[str, str] | None = None,
         timeout_s: float = 30.0,
+        wrapper: Sequence[str] = (),
     ) -> None:
+        """`wrapper`: a command that execs the server's command line, given as its arguments
+        (such as `unshare -m` with a mount first), so the server keeps the child's pid."""
         command = [
+            *wrapper,
             sys.executable,
             "-m",
             "baoling.host_tools",

@@ -4,6 +4,7 @@ Messages never echo what the client sent (a code or a secret could be in it): va
 name the field and the rule only. docs/verifier.md lists the codes.
 """
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from starlette.routing import Match, Route
 
 from baoling.verifier import errors
 from baoling.verifier.http.schemas import PATTERN_RULES
+
+log = logging.getLogger("baoling.http")
 
 
 class HTTPError(Exception):
@@ -63,8 +66,13 @@ def on_verifier_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def library_status(exc: errors.VerifierError) -> tuple[int, str]:
-    """The HTTP status and error code a library error is answered with."""
-    return next(answer for kind, answer in LIBRARY_ERRORS.items() if isinstance(exc, kind))
+    """The HTTP status and error code a library error is answered with. A 503 is also logged
+    with its reason (the store full or read-only, the database or the directory away): the
+    request's own log line says only 503, and the operator reads the log, not the answers."""
+    status, error = next(answer for kind, answer in LIBRARY_ERRORS.items() if isinstance(exc, kind))
+    if status == 503:
+        log.warning("unavailable: %s", exc)
+    return status, error
 
 
 def library_error(exc: errors.VerifierError) -> JSONResponse:
