@@ -296,6 +296,11 @@ def test_an_empty_variable_is_unset(clean_env, tmp_path):
         ({}, "http_port = 70000", "{config}: http_port: must be at most 65535: 70000"),
         (
             {},
+            "audit_seal_seconds = inf",
+            "{config}: audit_seal_seconds: must be at most 3153600000.0: inf",
+        ),
+        (
+            {},
             'lockout_tz = "Mars/Olympus_Mons"',
             "{config}: lockout_tz: not an IANA time zone such as UTC or Asia/Shanghai: "
             "'Mars/Olympus_Mons'",
@@ -351,6 +356,11 @@ def run(command: list[str], env: dict[str, str] | None = None) -> subprocess.Com
             ["baoling.verifier", "--http-port", "abc"],
             {},
             "Error: --http-port: not a valid integer: 'abc'\n",
+        ),
+        (
+            ["baoling.host_tools", "verifier", "serve", "--http-port", "0"],
+            {"BAOLING_EVENTS_AUDIT_VERIFY_SECONDS": "1e300"},
+            "Error: BAOLING_EVENTS_AUDIT_VERIFY_SECONDS: must be at most 3153600000.0: '1e300'\n",
         ),
         (
             ["baoling.host_tools", "verifier", "serve", "--window", "-1"],

@@ -98,6 +98,10 @@ _FILES = (
 _PATHS = ("data_dir", *_FILES)
 # The settings that are URLs: shown in errors without their secrets (core/urls.py).
 _URLS = ("store_url", "events_webhook_url")
+# The most a duration setting in seconds may be: a hundred years. Threads wait for these
+# (Event.wait), and a longer wait, `inf` above all, overflows (threading.TIMEOUT_MAX) in the
+# thread that waits, after the server has started: the audit sealer died so.
+MAX_SECONDS = 100 * 365 * 86400
 
 
 class SettingsError(VerifierError):
@@ -119,7 +123,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     store_url: str | None = None
-    store_commit_timeout_seconds: float = Field(DEFAULT_COMMIT_TIMEOUT_S, gt=0)
+    store_commit_timeout_seconds: float = Field(DEFAULT_COMMIT_TIMEOUT_S, gt=0, le=MAX_SECONDS)
     store_pool_size: int = Field(DEFAULT_STORE_POOL_SIZE, ge=1)
     store_max_overflow: int = Field(DEFAULT_STORE_MAX_OVERFLOW, ge=0)
     master_key_file: Path | None = None
@@ -141,30 +145,36 @@ class Settings(BaseSettings):
     ldap_config: Path | None = None
     events_webhook_url: str | None = None
     events_webhook_secret_file: Path | None = None
-    events_webhook_timeout_seconds: float = Field(DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS, gt=0)
+    events_webhook_timeout_seconds: float = Field(
+        DEFAULT_EVENTS_WEBHOOK_TIMEOUT_SECONDS, gt=0, le=MAX_SECONDS
+    )
     events_validation_accepted: bool = False
     events_delivery: bool = True
-    events_retry_seconds: float = Field(DEFAULT_EVENTS_RETRY_SECONDS, gt=0)
-    events_max_age_seconds: float = Field(DEFAULT_EVENTS_MAX_AGE_SECONDS, gt=0)
+    events_retry_seconds: float = Field(DEFAULT_EVENTS_RETRY_SECONDS, gt=0, le=MAX_SECONDS)
+    events_max_age_seconds: float = Field(DEFAULT_EVENTS_MAX_AGE_SECONDS, gt=0, le=MAX_SECONDS)
     events_config: Path | None = None
     events_failed_burst: int = Field(DEFAULT_EVENTS_FAILED_BURST, ge=1)
-    events_failed_burst_seconds: float = Field(DEFAULT_EVENTS_FAILED_BURST_SECONDS, gt=0)
-    events_drift_far_seconds: float = Field(DEFAULT_EVENTS_DRIFT_FAR_SECONDS, gt=0)
+    events_failed_burst_seconds: float = Field(
+        DEFAULT_EVENTS_FAILED_BURST_SECONDS, gt=0, le=MAX_SECONDS
+    )
+    events_drift_far_seconds: float = Field(DEFAULT_EVENTS_DRIFT_FAR_SECONDS, gt=0, le=MAX_SECONDS)
     events_backlog_ready: int = Field(DEFAULT_EVENTS_BACKLOG_READY, ge=1)
-    events_keep_seconds: float = Field(DEFAULT_EVENTS_KEEP_SECONDS, gt=0)
-    events_audit_verify_seconds: float = Field(DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS, gt=0)
+    events_keep_seconds: float = Field(DEFAULT_EVENTS_KEEP_SECONDS, gt=0, le=MAX_SECONDS)
+    events_audit_verify_seconds: float = Field(
+        DEFAULT_EVENTS_AUDIT_VERIFY_SECONDS, gt=0, le=MAX_SECONDS
+    )
     log_format: Literal["text", "json"] = "text"
-    audit_seal_seconds: float = Field(DEFAULT_AUDIT_SEAL_SECONDS, gt=0)
+    audit_seal_seconds: float = Field(DEFAULT_AUDIT_SEAL_SECONDS, gt=0, le=MAX_SECONDS)
     audit_anchor_file: Path | None = None
-    audit_anchor_seconds: float = Field(DEFAULT_AUDIT_ANCHOR_SECONDS, ge=0)
+    audit_anchor_seconds: float = Field(DEFAULT_AUDIT_ANCHOR_SECONDS, ge=0, le=MAX_SECONDS)
     privacyidea_allow: str = ""
     privacyidea_no_detail_on_fail: bool = False
     rate_limit_user_source_after: int = Field(DEFAULT_USER_SOURCE_AFTER, ge=0)
     rate_limit_user_after: int = Field(DEFAULT_USER_AFTER, ge=0)
     rate_limit_source_after: int = Field(DEFAULT_SOURCE_AFTER, ge=0)
-    rate_limit_delay_seconds: float = Field(DEFAULT_DELAY_S, gt=0)
-    rate_limit_max_delay_seconds: float = Field(DEFAULT_MAX_DELAY_S, gt=0)
-    rate_limit_window_seconds: float = Field(DEFAULT_WINDOW_S, gt=0)
+    rate_limit_delay_seconds: float = Field(DEFAULT_DELAY_S, gt=0, le=MAX_SECONDS)
+    rate_limit_max_delay_seconds: float = Field(DEFAULT_MAX_DELAY_S, gt=0, le=MAX_SECONDS)
+    rate_limit_window_seconds: float = Field(DEFAULT_WINDOW_S, gt=0, le=MAX_SECONDS)
     http_trusted_proxies: str = ""
     radius_trusted_proxies: str = ""
     console: bool = True
