@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from baoling.core.urls import shown_url
 from baoling.verifier.commit_deadline import DEFAULT_COMMIT_TIMEOUT_S, CommitDeadlines
-from baoling.verifier.errors import StoreError, UnknownToken
+from baoling.verifier.errors import InvalidRequest, StoreError, UnknownToken
 from baoling.verifier.group_commit import GroupCommit
 from baoling.verifier.options import DEFAULT_STORE_MAX_OVERFLOW, DEFAULT_STORE_POOL_SIZE
 from baoling.verifier.prepared import Prepared
@@ -724,9 +724,15 @@ class Store:
     def _failures(self) -> Iterator[None]:
         """An unreachable or unusable database as one StoreError line: also a SQLite file that
         is no database or is damaged (an integrity or programming error stays an exception:
-        that is a bug, not the database's state)."""
+        that is a bug, not the database's state); a value it cannot hold, InvalidRequest."""
         try:
             yield
+        except sa.exc.DataError as exc:
+            # A value the database cannot hold (on PostgreSQL a NUL in text, a number beyond
+            # bigint) is the caller's mistake, not a broken database. Its reason stops at the
+            # first colon: what follows may quote the value, which may be a secret.
+            reason = str(exc.orig).strip().splitlines()[0].split(":")[0] if exc.orig else ""
+            raise InvalidRequest(f"the database cannot hold a value given ({reason})") from None
         except sa.exc.DatabaseError as exc:
             unusable = (sa.exc.OperationalError, sa.exc.InterfaceError)
             if not isinstance(exc, unusable) and not _damaged_sqlite_file(exc):

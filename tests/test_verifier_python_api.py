@@ -1,0 +1,44 @@
+"""The Python API as an integrator calls it (docs/verifier.md, "Python API"), on both stores:
+a value the caller got wrong is a VerifierError saying so, never a database driver's
+exception with its SQL."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from baoling.verifier.errors import InvalidRequest, UnknownEvent, UnknownToken
+from baoling.verifier.service import Verifier
+
+SECRET = bytes(range(1, 21))
+NUL_ID = "a\x00b"
+
+# Each call with a NUL in a name, and what SQLite, which stores and compares NULs, makes of it:
+# an exception class, or the value returned.
+NUL_CALLS: dict[str, tuple[Callable[[Verifier], Any], Any]] = {
+    "show": (lambda v: v.show(NUL_ID), UnknownToken),
+    "disable": (lambda v: v.disable(NUL_ID), UnknownToken),
+    "validate": (lambda v: v.validate(NUL_ID, "123456"), UnknownToken),
+    "replay_event": (lambda v: v.replay_event(NUL_ID), UnknownEvent),
+    "search_audit": (lambda v: v.search_audit(token=NUL_ID), []),
+    "list_events": (lambda v: v.list_events(NUL_ID), []),
+}
+
+
+@pytest.mark.parametrize("name", NUL_CALLS)
+def test_a_nul_in_a_name_is_a_verifier_error_not_the_drivers(make_verifier, store_url, name):
+    """PostgreSQL cannot hold a NUL in text, and psycopg raised DataError (with the SQL) from
+    every call given one; it is InvalidRequest now. On SQLite the call answers as for any
+    name that is not there."""
+    call, on_sqlite = NUL_CALLS[name]
+    v = make_verifier()
+    v.enrol("t1", SECRET)
+    if store_url is not None:  # PostgreSQL
+        with pytest.raises(InvalidRequest, match="cannot hold") as raised:
+            call(v)
+        assert "SELECT" not in str(raised.value)
+    elif isinstance(on_sqlite, type):
+        with pytest.raises(on_sqlite):
+            call(v)
+    else:
+        assert call(v) == on_sqlite
