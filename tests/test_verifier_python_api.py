@@ -12,6 +12,7 @@ from baoling.verifier.service import Verifier
 
 SECRET = bytes(range(1, 21))
 NUL_ID = "a\x00b"
+T0 = 1_800_000_000
 
 # Each call with a NUL in a name, and what SQLite, which stores and compares NULs, makes of it:
 # an exception class, or the value returned.
@@ -42,3 +43,26 @@ def test_a_nul_in_a_name_is_a_verifier_error_not_the_drivers(make_verifier, stor
             call(v)
     else:
         assert call(v) == on_sqlite
+
+
+CODE_CALLS: dict[str, Callable[[Verifier, Any], Any]] = {
+    "validate": lambda v, code: v.validate("t1", code, T0),
+    "check": lambda v, code: v.check("t1", code, T0),
+    "validate_user": lambda v, code: v.validate_user("carol", code, T0),
+    "resync": lambda v, code: v.resync("t1", code, code, T0),
+}
+
+
+@pytest.mark.parametrize("name", CODE_CALLS)
+@pytest.mark.parametrize("code", [123456, 123456.0, None, b"123456"], ids=repr)
+def test_a_code_that_is_not_a_str_is_refused_without_counting(make_verifier, name, code):
+    """pyotp's verify takes an int; here an int was a malformed code, counted towards the
+    token's lock, so an integrator's every attempt failed and then locked the user out."""
+    v = make_verifier()
+    v.enrol("t1", SECRET, now=T0 - 60)
+    v.add_user("carol")
+    v.assign("t1", "carol", override=True)
+    with pytest.raises(InvalidRequest, match="a code must be a str of digits") as raised:
+        CODE_CALLS[name](v, code)
+    assert "123456" not in str(raised.value)
+    assert v.show("t1")["fail_count"] == 0

@@ -23,6 +23,15 @@ def check_token_id(token_id: str) -> str:
         raise InvalidRequest(str(exc)) from None
 
 
+def check_code(code: str) -> str:
+    """The code itself, or InvalidRequest unless it is a str: an int (which pyotp's verify
+    takes, and which loses a leading zero) was refused as malformed and counted as a wrong
+    code towards the token's lock. The message never holds the code."""
+    if not isinstance(code, str):
+        raise InvalidRequest(f"a code must be a str of digits, not {type(code).__name__}")
+    return code
+
+
 def check_text(name: str, value: str) -> str:
     """`value` itself, or InvalidRequest naming `name`: printable, at most MAX_TEXT_CHARS."""
     if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS or not value.isprintable():

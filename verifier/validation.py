@@ -48,6 +48,7 @@ from baoling.verifier.events import (
     ValidationFailedBurst,
     ValidationReplay,
 )
+from baoling.verifier.inputs import check_code
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import HOTP, TOTP
 from baoling.verifier.outbox import Outbox
@@ -163,6 +164,7 @@ class Validation:
 
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
+        check_code(code)
         try:
             decision = self._decide("validate", token_id, now, self._checking(code))
         except UnknownToken:
@@ -186,6 +188,7 @@ class Validation:
         whose reason only the audit trail tells. `source` is the client's address for the
         rate limits (verifier/rate_limits.py): while one of the attempt's keys waits, the
         attempt is rejected untried (reason rate_limited); the source is in its audit rows."""
+        check_code(code)
         now = time.time() if now is None else now
         # Before a slow hash or a directory search, so an attempt that waits costs neither;
         # any other attempt is checked inside its write transaction (_check_user) only.
@@ -385,6 +388,8 @@ class Validation:
 
     def resync(self, token_id: str, code1: str, code2: str, now: float | None = None) -> bool:
         """Find two consecutive codes in the wide window and move the token's offset there."""
+        check_code(code1)
+        check_code(code2)
         decision = self._decide(
             "resync",
             token_id,
