@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from baoling.verifier.errors import InvalidRequest, UnknownEvent, UnknownToken
+from baoling.verifier.errors import InvalidRequest, StoreError, UnknownEvent, UnknownToken
 from baoling.verifier.service import Verifier
 
 SECRET = bytes(range(1, 21))
@@ -66,3 +66,19 @@ def test_a_code_that_is_not_a_str_is_refused_without_counting(make_verifier, nam
         CODE_CALLS[name](v, code)
     assert "123456" not in str(raised.value)
     assert v.show("t1")["fail_count"] == 0
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda v: v.show("t1"), lambda v: v.list_tokens(), lambda v: v.validate("t1", "123456")],
+    ids=["show", "list_tokens", "validate"],
+)
+def test_after_close_every_call_raises_store_error(make_verifier, call):
+    """show and list_tokens answered after close on both stores (and validate on
+    PostgreSQL), through a new connection pool that nothing closed again."""
+    v = make_verifier()
+    v.enrol("t1", SECRET)
+    v.close()
+    v.close()  # a second close does nothing
+    with pytest.raises(StoreError, match="the store is closed"):
+        call(v)

@@ -127,7 +127,8 @@ class Verifier:
         self.console = ConsoleAccounts(self._store, self._validation)
 
     def close(self) -> None:
-        """Release the database and directory connections."""
+        """Release the database and directory connections; every call after it raises
+        StoreError, and a second close does nothing."""
         self._realms.close()
         self._store.close()
 

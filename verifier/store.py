@@ -700,10 +700,14 @@ class Store:
         # SQLite's one writer commits validations in groups (verifier/group_commit.py).
         sqlite = self.engine.dialect.name == "sqlite"
         self._group = GroupCommit(self.concurrent_write, sqlite_savepoint) if sqlite else None
+        self._closed = False
 
     def close(self) -> None:
+        """Release the connections; every use after this raises StoreError (the engine would
+        otherwise open a new pool, which nothing closes). A second close does nothing."""
         if self._group is not None:
-            self._group.close()
+            self._group.close()  # commits the writes it holds first
+        self._closed = True
         self.engine.dispose()
 
     @contextmanager
@@ -725,6 +729,8 @@ class Store:
         """An unreachable or unusable database as one StoreError line: also a SQLite file that
         is no database or is damaged (an integrity or programming error stays an exception:
         that is a bug, not the database's state); a value it cannot hold, InvalidRequest."""
+        if self._closed:
+            raise StoreError("the store is closed")
         try:
             yield
         except sa.exc.DataError as exc:
