@@ -82,3 +82,27 @@ def test_after_close_every_call_raises_store_error(make_verifier, call):
     v.close()  # a second close does nothing
     with pytest.raises(StoreError, match="the store is closed"):
         call(v)
+
+
+TIME_CALLS: dict[str, Callable[[Verifier, Any], Any]] = {
+    "enrol": lambda v, now: v.enrol("t2", SECRET, now=now),
+    "validate": lambda v, now: v.validate("t1", "123456", now),
+    "validate_user": lambda v, now: v.validate_user("carol", "123456", now),
+    "resync": lambda v, now: v.resync("t1", "123456", "654321", now),
+    "wrong_pin": lambda v, now: v.wrong_pin("t1", now),
+}
+
+
+@pytest.mark.parametrize("name", TIME_CALLS)
+@pytest.mark.parametrize("now", ["1800000000", True, float("nan"), b"1"], ids=repr)
+def test_a_time_that_is_not_a_number_of_seconds_is_refused(make_verifier, name, now):
+    """A str `now` reached the database (enrol raised SQLAlchemy's error with the SQL) or
+    the arithmetic (a bare TypeError); a bool was taken as a time in 1970."""
+    v = make_verifier()
+    v.enrol("t1", SECRET, now=T0 - 60)
+    v.add_user("carol")
+    v.assign("t1", "carol", override=True)
+    with pytest.raises(InvalidRequest, match="now must be a Unix time in seconds"):
+        TIME_CALLS[name](v, now)
+    assert v.show("t1")["fail_count"] == 0
+    assert [t["token"] for t in v.list_tokens()] == ["t1"]

@@ -2,6 +2,7 @@
 key names), checked here once for every front end; the HTTP schema declares the same rules
 (verifier/http/schemas.py)."""
 
+import math
 import re
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -30,6 +31,17 @@ def check_code(code: str) -> str:
     if not isinstance(code, str):
         raise InvalidRequest(f"a code must be a str of digits, not {type(code).__name__}")
     return code
+
+
+def check_time(now: float | None) -> float | None:
+    """`now` itself (None: the clock's), or InvalidRequest unless it is a finite Unix time in
+    seconds: a str reached the database, which raised its own error with the SQL, and a bool
+    passed as 0 or 1, the first second of 1970."""
+    if now is not None and (
+        isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now)
+    ):
+        raise InvalidRequest(f"now must be a Unix time in seconds, not {type(now).__name__}")
+    return now
 
 
 def check_text(name: str, value: str) -> str:

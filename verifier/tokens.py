@@ -37,7 +37,7 @@ from baoling.verifier.events import (
     TokenEvent,
     TokenUnlocked,
 )
-from baoling.verifier.inputs import check_text, check_token_id
+from baoling.verifier.inputs import check_text, check_time, check_token_id
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.pskc_import import read_pskc
@@ -155,6 +155,7 @@ class TokenAdmin:
         token = new_token(token_id, secret, algorithm, digits, period_s, issuer, label)
         if not isinstance(device_pin, bool):
             raise InvalidRequest("device_pin must be true or false")
+        check_time(now)
         token |= kind_columns(kind, counter) | {"device_pin": device_pin}
         self._insert([token], source="enrol", now=now)
         key = otpauth.KeyUri(

@@ -48,7 +48,7 @@ from baoling.verifier.events import (
     ValidationFailedBurst,
     ValidationReplay,
 )
-from baoling.verifier.inputs import check_code
+from baoling.verifier.inputs import check_code, check_time
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.otp import HOTP, TOTP
 from baoling.verifier.outbox import Outbox
@@ -165,6 +165,7 @@ class Validation:
     def check(self, token_id: str, code: str, now: float | None = None) -> Decision:
         """The engine's decision for `code`, applied to the store, with its reason."""
         check_code(code)
+        check_time(now)
         try:
             decision = self._decide("validate", token_id, now, self._checking(code))
         except UnknownToken:
@@ -189,6 +190,7 @@ class Validation:
         rate limits (verifier/rate_limits.py): while one of the attempt's keys waits, the
         attempt is rejected untried (reason rate_limited); the source is in its audit rows."""
         check_code(code)
+        check_time(now)
         now = time.time() if now is None else now
         # Before a slow hash or a directory search, so an attempt that waits costs neither;
         # any other attempt is checked inside its write transaction (_check_user) only.
@@ -390,6 +392,7 @@ class Validation:
         """Find two consecutive codes in the wide window and move the token's offset there."""
         check_code(code1)
         check_code(code2)
+        check_time(now)
         decision = self._decide(
             "resync",
             token_id,
@@ -401,6 +404,7 @@ class Validation:
     def wrong_pin(self, token_id: str, now: float | None = None) -> Decision:
         """Count a wrong or missing static PIN as one failed attempt, audited with reason
         "wrong_pin"."""
+        check_time(now)
         return self._counted(
             self._decide(
                 "validate",
