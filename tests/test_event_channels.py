@@ -973,12 +973,9 @@ def test_an_event_written_before_a_field_was_added_is_mailed_with_a_dash_for_it(
     assert " UTC through - - from -. Someone may have seen it." in mail.message.get_content()
 
 
-def test_an_e_mail_goes_to_exactly_one_address_or_to_none(tmp_path, smtp):
-    """A directory e-mail is printable text, so it may be two addresses: the lock of Alice's
-    token went to Mallory too, through one entry of the rate limit and `done`. An address that
-    is not one address is now refused for good, naming it, and nothing is sent to it; the
-    others still get their message. `events test --to` with a line break was a ValueError
-    traceback, and is one line; an events file with such an address stops at once."""
+def lock_told_to_user_and_ops(tmp_path: Path, smtp: Any, user: str, email: str) -> dict:
+    """Lock the token of `user`, whose directory e-mail is `email`, with the lock sent by e-mail
+    to the user and to ops@example.com; the event, dead once every attempt is made."""
     config = (
         smtp_table(smtp, tmp_path)
         + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\nto = "user"\n'
@@ -987,14 +984,25 @@ def test_an_e_mail_goes_to_exactly_one_address_or_to_none(tmp_path, smtp):
     )
     v, worker = setup(tmp_path, config)
     try:
-        v.add_user("alice@bank.example", email="alice@bank.example, mallory@evil.example")
+        v.add_user(user, email=email)
         v.enrol("TK-A", base64.b32decode(SECRET))
-        v.assign("TK-A", "alice@bank.example", override=True)
+        v.assign("TK-A", user, override=True)
         lock(v, "TK-A")
         deliver_all(worker, v)
         (dead,) = v.list_events("dead")
     finally:
         v.close()
+    return dead
+
+
+def test_an_e_mail_goes_to_exactly_one_address_or_to_none(tmp_path, smtp):
+    """A directory e-mail is printable text, so it may be two addresses: the lock of Alice's
+    token went to Mallory too, through one entry of the rate limit and `done`. An address that
+    is not one address is now refused for good, naming it, and nothing is sent to it; the
+    others still get their message. `events test --to` with a line break was a ValueError
+    traceback, and is one line; an events file with such an address stops at once."""
+    alice = "alice@bank.example"
+    dead = lock_told_to_user_and_ops(tmp_path, smtp, alice, f"{alice}, mallory@evil.example")
     assert [m.to for m in smtp.got] == [["ops@example.com"]]
     assert dead["done"] == ["email:ops@example.com"]
     assert dead["last_error"] == (
@@ -1243,22 +1251,7 @@ def test_a_non_ascii_address_the_mail_server_cannot_take_is_refused_in_one_clear
     SMTPNotSupportedError read 'cannot reach the mail server', and the alert was retried until
     its maximum age though the server cannot ever take it. It is refused for good, saying why;
     the other recipient has the alert."""
-    config = (
-        smtp_table(smtp, tmp_path)
-        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\nto = "user"\n'
-        + '[[subscriptions]]\nchannel = "email"\nevents = ["token.locked"]\n'
-        + 'to = ["ops@example.com"]\n'
-    )
-    v, worker = setup(tmp_path, config)
-    try:
-        v.add_user("zhangsan@bank.example", email="张三@bank.example")
-        v.enrol("TK-A", base64.b32decode(SECRET))
-        v.assign("TK-A", "zhangsan@bank.example", override=True)
-        lock(v, "TK-A")
-        deliver_all(worker, v)
-        (dead,) = v.list_events("dead")
-    finally:
-        v.close()
+    dead = lock_told_to_user_and_ops(tmp_path, smtp, "zhangsan@bank.example", "张三@bank.example")
     assert dead["last_error"] == (
         "email:张三@bank.example: the mail server does not take non-ASCII addresses (SMTPUTF8)"
     )
