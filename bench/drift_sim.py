@@ -92,14 +92,14 @@ def make_tokens(rng: random.Random) -> list[SimToken]:
     return tokens
 
 
-def whole_step_offset(otp: TOTP, decision: Decision, now: float) -> TokenState:
+def whole_step_offset(otp: TOTP, state: TokenState, decision: Decision, now: float) -> TokenState:
     """Strategy (b): keep only the offset in whole steps of the last accepted code."""
     offset_s = float((decision.step - otp.step_at(now)) * PERIOD_S)
-    return replace(decision.state, drift=Drift(offset_s=offset_s, at=now))
+    return replace(state.after(decision), drift=Drift(offset_s=offset_s, at=now))
 
 
-def keep(otp: TOTP, decision: Decision, now: float) -> TokenState:
-    return decision.state
+def keep(otp: TOTP, state: TokenState, decision: Decision, now: float) -> TokenState:
+    return state.after(decision)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Strategy:
     policy: Policy
     helpdesk_policy: Policy
     initial: Drift
-    after_accept: Callable[[TOTP, Decision, float], TokenState]
+    after_accept: Callable[[TOTP, TokenState, Decision, float], TokenState]
     helpdesk: bool  # resync after a false reject
 
 
@@ -179,14 +179,14 @@ def run(strategy: Strategy, tokens: list[SimToken]) -> tuple[int, int, int, int,
             decision = check(otp, state, code, now, strategy.policy)
             searched += CountingTOTP.searched - before
             if decision.accepted:
-                state = strategy.after_accept(otp, decision, now)
+                state = strategy.after_accept(otp, state, decision, now)
                 continue
             rejects += 1
             first_rejects += use == 0
             early_rejects += use < EARLY_USES
             tokens_hit.add(index)
-            # Unlocked by the helpdesk in any case: lockout is not what is measured here.
-            state = replace(decision.state, fail_count=0, locked_until=None)
+            # Unlocked by the helpdesk in any case (the failure is not kept): lockout is not
+            # what is measured here.
             if strategy.helpdesk:
                 later = now + PERIOD_S + delay_s  # the user waits for the next code
                 second = token.step_read(later, delay_s)
@@ -199,10 +199,9 @@ def run(strategy: Strategy, tokens: list[SimToken]) -> tuple[int, int, int, int,
                     strategy.helpdesk_policy,
                 )
                 if fixed.accepted:
-                    state = strategy.after_accept(otp, fixed, later)
+                    state = strategy.after_accept(otp, state, fixed, later)
                 else:
                     failed_resyncs += 1
-                    state = replace(fixed.state, fail_count=0, locked_until=None)
     return uses, rejects, first_rejects, early_rejects, len(tokens_hit), failed_resyncs, searched
 
 

@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/engine_check.py
 
 Both sides check a wrong 6-digit code against a window of +-1 step (three codes):
 - engine: `verifier.engine.check` with the token's TOTP made once (as verifier/validation.py
-  keeps it) and the state a validation reads from the store: a learned drift estimate
-  (a full history), no failures yet; the whole decision, new state included;
+  keeps it) and the state a validation reads from the store: a drift estimate learned from a
+  full history (with its range of rates, which the reach narrows to), no failures yet; the
+  whole decision, the failure counted;
 - pyotp: `pyotp.TOTP(secret).verify(code, valid_window=1)`, a new object per check, as a
   server does after loading a secret.
 
@@ -22,8 +23,8 @@ from collections.abc import Callable
 import pyotp
 
 from baoling.core import base32
-from baoling.verifier.constants import DRIFT_HISTORY_LEN
-from baoling.verifier.drift import Drift
+from baoling.verifier.constants import DRIFT_HISTORY_LEN, MAX_DRIFT_UPDATE_STEPS
+from baoling.verifier.drift import Drift, observation_tolerance_s
 from baoling.verifier.engine import Policy, TokenState, check
 from baoling.verifier.otp import TOTP
 
@@ -40,11 +41,20 @@ def contenders() -> dict[str, Callable[[], object]]:
     step = otp.step_at(NOW)
     window = {otp.code_at_step(s) for s in range(step - 1, step + 2)}
     code = next(c for c in (f"{n:06d}" for n in range(10**6)) if c not in window)
-    history = tuple((NOW - k * 3 * DAY_S, 10.0 - k * 0.1) for k in range(DRIFT_HISTORY_LEN, 0, -1))
-    state = TokenState(
-        last_step=step - 40,
-        drift=Drift(offset_s=10.0, rate_ppm=4.0, at=history[-1][0], history=history),
-    )
+    # Learned as the engine learns it: an observation every 3 days, the last 3 days ago.
+    drift = Drift.synced_at(NOW - (DRIFT_HISTORY_LEN + 1) * 3 * DAY_S)
+    for k in range(DRIFT_HISTORY_LEN, 0, -1):
+        drift = drift.observe(
+            NOW - k * 3 * DAY_S,
+            10.0 - k * 0.1,
+            MAX_DRIFT_UPDATE_STEPS * otp.period_s,
+            observation_tolerance_s(otp.period_s),
+        )
+    if drift.rate_range is None:
+        raise SystemExit(
+            "the benchmark's estimate learned no range of rates: its reach is not typical"
+        )
+    state = TokenState(last_step=step - 40, drift=drift)
     policy = Policy()
     if check(otp, state, code, NOW, policy).reason != "wrong_code":
         raise SystemExit("the benchmark's code is not a wrong code: the comparison would be void")

@@ -12,7 +12,7 @@ import pytest
 from baoling.verifier.drift import Drift
 from baoling.verifier.engine import Policy, TokenState, check
 from baoling.verifier.errors import InvalidRequest
-from baoling.verifier.otp import TOTP
+from baoling.verifier.otp import HOTP, TOTP
 
 SECRET = b"12345678901234567890"
 PERIOD_S = 30
@@ -37,8 +37,8 @@ def test_default_window_accepts_offsets_minus_one_to_plus_one(
 ) -> None:
     decision = check(otp, TokenState(), otp.code_at_step(STEP + offset), at(where), Policy())
     assert (decision.accepted, decision.reason, decision.step) == (True, "accepted", STEP + offset)
-    assert decision.state.last_step == STEP + offset
-    assert decision.state.fail_count == 0
+    assert TokenState().after(decision).last_step == STEP + offset
+    assert decision.fail_count == 0
 
 
 @pytest.mark.parametrize("where", IN_STEP)
@@ -46,8 +46,8 @@ def test_default_window_accepts_offsets_minus_one_to_plus_one(
 def test_default_window_rejects_offsets_of_two(otp: TOTP, where: str, offset: int) -> None:
     decision = check(otp, TokenState(), otp.code_at_step(STEP + offset), at(where), Policy())
     assert (decision.accepted, decision.reason, decision.step) == (False, "wrong_code", None)
-    assert decision.state.fail_count == 1
-    assert decision.state.last_step is None
+    assert decision.fail_count == 1
+    assert TokenState().after(decision).last_step is None
 
 
 def test_window_is_symmetric_and_explicit(otp: TOTP) -> None:
@@ -90,22 +90,23 @@ def test_a_token_seven_steps_ahead_is_learned_and_then_followed(otp: TOTP) -> No
         otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8), now, Policy()
     )
     assert first.reason == "resynced"
-    state = first.state
+    state = TokenState().after(first)
     for later in range(1, 40):
         now = at("middle", STEP + later * 20)
         decision = check(otp, state, otp.code_at_step(STEP + later * 20 + 8), now, Policy())
         assert decision.reason == "accepted", later
-        state = decision.state
+        state = state.after(decision)
     assert round(state.drift.offset_at(now) / PERIOD_S) == 8
 
 
 def test_accepted_code_is_rejected_the_second_time_as_a_replay(otp: TOTP) -> None:
     code = otp.code_at_step(STEP)
     first = check(otp, TokenState(), code, at("middle"), Policy())
-    again = check(otp, first.state, code, at("middle"), Policy())
+    state = TokenState().after(first)
+    again = check(otp, state, code, at("middle"), Policy())
     assert (again.accepted, again.reason, again.step) == (False, "replay", STEP)
-    assert again.state.last_step == STEP
-    assert again.state.fail_count == 0  # a copy of a right code is no guess: not counted
+    assert state.after(again).last_step == STEP
+    assert again.fail_count == 0  # a copy of a right code is no guess: not counted
 
 
 def test_code_from_a_step_before_the_last_accepted_one_is_a_replay(otp: TOTP) -> None:
@@ -114,7 +115,9 @@ def test_code_from_a_step_before_the_last_accepted_one_is_a_replay(otp: TOTP) ->
     first = check(otp, TokenState(), otp.code_at_step(STEP + 1), at("middle"), policy)
     assert first.accepted
     for earlier in (STEP, STEP - 1):
-        decision = check(otp, first.state, otp.code_at_step(earlier), at("middle"), policy)
+        decision = check(
+            otp, TokenState().after(first), otp.code_at_step(earlier), at("middle"), policy
+        )
         assert (decision.accepted, decision.reason, decision.step) == (False, "replay", earlier)
 
 
@@ -122,22 +125,26 @@ def test_code_from_an_earlier_step_is_rejected_after_the_window_moved(otp: TOTP)
     # Learning moved the window one step on (the token looked a step ahead): the oldest
     # step fell out of it, and its code is simply wrong now.
     first = check(otp, TokenState(), otp.code_at_step(STEP + 1), at("middle"), Policy())
-    assert first.state.drift.offset_at(at("middle")) == PERIOD_S
+    assert first.drift.offset_at(at("middle")) == PERIOD_S
     for earlier, reason in ((STEP, "replay"), (STEP - 1, "wrong_code")):
-        decision = check(otp, first.state, otp.code_at_step(earlier), at("middle"), Policy())
+        decision = check(
+            otp, TokenState().after(first), otp.code_at_step(earlier), at("middle"), Policy()
+        )
         assert (decision.accepted, decision.reason) == (False, reason)
 
 
 def test_code_after_the_last_accepted_step_is_accepted(otp: TOTP) -> None:
     first = check(otp, TokenState(), otp.code_at_step(STEP - 1), at("start"), Policy())
-    later = check(otp, first.state, otp.code_at_step(STEP), at("start"), Policy())
+    later = check(otp, TokenState().after(first), otp.code_at_step(STEP), at("start"), Policy())
     assert (later.accepted, later.step) == (True, STEP)
 
 
 def test_replay_is_found_at_a_step_boundary(otp: TOTP) -> None:
     # Accepted in the last millisecond of a step, replayed in the first of the next one.
     first = check(otp, TokenState(), otp.code_at_step(STEP), at("end"), Policy())
-    again = check(otp, first.state, otp.code_at_step(STEP), at("start", STEP + 1), Policy())
+    again = check(
+        otp, TokenState().after(first), otp.code_at_step(STEP), at("start", STEP + 1), Policy()
+    )
     assert again.reason == "replay"
 
 
@@ -149,21 +156,21 @@ def test_replay_is_found_at_a_step_boundary(otp: TOTP) -> None:
 def test_malformed_code_is_rejected_and_counted(otp: TOTP, code: str) -> None:
     decision = check(otp, TokenState(), code, at("middle"), Policy())
     assert (decision.accepted, decision.reason, decision.step) == (False, "malformed", None)
-    assert decision.state.fail_count == 1
+    assert decision.fail_count == 1
 
 
 def test_disabled_token_rejects_its_right_code_without_counting(otp: TOTP) -> None:
     state = TokenState(enabled=False, fail_count=2)
     decision = check(otp, state, otp.code_at_step(STEP), at("middle"), Policy())
     assert (decision.accepted, decision.reason) == (False, "disabled")
-    assert decision.state == state
+    assert state.after(decision) == state
 
 
 def test_accepting_clears_the_failure_count(otp: TOTP) -> None:
     state = TokenState(fail_count=7)
     decision = check(otp, state, otp.code_at_step(STEP), at("middle"), Policy())
     assert decision.accepted
-    assert decision.state.fail_count == 0
+    assert decision.fail_count == 0
 
 
 def test_drift_learning_off_leaves_the_estimate_alone(otp: TOTP) -> None:
@@ -172,14 +179,14 @@ def test_drift_learning_off_leaves_the_estimate_alone(otp: TOTP) -> None:
         otp, state, otp.code_at_step(STEP + 1), at("middle"), Policy(drift_learning=False)
     )
     assert decision.accepted
-    assert decision.state.drift == state.drift
+    assert decision.drift == state.drift
 
 
 def test_drift_learning_on_records_the_observation(otp: TOTP) -> None:
     decision = check(otp, TokenState(), otp.code_at_step(STEP), at("start"), Policy())
     # Seen in step STEP at the step's start: the token is 0 to 30 s ahead; the midpoint is 15.
-    assert decision.state.drift.history == ((at("start"), 15.0),)
-    assert decision.state.drift.offset_at(at("start")) == 15.0
+    assert decision.drift.history == ((at("start"), 15.0),)
+    assert decision.drift.offset_at(at("start")) == 15.0
 
 
 def test_the_state_given_is_not_changed(otp: TOTP) -> None:
@@ -225,3 +232,28 @@ def test_bad_policy_is_refused_with_a_message_naming_the_parameter(
     with pytest.raises(InvalidRequest) as caught:
         Policy(**kwargs)
     assert str(caught.value) == message
+
+
+def test_the_state_after_an_hotp_accept_expects_the_next_counter() -> None:
+    hotp = HOTP(SECRET)
+    state = TokenState(counter=3, fail_count=2)
+    decision = check(hotp, state, hotp.code(5), at("middle"), Policy())
+    assert (decision.accepted, decision.step) == (True, 5)
+    after = state.after(decision)
+    assert (after.counter, after.last_step, after.fail_count, after.locked_until) == (
+        6,
+        None,
+        0,
+        None,
+    )
+    # Its codes for counters up to the one matched are used now; the next one is taken.
+    assert check(hotp, after, hotp.code(5), at("middle"), Policy()).reason == "replay"
+    assert check(hotp, after, hotp.code(6), at("middle"), Policy()).accepted
+
+
+def test_the_state_after_a_failure_keeps_the_last_step_and_counts(otp: TOTP) -> None:
+    state = TokenState(last_step=STEP - 5, fail_count=1, drift=Drift(offset_s=3.0, at=at("start")))
+    wrong = next(code for code in ("000000", "111111") if code != otp.code_at_step(STEP))
+    decision = check(otp, state, wrong, at("start"), Policy(window_steps=0))
+    assert (decision.accepted, decision.reason) == (False, "wrong_code")
+    assert state.after(decision) == TokenState(last_step=STEP - 5, fail_count=2, drift=state.drift)

@@ -32,7 +32,7 @@ def fail(otp: TOTP, state: TokenState, now: float, policy: Policy, times: int) -
     for _ in range(times):
         decision = check(otp, state, wrong_code(otp, now), now, policy)
         assert not decision.accepted
-        state = decision.state
+        state = state.after(decision)
     return state
 
 
@@ -47,8 +47,8 @@ def test_default_locks_after_ten_failures_until_midnight_utc(otp: TOTP) -> None:
     assert state.locked_until is None
     tenth = check(otp, state, wrong_code(otp, NOW), NOW, policy)
     assert tenth.reason == "wrong_code"
-    assert tenth.state.fail_count == 10
-    assert tenth.state.locked_until == datetime(2026, 11, 25, 0, 0, tzinfo=UTC).timestamp()
+    assert tenth.fail_count == 10
+    assert tenth.locked_until == datetime(2026, 11, 25, 0, 0, tzinfo=UTC).timestamp()
 
 
 def test_locked_token_rejects_its_right_code_and_counts_nothing(otp: TOTP) -> None:
@@ -58,7 +58,7 @@ def test_locked_token_rejects_its_right_code_and_counts_nothing(otp: TOTP) -> No
     later = NOW + 60
     decision = check(otp, state, right_code(otp, later), later, policy)
     assert (decision.accepted, decision.reason, decision.step) == (False, "locked", None)
-    assert decision.state == state
+    assert state.after(decision) == state
 
 
 def test_time_based_lock_expires_at_its_end(otp: TOTP) -> None:
@@ -69,7 +69,7 @@ def test_time_based_lock_expires_at_its_end(otp: TOTP) -> None:
     end = NOW + 600
     decision = check(otp, state, right_code(otp, end), end, policy)
     assert (decision.accepted, decision.reason) == (True, "accepted")
-    assert (decision.state.fail_count, decision.state.locked_until) == (0, None)
+    assert (decision.fail_count, decision.locked_until) == (0, None)
 
 
 def test_after_a_lock_expires_one_more_failure_locks_again(otp: TOTP) -> None:
@@ -78,8 +78,8 @@ def test_after_a_lock_expires_one_more_failure_locks_again(otp: TOTP) -> None:
     state = fail(otp, TokenState(), NOW, policy, 3)
     after = NOW + 601
     decision = check(otp, state, wrong_code(otp, after), after, policy)
-    assert decision.state.fail_count == 4
-    assert decision.state.locked_until == after + 600
+    assert decision.fail_count == 4
+    assert decision.locked_until == after + 600
 
 
 def test_admin_unlock_clears_the_lock_and_the_count(otp: TOTP) -> None:
@@ -97,7 +97,7 @@ def test_admin_unlock_clears_the_lock_and_the_count(otp: TOTP) -> None:
 def test_an_accepted_code_resets_the_consecutive_count(otp: TOTP) -> None:
     policy = Policy(lockout_after_fails=3, lockout_seconds=600)
     state = fail(otp, TokenState(), NOW, policy, 2)
-    state = check(otp, state, right_code(otp, NOW), NOW, policy).state
+    state = state.after(check(otp, state, right_code(otp, NOW), NOW, policy))
     state = fail(otp, state, NOW + 30, policy, 2)
     assert (state.fail_count, state.locked_until) == (2, None)
 
@@ -136,21 +136,23 @@ def test_wrong_pins_count_and_lock_exactly_as_wrong_codes(otp: TOTP) -> None:
     for count in (1, 2):
         decision = wrong_pin(state, NOW, policy)
         assert (decision.accepted, decision.reason, decision.step) == (False, "wrong_pin", None)
-        assert (decision.state.fail_count, decision.state.locked_until) == (count, None)
-        state = decision.state
+        assert (decision.fail_count, decision.locked_until) == (count, None)
+        state = state.after(decision)
     third = wrong_pin(state, NOW, policy)
-    assert third.state == fail(otp, state, NOW, policy, 1)
-    assert (third.state.fail_count, third.state.locked_until) == (3, NOW + 600)
+    assert state.after(third) == fail(otp, state, NOW, policy, 1)
+    assert (third.fail_count, third.locked_until) == (3, NOW + 600)
 
 
 def test_wrong_pin_on_a_locked_token_is_refused_without_counting(otp: TOTP) -> None:
     policy = Policy(lockout_after_fails=3, lockout_seconds=600)
     locked = fail(otp, TokenState(), NOW, policy, 3)
     decision = wrong_pin(locked, NOW + 60, policy)
-    assert (decision.accepted, decision.reason, decision.state) == (False, "locked", locked)
+    assert (decision.accepted, decision.reason) == (False, "locked")
+    assert locked.after(decision) == locked
 
 
 def test_wrong_pin_on_a_disabled_token_is_refused_without_counting() -> None:
     disabled = TokenState(fail_count=1, enabled=False)
     decision = wrong_pin(disabled, NOW, Policy())
-    assert (decision.accepted, decision.reason, decision.state) == (False, "disabled", disabled)
+    assert (decision.accepted, decision.reason) == (False, "disabled")
+    assert disabled.after(decision) == disabled

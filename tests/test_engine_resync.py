@@ -23,11 +23,11 @@ def test_two_consecutive_codes_200_steps_ahead_resync_with_a_wide_window(otp: TO
         otp, TokenState(), otp.code_at_step(STEP + 200), otp.code_at_step(STEP + 201), NOW, policy
     )
     assert (decision.accepted, decision.reason, decision.step) == (True, "resynced", STEP + 201)
-    assert decision.state.last_step == STEP + 201
+    assert TokenState().after(decision).last_step == STEP + 201
     # From now on the token's codes are accepted with the ordinary +-1 window.
     later = NOW + 3600
     code = otp.code_at_step(otp.step_at(later) + 201)
-    followed = check(otp, decision.state, code, later, Policy())
+    followed = check(otp, TokenState().after(decision), code, later, Policy())
     assert (followed.accepted, followed.step) == (True, otp.step_at(later) + 201)
 
 
@@ -36,7 +36,7 @@ def test_200_steps_ahead_is_outside_the_default_resync_window(otp: TOTP) -> None
         otp, TokenState(), otp.code_at_step(STEP + 200), otp.code_at_step(STEP + 201), NOW, Policy()
     )
     assert (decision.accepted, decision.reason) == (False, "resync_failed")
-    assert decision.state.fail_count == 1
+    assert decision.fail_count == 1
 
 
 @pytest.mark.parametrize("offset", [-20, -1, 0, 19])
@@ -77,14 +77,19 @@ def test_codes_that_are_not_consecutive_fail(otp: TOTP, first: int, second: int)
         policy,
     )
     assert (decision.accepted, decision.reason) == (False, "resync_failed")
-    assert decision.state.last_step is None
+    assert TokenState().after(decision).last_step is None
 
 
 def test_resync_cannot_reuse_accepted_steps(otp: TOTP) -> None:
     accepted = check(otp, TokenState(), otp.code_at_step(STEP + 1), NOW, Policy())
     assert accepted.accepted
     decision = resync(
-        otp, accepted.state, otp.code_at_step(STEP), otp.code_at_step(STEP + 1), NOW, Policy()
+        otp,
+        TokenState().after(accepted),
+        otp.code_at_step(STEP),
+        otp.code_at_step(STEP + 1),
+        NOW,
+        Policy(),
     )
     assert decision.reason == "resync_failed"
 
@@ -95,8 +100,8 @@ def test_resync_sets_the_drift_estimate_at_the_second_code(otp: TOTP) -> None:
     )
     # Step STEP + 8 seen 10 s into step STEP: the token is 8 steps and 5 to 35 s ahead.
     offset_s = (8 + 0.5) * PERIOD_S - 10.0
-    assert decision.state.drift.history == ((NOW, offset_s),)
-    assert decision.state.drift.offset_at(NOW) == offset_s
+    assert decision.drift.history == ((NOW, offset_s),)
+    assert decision.drift.offset_at(NOW) == offset_s
 
 
 def test_resync_sets_the_offset_even_with_learning_off(otp: TOTP) -> None:
@@ -105,7 +110,8 @@ def test_resync_sets_the_offset_even_with_learning_off(otp: TOTP) -> None:
         otp, TokenState(), otp.code_at_step(STEP + 7), otp.code_at_step(STEP + 8), NOW, policy
     )
     assert decision.reason == "resynced"
-    assert check(otp, decision.state, otp.code_at_step(STEP + 9), NOW + 30, policy).accepted
+    state = TokenState().after(decision)
+    assert check(otp, state, otp.code_at_step(STEP + 9), NOW + 30, policy).accepted
 
 
 def test_resync_of_a_locked_or_disabled_token_is_refused(otp: TOTP) -> None:
@@ -118,7 +124,7 @@ def test_resync_of_a_locked_or_disabled_token_is_refused(otp: TOTP) -> None:
 
 def test_resync_with_a_malformed_code_fails_as_malformed(otp: TOTP) -> None:
     decision = resync(otp, TokenState(), "12345", otp.code_at_step(STEP), NOW, Policy())
-    assert (decision.reason, decision.state.fail_count) == ("malformed", 1)
+    assert (decision.reason, decision.fail_count) == ("malformed", 1)
 
 
 def test_a_chance_earlier_match_of_the_first_code_does_not_hide_the_real_pair() -> None:

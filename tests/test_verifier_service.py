@@ -156,7 +156,7 @@ def test_wrong_pins_and_wrong_codes_share_one_failure_count(make_verifier):
     assert v.check("alice", wrong_code(SECRET, now), now=now).reason == "wrong_code"
     third = v.wrong_pin("alice", now=now)
     assert (third.accepted, third.reason) == (False, "wrong_pin")
-    assert (third.state.fail_count, third.state.locked_until) == (3, pytest.approx(now + 600))
+    assert (third.fail_count, third.locked_until) == (3, pytest.approx(now + 600))
     assert v.show("alice")["locked_until"] == pytest.approx(now + 600)
     assert v.wrong_pin("alice", now=now + 1).reason == "locked"
     assert v.show("alice")["fail_count"] == 3

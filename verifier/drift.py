@@ -29,6 +29,7 @@ from baoling.verifier.constants import (
     TYPING_DELAY_SPREAD_S,
 )
 from baoling.verifier.errors import StoreError
+from baoling.verifier.otp import TOTP
 
 _PPM = 1e-6
 _JSON_VERSION = 1
@@ -71,32 +72,59 @@ class Drift:
         of a token's first code."""
         return cls(at=when)
 
-    def reach(self, now: float, bound_ppm: float) -> tuple[float, float] | None:
-        """The lowest and highest offsets (seconds) the token's clock can have reached at `now`,
-        for a crystal at most `bound_ppm` off: where it was last seen (its newest observation,
-        else `at`: the enrolment of a token never seen) carried forward at the slowest and the
+    def steps(
+        self, otp: TOTP, now: float, window: int, bound_ppm: float, cap: int
+    ) -> tuple[int, int]:
+        """The lowest and highest steps of `otp` to look for the token's code in at `now`:
+        `window` steps either side of the predicted one, widened to the reach (docs/engine.md)
+        for a crystal at most `bound_ppm` off (0: no reach), to at most `cap` steps from it.
+
+        The reach is the offsets the clock can have reached by `now`, half a step either way for
+        the observations' own error: from where it was last seen (its newest observation, else
+        `at`: the enrolment of a token never seen), carried forward at the slowest and the
         fastest rate it can have. Those are +-bound_ppm, narrowed to `rate_range` (the rates
-        consistent with every observation since the last resync) where the two overlap. None
-        without `at` (nothing says when the clock was right) or before it."""
-        # Comparisons, not min/max calls: every check asks (bench/engine_check.py).
+        consistent with every observation since the last resync) where the two overlap. No
+        reach without `at` (nothing says when the clock was right) or before it.
+
+        One method, not the predicted step and the reach apart: every check asks, and a call
+        and a tuple cost as much as the arithmetic (docs/performance.md, "The engine against
+        pyotp"); for the same reason bounds are comparisons, not min/max calls."""
+        centre = otp.step_at(now + self.offset_at(now))
+        low = centre - window
+        high = centre + window
+        if not bound_ppm:
+            return low, high
         history = self.history
         if history:
             seen_at, seen = history[-1]
         elif self.at is not None:
             seen_at, seen = self.at, self.offset_s
         else:
-            return None
+            return low, high
         if now <= seen_at:
-            return None
+            return low, high
         slowest, fastest = -bound_ppm, bound_ppm
-        rate_range = self.rate_range
-        if rate_range is not None and rate_range[0] <= fastest and rate_range[1] >= slowest:
-            if rate_range[0] > slowest:
-                slowest = rate_range[0]
-            if rate_range[1] < fastest:
-                fastest = rate_range[1]
+        if self.rate_range is not None:
+            low_rate, high_rate = self.rate_range
+            if low_rate <= fastest and high_rate >= slowest:
+                if low_rate > slowest:
+                    slowest = low_rate
+                if high_rate < fastest:
+                    fastest = high_rate
         elapsed = (now - seen_at) * _PPM
-        return seen + slowest * elapsed, seen + fastest * elapsed
+        period = otp.period_s
+        half_step = period / 2
+        seen_now = now + seen  # the clock's time, were it still as far off as when last seen
+        # A step is below `low` exactly when its time is; only then is it computed.
+        earliest_at = seen_now + slowest * elapsed - half_step
+        if earliest_at < low * period:
+            earliest = otp.step_at(earliest_at)
+            low = earliest if earliest > centre - cap else centre - cap
+        latest_at = seen_now + fastest * elapsed + half_step
+        if latest_at >= (high + 1) * period:
+            latest = otp.step_at(latest_at)
+            high = latest if latest < centre + cap else centre + cap
+        return low, high
 
     def offset_at(self, now: float) -> float:
         """The predicted offset in seconds at `now`: the offset carried forward by the rate."""
@@ -164,7 +192,7 @@ class Drift:
             at = data["at"]
             since = data.get("since")  # absent in estimates stored before resync segments
             history = tuple((_finite(t), _finite(o)) for t, o in data["history"])
-            # absent in estimates stored before the reach (Drift.reach)
+            # absent in estimates stored before the reach (Drift.steps)
             rate_range = data.get("rate_range")
             if rate_range is not None:
                 low, high = rate_range

@@ -9,7 +9,7 @@ explains the window, drift learning, replay protection and the lockout trade-off
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -120,9 +120,8 @@ class Policy:
 
 # TokenState and Decision are values that are never changed once made (the engine builds new
 # ones), but not frozen dataclasses: a frozen one's constructor sets each field through
-# object.__setattr__, three times the cost of a slotted one's, and every validation builds
-# both (bench/engine_check.py). tests/test_engine_properties.py checks that the engine leaves
-# the state it is given as it was.
+# object.__setattr__, three times the cost of a slotted one's (bench/engine_check.py).
+# tests/test_engine_properties.py checks that the engine leaves the state it is given as it was.
 @dataclass(slots=True)
 class TokenState:
     """What the store keeps about a token besides its secret."""
@@ -131,7 +130,7 @@ class TokenState:
     fail_count: int = 0  # consecutive failures since the last accepted code or unlock
     locked_until: float | None = None  # unix time; locked while now < locked_until
     enabled: bool = True
-    drift: Drift = field(default_factory=Drift)
+    drift: Drift = Drift()  # one shared default: a Drift is never changed once made
     # HOTP tokens only: the next counter expected (RFC 4226's C); codes for counters below it
     # are used. None for a TOTP token.
     counter: int | None = None
@@ -139,18 +138,46 @@ class TokenState:
     def locked(self, now: float) -> bool:
         return self.locked_until is not None and now < self.locked_until
 
+    def after(self, decision: "Decision") -> "TokenState":
+        """The state to store after `decision`, made on this state: an accept moves the last
+        step (TOTP) or the counter past the step matched (HOTP)."""
+        last_step, counter = self.last_step, self.counter
+        if decision.accepted and counter is None:
+            last_step = decision.step
+        elif decision.accepted:
+            assert decision.step is not None  # an accepted decision names its step
+            counter = decision.step + 1
+        return TokenState(
+            last_step,
+            decision.fail_count,
+            decision.locked_until,
+            self.enabled,
+            decision.drift,
+            counter,
+        )
+
 
 @dataclass(slots=True)
 class Decision:
-    """The engine's answer: `state` is what to store after it (for a rejection, with the failure
-    counted and the lock set when the count reaches the policy's threshold)."""
+    """The engine's answer, and what changes with it: the token's failure count, lock and
+    drift estimate after it (for a rejection, with the failure counted and the lock set when
+    the count reaches the policy's threshold). `TokenState.after` gives the whole state to
+    store. One value, not a Decision holding a new TokenState: every wrong code builds one,
+    and a second object was a tenth of a check's cost (docs/performance.md)."""
 
     accepted: bool
     reason: str
     step: int | None
-    state: TokenState
+    fail_count: int
+    locked_until: float | None
+    drift: Drift
     # RFC 8176 methods of an accept, set by verifier/validation.py (the engine never knows them).
     amr: tuple[str, ...] = ()
+
+    @classmethod
+    def unchanged(cls, reason: str, step: int | None, state: TokenState) -> "Decision":
+        """A rejection that changes nothing of `state` (a replay, a locked or disabled token)."""
+        return cls(False, reason, step, state.fail_count, state.locked_until, state.drift)
 
 
 @dataclass(frozen=True)
@@ -186,35 +213,11 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
             return refused
     value = otp.parse(code)
     if value is None:
-        return _failure(state, MALFORMED, None, now, policy)
+        return _failure(state, MALFORMED, now, policy)
     if not isinstance(otp, TOTP):
         return _check_counter(otp, state, value, now, policy)
-    # predicted_step and the window's bounds, inline: this is every validation's path, and a
-    # call or a built-in per bound costs as much as the arithmetic (bench/engine_check.py).
     drift = state.drift
-    centre = otp.step_at(now + drift.offset_at(now))
-    window = policy.window_steps
-    low = centre - window
-    high = centre + window
-    reach_ppm = policy.reach_ppm
-    if reach_ppm:
-        # The reach: the steps the clock can show by now, half a step either way for the
-        # observations' own error, at most max_window_steps from the predicted step.
-        reach = drift.reach(now, reach_ppm)
-        if reach is not None:
-            lowest, highest = reach
-            period = otp.period_s
-            half_step = period / 2
-            cap = policy.reach_cap
-            # A step is below `low` exactly when its time is; only then is it computed.
-            earliest_at = now + lowest - half_step
-            if earliest_at < low * period:
-                earliest = otp.step_at(earliest_at)
-                low = earliest if earliest > centre - cap else centre - cap
-            latest_at = now + highest + half_step
-            if latest_at >= (high + 1) * period:
-                latest = otp.step_at(latest_at)
-                high = latest if latest < centre + cap else centre + cap
+    low, high = drift.steps(otp, now, policy.window_steps, policy.reach_ppm, policy.reach_cap)
     if low < 0:
         low = 0
     last_step = state.last_step
@@ -222,11 +225,11 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
     step = otp.find(value, range(fresh_from, high + 1))
     if step is None:
         # The steps skipped as already used: a match there is a replay (RFC 6238 section 5.2).
-        replayed = None
         if fresh_from > low:
             replayed = otp.find(value, range(low, fresh_from if fresh_from <= high else high + 1))
-        reason = WRONG_CODE if replayed is None else REPLAY
-        return _failure(state, reason, replayed, now, policy)
+            if replayed is not None:
+                return Decision.unchanged(REPLAY, replayed, state)
+        return _failure(state, WRONG_CODE, now, policy)
     if policy.drift_learning:
         drift = drift.observe(
             now,
@@ -234,7 +237,7 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
             MAX_DRIFT_UPDATE_STEPS * otp.period_s,
             observation_tolerance_s(otp.period_s),
         )
-    return _accept(state, ACCEPTED, step, drift)
+    return _accept(ACCEPTED, step, drift)
 
 
 def _check_counter(
@@ -247,8 +250,9 @@ def _check_counter(
     found = otp.find(value, _counters(expected, policy.hotp_window))
     if found is None:
         replayed = otp.find(value, range(max(expected - policy.hotp_window, 0), expected))
-        reason = WRONG_CODE if replayed is None else REPLAY
-        return _failure(state, reason, replayed, now, policy)
+        if replayed is not None:
+            return Decision.unchanged(REPLAY, replayed, state)
+        return _failure(state, WRONG_CODE, now, policy)
     return _accept_counter(state, ACCEPTED, found)
 
 
@@ -280,7 +284,7 @@ def check_user(
                 )
     reason = next(reason for reason in _USER_REASONS if reason in reasons)
     failed = tuple(
-        None if decision.accepted else replace(decision, state=state)
+        None if decision.accepted else Decision.unchanged(decision.reason, decision.step, state)
         for decision, (_, state) in zip(decisions, tokens, strict=True)
     )
     return UserDecision(False, reason, failed)
@@ -302,12 +306,12 @@ def resync(
         return refused
     value1, value2 = otp.parse(code1), otp.parse(code2)
     if value1 is None or value2 is None:
-        return _failure(state, MALFORMED, None, now, policy)
+        return _failure(state, MALFORMED, now, policy)
     if not isinstance(otp, TOTP):
         counters = _counters(state.counter or 0, policy.hotp_resync_window)
         second = _consecutive(otp, value1, value2, counters)
         if second is None:
-            return _failure(state, RESYNC_FAILED, None, now, policy)
+            return _failure(state, RESYNC_FAILED, now, policy)
         return _accept_counter(state, RESYNCED, second)
     centre = predicted_step(otp, state.drift, now)
     low = max(centre - policy.resync_window_steps, 0)
@@ -315,9 +319,9 @@ def resync(
         low = max(low, state.last_step + 1)
     second = _consecutive(otp, value1, value2, range(low, centre + policy.resync_window_steps + 1))
     if second is None:
-        return _failure(state, RESYNC_FAILED, None, now, policy)
+        return _failure(state, RESYNC_FAILED, now, policy)
     drift = state.drift.resync(now, observed_offset_s(otp, second, now))
-    return _accept(state, RESYNCED, second, drift)
+    return _accept(RESYNCED, second, drift)
 
 
 def _consecutive(otp: HOTP, value1: int, value2: int, candidates: range) -> int | None:
@@ -338,48 +342,40 @@ def wrong_pin(state: TokenState, now: float, policy: Policy) -> Decision:
     refused = _refuse(state, now)
     if refused is not None:
         return refused
-    return _failure(state, WRONG_PIN, None, now, policy)
+    return _failure(state, WRONG_PIN, now, policy)
 
 
 def _refuse(state: TokenState, now: float) -> Decision | None:
     """Disabled and locked tokens reject everything, right codes included, without computing
     any code and without counting a failure."""
     if not state.enabled:
-        return Decision(False, DISABLED, None, state)
+        return Decision.unchanged(DISABLED, None, state)
     if state.locked(now):
-        return Decision(False, LOCKED, None, state)
+        return Decision.unchanged(LOCKED, None, state)
     return None
 
 
-def _accept(state: TokenState, reason: str, step: int, drift: Drift) -> Decision:
-    accepted = replace(state, last_step=step, fail_count=0, locked_until=None, drift=drift)
-    return Decision(True, reason, step, accepted)
+def _accept(reason: str, step: int, drift: Drift) -> Decision:
+    """A TOTP accept at `step`, with the drift estimate after it: failures and lock cleared."""
+    return Decision(True, reason, step, 0, None, drift)
 
 
 def _accept_counter(state: TokenState, reason: str, counter: int) -> Decision:
-    """An HOTP accept at `counter`: the next counter expected is the one after it."""
-    accepted = replace(state, counter=counter + 1, fail_count=0, locked_until=None)
-    return Decision(True, reason, counter, accepted)
+    """An HOTP accept at `counter`: the next counter expected is the one after it
+    (TokenState.after)."""
+    return Decision(True, reason, counter, 0, None, state.drift)
 
 
-def _failure(
-    state: TokenState, reason: str, step: int | None, now: float, policy: Policy
-) -> Decision:
+def _failure(state: TokenState, reason: str, now: float, policy: Policy) -> Decision:
     """One more failure; reaching lockout_after_fails locks the token from `now` (a lock that
     has expired is not cleared by time: the next failure locks again at once). A replay is
-    rejected but not counted: a copy of a right code is no guess, and counting copies would
-    let a double submit or a client's retries lock the token."""
-    if reason == REPLAY:
-        return Decision(False, reason, step, state)
+    not one (`Decision.unchanged`): a copy of a right code is no guess, and counting copies
+    would let a double submit or a client's retries lock the token."""
     fail_count = state.fail_count + 1
     locked_until = state.locked_until
     if fail_count >= policy.lockout_after_fails and not state.locked(now):
         locked_until = policy.lock_end(now)
-    # The constructor, not dataclasses.replace, which looks the fields up on every call.
-    failed = TokenState(
-        state.last_step, fail_count, locked_until, state.enabled, state.drift, state.counter
-    )
-    return Decision(False, reason, step, failed)
+    return Decision(False, reason, None, fail_count, locked_until, state.drift)
 
 
 __all__ = [

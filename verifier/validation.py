@@ -122,13 +122,13 @@ def _with_amr(decision: Decision, row: Row[Any]) -> Decision:
     return dataclasses.replace(decision, amr=amr(row.device_pin)) if decision.accepted else decision
 
 
-def _accepting(token_id: str, decision: Decision, now: float) -> store.Change:
-    """The token's conditional UPDATE for an accepted decision (store.accepting_step or
-    accepting_counter)."""
+def _accepting(token_id: str, state: TokenState, decision: Decision, now: float) -> store.Change:
+    """The token's conditional UPDATE for a decision accepted on `state` (store.accepting_step
+    or accepting_counter)."""
     assert decision.step is not None  # an accepted decision names its step
-    counter = decision.state.counter
+    counter = state.after(decision).counter
     if counter is None:
-        return store.accepting_step(token_id, decision.step, decision.state.drift.to_json(), now)
+        return store.accepting_step(token_id, decision.step, decision.drift.to_json(), now)
     return store.accepting_counter(token_id, counter, now)
 
 
@@ -446,7 +446,7 @@ class Validation:
         transaction: all but a counted failure while a channel takes validation.failed_burst,
         whose count of the token's failures in a window is a row read, then written, in the
         failure's transaction (Outbox.failure), and whose event carries that count."""
-        counted = decision.state.fail_count > state.fail_count
+        counted = decision.fail_count > state.fail_count
         return not counted or ValidationFailedBurst.name not in self._outbox.recorded_types
 
     def prove(self, conn: Connection, token_id: str, code: str, now: float) -> Decision:
@@ -503,7 +503,7 @@ class Validation:
         they are still that state, so a lock is audited and reported exactly once; None when
         they changed meanwhile: nothing was written, and the caller decides again."""
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason}
-        plan, new = self._outbox.planned, decision.state
+        plan, new = self._outbox.planned, state.after(decision)
         if decision.accepted:
             return self._accept_at_once(conn, action, token_id, state, decision, now, {})
         if new.fail_count > state.fail_count:
@@ -562,7 +562,7 @@ class Validation:
         conditional UPDATE, its audit row, and token.drift_far and validation.accepted when it
         changed the row, validation.replay when it did not (another node was first)."""
         plan, came = self._outbox.planned, {"token": token_id, **by_user, **_came()}
-        far = self._outbox.drift_far(token_id, state.drift, decision.state.drift, now)
+        far = self._outbox.drift_far(token_id, state.drift, decision.drift, now)
         events = [
             None if far is None else plan(TokenDriftFar, now, if_changed=True, **far.model_dump()),
             plan(ValidationAccepted, now, if_changed=True, **came)
@@ -572,11 +572,11 @@ class Validation:
         ]
         accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
         replayed: dict[str, object] = {"result": "reject", "reason": REPLAY, **by_user}
-        change = _accepting(token_id, decision, now)
+        change = _accepting(token_id, state, decision, now)
         moved = audit_log.append_at_once(
             conn, change, action, token_id, now, accepted, replayed, (), _planned(events)
         )
-        return decision if moved is not None else Decision(False, REPLAY, decision.step, state)
+        return decision if moved is not None else Decision.unchanged(REPLAY, decision.step, state)
 
     def _apply(
         self,
@@ -594,23 +594,23 @@ class Validation:
         by_user = {} if user is None else {"user": str(user)}
         if conn.dialect.name == "postgresql" and decision.accepted:
             return self._accept_at_once(conn, action, token_id, state, decision, now, by_user)
-        counted = decision.state.fail_count > state.fail_count
+        counted = decision.fail_count > state.fail_count
         if conn.dialect.name == "postgresql" and not counted:
             return self._reject_at_once(conn, action, token_id, decision, now, by_user)
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
-            change = _accepting(token_id, decision, now)
+            change = _accepting(token_id, state, decision, now)
             accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
             replayed: dict[str, object] = {**rejected, "reason": REPLAY}
             moved = audit_log.append_with(conn, change, action, token_id, now, accepted, replayed)
             if moved is None:
-                decision = Decision(False, REPLAY, decision.step, state)
+                decision = Decision.unchanged(REPLAY, decision.step, state)
         elif counted:
             decision = self._count_failure(conn, action, token_id, state, decision, now, rejected)
         else:
             audit_log.append(conn, action, token_id, now, **rejected)
         if decision.accepted:
-            self._outbox.drift(conn, token_id, state.drift, decision.state.drift, now)
+            self._outbox.drift(conn, token_id, state.drift, decision.drift, now)
         if decision.reason == REPLAY or (decision.accepted and action == "validate"):
             kind = ValidationAccepted if decision.accepted else ValidationReplay
             self._outbox.emit(conn, kind(token=token_id, **by_user, **_came()), now)
@@ -643,10 +643,7 @@ class Validation:
             locked = TokenLocked(token=token_id, fail_count=fail_count, locked_until=locked_until)
             self._outbox.emit(conn, locked, now)
         self._outbox.failure(conn, token_id, now)
-        return dataclasses.replace(
-            decision,
-            state=dataclasses.replace(state, fail_count=fail_count, locked_until=locked_until),
-        )
+        return dataclasses.replace(decision, fail_count=fail_count, locked_until=locked_until)
 
     def _otp(self, conn: Connection, row: Row[Any]) -> HOTP:
         """The token's TOTP (HOTP for a counter token), kept while its sealed secret is
