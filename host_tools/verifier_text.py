@@ -34,7 +34,7 @@ def token_state(info: dict[str, Any]) -> str:
         return "lost (disabled until found)"
     if not info["enabled"]:
         return "disabled"
-    if info["locked_until"] is not None:
+    if info["locked"]:
         return f"locked until {iso_utc(info['locked_until'])}"
     return f"ok ({info['fail_count']} failures)" if info["fail_count"] else "ok"
 

@@ -82,6 +82,36 @@ def test_after_a_lock_expires_one_more_failure_locks_again(otp: TOTP) -> None:
     assert decision.locked_until == after + 600
 
 
+def test_a_lock_set_by_a_clock_a_year_ahead_ends_when_the_clock_is_right(otp: TOTP) -> None:
+    # The server's clock ran a year ahead: its users' right codes were all wrong, and locked
+    # their tokens until a year from now. Once the clock is right, that lock no longer holds.
+    policy = Policy(lockout_after_fails=3, lockout_seconds=600)
+    ahead = NOW + 365 * 86400
+    state = fail(otp, TokenState(), ahead, policy, 3)
+    assert state.locked_until == ahead + 600
+    later = ahead + 60  # while the clock is still ahead, the lock holds
+    assert check(otp, state, right_code(otp, later), later, policy).reason == "locked"
+    decision = check(otp, state, right_code(otp, NOW), NOW, policy)
+    assert (decision.accepted, decision.fail_count, decision.locked_until) == (True, 0, None)
+    # Its count stays: one more wrong code locks it again at once, from the right time.
+    again = check(otp, state, wrong_code(otp, NOW), NOW, policy)
+    assert (again.reason, again.fail_count, again.locked_until) == ("wrong_code", 4, NOW + 600)
+
+
+def test_a_lock_until_a_later_midnight_holds_no_longer_than_today(otp: TOTP) -> None:
+    # Locked by a clock a day ahead: until the midnight after tomorrow (2026-11-26 00:00 UTC).
+    policy = Policy(lockout_after_fails=1)
+    tomorrow = NOW + 86400
+    state = fail(otp, TokenState(), tomorrow, policy, 1)
+    assert state.locked_until == datetime(2026, 11, 26, 0, 0, tzinfo=UTC).timestamp()
+    assert check(otp, state, right_code(otp, tomorrow), tomorrow, policy).reason == "locked"
+    assert check(otp, state, right_code(otp, NOW), NOW, policy).accepted
+    # A lock set today, until tonight's midnight, holds until then.
+    today = fail(otp, TokenState(), NOW, policy, 1)
+    evening = datetime(2026, 11, 24, 23, 59, tzinfo=UTC).timestamp()
+    assert check(otp, today, right_code(otp, evening), evening, policy).reason == "locked"
+
+
 def test_admin_unlock_clears_the_lock_and_the_count(otp: TOTP) -> None:
     # An administrator's unlock stores fail_count 0 and no lock (Verifier.unlock).
     policy = Policy(lockout_after_fails=3, lockout_seconds=600)

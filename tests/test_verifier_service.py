@@ -3,6 +3,7 @@ resync through the store, admin operations, API keys. Codes come from pyotp, the
 
 import base64
 import hashlib
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
@@ -177,6 +178,48 @@ def test_time_based_lock_expires(make_verifier):
         v.validate("alice", wrong_code(SECRET, T0), now=T0)
     assert v.check("alice", code_at(SECRET, T0 + 299), now=T0 + 299).reason == "locked"
     assert v.validate("alice", code_at(SECRET, T0 + 301), now=T0 + 301)
+
+
+def test_a_lock_set_while_the_clock_ran_a_year_ahead_ends_when_it_is_right(make_verifier):
+    # Every right code is wrong to a clock a year ahead; the lock it sets would last a year
+    # after the clock is corrected. The store's conditional UPDATEs follow the engine's rule.
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
+    v.enrol("alice", SECRET, now=T0)
+    ahead = T0 + 365 * 86400
+    for _ in range(3):
+        assert not v.validate("alice", code_at(SECRET, T0), now=ahead)
+    assert v.show("alice")["locked_until"] == pytest.approx(ahead + 600)
+    assert v.check("alice", code_at(SECRET, ahead + 60), now=ahead + 60).reason == "locked"
+    # Corrected: one more wrong code locks it again at once, from the right time ...
+    assert v.check("alice", wrong_code(SECRET, T0 + 30), now=T0 + 30).reason == "wrong_code"
+    assert v.show("alice")["locked_until"] == pytest.approx(T0 + 630)
+    assert v.check("alice", code_at(SECRET, T0 + 60), now=T0 + 60).reason == "locked"
+    # ... and that lock ends as any does: the right code is accepted after it.
+    assert v.validate("alice", code_at(SECRET, T0 + 631), now=T0 + 631)
+
+
+def test_after_the_clock_is_corrected_the_right_code_is_accepted_at_once(make_verifier):
+    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
+    v.enrol("alice", SECRET, now=T0)
+    ahead = T0 + 365 * 86400
+    for _ in range(3):
+        v.validate("alice", code_at(SECRET, T0), now=ahead)
+    assert v.validate("alice", code_at(SECRET, T0 + 30), now=T0 + 30)
+    assert (v.show("alice")["fail_count"], v.show("alice")["locked_until"]) == (0, None)
+
+
+def test_show_says_whether_a_lock_holds_now(make_verifier):
+    # `locked` is worked out at the real time: a lock set at the real time holds; one set by a
+    # clock a year ahead does not; neither has ended by its time.
+    now = time.time()
+    v = make_verifier(Policy(lockout_after_fails=1, lockout_seconds=600))
+    for token, when in (("now", now), ("ahead", now + 365 * 86400)):
+        v.enrol(token, SECRET, now=now - 60)
+        v.validate(token, wrong_code(SECRET, when), now=when)
+    shown = {info["token"]: info for info in v.list_tokens()}
+    assert (shown["now"]["locked"], shown["ahead"]["locked"]) == (True, False)
+    assert v.show("ahead")["locked_until"] == pytest.approx(now + 365 * 86400 + 600)
+    assert v.show("now")["locked"] is True
 
 
 def test_success_clears_the_failure_count(make_verifier):

@@ -117,6 +117,15 @@ class Policy:
         tomorrow = datetime.fromtimestamp(now, zone).date() + timedelta(days=1)
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
 
+    def locked(self, locked_until: float | None, now: float) -> bool:
+        """Whether a lock that ends at `locked_until` holds at `now`. A lock that ends later
+        than one set at `now` would (`lock_end`) does not: it was set while the server's clock
+        ran ahead, and would outlast the clock's correction by as much (docs/engine.md). The
+        store's SQL follows the same rule (verifier/store.py, `_UNLOCKED`)."""
+        return (
+            locked_until is not None and now < locked_until and locked_until <= self.lock_end(now)
+        )
+
 
 # TokenState and Decision are values that are never changed once made (the engine builds new
 # ones), but not frozen dataclasses: a frozen one's constructor sets each field through
@@ -134,9 +143,6 @@ class TokenState:
     # HOTP tokens only: the next counter expected (RFC 4226's C); codes for counters below it
     # are used. None for a TOTP token.
     counter: int | None = None
-
-    def locked(self, now: float) -> bool:
-        return self.locked_until is not None and now < self.locked_until
 
     def after(self, decision: "Decision") -> "TokenState":
         """The state to store after `decision`, made on this state: an accept moves the last
@@ -208,7 +214,7 @@ def check(otp: HOTP, state: TokenState, code: str, now: float, policy: Policy) -
     TOTP), at a counter among the hotp_window from the expected one (`_check_counter`)."""
     # _refuse is called only when it can refuse: every check by a usable token skips it.
     if state.locked_until is not None or not state.enabled:
-        refused = _refuse(state, now)
+        refused = _refuse(state, now, policy)
         if refused is not None:
             return refused
     value = otp.parse(code)
@@ -301,7 +307,7 @@ def resync(
     Costs one code per step of the window (2 * resync_window_steps + 1, or hotp_resync_window),
     plus one (code2's) for each step where code1 matches (docs/engine.md).
     """
-    refused = _refuse(state, now)
+    refused = _refuse(state, now, policy)
     if refused is not None:
         return refused
     value1, value2 = otp.parse(code1), otp.parse(code2)
@@ -339,18 +345,18 @@ def _consecutive(otp: HOTP, value1: int, value2: int, candidates: range) -> int 
 def wrong_pin(state: TokenState, now: float, policy: Policy) -> Decision:
     """A wrong or missing static PIN in front of the code (RADIUS): one failure, exactly as a
     wrong code is, so guessing PINs runs into the lockout; no code is looked at."""
-    refused = _refuse(state, now)
+    refused = _refuse(state, now, policy)
     if refused is not None:
         return refused
     return _failure(state, WRONG_PIN, now, policy)
 
 
-def _refuse(state: TokenState, now: float) -> Decision | None:
+def _refuse(state: TokenState, now: float, policy: Policy) -> Decision | None:
     """Disabled and locked tokens reject everything, right codes included, without computing
     any code and without counting a failure."""
     if not state.enabled:
         return Decision.unchanged(DISABLED, None, state)
-    if state.locked(now):
+    if policy.locked(state.locked_until, now):
         return Decision.unchanged(LOCKED, None, state)
     return None
 
@@ -373,7 +379,7 @@ def _failure(state: TokenState, reason: str, now: float, policy: Policy) -> Deci
     would let a double submit or a client's retries lock the token."""
     fail_count = state.fail_count + 1
     locked_until = state.locked_until
-    if fail_count >= policy.lockout_after_fails and not state.locked(now):
+    if fail_count >= policy.lockout_after_fails and not policy.locked(state.locked_until, now):
         locked_until = policy.lock_end(now)
     return Decision(False, reason, None, fail_count, locked_until, state.drift)
 

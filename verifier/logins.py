@@ -225,6 +225,7 @@ class Logins:
 
     def _holder(self, user: UserName, now: float | None) -> _Holder:
         now = time.time() if now is None else now
+        policy = self._validation.policy
         with self._store.read() as conn:
             row = store.get_user(conn, user.realm, user.name)
             if row is None:
@@ -233,7 +234,7 @@ class Logins:
                 (
                     token.id,
                     token.digits,
-                    bool(token.enabled) and (token.locked_until or 0) <= now,
+                    bool(token.enabled) and not policy.locked(token.locked_until, now),
                 )
                 for token in store.user_tokens(conn, row.id)
             )

@@ -454,7 +454,7 @@ def _refuses(token: dict[str, Any]) -> bool:
     """A locked or disabled token refuses every code, so a front end need not check a PIN for
     it: RADIUS answers on one thread, and a PIN's slow hash per request (about 50 ms) would let
     a burst of wrong PINs for a locked token hold up every other login."""
-    return not token["enabled"] or (token["locked_until"] or 0) > time.time()
+    return not token["enabled"] or token["locked"]
 
 
 def authenticate(verifier: Verifier, config: RadiusConfig, user_name: str, password: str) -> bool:

@@ -8,6 +8,7 @@ API keys (verifier/api_keys.py), the master key (verifier/master_key.py) and the
 verifier/audit.py, the audit store.
 """
 
+import time
 from collections.abc import Collection, Sequence
 from datetime import date
 from pathlib import Path
@@ -202,11 +203,17 @@ class Verifier:
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Every token's settings and state, without secrets, by id."""
-        return self._tokens.list_tokens()
+        now = time.time()
+        return [self._with_lock(info, now) for info in self._tokens.list_tokens()]
 
     def show(self, token_id: str) -> dict[str, Any]:
         """A token's settings and state, without its secret."""
-        return self._tokens.show(token_id)
+        return self._with_lock(self._tokens.show(token_id), time.time())
+
+    def _with_lock(self, info: dict[str, Any], now: float) -> dict[str, Any]:
+        """`info` with `locked`: whether its lock holds now (Policy.locked), which
+        `locked_until` alone does not say (a lock that has ended keeps its time)."""
+        return {**info, "locked": self.policy.locked(info["locked_until"], now)}
 
     def disable(self, token_id: str) -> None:
         self._tokens.disable(token_id)

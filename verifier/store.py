@@ -900,13 +900,20 @@ _OWNER_DEACTIVATED = (
 _TOKEN = sa.select(tokens, _OWNER_DEACTIVATED).where(tokens.c.id == sa.bindparam("token_id"))
 _GET_TOKEN = Prepared(_TOKEN)
 _GET_TOKEN_TO_CHANGE = Prepared(_TOKEN.with_for_update())
+# No lock holds: none, one that has ended by `now`, or one that ends later than a lock set at
+# `now` would (`lock_end`): set while the server's clock ran ahead (engine.Policy.locked).
+_UNLOCKED = sa.or_(
+    tokens.c.locked_until.is_(None),
+    tokens.c.locked_until <= sa.bindparam("now"),
+    tokens.c.locked_until > sa.bindparam("lock_end", type_=sa.Double),
+)
 _ACCEPT = Prepared(
     tokens.update()
     .where(
         tokens.c.id == sa.bindparam("token_id"),
         tokens.c.enabled == sa.true(),
         sa.or_(tokens.c.last_step.is_(None), tokens.c.last_step < sa.bindparam("step")),
-        sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= sa.bindparam("now")),
+        _UNLOCKED,
     )
     .values(
         last_step=sa.bindparam("step"),
@@ -923,7 +930,7 @@ _ACCEPT_COUNTER = Prepared(
         tokens.c.id == sa.bindparam("token_id"),
         tokens.c.enabled == sa.true(),
         tokens.c.counter < sa.bindparam("counter"),
-        sa.or_(tokens.c.locked_until.is_(None), tokens.c.locked_until <= sa.bindparam("now")),
+        _UNLOCKED,
     )
     .values(counter=sa.bindparam("counter"), fail_count=0, locked_until=None)
     .returning(tokens.c.id)
@@ -936,13 +943,7 @@ _FAIL = Prepared(
         fail_count=_NEW_COUNT,
         locked_until=sa.case(
             (
-                sa.and_(
-                    sa.bindparam("lock_after", type_=sa.Integer) <= _NEW_COUNT,
-                    sa.or_(
-                        tokens.c.locked_until.is_(None),
-                        tokens.c.locked_until <= sa.bindparam("now"),
-                    ),
-                ),
+                sa.and_(sa.bindparam("lock_after", type_=sa.Integer) <= _NEW_COUNT, _UNLOCKED),
                 sa.bindparam("lock_end", type_=sa.Double),
             ),
             else_=tokens.c.locked_until,
@@ -1013,19 +1014,21 @@ def delete_token(conn: Connection, token_id: str) -> None:
 Change = tuple[Prepared[sa.Update], dict[str, Any]]
 
 
-def accepting_step(token_id: str, step: int, drift: str, now: float) -> Change:
+def accepting_step(token_id: str, step: int, drift: str, now: float, lock_end: float) -> Change:
     """Record an accepted step, clear failures and store the new drift, in one conditional
     UPDATE. It returns no row when another thread or node accepted this step or a later one
-    first, or the token was disabled or locked meanwhile: the caller treats that as a
-    rejection."""
-    return _ACCEPT, {"token_id": token_id, "step": step, "now": now, "new_drift": drift}
+    first, or the token was disabled or locked meanwhile (`lock_end`: when a lock set at `now`
+    would end, engine.Policy.lock_end): the caller treats that as a rejection."""
+    values = {"token_id": token_id, "step": step, "new_drift": drift}
+    return _ACCEPT, {**values, "now": now, "lock_end": lock_end}
 
 
-def accepting_counter(token_id: str, counter: int, now: float) -> Change:
+def accepting_counter(token_id: str, counter: int, now: float, lock_end: float) -> Change:
     """Move an HOTP token's counter forward to `counter` and clear failures, in one conditional
     UPDATE; no row when another thread or node moved it as far or further first, or the token
     was disabled or locked meanwhile (a rejection, as `accepting_step`)."""
-    return _ACCEPT_COUNTER, {"token_id": token_id, "counter": counter, "now": now}
+    values = {"token_id": token_id, "counter": counter, "now": now, "lock_end": lock_end}
+    return _ACCEPT_COUNTER, values
 
 
 def counting_failure(token_id: str, now: float, lock_after: int, lock_end: float) -> Change:

@@ -122,14 +122,17 @@ def _with_amr(decision: Decision, row: Row[Any]) -> Decision:
     return dataclasses.replace(decision, amr=amr(row.device_pin)) if decision.accepted else decision
 
 
-def _accepting(token_id: str, state: TokenState, decision: Decision, now: float) -> store.Change:
+def _accepting(
+    token_id: str, state: TokenState, decision: Decision, now: float, policy: Policy
+) -> store.Change:
     """The token's conditional UPDATE for a decision accepted on `state` (store.accepting_step
     or accepting_counter)."""
     assert decision.step is not None  # an accepted decision names its step
-    counter = state.after(decision).counter
+    counter, lock_end = state.after(decision).counter, policy.lock_end(now)
     if counter is None:
-        return store.accepting_step(token_id, decision.step, decision.drift.to_json(), now)
-    return store.accepting_counter(token_id, counter, now)
+        drift = decision.drift.to_json()
+        return store.accepting_step(token_id, decision.step, drift, now, lock_end)
+    return store.accepting_counter(token_id, counter, now, lock_end)
 
 
 def _came() -> dict[str, str | None]:
@@ -503,21 +506,25 @@ class Validation:
         they are still that state, so a lock is audited and reported exactly once; None when
         they changed meanwhile: nothing was written, and the caller decides again."""
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason}
-        plan, new = self._outbox.planned, state.after(decision)
+        plan, policy = self._outbox.planned, self.policy
         if decision.accepted:
             return self._accept_at_once(conn, action, token_id, state, decision, now, {})
-        if new.fail_count > state.fail_count:
+        if decision.fail_count > state.fail_count:
             rows: list[audit_log.AuditRow] = []
             events = []
-            if new.locked(now) and not state.locked(now):
+            if policy.locked(decision.locked_until, now) and not policy.locked(
+                state.locked_until, now
+            ):
                 lock: dict[str, Any] = {
-                    "fail_count": new.fail_count,
-                    "locked_until": new.locked_until,
+                    "fail_count": decision.fail_count,
+                    "locked_until": decision.locked_until,
                 }
                 rows.append(audit_log.AuditRow(True, "lock", lock))
                 events.append(plan(TokenLocked, now, if_changed=True, token=token_id, **lock))
             before = (state.fail_count, state.locked_until)
-            change = store.failing_from(token_id, before, (new.fail_count, new.locked_until))
+            change = store.failing_from(
+                token_id, before, (decision.fail_count, decision.locked_until)
+            )
             counted = audit_log.append_at_once(
                 conn, change, action, token_id, now, rejected, None, rows, _planned(events)
             )
@@ -572,7 +579,7 @@ class Validation:
         ]
         accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
         replayed: dict[str, object] = {"result": "reject", "reason": REPLAY, **by_user}
-        change = _accepting(token_id, state, decision, now)
+        change = _accepting(token_id, state, decision, now, self.policy)
         moved = audit_log.append_at_once(
             conn, change, action, token_id, now, accepted, replayed, (), _planned(events)
         )
@@ -599,7 +606,7 @@ class Validation:
             return self._reject_at_once(conn, action, token_id, decision, now, by_user)
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason, **by_user}
         if decision.accepted:
-            change = _accepting(token_id, state, decision, now)
+            change = _accepting(token_id, state, decision, now, self.policy)
             accepted: dict[str, object] = {"result": "accept", "reason": decision.reason, **by_user}
             replayed: dict[str, object] = {**rejected, "reason": REPLAY}
             moved = audit_log.append_with(conn, change, action, token_id, now, accepted, replayed)
@@ -636,7 +643,7 @@ class Validation:
         if counted is None:
             raise UnknownToken(f"no token {token_id!r} is enrolled")
         fail_count, locked_until = counted.fail_count, counted.locked_until
-        if locked_until is not None and locked_until > now and not state.locked(now):
+        if policy.locked(locked_until, now) and not policy.locked(state.locked_until, now):
             audit_log.append(
                 conn, "lock", token_id, now, fail_count=fail_count, locked_until=locked_until
             )

@@ -435,7 +435,7 @@ class Console:
         now = time.time()
         results = self.verifier.validation_results(now - charts.MINUTES * 60)
         tokens = self.verifier.list_tokens()
-        locked = [t for t in tokens if t["locked_until"] is not None and t["locked_until"] > now]
+        locked = [t for t in tokens if t["locked"]]
         far = [row for row in (_token_row(t, {}, now) for t in tokens) if row["far"]]
         events = None
         if self.verifier.outbox.types:
@@ -726,8 +726,7 @@ def _token_row(
     offset = drift.offset_at(now)
     timed = bool(info["period"])  # an HOTP token (period 0) has a counter, not a clock
     steps = offset / info["period"] if timed else 0.0
-    locked = info["locked_until"] is not None and info["locked_until"] > now
-    state = "disabled" if not info["enabled"] else "locked" if locked else "active"
+    state = "disabled" if not info["enabled"] else "locked" if info["locked"] else "active"
     last_used = None
     if timed and info["last_step"] is not None:
         last_used = info["last_step"] * info["period"] - offset
