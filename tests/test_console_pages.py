@@ -21,6 +21,7 @@ from PIL import Image
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
+from baoling.verifier.constants import MAX_AUDIT_LIMIT
 from tests.console_browser import Account, Console, closing, running_console
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -575,7 +576,7 @@ def test_the_overview_shows_locked_tokens_far_drift_and_the_last_hour(
     opened = time.time()
     console.open("/ui/overview")
     with closing(console.verifier()) as v:  # the hour's validations; learn_drift's are older
-        hour = v.search_audit(action="validate", since=opened - 3600, limit=100000)
+        hour = v.search_audit(action="validate", since=opened - 3600, limit=MAX_AUDIT_LIMIT)
     results = [row["detail"]["result"] for row in hour if row["ts"] <= opened + 1]
     assert int(console.text("total-accepted")) == results.count("accept")
     assert int(console.text("total-rejected")) == len(results) - results.count("accept")

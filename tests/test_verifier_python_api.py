@@ -106,3 +106,24 @@ def test_a_time_that_is_not_a_number_of_seconds_is_refused(make_verifier, name, 
         TIME_CALLS[name](v, now)
     assert v.show("t1")["fail_count"] == 0
     assert [t["token"] for t in v.list_tokens()] == ["t1"]
+
+
+AUDIT_CALLS: dict[str, Callable[[Verifier], Any]] = {
+    "audit, huge limit": lambda v: v.audit(limit=10**30),
+    "audit, str limit": lambda v: v.audit(limit="5"),  # type: ignore[arg-type]
+    "audit, no rows": lambda v: v.audit(limit=0),
+    "search, huge limit": lambda v: v.search_audit(limit=2**63),
+    "search, str since": lambda v: v.search_audit(since="yesterday"),
+    "search, nan until": lambda v: v.search_audit(until=float("nan")),
+}
+
+
+@pytest.mark.parametrize("call", AUDIT_CALLS)
+def test_a_bad_audit_limit_or_time_is_refused_with_a_clear_error(make_verifier, call):
+    """SQLite raised a bare OverflowError for a huge limit and took a str limit or time, which
+    it compared as text; PostgreSQL's driver raised its own error."""
+    v = make_verifier()
+    v.enrol("t1", SECRET, now=T0 - 60)
+    with pytest.raises(InvalidRequest, match="limit must be a whole number|must be a Unix time"):
+        AUDIT_CALLS[call](v)
+    assert [row["action"] for row in v.audit(limit=5)] == ["enrol"]

@@ -18,6 +18,7 @@ from baoling.verifier.audit_anchors import signed_text as anchor_text
 from baoling.verifier.errors import AuditError, InvalidRequest
 from baoling.verifier.events import AuditChainBroken
 from baoling.verifier.files import write_new
+from baoling.verifier.inputs import check_limit, check_time
 from baoling.verifier.master_key import CurrentKey
 from baoling.verifier.outbox import Outbox
 
@@ -62,12 +63,17 @@ class AuditTrail:
 
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` audit rows, newest first, sealed first."""
+        check_limit(limit)
         self.seal()
         with self._store.read() as conn:
             return audit_log.recent(conn, limit)
 
     def search(self, **filters: Any) -> list[dict[str, Any]]:
         """The newest rows that match the filters (verifier/audit.py, `search`), sealed first."""
+        if "limit" in filters:
+            check_limit(filters["limit"])
+        for name in ("since", "until"):
+            check_time(filters.get(name), name)
         self.seal()
         with self._store.read() as conn:
             return audit_log.search(conn, **filters)

@@ -10,6 +10,7 @@ from email.headerregistry import Address
 from baoling.core import identity
 from baoling.core.errors import CoreError
 from baoling.core.urls import check_http_url
+from baoling.verifier.constants import MAX_AUDIT_LIMIT
 from baoling.verifier.errors import InvalidRequest
 
 MAX_TEXT_CHARS = 256
@@ -33,15 +34,24 @@ def check_code(code: str) -> str:
     return code
 
 
-def check_time(now: float | None) -> float | None:
-    """`now` itself (None: the clock's), or InvalidRequest unless it is a finite Unix time in
-    seconds: a str reached the database, which raised its own error with the SQL, and a bool
-    passed as 0 or 1, the first second of 1970."""
+def check_time(now: float | None, name: str = "now") -> float | None:
+    """`now` itself (None: the clock's), or InvalidRequest naming `name` unless it is a finite
+    Unix time in seconds: a str reached the database, which raised its own error with the SQL,
+    and a bool passed as 0 or 1, the first second of 1970."""
     if now is not None and (
         isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now)
     ):
-        raise InvalidRequest(f"now must be a Unix time in seconds, not {type(now).__name__}")
+        raise InvalidRequest(f"{name} must be a Unix time in seconds, not {type(now).__name__}")
     return now
+
+
+def check_limit(limit: int) -> int:
+    """`limit` itself, or InvalidRequest unless it is a whole number of rows from 1 to
+    MAX_AUDIT_LIMIT, as the HTTP API and the command line take it: SQLite raised a bare
+    OverflowError for a huge one and took a str."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_AUDIT_LIMIT:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_AUDIT_LIMIT}")
+    return limit
 
 
 def check_text(name: str, value: str) -> str:
