@@ -106,6 +106,25 @@ def audit_rows(v: Verifier, actions: set[str]) -> list[tuple[str, str | None, di
     return [(r["action"], r["token"], r["detail"]) for r in rows]
 
 
+@pytest.mark.parametrize(
+    "email",
+    [
+        "alice",
+        "alice@corp.example, mallory@evil.example",
+        "alice@corp.example\nBcc: x@y.z",
+        "@corp",
+    ],
+    ids=["no-domain", "two-addresses", "line-break", "no-local-part"],
+)
+def test_an_email_that_is_not_one_address_is_refused_and_no_user_added(make_verifier, email):
+    # Alerts go to a user's e-mail (docs/events.md): a second address would get them too.
+    v = make_verifier()
+    with pytest.raises(InvalidRequest):
+        v.add_user("alice", email=email)
+    assert v.list_users() == []
+    assert v.add_user("张三", email="张三@例子.中国")["email"] == "张三@例子.中国"
+
+
 def test_add_show_and_list_users(make_verifier):
     v = make_verifier(default_realm="corp")
     added = v.add_user(

@@ -23,7 +23,7 @@ from baoling.verifier.errors import (
     UserExists,
 )
 from baoling.verifier.events import TokenAssigned
-from baoling.verifier.inputs import check_text
+from baoling.verifier.inputs import check_text, mail_address
 from baoling.verifier.logins import LOGIN_ROUNDS
 from baoling.verifier.outbox import Outbox
 from baoling.verifier.resolvers import Account, LocalResolver, RealmResolvers
@@ -91,6 +91,11 @@ class UserAdmin:
         name = self.parse(user)
         for field, value in (("display_name", display_name), ("email", email), ("phone", phone)):
             check_text(field, value)
+        if email:  # alerts go to it (docs/events.md): one address, or none
+            try:
+                mail_address(email)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
         resolver, entry = self._realms.for_realm(name.realm), None
         if resolver.name != self._resolver.name:
             entry = self._directory_entry(resolver.lookup(name), name, display_name, email, phone)
