@@ -184,6 +184,24 @@ def test_delivered_events_are_pruned_after_the_keep_time_and_dead_ones_stay(tmp_
     assert len(sent) == 3
 
 
+def test_an_event_row_damaged_by_hand_is_listed_with_the_others(tmp_path):
+    data_dir = tmp_path / "data"
+    v = Verifier(data_dir=data_dir, event_types=frozenset(EVENT_TYPES))
+    try:
+        for n in range(2):
+            v.enrol(f"t{n}")
+        damaged = v.list_events()[0]["id"]
+        with sqlite3.connect(data_dir / "verifier.sqlite3") as db:
+            db.execute("UPDATE events SET body = 'not json', done = '[' WHERE id = ?", (damaged,))
+        listed = {event["id"]: event for event in v.list_events()}
+        assert len(listed) == 2
+        assert (listed[damaged]["event"], listed[damaged]["done"]) == (None, [])
+        others = [event for event in listed.values() if event["id"] != damaged]
+        assert others[0]["event"]["data"]["token"] in {"t0", "t1"}
+    finally:
+        v.close()
+
+
 @pytest.mark.parametrize("value", ["xml", "JSON"])
 def test_a_bad_log_format_is_one_line(tmp_path, value):
     from tests.test_events import baoling

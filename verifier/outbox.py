@@ -45,9 +45,18 @@ def _info(row: Row[Any]) -> dict[str, Any]:
         "last_error": row.last_error,
         "realm": row.realm,
         "user": row.owner,
-        "done": json.loads(row.done or "[]"),
-        "event": json.loads(row.body),
+        "done": _written(row.done, []),
+        "event": _written(row.body, None),
     }
+
+
+def _written(text: str | bytes | None, unreadable: Any) -> Any:
+    """The JSON the outbox wrote, or `unreadable` for a row changed by hand that holds none:
+    one damaged row must not hide every other event from `events list`."""
+    try:
+        return unreadable if text is None else json.loads(text)
+    except ValueError:
+        return unreadable
 
 
 @dataclass(frozen=True)
