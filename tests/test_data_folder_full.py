@@ -3,7 +3,8 @@
 The server runs in a mount namespace of its own (`unshare -m`) with its data folder on a small
 tmpfs, as a full volume would be; the test fills that tmpfs through /proc/PID/root, then frees
 it. While it is full a right code is answered 503 (never accepted without its write on disk),
-the log says why, and once space returns the same code is accepted once.
+the log says why, /readyz says not ready, and once space returns the same code is accepted
+once.
 """
 
 import base64
@@ -69,7 +70,13 @@ def test_a_full_data_folder_fails_closed_with_a_log_line_and_recovers(tmp_path):
         full = validate(code)
         assert (full.status_code, full.json()["error"]) == (503, "unavailable")
         assert "database or disk is full" in full.json()["message"]
+        # Reads still work on a full disk; /readyz says the writes cannot.
+        ready = httpx.get(f"{server.url}/readyz", timeout=HTTP_TIMEOUT_S)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["store"] == "ok"
+        assert "bytes free (at least 1048576 needed)" in ready.json()["checks"]["data_folder"]
         filler.unlink()
+        assert httpx.get(f"{server.url}/readyz", timeout=HTTP_TIMEOUT_S).status_code == 200
         assert validate(code).json()["result"] == "accept"
         assert validate(code).json()["result"] == "reject"
     warnings = [line for line in server.lines if "baoling.http unavailable:" in line]

@@ -72,7 +72,12 @@ def test_readyz_reports_the_backlog_and_the_schema_and_logs_are_json(tmp_path):
             200,
             {
                 "status": "ready",
-                "checks": {"store": "ok", "schema": "ok", "events_backlog": "ok"},
+                "checks": {
+                    "store": "ok",
+                    "schema": "ok",
+                    "events_backlog": "ok",
+                    "data_folder": "ok",
+                },
             },
         )
         for n in range(3):

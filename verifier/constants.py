@@ -46,3 +46,7 @@ DEFAULT_MAX_WINDOW_STEPS = 6
 # The most audit rows one listing returns (`GET /v1/audit?limit=`, `baoling verifier audit
 # --limit`): a page a person or a script reads, within what the store's integers hold.
 MAX_AUDIT_LIMIT = 10_000
+
+# Below this much free space on the data folder's volume, /readyz says not ready: writes there
+# (SQLite's, the audit anchors') are about to fail, and validations with them (503).
+MIN_FREE_DATA_BYTES = 1024 * 1024

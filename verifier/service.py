@@ -8,6 +8,7 @@ API keys (verifier/api_keys.py), the master key (verifier/master_key.py) and the
 verifier/audit.py, the audit store.
 """
 
+import shutil
 import time
 from collections.abc import Collection, Sequence
 from datetime import date
@@ -23,6 +24,7 @@ from baoling.verifier.backup_codes import DEFAULT_BACKUP_CODES, BackupCodes
 from baoling.verifier.bulk_import import BulkImport
 from baoling.verifier.challenges import Challenges
 from baoling.verifier.console.accounts import ConsoleAccounts
+from baoling.verifier.constants import MIN_FREE_DATA_BYTES
 from baoling.verifier.directory_sync import DirectorySync
 from baoling.verifier.engine import Decision, Policy, UserDecision
 from baoling.verifier.errors import StoreError
@@ -77,6 +79,7 @@ class Verifier:
             }
         )
         self.default_realm = where.default_realm
+        self._data_dir = where.data_dir
         directories = open_directories(where.ldap_config)  # a bad file stops before the store
         types = where.event_types() if event_types is None else frozenset(event_types)
         per_user = where.per_user_types() if per_user_types is None else frozenset(per_user_types)
@@ -488,7 +491,8 @@ class Verifier:
 
     def readiness(self, backlog_limit: int) -> dict[str, str]:
         """What /readyz reports (docs/operations.md): the store answers, its schema is the one
-        this code needs, fewer than `backlog_limit` events wait; each "ok" or the problem."""
+        this code needs, fewer than `backlog_limit` events wait, the data folder's volume has
+        room; each "ok" or the problem."""
         try:
             version = self._store.version()
             backlog = self.outbox.backlog()
@@ -504,7 +508,19 @@ class Verifier:
             if backlog < backlog_limit
             else f"{backlog} events wait for delivery (limit {backlog_limit})"
         )
-        return {"store": "ok", "schema": schema, "events_backlog": waiting}
+        checks = {"store": "ok", "schema": schema, "events_backlog": waiting}
+        return {**checks, "data_folder": self._data_room()}
+
+    def _data_room(self) -> str:
+        """ "ok", or why the data folder's volume cannot take writes: reads alone (all /readyz
+        does otherwise) still work on a full disk, where every validation fails."""
+        try:
+            free = shutil.disk_usage(self._data_dir).free
+        except OSError as exc:
+            return f"cannot read the data folder {self._data_dir}: {exc.strerror or exc}"
+        if free < MIN_FREE_DATA_BYTES:
+            return f"its volume has {free} bytes free (at least {MIN_FREE_DATA_BYTES} needed)"
+        return "ok"
 
     def verify_audit(
         self, archives: Sequence[Path] = (), anchors: Path | None = None
