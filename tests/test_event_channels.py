@@ -1141,6 +1141,45 @@ def test_a_summary_the_mail_server_refuses_for_good_is_dropped_not_retried_for_e
     assert smtp.got == []
 
 
+def test_a_summary_that_keeps_failing_is_dropped_when_its_events_would_be_dead(
+    tmp_path, smtp, caplog
+):
+    """A mail server that stays away: the summary of a storm's held alerts was tried again each
+    time its claim ended (two minutes), for ever. It is tried until its window is
+    events_max_age_seconds old, as its events would be dead by then, and then dropped."""
+    config = smtp_table(smtp, tmp_path) + (
+        '[[subscriptions]]\nchannel = "email"\nevents = ["token.disabled"]\n'
+        'to = ["ops@example.com"]\n[rate_limit]\nmessages = 1\nwindow_seconds = 0.5\n'
+    )
+    v, worker = setup(tmp_path, config)
+    held = "SELECT count(*) FROM held_messages"
+    try:
+        for token in ("TK-A", "TK-B", "TK-C"):
+            v.enrol(token, base64.b32decode(SECRET))
+            v.disable(token)
+        deliver_all(worker, v)
+        assert len(smtp.got) == 1  # the first alert; two are held for the summary
+        time.sleep(0.6)
+        away = config.replace(f"port = {smtp.port}", f"port = {_free_port()}")
+        given = {"events_config": write_config(tmp_path / "away.toml", away)}
+        routes = channels(
+            verifier_settings.load({**given, "events_max_age_seconds": 200}), v.outbox
+        )
+        assert routes is not None
+        now = time.time()
+        for later in (0, 121):  # each time the claim has ended: failed, kept for the next try
+            assert routes.flush(now + later) == 0
+            with sqlite3.connect(tmp_path / "data" / "verifier.sqlite3") as db:
+                assert db.execute(held).fetchone() == (1,)
+        assert routes.flush(now + 242) == 0
+    finally:
+        v.close()
+    with sqlite3.connect(tmp_path / "data" / "verifier.sqlite3") as db:
+        assert db.execute(held).fetchone() == (0,)
+    assert "summary for email:ops@example.com not sent, given up" in caplog.text
+    assert len(smtp.got) == 1
+
+
 def test_an_sms_header_that_cannot_carry_the_text_is_refused_in_one_line(tmp_path, gateway):
     """A gateway header made of ${text}: an HTTP header is ASCII, and the Chinese text made
     httpx raise UnicodeEncodeError, never a DeliveryFailed, so each attempt failed as a bug

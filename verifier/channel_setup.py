@@ -54,6 +54,7 @@ def channels(
         syslog=None if config.syslog is None else Syslog(config.syslog),
         metrics=metrics,
         limits=outbox,
+        summary_max_age_s=settings.events_max_age_seconds,
     )
 
 

@@ -83,11 +83,15 @@ class Channels:
         syslog: Syslog | None = None,
         metrics: EventMetrics | None = None,
         limits: Outbox | None = None,
+        summary_max_age_s: float = math.inf,
     ) -> None:
         """`unsubscribed`: the types a channel without subscriptions takes; `contact(realm,
         user)`: the user's addresses and opt-in, None when the user is gone; `limits`: the outbox
-        that counts the per-recipient rate limit (None: no limit, for `events test`)."""
+        that counts the per-recipient rate limit (None: no limit, for `events test`);
+        `summary_max_age_s`: how long a summary that fails is tried (events_max_age_seconds,
+        as the events it counts)."""
         self._config, self._unsubscribed, self._contact = config, unsubscribed, contact
+        self._summary_max_age_s = summary_max_age_s
         self._webhook, self._mailer, self._sms, self._syslog = webhook, mailer, sms, syslog
         self._metrics, self._limits = metrics, limits
         self._node = uuid.uuid4().hex[:16]  # this process's name in claims of summaries
@@ -244,8 +248,9 @@ class Channels:
         """Send one summary per recipient whose rate-limit window ended with messages held
         back, with their count per event type (from any node's windows: the counts are in the
         store); returns how many were sent. A summary that fails is sent again once this
-        node's claim on it ends; one the recipient refused for good (a mailbox that is gone)
-        is dropped, as the events it counts are dead for that recipient too."""
+        node's claim on it ends, until its window is `summary_max_age_s` old; one the recipient
+        refused for good (a mailbox that is gone), or that old, is dropped, as the events it
+        counts are dead for that recipient too."""
         if self._limits is None:
             return 0
         now = time.time() if now is None else now
@@ -255,8 +260,12 @@ class Channels:
             try:
                 self._summary(held)
             except DeliveryFailed as failed:  # the events themselves went to the other channels
-                log.warning("summary for %s not sent: %s", held.recipient, failed.reason)
-                if failed.retry:
+                retry = failed.retry and now - held.start < self._summary_max_age_s
+                given_up = "" if retry else ", given up"
+                log.warning(
+                    "summary for %s not sent%s: %s", held.recipient, given_up, failed.reason
+                )
+                if retry:
                     continue
             else:
                 sent += 1
