@@ -98,6 +98,18 @@ def test_a_lock_set_by_a_clock_a_year_ahead_ends_when_the_clock_is_right(otp: TO
     assert (again.reason, again.fail_count, again.locked_until) == ("wrong_code", 4, NOW + 600)
 
 
+@pytest.mark.parametrize(("ahead_s", "holds"), [(1, True), (299, True), (301, False)])
+def test_a_lock_from_a_clock_ahead_holds_within_the_nodes_allowed_skew(
+    otp: TOTP, ahead_s: float, holds: bool
+) -> None:
+    # Another node's clock `ahead_s` ahead set the lock; MAX_CLOCK_SKEW_S is 300 s.
+    policy = Policy(lockout_after_fails=3, lockout_seconds=600)
+    state = fail(otp, TokenState(), NOW + ahead_s, policy, 3)
+    assert policy.locked(state.locked_until, NOW) is holds
+    reason = check(otp, state, right_code(otp, NOW), NOW, policy).reason
+    assert reason == ("locked" if holds else "accepted")
+
+
 def test_a_lock_until_a_later_midnight_holds_no_longer_than_today(otp: TOTP) -> None:
     # Locked by a clock a day ahead: until the midnight after tomorrow (2026-11-26 00:00 UTC).
     policy = Policy(lockout_after_fails=1)

@@ -11,11 +11,14 @@ import sqlalchemy as sa
 from baoling.verifier import Verifier, crypto, store
 from baoling.verifier.audit import row_hash
 from baoling.verifier.drift import Drift
+from baoling.verifier.engine import Policy
 from baoling.verifier.errors import MasterKeyError, StoreError
 from baoling.verifier.store import GENESIS_HASH, Store, audit, schema_version, tokens
 from tests.test_verifier_service import SECRET, T0, code_at
 
 LOCK_END = T0 + 600.0
+# Locks of 600 s: the latest end a lock that holds can have is now + 600 + MAX_CLOCK_SKEW_S.
+POLICY = Policy(lockout_seconds=600)
 
 
 @pytest.fixture
@@ -51,13 +54,15 @@ def row(db, token_id="alice"):
 
 def accept(db, step, now=T0):
     with db.write() as conn:
-        statement, values = store.accepting_step("alice", step, '{"offset": 0}', now)
+        latest = POLICY.latest_lock_end(now)
+        statement, values = store.accepting_step("alice", step, '{"offset": 0}', now, latest)
         return statement.execute(conn, values).first() is not None
 
 
 def fail(db, now=T0, lock_after=3, lock_end=LOCK_END):
     with db.write() as conn:
-        statement, values = store.counting_failure("alice", now, lock_after, lock_end)
+        latest = POLICY.latest_lock_end(now)
+        statement, values = store.counting_failure("alice", now, lock_after, lock_end, latest)
         return tuple(statement.execute(conn, values).first())
 
 
@@ -95,6 +100,21 @@ def test_failures_count_in_sql_and_lock_at_the_threshold(db):
     assert fail(db, T0 + 10, lock_end=LOCK_END + 10) == (4, LOCK_END)
     # After it expired, one more failure locks again from then.
     assert fail(db, LOCK_END, lock_end=LOCK_END + 600) == (5, LOCK_END + 600)
+
+
+def test_a_lock_from_a_clock_far_ahead_does_not_hold_and_one_from_a_node_close_ahead_does(db):
+    year = 365 * 86400.0
+    for _ in range(3):  # set by a clock a year ahead: until a year and 600 s from now
+        fail(db, T0 + year, lock_end=T0 + year + 600)
+    assert row(db).locked_until == T0 + year + 600
+    # A failure now locks it again from now; the accept after that lock is refused.
+    assert fail(db, T0, lock_end=LOCK_END) == (4, LOCK_END)
+    assert not accept(db, 5, now=T0 + 1)
+    # Another node's clock 200 s ahead (within MAX_CLOCK_SKEW_S): its lock holds here.
+    with db.write() as conn:
+        store.update_token(conn, "alice", locked_until=LOCK_END + 200)
+    assert not accept(db, 5, now=LOCK_END + 100)
+    assert accept(db, 5, now=LOCK_END + 200)  # and ends at its end
 
 
 @pytest.mark.parametrize("store_url", [None])

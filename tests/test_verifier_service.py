@@ -198,6 +198,21 @@ def test_a_lock_set_while_the_clock_ran_a_year_ahead_ends_when_it_is_right(make_
     assert v.validate("alice", code_at(SECRET, T0 + 631), now=T0 + 631)
 
 
+def test_a_lock_set_by_a_node_whose_clock_is_a_little_ahead_holds_on_the_others(make_verifier):
+    # Two nodes on one store, A's clock 2 s ahead of B's (ordinary NTP skew): the lock A sets
+    # ends 2 s later than one B would set. B honours it all the same (MAX_CLOCK_SKEW_S).
+    policy = Policy(lockout_after_fails=3, lockout_seconds=600)
+    a, b = make_verifier(policy), make_verifier(policy)
+    a.enrol("alice", SECRET, now=T0)
+    real = T0 + 1000
+    for _ in range(3):
+        assert a.check("alice", wrong_code(SECRET, real + 2), now=real + 2).reason == "wrong_code"
+    assert b.check("alice", wrong_code(SECRET, real + 1), now=real + 1).reason == "locked"
+    assert b.check("alice", code_at(SECRET, real + 1.5), now=real + 1.5).reason == "locked"
+    assert b.show("alice")["fail_count"] == 3
+    assert b.validate("alice", code_at(SECRET, real + 603), now=real + 603)
+
+
 def test_after_the_clock_is_corrected_the_right_code_is_accepted_at_once(make_verifier):
     v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
     v.enrol("alice", SECRET, now=T0)

@@ -47,6 +47,11 @@ DEFAULT_MAX_WINDOW_STEPS = 6
 # --limit`): a page a person or a script reads, within what the store's integers hold.
 MAX_AUDIT_LIMIT = 10_000
 
+# How far apart the clocks of verifier nodes on one store may be (NTP keeps them within a
+# second): a lock another node set from a clock ahead by up to this much still holds here
+# (engine.Policy.locked). Kerberos allows the same five minutes.
+MAX_CLOCK_SKEW_S = 300
+
 # Below this much free space on the data folder's volume, /readyz says not ready: writes there
 # (SQLite's, the audit anchors') are about to fail, and validations with them (503).
 MIN_FREE_DATA_BYTES = 1024 * 1024

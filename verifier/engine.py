@@ -22,6 +22,7 @@ from baoling.verifier.constants import (
     DEFAULT_RESYNC_WINDOW_STEPS,
     DEFAULT_WINDOW_STEPS,
     LOCKOUT_AFTER_FAILS,
+    MAX_CLOCK_SKEW_S,
     MAX_DRIFT_RATE_PPM,
     MAX_DRIFT_UPDATE_STEPS,
     MAX_HOTP_COUNTER,
@@ -117,13 +118,20 @@ class Policy:
         tomorrow = datetime.fromtimestamp(now, zone).date() + timedelta(days=1)
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone).timestamp()
 
+    def latest_lock_end(self, now: float) -> float:
+        """The latest end a lock that holds at `now` can have: that of a lock set by a clock
+        up to MAX_CLOCK_SKEW_S ahead of `now` (another node's)."""
+        return self.lock_end(now + MAX_CLOCK_SKEW_S)
+
     def locked(self, locked_until: float | None, now: float) -> bool:
         """Whether a lock that ends at `locked_until` holds at `now`. A lock that ends later
-        than one set at `now` would (`lock_end`) does not: it was set while the server's clock
-        ran ahead, and would outlast the clock's correction by as much (docs/engine.md). The
-        store's SQL follows the same rule (verifier/store.py, `_UNLOCKED`)."""
+        than `latest_lock_end(now)` does not: it was set while a server's clock ran ahead, and
+        would outlast the clock's correction by as much (docs/engine.md). The store's SQL
+        follows the same rule (verifier/store.py, `_UNLOCKED`)."""
         return (
-            locked_until is not None and now < locked_until and locked_until <= self.lock_end(now)
+            locked_until is not None
+            and now < locked_until
+            and locked_until <= self.latest_lock_end(now)
         )
 
 

@@ -900,12 +900,12 @@ _OWNER_DEACTIVATED = (
 _TOKEN = sa.select(tokens, _OWNER_DEACTIVATED).where(tokens.c.id == sa.bindparam("token_id"))
 _GET_TOKEN = Prepared(_TOKEN)
 _GET_TOKEN_TO_CHANGE = Prepared(_TOKEN.with_for_update())
-# No lock holds: none, one that has ended by `now`, or one that ends later than a lock set at
-# `now` would (`lock_end`): set while the server's clock ran ahead (engine.Policy.locked).
+# No lock holds: none, one that has ended by `now`, or one that ends later than any lock that
+# holds can (`latest_lock_end`): set while a server's clock ran ahead (engine.Policy.locked).
 _UNLOCKED = sa.or_(
     tokens.c.locked_until.is_(None),
     tokens.c.locked_until <= sa.bindparam("now"),
-    tokens.c.locked_until > sa.bindparam("lock_end", type_=sa.Double),
+    tokens.c.locked_until > sa.bindparam("latest_lock_end", type_=sa.Double),
 )
 _ACCEPT = Prepared(
     tokens.update()
@@ -1014,29 +1014,31 @@ def delete_token(conn: Connection, token_id: str) -> None:
 Change = tuple[Prepared[sa.Update], dict[str, Any]]
 
 
-def accepting_step(token_id: str, step: int, drift: str, now: float, lock_end: float) -> Change:
+def accepting_step(token_id: str, step: int, drift: str, now: float, latest: float) -> Change:
     """Record an accepted step, clear failures and store the new drift, in one conditional
     UPDATE. It returns no row when another thread or node accepted this step or a later one
-    first, or the token was disabled or locked meanwhile (`lock_end`: when a lock set at `now`
-    would end, engine.Policy.lock_end): the caller treats that as a rejection."""
+    first, or the token was disabled or locked meanwhile (`latest`: the latest end a lock that
+    holds can have, engine.Policy.latest_lock_end): the caller treats that as a rejection."""
     values = {"token_id": token_id, "step": step, "new_drift": drift}
-    return _ACCEPT, {**values, "now": now, "lock_end": lock_end}
+    return _ACCEPT, {**values, "now": now, "latest_lock_end": latest}
 
 
-def accepting_counter(token_id: str, counter: int, now: float, lock_end: float) -> Change:
+def accepting_counter(token_id: str, counter: int, now: float, latest: float) -> Change:
     """Move an HOTP token's counter forward to `counter` and clear failures, in one conditional
     UPDATE; no row when another thread or node moved it as far or further first, or the token
     was disabled or locked meanwhile (a rejection, as `accepting_step`)."""
-    values = {"token_id": token_id, "counter": counter, "now": now, "lock_end": lock_end}
+    values = {"token_id": token_id, "counter": counter, "now": now, "latest_lock_end": latest}
     return _ACCEPT_COUNTER, values
 
 
-def counting_failure(token_id: str, now: float, lock_after: int, lock_end: float) -> Change:
-    """Add one failure in SQL; when the count reaches `lock_after` and the token is not
-    already locked, lock it until `lock_end`. Returns the new (fail_count, locked_until); no
-    row when the token is not enrolled."""
-    values = {"token_id": token_id, "now": now, "lock_after": lock_after, "lock_end": lock_end}
-    return _FAIL, values
+def counting_failure(
+    token_id: str, now: float, lock_after: int, lock_end: float, latest: float
+) -> Change:
+    """Add one failure in SQL; when the count reaches `lock_after` and no lock holds (`latest`,
+    as `accepting_step`'s), lock it until `lock_end`. Returns the new (fail_count,
+    locked_until); no row when the token is not enrolled."""
+    values = {"token_id": token_id, "now": now, "lock_after": lock_after}
+    return _FAIL, {**values, "lock_end": lock_end, "latest_lock_end": latest}
 
 
 def failing_from(

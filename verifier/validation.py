@@ -128,11 +128,11 @@ def _accepting(
     """The token's conditional UPDATE for a decision accepted on `state` (store.accepting_step
     or accepting_counter)."""
     assert decision.step is not None  # an accepted decision names its step
-    counter, lock_end = state.after(decision).counter, policy.lock_end(now)
+    counter, latest = state.after(decision).counter, policy.latest_lock_end(now)
     if counter is None:
         drift = decision.drift.to_json()
-        return store.accepting_step(token_id, decision.step, drift, now, lock_end)
-    return store.accepting_counter(token_id, counter, now, lock_end)
+        return store.accepting_step(token_id, decision.step, drift, now, latest)
+    return store.accepting_counter(token_id, counter, now, latest)
 
 
 def _came() -> dict[str, str | None]:
@@ -637,7 +637,11 @@ class Validation:
         audit a new lock after it; count it towards a burst (verifier/outbox.py)."""
         policy = self.policy
         change = store.counting_failure(
-            token_id, now, policy.lockout_after_fails, policy.lock_end(now)
+            token_id,
+            now,
+            policy.lockout_after_fails,
+            policy.lock_end(now),
+            policy.latest_lock_end(now),
         )
         counted = audit_log.append_with(conn, change, action, token_id, now, rejected, rejected)
         if counted is None:
