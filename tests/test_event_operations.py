@@ -201,8 +201,25 @@ def test_an_event_row_damaged_by_hand_is_listed_with_the_others(tmp_path):
         listed = {event["id"]: event for event in v.list_events()}
         assert len(listed) == 2
         assert (listed[damaged]["event"], listed[damaged]["done"]) == (None, [])
-        others = [event for event in listed.values() if event["id"] != damaged]
-        assert others[0]["event"]["data"]["token"] in {"t0", "t1"}
+        (other,) = [event["id"] for event in listed.values() if event["id"] != damaged]
+        assert listed[other]["event"]["data"]["token"] in {"t0", "t1"}
+        # Delivery: the damaged event fails (and backs off), the other one goes.
+        sent: list[str] = []
+
+        class Hook:
+            def send(self, event_id: str, body: bytes) -> None:
+                sent.append(event_id)
+
+        routes = Channels(
+            EventsConfig(),
+            unsubscribed=frozenset(EVENT_TYPES),
+            contact=v.outbox.contact,
+            webhook=Hook(),
+        )
+        Delivery(v.outbox, routes.send, Retry(1, 60), lease_s=5, keep_s=3600).run_once()
+        assert sent == [other]
+        states = {event["id"]: event["state"] for event in v.list_events()}
+        assert states == {other: "delivered", damaged: "pending"}
     finally:
         v.close()
 
