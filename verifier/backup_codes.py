@@ -59,7 +59,7 @@ def is_backup_code(code: str) -> bool:
         isinstance(code, str)
         and len(code) == BACKUP_CODE_DIGITS
         and code.isascii()
-        and (code.isdigit())
+        and code.isdigit()
     )
 
 
