@@ -19,6 +19,7 @@ FRESH = {
     "enabled": True,
     "fail_count": 0,
     "locked_until": None,
+    "locked": False,
     "last_step": None,
     "drift": {"v": 1, "offset_s": 0.0, "rate_ppm": 0.0, "at": None, "history": [], "since": None},
     "created": T,
@@ -34,6 +35,7 @@ USED = FRESH | {
     "label": "bob@example.com",
     "fail_count": 2,
     "locked_until": T + 3600,
+    "locked": True,
     "last_step": int(T) // 60 + 10,
     "drift": {
         "v": 1,
@@ -104,12 +106,15 @@ def test_an_offset_ahead_and_a_rounded_zero_offset():
 def test_list_is_a_table_whose_columns_fit_the_longest_id():
     disabled = FRESH | {"token": "carol", "enabled": False}
     failing = FRESH | {"token": "dave", "fail_count": 3}
-    assert token_list([FRESH, USED, disabled, failing]).splitlines() == [
+    # A lock that no longer holds (it ended, or a clock far ahead set it) is not shown.
+    ended = USED | {"token": "erin", "fail_count": 10, "locked": False}
+    assert token_list([FRESH, USED, disabled, failing, ended]).splitlines() == [
         "TOKEN      ALGORITHM  DIGITS  PERIOD  STATE",
         "alice      SHA1       6       30 s    ok",
         "BL-0042-1  SHA256     8       60 s    locked until 2026-01-31T10:30:00Z",
         "carol      SHA1       6       30 s    disabled",
         "dave       SHA1       6       30 s    ok (3 failures)",
+        "erin       SHA256     8       60 s    ok (10 failures)",
     ]
 
 
