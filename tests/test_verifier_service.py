@@ -180,16 +180,25 @@ def test_time_based_lock_expires(make_verifier):
     assert v.validate("alice", code_at(SECRET, T0 + 301), now=T0 + 301)
 
 
-def test_a_lock_set_while_the_clock_ran_a_year_ahead_ends_when_it_is_right(make_verifier):
-    # Every right code is wrong to a clock a year ahead; the lock it sets would last a year
-    # after the clock is corrected. The store's conditional UPDATEs follow the engine's rule.
+YEAR_AHEAD = T0 + 365 * 86400
+
+
+def locked_by_a_clock_a_year_ahead(make_verifier):
+    """A verifier whose token alice was locked, for 600 s, by a clock a year ahead: every right
+    code is wrong to such a clock, and its lock would last a year after the correction."""
     v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
     v.enrol("alice", SECRET, now=T0)
-    ahead = T0 + 365 * 86400
     for _ in range(3):
-        assert not v.validate("alice", code_at(SECRET, T0), now=ahead)
-    assert v.show("alice")["locked_until"] == pytest.approx(ahead + 600)
-    assert v.check("alice", code_at(SECRET, ahead + 60), now=ahead + 60).reason == "locked"
+        assert not v.validate("alice", code_at(SECRET, T0), now=YEAR_AHEAD)
+    assert v.show("alice")["locked_until"] == pytest.approx(YEAR_AHEAD + 600)
+    return v
+
+
+def test_a_lock_set_while_the_clock_ran_a_year_ahead_ends_when_it_is_right(make_verifier):
+    # The store's conditional UPDATEs follow the engine's rule.
+    v = locked_by_a_clock_a_year_ahead(make_verifier)
+    later = YEAR_AHEAD + 60
+    assert v.check("alice", code_at(SECRET, later), now=later).reason == "locked"
     # Corrected: one more wrong code locks it again at once, from the right time ...
     assert v.check("alice", wrong_code(SECRET, T0 + 30), now=T0 + 30).reason == "wrong_code"
     assert v.show("alice")["locked_until"] == pytest.approx(T0 + 630)
@@ -214,11 +223,7 @@ def test_a_lock_set_by_a_node_whose_clock_is_a_little_ahead_holds_on_the_others(
 
 
 def test_after_the_clock_is_corrected_the_right_code_is_accepted_at_once(make_verifier):
-    v = make_verifier(Policy(lockout_after_fails=3, lockout_seconds=600))
-    v.enrol("alice", SECRET, now=T0)
-    ahead = T0 + 365 * 86400
-    for _ in range(3):
-        v.validate("alice", code_at(SECRET, T0), now=ahead)
+    v = locked_by_a_clock_a_year_ahead(make_verifier)
     assert v.validate("alice", code_at(SECRET, T0 + 30), now=T0 + 30)
     assert (v.show("alice")["fail_count"], v.show("alice")["locked_until"]) == (0, None)
 
