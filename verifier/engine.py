@@ -134,6 +134,11 @@ class Policy:
             and locked_until <= self.latest_lock_end(now)
         )
 
+    def newly_locked(self, before: float | None, after: float | None, now: float) -> bool:
+        """Whether a failure that moved a token's lock end from `before` to `after` locked it:
+        the one lock row and token.locked event it gets."""
+        return self.locked(after, now) and not self.locked(before, now)
+
 
 # TokenState and Decision are values that are never changed once made (the engine builds new
 # ones), but not frozen dataclasses: a frozen one's constructor sets each field through

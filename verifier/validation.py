@@ -506,15 +506,13 @@ class Validation:
         they are still that state, so a lock is audited and reported exactly once; None when
         they changed meanwhile: nothing was written, and the caller decides again."""
         rejected: dict[str, object] = {"result": "reject", "reason": decision.reason}
-        plan, policy = self._outbox.planned, self.policy
+        plan = self._outbox.planned
         if decision.accepted:
             return self._accept_at_once(conn, action, token_id, state, decision, now, {})
         if decision.fail_count > state.fail_count:
             rows: list[audit_log.AuditRow] = []
             events = []
-            if policy.locked(decision.locked_until, now) and not policy.locked(
-                state.locked_until, now
-            ):
+            if self.policy.newly_locked(state.locked_until, decision.locked_until, now):
                 lock: dict[str, Any] = {
                     "fail_count": decision.fail_count,
                     "locked_until": decision.locked_until,
@@ -647,7 +645,7 @@ class Validation:
         if counted is None:
             raise UnknownToken(f"no token {token_id!r} is enrolled")
         fail_count, locked_until = counted.fail_count, counted.locked_until
-        if policy.locked(locked_until, now) and not policy.locked(state.locked_until, now):
+        if policy.newly_locked(state.locked_until, locked_until, now):
             audit_log.append(
                 conn, "lock", token_id, now, fail_count=fail_count, locked_until=locked_until
             )
